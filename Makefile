@@ -1,0 +1,138 @@
+# tickcore: one non-recursive GNU Makefile.
+#
+#   make               build build/tickcore, build/libtickcore.a, the tests and benchmarks
+#   make run           install missing packages, build, run the main job, print its report
+#   make test          every test: normal build, ASan+UBSan, valgrind memcheck, TSan
+#   make bench         build and run the benchmarks in bench/ (figures, not pass/fail)
+#   make deps          install the Debian packages the build needs (only what is missing)
+#   make format        apply .clang-format
+#   make SAN=address|undefined|thread|address,undefined   sanitizer build in its own folder
+#   make CI=1          warnings are errors (set by .ci/run)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+# ---- build folder per sanitizer, so objects never mix ----------------------------------------
+SAN ?=
+san_dir = $(subst $(comma),-,$(subst address,asan,$(subst undefined,ubsan,$(subst thread,tsan,$(1)))))
+comma := ,
+ifeq ($(SAN),)
+BUILD := build
+SANFLAGS :=
+else
+BUILD := build/$(call san_dir,$(SAN))
+SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+# ---- flags ------------------------------------------------------------------------------------
+WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wimplicit-fallthrough -Wformat=2 -fno-common
+ifdef CI
+WARNINGS += -Werror
+endif
+OPT ?= -O2 -g
+CPPFLAGS := -I. -D_GNU_SOURCE -MMD -MP
+CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
+LDFLAGS := $(SANFLAGS) -pthread
+LDLIBS := -lmimalloc -lm
+
+# ---- sources ----------------------------------------------------------------------------------
+MEM_SRCS := mem/mem.c mem/arena.c mem/pool.c mem/ring.c
+ENGINE_SRCS := engine/selfcheck.c
+LIB_SRCS := $(MEM_SRCS) $(ENGINE_SRCS)
+MAIN_SRCS := engine/main.c
+
+TEST_SUPPORT_SRCS := tests/support/malloc_count.c
+TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SUPPORT_SRCS := bench/bench_util.c
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
+BENCH_SRCS := $(filter-out $(BENCH_SUPPORT_SRCS),$(BENCH_SRCS))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB := $(BUILD)/libtickcore.a
+BIN := $(BUILD)/tickcore
+TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+# The process-wide malloc counter sees mimalloc calls through --wrap (see malloc_count.c).
+MI_WRAP := -Wl,--wrap=mi_malloc,--wrap=mi_zalloc,--wrap=mi_calloc,--wrap=mi_realloc \
+           -Wl,--wrap=mi_malloc_aligned,--wrap=mi_zalloc_aligned,--wrap=mi_free
+
+# ---- targets ----------------------------------------------------------------------------------
+.PHONY: all lib tests bench-bin run test bench deps format clean check-deps
+all: $(BIN) $(LIB) $(TESTS) $(BENCHES)
+lib: $(LIB)
+tests: $(TESTS)
+bench-bin: $(BENCHES)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(call obj,$(LIB_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(call obj,$(MAIN_SRCS)) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TEST_SUPPORT_SRCS)) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(MI_WRAP) $^ $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- packages ---------------------------------------------------------------------------------
+DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
+                libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev \
+                gnuplot-nox valgrind heaptrack clang-format
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done | tr '\n' ' '); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "deps: missing Debian packages: $$missing"; \
+	cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing"; \
+	if [ "$$(id -u)" = 0 ]; then echo "deps: $$cmd"; eval "$$cmd"; \
+	else echo "deps: not root; run as root:"; echo "  sudo sh -c '$$cmd'"; exit 1; fi
+
+# ---- the two commands of the README -----------------------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	$(BIN) selfcheck
+
+# make test: normal build, then ASan+UBSan, then valgrind memcheck of the normal unit tests,
+# then TSan for the threaded tests. Each stage appends to build/test-results; the last line
+# printed is "N passed, N failed", and the exit status is non-zero if anything failed.
+TSAN_TESTS := test_ring test_mem
+VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+test:
+	@rm -f build/test-results
+	@$(MAKE) --no-print-directory tests $(BIN)
+	@tests/run.sh normal build/test-results "" $(TESTS)
+	@tests/integration.sh build/test-results $(BIN)
+	@$(MAKE) --no-print-directory SAN=address,undefined tests
+	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \
+	    $(patsubst build/%,build/asan-ubsan/%,$(TESTS))
+	@tests/run.sh valgrind build/test-results "$(VALGRIND)" $(TESTS)
+	@$(MAKE) --no-print-directory SAN=thread $(addprefix build/tsan/tests/,$(TSAN_TESTS))
+	@tests/run.sh tsan build/test-results "" $(addprefix build/tsan/tests/,$(TSAN_TESTS))
+	@tests/summary.sh build/test-results
+
+bench: $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; echo; done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

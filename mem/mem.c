@@ -1,0 +1,736 @@
+/*
+ * mem: tagged allocation accounting on top of mimalloc.
+ *
+ * Counters live in a static table of MEM_MAX_THREADS slots. A thread claims a free slot on
+ * its first allocation (a CAS on the slot's owner word, once per thread) and releases it when
+ * it exits (pthread key destructor); the next thread to claim that slot keeps adding to the
+ * same counters, so sums stay right and the table never grows. Within a slot, every counter
+ * has one writer: updates are a relaxed load and a relaxed store, which costs what a plain
+ * increment costs and lets mem_snapshot() read from another thread without a data race. When
+ * more than MEM_MAX_THREADS threads are alive at once, the extra ones share slot 0 with real
+ * atomic read-modify-writes (slower, still exact). After mem_seal(), each allocation outside
+ * a control scope is churn: counted per tag and recorded per call site in the slot's small
+ * open-addressed site table (file pointer + line as key; a full table counts the site as
+ * dropped). Nothing here allocates: the registry of arenas, pools and rings is an intrusive
+ * list of nodes embedded in those objects, guarded by a mutex (control path only).
+ *
+ * Backend: mimalloc by default. Tools that watch malloc (valgrind memcheck and massif,
+ * heaptrack) cannot see mimalloc's own pages, so the backend switches to glibc malloc when the
+ * process runs under valgrind or when TICKCORE_MEM_BACKEND=libc is set; it is chosen once,
+ * before main, and never changes while blocks are live. Either way the counters are the same,
+ * which is what lets those tools check them.
+ */
+#include "mem/mem.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <mimalloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <valgrind/valgrind.h>
+
+typedef struct tag_ctr {
+    _Atomic uint64_t allocs, frees, bytes_alloc, bytes_freed;
+    _Atomic uint64_t churn_allocs, churn_bytes, control_allocs, failed;
+    _Atomic int64_t live, live_blocks, peak;
+} tag_ctr_t;
+
+typedef struct site_ctr {
+    _Atomic(const char *) file; /* published last (release) once line and tag are set */
+    _Atomic int line;
+    _Atomic int tag;
+    _Atomic uint64_t count, bytes;
+} site_ctr_t;
+
+typedef struct tslot {
+    _Alignas(MEM_CACHE_LINE) _Atomic int owner; /* 0 free, 1 owned */
+    _Atomic int ever_used;
+    bool shared; /* slot 0 when the table is full: atomic RMW updates */
+    int control_depth; /* owner thread only */
+    tag_ctr_t tag[MEM_TAG_COUNT];
+    site_ctr_t site[MEM_SITES_PER_THREAD];
+    _Atomic uint64_t sites_dropped;
+} tslot_t;
+
+static tslot_t g_slots[MEM_MAX_THREADS];
+static _Atomic bool g_sealed;
+static _Atomic bool g_strict;
+static _Atomic bool g_churn_abort;
+static bool g_libc_backend; /* set once by backend_choose(), before main */
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_key;
+static _Thread_local tslot_t *t_slot;
+
+static pthread_mutex_t g_obj_lock = PTHREAD_MUTEX_INITIALIZER;
+static mem_obj_t *g_objs;
+
+static const char *const g_tag_names[MEM_TAG_COUNT] = {
+    "core",  "ingest", "book",    "stats",  "analytics", "engine",
+    "ring",  "server", "journal", "config", "bench",     "test",
+};
+
+const char *mem_tag_name(mem_tag_t tag)
+{
+    return (unsigned)tag < MEM_TAG_COUNT ? g_tag_names[tag] : "?";
+}
+
+const char *mem_obj_kind_name(mem_obj_kind_t kind)
+{
+    switch (kind) {
+    case MEM_OBJ_ARENA:
+        return "arena";
+    case MEM_OBJ_POOL:
+        return "pool";
+    case MEM_OBJ_RING:
+        return "ring";
+    }
+    return "?";
+}
+
+/* ---- per-thread slots ----------------------------------------------------------------------- */
+
+static void slot_release(void *p)
+{
+    tslot_t *s = p;
+    s->control_depth = 0;
+    atomic_store_explicit(&s->owner, 0, memory_order_release);
+}
+
+static void key_create(void)
+{
+    (void)pthread_key_create(&g_key, slot_release);
+}
+
+__attribute__((noinline, cold)) static tslot_t *slot_claim(void)
+{
+    pthread_once(&g_key_once, key_create);
+    for (unsigned i = 1; i < MEM_MAX_THREADS; i++) {
+        int expect = 0;
+        if (atomic_load_explicit(&g_slots[i].owner, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&g_slots[i].owner, &expect, 1,
+                                                    memory_order_acquire, memory_order_relaxed)) {
+            tslot_t *s = &g_slots[i];
+            s->control_depth = 0;
+            atomic_store_explicit(&s->ever_used, 1, memory_order_relaxed);
+            (void)pthread_setspecific(g_key, s);
+            t_slot = s;
+            return s;
+        }
+    }
+    /* Table full: share slot 0 with atomic read-modify-write updates. */
+    tslot_t *s = &g_slots[0];
+    s->shared = true;
+    atomic_store_explicit(&s->ever_used, 1, memory_order_relaxed);
+    t_slot = s;
+    return s;
+}
+
+static inline tslot_t *slot_get(void)
+{
+    tslot_t *s = t_slot;
+    return mem_likely(s != NULL) ? s : slot_claim();
+}
+
+/* Single-writer update: a load and a store, no RMW; the shared slot 0 uses fetch_add. */
+static inline void ctr_add(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
+{
+    if (mem_unlikely(s->shared))
+        atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+    else
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                              memory_order_relaxed);
+}
+
+static inline int64_t ictr_add(const tslot_t *s, _Atomic int64_t *c, int64_t v)
+{
+    if (mem_unlikely(s->shared))
+        return atomic_fetch_add_explicit(c, v, memory_order_relaxed) + v;
+    int64_t n = atomic_load_explicit(c, memory_order_relaxed) + v;
+    atomic_store_explicit(c, n, memory_order_relaxed);
+    return n;
+}
+
+static inline void peak_raise(const tslot_t *s, _Atomic int64_t *peak, int64_t live)
+{
+    int64_t p = atomic_load_explicit(peak, memory_order_relaxed);
+    if (live <= p)
+        return;
+    if (mem_unlikely(s->shared)) {
+        while (live > p && !atomic_compare_exchange_weak_explicit(peak, &p, live,
+                                                                  memory_order_relaxed,
+                                                                  memory_order_relaxed))
+            ;
+    } else {
+        atomic_store_explicit(peak, live, memory_order_relaxed);
+    }
+}
+
+/* ---- churn -------------------------------------------------------------------------------- */
+
+__attribute__((noinline, cold)) static void churn_record(tslot_t *s, mem_tag_t tag, size_t size,
+                                                        const char *file, int line)
+{
+    tag_ctr_t *t = &s->tag[tag];
+    ctr_add(s, &t->churn_allocs, 1);
+    ctr_add(s, &t->churn_bytes, size);
+    if (atomic_load_explicit(&g_churn_abort, memory_order_relaxed)) {
+        fprintf(stderr, "tickcore: churn: %zu bytes for tag %s at %s:%d after the seal "
+                        "(TICKCORE_CHURN_ABORT=1)\n",
+                size, mem_tag_name(tag), file, line);
+        abort();
+    }
+    if (s->shared) { /* slot 0 is shared by many threads: keep its site table untouched */
+        atomic_fetch_add_explicit(&s->sites_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    uintptr_t h = ((uintptr_t)file >> 3) * 31u + (unsigned)line * 2654435761u + (unsigned)tag;
+    for (unsigned probe = 0; probe < MEM_SITES_PER_THREAD; probe++) {
+        site_ctr_t *c = &s->site[(h + probe) % MEM_SITES_PER_THREAD];
+        const char *f = atomic_load_explicit(&c->file, memory_order_relaxed);
+        if (f == NULL) {
+            atomic_store_explicit(&c->line, line, memory_order_relaxed);
+            atomic_store_explicit(&c->tag, (int)tag, memory_order_relaxed);
+            atomic_store_explicit(&c->count, 1, memory_order_relaxed);
+            atomic_store_explicit(&c->bytes, size, memory_order_relaxed);
+            atomic_store_explicit(&c->file, file, memory_order_release);
+            return;
+        }
+        if (f == file && atomic_load_explicit(&c->line, memory_order_relaxed) == line &&
+            atomic_load_explicit(&c->tag, memory_order_relaxed) == (int)tag) {
+            ctr_add(s, &c->count, 1);
+            ctr_add(s, &c->bytes, size);
+            return;
+        }
+    }
+    ctr_add(s, &s->sites_dropped, 1);
+}
+
+/* ---- backend -------------------------------------------------------------------------------- */
+
+__attribute__((constructor)) static void backend_choose(void)
+{
+    const char *e = getenv("TICKCORE_MEM_BACKEND");
+    g_libc_backend = RUNNING_ON_VALGRIND || (e != NULL && strcmp(e, "libc") == 0);
+}
+
+const char *mem_backend_name(void)
+{
+    return g_libc_backend ? "glibc malloc" : "mimalloc";
+}
+
+static inline void *backend_alloc(size_t size, size_t align, bool zero)
+{
+    if (mem_likely(!g_libc_backend)) {
+        if (align <= sizeof(void *) * 2)
+            return zero ? mi_zalloc(size) : mi_malloc(size);
+        return zero ? mi_zalloc_aligned(size, align) : mi_malloc_aligned(size, align);
+    }
+    if (align <= sizeof(void *) * 2)
+        return zero ? calloc(1, size) : malloc(size);
+    void *p = NULL;
+    if (posix_memalign(&p, align, size) != 0)
+        return NULL;
+    if (zero)
+        memset(p, 0, size);
+    return p;
+}
+
+static inline void backend_free(void *p)
+{
+    if (mem_likely(!g_libc_backend))
+        mi_free(p);
+    else
+        free(p);
+}
+
+/* ---- allocation ----------------------------------------------------------------------------- */
+
+static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const char *file,
+                               int line)
+{
+    tag_ctr_t *t = &s->tag[tag];
+    ctr_add(s, &t->allocs, 1);
+    ctr_add(s, &t->bytes_alloc, size);
+    ictr_add(s, &t->live_blocks, 1);
+    peak_raise(s, &t->peak, ictr_add(s, &t->live, (int64_t)size));
+    if (mem_unlikely(atomic_load_explicit(&g_sealed, memory_order_relaxed))) {
+        if (s->control_depth > 0)
+            ctr_add(s, &t->control_allocs, 1);
+        else
+            churn_record(s, tag, size, file, line);
+    }
+}
+
+static inline void count_free(tslot_t *s, mem_tag_t tag, size_t size)
+{
+    tag_ctr_t *t = &s->tag[tag];
+    ctr_add(s, &t->frees, 1);
+    ctr_add(s, &t->bytes_freed, size);
+    ictr_add(s, &t->live_blocks, -1);
+    ictr_add(s, &t->live, -(int64_t)size);
+}
+
+__attribute__((noinline, cold)) static void *alloc_failed(tslot_t *s, mem_tag_t tag)
+{
+    ctr_add(s, &s->tag[tag].failed, 1);
+    return NULL;
+}
+
+void *mem_alloc_at(mem_tag_t tag, size_t size, size_t align, unsigned flags, const char *file,
+                   int line)
+{
+    tslot_t *s = slot_get();
+    if ((unsigned)tag >= MEM_TAG_COUNT)
+        tag = MEM_TAG_CORE;
+    if (mem_unlikely(size == 0))
+        size = 1; /* a distinct, freeable pointer, counted as 1 byte */
+    if (mem_unlikely(align & (align - 1)))
+        return alloc_failed(s, tag);
+    void *p = backend_alloc(size, align, flags & MEM_ZERO);
+    if (mem_unlikely(p == NULL))
+        return alloc_failed(s, tag);
+    count_alloc(s, tag, size, file, line);
+    return p;
+}
+
+void *mem_calloc_at(mem_tag_t tag, size_t n, size_t size, const char *file, int line)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        tslot_t *s = slot_get();
+        return alloc_failed(s, (unsigned)tag < MEM_TAG_COUNT ? tag : MEM_TAG_CORE);
+    }
+    return mem_alloc_at(tag, total, 0, MEM_ZERO, file, line);
+}
+
+void *mem_realloc_at(mem_tag_t tag, void *p, size_t old_size, size_t new_size, const char *file,
+                     int line)
+{
+    if (p == NULL)
+        return mem_alloc_at(tag, new_size, 0, 0, file, line);
+    tslot_t *s = slot_get();
+    if ((unsigned)tag >= MEM_TAG_COUNT)
+        tag = MEM_TAG_CORE;
+    if (new_size == 0)
+        new_size = 1;
+    void *q = g_libc_backend ? realloc(p, new_size) : mi_realloc(p, new_size);
+    if (q == NULL)
+        return alloc_failed(s, tag);
+    count_free(s, tag, old_size ? old_size : 1);
+    count_alloc(s, tag, new_size, file, line);
+    return q;
+}
+
+void mem_free(mem_tag_t tag, void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+#ifndef NDEBUG
+    size_t usable = g_libc_backend ? malloc_usable_size(p) : mi_usable_size(p);
+    if (size > usable) {
+        fprintf(stderr, "tickcore: mem_free(%s, %p, %zu): the block holds only %zu bytes; "
+                        "the size does not match the allocation\n",
+                mem_tag_name(tag), p, size, usable);
+        abort();
+    }
+#endif
+    tslot_t *s = slot_get();
+    if ((unsigned)tag >= MEM_TAG_COUNT)
+        tag = MEM_TAG_CORE;
+    if (size == 0)
+        size = 1;
+    backend_free(p);
+    count_free(s, tag, size);
+}
+
+/* ---- seal, strict, control scopes ---------------------------------------------------------- */
+
+void mem_seal(void)
+{
+    const char *e = getenv("TICKCORE_CHURN_ABORT");
+    atomic_store(&g_churn_abort, e != NULL && strcmp(e, "1") == 0);
+    atomic_store(&g_sealed, true);
+}
+
+void mem_unseal(void)
+{
+    atomic_store(&g_sealed, false);
+}
+
+bool mem_is_sealed(void)
+{
+    return atomic_load(&g_sealed);
+}
+
+void mem_set_strict(bool strict)
+{
+    atomic_store(&g_strict, strict);
+}
+
+bool mem_is_strict(void)
+{
+    return atomic_load(&g_strict);
+}
+
+void mem_control_enter(void)
+{
+    slot_get()->control_depth++;
+}
+
+void mem_control_leave(void)
+{
+    tslot_t *s = slot_get();
+    if (s->control_depth > 0)
+        s->control_depth--;
+}
+
+/* ---- registry ------------------------------------------------------------------------------- */
+
+void mem_obj_register(mem_obj_t *node, mem_obj_kind_t kind, mem_tag_t tag, const char *name,
+                      const void *obj, mem_obj_stats_fn *stats)
+{
+    node->kind = kind;
+    node->tag = tag;
+    node->name = name ? name : "";
+    node->obj = obj;
+    node->stats = stats;
+    pthread_mutex_lock(&g_obj_lock);
+    node->next = g_objs;
+    g_objs = node;
+    pthread_mutex_unlock(&g_obj_lock);
+}
+
+void mem_obj_unregister(mem_obj_t *node)
+{
+    pthread_mutex_lock(&g_obj_lock);
+    for (mem_obj_t **pp = &g_objs; *pp; pp = &(*pp)->next) {
+        if (*pp == node) {
+            *pp = node->next;
+            break;
+        }
+    }
+    node->next = NULL;
+    pthread_mutex_unlock(&g_obj_lock);
+}
+
+/* ---- snapshot ------------------------------------------------------------------------------- */
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void site_merge(mem_snapshot_t *out, mem_site_t *all, unsigned *nall, unsigned cap,
+                       const site_ctr_t *c, const char *file)
+{
+    int line = LD(c->line);
+    mem_tag_t tag = (mem_tag_t)LD(c->tag);
+    for (unsigned i = 0; i < *nall; i++) {
+        if (all[i].file == file && all[i].line == line && all[i].tag == tag) {
+            all[i].count += LD(c->count);
+            all[i].bytes += LD(c->bytes);
+            return;
+        }
+    }
+    if (*nall == cap) {
+        out->sites_dropped += LD(c->count);
+        return;
+    }
+    all[(*nall)++] = (mem_site_t){file, line, tag, LD(c->count), LD(c->bytes)};
+}
+
+/* Order of the report: more allocations first, then more bytes, then file and line. */
+static bool site_before(const mem_site_t *x, const mem_site_t *y)
+{
+    if (x->count != y->count)
+        return x->count > y->count;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes;
+    int f = strcmp(x->file, y->file);
+    return f ? f < 0 : x->line < y->line;
+}
+
+void mem_snapshot(mem_snapshot_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->sealed = mem_is_sealed();
+    out->strict = mem_is_strict();
+    /* Merge buffer for sites: on the stack, bounded (no allocation while reporting). */
+    enum { SITE_MERGE = 256 };
+    mem_site_t all[SITE_MERGE];
+    unsigned nall = 0;
+    for (unsigned i = 0; i < MEM_MAX_THREADS; i++) {
+        tslot_t *s = &g_slots[i];
+        if (!LD(s->ever_used))
+            continue;
+        out->threads_seen++;
+        for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+            const tag_ctr_t *c = &s->tag[t];
+            mem_tag_stats_t *d = &out->tag[t];
+            d->allocs += LD(c->allocs);
+            d->frees += LD(c->frees);
+            d->bytes_alloc += LD(c->bytes_alloc);
+            d->bytes_freed += LD(c->bytes_freed);
+            d->live += LD(c->live);
+            d->live_blocks += LD(c->live_blocks);
+            d->peak += LD(c->peak);
+            d->churn_allocs += LD(c->churn_allocs);
+            d->churn_bytes += LD(c->churn_bytes);
+            d->control_allocs += LD(c->control_allocs);
+            d->failed += LD(c->failed);
+        }
+        for (unsigned k = 0; k < MEM_SITES_PER_THREAD; k++) {
+            const char *f = atomic_load_explicit(&s->site[k].file, memory_order_acquire);
+            if (f)
+                site_merge(out, all, &nall, SITE_MERGE, &s->site[k], f);
+        }
+        out->sites_dropped += LD(s->sites_dropped);
+    }
+    mem_tag_stats_t *tot = &out->total;
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+        const mem_tag_stats_t *d = &out->tag[t];
+        tot->allocs += d->allocs;
+        tot->frees += d->frees;
+        tot->bytes_alloc += d->bytes_alloc;
+        tot->bytes_freed += d->bytes_freed;
+        tot->live += d->live;
+        tot->live_blocks += d->live_blocks;
+        tot->peak += d->peak; /* upper bound: tags peak at different times */
+        tot->churn_allocs += d->churn_allocs;
+        tot->churn_bytes += d->churn_bytes;
+        tot->control_allocs += d->control_allocs;
+        tot->failed += d->failed;
+    }
+    /* Top sites by selection (no qsort: glibc's may call malloc, and a snapshot must not). */
+    while (out->nsites < MEM_REPORT_SITES && out->nsites < nall) {
+        unsigned best = out->nsites;
+        for (unsigned i = best + 1; i < nall; i++)
+            if (site_before(&all[i], &all[best]))
+                best = i;
+        mem_site_t tmp = all[out->nsites];
+        all[out->nsites] = all[best];
+        all[best] = tmp;
+        out->sites[out->nsites] = all[out->nsites];
+        out->nsites++;
+    }
+    for (unsigned i = out->nsites; i < nall; i++)
+        out->sites_dropped += all[i].count; /* not listed: counted under "sites not listed" */
+
+    pthread_mutex_lock(&g_obj_lock);
+    for (const mem_obj_t *o = g_objs; o; o = o->next) {
+        if (out->nobjs == MEM_REPORT_OBJS) {
+            out->objs_dropped++;
+            continue;
+        }
+        mem_obj_row_t *r = &out->objs[out->nobjs++];
+        r->kind = o->kind;
+        r->tag = o->tag;
+        snprintf(r->name, sizeof r->name, "%s", o->name);
+        if (o->stats)
+            o->stats(o->obj, &r->st);
+    }
+    pthread_mutex_unlock(&g_obj_lock);
+    /* Registration pushes at the head: list objects in the order they were created. */
+    for (unsigned i = 0; i < out->nobjs / 2; i++) {
+        mem_obj_row_t tmp = out->objs[i];
+        out->objs[i] = out->objs[out->nobjs - 1 - i];
+        out->objs[out->nobjs - 1 - i] = tmp;
+    }
+
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        out->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
+}
+
+unsigned mem_leak_count(const mem_snapshot_t *s)
+{
+    unsigned n = 0;
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++)
+        n += s->tag[t].live != 0 || s->tag[t].live_blocks != 0;
+    return n;
+}
+
+int mem_exit_status(const mem_snapshot_t *s)
+{
+    if (s->strict && (s->total.churn_allocs > 0 || mem_leak_count(s) > 0))
+        return 3;
+    return 0;
+}
+
+void mem_debug_reset(void)
+{
+    for (unsigned i = 0; i < MEM_MAX_THREADS; i++) {
+        tslot_t *s = &g_slots[i];
+        memset(s->tag, 0, sizeof s->tag);
+        memset(s->site, 0, sizeof s->site);
+        atomic_store(&s->sites_dropped, 0);
+    }
+}
+
+/* ---- reports -------------------------------------------------------------------------------- */
+
+static void fmt_bytes(char *buf, size_t n, int64_t b)
+{
+    double v = (double)(b < 0 ? -b : b);
+    const char *sign = b < 0 ? "-" : "";
+    if (v >= 1024.0 * 1024 * 1024)
+        snprintf(buf, n, "%s%.2f GiB", sign, v / (1024.0 * 1024 * 1024));
+    else if (v >= 1024.0 * 1024)
+        snprintf(buf, n, "%s%.2f MiB", sign, v / (1024.0 * 1024));
+    else if (v >= 1024.0)
+        snprintf(buf, n, "%s%.1f KiB", sign, v / 1024.0);
+    else
+        snprintf(buf, n, "%s%" PRId64 " B", sign, (int64_t)v);
+}
+
+void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags)
+{
+    char live[32], peak[32], tot[32];
+    fprintf(f, "memory (%s%s)\n", s->sealed ? "sealed" : "not sealed",
+            s->strict ? ", strict" : "");
+    fprintf(f, "  %-10s %12s %12s %12s %12s %12s %10s\n", "tag", "allocs", "frees", "allocated",
+            "live", "peak", "churn");
+    for (unsigned t = 0; t <= MEM_TAG_COUNT; t++) {
+        const mem_tag_stats_t *d = t < MEM_TAG_COUNT ? &s->tag[t] : &s->total;
+        if (t < MEM_TAG_COUNT && d->allocs == 0 && d->frees == 0 && d->failed == 0)
+            continue;
+        fmt_bytes(tot, sizeof tot, (int64_t)d->bytes_alloc);
+        fmt_bytes(live, sizeof live, d->live);
+        fmt_bytes(peak, sizeof peak, d->peak);
+        fprintf(f, "  %-10s %12" PRIu64 " %12" PRIu64 " %12s %12s %12s %10" PRIu64 "\n",
+                t < MEM_TAG_COUNT ? mem_tag_name((mem_tag_t)t) : "total", d->allocs, d->frees,
+                tot, live, peak, d->churn_allocs);
+    }
+    if (s->total.failed)
+        fprintf(f, "  failed allocations: %" PRIu64 "\n", s->total.failed);
+    fprintf(f, "  allocations after the seal: %" PRIu64 " churn (%" PRIu64 " bytes), %" PRIu64
+               " in control scopes\n",
+            s->total.churn_allocs, s->total.churn_bytes, s->total.control_allocs);
+    for (unsigned i = 0; i < s->nsites; i++)
+        fprintf(f, "    churn site %s:%d [%s]: %" PRIu64 " allocations, %" PRIu64 " bytes\n",
+                s->sites[i].file, s->sites[i].line, mem_tag_name(s->sites[i].tag),
+                s->sites[i].count, s->sites[i].bytes);
+    if (s->sites_dropped)
+        fprintf(f, "    (%" PRIu64 " churn allocations at sites not listed)\n", s->sites_dropped);
+    for (unsigned i = 0; i < s->nobjs; i++) {
+        const mem_obj_row_t *r = &s->objs[i];
+        switch (r->kind) {
+        case MEM_OBJ_ARENA:
+            fmt_bytes(tot, sizeof tot, (int64_t)r->st.capacity);
+            fmt_bytes(peak, sizeof peak, (int64_t)r->st.high_water);
+            fprintf(f, "  arena %-16s [%s] capacity %s, high water %s, grows %" PRIu64
+                       ", refused %" PRIu64 "\n",
+                    r->name, mem_tag_name(r->tag), tot, peak, r->st.grows, r->st.exhausted);
+            break;
+        case MEM_OBJ_POOL:
+            fprintf(f, "  pool  %-16s [%s] %" PRIu64 " objects, in use %" PRIu64 ", peak %" PRIu64
+                       ", exhausted %" PRIu64 "\n",
+                    r->name, mem_tag_name(r->tag), r->st.capacity, r->st.used, r->st.high_water,
+                    r->st.exhausted);
+            break;
+        case MEM_OBJ_RING:
+            fprintf(f, "  ring  %-16s [%s] %" PRIu64 " slots, filled %" PRIu64 ", high water %" PRIu64
+                       ", full waits %" PRIu64 ", empty waits %" PRIu64 "\n",
+                    r->name, mem_tag_name(r->tag), r->st.capacity, r->st.used, r->st.high_water,
+                    r->st.exhausted, r->st.waits);
+            break;
+        }
+    }
+    if (s->objs_dropped)
+        fprintf(f, "  (%" PRIu64 " more registered objects not listed)\n", s->objs_dropped);
+    fmt_bytes(tot, sizeof tot, (int64_t)s->peak_rss);
+    fprintf(f, "  peak RSS: %s\n", tot);
+    if (flags & MEM_REPORT_LEAKS) {
+        unsigned leaks = mem_leak_count(s);
+        if (leaks == 0) {
+            fprintf(f, "  leak check: OK, 0 live bytes in every tag\n");
+        } else {
+            for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+                const mem_tag_stats_t *d = &s->tag[t];
+                if (d->live == 0 && d->live_blocks == 0)
+                    continue;
+                fmt_bytes(live, sizeof live, d->live);
+                fprintf(f, "  LEAK: tag %s holds %s in %" PRId64 " blocks\n",
+                        mem_tag_name((mem_tag_t)t), live, d->live_blocks);
+            }
+        }
+    }
+    if (s->strict && s->total.churn_allocs)
+        fprintf(f, "  STRICT: %" PRIu64 " allocations after the seal\n", s->total.churn_allocs);
+}
+
+static void json_str(FILE *f, const char *str)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void json_tag(FILE *f, const mem_tag_stats_t *d)
+{
+    fprintf(f,
+            "{\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"bytes_alloc\":%" PRIu64
+            ",\"bytes_freed\":%" PRIu64 ",\"live\":%" PRId64 ",\"live_blocks\":%" PRId64
+            ",\"peak\":%" PRId64 ",\"churn_allocs\":%" PRIu64 ",\"churn_bytes\":%" PRIu64
+            ",\"control_allocs\":%" PRIu64 ",\"failed\":%" PRIu64 "}",
+            d->allocs, d->frees, d->bytes_alloc, d->bytes_freed, d->live, d->live_blocks, d->peak,
+            d->churn_allocs, d->churn_bytes, d->control_allocs, d->failed);
+}
+
+void mem_report_json(FILE *f, const mem_snapshot_t *s, unsigned flags)
+{
+    fprintf(f, "{\"sealed\":%s,\"strict\":%s,\"tags\":{", s->sealed ? "true" : "false",
+            s->strict ? "true" : "false");
+    bool first = true;
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+        if (s->tag[t].allocs == 0 && s->tag[t].frees == 0 && s->tag[t].failed == 0)
+            continue;
+        fprintf(f, "%s\"%s\":", first ? "" : ",", mem_tag_name((mem_tag_t)t));
+        json_tag(f, &s->tag[t]);
+        first = false;
+    }
+    fprintf(f, "},\"total\":");
+    json_tag(f, &s->total);
+    fprintf(f, ",\"churn_sites\":[");
+    for (unsigned i = 0; i < s->nsites; i++) {
+        fprintf(f, "%s{\"file\":", i ? "," : "");
+        json_str(f, s->sites[i].file);
+        fprintf(f, ",\"line\":%d,\"tag\":\"%s\",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+                s->sites[i].line, mem_tag_name(s->sites[i].tag), s->sites[i].count,
+                s->sites[i].bytes);
+    }
+    fprintf(f, "],\"churn_sites_dropped\":%" PRIu64 ",\"objects\":[", s->sites_dropped);
+    for (unsigned i = 0; i < s->nobjs; i++) {
+        const mem_obj_row_t *r = &s->objs[i];
+        fprintf(f, "%s{\"kind\":\"%s\",\"name\":", i ? "," : "", mem_obj_kind_name(r->kind));
+        json_str(f, r->name);
+        fprintf(f,
+                ",\"tag\":\"%s\",\"capacity\":%" PRIu64 ",\"used\":%" PRIu64
+                ",\"high_water\":%" PRIu64 ",\"grows\":%" PRIu64 ",\"exhausted\":%" PRIu64
+                ",\"waits\":%" PRIu64 "}",
+                mem_tag_name(r->tag), r->st.capacity, r->st.used, r->st.high_water, r->st.grows,
+                r->st.exhausted, r->st.waits);
+    }
+    fprintf(f, "],\"peak_rss\":%" PRIu64, s->peak_rss);
+    if (flags & MEM_REPORT_LEAKS) {
+        fprintf(f, ",\"leaks\":{");
+        first = true;
+        for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+            if (s->tag[t].live == 0 && s->tag[t].live_blocks == 0)
+                continue;
+            fprintf(f, "%s\"%s\":{\"bytes\":%" PRId64 ",\"blocks\":%" PRId64 "}", first ? "" : ",",
+                    mem_tag_name((mem_tag_t)t), s->tag[t].live, s->tag[t].live_blocks);
+            first = false;
+        }
+        fprintf(f, "},\"leak_check\":\"%s\"", mem_leak_count(s) ? "failed" : "ok");
+    }
+    fprintf(f, ",\"exit_status\":%d}", mem_exit_status(s));
+}

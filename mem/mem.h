@@ -1,0 +1,204 @@
+/*
+ * mem: allocation accounting for all of tickcore.
+ *
+ * Every byte the engine owns is obtained here, tagged with the subsystem that owns it, and
+ * backed by mimalloc. Counters live in per-thread slots (a fixed static table, so accounting
+ * itself never allocates); each slot is written only by the thread that owns it, with relaxed
+ * atomic loads and stores and no read-modify-write, so the allocation path takes no shared
+ * lock and no shared atomic. A snapshot sums the slots. Start-up sizes everything, then calls
+ * mem_seal(); any allocation after the seal that is not inside a control scope is churn,
+ * counted per tag and per call site (file:line through the macros below). At teardown every
+ * tag must show 0 live bytes; mem_report() names the tags that do not. Arenas, pools and rings
+ * register themselves (mem_obj_register) so the report can show their high-water marks and
+ * exhaustion counts. Peak live bytes are exact when a tag's memory is allocated and freed by
+ * one thread at a time (start-up, teardown); with several threads at once the summed per-slot
+ * peaks are an upper bound of the true peak. Under valgrind, or with TICKCORE_MEM_BACKEND=libc,
+ * the backing allocator is glibc malloc so that memcheck, massif and heaptrack see every block.
+ */
+#ifndef TICKCORE_MEM_H
+#define TICKCORE_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Subsystems that own memory. Keep mem_tag_name() in mem.c in the same order. */
+typedef enum mem_tag {
+    MEM_TAG_CORE = 0, /* mem/ itself and anything without a better owner */
+    MEM_TAG_INGEST,
+    MEM_TAG_BOOK,
+    MEM_TAG_STATS,
+    MEM_TAG_ANALYTICS,
+    MEM_TAG_ENGINE,
+    MEM_TAG_RING,
+    MEM_TAG_SERVER,
+    MEM_TAG_JOURNAL,
+    MEM_TAG_CONFIG,
+    MEM_TAG_BENCH,
+    MEM_TAG_TEST,
+    MEM_TAG_COUNT
+} mem_tag_t;
+
+enum {
+    MEM_ZERO = 1u << 0, /* flag for mem_alloc_at: zero the memory */
+};
+
+#define MEM_CACHE_LINE 64
+#define MEM_MAX_THREADS 128 /* per-thread counter slots; more threads share one slot */
+#define MEM_SITES_PER_THREAD 64
+#define MEM_REPORT_SITES 10 /* churn sites listed in a report */
+
+#if defined(__GNUC__)
+#define mem_likely(x) __builtin_expect(!!(x), 1)
+#define mem_unlikely(x) __builtin_expect(!!(x), 0)
+#else
+#define mem_likely(x) (x)
+#define mem_unlikely(x) (x)
+#endif
+
+/* Allocate size bytes for tag, aligned to align (0 = malloc's alignment, else a power of
+ * two), zeroed if flags has MEM_ZERO. Returns NULL on failure (counted, never aborts).
+ * Any thread. file/line name the call site for churn reports: use the macros. */
+void *mem_alloc_at(mem_tag_t tag, size_t size, size_t align, unsigned flags, const char *file,
+                   int line);
+/* Resize a block obtained from mem_alloc_at; counted as one free and one allocation. On
+ * failure returns NULL and the old block stays valid and owned by the caller. */
+void *mem_realloc_at(mem_tag_t tag, void *p, size_t old_size, size_t new_size, const char *file,
+                     int line);
+/* Return a block. size must be the size it was allocated with (checked in debug builds);
+ * tag must be the tag it was allocated with. NULL is a no-op. Any thread. */
+void mem_free(mem_tag_t tag, void *p, size_t size);
+
+#define mem_alloc(tag, size) mem_alloc_at((tag), (size), 0, 0, __FILE__, __LINE__)
+#define mem_zalloc(tag, size) mem_alloc_at((tag), (size), 0, MEM_ZERO, __FILE__, __LINE__)
+#define mem_alloc_aligned(tag, size, align)                                                        \
+    mem_alloc_at((tag), (size), (align), 0, __FILE__, __LINE__)
+#define mem_zalloc_aligned(tag, size, align)                                                       \
+    mem_alloc_at((tag), (size), (align), MEM_ZERO, __FILE__, __LINE__)
+/* n * size zeroed bytes; NULL (counted as a failure) if n * size overflows. */
+#define mem_calloc(tag, n, size) mem_calloc_at((tag), (n), (size), __FILE__, __LINE__)
+#define mem_realloc(tag, p, old_size, new_size)                                                    \
+    mem_realloc_at((tag), (p), (old_size), (new_size), __FILE__, __LINE__)
+void *mem_calloc_at(mem_tag_t tag, size_t n, size_t size, const char *file, int line);
+
+/* "mimalloc", or "glibc malloc" under valgrind or with TICKCORE_MEM_BACKEND=libc. */
+const char *mem_backend_name(void);
+
+/* End of start-up: from now on, allocations outside a control scope are churn. Any thread. */
+void mem_seal(void);
+/* Back to start-up (tests; reconfiguration). Churn counted so far is kept. */
+void mem_unseal(void);
+bool mem_is_sealed(void);
+/* Strict mode: the caller treats churn or a leak as failure (exit code 3). If the environment
+ * variable TICKCORE_CHURN_ABORT=1 is set when mem_seal() is called, the first churn allocation
+ * aborts instead, so a debugger shows its stack. */
+void mem_set_strict(bool strict);
+bool mem_is_strict(void);
+
+/* Control scope (calling thread only, nestable): allocations made while handling a control
+ * command (reconfigure, add a feed, a new client) are counted as control allocations, not
+ * churn. Every enter needs its leave. */
+void mem_control_enter(void);
+void mem_control_leave(void);
+
+/* Counters of one tag, summed over all threads. */
+typedef struct mem_tag_stats {
+    uint64_t allocs;         /* successful allocations (realloc counts one) */
+    uint64_t frees;          /* frees (realloc counts one) */
+    uint64_t bytes_alloc;    /* bytes handed out in total */
+    uint64_t bytes_freed;    /* bytes returned in total */
+    int64_t live;            /* bytes_alloc - bytes_freed */
+    int64_t live_blocks;     /* allocs - frees */
+    int64_t peak;            /* peak live bytes (see the header note on threads) */
+    uint64_t churn_allocs;   /* allocations after the seal, outside control scopes */
+    uint64_t churn_bytes;
+    uint64_t control_allocs; /* allocations after the seal inside control scopes */
+    uint64_t failed;         /* allocations that returned NULL */
+} mem_tag_stats_t;
+
+/* One call site that allocated after the seal. */
+typedef struct mem_site {
+    const char *file;
+    int line;
+    mem_tag_t tag;
+    uint64_t count;
+    uint64_t bytes;
+} mem_site_t;
+
+/* Kinds of objects that register for the report. */
+typedef enum mem_obj_kind { MEM_OBJ_ARENA, MEM_OBJ_POOL, MEM_OBJ_RING } mem_obj_kind_t;
+
+/* What a registered object tells the report (fields that do not apply are 0). */
+typedef struct mem_obj_stats {
+    uint64_t capacity;  /* bytes (arena), objects (pool), slots (ring) */
+    uint64_t used;      /* now: bytes used, objects in use, slots filled */
+    uint64_t high_water; /* most ever used at once */
+    uint64_t grows;     /* arena blocks added after init (each one also churn if sealed) */
+    uint64_t exhausted; /* requests refused: arena out of space, pool empty, ring full waits */
+    uint64_t waits;     /* ring: times the consumer found it empty */
+} mem_obj_stats_t;
+
+typedef void mem_obj_stats_fn(const void *obj, mem_obj_stats_t *out);
+
+/* Registry node, embedded in the object that registers (no allocation). */
+typedef struct mem_obj {
+    mem_obj_kind_t kind;
+    mem_tag_t tag;
+    const char *name; /* not copied: a string literal or memory the object owns */
+    const void *obj;
+    mem_obj_stats_fn *stats;
+    struct mem_obj *next;
+} mem_obj_t;
+
+/* Add/remove an object to/from the report's registry (control path; takes a mutex). */
+void mem_obj_register(mem_obj_t *node, mem_obj_kind_t kind, mem_tag_t tag, const char *name,
+                      const void *obj, mem_obj_stats_fn *stats);
+void mem_obj_unregister(mem_obj_t *node);
+
+#define MEM_REPORT_OBJS 64 /* registered objects listed in a snapshot */
+
+typedef struct mem_obj_row {
+    mem_obj_kind_t kind;
+    mem_tag_t tag;
+    char name[32];
+    mem_obj_stats_t st;
+} mem_obj_row_t;
+
+/* A consistent-enough sum of every thread's counters (exact once other threads are idle). */
+typedef struct mem_snapshot {
+    mem_tag_stats_t tag[MEM_TAG_COUNT];
+    mem_tag_stats_t total;
+    bool sealed;
+    bool strict;
+    unsigned threads_seen;      /* counter slots ever claimed */
+    mem_site_t sites[MEM_REPORT_SITES]; /* top churn sites by count */
+    unsigned nsites;
+    uint64_t sites_dropped; /* churn allocations at sites not listed (past the top sites, or
+                               past a thread's site table) */
+    mem_obj_row_t objs[MEM_REPORT_OBJS];
+    unsigned nobjs;
+    uint64_t objs_dropped;
+    uint64_t peak_rss;          /* bytes, from getrusage */
+} mem_snapshot_t;
+
+void mem_snapshot(mem_snapshot_t *out);
+
+const char *mem_tag_name(mem_tag_t tag);
+const char *mem_obj_kind_name(mem_obj_kind_t kind);
+
+/* Tags with live bytes != 0 or live blocks != 0. 0 means no leak. */
+unsigned mem_leak_count(const mem_snapshot_t *s);
+/* Exit status the snapshot calls for: 0, or 3 in strict mode when there is churn or a leak. */
+int mem_exit_status(const mem_snapshot_t *s);
+
+enum { MEM_REPORT_LEAKS = 1u << 0 }; /* include the leak verdict (only meaningful at teardown) */
+/* Human report: per-tag table, churn sites, registered objects, peak RSS, leak verdict. */
+void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags);
+/* The same as one JSON object (no trailing newline). */
+void mem_report_json(FILE *f, const mem_snapshot_t *s, unsigned flags);
+
+/* Tests only: zero every counter and site table. Call with no other thread allocating. */
+void mem_debug_reset(void);
+
+#endif

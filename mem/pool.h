@@ -1,0 +1,110 @@
+/*
+ * pool: fixed-size objects with capacity fixed at init (orders, price levels, connections).
+ *
+ * One slab of capacity objects and a stack of free indices are allocated at init; pool_get()
+ * pops an index and pool_put() pushes it back, both O(1) and inline. Reuse is LIFO: the object
+ * put last is handed out next (it is the one most likely still in cache). An empty pool makes
+ * pool_get() return NULL and counts an exhaustion; the caller's policy decides what happens
+ * (the order book counts and drops, say) and the report shows the count. Objects carry no
+ * header, and an object can be named by its 32-bit index (pool_index/pool_at) where a pointer
+ * is too wide. pool_put() refuses pointers that are not objects of this pool (-EINVAL); in
+ * builds without NDEBUG a bitmap of objects in use also catches a double put (-EALREADY, and
+ * counted), and under ASan or valgrind a free object is poisoned, so use after put is caught.
+ * One thread owns a pool; nothing here is thread-safe.
+ */
+#ifndef TICKCORE_MEM_POOL_H
+#define TICKCORE_MEM_POOL_H
+
+#include "mem/mem.h"
+#include "mem/sanitize.h"
+
+#include <errno.h>
+#include <stdint.h>
+
+#ifndef NDEBUG
+#define POOL_CHECK_DOUBLE_PUT 1
+#endif
+
+typedef struct pool {
+    char *slab;
+    uint32_t *free_idx; /* stack of free object indices; free_idx[free_top-1] is next */
+    uint64_t *in_use;   /* bitmap, builds without NDEBUG only */
+    size_t obj_size;    /* object stride: size rounded up to the alignment */
+    uint32_t capacity;
+    uint32_t free_top;
+    uint32_t peak;
+    uint64_t gets, exhausted, double_puts, bad_puts;
+    size_t slab_bytes;
+    mem_tag_t tag;
+    mem_obj_t obj;
+} pool_t;
+
+/* capacity objects of obj_size bytes aligned to align (power of two; 0 = 16), charged to tag
+ * and registered under name. Returns 0, -EINVAL (size 0, capacity 0 or > UINT32_MAX - 1, bad
+ * align) or -ENOMEM. Call before the seal. */
+int pool_init(pool_t *p, const char *name, mem_tag_t tag, size_t obj_size, size_t align,
+              size_t capacity);
+/* Free the slab. Objects still in use are simply gone; a zeroed pool is accepted. */
+void pool_fini(pool_t *p);
+/* Every object back at once (like a fresh pool; counters kept). */
+void pool_reset(pool_t *p);
+void pool_stats(const pool_t *p, mem_obj_stats_t *out);
+
+static inline uint32_t pool_in_use(const pool_t *p)
+{
+    return p->capacity - p->free_top;
+}
+
+static inline void *pool_at(const pool_t *p, uint32_t idx)
+{
+    return p->slab + (size_t)idx * p->obj_size;
+}
+
+/* Index of obj, which must be an object of this pool. */
+static inline uint32_t pool_index(const pool_t *p, const void *obj)
+{
+    return (uint32_t)((size_t)((const char *)obj - p->slab) / p->obj_size);
+}
+
+/* An object (contents undefined), or NULL when every object is in use (counted). */
+static inline void *pool_get(pool_t *p)
+{
+    if (mem_unlikely(p->free_top == 0)) {
+        p->exhausted++;
+        return NULL;
+    }
+    uint32_t idx = p->free_idx[--p->free_top];
+    p->gets++;
+    uint32_t used = p->capacity - p->free_top;
+    if (used > p->peak)
+        p->peak = used;
+#ifdef POOL_CHECK_DOUBLE_PUT
+    p->in_use[idx >> 6] |= 1ull << (idx & 63);
+#endif
+    void *obj = pool_at(p, idx);
+    mem_unpoison(obj, p->obj_size);
+    return obj;
+}
+
+int pool_put_refused(pool_t *p, const void *obj);
+
+/* Return obj to the pool. 0; -EINVAL if obj is not an object of this pool; -EALREADY if it is
+ * already free (builds without NDEBUG). Refusals are counted and leave the pool unchanged. */
+static inline int pool_put(pool_t *p, void *obj)
+{
+    size_t off = (size_t)((uintptr_t)obj - (uintptr_t)p->slab); /* wraps if below the slab */
+    if (mem_unlikely(off >= p->slab_bytes || off % p->obj_size != 0))
+        return pool_put_refused(p, obj);
+    uint32_t idx = (uint32_t)(off / p->obj_size);
+#ifdef POOL_CHECK_DOUBLE_PUT
+    uint64_t bit = 1ull << (idx & 63);
+    if (mem_unlikely(!(p->in_use[idx >> 6] & bit)))
+        return pool_put_refused(p, obj);
+    p->in_use[idx >> 6] &= ~bit;
+#endif
+    mem_poison(obj, p->obj_size);
+    p->free_idx[p->free_top++] = idx;
+    return 0;
+}
+
+#endif

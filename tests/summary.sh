@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# tests/summary.sh RESULTS: totals per stage, then the closing line "N passed, N failed"
+# (with ", N skipped" when some were). Exits 1 if anything failed or nothing ran.
+set -u
+results=$1
+if [ ! -s "$results" ]; then
+    echo "0 passed, 1 failed"
+    echo "no test results in $results" >&2
+    exit 1
+fi
+echo
+awk '{p[$1]+=$3; f[$1]+=$4; s[$1]+=$5; if (!($1 in o)) {o[$1]=n++; name[n-1]=$1}}
+     END {for (i = 0; i < n; i++) { k = name[i];
+          printf "  stage %-11s %5d passed, %d failed, %d skipped\n", k, p[k], f[k], s[k] }}' "$results"
+read -r passed failed skipped < <(awk '{p+=$3; f+=$4; s+=$5} END {print p+0, f+0, s+0}' "$results")
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

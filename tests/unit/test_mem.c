@@ -1,0 +1,510 @@
+/*
+ * test_mem: the accounting core. Every expected figure here is computed by hand from the
+ * allocations the test itself makes; the process-wide counter in tests/support/malloc_count
+ * is the independent witness for "performs 0 allocations".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "mem/arena.h"
+#include "mem/mem.h"
+#include "mem/pool.h"
+#include "tests/support/malloc_count.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int reset_counters(void **state)
+{
+    (void)state;
+    mem_unseal();
+    mem_set_strict(false);
+    mem_debug_reset();
+    return 0;
+}
+
+static const mem_tag_stats_t *tag_of(const mem_snapshot_t *s, mem_tag_t t)
+{
+    return &s->tag[t];
+}
+
+static void test_mem_live_peak_exact(void **state)
+{
+    (void)state;
+    mem_snapshot_t s;
+    void *a = mem_alloc(MEM_TAG_TEST, 100);
+    void *b = mem_alloc(MEM_TAG_TEST, 200);
+    assert_non_null(a);
+    assert_non_null(b);
+    mem_free(MEM_TAG_TEST, a, 100);
+    void *c = mem_alloc(MEM_TAG_TEST, 50);
+    assert_non_null(c);
+    mem_snapshot(&s);
+    const mem_tag_stats_t *t = tag_of(&s, MEM_TAG_TEST);
+    assert_int_equal(t->allocs, 3);
+    assert_int_equal(t->frees, 1);
+    assert_int_equal(t->bytes_alloc, 350);
+    assert_int_equal(t->bytes_freed, 100);
+    assert_int_equal(t->live, 250);
+    assert_int_equal(t->live_blocks, 2);
+    assert_int_equal(t->peak, 300);
+    assert_int_equal(t->churn_allocs, 0);
+    assert_int_equal(s.total.live, 250);
+    mem_free(MEM_TAG_TEST, b, 200);
+    mem_free(MEM_TAG_TEST, c, 50);
+    mem_snapshot(&s);
+    assert_int_equal(tag_of(&s, MEM_TAG_TEST)->live, 0);
+    assert_int_equal(tag_of(&s, MEM_TAG_TEST)->peak, 300);
+    assert_int_equal(mem_leak_count(&s), 0);
+}
+
+static void test_mem_tags_are_separate(void **state)
+{
+    (void)state;
+    void *a = mem_alloc(MEM_TAG_BOOK, 64);
+    void *b = mem_alloc(MEM_TAG_INGEST, 128);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].live, 64);
+    assert_int_equal(s.tag[MEM_TAG_INGEST].live, 128);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
+    assert_string_equal(mem_tag_name(MEM_TAG_BOOK), "book");
+    assert_string_equal(mem_tag_name(MEM_TAG_INGEST), "ingest");
+    mem_free(MEM_TAG_BOOK, a, 64);
+    mem_free(MEM_TAG_INGEST, b, 128);
+}
+
+static void test_mem_aligned_and_zeroed(void **state)
+{
+    (void)state;
+    for (size_t align = 32; align <= 4096; align *= 2) {
+        unsigned char *p = mem_zalloc_aligned(MEM_TAG_TEST, 1000, align);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % align, 0);
+        for (size_t i = 0; i < 1000; i++)
+            assert_int_equal(p[i], 0);
+        mem_free(MEM_TAG_TEST, p, 1000);
+    }
+    unsigned char *z = mem_calloc(MEM_TAG_TEST, 10, 100);
+    assert_non_null(z);
+    for (size_t i = 0; i < 1000; i++)
+        assert_int_equal(z[i], 0);
+    mem_free(MEM_TAG_TEST, z, 1000);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
+    assert_int_equal(s.tag[MEM_TAG_TEST].allocs, 9); /* 8 alignments and the calloc */
+}
+
+static void test_mem_failures_counted(void **state)
+{
+    (void)state;
+    assert_null(mem_calloc(MEM_TAG_TEST, SIZE_MAX / 2, 4)); /* n * size overflows */
+    assert_null(mem_alloc_aligned(MEM_TAG_TEST, 64, 48));    /* not a power of two */
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].failed, 2);
+    assert_int_equal(s.tag[MEM_TAG_TEST].allocs, 0);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
+}
+
+static void test_mem_realloc_counts_free_and_alloc(void **state)
+{
+    (void)state;
+    char *p = mem_alloc(MEM_TAG_TEST, 10);
+    memcpy(p, "0123456789", 10);
+    p = mem_realloc(MEM_TAG_TEST, p, 10, 1000);
+    assert_non_null(p);
+    assert_memory_equal(p, "0123456789", 10);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].allocs, 2);
+    assert_int_equal(s.tag[MEM_TAG_TEST].frees, 1);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 1000);
+    assert_int_equal(s.tag[MEM_TAG_TEST].peak, 1000);
+    mem_free(MEM_TAG_TEST, p, 1000);
+}
+
+static void test_mem_churn_attributed_to_call_site(void **state)
+{
+    (void)state;
+    void *before = mem_alloc(MEM_TAG_TEST, 8); /* start-up: not churn */
+    mem_seal();
+    assert_true(mem_is_sealed());
+    void *p[4];
+    int line_a = 0, line_b = 0;
+    for (int i = 0; i < 3; i++) {
+        p[i] = mem_alloc(MEM_TAG_ANALYTICS, 24); line_a = __LINE__;
+    }
+    p[3] = mem_alloc(MEM_TAG_SERVER, 100); line_b = __LINE__;
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.total.churn_allocs, 4);
+    assert_int_equal(s.total.churn_bytes, 3 * 24 + 100);
+    assert_int_equal(s.tag[MEM_TAG_ANALYTICS].churn_allocs, 3);
+    assert_int_equal(s.tag[MEM_TAG_SERVER].churn_allocs, 1);
+    assert_int_equal(s.tag[MEM_TAG_TEST].churn_allocs, 0);
+    assert_int_equal(s.nsites, 2);
+    assert_string_equal(s.sites[0].file, __FILE__);
+    assert_int_equal(s.sites[0].line, line_a);
+    assert_int_equal(s.sites[0].tag, MEM_TAG_ANALYTICS);
+    assert_int_equal(s.sites[0].count, 3);
+    assert_int_equal(s.sites[0].bytes, 72);
+    assert_int_equal(s.sites[1].line, line_b);
+    assert_int_equal(s.sites[1].tag, MEM_TAG_SERVER);
+    /* The text report names the site as file:line. */
+    char *buf = NULL;
+    size_t len = 0;
+    mem_unseal(); /* open_memstream allocates: keep it out of the figures above */
+    FILE *f = open_memstream(&buf, &len);
+    mem_report_text(f, &s, 0);
+    fclose(f);
+    char want[256];
+    snprintf(want, sizeof want, "%s:%d [analytics]: 3 allocations, 72 bytes", __FILE__, line_a);
+    assert_non_null(strstr(buf, want));
+    free(buf);
+    for (int i = 0; i < 3; i++)
+        mem_free(MEM_TAG_ANALYTICS, p[i], 24);
+    mem_free(MEM_TAG_SERVER, p[3], 100);
+    mem_free(MEM_TAG_TEST, before, 8);
+}
+
+static void test_mem_control_scope_is_not_churn(void **state)
+{
+    (void)state;
+    mem_seal();
+    mem_control_enter();
+    void *p = mem_alloc(MEM_TAG_ENGINE, 32);
+    mem_control_leave();
+    void *q = mem_alloc(MEM_TAG_ENGINE, 16);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_ENGINE].control_allocs, 1);
+    assert_int_equal(s.tag[MEM_TAG_ENGINE].churn_allocs, 1);
+    assert_int_equal(s.tag[MEM_TAG_ENGINE].churn_bytes, 16);
+    mem_free(MEM_TAG_ENGINE, p, 32);
+    mem_free(MEM_TAG_ENGINE, q, 16);
+}
+
+static void test_mem_strict_exit_status(void **state)
+{
+    (void)state;
+    mem_snapshot_t s;
+    mem_set_strict(true);
+    mem_snapshot(&s);
+    assert_int_equal(mem_exit_status(&s), 0);
+    mem_seal();
+    void *p = mem_alloc(MEM_TAG_STATS, 8);
+    mem_snapshot(&s);
+    assert_int_equal(mem_exit_status(&s), 3); /* churn */
+    mem_free(MEM_TAG_STATS, p, 8);
+    mem_set_strict(false);
+    mem_snapshot(&s);
+    assert_int_equal(mem_exit_status(&s), 0); /* churn is reported, not fatal, when lenient */
+}
+
+static void test_mem_leak_report_names_tag(void **state)
+{
+    (void)state;
+    void *leak = mem_alloc(MEM_TAG_JOURNAL, 4096);
+    void *ok = mem_alloc(MEM_TAG_BOOK, 16);
+    mem_free(MEM_TAG_BOOK, ok, 16);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(mem_leak_count(&s), 1);
+    mem_set_strict(true);
+    mem_snapshot(&s);
+    assert_int_equal(mem_exit_status(&s), 3);
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    mem_report_text(f, &s, MEM_REPORT_LEAKS);
+    fclose(f);
+    assert_non_null(strstr(buf, "LEAK: tag journal holds 4.0 KiB in 1 blocks"));
+    assert_null(strstr(buf, "LEAK: tag book"));
+    assert_null(strstr(buf, "leak check: OK"));
+    free(buf);
+
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    mem_report_json(f, &s, MEM_REPORT_LEAKS);
+    fclose(f);
+    assert_non_null(strstr(buf, "\"leaks\":{\"journal\":{\"bytes\":4096,\"blocks\":1}}"));
+    assert_non_null(strstr(buf, "\"leak_check\":\"failed\""));
+    assert_non_null(strstr(buf, "\"exit_status\":3"));
+    free(buf);
+
+    mem_free(MEM_TAG_JOURNAL, leak, 4096);
+    mem_snapshot(&s);
+    assert_int_equal(mem_leak_count(&s), 0);
+    assert_int_equal(mem_exit_status(&s), 0);
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    mem_report_text(f, &s, MEM_REPORT_LEAKS);
+    fclose(f);
+    assert_non_null(strstr(buf, "leak check: OK, 0 live bytes in every tag"));
+    free(buf);
+}
+
+static void test_mem_registry_lists_objects(void **state)
+{
+    (void)state;
+    arena_t a;
+    pool_t p;
+    assert_int_equal(arena_init(&a, "scratch", MEM_TAG_ANALYTICS, 4096, ARENA_FIXED), 0);
+    assert_int_equal(pool_init(&p, "orders", MEM_TAG_BOOK, 48, 0, 100), 0);
+    assert_non_null(arena_alloc(&a, 1000, 8));
+    void *o = pool_get(&p);
+    assert_non_null(o);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.nobjs, 2);
+    assert_int_equal(s.objs[0].kind, MEM_OBJ_ARENA);
+    assert_string_equal(s.objs[0].name, "scratch");
+    assert_int_equal(s.objs[0].st.capacity, 4096);
+    assert_int_equal(s.objs[0].st.used, 1000 + MEM_ASAN_REDZONE);
+    assert_int_equal(s.objs[1].kind, MEM_OBJ_POOL);
+    assert_string_equal(s.objs[1].name, "orders");
+    assert_int_equal(s.objs[1].st.capacity, 100);
+    assert_int_equal(s.objs[1].st.used, 1);
+    assert_int_equal(pool_put(&p, o), 0);
+    pool_fini(&p);
+    arena_fini(&a);
+    mem_snapshot(&s);
+    assert_int_equal(s.nobjs, 0);
+    assert_int_equal(s.tag[MEM_TAG_ANALYTICS].live, 0);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].live, 0);
+}
+
+/* ---- threads ---------------------------------------------------------------------------- */
+
+enum { THREADS = 4, PER_THREAD = 1000 };
+static void *handoff[THREADS][PER_THREAD];
+
+static void *alloc_worker(void *arg)
+{
+    size_t id = (size_t)arg;
+    for (size_t i = 0; i < PER_THREAD; i++)
+        handoff[id][i] = mem_alloc(MEM_TAG_INGEST, 16 + id); /* freed by another thread */
+    return NULL;
+}
+
+static void *free_worker(void *arg)
+{
+    size_t id = (size_t)arg;
+    size_t victim = (id + 1) % THREADS;
+    for (size_t i = 0; i < PER_THREAD; i++)
+        mem_free(MEM_TAG_INGEST, handoff[victim][i], 16 + victim);
+    return NULL;
+}
+
+static void test_mem_threads_sum_exactly(void **state)
+{
+    (void)state;
+    pthread_t th[THREADS];
+    for (size_t i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, alloc_worker, (void *)i), 0);
+    for (size_t i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < THREADS; i++)
+        bytes += PER_THREAD * (16 + i);
+    assert_int_equal(s.tag[MEM_TAG_INGEST].allocs, THREADS * PER_THREAD);
+    assert_int_equal(s.tag[MEM_TAG_INGEST].live, (int64_t)bytes);
+    /* Each thread allocated alone here, so the summed per-thread peaks are exact. */
+    assert_int_equal(s.tag[MEM_TAG_INGEST].peak, (int64_t)bytes);
+    for (size_t i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, free_worker, (void *)i), 0);
+    for (size_t i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_INGEST].frees, THREADS * PER_THREAD);
+    assert_int_equal(s.tag[MEM_TAG_INGEST].live, 0);
+    assert_int_equal(s.tag[MEM_TAG_INGEST].live_blocks, 0);
+    assert_int_equal(mem_leak_count(&s), 0);
+}
+
+static void *one_alloc(void *arg)
+{
+    (void)arg;
+    void *p = mem_alloc(MEM_TAG_TEST, 10);
+    mem_free(MEM_TAG_TEST, p, 10);
+    return NULL;
+}
+
+static void test_mem_thread_slots_are_reused(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3 * MEM_MAX_THREADS; i++) {
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, one_alloc, NULL), 0);
+        pthread_join(t, NULL);
+    }
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].allocs, 3 * MEM_MAX_THREADS);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
+    assert_true(s.threads_seen < MEM_MAX_THREADS); /* exited threads gave their slots back */
+}
+
+enum { CROWD = MEM_MAX_THREADS + 8 };
+static pthread_barrier_t crowd_barrier;
+
+static void *crowd_worker(void *arg)
+{
+    (void)arg;
+    void *p[50];
+    pthread_barrier_wait(&crowd_barrier); /* all alive at once: some share slot 0 */
+    for (int i = 0; i < 50; i++)
+        p[i] = mem_alloc(MEM_TAG_TEST, 8);
+    for (int i = 0; i < 50; i++)
+        mem_free(MEM_TAG_TEST, p[i], 8);
+    void *keep = mem_alloc(MEM_TAG_TEST, 4);
+    pthread_barrier_wait(&crowd_barrier);
+    return keep;
+}
+
+static void test_mem_more_threads_than_slots(void **state)
+{
+    (void)state;
+    pthread_t th[CROWD];
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_barrier_init(&crowd_barrier, NULL, CROWD);
+    for (int i = 0; i < CROWD; i++)
+        assert_int_equal(pthread_create(&th[i], &attr, crowd_worker, NULL), 0);
+    void *kept[CROWD];
+    for (int i = 0; i < CROWD; i++)
+        pthread_join(th[i], &kept[i]);
+    pthread_barrier_destroy(&crowd_barrier);
+    pthread_attr_destroy(&attr);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].allocs, CROWD * 51);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, CROWD * 4);
+    for (int i = 0; i < CROWD; i++)
+        mem_free(MEM_TAG_TEST, kept[i], 4);
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live_blocks, 0);
+}
+
+/* ---- the external witness ---------------------------------------------------------------- */
+
+static void test_mem_process_counter_sees_allocations(void **state)
+{
+    (void)state;
+    /* The witness must be able to fail: one mem_alloc is one allocation it sees. */
+    malloc_count_t before;
+    malloc_count_get(&before);
+    void *p = mem_alloc(MEM_TAG_TEST, 100);
+    /* mimalloc calls are always seen; glibc calls (the valgrind backend) when libc is seen. */
+    bool seen = malloc_count_libc_seen() || strcmp(mem_backend_name(), "mimalloc") == 0;
+    assert_int_equal(malloc_count_allocs_since(&before), seen ? 1 : 0);
+    mem_free(MEM_TAG_TEST, p, 100);
+    if (malloc_count_libc_seen()) {
+        malloc_count_get(&before);
+        char *volatile q = strdup("not ours, still seen"); /* libc allocates inside */
+        assert_int_equal(malloc_count_allocs_since(&before), 1);
+        free(q);
+    }
+}
+
+static void test_mem_arena_and_pool_loop_allocates_nothing(void **state)
+{
+    (void)state;
+    arena_t a;
+    pool_t p;
+    assert_int_equal(arena_init(&a, "loop", MEM_TAG_TEST, 64 * 1024, ARENA_GROW), 0);
+    assert_int_equal(pool_init(&p, "loop", MEM_TAG_TEST, 64, 0, 1024), 0);
+    void *held[256];
+    /* Warm-up: one full cycle, so the arena has grown to what the loop needs. */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 200; i++)
+            assert_non_null(arena_alloc(&a, 100 + (size_t)i, 16));
+        arena_reset(&a);
+    }
+    mem_seal();
+    mem_snapshot_t s0, s1;
+    mem_snapshot(&s0);
+    malloc_count_t before;
+    malloc_count_get(&before);
+    uint64_t sum = 0;
+    for (int iter = 0; iter < 10000; iter++) {
+        for (int i = 0; i < 200; i++) {
+            unsigned char *m = arena_alloc(&a, 100 + (size_t)i, 16);
+            m[0] = (unsigned char)i;
+            sum += m[0];
+        }
+        for (int i = 0; i < 256; i++) {
+            held[i] = pool_get(&p);
+            *(int *)held[i] = i;
+        }
+        for (int i = 255; i >= 0; i--) {
+            sum += (uint64_t) * (int *)held[i];
+            assert_int_equal(pool_put(&p, held[i]), 0);
+        }
+        arena_reset(&a);
+    }
+    mem_snapshot(&s1);
+    assert_int_equal(malloc_count_allocs_since(&before), 0);
+    assert_int_equal(s1.total.allocs, s0.total.allocs);
+    assert_int_equal(s1.total.churn_allocs, 0);
+    assert_int_equal(sum, 10000ull * (199 * 200 / 2 + 255 * 256 / 2));
+    mem_unseal();
+    pool_fini(&p);
+    arena_fini(&a);
+    mem_snapshot(&s1);
+    assert_int_equal(s1.tag[MEM_TAG_TEST].live, 0);
+}
+
+static void test_mem_snapshot_allocates_nothing(void **state)
+{
+    (void)state;
+    mem_seal();
+    void *c[20];
+    for (int i = 0; i < 20; i++) /* churn for the snapshot to merge and sort */
+        c[i] = mem_alloc(MEM_TAG_TEST, (size_t)i + 1);
+    static mem_snapshot_t s; /* large: keep it off the stack */
+    mem_snapshot(&s);
+    malloc_count_t before;
+    malloc_count_get(&before);
+    for (int i = 0; i < 100; i++)
+        mem_snapshot(&s);
+    assert_int_equal(malloc_count_allocs_since(&before), 0);
+    assert_int_equal(s.total.churn_allocs, 20);
+    for (int i = 0; i < 20; i++)
+        mem_free(MEM_TAG_TEST, c[i], (size_t)i + 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_mem_live_peak_exact, reset_counters),
+        cmocka_unit_test_setup(test_mem_tags_are_separate, reset_counters),
+        cmocka_unit_test_setup(test_mem_aligned_and_zeroed, reset_counters),
+        cmocka_unit_test_setup(test_mem_failures_counted, reset_counters),
+        cmocka_unit_test_setup(test_mem_realloc_counts_free_and_alloc, reset_counters),
+        cmocka_unit_test_setup(test_mem_churn_attributed_to_call_site, reset_counters),
+        cmocka_unit_test_setup(test_mem_control_scope_is_not_churn, reset_counters),
+        cmocka_unit_test_setup(test_mem_strict_exit_status, reset_counters),
+        cmocka_unit_test_setup(test_mem_leak_report_names_tag, reset_counters),
+        cmocka_unit_test_setup(test_mem_registry_lists_objects, reset_counters),
+        cmocka_unit_test_setup(test_mem_threads_sum_exactly, reset_counters),
+        cmocka_unit_test_setup(test_mem_thread_slots_are_reused, reset_counters),
+        cmocka_unit_test_setup(test_mem_more_threads_than_slots, reset_counters),
+        cmocka_unit_test_setup(test_mem_process_counter_sees_allocations, reset_counters),
+        cmocka_unit_test_setup(test_mem_arena_and_pool_loop_allocates_nothing, reset_counters),
+        cmocka_unit_test_setup(test_mem_snapshot_allocates_nothing, reset_counters),
+    };
+    return cmocka_run_group_tests_name("mem", tests, NULL, NULL);
+}
