@@ -7,6 +7,7 @@
 #   make deps          install the Debian packages the build needs (only what is missing)
 #   make format        apply .clang-format
 #   make SAN=address|undefined|thread|address,undefined   sanitizer build in its own folder
+#   make RELEASE=1     optimised build without debug checks in build/release/
 #   make CI=1          warnings are errors (set by .ci/run)
 
 SHELL := /bin/bash
@@ -21,8 +22,9 @@ endif
 SAN ?=
 san_dir = $(subst $(comma),-,$(subst address,asan,$(subst undefined,ubsan,$(subst thread,tsan,$(1)))))
 comma := ,
+RELEASE ?=
 ifeq ($(SAN),)
-BUILD := build
+BUILD := build$(if $(RELEASE),/release)
 SANFLAGS :=
 else
 BUILD := build/$(call san_dir,$(SAN))
@@ -35,7 +37,9 @@ WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
 ifdef CI
 WARNINGS += -Werror
 endif
-OPT ?= -O2 -g
+# Default build: -O2 with assertions and debug checks (pool double-put bitmap, mem_free size
+# check, valgrind annotations). RELEASE=1 (build/release/, used by make bench): -DNDEBUG.
+OPT ?= -O2 -g$(if $(RELEASE), -DNDEBUG)
 CPPFLAGS := -I. -D_GNU_SOURCE -MMD -MP
 CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
 LDFLAGS := $(SANFLAGS) -pthread
@@ -128,8 +132,11 @@ test:
 	@tests/run.sh tsan build/test-results "" $(addprefix build/tsan/tests/,$(TSAN_TESTS))
 	@tests/summary.sh build/test-results
 
-bench: $(BENCHES)
-	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; echo; done
+# Benchmarks run the release build (no debug checks); figures, not pass/fail.
+bench:
+	@$(MAKE) --no-print-directory RELEASE=1 bench-bin
+	@for b in $(patsubst build/%,build/release/%,$(BENCHES)); do \
+	    echo "== $$b"; $$b || exit 1; echo; done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -39,6 +39,8 @@ int pool_init(pool_t *p, const char *name, mem_tag_t tag, size_t obj_size, size_
     p->obj_size = stride;
     p->capacity = (uint32_t)capacity;
     p->slab_bytes = stride * capacity;
+    /* ceil(2^64 / stride); 0 (plain division) for stride 1 or slabs of 4 GiB and more. */
+    p->div_magic = stride > 1 && p->slab_bytes <= UINT32_MAX ? UINT64_MAX / stride + 1 : 0;
     size_t slab_align = align > MEM_CACHE_LINE ? align : MEM_CACHE_LINE;
     p->slab = mem_alloc_aligned(tag, p->slab_bytes, slab_align);
     p->free_idx = mem_alloc(tag, capacity * sizeof(uint32_t));
@@ -85,7 +87,7 @@ void pool_reset(pool_t *p)
 __attribute__((noinline, cold)) int pool_put_refused(pool_t *p, const void *obj)
 {
     size_t off = (size_t)((uintptr_t)obj - (uintptr_t)p->slab);
-    if (off >= p->slab_bytes || off % p->obj_size != 0) {
+    if (off >= p->slab_bytes || pool_offset_index(p, off) == UINT32_MAX) {
         p->bad_puts++;
         return -EINVAL;
     }

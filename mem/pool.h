@@ -30,6 +30,7 @@ typedef struct pool {
     uint32_t *free_idx; /* stack of free object indices; free_idx[free_top-1] is next */
     uint64_t *in_use;   /* bitmap, builds without NDEBUG only */
     size_t obj_size;    /* object stride: size rounded up to the alignment */
+    uint64_t div_magic; /* ceil(2^64 / obj_size): division-free index and alignment checks */
     uint32_t capacity;
     uint32_t free_top;
     uint32_t peak;
@@ -60,12 +61,6 @@ static inline void *pool_at(const pool_t *p, uint32_t idx)
     return p->slab + (size_t)idx * p->obj_size;
 }
 
-/* Index of obj, which must be an object of this pool. */
-static inline uint32_t pool_index(const pool_t *p, const void *obj)
-{
-    return (uint32_t)((size_t)((const char *)obj - p->slab) / p->obj_size);
-}
-
 /* An object (contents undefined), or NULL when every object is in use (counted). */
 static inline void *pool_get(pool_t *p)
 {
@@ -88,14 +83,36 @@ static inline void *pool_get(pool_t *p)
 
 int pool_put_refused(pool_t *p, const void *obj);
 
+__extension__ typedef unsigned __int128 pool_u128_t;
+
+/* Index of the object at byte offset off, or UINT32_MAX if off is not an object's start.
+ * Lemire's division by multiplication: exact for off < 2^32, which pool_init guarantees for
+ * slabs that use it (div_magic != 0); larger slabs divide. */
+static inline uint32_t pool_offset_index(const pool_t *p, size_t off)
+{
+    if (mem_likely(p->div_magic != 0)) {
+        uint64_t low = p->div_magic * (uint64_t)off;
+        if (low > p->div_magic - 1) /* remainder != 0 */
+            return UINT32_MAX;
+        return (uint32_t)(((pool_u128_t)p->div_magic * off) >> 64);
+    }
+    return off % p->obj_size ? UINT32_MAX : (uint32_t)(off / p->obj_size);
+}
+
+/* Index of obj, which must be an object of this pool. */
+static inline uint32_t pool_index(const pool_t *p, const void *obj)
+{
+    return pool_offset_index(p, (size_t)((uintptr_t)obj - (uintptr_t)p->slab));
+}
+
 /* Return obj to the pool. 0; -EINVAL if obj is not an object of this pool; -EALREADY if it is
  * already free (builds without NDEBUG). Refusals are counted and leave the pool unchanged. */
 static inline int pool_put(pool_t *p, void *obj)
 {
     size_t off = (size_t)((uintptr_t)obj - (uintptr_t)p->slab); /* wraps if below the slab */
-    if (mem_unlikely(off >= p->slab_bytes || off % p->obj_size != 0))
+    uint32_t idx = off < p->slab_bytes ? pool_offset_index(p, off) : UINT32_MAX;
+    if (mem_unlikely(idx == UINT32_MAX))
         return pool_put_refused(p, obj);
-    uint32_t idx = (uint32_t)(off / p->obj_size);
 #ifdef POOL_CHECK_DOUBLE_PUT
     uint64_t bit = 1ull << (idx & 63);
     if (mem_unlikely(!(p->in_use[idx >> 6] & bit)))

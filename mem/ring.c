@@ -19,7 +19,9 @@
 
 /* Polls before a BLOCK-mode waiter goes to sleep: long enough to ride out a peer that is
  * mid-batch on the other core, short enough not to steal a core the peer needs. */
+#ifndef RING_SPIN_BEFORE_SLEEP
 #define RING_SPIN_BEFORE_SLEEP 256
+#endif
 
 #if defined(__GNUC__)
 #define RING_COLD __attribute__((cold, noinline))
@@ -109,14 +111,18 @@ void ring_close(ring_t *r)
         bump_and_wake(&r->cons_event);
 }
 
+/* The first waker clears the flag, so a peer that takes a while to wake up costs one
+ * syscall, not one per commit or release until it runs. */
 RING_COLD void ring_wake_consumer(ring_t *r)
 {
-    bump_and_wake(&r->cons_event);
+    if (atomic_exchange_explicit(&r->cons_sleeping, 0, memory_order_relaxed))
+        bump_and_wake(&r->cons_event);
 }
 
 RING_COLD void ring_wake_producer(ring_t *r)
 {
-    bump_and_wake(&r->prod_event);
+    if (atomic_exchange_explicit(&r->prod_sleeping, 0, memory_order_relaxed))
+        bump_and_wake(&r->prod_event);
 }
 
 static void count_wait(_Atomic uint64_t *ctr)
