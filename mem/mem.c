@@ -49,8 +49,6 @@ typedef struct site_ctr {
 typedef struct tslot {
     _Alignas(MEM_CACHE_LINE) _Atomic int owner; /* 0 free, 1 owned */
     _Atomic int ever_used;
-    bool shared; /* slot 0 when the table is full: atomic RMW updates */
-    int control_depth; /* owner thread only */
     tag_ctr_t tag[MEM_TAG_COUNT];
     site_ctr_t site[MEM_SITES_PER_THREAD];
     _Atomic uint64_t sites_dropped;
@@ -64,6 +62,13 @@ static bool g_libc_backend; /* set once by backend_choose(), before main */
 static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
 static _Thread_local tslot_t *t_slot;
+static _Thread_local int t_control_depth;
+
+/* Slot 0 is shared by the threads that found the table full: it takes atomic RMW updates. */
+static inline bool slot_shared(const tslot_t *s)
+{
+    return s == &g_slots[0];
+}
 
 static pthread_mutex_t g_obj_lock = PTHREAD_MUTEX_INITIALIZER;
 static mem_obj_t *g_objs;
@@ -96,7 +101,6 @@ const char *mem_obj_kind_name(mem_obj_kind_t kind)
 static void slot_release(void *p)
 {
     tslot_t *s = p;
-    s->control_depth = 0;
     atomic_store_explicit(&s->owner, 0, memory_order_release);
 }
 
@@ -114,7 +118,6 @@ __attribute__((noinline, cold)) static tslot_t *slot_claim(void)
             atomic_compare_exchange_strong_explicit(&g_slots[i].owner, &expect, 1,
                                                     memory_order_acquire, memory_order_relaxed)) {
             tslot_t *s = &g_slots[i];
-            s->control_depth = 0;
             atomic_store_explicit(&s->ever_used, 1, memory_order_relaxed);
             (void)pthread_setspecific(g_key, s);
             t_slot = s;
@@ -123,7 +126,6 @@ __attribute__((noinline, cold)) static tslot_t *slot_claim(void)
     }
     /* Table full: share slot 0 with atomic read-modify-write updates. */
     tslot_t *s = &g_slots[0];
-    s->shared = true;
     atomic_store_explicit(&s->ever_used, 1, memory_order_relaxed);
     t_slot = s;
     return s;
@@ -138,7 +140,7 @@ static inline tslot_t *slot_get(void)
 /* Single-writer update: a load and a store, no RMW; the shared slot 0 uses fetch_add. */
 static inline void ctr_add(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
 {
-    if (mem_unlikely(s->shared))
+    if (mem_unlikely(slot_shared(s)))
         atomic_fetch_add_explicit(c, v, memory_order_relaxed);
     else
         atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
@@ -147,7 +149,7 @@ static inline void ctr_add(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
 
 static inline int64_t ictr_add(const tslot_t *s, _Atomic int64_t *c, int64_t v)
 {
-    if (mem_unlikely(s->shared))
+    if (mem_unlikely(slot_shared(s)))
         return atomic_fetch_add_explicit(c, v, memory_order_relaxed) + v;
     int64_t n = atomic_load_explicit(c, memory_order_relaxed) + v;
     atomic_store_explicit(c, n, memory_order_relaxed);
@@ -159,7 +161,7 @@ static inline void peak_raise(const tslot_t *s, _Atomic int64_t *peak, int64_t l
     int64_t p = atomic_load_explicit(peak, memory_order_relaxed);
     if (live <= p)
         return;
-    if (mem_unlikely(s->shared)) {
+    if (mem_unlikely(slot_shared(s))) {
         while (live > p && !atomic_compare_exchange_weak_explicit(peak, &p, live,
                                                                   memory_order_relaxed,
                                                                   memory_order_relaxed))
@@ -183,7 +185,7 @@ __attribute__((noinline, cold)) static void churn_record(tslot_t *s, mem_tag_t t
                 size, mem_tag_name(tag), file, line);
         abort();
     }
-    if (s->shared) { /* slot 0 is shared by many threads: keep its site table untouched */
+    if (slot_shared(s)) { /* slot 0 is shared by many threads: keep its site table untouched */
         atomic_fetch_add_explicit(&s->sites_dropped, 1, memory_order_relaxed);
         return;
     }
@@ -258,7 +260,7 @@ static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const cha
     ictr_add(s, &t->live_blocks, 1);
     peak_raise(s, &t->peak, ictr_add(s, &t->live, (int64_t)size));
     if (mem_unlikely(atomic_load_explicit(&g_sealed, memory_order_relaxed))) {
-        if (s->control_depth > 0)
+        if (t_control_depth > 0)
             ctr_add(s, &t->control_allocs, 1);
         else
             churn_record(s, tag, size, file, line);
@@ -378,14 +380,13 @@ bool mem_is_strict(void)
 
 void mem_control_enter(void)
 {
-    slot_get()->control_depth++;
+    t_control_depth++;
 }
 
 void mem_control_leave(void)
 {
-    tslot_t *s = slot_get();
-    if (s->control_depth > 0)
-        s->control_depth--;
+    if (t_control_depth > 0)
+        t_control_depth--;
 }
 
 /* ---- registry ------------------------------------------------------------------------------- */
