@@ -1,7 +1,8 @@
 /*
  * bench_mem: allocation rate of the four ways tickcore could get scratch memory, in the same
  * loop with the same sizes: a bump arena (reset per round), a fixed-size pool (put back per
- * round), mimalloc directly, glibc malloc, and mem_alloc (mimalloc plus tickcore's per-thread
+ * round), mimalloc directly, glibc malloc (called as __libc_malloc: Debian's libmimalloc
+ * overrides malloc itself in any process that links it), and mem_alloc (mimalloc plus tickcore's per-thread
  * accounting, to show what the counters cost). Each round allocates K objects, writes one byte
  * of each, then releases them all (reset, K puts, or K frees). Figures are medians of several
  * runs; ratios are against glibc malloc in the same run, since the machine is shared.
@@ -15,6 +16,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+void *__libc_malloc(size_t);
+void __libc_free(void *);
 
 enum { K = 1024 };
 static void *ptrs[K];
@@ -65,13 +69,13 @@ static double run_once(variant_t v, size_t rounds, arena_t *a, pool_t *p)
             break;
         case V_GLIBC:
             for (size_t i = 0; i < K; i++) {
-                char *m = malloc(sizes[i]);
+                char *m = __libc_malloc(sizes[i]);
                 m[0] = (char)i;
                 ptrs[i] = m;
                 escape(m);
             }
             for (size_t i = 0; i < K; i++)
-                free(ptrs[i]);
+                __libc_free(ptrs[i]);
             break;
         case V_MEM:
             for (size_t i = 0; i < K; i++) {

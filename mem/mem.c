@@ -16,7 +16,8 @@
  *
  * Backend: mimalloc by default. Tools that watch malloc (valgrind memcheck and massif,
  * heaptrack) cannot see mimalloc's own pages, so the backend switches to glibc malloc when the
- * process runs under valgrind or when TICKCORE_MEM_BACKEND=libc is set; it is chosen once,
+ * process runs under valgrind or when TICKCORE_MEM_BACKEND=libc is set (=mimalloc forces
+ * mimalloc, e.g. for callgrind instruction counts); it is chosen once,
  * before main, and never changes while blocks are live. Either way the counters are the same,
  * which is what lets those tools check them.
  */
@@ -36,7 +37,7 @@
 typedef struct tag_ctr {
     _Atomic uint64_t allocs, frees, bytes_alloc, bytes_freed;
     _Atomic uint64_t churn_allocs, churn_bytes, control_allocs, failed;
-    _Atomic int64_t live, live_blocks, peak;
+    _Atomic int64_t peak; /* of this slot's bytes_alloc - bytes_freed */
 } tag_ctr_t;
 
 typedef struct site_ctr {
@@ -147,11 +148,12 @@ static inline void ctr_add(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
                               memory_order_relaxed);
 }
 
-static inline int64_t ictr_add(const tslot_t *s, _Atomic int64_t *c, int64_t v)
+/* ctr_add that returns the new value. */
+static inline uint64_t ctr_add_fetch(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
 {
     if (mem_unlikely(slot_shared(s)))
         return atomic_fetch_add_explicit(c, v, memory_order_relaxed) + v;
-    int64_t n = atomic_load_explicit(c, memory_order_relaxed) + v;
+    uint64_t n = atomic_load_explicit(c, memory_order_relaxed) + v;
     atomic_store_explicit(c, n, memory_order_relaxed);
     return n;
 }
@@ -216,7 +218,12 @@ __attribute__((noinline, cold)) static void churn_record(tslot_t *s, mem_tag_t t
 __attribute__((constructor)) static void backend_choose(void)
 {
     const char *e = getenv("TICKCORE_MEM_BACKEND");
-    g_libc_backend = RUNNING_ON_VALGRIND || (e != NULL && strcmp(e, "libc") == 0);
+    if (e != NULL && strcmp(e, "libc") == 0)
+        g_libc_backend = true;
+    else if (e != NULL && strcmp(e, "mimalloc") == 0)
+        g_libc_backend = false; /* e.g. callgrind, which needs no view of the blocks */
+    else
+        g_libc_backend = RUNNING_ON_VALGRIND;
 }
 
 const char *mem_backend_name(void)
@@ -256,9 +263,9 @@ static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const cha
 {
     tag_ctr_t *t = &s->tag[tag];
     ctr_add(s, &t->allocs, 1);
-    ctr_add(s, &t->bytes_alloc, size);
-    ictr_add(s, &t->live_blocks, 1);
-    peak_raise(s, &t->peak, ictr_add(s, &t->live, (int64_t)size));
+    uint64_t in = ctr_add_fetch(s, &t->bytes_alloc, size);
+    peak_raise(s, &t->peak,
+               (int64_t)(in - atomic_load_explicit(&t->bytes_freed, memory_order_relaxed)));
     if (mem_unlikely(atomic_load_explicit(&g_sealed, memory_order_relaxed))) {
         if (t_control_depth > 0)
             ctr_add(s, &t->control_allocs, 1);
@@ -272,8 +279,6 @@ static inline void count_free(tslot_t *s, mem_tag_t tag, size_t size)
     tag_ctr_t *t = &s->tag[tag];
     ctr_add(s, &t->frees, 1);
     ctr_add(s, &t->bytes_freed, size);
-    ictr_add(s, &t->live_blocks, -1);
-    ictr_add(s, &t->live, -(int64_t)size);
 }
 
 __attribute__((noinline, cold)) static void *alloc_failed(tslot_t *s, mem_tag_t tag)
@@ -473,8 +478,6 @@ void mem_snapshot(mem_snapshot_t *out)
             d->frees += LD(c->frees);
             d->bytes_alloc += LD(c->bytes_alloc);
             d->bytes_freed += LD(c->bytes_freed);
-            d->live += LD(c->live);
-            d->live_blocks += LD(c->live_blocks);
             d->peak += LD(c->peak);
             d->churn_allocs += LD(c->churn_allocs);
             d->churn_bytes += LD(c->churn_bytes);
@@ -490,6 +493,8 @@ void mem_snapshot(mem_snapshot_t *out)
     }
     mem_tag_stats_t *tot = &out->total;
     for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+        out->tag[t].live = (int64_t)(out->tag[t].bytes_alloc - out->tag[t].bytes_freed);
+        out->tag[t].live_blocks = (int64_t)(out->tag[t].allocs - out->tag[t].frees);
         const mem_tag_stats_t *d = &out->tag[t];
         tot->allocs += d->allocs;
         tot->frees += d->frees;
