@@ -27,7 +27,7 @@
 #include "mem/ring.h"
 
 #define RING_SLOTS 8192
-#define BATCH 64
+#define BATCH      64
 
 typedef struct variant {
     const char *name;
@@ -178,8 +178,8 @@ int main(void)
     for (int k = 0; k < NVARIANTS; k++) {
         const variant_t *var = &variants[k];
         ring_t ring;
-        int rc = ring_init(&ring, var->name, MEM_TAG_BENCH, sizeof(uint64_t), RING_SLOTS,
-                           var->wait);
+        int rc =
+            ring_init(&ring, var->name, MEM_TAG_BENCH, sizeof(uint64_t), RING_SLOTS, var->wait);
         if (rc < 0) {
             fprintf(stderr, "bench_ring: ring_init: %s\n", strerror(-rc));
             return 1;

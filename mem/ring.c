@@ -10,15 +10,15 @@
 #include "mem/ring.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Polls before a BLOCK-mode waiter goes to sleep: long enough to ride out a peer that is
- * mid-batch on the other core, short enough not to steal a core the peer needs. */
+/* Polls before a BLOCK-mode waiter goes to sleep (a few microseconds): long enough to ride out
+ * a peer that is mid-batch on the other core, short enough not to hold a core the peer may
+ * need. A build may override it with -D. */
 #ifndef RING_SPIN_BEFORE_SLEEP
 #define RING_SPIN_BEFORE_SLEEP 256
 #endif
@@ -152,8 +152,8 @@ RING_COLD size_t ring_claim_wait(ring_t *r, size_t want, size_t *first)
     }
     for (;;) {
         uint32_t ev = atomic_load_explicit(&r->prod_event, memory_order_acquire);
-        atomic_store_explicit(&r->prod_sleeping, 1, memory_order_relaxed);
-        atomic_thread_fence(memory_order_seq_cst);
+        atomic_store_explicit(&r->prod_sleeping, 1, RING_ORDER_FLAG);
+        RING_FENCE();
         /* The cached head says full, so this reloads head. */
         if ((n = ring_try_claim(r, want, first)) > 0)
             break;
@@ -200,8 +200,8 @@ RING_COLD size_t ring_peek_wait(ring_t *r, size_t max, size_t *first)
     }
     for (;;) {
         uint32_t ev = atomic_load_explicit(&r->cons_event, memory_order_acquire);
-        atomic_store_explicit(&r->cons_sleeping, 1, memory_order_relaxed);
-        atomic_thread_fence(memory_order_seq_cst);
+        atomic_store_explicit(&r->cons_sleeping, 1, RING_ORDER_FLAG);
+        RING_FENCE();
         if ((n = peek_or_closed(r, max, first, &closed)) > 0 || closed)
             break;
         futex_wait(&r->cons_event, ev);

@@ -3,45 +3,48 @@
  *
  * The slot array is allocated once by ring_init (mem_alloc_aligned, cache-line aligned, slot
  * stride = slot size rounded up to 8 bytes) and freed by ring_fini; nothing in between
- * allocates. Positions are 64-bit counters that only grow (slot = position & (capacity - 1),
- * capacity a power of two), so full and empty are never ambiguous and never wrap in practice.
- * Exactly one producer thread and one consumer thread use a ring at a time; the caller owns
- * the ring_t and must place it on a 64-byte boundary (static, automatic, or
+ * allocates. Positions are 64-bit counters that only grow (slot index = position & (capacity
+ * - 1), capacity a power of two), so full and empty are never ambiguous and never wrap in
+ * practice. Exactly one producer thread and one consumer thread use a ring at a time; the
+ * caller owns the ring_t and must place it on a 64-byte boundary (static, automatic, or
  * mem_alloc_aligned(..., MEM_CACHE_LINE)). The producer owns `tail` and the consumer owns
  * `head`, each alone on its cache line and published with a release store; each side keeps,
  * on a private line, its own position and a cached copy of the other side's position, and
  * reloads the shared one (acquire) only when the cached copy says there is not enough room
- * or data (Lamport's queue with FastForward-style caching), so a steady stream touches the
- * peer's line about once per lap of the cached window. Zero copy: try_claim/commit and
- * peek/release hand out runs of contiguous slots (a run stops at the wrap point); try_push and
- * try_pop are single-slot copying conveniences. Statistics are written only by the side that
- * owns them (relaxed load + store, no read-modify-write) and read by mem_snapshot through the
- * registry. Fast paths are static inline here; waiting and futex calls live in ring.c.
+ * or data (Lamport's queue with FastForward-style caching). Zero copy: try_claim/commit and
+ * peek/release hand out runs of contiguous slots (a run stops at the wrap point) by slot
+ * index; try_push and try_pop are single-slot copying conveniences. Statistics are written
+ * only by the side that owns them (relaxed load + store, no read-modify-write) and read by
+ * mem_snapshot through the registry. Fast paths are static inline here; waiting and the
+ * futex calls are cold functions in ring.c.
  *
  * Waiting. RING_WAIT_SPIN: poll with a CPU pause and sched_yield() every RING_SPIN_YIELD polls
  * (on a 2-core machine a pure spin against a descheduled peer burns its whole slice).
  * RING_WAIT_BLOCK: poll briefly, then sleep on a futex. Each direction has its own 32-bit event
  * word (`cons_event`: the consumer sleeps on it waiting for data; `prod_event`: the producer
- * sleeps on it waiting for room) and a flag saying the waiter is (about to be) asleep. The
+ * sleeps on it waiting for room) and a flag saying that waiter is (about to be) asleep. The
  * protocol, a Dekker handshake with seq_cst fences so no wake-up is lost:
  *   waiter:  e = load(event); store(sleeping, 1); fence(seq_cst);
  *            re-check the peer's position (and `closed`); if progress: store(sleeping, 0), go on;
  *            else futex_wait(&event, e)   -- returns at once if event != e -- and loop.
  *   peer:    store(position, release) (commit/release); fence(seq_cst);
- *            if load(sleeping): event += 1; futex_wake(&event).
- * Both fences are in one total order: either the peer sees sleeping == 1 and bumps the event
- * (then the waiter's futex_wait(e) fails or is woken), or the waiter's re-check sees the new
- * position and does not sleep. So the wake syscall is made only when the peer sleeps, and a
- * commit or release in BLOCK mode costs one fence plus one load of a line that stays shared
- * until someone sleeps. In SPIN mode commit and release are a plain release store. ring_close
- * stores `closed` (release, after the final tail) and always bumps and wakes the consumer's
- * event. high_water is the most slots found filled just after a commit. The producer's cached
- * head can only overstate the fill, so a commit reloads head only when the cached figure
- * exceeds the mark (often while the mark grows, rarely once it has settled), and the mark
- * never reports a fill that did not happen. The statistics
- * count waits, not polls: each ring_claim that finds the ring full adds
- * one to `full_waits`, each ring_wait_peek that finds it empty adds one to `empty_waits`;
- * try_* calls that fail count nothing.
+ *            if load(sleeping) && exchange(sleeping, 0): event += 1; futex_wake(&event).
+ * The two fences are in one total order: either the peer sees sleeping == 1 and bumps the
+ * event (so the waiter's futex_wait(e) fails or is woken), or the waiter's re-check sees the
+ * new position and does not sleep. The wake syscall is made only when the peer has flagged
+ * itself, and only once per sleep (the waker clears the flag). The price: in BLOCK mode each
+ * commit and release executes a full fence, which waits for the position store to own its
+ * (contended) line; batches amortize it, single-slot traffic pays it per item. In SPIN mode
+ * commit and release are a plain release store. ring_close stores `closed` (release, after the
+ * final tail) and always bumps and wakes the consumer's event.
+ *
+ * Statistics. high_water is the most slots found filled just after a commit. The producer's
+ * cached head can only overstate the fill, so a commit reloads head (acquire; it also serves
+ * as the head cache) only when the cached figure exceeds the mark, and the mark never reports
+ * a fill that did not happen. (bench_ring shows no cost for this within its noise.) Waits are
+ * counted, not polls: each ring_claim that finds the ring full adds one to `full_waits` (reported
+ * as exhausted), each ring_wait_peek that finds it empty adds one to `empty_waits` (reported as
+ * waits); try_* calls that fail count nothing.
  */
 #ifndef TICKCORE_RING_H
 #define TICKCORE_RING_H
@@ -58,6 +61,30 @@ typedef enum ring_wait { RING_WAIT_SPIN, RING_WAIT_BLOCK } ring_wait_t;
 
 /* Polls between sched_yield() calls while spinning. */
 #define RING_SPIN_YIELD 1024
+
+/* Memory orders of the sleep/wake handshake. ThreadSanitizer does not model
+ * atomic_thread_fence (GCC rejects it under -fsanitize=thread with -Wtsan), so a TSan build
+ * drops the two fences and makes the four accesses of the handshake (position store, position
+ * reload, flag store, flag load) seq_cst instead: one total order over them gives the same
+ * guarantee in the C11 model, and TSan understands it. */
+#if defined(__SANITIZE_THREAD__)
+#define RING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RING_TSAN 1
+#endif
+#endif
+#ifdef RING_TSAN
+#define RING_ORDER_PUBLISH memory_order_seq_cst /* tail/head store */
+#define RING_ORDER_OBSERVE memory_order_seq_cst /* reload of the peer's position */
+#define RING_ORDER_FLAG    memory_order_seq_cst /* sleeping flag store and load */
+#define RING_FENCE()       ((void)0)
+#else
+#define RING_ORDER_PUBLISH memory_order_release
+#define RING_ORDER_OBSERVE memory_order_acquire
+#define RING_ORDER_FLAG    memory_order_relaxed
+#define RING_FENCE()       atomic_thread_fence(memory_order_seq_cst)
+#endif
 
 typedef struct ring {
     /* Read-only after init (shared by both sides, never written on the hot path). */
@@ -136,7 +163,7 @@ static inline size_t ring_try_claim(ring_t *r, size_t want, size_t *first)
     *first = idx;
     uint64_t room = r->capacity - (tail - r->prod_head_cache);
     if (room < n) {
-        r->prod_head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        r->prod_head_cache = atomic_load_explicit(&r->head, RING_ORDER_OBSERVE);
         room = r->capacity - (tail - r->prod_head_cache);
         if (room < n)
             n = (size_t)room;
@@ -161,7 +188,7 @@ static inline void ring_commit(ring_t *r, size_t n)
 {
     uint64_t tail = r->prod_tail + n;
     r->prod_tail = tail;
-    atomic_store_explicit(&r->tail, tail, memory_order_release);
+    atomic_store_explicit(&r->tail, tail, RING_ORDER_PUBLISH);
     /* The cached head can only overstate the fill: reload it only when that overstatement
      * would raise the high-water mark (the reload doubles as a head-cache refresh). */
     uint64_t hw = atomic_load_explicit(&r->high_water, memory_order_relaxed);
@@ -172,8 +199,8 @@ static inline void ring_commit(ring_t *r, size_t n)
             atomic_store_explicit(&r->high_water, used, memory_order_relaxed);
     }
     if (r->wait == RING_WAIT_BLOCK) {
-        atomic_thread_fence(memory_order_seq_cst);
-        if (mem_unlikely(atomic_load_explicit(&r->cons_sleeping, memory_order_relaxed)))
+        RING_FENCE();
+        if (mem_unlikely(atomic_load_explicit(&r->cons_sleeping, RING_ORDER_FLAG)))
             ring_wake_consumer(r);
     }
 }
@@ -195,7 +222,7 @@ static inline size_t ring_peek(ring_t *r, size_t max, size_t *first)
     *first = idx;
     uint64_t avail = r->cons_tail_cache - head;
     if (avail < n) {
-        r->cons_tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        r->cons_tail_cache = atomic_load_explicit(&r->tail, RING_ORDER_OBSERVE);
         avail = r->cons_tail_cache - head;
         if (avail < n)
             n = (size_t)avail;
@@ -220,10 +247,10 @@ static inline void ring_release(ring_t *r, size_t n)
 {
     uint64_t head = r->cons_head + n;
     r->cons_head = head;
-    atomic_store_explicit(&r->head, head, memory_order_release);
+    atomic_store_explicit(&r->head, head, RING_ORDER_PUBLISH);
     if (r->wait == RING_WAIT_BLOCK) {
-        atomic_thread_fence(memory_order_seq_cst);
-        if (mem_unlikely(atomic_load_explicit(&r->prod_sleeping, memory_order_relaxed)))
+        RING_FENCE();
+        if (mem_unlikely(atomic_load_explicit(&r->prod_sleeping, RING_ORDER_FLAG)))
             ring_wake_producer(r);
     }
 }
