@@ -112,7 +112,7 @@ deps:
 # ---- the two commands of the README -----------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory $(BIN)
-	$(BIN) selfcheck
+	$(BIN) selfcheck --strict
 
 # make test: normal build, then ASan+UBSan, then valgrind memcheck of the normal unit tests,
 # then TSan for the threaded tests. Each stage appends to build/test-results; the last line

@@ -43,6 +43,16 @@ if command -v python3 > /dev/null; then
 fi
 check selfcheck_under_valgrind_backend 0 'allocator: glibc malloc' -- \
     env TICKCORE_MEM_BACKEND=libc "$bin" selfcheck --strict --items 10000
+# External truth: valgrind memcheck (which makes mem/ use glibc malloc, so it sees every block)
+# must agree with the built-in leak check, both when it is clean and when it is not.
+if command -v valgrind > /dev/null; then
+    check memcheck_agrees_clean 0 'in use at exit: 0 bytes in 0 blocks' -- \
+        valgrind --error-exitcode=1 --leak-check=full "$bin" selfcheck --strict --items 20000
+    check memcheck_agrees_leak 0 'definitely lost: 1,000 bytes in 1 blocks' -- \
+        valgrind --leak-check=full "$bin" selfcheck --inject-leak --items 20000
+    check memcheck_leak_also_in_report 0 'LEAK: tag journal holds 1000 B in 1 blocks' -- \
+        valgrind --leak-check=full "$bin" selfcheck --inject-leak --items 20000
+fi
 check usage_unknown_command 2 "unknown command 'frobnicate'" -- "$bin" frobnicate
 check usage_bad_option 2 'usage: tickcore selfcheck' -- "$bin" selfcheck --no-such-option
 check usage_bad_number 2 "--items wants a positive integer, got 'ten'" -- "$bin" selfcheck --items ten

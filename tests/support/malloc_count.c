@@ -119,12 +119,12 @@ void *__real_mi_realloc(void *, size_t);
 void *__real_mi_malloc_aligned(size_t, size_t);
 void *__real_mi_zalloc_aligned(size_t, size_t);
 void __real_mi_free(void *);
-void *__wrap_mi_malloc(size_t n);
-void *__wrap_mi_zalloc(size_t n);
-void *__wrap_mi_calloc(size_t n, size_t m);
-void *__wrap_mi_realloc(void *p, size_t n);
-void *__wrap_mi_malloc_aligned(size_t n, size_t a);
-void *__wrap_mi_zalloc_aligned(size_t n, size_t a);
+void *__wrap_mi_malloc(size_t a);
+void *__wrap_mi_zalloc(size_t a);
+void *__wrap_mi_calloc(size_t a, size_t b);
+void *__wrap_mi_realloc(void *a, size_t b);
+void *__wrap_mi_malloc_aligned(size_t a, size_t b);
+void *__wrap_mi_zalloc_aligned(size_t a, size_t b);
 void __wrap_mi_free(void *p);
 
 #define MI_WRAP1(name, T1)                                                                         \

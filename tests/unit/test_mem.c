@@ -138,10 +138,11 @@ static void test_mem_churn_attributed_to_call_site(void **state)
     assert_true(mem_is_sealed());
     void *p[4];
     int line_a = 0, line_b = 0;
-    for (int i = 0; i < 3; i++) {
-        p[i] = mem_alloc(MEM_TAG_ANALYTICS, 24); line_a = __LINE__;
-    }
-    p[3] = mem_alloc(MEM_TAG_SERVER, 100); line_b = __LINE__;
+/* One macro call: its mem_alloc and its __LINE__ expand on the same line, whatever the format. */
+#define ALLOC_NOTING_LINE(dst, line, tag, n) ((line) = __LINE__, (dst) = mem_alloc((tag), (n)))
+    for (int i = 0; i < 3; i++)
+        ALLOC_NOTING_LINE(p[i], line_a, MEM_TAG_ANALYTICS, 24);
+    ALLOC_NOTING_LINE(p[3], line_b, MEM_TAG_SERVER, 100);
     mem_snapshot_t s;
     mem_snapshot(&s);
     assert_int_equal(s.total.churn_allocs, 4);

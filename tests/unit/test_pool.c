@@ -162,9 +162,9 @@ static void test_pool_random_ops_match_model(void **state)
     malloc_count_get(&before);
     for (int op = 0; op < OPS; op++) {
         rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        if ((rng % 3 != 0 || nheld == 0) && nheld < CAP + 2) {
+        if (rng % 3 != 0 || nheld == 0) { /* gets outnumber puts: the pool runs dry often */
             uint64_t *o = pool_get(&p);
-            if (nheld >= CAP) {
+            if (nheld == CAP) {
                 assert_null(o);
                 continue;
             }
