@@ -2,10 +2,10 @@
  * bench_mem: allocation rate of the four ways tickcore could get scratch memory, in the same
  * loop with the same sizes: a bump arena (reset per round), a fixed-size pool (put back per
  * round), mimalloc directly, glibc malloc (called as __libc_malloc: Debian's libmimalloc
- * overrides malloc itself in any process that links it), and mem_alloc (mimalloc plus tickcore's per-thread
- * accounting, to show what the counters cost). Each round allocates K objects, writes one byte
- * of each, then releases them all (reset, K puts, or K frees). Figures are medians of several
- * runs; ratios are against glibc malloc in the same run, since the machine is shared.
+ * overrides malloc itself in any process that links it), and mem_alloc (mimalloc plus tickcore's
+ * per-thread accounting, to show what the counters cost). Each round allocates K objects, writes
+ * one byte of each, then releases them all (reset, K puts, or K frees). Figures are medians of
+ * several runs; ratios are against glibc malloc in the same run, since the machine is shared.
  */
 #include "bench/bench_util.h"
 #include "mem/arena.h"
@@ -111,8 +111,7 @@ static void run_table(const char *title, size_t max_size, size_t rounds, int run
             r[i] = run_once((variant_t)v, rounds, &a, &p);
         med[v] = bench_median(r, (size_t)runs);
     }
-    printf("%s (%d objects per round, median of %d runs of %zu rounds)\n", title, K, runs,
-           rounds);
+    printf("%s (%d objects per round, median of %d runs of %zu rounds)\n", title, K, runs, rounds);
     printf("  %-34s %14s %10s %12s\n", "allocator", "allocs/s", "ns/alloc", "vs glibc");
     for (int v = 0; v < V_COUNT; v++)
         printf("  %-34s %12.1f M %10.2f %11.2fx\n", names[v], med[v] / 1e6, 1e9 / med[v],

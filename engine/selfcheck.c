@@ -132,13 +132,14 @@ static void *consumer(void *arg)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tickcore selfcheck [--items N] [--batch N] [--json] [--strict]\n"
-               "                          [--inject-churn] [--inject-leak]\n"
-               "Moves N items (default 10000000) in batches (default 64 items) from a producer\n"
-               "thread to a consumer thread through a ring, with per-batch arena scratch and\n"
-               "pooled objects, after the memory seal; then tears down and prints the memory\n"
-               "report. --strict: exit 3 on churn or leak. --inject-churn / --inject-leak:\n"
-               "allocate once after the seal / keep one block at teardown, to show the detectors.\n");
+    fprintf(f,
+            "usage: tickcore selfcheck [--items N] [--batch N] [--json] [--strict]\n"
+            "                          [--inject-churn] [--inject-leak]\n"
+            "Moves N items (default 10000000) in batches (default 64 items) from a producer\n"
+            "thread to a consumer thread through a ring, with per-batch arena scratch and\n"
+            "pooled objects, after the memory seal; then tears down and prints the memory\n"
+            "report. --strict: exit 3 on churn or leak. --inject-churn / --inject-leak:\n"
+            "allocate once after the seal / keep one block at teardown, to show the detectors.\n");
 }
 
 static double now_s(void)
@@ -162,10 +163,10 @@ static int parse_u64(const char *s, uint64_t *out)
 int selfcheck_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"items", required_argument, NULL, 'n'}, {"batch", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},        {"strict", no_argument, NULL, 's'},
+        {"items", required_argument, NULL, 'n'},  {"batch", required_argument, NULL, 'b'},
+        {"json", no_argument, NULL, 'j'},         {"strict", no_argument, NULL, 's'},
         {"inject-churn", no_argument, NULL, 'c'}, {"inject-leak", no_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     uint64_t items = 10000000, batch = 64;
     bool json = false, inject_leak = false, inject_churn = false;
@@ -259,8 +260,8 @@ int selfcheck_main(int argc, char **argv)
     uint64_t want_xor = 0;
     for (uint64_t v = 0; v < items; v++)
         want_xor ^= v * 0x9E3779B97F4A7C15ull;
-    bool ok = sc->sum == want_sum && sc->xorsum == want_xor && sc->seen == items &&
-              sc->order_errors == 0;
+    bool ok =
+        sc->sum == want_sum && sc->xorsum == want_xor && sc->seen == items && sc->order_errors == 0;
     uint64_t steady_allocs = after->total.allocs - before->total.allocs;
 
     /* Teardown, then the leak check on what is left. */
@@ -290,8 +291,7 @@ int selfcheck_main(int argc, char **argv)
                " batches, producer -> 1024-slot ring -> consumer with arena scratch and pooled "
                "objects\n",
                seen, batches);
-        printf("  checksum: %s (sum %" PRIu64 ", expected %" PRIu64 "; order errors %" PRIu64
-               ")\n",
+        printf("  checksum: %s (sum %" PRIu64 ", expected %" PRIu64 "; order errors %" PRIu64 ")\n",
                ok ? "ok" : "MISMATCH", sum, want_sum, errors);
         printf("  time: %.3f s, %.1f M items/s\n", secs, (double)seen / secs / 1e6);
         printf("  allocations while running (after the seal): %" PRIu64 "%s\n", steady_allocs,

@@ -34,8 +34,7 @@ static void stats_fn(const void *obj, mem_obj_stats_t *out)
     arena_stats(obj, out);
 }
 
-int arena_init(arena_t *a, const char *name, mem_tag_t tag, size_t capacity,
-               arena_policy_t policy)
+int arena_init(arena_t *a, const char *name, mem_tag_t tag, size_t capacity, arena_policy_t policy)
 {
     memset(a, 0, sizeof *a);
     if (capacity == 0)

@@ -35,8 +35,8 @@ typedef struct arena_block {
 } arena_block_t;
 
 typedef struct arena {
-    char *cur; /* next free byte in the current block */
-    char *end; /* end of the current block */
+    char *cur;            /* next free byte in the current block */
+    char *end;            /* end of the current block */
     arena_block_t *block; /* current block */
     arena_block_t *first;
     size_t used_before; /* bytes consumed in blocks before the current one since the reset */
@@ -51,8 +51,7 @@ typedef struct arena {
 
 /* Set up an arena with one block of capacity bytes, charged to tag, registered under name
  * for the memory report. Returns 0, -EINVAL (capacity 0) or -ENOMEM. Call before the seal. */
-int arena_init(arena_t *a, const char *name, mem_tag_t tag, size_t capacity,
-               arena_policy_t policy);
+int arena_init(arena_t *a, const char *name, mem_tag_t tag, size_t capacity, arena_policy_t policy);
 /* Free every block. A zeroed, never-initialised arena is accepted (no-op). */
 void arena_fini(arena_t *a);
 /* Drop every allocation at once; blocks are kept. Owner thread. */
@@ -71,8 +70,8 @@ static inline void *arena_alloc(arena_t *a, size_t size, size_t align)
     if (align == 0)
         align = 16;
     uintptr_t p = ((uintptr_t)a->cur + (align - 1)) & ~(uintptr_t)(align - 1);
-    if (mem_likely((align & (align - 1)) == 0 && p >= (uintptr_t)a->cur &&
-                   p <= (uintptr_t)a->end && mem_room_fits((uintptr_t)a->end - p, size))) {
+    if (mem_likely((align & (align - 1)) == 0 && p >= (uintptr_t)a->cur && p <= (uintptr_t)a->end &&
+                   mem_room_fits((uintptr_t)a->end - p, size))) {
         a->cur = (char *)(p + size + MEM_ASAN_REDZONE);
         a->allocs++;
         mem_unpoison((void *)p, size);

@@ -25,12 +25,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <mimalloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <malloc.h>
 #include <sys/resource.h>
 #include <valgrind/valgrind.h>
 
@@ -75,8 +75,8 @@ static pthread_mutex_t g_obj_lock = PTHREAD_MUTEX_INITIALIZER;
 static mem_obj_t *g_objs;
 
 static const char *const g_tag_names[MEM_TAG_COUNT] = {
-    "core",  "ingest", "book",    "stats",  "analytics", "engine",
-    "ring",  "server", "journal", "config", "bench",     "test",
+    "core", "ingest", "book",    "stats",  "analytics", "engine",
+    "ring", "server", "journal", "config", "bench",     "test",
 };
 
 const char *mem_tag_name(mem_tag_t tag)
@@ -164,9 +164,8 @@ static inline void peak_raise(const tslot_t *s, _Atomic int64_t *peak, int64_t l
     if (live <= p)
         return;
     if (mem_unlikely(slot_shared(s))) {
-        while (live > p && !atomic_compare_exchange_weak_explicit(peak, &p, live,
-                                                                  memory_order_relaxed,
-                                                                  memory_order_relaxed))
+        while (live > p && !atomic_compare_exchange_weak_explicit(
+                               peak, &p, live, memory_order_relaxed, memory_order_relaxed))
             ;
     } else {
         atomic_store_explicit(peak, live, memory_order_relaxed);
@@ -176,14 +175,15 @@ static inline void peak_raise(const tslot_t *s, _Atomic int64_t *peak, int64_t l
 /* ---- churn -------------------------------------------------------------------------------- */
 
 __attribute__((noinline, cold)) static void churn_record(tslot_t *s, mem_tag_t tag, size_t size,
-                                                        const char *file, int line)
+                                                         const char *file, int line)
 {
     tag_ctr_t *t = &s->tag[tag];
     ctr_add(s, &t->churn_allocs, 1);
     ctr_add(s, &t->churn_bytes, size);
     if (atomic_load_explicit(&g_churn_abort, memory_order_relaxed)) {
-        fprintf(stderr, "tickcore: churn: %zu bytes for tag %s at %s:%d after the seal "
-                        "(TICKCORE_CHURN_ABORT=1)\n",
+        fprintf(stderr,
+                "tickcore: churn: %zu bytes for tag %s at %s:%d after the seal "
+                "(TICKCORE_CHURN_ABORT=1)\n",
                 size, mem_tag_name(tag), file, line);
         abort();
     }
@@ -258,8 +258,7 @@ static inline void backend_free(void *p)
 
 /* ---- allocation ----------------------------------------------------------------------------- */
 
-static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const char *file,
-                               int line)
+static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const char *file, int line)
 {
     tag_ctr_t *t = &s->tag[tag];
     ctr_add(s, &t->allocs, 1);
@@ -339,8 +338,9 @@ void mem_free(mem_tag_t tag, void *p, size_t size)
 #ifndef NDEBUG
     size_t usable = g_libc_backend ? malloc_usable_size(p) : mi_usable_size(p);
     if (size > usable) {
-        fprintf(stderr, "tickcore: mem_free(%s, %p, %zu): the block holds only %zu bytes; "
-                        "the size does not match the allocation\n",
+        fprintf(stderr,
+                "tickcore: mem_free(%s, %p, %zu): the block holds only %zu bytes; "
+                "the size does not match the allocation\n",
                 mem_tag_name(tag), p, size, usable);
         abort();
     }
@@ -593,8 +593,7 @@ static void fmt_bytes(char *buf, size_t n, int64_t b)
 void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags)
 {
     char live[32], peak[32], tot[32];
-    fprintf(f, "memory (%s%s)\n", s->sealed ? "sealed" : "not sealed",
-            s->strict ? ", strict" : "");
+    fprintf(f, "memory (%s%s)\n", s->sealed ? "sealed" : "not sealed", s->strict ? ", strict" : "");
     fprintf(f, "  %-10s %12s %12s %12s %12s %12s %10s\n", "tag", "allocs", "frees", "allocated",
             "live", "peak", "churn");
     for (unsigned t = 0; t <= MEM_TAG_COUNT; t++) {
@@ -605,13 +604,14 @@ void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags)
         fmt_bytes(live, sizeof live, d->live);
         fmt_bytes(peak, sizeof peak, d->peak);
         fprintf(f, "  %-10s %12" PRIu64 " %12" PRIu64 " %12s %12s %12s %10" PRIu64 "\n",
-                t < MEM_TAG_COUNT ? mem_tag_name((mem_tag_t)t) : "total", d->allocs, d->frees,
-                tot, live, peak, d->churn_allocs);
+                t < MEM_TAG_COUNT ? mem_tag_name((mem_tag_t)t) : "total", d->allocs, d->frees, tot,
+                live, peak, d->churn_allocs);
     }
     if (s->total.failed)
         fprintf(f, "  failed allocations: %" PRIu64 "\n", s->total.failed);
-    fprintf(f, "  allocations after the seal: %" PRIu64 " churn (%" PRIu64 " bytes), %" PRIu64
-               " in control scopes\n",
+    fprintf(f,
+            "  allocations after the seal: %" PRIu64 " churn (%" PRIu64 " bytes), %" PRIu64
+            " in control scopes\n",
             s->total.churn_allocs, s->total.churn_bytes, s->total.control_allocs);
     for (unsigned i = 0; i < s->nsites; i++)
         fprintf(f, "    churn site %s:%d [%s]: %" PRIu64 " allocations, %" PRIu64 " bytes\n",
@@ -625,19 +625,22 @@ void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags)
         case MEM_OBJ_ARENA:
             fmt_bytes(tot, sizeof tot, (int64_t)r->st.capacity);
             fmt_bytes(peak, sizeof peak, (int64_t)r->st.high_water);
-            fprintf(f, "  arena %-16s [%s] capacity %s, high water %s, grows %" PRIu64
-                       ", refused %" PRIu64 "\n",
+            fprintf(f,
+                    "  arena %-16s [%s] capacity %s, high water %s, grows %" PRIu64
+                    ", refused %" PRIu64 "\n",
                     r->name, mem_tag_name(r->tag), tot, peak, r->st.grows, r->st.exhausted);
             break;
         case MEM_OBJ_POOL:
-            fprintf(f, "  pool  %-16s [%s] %" PRIu64 " objects, in use %" PRIu64 ", peak %" PRIu64
-                       ", exhausted %" PRIu64 "\n",
+            fprintf(f,
+                    "  pool  %-16s [%s] %" PRIu64 " objects, in use %" PRIu64 ", peak %" PRIu64
+                    ", exhausted %" PRIu64 "\n",
                     r->name, mem_tag_name(r->tag), r->st.capacity, r->st.used, r->st.high_water,
                     r->st.exhausted);
             break;
         case MEM_OBJ_RING:
-            fprintf(f, "  ring  %-16s [%s] %" PRIu64 " slots, filled %" PRIu64 ", high water %" PRIu64
-                       ", full waits %" PRIu64 ", empty waits %" PRIu64 "\n",
+            fprintf(f,
+                    "  ring  %-16s [%s] %" PRIu64 " slots, filled %" PRIu64 ", high water %" PRIu64
+                    ", full waits %" PRIu64 ", empty waits %" PRIu64 "\n",
                     r->name, mem_tag_name(r->tag), r->st.capacity, r->st.used, r->st.high_water,
                     r->st.exhausted, r->st.waits);
             break;

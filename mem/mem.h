@@ -44,16 +44,16 @@ enum {
     MEM_ZERO = 1u << 0, /* flag for mem_alloc_at: zero the memory */
 };
 
-#define MEM_CACHE_LINE 64
-#define MEM_MAX_THREADS 128 /* per-thread counter slots; more threads share one slot */
+#define MEM_CACHE_LINE       64
+#define MEM_MAX_THREADS      128 /* per-thread counter slots; more threads share one slot */
 #define MEM_SITES_PER_THREAD 64
-#define MEM_REPORT_SITES 10 /* churn sites listed in a report */
+#define MEM_REPORT_SITES     10 /* churn sites listed in a report */
 
 #if defined(__GNUC__)
-#define mem_likely(x) __builtin_expect(!!(x), 1)
+#define mem_likely(x)   __builtin_expect(!!(x), 1)
 #define mem_unlikely(x) __builtin_expect(!!(x), 0)
 #else
-#define mem_likely(x) (x)
+#define mem_likely(x)   (x)
 #define mem_unlikely(x) (x)
 #endif
 
@@ -70,7 +70,7 @@ void *mem_realloc_at(mem_tag_t tag, void *p, size_t old_size, size_t new_size, c
  * tag must be the tag it was allocated with. NULL is a no-op. Any thread. */
 void mem_free(mem_tag_t tag, void *p, size_t size);
 
-#define mem_alloc(tag, size) mem_alloc_at((tag), (size), 0, 0, __FILE__, __LINE__)
+#define mem_alloc(tag, size)  mem_alloc_at((tag), (size), 0, 0, __FILE__, __LINE__)
 #define mem_zalloc(tag, size) mem_alloc_at((tag), (size), 0, MEM_ZERO, __FILE__, __LINE__)
 #define mem_alloc_aligned(tag, size, align)                                                        \
     mem_alloc_at((tag), (size), (align), 0, __FILE__, __LINE__)
@@ -104,14 +104,14 @@ void mem_control_leave(void);
 
 /* Counters of one tag, summed over all threads. */
 typedef struct mem_tag_stats {
-    uint64_t allocs;         /* successful allocations (realloc counts one) */
-    uint64_t frees;          /* frees (realloc counts one) */
-    uint64_t bytes_alloc;    /* bytes handed out in total */
-    uint64_t bytes_freed;    /* bytes returned in total */
-    int64_t live;            /* bytes_alloc - bytes_freed */
-    int64_t live_blocks;     /* allocs - frees */
-    int64_t peak;            /* peak live bytes (see the header note on threads) */
-    uint64_t churn_allocs;   /* allocations after the seal, outside control scopes */
+    uint64_t allocs;       /* successful allocations (realloc counts one) */
+    uint64_t frees;        /* frees (realloc counts one) */
+    uint64_t bytes_alloc;  /* bytes handed out in total */
+    uint64_t bytes_freed;  /* bytes returned in total */
+    int64_t live;          /* bytes_alloc - bytes_freed */
+    int64_t live_blocks;   /* allocs - frees */
+    int64_t peak;          /* peak live bytes (see the header note on threads) */
+    uint64_t churn_allocs; /* allocations after the seal, outside control scopes */
     uint64_t churn_bytes;
     uint64_t control_allocs; /* allocations after the seal inside control scopes */
     uint64_t failed;         /* allocations that returned NULL */
@@ -131,12 +131,12 @@ typedef enum mem_obj_kind { MEM_OBJ_ARENA, MEM_OBJ_POOL, MEM_OBJ_RING } mem_obj_
 
 /* What a registered object tells the report (fields that do not apply are 0). */
 typedef struct mem_obj_stats {
-    uint64_t capacity;  /* bytes (arena), objects (pool), slots (ring) */
-    uint64_t used;      /* now: bytes used, objects in use, slots filled */
+    uint64_t capacity;   /* bytes (arena), objects (pool), slots (ring) */
+    uint64_t used;       /* now: bytes used, objects in use, slots filled */
     uint64_t high_water; /* most ever used at once */
-    uint64_t grows;     /* arena blocks added after init (each one also churn if sealed) */
-    uint64_t exhausted; /* requests refused: arena out of space, pool empty, ring full waits */
-    uint64_t waits;     /* ring: times the consumer found it empty */
+    uint64_t grows;      /* arena blocks added after init (each one also churn if sealed) */
+    uint64_t exhausted;  /* requests refused: arena out of space, pool empty, ring full waits */
+    uint64_t waits;      /* ring: times the consumer found it empty */
 } mem_obj_stats_t;
 
 typedef void mem_obj_stats_fn(const void *obj, mem_obj_stats_t *out);
@@ -171,7 +171,7 @@ typedef struct mem_snapshot {
     mem_tag_stats_t total;
     bool sealed;
     bool strict;
-    unsigned threads_seen;      /* counter slots ever claimed */
+    unsigned threads_seen;              /* counter slots ever claimed */
     mem_site_t sites[MEM_REPORT_SITES]; /* top churn sites by count */
     unsigned nsites;
     uint64_t sites_dropped; /* churn allocations at sites not listed (past the top sites, or
@@ -179,7 +179,7 @@ typedef struct mem_snapshot {
     mem_obj_row_t objs[MEM_REPORT_OBJS];
     unsigned nobjs;
     uint64_t objs_dropped;
-    uint64_t peak_rss;          /* bytes, from getrusage */
+    uint64_t peak_rss; /* bytes, from getrusage */
 } mem_snapshot_t;
 
 void mem_snapshot(mem_snapshot_t *out);

@@ -6,7 +6,8 @@
  * by our objects, through the linker's --wrap (the Makefile passes -Wl,--wrap=mi_malloc,...).
  * Part (1) is compiled out in sanitizer builds, whose runtimes must own malloc, and is bypassed
  * under valgrind, which replaces malloc everywhere (mem/ then uses glibc malloc, which valgrind
- * itself tracks); malloc_count_libc_seen() says whether it is active. Counters are process-wide atomics.
+ * itself tracks); malloc_count_libc_seen() says whether it is active. Counters are process-wide
+ * atomics.
  */
 #ifndef TICKCORE_TESTS_MALLOC_COUNT_H
 #define TICKCORE_TESTS_MALLOC_COUNT_H

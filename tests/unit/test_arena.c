@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "mem/arena.h"
@@ -117,7 +119,7 @@ static void test_arena_grow_is_counted_as_churn_once(void **state)
     assert_int_equal(arena_init(&a, "t", MEM_TAG_TEST, 1024, ARENA_GROW), 0);
     mem_seal();
     unsigned char *p = arena_alloc(&a, 800, 8);
-    unsigned char *q = arena_alloc(&a, 800, 8); /* does not fit: a second block */
+    unsigned char *q = arena_alloc(&a, 800, 8);     /* does not fit: a second block */
     unsigned char *big = arena_alloc(&a, 5000, 64); /* bigger than a block */
     assert_non_null(p);
     assert_non_null(q);
@@ -182,8 +184,7 @@ static int poisoned(const void *p)
     return __asan_address_is_poisoned(p);
 #else
 #ifndef NDEBUG
-    if (RUNNING_ON_VALGRIND)
-        {
+    if (RUNNING_ON_VALGRIND) {
         /* The check request reports what it finds as an error: silence it for the probe. */
         VALGRIND_DISABLE_ERROR_REPORTING;
         int bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(p, 1) != 0;

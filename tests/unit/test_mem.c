@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "mem/arena.h"
@@ -105,7 +107,7 @@ static void test_mem_failures_counted(void **state)
 {
     (void)state;
     assert_null(mem_calloc(MEM_TAG_TEST, SIZE_MAX / 2, 4)); /* n * size overflows */
-    assert_null(mem_alloc_aligned(MEM_TAG_TEST, 64, 48));    /* not a power of two */
+    assert_null(mem_alloc_aligned(MEM_TAG_TEST, 64, 48));   /* not a power of two */
     mem_snapshot_t s;
     mem_snapshot(&s);
     assert_int_equal(s.tag[MEM_TAG_TEST].failed, 2);

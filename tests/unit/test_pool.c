@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "mem/pool.h"
@@ -86,7 +88,7 @@ static void test_pool_refuses_foreign_pointers(void **state)
     char *o = pool_get(&p);
     int local;
     assert_int_equal(pool_put(&p, &local), -EINVAL);
-    assert_int_equal(pool_put(&p, o + 1), -EINVAL);            /* inside an object */
+    assert_int_equal(pool_put(&p, o + 1), -EINVAL);              /* inside an object */
     assert_int_equal(pool_put(&p, (char *)o + 32 * 4), -EINVAL); /* one past the slab */
     assert_int_equal(p.bad_puts, 3);
     assert_int_equal(pool_in_use(&p), 1); /* unchanged by refusals */
@@ -194,8 +196,7 @@ static int poisoned(const void *q)
     return __asan_address_is_poisoned(q);
 #else
 #ifndef NDEBUG
-    if (RUNNING_ON_VALGRIND)
-        {
+    if (RUNNING_ON_VALGRIND) {
         /* The check request reports what it finds as an error: silence it for the probe. */
         VALGRIND_DISABLE_ERROR_REPORTING;
         int bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(q, 1) != 0;

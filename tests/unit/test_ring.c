@@ -13,8 +13,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-/* cmocka.h needs the four headers above first. */
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
+/* cmocka.h needs the four headers above first. */
 
 #include <errno.h>
 #include <pthread.h>
