@@ -258,13 +258,31 @@ static inline void backend_free(void *p)
 
 /* ---- allocation ----------------------------------------------------------------------------- */
 
+#define LDR(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define STR(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+
+/* The shared slot 0: every update a read-modify-write. */
+__attribute__((noinline, cold)) static void count_alloc_shared(tslot_t *s, tag_ctr_t *t,
+                                                              size_t size)
+{
+    ctr_add(s, &t->allocs, 1);
+    uint64_t in = ctr_add_fetch(s, &t->bytes_alloc, size);
+    peak_raise(s, &t->peak, (int64_t)(in - LDR(t->bytes_freed)));
+}
+
 static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const char *file, int line)
 {
     tag_ctr_t *t = &s->tag[tag];
-    ctr_add(s, &t->allocs, 1);
-    uint64_t in = ctr_add_fetch(s, &t->bytes_alloc, size);
-    peak_raise(s, &t->peak,
-               (int64_t)(in - atomic_load_explicit(&t->bytes_freed, memory_order_relaxed)));
+    if (mem_likely(!slot_shared(s))) { /* one writer: plain loads and stores */
+        uint64_t in = LDR(t->bytes_alloc) + size;
+        STR(t->allocs, LDR(t->allocs) + 1);
+        STR(t->bytes_alloc, in);
+        int64_t live = (int64_t)(in - LDR(t->bytes_freed));
+        if (live > LDR(t->peak))
+            STR(t->peak, live);
+    } else {
+        count_alloc_shared(s, t, size);
+    }
     if (mem_unlikely(atomic_load_explicit(&g_sealed, memory_order_relaxed))) {
         if (t_control_depth > 0)
             ctr_add(s, &t->control_allocs, 1);
@@ -276,8 +294,13 @@ static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const cha
 static inline void count_free(tslot_t *s, mem_tag_t tag, size_t size)
 {
     tag_ctr_t *t = &s->tag[tag];
-    ctr_add(s, &t->frees, 1);
-    ctr_add(s, &t->bytes_freed, size);
+    if (mem_likely(!slot_shared(s))) {
+        STR(t->frees, LDR(t->frees) + 1);
+        STR(t->bytes_freed, LDR(t->bytes_freed) + size);
+    } else {
+        ctr_add(s, &t->frees, 1);
+        ctr_add(s, &t->bytes_freed, size);
+    }
 }
 
 __attribute__((noinline, cold)) static void *alloc_failed(tslot_t *s, mem_tag_t tag)
