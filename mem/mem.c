@@ -258,12 +258,12 @@ static inline void backend_free(void *p)
 
 /* ---- allocation ----------------------------------------------------------------------------- */
 
-#define LDR(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define LDR(x)    atomic_load_explicit(&(x), memory_order_relaxed)
 #define STR(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 
 /* The shared slot 0: every update a read-modify-write. */
 __attribute__((noinline, cold)) static void count_alloc_shared(tslot_t *s, tag_ctr_t *t,
-                                                              size_t size)
+                                                               size_t size)
 {
     ctr_add(s, &t->allocs, 1);
     uint64_t in = ctr_add_fetch(s, &t->bytes_alloc, size);

@@ -67,4 +67,25 @@ static inline void mem_unpoison(const void *p, size_t n)
 #endif
 }
 
+/* Is the byte at p off limits for the tool watching this process: 1 yes, 0 no, -1 when neither
+ * ASan nor valgrind is watching (so nothing can tell). For tests and debug assertions. */
+static inline int mem_poisoned(const void *p)
+{
+#ifdef MEM_ASAN
+    return __asan_address_is_poisoned(p);
+#else
+#ifndef NDEBUG
+    if (RUNNING_ON_VALGRIND) {
+        /* The check request reports what it finds as an error: silence it for the probe. */
+        VALGRIND_DISABLE_ERROR_REPORTING;
+        int bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(p, 1) != 0;
+        VALGRIND_ENABLE_ERROR_REPORTING;
+        return bad;
+    }
+#endif
+    (void)p;
+    return -1;
+#endif
+}
+
 #endif

@@ -16,8 +16,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <valgrind/memcheck.h>
-#include <valgrind/valgrind.h>
 
 static int reset_counters(void **state)
 {
@@ -177,26 +175,6 @@ static void test_arena_init_rejects_zero(void **state)
     assert_int_equal(live_test_bytes(), 0);
 }
 
-/* Is the byte at p off limits for the tool watching this process? -1: no tool watching. */
-static int poisoned(const void *p)
-{
-#ifdef MEM_ASAN
-    return __asan_address_is_poisoned(p);
-#else
-#ifndef NDEBUG
-    if (RUNNING_ON_VALGRIND) {
-        /* The check request reports what it finds as an error: silence it for the probe. */
-        VALGRIND_DISABLE_ERROR_REPORTING;
-        int bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(p, 1) != 0;
-        VALGRIND_ENABLE_ERROR_REPORTING;
-        return bad;
-    }
-#endif
-    (void)p;
-    return -1;
-#endif
-}
-
 static void test_arena_poisons_after_reset(void **state)
 {
     (void)state;
@@ -204,23 +182,23 @@ static void test_arena_poisons_after_reset(void **state)
     assert_int_equal(arena_init(&a, "t", MEM_TAG_TEST, 4096, ARENA_FIXED), 0);
     unsigned char *p = arena_alloc(&a, 64, 16);
     assert_non_null(p);
-    if (poisoned(p) < 0) {
+    if (mem_poisoned(p) < 0) {
         arena_fini(&a);
         skip(); /* neither ASan nor valgrind: nothing can see poisoning */
     }
-    assert_int_equal(poisoned(p), 0);
-    assert_int_equal(poisoned(p + 63), 0);
-    assert_int_equal(poisoned(p + 200), 1); /* never handed out */
+    assert_int_equal(mem_poisoned(p), 0);
+    assert_int_equal(mem_poisoned(p + 63), 0);
+    assert_int_equal(mem_poisoned(p + 200), 1); /* never handed out */
 #ifdef MEM_ASAN
-    assert_int_equal(poisoned(p + 64), 1); /* the red zone after the allocation */
+    assert_int_equal(mem_poisoned(p + 64), 1); /* the red zone after the allocation */
 #endif
     arena_reset(&a);
-    assert_int_equal(poisoned(p), 1); /* use after reset would be reported */
-    assert_int_equal(poisoned(p + 63), 1);
+    assert_int_equal(mem_poisoned(p), 1); /* use after reset would be reported */
+    assert_int_equal(mem_poisoned(p + 63), 1);
     unsigned char *q = arena_alloc(&a, 32, 16);
     assert_ptr_equal(q, p);
-    assert_int_equal(poisoned(q + 31), 0);
-    assert_int_equal(poisoned(q + 40), 1);
+    assert_int_equal(mem_poisoned(q + 31), 0);
+    assert_int_equal(mem_poisoned(q + 40), 1);
     arena_fini(&a);
 }
 

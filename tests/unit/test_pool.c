@@ -16,8 +16,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <valgrind/memcheck.h>
-#include <valgrind/valgrind.h>
 
 static int reset_counters(void **state)
 {
@@ -190,40 +188,21 @@ static void test_pool_random_ops_match_model(void **state)
     pool_fini(&p);
 }
 
-static int poisoned(const void *q)
-{
-#ifdef MEM_ASAN
-    return __asan_address_is_poisoned(q);
-#else
-#ifndef NDEBUG
-    if (RUNNING_ON_VALGRIND) {
-        /* The check request reports what it finds as an error: silence it for the probe. */
-        VALGRIND_DISABLE_ERROR_REPORTING;
-        int bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(q, 1) != 0;
-        VALGRIND_ENABLE_ERROR_REPORTING;
-        return bad;
-    }
-#endif
-    (void)q;
-    return -1;
-#endif
-}
-
 static void test_pool_poisons_free_objects(void **state)
 {
     (void)state;
     pool_t p;
     assert_int_equal(pool_init(&p, "t", MEM_TAG_TEST, 32, 0, 4), 0);
     char *o = pool_get(&p);
-    if (poisoned(o) < 0) {
+    if (mem_poisoned(o) < 0) {
         pool_fini(&p);
         skip();
     }
-    assert_int_equal(poisoned(o), 0);
-    assert_int_equal(poisoned(o + 31), 0);
-    assert_int_equal(poisoned(pool_at(&p, 1)), 1); /* not handed out yet */
+    assert_int_equal(mem_poisoned(o), 0);
+    assert_int_equal(mem_poisoned(o + 31), 0);
+    assert_int_equal(mem_poisoned(pool_at(&p, 1)), 1); /* not handed out yet */
     assert_int_equal(pool_put(&p, o), 0);
-    assert_int_equal(poisoned(o), 1); /* use after put would be reported */
+    assert_int_equal(mem_poisoned(o), 1); /* use after put would be reported */
     pool_fini(&p);
 }
 
