@@ -94,6 +94,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+.SECONDARY: # keep objects that only tests and benchmarks use: no rebuild on the next make
 
 # ---- packages ---------------------------------------------------------------------------------
 DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
@@ -111,30 +112,31 @@ deps:
 
 # ---- the two commands of the README -----------------------------------------------------------
 run: deps
-	@$(MAKE) --no-print-directory $(BIN)
+	@$(MAKE) --no-print-directory $(JOBS) $(BIN)
 	$(BIN) selfcheck --strict
 
 # make test: normal build, then ASan+UBSan, then valgrind memcheck of the normal unit tests,
 # then TSan for the threaded tests. Each stage appends to build/test-results; the last line
 # printed is "N passed, N failed", and the exit status is non-zero if anything failed.
 TSAN_TESTS := test_ring test_mem
+JOBS := -j$(shell nproc 2>/dev/null || echo 2)
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
 test:
 	@rm -f build/test-results
-	@$(MAKE) --no-print-directory tests $(BIN)
+	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN)
 	@tests/run.sh normal build/test-results "" $(TESTS)
 	@tests/integration.sh build/test-results $(BIN)
-	@$(MAKE) --no-print-directory SAN=address,undefined tests
+	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \
 	    $(patsubst build/%,build/asan-ubsan/%,$(TESTS))
 	@tests/run.sh valgrind build/test-results "$(VALGRIND)" $(TESTS)
-	@$(MAKE) --no-print-directory SAN=thread $(addprefix build/tsan/tests/,$(TSAN_TESTS))
+	@$(MAKE) --no-print-directory $(JOBS) SAN=thread $(addprefix build/tsan/tests/,$(TSAN_TESTS))
 	@tests/run.sh tsan build/test-results "" $(addprefix build/tsan/tests/,$(TSAN_TESTS))
 	@tests/summary.sh build/test-results
 
 # Benchmarks run the release build (no debug checks); figures, not pass/fail.
 bench:
-	@$(MAKE) --no-print-directory RELEASE=1 bench-bin
+	@$(MAKE) --no-print-directory $(JOBS) RELEASE=1 bench-bin
 	@for b in $(patsubst build/%,build/release/%,$(BENCHES)); do \
 	    echo "== $$b"; $$b || exit 1; echo; done
 

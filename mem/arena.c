@@ -25,7 +25,7 @@ static arena_block_t *block_new(arena_t *a, size_t size)
     b->alloc = alloc;
     b->data = m + HDR_SIZE;
     mem_poison(b->data, size);
-    a->capacity += size;
+    MEM_ST(a->capacity, MEM_LD(a->capacity) + size);
     return b;
 }
 
@@ -72,18 +72,19 @@ size_t arena_used(const arena_t *a)
     return a->block ? a->used_before + (size_t)(a->cur - a->block->data) : 0;
 }
 
-static void note_high_water(arena_t *a)
+static size_t note_high_water(arena_t *a)
 {
     size_t used = arena_used(a);
-    if (used > a->high_water)
-        a->high_water = used;
+    if (used > MEM_LD(a->high_water))
+        MEM_ST(a->high_water, used);
+    return used;
 }
 
 void arena_reset(arena_t *a)
 {
     if (a->first == NULL)
         return;
-    note_high_water(a);
+    MEM_ST(a->last_used, note_high_water(a));
     /* Poison what was handed out since the last reset: every block up to the current one. */
     for (arena_block_t *b = a->first; b; b = b->next) {
         size_t n = b == a->block ? (size_t)(a->cur - b->data) : b->size;
@@ -95,7 +96,7 @@ void arena_reset(arena_t *a)
     a->cur = a->first->data;
     a->end = a->first->data + a->first->size;
     a->used_before = 0;
-    a->resets++;
+    MEM_INC(a->resets);
 }
 
 /* Room for size bytes at align, plus the ASan gap, at the start of block b? */
@@ -109,7 +110,7 @@ static bool fits_fresh(const arena_block_t *b, size_t size, size_t align)
 __attribute__((noinline)) void *arena_alloc_slow(arena_t *a, size_t size, size_t align)
 {
     if (a->first == NULL || (align & (align - 1)) != 0 || size > SIZE_MAX / 2) {
-        a->refused++;
+        MEM_INC(a->refused);
         return NULL;
     }
     /* Move on through blocks kept from earlier growth; a block too small is skipped whole. */
@@ -123,16 +124,16 @@ __attribute__((noinline)) void *arena_alloc_slow(arena_t *a, size_t size, size_t
             return arena_alloc(a, size, align);
     }
     if (a->policy != ARENA_GROW) {
-        a->refused++;
+        MEM_INC(a->refused);
         return NULL;
     }
     size_t want = size + align + MEM_ASAN_REDZONE;
     arena_block_t *b = block_new(a, want > a->block_size ? want : a->block_size);
     if (b == NULL) {
-        a->refused++;
+        MEM_INC(a->refused);
         return NULL;
     }
-    a->grows++;
+    MEM_INC(a->grows);
     note_high_water(a);
     a->used_before += a->block->size;
     a->block->next = b; /* the current block is the last one here */
@@ -145,10 +146,9 @@ __attribute__((noinline)) void *arena_alloc_slow(arena_t *a, size_t size, size_t
 void arena_stats(const arena_t *a, mem_obj_stats_t *out)
 {
     memset(out, 0, sizeof *out);
-    size_t used = arena_used(a);
-    out->capacity = a->capacity;
-    out->used = used;
-    out->high_water = used > a->high_water ? used : a->high_water;
-    out->grows = a->grows;
-    out->exhausted = a->refused;
+    out->capacity = MEM_LD(a->capacity);
+    out->used = MEM_LD(a->last_used);
+    out->high_water = MEM_LD(a->high_water);
+    out->grows = MEM_LD(a->grows);
+    out->exhausted = MEM_LD(a->refused);
 }

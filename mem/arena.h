@@ -9,7 +9,8 @@
  * counted as churn at arena.c; the arena also counts its grows). Grown blocks are kept across
  * resets, so an arena that grew once has the room it needed and stops growing. The high-water
  * mark is the most bytes in use between two resets (alignment padding and abandoned block
- * tails included), kept across resets, so the report says how big the arena should be. Under
+ * tails included), kept across resets, so the report says how big the arena should be; the
+ * report's figures are those of the last reset (the fast path publishes nothing). Under
  * ASan every byte not handed out is poisoned, with a poisoned gap after each allocation; under
  * valgrind the same bytes are marked inaccessible; so use after reset is caught by both.
  * One thread owns an arena; nothing here is thread-safe.
@@ -41,10 +42,13 @@ typedef struct arena {
     arena_block_t *first;
     size_t used_before; /* bytes consumed in blocks before the current one since the reset */
     size_t block_size;  /* size of blocks added by ARENA_GROW (at least) */
-    size_t capacity;    /* sum of block sizes */
-    size_t high_water;
-    uint64_t grows, refused, resets, allocs;
     arena_policy_t policy;
+    /* Read by the memory report from any thread: written by the owner with MEM_ST, never on the
+     * fast path (at reset, growth and refusal only). */
+    _Atomic size_t capacity;   /* sum of block sizes */
+    _Atomic size_t high_water; /* most bytes used between two resets, as of the last reset */
+    _Atomic size_t last_used;  /* bytes used in the cycle that the last reset ended */
+    _Atomic uint64_t grows, refused, resets;
     mem_tag_t tag;
     mem_obj_t obj;
 } arena_t;
@@ -56,9 +60,10 @@ int arena_init(arena_t *a, const char *name, mem_tag_t tag, size_t capacity, are
 void arena_fini(arena_t *a);
 /* Drop every allocation at once; blocks are kept. Owner thread. */
 void arena_reset(arena_t *a);
-/* Bytes in use since the last reset (padding included). */
+/* Bytes in use since the last reset (padding included). Owner thread. */
 size_t arena_used(const arena_t *a);
-/* Fill the report row: capacity, used, high water, grows, refusals. */
+/* Fill the report row: capacity, bytes used in the last cycle, high water, grows, refusals.
+ * Any thread (reads only the published fields). */
 void arena_stats(const arena_t *a, mem_obj_stats_t *out);
 
 void *arena_alloc_slow(arena_t *a, size_t size, size_t align);
@@ -73,7 +78,6 @@ static inline void *arena_alloc(arena_t *a, size_t size, size_t align)
     if (mem_likely((align & (align - 1)) == 0 && p >= (uintptr_t)a->cur && p <= (uintptr_t)a->end &&
                    mem_room_fits((uintptr_t)a->end - p, size))) {
         a->cur = (char *)(p + size + MEM_ASAN_REDZONE);
-        a->allocs++;
         mem_unpoison((void *)p, size);
         return (void *)p;
     }

@@ -648,17 +648,18 @@ void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags)
         case MEM_OBJ_ARENA:
             fmt_bytes(tot, sizeof tot, (int64_t)r->st.capacity);
             fmt_bytes(peak, sizeof peak, (int64_t)r->st.high_water);
+            fmt_bytes(live, sizeof live, (int64_t)r->st.used);
             fprintf(f,
-                    "  arena %-16s [%s] capacity %s, high water %s, grows %" PRIu64
+                    "  arena %-16s [%s] capacity %s, last cycle %s, high water %s, grows %" PRIu64
                     ", refused %" PRIu64 "\n",
-                    r->name, mem_tag_name(r->tag), tot, peak, r->st.grows, r->st.exhausted);
+                    r->name, mem_tag_name(r->tag), tot, live, peak, r->st.grows, r->st.exhausted);
             break;
         case MEM_OBJ_POOL:
             fprintf(f,
                     "  pool  %-16s [%s] %" PRIu64 " objects, in use %" PRIu64 ", peak %" PRIu64
-                    ", exhausted %" PRIu64 "\n",
+                    ", exhausted %" PRIu64 ", refused puts %" PRIu64 "\n",
                     r->name, mem_tag_name(r->tag), r->st.capacity, r->st.used, r->st.high_water,
-                    r->st.exhausted);
+                    r->st.exhausted, r->st.refused_puts);
             break;
         case MEM_OBJ_RING:
             fprintf(f,
@@ -747,9 +748,9 @@ void mem_report_json(FILE *f, const mem_snapshot_t *s, unsigned flags)
         fprintf(f,
                 ",\"tag\":\"%s\",\"capacity\":%" PRIu64 ",\"used\":%" PRIu64
                 ",\"high_water\":%" PRIu64 ",\"grows\":%" PRIu64 ",\"exhausted\":%" PRIu64
-                ",\"waits\":%" PRIu64 "}",
+                ",\"waits\":%" PRIu64 ",\"refused_puts\":%" PRIu64 "}",
                 mem_tag_name(r->tag), r->st.capacity, r->st.used, r->st.high_water, r->st.grows,
-                r->st.exhausted, r->st.waits);
+                r->st.exhausted, r->st.waits, r->st.refused_puts);
     }
     fprintf(f, "],\"peak_rss\":%" PRIu64, s->peak_rss);
     if (flags & MEM_REPORT_LEAKS) {

@@ -18,6 +18,7 @@
 #ifndef TICKCORE_MEM_H
 #define TICKCORE_MEM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,6 +57,12 @@ enum {
 #define mem_likely(x)   (x)
 #define mem_unlikely(x) (x)
 #endif
+
+/* Counters with one writer that other threads may read (memory report, metrics): relaxed
+ * atomic load and store, no read-modify-write. On x86 these are plain moves; TSan sees them. */
+#define MEM_LD(x)    atomic_load_explicit(&(x), memory_order_relaxed)
+#define MEM_ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#define MEM_INC(x)   MEM_ST((x), MEM_LD(x) + 1)
 
 /* Allocate size bytes for tag, aligned to align (0 = malloc's alignment, else a power of
  * two), zeroed if flags has MEM_ZERO. Returns NULL on failure (counted, never aborts).
@@ -131,12 +138,13 @@ typedef enum mem_obj_kind { MEM_OBJ_ARENA, MEM_OBJ_POOL, MEM_OBJ_RING } mem_obj_
 
 /* What a registered object tells the report (fields that do not apply are 0). */
 typedef struct mem_obj_stats {
-    uint64_t capacity;   /* bytes (arena), objects (pool), slots (ring) */
-    uint64_t used;       /* now: bytes used, objects in use, slots filled */
-    uint64_t high_water; /* most ever used at once */
-    uint64_t grows;      /* arena blocks added after init (each one also churn if sealed) */
-    uint64_t exhausted;  /* requests refused: arena out of space, pool empty, ring full waits */
-    uint64_t waits;      /* ring: times the consumer found it empty */
+    uint64_t capacity;     /* bytes (arena), objects (pool), slots (ring) */
+    uint64_t used;         /* now: bytes used, objects in use, slots filled */
+    uint64_t high_water;   /* most ever used at once */
+    uint64_t grows;        /* arena blocks added after init (each one also churn if sealed) */
+    uint64_t exhausted;    /* requests refused: arena out of space, pool empty, ring full waits */
+    uint64_t waits;        /* ring: times the consumer found it empty */
+    uint64_t refused_puts; /* pool: puts refused (double put, not an object of the pool) */
 } mem_obj_stats_t;
 
 typedef void mem_obj_stats_fn(const void *obj, mem_obj_stats_t *out);
@@ -151,7 +159,9 @@ typedef struct mem_obj {
     struct mem_obj *next;
 } mem_obj_t;
 
-/* Add/remove an object to/from the report's registry (control path; takes a mutex). */
+/* Add/remove an object to/from the report's registry (control path; takes a mutex). The stats
+ * function is called by mem_snapshot() from any thread, so it may read only fields that the
+ * owner writes with MEM_ST (or other atomics). */
 void mem_obj_register(mem_obj_t *node, mem_obj_kind_t kind, mem_tag_t tag, const char *name,
                       const void *obj, mem_obj_stats_fn *stats);
 void mem_obj_unregister(mem_obj_t *node);

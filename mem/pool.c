@@ -17,7 +17,7 @@ static void fill_free_stack(pool_t *p)
     /* Index 0 on top: a fresh pool hands out objects in slab order. */
     for (uint32_t i = 0; i < p->capacity; i++)
         p->free_idx[i] = p->capacity - 1 - i;
-    p->free_top = p->capacity;
+    MEM_ST(p->free_top, p->capacity);
 #ifdef POOL_CHECK_DOUBLE_PUT
     memset(p->in_use, 0, ((size_t)p->capacity + 63) / 64 * sizeof(uint64_t));
 #endif
@@ -88,10 +88,10 @@ __attribute__((noinline, cold)) int pool_put_refused(pool_t *p, const void *obj)
 {
     size_t off = (size_t)((uintptr_t)obj - (uintptr_t)p->slab);
     if (off >= p->slab_bytes || pool_offset_index(p, off) == UINT32_MAX) {
-        p->bad_puts++;
+        MEM_INC(p->bad_puts);
         return -EINVAL;
     }
-    p->double_puts++;
+    MEM_INC(p->double_puts);
     return -EALREADY;
 }
 
@@ -100,6 +100,7 @@ void pool_stats(const pool_t *p, mem_obj_stats_t *out)
     memset(out, 0, sizeof *out);
     out->capacity = p->capacity;
     out->used = pool_in_use(p);
-    out->high_water = p->peak;
-    out->exhausted = p->exhausted;
+    out->high_water = MEM_LD(p->peak);
+    out->exhausted = MEM_LD(p->exhausted);
+    out->refused_puts = MEM_LD(p->double_puts) + MEM_LD(p->bad_puts);
 }

@@ -32,9 +32,10 @@ typedef struct pool {
     size_t obj_size;    /* object stride: size rounded up to the alignment */
     uint64_t div_magic; /* ceil(2^64 / obj_size): division-free index and alignment checks */
     uint32_t capacity;
-    uint32_t free_top;
-    uint32_t peak;
-    uint64_t gets, exhausted, double_puts, bad_puts;
+    /* Also read by the memory report from any thread: written by the owner with MEM_ST. */
+    _Atomic uint32_t free_top;
+    _Atomic uint32_t peak;
+    _Atomic uint64_t exhausted, double_puts, bad_puts;
     size_t slab_bytes;
     mem_tag_t tag;
     mem_obj_t obj;
@@ -53,7 +54,7 @@ void pool_stats(const pool_t *p, mem_obj_stats_t *out);
 
 static inline uint32_t pool_in_use(const pool_t *p)
 {
-    return p->capacity - p->free_top;
+    return p->capacity - MEM_LD(p->free_top);
 }
 
 static inline void *pool_at(const pool_t *p, uint32_t idx)
@@ -64,15 +65,16 @@ static inline void *pool_at(const pool_t *p, uint32_t idx)
 /* An object (contents undefined), or NULL when every object is in use (counted). */
 static inline void *pool_get(pool_t *p)
 {
-    if (mem_unlikely(p->free_top == 0)) {
-        p->exhausted++;
+    uint32_t top = MEM_LD(p->free_top);
+    if (mem_unlikely(top == 0)) {
+        MEM_INC(p->exhausted);
         return NULL;
     }
-    uint32_t idx = p->free_idx[--p->free_top];
-    p->gets++;
-    uint32_t used = p->capacity - p->free_top;
-    if (used > p->peak)
-        p->peak = used;
+    uint32_t idx = p->free_idx[--top];
+    MEM_ST(p->free_top, top);
+    uint32_t used = p->capacity - top;
+    if (used > MEM_LD(p->peak))
+        MEM_ST(p->peak, used);
 #ifdef POOL_CHECK_DOUBLE_PUT
     p->in_use[idx >> 6] |= 1ull << (idx & 63);
 #endif
@@ -120,7 +122,9 @@ static inline int pool_put(pool_t *p, void *obj)
     p->in_use[idx >> 6] &= ~bit;
 #endif
     mem_poison(obj, p->obj_size);
-    p->free_idx[p->free_top++] = idx;
+    uint32_t top = MEM_LD(p->free_top);
+    p->free_idx[top] = idx;
+    MEM_ST(p->free_top, top + 1);
     return 0;
 }
 

@@ -19,9 +19,11 @@ for bin in "$@"; do
         echo "missing test binary $bin" > "$log"
         rc=127
     else
+        # A hang is a failure, not a stuck CI: each binary gets at most TEST_TIMEOUT seconds.
         # shellcheck disable=SC2086
-        $wrapper "$bin" > "$log" 2>&1 < /dev/null
+        timeout --kill-after=10 "${TEST_TIMEOUT:-600}" $wrapper "$bin" > "$log" 2>&1 < /dev/null
         rc=$?
+        [ "$rc" -eq 124 ] && echo "tests/run.sh: timed out after ${TEST_TIMEOUT:-600} s" >> "$log"
     fi
     secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
     passed=$(grep -aoE '^\[  PASSED  \] [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
@@ -31,7 +33,7 @@ for bin in "$@"; do
     note=""
     if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
         failed=1
-        note=" (exit status $rc: crash, sanitizer or valgrind error)"
+        note=" (exit status $rc: crash, time-out, sanitizer or valgrind error)"
     fi
     echo "$stage $name $passed $failed $skipped" >> "$results"
     printf '  %-11s %-22s %4d passed, %d failed, %d skipped  %5ss%s\n' \

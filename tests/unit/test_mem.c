@@ -263,6 +263,7 @@ static void test_mem_registry_lists_objects(void **state)
     assert_int_equal(arena_init(&a, "scratch", MEM_TAG_ANALYTICS, 4096, ARENA_FIXED), 0);
     assert_int_equal(pool_init(&p, "orders", MEM_TAG_BOOK, 48, 0, 100), 0);
     assert_non_null(arena_alloc(&a, 1000, 8));
+    arena_reset(&a); /* arenas publish their figures at reset */
     void *o = pool_get(&p);
     assert_non_null(o);
     mem_snapshot_t s;
@@ -272,6 +273,7 @@ static void test_mem_registry_lists_objects(void **state)
     assert_string_equal(s.objs[0].name, "scratch");
     assert_int_equal(s.objs[0].st.capacity, 4096);
     assert_int_equal(s.objs[0].st.used, 1000 + MEM_ASAN_REDZONE);
+    assert_int_equal(s.objs[0].st.high_water, 1000 + MEM_ASAN_REDZONE);
     assert_int_equal(s.objs[1].kind, MEM_OBJ_POOL);
     assert_string_equal(s.objs[1].name, "orders");
     assert_int_equal(s.objs[1].st.capacity, 100);
@@ -401,6 +403,59 @@ static void test_mem_more_threads_than_slots(void **state)
     assert_int_equal(s.tag[MEM_TAG_TEST].live_blocks, 0);
 }
 
+/* The report may be taken from any thread while owners work (TSan checks this test). */
+typedef struct owner_ctx {
+    arena_t arena;
+    pool_t pool;
+    _Atomic bool done;
+    unsigned failures; /* read by the test thread after the join (cmocka is not thread-safe) */
+} owner_ctx_t;
+
+static void *owner_worker(void *arg)
+{
+    owner_ctx_t *c = arg;
+    void *held[8];
+    for (int round = 0; round < 20000; round++) {
+        for (int i = 0; i < 8; i++)
+            c->failures += arena_alloc(&c->arena, 64, 16) == NULL;
+        for (int i = 0; i < 8; i++)
+            c->failures += (held[i] = pool_get(&c->pool)) == NULL;
+        for (int i = 0; i < 8; i++)
+            c->failures += pool_put(&c->pool, held[i]) != 0;
+        arena_reset(&c->arena);
+    }
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void test_mem_snapshot_while_owners_work(void **state)
+{
+    (void)state;
+    static owner_ctx_t c;
+    assert_int_equal(arena_init(&c.arena, "busy", MEM_TAG_TEST, 4096, ARENA_FIXED), 0);
+    assert_int_equal(pool_init(&c.pool, "busy", MEM_TAG_TEST, 32, 0, 16), 0);
+    atomic_store(&c.done, false);
+    c.failures = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, owner_worker, &c), 0);
+    static mem_snapshot_t s;
+    unsigned snaps = 0;
+    do {
+        mem_snapshot(&s);
+        snaps++;
+    } while (!atomic_load(&c.done));
+    pthread_join(t, NULL);
+    mem_snapshot(&s);
+    assert_true(snaps > 0);
+    assert_int_equal(c.failures, 0);
+    assert_int_equal(s.nobjs, 2);
+    assert_int_equal(s.objs[0].st.used, 8 * 64 + 8 * MEM_ASAN_REDZONE);
+    assert_int_equal(s.objs[1].st.high_water, 8);
+    assert_int_equal(s.objs[1].st.used, 0);
+    pool_fini(&c.pool);
+    arena_fini(&c.arena);
+}
+
 /* ---- the external witness ---------------------------------------------------------------- */
 
 static void test_mem_process_counter_sees_allocations(void **state)
@@ -505,6 +560,7 @@ int main(void)
         cmocka_unit_test_setup(test_mem_threads_sum_exactly, reset_counters),
         cmocka_unit_test_setup(test_mem_thread_slots_are_reused, reset_counters),
         cmocka_unit_test_setup(test_mem_more_threads_than_slots, reset_counters),
+        cmocka_unit_test_setup(test_mem_snapshot_while_owners_work, reset_counters),
         cmocka_unit_test_setup(test_mem_process_counter_sees_allocations, reset_counters),
         cmocka_unit_test_setup(test_mem_arena_and_pool_loop_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_mem_snapshot_allocates_nothing, reset_counters),
