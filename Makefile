@@ -23,11 +23,13 @@ SAN ?=
 san_dir = $(subst $(comma),-,$(subst address,asan,$(subst undefined,ubsan,$(subst thread,tsan,$(1)))))
 comma := ,
 RELEASE ?=
+# Another compiler gets its own folder too (make CC=clang -> build/clang/, build/clang-asan/).
+cc_dir := $(if $(filter gcc,$(notdir $(CC))),,$(notdir $(CC)))
 ifeq ($(SAN),)
-BUILD := build$(if $(RELEASE),/release)
+BUILD := build$(if $(cc_dir),/$(cc_dir))$(if $(RELEASE),/release)
 SANFLAGS :=
 else
-BUILD := build/$(call san_dir,$(SAN))
+BUILD := build/$(if $(cc_dir),$(cc_dir)-)$(call san_dir,$(SAN))
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
