@@ -1,6 +1,7 @@
 /*
  * arena: blocks, the slow path of arena_alloc, reset and the report hook. The fast path is
- * inline in arena.h. Blocks come from mem_alloc_aligned with the arena's tag; a block's header
+ * inline in arena.h. Blocks come from mem_alloc_prefault (backed by RAM at init, so the
+ * steady state takes no page faults) with the arena's tag; a block's header
  * sits at the start of its allocation and its data follows on the next cache line. The chain
  * is walked only on reset and when the current block is full.
  */
@@ -16,7 +17,7 @@ static arena_block_t *block_new(arena_t *a, size_t size)
     size_t alloc = HDR_SIZE + size;
     if (alloc < size)
         return NULL;
-    char *m = mem_alloc_aligned(a->tag, alloc, MEM_CACHE_LINE);
+    char *m = mem_alloc_prefault(a->tag, alloc, MEM_CACHE_LINE);
     if (m == NULL)
         return NULL;
     arena_block_t *b = (arena_block_t *)m;

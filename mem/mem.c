@@ -258,6 +258,17 @@ static inline void backend_free(void *p)
 
 /* ---- allocation ----------------------------------------------------------------------------- */
 
+/* Write a zero byte in every page of [p, p+n): the kernel backs each page now, not on first
+ * use in the steady state (a read alone would map the shared zero page). */
+__attribute__((noinline, cold)) static void prefault(void *p, size_t n)
+{
+    volatile unsigned char *c = p;
+    for (size_t i = 0; i < n; i += 4096)
+        c[i] = 0;
+    if (n)
+        c[n - 1] = 0;
+}
+
 #define LDR(x)    atomic_load_explicit(&(x), memory_order_relaxed)
 #define STR(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 
@@ -322,6 +333,8 @@ void *mem_alloc_at(mem_tag_t tag, size_t size, size_t align, unsigned flags, con
     void *p = backend_alloc(size, align, flags & MEM_ZERO);
     if (mem_unlikely(p == NULL))
         return alloc_failed(s, tag);
+    if (flags & MEM_PREFAULT)
+        prefault(p, size);
     count_alloc(s, tag, size, file, line);
     return p;
 }

@@ -42,7 +42,10 @@ typedef enum mem_tag {
 } mem_tag_t;
 
 enum {
-    MEM_ZERO = 1u << 0, /* flag for mem_alloc_at: zero the memory */
+    MEM_ZERO = 1u << 0,     /* flag for mem_alloc_at: zero the memory */
+    MEM_PREFAULT = 1u << 1, /* touch every page now, so the steady state takes no page faults
+                               and RSS does not creep up after start-up (contents undefined
+                               unless MEM_ZERO is given too) */
 };
 
 #define MEM_CACHE_LINE       64
@@ -83,6 +86,9 @@ void mem_free(mem_tag_t tag, void *p, size_t size);
     mem_alloc_at((tag), (size), (align), 0, __FILE__, __LINE__)
 #define mem_zalloc_aligned(tag, size, align)                                                       \
     mem_alloc_at((tag), (size), (align), MEM_ZERO, __FILE__, __LINE__)
+/* Start-up buffers that the steady state will fill: aligned and already backed by RAM. */
+#define mem_alloc_prefault(tag, size, align)                                                       \
+    mem_alloc_at((tag), (size), (align), MEM_PREFAULT, __FILE__, __LINE__)
 /* n * size zeroed bytes; NULL (counted as a failure) if n * size overflows. */
 #define mem_calloc(tag, n, size) mem_calloc_at((tag), (n), (size), __FILE__, __LINE__)
 #define mem_realloc(tag, p, old_size, new_size)                                                    \

@@ -42,7 +42,7 @@ int pool_init(pool_t *p, const char *name, mem_tag_t tag, size_t obj_size, size_
     /* ceil(2^64 / stride); 0 (plain division) for stride 1 or slabs of 4 GiB and more. */
     p->div_magic = stride > 1 && p->slab_bytes <= UINT32_MAX ? UINT64_MAX / stride + 1 : 0;
     size_t slab_align = align > MEM_CACHE_LINE ? align : MEM_CACHE_LINE;
-    p->slab = mem_alloc_aligned(tag, p->slab_bytes, slab_align);
+    p->slab = mem_alloc_prefault(tag, p->slab_bytes, slab_align);
     p->free_idx = mem_alloc(tag, capacity * sizeof(uint32_t));
 #ifdef POOL_CHECK_DOUBLE_PUT
     p->in_use = mem_alloc(tag, (capacity + 63) / 64 * sizeof(uint64_t));

@@ -80,7 +80,7 @@ int ring_init(ring_t *r, const char *name, mem_tag_t tag, size_t slot_size, size
     if (capacity > SIZE_MAX / stride)
         return -EINVAL;
     size_t bytes = capacity * stride;
-    unsigned char *slots = mem_alloc_aligned(tag, bytes, MEM_CACHE_LINE);
+    unsigned char *slots = mem_alloc_prefault(tag, bytes, MEM_CACHE_LINE);
     if (!slots)
         return -ENOMEM;
     r->slots = slots;

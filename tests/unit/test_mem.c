@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static int reset_counters(void **state)
 {
@@ -101,6 +102,37 @@ static void test_mem_aligned_and_zeroed(void **state)
     mem_snapshot(&s);
     assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
     assert_int_equal(s.tag[MEM_TAG_TEST].allocs, 9); /* 8 alignments and the calloc */
+}
+
+/* Fraction of the pages of [p, p+n) that are resident, from mincore(2). */
+static double resident_fraction(const void *p, size_t n)
+{
+    const size_t page = 4096;
+    uintptr_t start = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    size_t len = (uintptr_t)p + n - start;
+    size_t pages = (len + page - 1) / page;
+    static unsigned char vec[(64u << 20) / 4096 + 2];
+    assert_true(pages <= sizeof vec);
+    assert_int_equal(mincore((void *)start, len, vec), 0);
+    size_t in = 0;
+    for (size_t i = 0; i < pages; i++)
+        in += vec[i] & 1;
+    return (double)in / (double)pages;
+}
+
+static void test_mem_prefault_backs_every_page(void **state)
+{
+    (void)state;
+    const size_t n = 48u << 20; /* large: fresh pages from the OS, not reused ones */
+    void *plain = mem_alloc_aligned(MEM_TAG_TEST, n, 4096);
+    void *pre = mem_alloc_prefault(MEM_TAG_TEST, n, 4096);
+    assert_non_null(plain);
+    assert_non_null(pre);
+    assert_true(resident_fraction(pre, n) == 1.0);
+    /* The witness: without the flag, fresh memory is mostly not resident yet. */
+    assert_true(resident_fraction(plain, n) < 0.5);
+    mem_free(MEM_TAG_TEST, plain, n);
+    mem_free(MEM_TAG_TEST, pre, n);
 }
 
 static void test_mem_failures_counted(void **state)
@@ -550,6 +582,7 @@ int main(void)
         cmocka_unit_test_setup(test_mem_live_peak_exact, reset_counters),
         cmocka_unit_test_setup(test_mem_tags_are_separate, reset_counters),
         cmocka_unit_test_setup(test_mem_aligned_and_zeroed, reset_counters),
+        cmocka_unit_test_setup(test_mem_prefault_backs_every_page, reset_counters),
         cmocka_unit_test_setup(test_mem_failures_counted, reset_counters),
         cmocka_unit_test_setup(test_mem_realloc_counts_free_and_alloc, reset_counters),
         cmocka_unit_test_setup(test_mem_churn_attributed_to_call_site, reset_counters),
