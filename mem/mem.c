@@ -74,10 +74,12 @@ static inline bool slot_shared(const tslot_t *s)
 static pthread_mutex_t g_obj_lock = PTHREAD_MUTEX_INITIALIZER;
 static mem_obj_t *g_objs;
 
-static const char *const g_tag_names[MEM_TAG_COUNT] = {
+static const char *const g_tag_names[] = {
     "core", "ingest", "book",    "stats",  "analytics", "engine",
     "ring", "server", "journal", "config", "bench",     "test",
 };
+_Static_assert(sizeof g_tag_names / sizeof g_tag_names[0] == MEM_TAG_COUNT,
+               "every mem_tag_t needs its name in g_tag_names");
 
 const char *mem_tag_name(mem_tag_t tag)
 {
@@ -102,6 +104,7 @@ const char *mem_obj_kind_name(mem_obj_kind_t kind)
 static void slot_release(void *p)
 {
     tslot_t *s = p;
+    t_slot = NULL; /* runs on the exiting thread: a later call from it claims a slot again */
     atomic_store_explicit(&s->owner, 0, memory_order_release);
 }
 
