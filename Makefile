@@ -5,7 +5,7 @@
 #   make test          every test: normal build, ASan+UBSan, valgrind memcheck, TSan
 #   make bench         build and run the benchmarks in bench/ (figures, not pass/fail)
 #   make deps          install the Debian packages the build needs (only what is missing)
-#   make format        apply .clang-format
+#   make format        apply .clang-format (make format-check: fail if anything would change)
 #   make SAN=address|undefined|thread|address,undefined   sanitizer build in its own folder
 #   make RELEASE=1     optimised build without debug checks in build/release/
 #   make CI=1          warnings are errors (set by .ci/run)
@@ -70,7 +70,7 @@ MI_WRAP := -Wl,--wrap=mi_malloc,--wrap=mi_zalloc,--wrap=mi_calloc,--wrap=mi_real
            -Wl,--wrap=mi_malloc_aligned,--wrap=mi_zalloc_aligned,--wrap=mi_free
 
 # ---- targets ----------------------------------------------------------------------------------
-.PHONY: all lib tests bench-bin run test bench deps format clean check-deps
+.PHONY: all lib tests bench-bin run test bench deps format format-check clean
 all: $(BIN) $(LIB) $(TESTS) $(BENCHES)
 lib: $(LIB)
 tests: $(TESTS)
@@ -144,6 +144,9 @@ bench:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build
