@@ -611,6 +611,11 @@ void mem_debug_reset(void)
         memset(s->site, 0, sizeof s->site);
         atomic_store(&s->sites_dropped, 0);
     }
+    /* Forget registered objects too: a test that failed half-way left its (stack) objects
+     * registered, and the next snapshot must not follow them. */
+    pthread_mutex_lock(&g_obj_lock);
+    g_objs = NULL;
+    pthread_mutex_unlock(&g_obj_lock);
 }
 
 /* ---- reports -------------------------------------------------------------------------------- */

@@ -214,7 +214,8 @@ void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags);
 /* The same as one JSON object (no trailing newline). */
 void mem_report_json(FILE *f, const mem_snapshot_t *s, unsigned flags);
 
-/* Tests only: zero every counter and site table. Call with no other thread allocating. */
+/* Tests only: zero every counter and site table and empty the object registry. Call with no
+ * other thread allocating and no registered object still in use. */
 void mem_debug_reset(void);
 
 #endif

@@ -167,6 +167,54 @@ static void test_arena_reset_loop_allocates_nothing(void **state)
     arena_fini(&a);
 }
 
+/* Random sizes, alignments and resets against a naive model: the list of blocks handed out since
+ * the last reset. Every block is aligned, lies in no other, and keeps the bytes written to it
+ * until the reset (an overlap would overwrite a neighbour's pattern). */
+static void test_arena_random_ops_match_model(void **state)
+{
+    (void)state;
+    enum { LIVE_MAX = 256 };
+    static struct {
+        unsigned char *p;
+        size_t n;
+        unsigned char fill;
+    } live[LIVE_MAX];
+    arena_t a;
+    assert_int_equal(arena_init(&a, "t", MEM_TAG_TEST, 4096, ARENA_GROW), 0);
+    unsigned nlive = 0;
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    for (int op = 0; op < 50000; op++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        if (rng % 20 == 0 || nlive == LIVE_MAX) {
+            for (unsigned i = 0; i < nlive; i++)
+                for (size_t k = 0; k < live[i].n; k++)
+                    assert_int_equal(live[i].p[k], live[i].fill);
+            arena_reset(&a);
+            nlive = 0;
+            continue;
+        }
+        size_t n = (size_t)(rng >> 8) % 3000;
+        size_t align = (size_t)1 << ((rng >> 40) % 9); /* 1 .. 256 */
+        unsigned char *p = arena_alloc(&a, n, align);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % align, 0);
+        for (unsigned i = 0; i < nlive; i++) /* [p, p+n) and [q, q+m) do not intersect */
+            assert_true(n == 0 || live[i].n == 0 || p + n <= live[i].p ||
+                        live[i].p + live[i].n <= p);
+        unsigned char fill = (unsigned char)(op * 7 + 1);
+        memset(p, fill, n);
+        live[nlive].p = p;
+        live[nlive].n = n;
+        live[nlive].fill = fill;
+        nlive++;
+    }
+    mem_obj_stats_t st;
+    arena_stats(&a, &st);
+    assert_true(st.high_water <= st.capacity);
+    arena_fini(&a);
+    assert_int_equal(live_test_bytes(), 0);
+}
+
 static void test_arena_init_rejects_zero(void **state)
 {
     (void)state;
@@ -212,6 +260,7 @@ int main(void)
         cmocka_unit_test_setup(test_arena_fixed_refuses_when_full, reset_counters),
         cmocka_unit_test_setup(test_arena_grow_is_counted_as_churn_once, reset_counters),
         cmocka_unit_test_setup(test_arena_reset_loop_allocates_nothing, reset_counters),
+        cmocka_unit_test_setup(test_arena_random_ops_match_model, reset_counters),
         cmocka_unit_test_setup(test_arena_init_rejects_zero, reset_counters),
         cmocka_unit_test_setup(test_arena_poisons_after_reset, reset_counters),
     };
