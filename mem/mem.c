@@ -23,7 +23,6 @@
  */
 #include "mem/mem.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <mimalloc.h>
@@ -151,30 +150,6 @@ static inline void ctr_add(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
                               memory_order_relaxed);
 }
 
-/* ctr_add that returns the new value. */
-static inline uint64_t ctr_add_fetch(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
-{
-    if (mem_unlikely(slot_shared(s)))
-        return atomic_fetch_add_explicit(c, v, memory_order_relaxed) + v;
-    uint64_t n = atomic_load_explicit(c, memory_order_relaxed) + v;
-    atomic_store_explicit(c, n, memory_order_relaxed);
-    return n;
-}
-
-static inline void peak_raise(const tslot_t *s, _Atomic int64_t *peak, int64_t live)
-{
-    int64_t p = atomic_load_explicit(peak, memory_order_relaxed);
-    if (live <= p)
-        return;
-    if (mem_unlikely(slot_shared(s))) {
-        while (live > p && !atomic_compare_exchange_weak_explicit(
-                               peak, &p, live, memory_order_relaxed, memory_order_relaxed))
-            ;
-    } else {
-        atomic_store_explicit(peak, live, memory_order_relaxed);
-    }
-}
-
 /* ---- churn -------------------------------------------------------------------------------- */
 
 __attribute__((noinline, cold)) static void churn_record(tslot_t *s, mem_tag_t tag, size_t size,
@@ -272,30 +247,30 @@ __attribute__((noinline, cold)) static void prefault(void *p, size_t n)
         c[n - 1] = 0;
 }
 
-#define LDR(x)    atomic_load_explicit(&(x), memory_order_relaxed)
-#define STR(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
-
-/* The shared slot 0: every update a read-modify-write. */
-__attribute__((noinline, cold)) static void count_alloc_shared(tslot_t *s, tag_ctr_t *t,
-                                                               size_t size)
+/* The shared slot 0: every update a read-modify-write, the peak a CAS loop. */
+__attribute__((noinline, cold)) static void count_alloc_shared(tag_ctr_t *t, size_t size)
 {
-    ctr_add(s, &t->allocs, 1);
-    uint64_t in = ctr_add_fetch(s, &t->bytes_alloc, size);
-    peak_raise(s, &t->peak, (int64_t)(in - LDR(t->bytes_freed)));
+    atomic_fetch_add_explicit(&t->allocs, 1, memory_order_relaxed);
+    uint64_t in = atomic_fetch_add_explicit(&t->bytes_alloc, size, memory_order_relaxed) + size;
+    int64_t live = (int64_t)(in - MEM_LD(t->bytes_freed));
+    int64_t p = MEM_LD(t->peak);
+    while (live > p && !atomic_compare_exchange_weak_explicit(
+                           &t->peak, &p, live, memory_order_relaxed, memory_order_relaxed))
+        ;
 }
 
 static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const char *file, int line)
 {
     tag_ctr_t *t = &s->tag[tag];
     if (mem_likely(!slot_shared(s))) { /* one writer: plain loads and stores */
-        uint64_t in = LDR(t->bytes_alloc) + size;
-        STR(t->allocs, LDR(t->allocs) + 1);
-        STR(t->bytes_alloc, in);
-        int64_t live = (int64_t)(in - LDR(t->bytes_freed));
-        if (live > LDR(t->peak))
-            STR(t->peak, live);
+        uint64_t in = MEM_LD(t->bytes_alloc) + size;
+        MEM_ST(t->allocs, MEM_LD(t->allocs) + 1);
+        MEM_ST(t->bytes_alloc, in);
+        int64_t live = (int64_t)(in - MEM_LD(t->bytes_freed));
+        if (live > MEM_LD(t->peak))
+            MEM_ST(t->peak, live);
     } else {
-        count_alloc_shared(s, t, size);
+        count_alloc_shared(t, size);
     }
     if (mem_unlikely(atomic_load_explicit(&g_sealed, memory_order_relaxed))) {
         if (t_control_depth > 0)
@@ -309,8 +284,8 @@ static inline void count_free(tslot_t *s, mem_tag_t tag, size_t size)
 {
     tag_ctr_t *t = &s->tag[tag];
     if (mem_likely(!slot_shared(s))) {
-        STR(t->frees, LDR(t->frees) + 1);
-        STR(t->bytes_freed, LDR(t->bytes_freed) + size);
+        MEM_ST(t->frees, MEM_LD(t->frees) + 1);
+        MEM_ST(t->bytes_freed, MEM_LD(t->bytes_freed) + size);
     } else {
         ctr_add(s, &t->frees, 1);
         ctr_add(s, &t->bytes_freed, size);
@@ -464,25 +439,23 @@ void mem_obj_unregister(mem_obj_t *node)
 
 /* ---- snapshot ------------------------------------------------------------------------------- */
 
-#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-
 static void site_merge(mem_snapshot_t *out, mem_site_t *all, unsigned *nall, unsigned cap,
                        const site_ctr_t *c, const char *file)
 {
-    int line = LD(c->line);
-    mem_tag_t tag = (mem_tag_t)LD(c->tag);
+    int line = MEM_LD(c->line);
+    mem_tag_t tag = (mem_tag_t)MEM_LD(c->tag);
     for (unsigned i = 0; i < *nall; i++) {
         if (all[i].file == file && all[i].line == line && all[i].tag == tag) {
-            all[i].count += LD(c->count);
-            all[i].bytes += LD(c->bytes);
+            all[i].count += MEM_LD(c->count);
+            all[i].bytes += MEM_LD(c->bytes);
             return;
         }
     }
     if (*nall == cap) {
-        out->sites_dropped += LD(c->count);
+        out->sites_dropped += MEM_LD(c->count);
         return;
     }
-    all[(*nall)++] = (mem_site_t){file, line, tag, LD(c->count), LD(c->bytes)};
+    all[(*nall)++] = (mem_site_t){file, line, tag, MEM_LD(c->count), MEM_LD(c->bytes)};
 }
 
 /* Order of the report: more allocations first, then more bytes, then file and line. */
@@ -507,28 +480,28 @@ void mem_snapshot(mem_snapshot_t *out)
     unsigned nall = 0;
     for (unsigned i = 0; i < MEM_MAX_THREADS; i++) {
         tslot_t *s = &g_slots[i];
-        if (!LD(s->ever_used))
+        if (!MEM_LD(s->ever_used))
             continue;
         out->threads_seen++;
         for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
             const tag_ctr_t *c = &s->tag[t];
             mem_tag_stats_t *d = &out->tag[t];
-            d->allocs += LD(c->allocs);
-            d->frees += LD(c->frees);
-            d->bytes_alloc += LD(c->bytes_alloc);
-            d->bytes_freed += LD(c->bytes_freed);
-            d->peak += LD(c->peak);
-            d->churn_allocs += LD(c->churn_allocs);
-            d->churn_bytes += LD(c->churn_bytes);
-            d->control_allocs += LD(c->control_allocs);
-            d->failed += LD(c->failed);
+            d->allocs += MEM_LD(c->allocs);
+            d->frees += MEM_LD(c->frees);
+            d->bytes_alloc += MEM_LD(c->bytes_alloc);
+            d->bytes_freed += MEM_LD(c->bytes_freed);
+            d->peak += MEM_LD(c->peak);
+            d->churn_allocs += MEM_LD(c->churn_allocs);
+            d->churn_bytes += MEM_LD(c->churn_bytes);
+            d->control_allocs += MEM_LD(c->control_allocs);
+            d->failed += MEM_LD(c->failed);
         }
         for (unsigned k = 0; k < MEM_SITES_PER_THREAD; k++) {
             const char *f = atomic_load_explicit(&s->site[k].file, memory_order_acquire);
             if (f)
                 site_merge(out, all, &nall, SITE_MERGE, &s->site[k], f);
         }
-        out->sites_dropped += LD(s->sites_dropped);
+        out->sites_dropped += MEM_LD(s->sites_dropped);
     }
     mem_tag_stats_t *tot = &out->total;
     for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
