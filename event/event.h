@@ -60,25 +60,31 @@ enum {
 #define EV_PRICE_SCALE 10000
 
 typedef struct ev {
-    uint64_t ts;           /* nanoseconds: since midnight (ITCH) or since the epoch (CSV) */
-    uint64_t ref;          /* order reference number (see the table above) */
-    uint64_t new_ref;      /* U: the new order reference number */
-    uint64_t match;        /* match number (E, C, P, Q, B) */
-    int64_t price;         /* 1/10,000 dollars */
-    uint64_t shares;       /* whole shares */
-    const uint8_t *raw;    /* the message in the input buffer (type byte first); batch lifetime */
-    uint16_t locate;       /* stock locate: the symbol's index in the symbol table; 0 = none */
-    uint16_t tracking;     /* ITCH tracking number */
-    uint8_t type;          /* ITCH message type byte, or EV_CSV_TRADE / EV_CSV_QUOTE */
-    uint8_t side;          /* 'B' buy, 'S' sell, 0 unknown or not applicable */
-    uint8_t aux;           /* per-type code byte, see the table */
-    uint8_t raw_len;       /* length of the raw message (ITCH: <= 50), 0 for CSV */
+    uint64_t ts;        /* nanoseconds: since midnight (ITCH) or since the epoch (CSV) */
+    uint64_t ref;       /* order reference number (see the table above) */
+    uint64_t new_ref;   /* U: the new order reference number */
+    uint64_t match;     /* match number (E, C, P, Q, B) */
+    int64_t price;      /* 1/10,000 dollars */
+    uint64_t shares;    /* whole shares */
+    const uint8_t *raw; /* the message in the input buffer (type byte first); batch lifetime */
+    uint16_t locate;    /* stock locate: the symbol's index in the symbol table; 0 = none */
+    uint16_t tracking;  /* ITCH tracking number */
+    uint8_t type;       /* ITCH message type byte, or EV_CSV_TRADE / EV_CSV_QUOTE */
+    uint8_t side;       /* 'B' buy, 'S' sell, 0 unknown or not applicable */
+    uint8_t aux;        /* per-type code byte, see the table */
+    uint8_t raw_len;    /* length of the raw message (ITCH: <= 50), 0 for CSV */
 } ev_t;
 
 static_assert(sizeof(ev_t) == 64, "an event is one cache line");
 
 /* CSV quotes: the ask side rides in ref/new_ref. */
-static inline int64_t ev_quote_ask(const ev_t *e) { return (int64_t)e->ref; }
-static inline uint64_t ev_quote_ask_size(const ev_t *e) { return e->new_ref; }
+static inline int64_t ev_quote_ask(const ev_t *e)
+{
+    return (int64_t)e->ref;
+}
+static inline uint64_t ev_quote_ask_size(const ev_t *e)
+{
+    return e->new_ref;
+}
 
 #endif

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define SYMTAB_MAX_SYMBOLS 65535u /* locates 1..65535; 0 means "no symbol" */
-#define SYMTAB_SYM_MAX 8          /* ITCH symbols are 8 bytes, space padded */
+#define SYMTAB_SYM_MAX     8      /* ITCH symbols are 8 bytes, space padded */
 
 typedef struct symtab {
     char (*names)[SYMTAB_SYM_MAX + 1]; /* [65536], NUL-terminated, "" when unset */
@@ -49,6 +49,9 @@ static inline const char *symtab_name(const symtab_t *t, uint16_t locate)
 {
     return t->names[locate];
 }
-static inline uint32_t symtab_count(const symtab_t *t) { return t->count; }
+static inline uint32_t symtab_count(const symtab_t *t)
+{
+    return t->count;
+}
 
 #endif
