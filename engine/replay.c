@@ -1,0 +1,535 @@
+/*
+ * replay: see replay.h. Ownership: replay_main owns the symbol table and the stream (and so
+ * the reader's buffers and the event array) for the whole run, and frees them before the leak
+ * check. Files are replayed one after another through the same buffers; the symbol table is
+ * shared by all of them, so ITCH and CSV inputs name symbols the same way.
+ */
+#include "engine/replay.h"
+
+#include "event/symtab.h"
+#include "ingest/stream.h"
+#include "mem/mem.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_FILES 256
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const char *type_name(unsigned t)
+{
+    switch (t) {
+    case 'S':
+        return "system event";
+    case 'R':
+        return "stock directory";
+    case 'H':
+        return "stock trading action";
+    case 'Y':
+        return "Reg SHO restriction";
+    case 'L':
+        return "market participant position";
+    case 'V':
+        return "MWCB decline level";
+    case 'W':
+        return "MWCB status";
+    case 'K':
+        return "IPO quoting period update";
+    case 'J':
+        return "LULD auction collar";
+    case 'h':
+        return "operational halt";
+    case 'A':
+        return "add order";
+    case 'F':
+        return "add order with MPID";
+    case 'E':
+        return "order executed";
+    case 'C':
+        return "order executed with price";
+    case 'X':
+        return "order cancel";
+    case 'D':
+        return "order delete";
+    case 'U':
+        return "order replace";
+    case 'P':
+        return "trade (non-cross)";
+    case 'Q':
+        return "cross trade";
+    case 'B':
+        return "broken trade";
+    case 'I':
+        return "NOII";
+    case 'N':
+        return "retail price improvement";
+    case 'O':
+        return "direct listing with capital raise";
+    case EV_CSV_TRADE:
+        return "CSV trade";
+    case EV_CSV_QUOTE:
+        return "CSV quote";
+    default:
+        return "?";
+    }
+}
+
+/* Display order: the specification's, then CSV. */
+static const char TYPE_ORDER[] = "SRHYLVWKJhAFECXDUPQBINOtq";
+
+typedef struct file_result {
+    const char *path;
+    stream_format_t format;
+    bool gzip;
+    uint64_t messages, bytes, file_bytes, bad_frames, skipped_bytes;
+    uint64_t csv_rows_bad;
+    int status; /* 0 clean, 1 ended by an error */
+    char err[512];
+} file_result_t;
+
+typedef struct replay_opts {
+    stream_cfg_t scfg;
+    uint32_t symbols;
+    bool json, progress, progress_forced, strict;
+    double speed; /* 0 = max */
+} replay_opts_t;
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: tickcore replay [options] FILE...\n"
+        "\n"
+        "Replays ITCH 5.0 BinaryFILEs (plain or gzip, detected by content) and trades/quotes\n"
+        "CSV files, in the order given, and prints a report with the memory check.\n"
+        "\n"
+        "options:\n"
+        "  --format auto|itch|csv  decoder (default: chosen by the file's content)\n"
+        "  --skip-bad              resynchronise after a bad ITCH frame, skip bad CSV rows,\n"
+        "                          count what was skipped, and go on (default: stop at the\n"
+        "                          first ITCH framing error, exit 1)\n"
+        "  --strict                stop at the first bad CSV row too; churn or a leak -> exit 3\n"
+        "  --speed max|1x|10x|N    pace by message timestamps (default max: no pacing)\n"
+        "  --json                  one JSON object on stdout instead of the text report\n"
+        "  --no-progress           no progress line (default: on when stderr is a terminal)\n"
+        "  --progress              progress line even when stderr is not a terminal\n"
+        "  --buf-size BYTES        bytes per I/O buffer (default 1M; K, M suffixes)\n"
+        "  --bufs N                I/O buffers (default 8)\n"
+        "  --queue-depth N         reads in flight (default 4)\n"
+        "  --symbols N             symbol table capacity (default 16384, at most 65535)\n"
+        "  --max-line BYTES        longest CSV line (default 4096)\n"
+        "\n"
+        "exit status: 0 ok, 1 a file ended with an error, 2 usage, 3 churn or leak (--strict)\n");
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    if (*end == 'K' || *end == 'k')
+        v *= 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        v *= 1024 * 1024, end++;
+    else if (*end == 'G' || *end == 'g')
+        v *= 1024.0 * 1024 * 1024, end++;
+    if (*end || v > 1e18)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int parse_speed(const char *s, double *out)
+{
+    if (strcmp(s, "max") == 0) {
+        *out = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v > 0) || v > 1e9)
+        return -1;
+    if (*end == 'x' || *end == 'X')
+        end++;
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void progress_line(const replay_opts_t *o, double t0, uint64_t msgs, uint64_t done_bytes,
+                          uint64_t total_bytes, bool final)
+{
+    if (!o->progress)
+        return;
+    double el = now_s() - t0;
+    double rate = el > 0 ? (double)msgs / el : 0;
+    double brate = el > 0 ? (double)done_bytes / el : 0;
+    double eta =
+        brate > 0 && total_bytes > done_bytes ? (double)(total_bytes - done_bytes) / brate : 0;
+    fprintf(stderr, "\r  %8.1f / %.1f MB  %12" PRIu64 " msgs  %7.2f M msg/s  ETA %5.0f s ",
+            (double)done_bytes / 1e6, (double)total_bytes / 1e6, msgs, rate / 1e6, eta);
+    if (final)
+        fputc('\n', stderr);
+}
+
+/* Market pace: hold back until wall time since the first message, times speed, reaches the
+ * message's timestamp distance from it. */
+typedef struct pacer {
+    double speed, wall0;
+    uint64_t ts0;
+    bool started;
+} pacer_t;
+
+static void pace(pacer_t *p, uint64_t ts)
+{
+    if (!p->started) {
+        p->started = true;
+        p->ts0 = ts;
+        p->wall0 = now_s();
+        return;
+    }
+    if (ts <= p->ts0)
+        return;
+    double due = p->wall0 + (double)(ts - p->ts0) * 1e-9 / p->speed;
+    double wait = due - now_s();
+    if (wait > 0.0005 && !g_stop) {
+        struct timespec d = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        nanosleep(&d, NULL);
+    }
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int replay_main(int argc, char **argv)
+{
+    replay_opts_t o;
+    memset(&o, 0, sizeof o);
+    stream_cfg_default(&o.scfg);
+    o.symbols = 16384;
+    o.progress = isatty(2);
+    static const struct option opts[] = {
+        {"format", required_argument, NULL, 'f'},  {"skip-bad", no_argument, NULL, 'k'},
+        {"strict", no_argument, NULL, 's'},        {"speed", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},          {"no-progress", no_argument, NULL, 'n'},
+        {"progress", no_argument, NULL, 'P'},      {"buf-size", required_argument, NULL, 'b'},
+        {"bufs", required_argument, NULL, 'B'},    {"queue-depth", required_argument, NULL, 'q'},
+        {"symbols", required_argument, NULL, 'y'}, {"max-line", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    int c;
+    uint64_t v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (strcmp(optarg, "auto") == 0)
+                o.scfg.format = STREAM_AUTO;
+            else if (strcmp(optarg, "itch") == 0)
+                o.scfg.format = STREAM_ITCH;
+            else if (strcmp(optarg, "csv") == 0)
+                o.scfg.format = STREAM_CSV;
+            else {
+                fprintf(stderr, "tickcore replay: --format wants auto, itch or csv, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'k':
+            o.scfg.skip_bad = true;
+            break;
+        case 's':
+            o.strict = true;
+            break;
+        case 'p':
+            if (parse_speed(optarg, &o.speed)) {
+                fprintf(stderr,
+                        "tickcore replay: --speed wants max, 1x, 10x or a number, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'j':
+            o.json = true;
+            break;
+        case 'n':
+            o.progress = false;
+            break;
+        case 'P':
+            o.progress = o.progress_forced = true;
+            break;
+        case 'b':
+            if (parse_size(optarg, &v) || v < 4096 || v > (1u << 30)) {
+                fprintf(stderr, "tickcore replay: --buf-size wants 4K..1G, got '%s'\n", optarg);
+                return 2;
+            }
+            o.scfg.reader.buf_size = (uint32_t)v;
+            break;
+        case 'B':
+            if (parse_size(optarg, &v) || v < 2 || v > 1024) {
+                fprintf(stderr, "tickcore replay: --bufs wants 2..1024, got '%s'\n", optarg);
+                return 2;
+            }
+            o.scfg.reader.nbufs = (uint32_t)v;
+            break;
+        case 'q':
+            if (parse_size(optarg, &v) || v < 1 || v > 1023) {
+                fprintf(stderr, "tickcore replay: --queue-depth wants 1..1023, got '%s'\n", optarg);
+                return 2;
+            }
+            o.scfg.reader.queue_depth = (uint32_t)v;
+            break;
+        case 'y':
+            if (parse_size(optarg, &v) || v < 1 || v > SYMTAB_MAX_SYMBOLS) {
+                fprintf(stderr, "tickcore replay: --symbols wants 1..%u, got '%s'\n",
+                        SYMTAB_MAX_SYMBOLS, optarg);
+                return 2;
+            }
+            o.symbols = (uint32_t)v;
+            break;
+        case 'l':
+            if (parse_size(optarg, &v) || v < 16 || v > (1u << 24)) {
+                fprintf(stderr, "tickcore replay: --max-line wants 16..16M, got '%s'\n", optarg);
+                return 2;
+            }
+            o.scfg.csv.max_line = (uint32_t)v;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    int nfiles = argc - optind;
+    if (nfiles <= 0) {
+        fprintf(stderr, "tickcore replay: no input file\n");
+        usage(stderr);
+        return 2;
+    }
+    if (nfiles > MAX_FILES) {
+        fprintf(stderr, "tickcore replay: at most %d files at once\n", MAX_FILES);
+        return 2;
+    }
+    if (o.json && !o.progress_forced)
+        o.progress = false;
+    o.scfg.csv.strict = o.strict;
+    if (o.strict)
+        mem_set_strict(true);
+
+    uint64_t total_file_bytes = 0;
+    for (int i = 0; i < nfiles; i++) {
+        struct stat st;
+        if (stat(argv[optind + i], &st) == 0 && S_ISREG(st.st_mode))
+            total_file_bytes += (uint64_t)st.st_size;
+    }
+
+    /* Start-up: everything sized here, then the seal. */
+    static symtab_t symbols;
+    static stream_t stream;
+    static file_result_t results[MAX_FILES];
+    memset(results, 0, sizeof results);
+    int rc = symtab_init(&symbols, o.symbols);
+    if (rc == 0)
+        rc = stream_init(&stream, &o.scfg, &symbols);
+    if (rc < 0) {
+        fprintf(stderr, "tickcore replay: start-up failed: %s\n",
+                stream.err[0] ? stream.err : strerror(-rc));
+        symtab_fini(&symbols);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    g_stop = 0;
+
+    static mem_snapshot_t before, after, end;
+    mem_seal();
+    mem_snapshot(&before);
+
+    uint64_t by_type[256] = {0};
+    uint64_t total_msgs = 0, total_bytes = 0, done_file_bytes = 0;
+    int failed = 0;
+    double t0 = now_s(), last_progress = 0;
+    for (int i = 0; i < nfiles && !g_stop; i++) {
+        file_result_t *fr = &results[i];
+        fr->path = argv[optind + i];
+        if (stream_open(&stream, fr->path) < 0) {
+            fr->status = 1;
+            snprintf(fr->err, sizeof fr->err, "%s", stream.err);
+            failed++;
+            continue;
+        }
+        fr->gzip = reader_is_gzip(&stream.reader);
+        fr->file_bytes = stream.reader.file_size;
+        pacer_t pacer = {.speed = o.speed};
+        ev_t *ev;
+        size_t n;
+        int r = 0;
+        while (!g_stop && (r = stream_next(&stream, &ev, &n)) > 0) {
+            if (o.speed > 0)
+                for (size_t k = 0; k < n && !g_stop; k++)
+                    pace(&pacer, ev[k].ts);
+            if (o.progress) {
+                double t = now_s();
+                if (t - last_progress >= 0.1) {
+                    last_progress = t;
+                    progress_line(&o, t0, total_msgs + stream.messages,
+                                  done_file_bytes + stream.reader.bytes_read, total_file_bytes,
+                                  false);
+                }
+            }
+        }
+        fr->format = stream.format;
+        fr->messages = stream.messages;
+        fr->bytes = stream.bytes;
+        fr->bad_frames = stream.bad_frames;
+        fr->skipped_bytes = stream.skipped_bytes;
+        if (stream.format == STREAM_CSV)
+            fr->csv_rows_bad = stream.csv.rows_bad;
+        if (!g_stop && r < 0) {
+            fr->status = 1;
+            failed++;
+        }
+        if (stream.err[0])
+            snprintf(fr->err, sizeof fr->err, "%s", stream.err);
+        for (int t = 0; t < 256; t++)
+            by_type[t] += stream.by_type[t];
+        total_msgs += stream.messages;
+        total_bytes += stream.bytes;
+        done_file_bytes += stream.reader.bytes_read;
+        if (stream.format == STREAM_CSV && !o.json &&
+            (stream.csv.rows_bad || stream.csv.state == CSV_ST_STOPPED))
+            csv_report(&stream.csv, stderr, fr->path);
+        stream_close(&stream);
+    }
+    double secs = now_s() - t0;
+    progress_line(&o, t0, total_msgs, done_file_bytes, total_file_bytes, true);
+    mem_snapshot(&after);
+    uint64_t steady_allocs = after.total.allocs - before.total.allocs;
+    const char *mode = reader_mode(&stream.reader);
+    uint32_t nsym = symtab_count(&symbols);
+    uint64_t sym_full = symbols.full;
+
+    /* Teardown, then the leak check. */
+    stream_fini(&stream);
+    symtab_fini(&symbols);
+    mem_snapshot(&end);
+    memcpy(end.objs, after.objs, sizeof end.objs);
+    end.nobjs = after.nobjs;
+    int status = mem_exit_status(&end);
+    if (failed && status == 0)
+        status = 1;
+
+    double rate = secs > 0 ? (double)total_msgs / secs : 0;
+    if (o.json) {
+        printf("{\"command\":\"replay\",\"files\":[");
+        for (int i = 0; i < nfiles; i++) {
+            const file_result_t *fr = &results[i];
+            if (!fr->path)
+                continue;
+            printf("%s{\"path\":", i ? "," : "");
+            json_str(stdout, fr->path);
+            printf(",\"format\":\"%s\",\"gzip\":%s,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64
+                   ",\"bad_frames\":%" PRIu64 ",\"skipped_bytes\":%" PRIu64
+                   ",\"csv_rows_bad\":%" PRIu64 ",\"ok\":%s,\"error\":",
+                   stream_format_name(fr->format), fr->gzip ? "true" : "false", fr->messages,
+                   fr->bytes, fr->bad_frames, fr->skipped_bytes, fr->csv_rows_bad,
+                   fr->status ? "false" : "true");
+            if (fr->err[0])
+                json_str(stdout, fr->err);
+            else
+                printf("null");
+            printf("}");
+        }
+        printf("],\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.6f"
+               ",\"messages_per_s\":%.0f,\"by_type\":{",
+               total_msgs, total_bytes, secs, rate);
+        bool first = true;
+        for (const char *t = TYPE_ORDER; *t; t++) {
+            if (!by_type[(unsigned char)*t])
+                continue;
+            printf("%s\"%c\":%" PRIu64, first ? "" : ",", *t, by_type[(unsigned char)*t]);
+            first = false;
+        }
+        printf("},\"symbols\":%u,\"symbols_refused\":%" PRIu64 ",\"io\":\"%s\""
+               ",\"interrupted\":%s,\"allocs_after_seal\":%" PRIu64 ",\"memory\":",
+               nsym, sym_full, mode, g_stop ? "true" : "false", steady_allocs);
+        mem_report_json(stdout, &end, MEM_REPORT_LEAKS);
+        printf(",\"exit_status\":%d}\n", status);
+    } else {
+        printf("tickcore replay: %d file%s, %" PRIu64 " messages, %.1f MB in %.3f s: "
+               "%.2f M msg/s, %.0f MB/s%s\n",
+               nfiles, nfiles == 1 ? "" : "s", total_msgs, (double)total_bytes / 1e6, secs,
+               rate / 1e6, secs > 0 ? (double)total_bytes / 1e6 / secs : 0.0,
+               g_stop ? " (interrupted)" : "");
+        for (int i = 0; i < nfiles; i++) {
+            const file_result_t *fr = &results[i];
+            if (!fr->path)
+                continue;
+            printf("  %s: %s%s, %" PRIu64 " messages, %" PRIu64 " bytes%s\n", fr->path,
+                   stream_format_name(fr->format), fr->gzip ? " (gzip)" : "", fr->messages,
+                   fr->bytes, fr->status ? ", ENDED BY AN ERROR" : "");
+            if (o.scfg.skip_bad && (fr->bad_frames || fr->skipped_bytes))
+                printf("    skipped (--skip-bad): %" PRIu64 " bad regions, %" PRIu64 " bytes\n",
+                       fr->bad_frames, fr->skipped_bytes);
+            if (fr->csv_rows_bad)
+                printf("    bad CSV rows: %" PRIu64 " (listed on stderr)\n", fr->csv_rows_bad);
+            if (fr->err[0])
+                printf("    %s: %s\n", fr->status ? "error" : "first skipped", fr->err);
+        }
+        printf("  messages by type:\n");
+        for (const char *t = TYPE_ORDER; *t; t++) {
+            uint64_t k = by_type[(unsigned char)*t];
+            if (k)
+                printf("    %c  %-34s %12" PRIu64 "\n", *t, type_name((unsigned char)*t), k);
+        }
+        printf("  symbols: %u in the table%s\n", nsym,
+               sym_full ? " (some refused: table full)" : "");
+        printf("  input: %s\n", mode);
+        printf("  allocations while replaying (after the seal): %" PRIu64 "%s\n", steady_allocs,
+               steady_allocs ? "  <-- churn" : " (steady state allocates nothing)");
+        mem_report_text(stdout, &end, MEM_REPORT_LEAKS);
+    }
+    fflush(stdout);
+    return status;
+}
