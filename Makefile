@@ -5,6 +5,7 @@
 #   make test          every test: normal build, ASan+UBSan, valgrind memcheck, TSan
 #   make bench         build and run the benchmarks in bench/ (figures, not pass/fail)
 #   make deps          install the Debian packages the build needs (only what is missing)
+#   make fuzz          libFuzzer targets in tests/fuzz/ (clang), each for FUZZ_TIME seconds
 #   make format        apply .clang-format (make format-check: fail if anything would change)
 #   make SAN=address|undefined|thread|address,undefined   sanitizer build in its own folder
 #   make RELEASE=1     optimised build without debug checks in build/release/
@@ -70,7 +71,7 @@ MI_WRAP := -Wl,--wrap=mi_malloc,--wrap=mi_zalloc,--wrap=mi_calloc,--wrap=mi_real
            -Wl,--wrap=mi_malloc_aligned,--wrap=mi_zalloc_aligned,--wrap=mi_free
 
 # ---- targets ----------------------------------------------------------------------------------
-.PHONY: all lib tests bench-bin run test bench deps format format-check clean
+.PHONY: all lib tests bench-bin run test bench fuzz deps format format-check clean
 all: $(BIN) $(LIB) $(TESTS) $(BENCHES)
 lib: $(LIB)
 tests: $(TESTS)
@@ -101,7 +102,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 # ---- packages ---------------------------------------------------------------------------------
 DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
                 libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev \
-                gnuplot-nox valgrind heaptrack clang-format
+                gnuplot-nox valgrind heaptrack clang-format clang libclang-rt-14-dev gzip
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -141,6 +142,29 @@ bench:
 	@$(MAKE) --no-print-directory $(JOBS) RELEASE=1 bench-bin
 	@for b in $(patsubst build/%,build/release/%,$(BENCHES)); do \
 	    echo "== $$b"; $$b || exit 1; echo; done
+
+# Fuzzing: each tests/fuzz/fuzz_X.c is a libFuzzer target built with clang, ASan and UBSan
+# against the ingest sources, then run for FUZZ_TIME seconds on a corpus in build/fuzz/corpus-X
+# seeded with the shared real data. A crash leaves its input in build/fuzz/ and fails the target.
+FUZZ_TIME ?= 60
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_SRCS := $(sort $(wildcard mem/*.c event/*.c ingest/*.c))
+FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -I. -D_GNU_SOURCE -pthread
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_LIB_SRCS) $(LDLIBS) -o $@
+fuzz: deps
+	@$(MAKE) --no-print-directory $(JOBS) $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    name=$$(basename $$f); corpus=build/fuzz/corpus-$${name#fuzz_}; mkdir -p $$corpus; \
+	    cp -n ../shared/data/itch/*.itch $$corpus/ 2>/dev/null || true; \
+	    echo "== $$name for $(FUZZ_TIME) s"; \
+	    (set -o pipefail; cd build/fuzz && ./$$name -max_total_time=$(FUZZ_TIME) \
+	        -print_final_stats=1 -max_len=65536 corpus-$${name#fuzz_} 2>&1 | tail -n 12) \
+	        || { echo "fuzz: $$name FAILED (crash input in build/fuzz/)"; exit 1; }; \
+	done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

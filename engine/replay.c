@@ -6,6 +6,7 @@
  */
 #include "engine/replay.h"
 
+#include "engine/config.h"
 #include "event/symtab.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
@@ -110,11 +111,26 @@ typedef struct file_result {
 } file_result_t;
 
 typedef struct replay_opts {
+    config_t cfg;
     stream_cfg_t scfg;
-    uint32_t symbols;
-    bool json, progress, progress_forced, strict;
+    bool json, progress, progress_forced, strict, print_config;
     double speed; /* 0 = max */
 } replay_opts_t;
+
+/* The stream's settings from the configuration. */
+static void stream_cfg_from(stream_cfg_t *s, const config_t *c)
+{
+    stream_cfg_default(s);
+    s->reader.nbufs = c->io_buffers;
+    s->reader.buf_size = (uint32_t)c->io_buffer_size;
+    s->reader.queue_depth = c->io_queue_depth;
+    s->reader.gz_bufs = c->gz_buffers;
+    s->reader.gz_buf_size = (uint32_t)c->gz_buffer_size;
+    s->batch_events = c->batch_events;
+    s->csv.max_line = (uint32_t)c->max_line;
+    s->csv.require_order = c->csv_require_order;
+    s->skip_bad = c->on_bad_input == CFG_BAD_SKIP;
+}
 
 static void usage(FILE *f)
 {
@@ -142,25 +158,6 @@ static void usage(FILE *f)
         "  --max-line BYTES        longest CSV line (default 4096)\n"
         "\n"
         "exit status: 0 ok, 1 a file ended with an error, 2 usage, 3 churn or leak (--strict)\n");
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    if (*end == 'K' || *end == 'k')
-        v *= 1024, end++;
-    else if (*end == 'M' || *end == 'm')
-        v *= 1024 * 1024, end++;
-    else if (*end == 'G' || *end == 'g')
-        v *= 1024.0 * 1024 * 1024, end++;
-    if (*end || v > 1e18)
-        return -1;
-    *out = (uint64_t)v;
-    return 0;
 }
 
 static int parse_speed(const char *s, double *out)
@@ -243,30 +240,55 @@ int replay_main(int argc, char **argv)
 {
     replay_opts_t o;
     memset(&o, 0, sizeof o);
-    stream_cfg_default(&o.scfg);
-    o.symbols = 16384;
+    config_default(&o.cfg);
     o.progress = isatty(2);
     static const struct option opts[] = {
-        {"format", required_argument, NULL, 'f'},  {"skip-bad", no_argument, NULL, 'k'},
-        {"strict", no_argument, NULL, 's'},        {"speed", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},          {"no-progress", no_argument, NULL, 'n'},
-        {"progress", no_argument, NULL, 'P'},      {"buf-size", required_argument, NULL, 'b'},
-        {"bufs", required_argument, NULL, 'B'},    {"queue-depth", required_argument, NULL, 'q'},
-        {"symbols", required_argument, NULL, 'y'}, {"max-line", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"format", required_argument, NULL, 'f'},
+        {"skip-bad", no_argument, NULL, 'k'},
+        {"strict", no_argument, NULL, 's'},
+        {"speed", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
+        {"no-progress", no_argument, NULL, 'n'},
+        {"progress", no_argument, NULL, 'P'},
+        {"buf-size", required_argument, NULL, 'b'},
+        {"bufs", required_argument, NULL, 'B'},
+        {"queue-depth", required_argument, NULL, 'q'},
+        {"symbols", required_argument, NULL, 'y'},
+        {"max-line", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 'S'},
+        {"print-config", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
+    char err[600];
+    /* First pass: the config file, so that flags override it wherever they appear. */
     int c;
-    uint64_t v;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'c' && config_load(&o.cfg, optarg, err, sizeof err) < 0) {
+            fprintf(stderr, "tickcore replay: %s\n", err);
+            return 2;
+        }
+    }
+    opterr = 1;
+    optind = 1;
+    stream_format_t format = STREAM_AUTO;
+    bool skip_bad = false;
+    const char *setkey = NULL, *setval = NULL;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        setkey = NULL;
         switch (c) {
+        case 'c':
+            break;
         case 'f':
             if (strcmp(optarg, "auto") == 0)
-                o.scfg.format = STREAM_AUTO;
+                format = STREAM_AUTO;
             else if (strcmp(optarg, "itch") == 0)
-                o.scfg.format = STREAM_ITCH;
+                format = STREAM_ITCH;
             else if (strcmp(optarg, "csv") == 0)
-                o.scfg.format = STREAM_CSV;
+                format = STREAM_CSV;
             else {
                 fprintf(stderr, "tickcore replay: --format wants auto, itch or csv, got '%s'\n",
                         optarg);
@@ -274,7 +296,7 @@ int replay_main(int argc, char **argv)
             }
             break;
         case 'k':
-            o.scfg.skip_bad = true;
+            skip_bad = true;
             break;
         case 's':
             o.strict = true;
@@ -297,40 +319,25 @@ int replay_main(int argc, char **argv)
             o.progress = o.progress_forced = true;
             break;
         case 'b':
-            if (parse_size(optarg, &v) || v < 4096 || v > (1u << 30)) {
-                fprintf(stderr, "tickcore replay: --buf-size wants 4K..1G, got '%s'\n", optarg);
-                return 2;
-            }
-            o.scfg.reader.buf_size = (uint32_t)v;
+            setkey = "input.io_buffer_size";
             break;
         case 'B':
-            if (parse_size(optarg, &v) || v < 2 || v > 1024) {
-                fprintf(stderr, "tickcore replay: --bufs wants 2..1024, got '%s'\n", optarg);
-                return 2;
-            }
-            o.scfg.reader.nbufs = (uint32_t)v;
+            setkey = "input.io_buffers";
             break;
         case 'q':
-            if (parse_size(optarg, &v) || v < 1 || v > 1023) {
-                fprintf(stderr, "tickcore replay: --queue-depth wants 1..1023, got '%s'\n", optarg);
-                return 2;
-            }
-            o.scfg.reader.queue_depth = (uint32_t)v;
+            setkey = "input.io_queue_depth";
             break;
         case 'y':
-            if (parse_size(optarg, &v) || v < 1 || v > SYMTAB_MAX_SYMBOLS) {
-                fprintf(stderr, "tickcore replay: --symbols wants 1..%u, got '%s'\n",
-                        SYMTAB_MAX_SYMBOLS, optarg);
-                return 2;
-            }
-            o.symbols = (uint32_t)v;
+            setkey = "symbols.max_symbols";
             break;
         case 'l':
-            if (parse_size(optarg, &v) || v < 16 || v > (1u << 24)) {
-                fprintf(stderr, "tickcore replay: --max-line wants 16..16M, got '%s'\n", optarg);
-                return 2;
-            }
-            o.scfg.csv.max_line = (uint32_t)v;
+            setkey = "input.max_line";
+            break;
+        case 'S':
+            setkey = optarg;
+            break;
+        case 'C':
+            o.print_config = true;
             break;
         case 'h':
             usage(stdout);
@@ -339,7 +346,22 @@ int replay_main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+        if (setkey) {
+            setval = c == 'S' ? NULL : optarg;
+            if (config_set(&o.cfg, setkey, setval, err, sizeof err) < 0) {
+                fprintf(stderr, "tickcore replay: %s\n", err);
+                return 2;
+            }
+        }
     }
+    if (o.print_config) {
+        config_print(stdout, &o.cfg);
+        return 0;
+    }
+    stream_cfg_from(&o.scfg, &o.cfg);
+    o.scfg.format = format;
+    if (skip_bad)
+        o.scfg.skip_bad = true;
     int nfiles = argc - optind;
     if (nfiles <= 0) {
         fprintf(stderr, "tickcore replay: no input file\n");
@@ -368,7 +390,7 @@ int replay_main(int argc, char **argv)
     static stream_t stream;
     static file_result_t results[MAX_FILES];
     memset(results, 0, sizeof results);
-    int rc = symtab_init(&symbols, o.symbols);
+    int rc = symtab_init(&symbols, o.cfg.max_symbols);
     if (rc == 0)
         rc = stream_init(&stream, &o.scfg, &symbols);
     if (rc < 0) {

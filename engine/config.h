@@ -1,0 +1,77 @@
+/*
+ * config: every capacity and policy of the engine in one place, read from an INI file
+ * (config/tickcore.ini, parsed with libinih) and overridden by command-line flags.
+ *
+ * The keys live in one table (config.c): section, name, type, bounds, default and the comment
+ * that --print-config writes above each key, so the default file, the parser, the validation
+ * and the documentation cannot drift apart (a test parses config/tickcore.ini and checks that it
+ * equals the built-in defaults). Unknown sections or keys, values that do not parse, and values
+ * out of bounds are errors that name the file, the line and the key; the caller exits 2.
+ * Sizes take K/M/G suffixes (powers of 1024), durations ns/us/ms/s/m/h/d. Parsing happens at
+ * start-up, before the seal; nothing here allocates afterwards.
+ */
+#ifndef TICKCORE_ENGINE_CONFIG_H
+#define TICKCORE_ENGINE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum cfg_bad_input { CFG_BAD_STOP = 0, CFG_BAD_SKIP } cfg_bad_input_t;
+typedef enum cfg_overflow { CFG_OVERFLOW_BLOCK = 0, CFG_OVERFLOW_DROP } cfg_overflow_t;
+
+typedef struct config {
+    /* [input] */
+    uint32_t io_buffers;
+    uint64_t io_buffer_size;
+    uint32_t io_queue_depth;
+    uint32_t gz_buffers;
+    uint64_t gz_buffer_size;
+    uint32_t batch_events;
+    uint64_t max_line;
+    uint32_t on_bad_input; /* cfg_bad_input_t */
+    bool csv_require_order;
+    /* [symbols] */
+    uint32_t max_symbols;
+    /* [book] */
+    uint32_t max_orders;
+    uint32_t max_levels;
+    /* [stats] */
+    uint64_t bar_interval_ns;
+    uint32_t bar_history;
+    uint32_t break_window;
+    /* [matrix] */
+    uint32_t matrix_symbols;
+    uint32_t window;
+    uint32_t update_batch;
+    uint32_t recompute_every;
+    double ewma_lambda;
+    uint32_t blas_threads;
+    uint32_t pca_components;
+    /* [graph] */
+    uint32_t clusters;
+    double cluster_distance;
+    /* [pipeline] */
+    uint32_t workers;
+    uint32_t ring_slots;
+    bool pin_cpus;
+    uint32_t live_overflow; /* cfg_overflow_t */
+    /* [report] */
+    uint32_t top_symbols;
+} config_t;
+
+void config_default(config_t *c);
+
+/* Parse an INI file over *c (keys not in the file keep their value). 0, or -1 with a message
+ * "FILE:LINE: ..." in err. */
+int config_load(config_t *c, const char *path, char *err, size_t errlen);
+
+/* Set one key from the command line, "section.key=value" or ("section.key", "value").
+ * 0 or -1 with a message in err. */
+int config_set(config_t *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* The effective configuration as an INI file, every key with its comment. */
+void config_print(FILE *f, const config_t *c);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * test_config: the key table against itself and against the shipped config/tickcore.ini:
+ * defaults print and parse back to the same values; the shipped file sets every key to its
+ * default; every kind of bad input is an error naming the file, line and key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
+#include <cmocka.h>
+
+#include "engine/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char g_path[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(g_path, "/tmp/tickcore-test-config-XXXXXX");
+    int fd = mkstemp(g_path);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(g_path);
+    return 0;
+}
+
+static void write_text(const char *text)
+{
+    FILE *f = fopen(g_path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_config_defaults_round_trip(void **state)
+{
+    (void)state;
+    config_t def, back;
+    config_default(&def);
+    assert_int_equal(def.io_buffers, 8);
+    assert_int_equal(def.io_buffer_size, 1u << 20);
+    assert_int_equal(def.max_orders, 2000000);
+    assert_int_equal(def.bar_interval_ns, 60000000000ull);
+    assert_int_equal(def.ring_slots, 1024);
+    FILE *f = fopen(g_path, "w");
+    config_print(f, &def);
+    fclose(f);
+    /* every key is in the printed file: load it over a struct of garbage, so a key that the
+     * file lacks keeps 0xA5 bytes and fails the comparison */
+    memset(&back, 0xA5, sizeof back);
+    char err[300] = "";
+    assert_int_equal(config_load(&back, g_path, err, sizeof err), 0);
+    assert_int_equal(back.io_buffers, def.io_buffers);
+    assert_int_equal(back.io_buffer_size, def.io_buffer_size);
+    assert_int_equal(back.gz_buffer_size, def.gz_buffer_size);
+    assert_int_equal(back.max_line, def.max_line);
+    assert_int_equal(back.on_bad_input, def.on_bad_input);
+    assert_int_equal(back.csv_require_order, def.csv_require_order);
+    assert_int_equal(back.max_symbols, def.max_symbols);
+    assert_int_equal(back.max_orders, def.max_orders);
+    assert_int_equal(back.max_levels, def.max_levels);
+    assert_int_equal(back.bar_interval_ns, def.bar_interval_ns);
+    assert_int_equal(back.window, def.window);
+    assert_true(back.ewma_lambda == def.ewma_lambda);
+    assert_true(back.cluster_distance == def.cluster_distance);
+    assert_int_equal(back.workers, def.workers);
+    assert_int_equal(back.pin_cpus, def.pin_cpus);
+    assert_int_equal(back.live_overflow, def.live_overflow);
+    assert_int_equal(back.top_symbols, def.top_symbols);
+}
+
+static void test_config_shipped_file_is_the_defaults(void **state)
+{
+    (void)state;
+    config_t def, got;
+    config_default(&def);
+    config_default(&got);
+    /* garbage first, so a key missing from the file shows */
+    memset(&got, 0x5A, sizeof got);
+    char err[300] = "";
+    if (config_load(&got, "config/tickcore.ini", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    config_t a = def, b = got;
+    /* compare as printed text: padding bytes do not matter */
+    char *ta = NULL, *tb = NULL;
+    size_t la = 0, lb = 0;
+    FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
+    config_print(fa, &a);
+    config_print(fb, &b);
+    fclose(fa);
+    fclose(fb);
+    assert_string_equal(ta, tb);
+    free(ta);
+    free(tb);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+    write_text(text);
+    config_t c;
+    config_default(&c);
+    char err[300] = "";
+    assert_int_equal(config_load(&c, g_path, err, sizeof err), -1);
+    if (!strstr(err, want))
+        fail_msg("error '%s' lacks '%s'", err, want);
+    assert_non_null(strstr(err, g_path));
+}
+
+static void test_config_errors_name_file_line_key(void **state)
+{
+    (void)state;
+    expect_error("[input]\nio_buffers = 4\nno_such_key = 1\n", ":3: unknown key 'no_such_key'");
+    expect_error("; comment\n[nowhere]\nx = 1\n", ":3: unknown section [nowhere]");
+    expect_error("[book]\n\nmax_orders = lots\n", ":3: book.max_orders: 'lots' is not a number");
+    expect_error("[book]\nmax_orders = -5\n", ":2: book.max_orders: '-5' is negative");
+    expect_error("[input]\nio_buffers = 100000\n",
+                 ":2: input.io_buffers: '100000' is out of range");
+    expect_error("[stats]\nbar_interval = 10\n", "needs a unit");
+    expect_error("[stats]\nbar_interval = 1y\n", "needs a unit");
+    expect_error("[stats]\nbar_interval = 2d\n", "out of range");
+    expect_error("[pipeline]\npin_cpus = maybe\n", "'maybe' is not a boolean");
+    expect_error("[pipeline]\nlive_overflow = explode\n", "'explode' is not one of block|drop");
+    expect_error("[pipeline]\nring_slots = 1000\n", "ring_slots must be a power of two");
+    expect_error("[input]\nthis line is not ini\n", ":2: not an INI line");
+    expect_error("[matrix]\nwindow = 1.5\n", "not a whole number");
+}
+
+static void test_config_values_and_set(void **state)
+{
+    (void)state;
+    write_text("[stats]\nbar_interval = 1d\n[input]\nio_buffer_size = 64K\non_bad_input = skip\n"
+               "[matrix]\newma_lambda = 0.94\n[book]\nmax_orders = 3M\n");
+    config_t c;
+    config_default(&c);
+    char err[300] = "";
+    assert_int_equal(config_load(&c, g_path, err, sizeof err), 0);
+    assert_int_equal(c.bar_interval_ns, 86400000000000ull);
+    assert_int_equal(c.io_buffer_size, 65536);
+    assert_int_equal(c.on_bad_input, CFG_BAD_SKIP);
+    assert_true(c.ewma_lambda == 0.94);
+    assert_int_equal(c.max_orders, 3000000);
+    assert_int_equal(config_set(&c, "stats.bar_interval=1s", NULL, err, sizeof err), 0);
+    assert_int_equal(c.bar_interval_ns, 1000000000ull);
+    assert_int_equal(config_set(&c, "pipeline.workers", "2", err, sizeof err), 0);
+    assert_int_equal(c.workers, 2);
+    assert_int_equal(config_set(&c, "pipeline.nope=2", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown key 'pipeline.nope'"));
+    assert_int_equal(config_set(&c, "novalue", NULL, err, sizeof err), -1);
+    assert_int_equal(config_load(&c, "/nonexistent/x.ini", err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/x.ini: cannot open"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults_round_trip),
+        cmocka_unit_test(test_config_shipped_file_is_the_defaults),
+        cmocka_unit_test(test_config_errors_name_file_line_key),
+        cmocka_unit_test(test_config_values_and_set),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
