@@ -51,8 +51,9 @@ static const key_t_ KEYS[] = {
     {"input", "csv_require_order", K_BOOL, OFF(csv_require_order), 0, 0, "false", NULL,
      "a CSV timestamp below an earlier row's is an error (otherwise counted only)"},
 
-    {"symbols", "max_symbols", K_U32, OFF(max_symbols), 1, 65535, "16384", NULL,
-     "symbol table capacity (ITCH stock directory and CSV symbols); past it, counted errors"},
+    {"symbols", "max_symbols", K_U32, OFF(max_symbols), 1, 65535, "10000", NULL,
+     "symbols at once (NASDAQ lists about 8,400): symbol table, per-symbol stats and bars; past "
+     "it, counted errors"},
 
     {"book", "max_orders", K_U32, OFF(max_orders), 16, 1u << 30, "2M", NULL,
      "live orders at once, all symbols (NASDAQ peak: 1.65 M); an add past it is dropped and "
@@ -63,8 +64,8 @@ static const key_t_ KEYS[] = {
 
     {"stats", "bar_interval", K_DUR, OFF(bar_interval_ns), 1e9, 86400e9, "1m", NULL,
      "OHLCV bar interval, 1s .. 1d; bars are aligned to multiples of it"},
-    {"stats", "bar_history", K_U32, OFF(bar_history), 1, 1 << 20, "512", NULL,
-     "closed bars kept per symbol"},
+    {"stats", "bar_history", K_U32, OFF(bar_history), 1, 1 << 20, "64", NULL,
+     "closed bars kept per symbol (64 bytes each, times symbols.max_symbols)"},
     {"stats", "break_window", K_U32, OFF(break_window), 0, 1 << 26, "65536", NULL,
      "recent trades remembered (by match number) so that broken trades (B) can be reversed"},
 

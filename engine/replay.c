@@ -7,6 +7,9 @@
 #include "engine/replay.h"
 
 #include "engine/config.h"
+#include "engine/report.h"
+#include "engine/shard.h"
+#include "engine/xsection.h"
 #include "event/symtab.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
@@ -113,7 +116,8 @@ typedef struct file_result {
 typedef struct replay_opts {
     config_t cfg;
     stream_cfg_t scfg;
-    bool json, progress, progress_forced, strict, print_config;
+    bool json, progress, progress_forced, strict, print_config, decode_only;
+    const char *corr_out, *mst_out, *clusters_out;
     double speed; /* 0 = max */
 } replay_opts_t;
 
@@ -139,25 +143,41 @@ static void usage(FILE *f)
         "usage: tickcore replay [options] FILE...\n"
         "\n"
         "Replays ITCH 5.0 BinaryFILEs (plain or gzip, detected by content) and trades/quotes\n"
-        "CSV files, in the order given, and prints a report with the memory check.\n"
+        "CSV files, in the order given: order books, trade statistics and bars per symbol, the\n"
+        "rolling correlation of bar returns with its PCA, MST and clusters; then a report with\n"
+        "the memory check.\n"
         "\n"
-        "options:\n"
+        "input:\n"
         "  --format auto|itch|csv  decoder (default: chosen by the file's content)\n"
         "  --skip-bad              resynchronise after a bad ITCH frame, skip bad CSV rows,\n"
         "                          count what was skipped, and go on (default: stop at the\n"
         "                          first ITCH framing error, exit 1)\n"
         "  --strict                stop at the first bad CSV row too; churn or a leak -> exit 3\n"
         "  --speed max|1x|10x|N    pace by message timestamps (default max: no pacing)\n"
+        "analytics:\n"
+        "  --decode-only           decode and count only (no books, stats or matrices)\n"
+        "  --bar DURATION          bar interval, 1s..1d (= --set stats.bar_interval=DURATION)\n"
+        "  --top N                 symbols in the report, by volume (default 10)\n"
+        "  --corr-out FILE.csv     write the correlation matrix (symbols as header)\n"
+        "  --mst-out FILE.csv      write the MST edges: from,to,rho,distance\n"
+        "  --clusters-out FILE.csv write symbol,cluster,degree,betweenness\n"
+        "output:\n"
         "  --json                  one JSON object on stdout instead of the text report\n"
         "  --no-progress           no progress line (default: on when stderr is a terminal)\n"
         "  --progress              progress line even when stderr is not a terminal\n"
-        "  --buf-size BYTES        bytes per I/O buffer (default 1M; K, M suffixes)\n"
-        "  --bufs N                I/O buffers (default 8)\n"
-        "  --queue-depth N         reads in flight (default 4)\n"
-        "  --symbols N             symbol table capacity (default 16384, at most 65535)\n"
-        "  --max-line BYTES        longest CSV line (default 4096)\n"
+        "settings (config/tickcore.ini lists every key with its default):\n"
+        "  --config FILE           read settings from an INI file\n"
+        "  --set SECTION.KEY=VALUE override one setting (repeatable)\n"
+        "  --print-config          print the effective settings as an INI file and exit\n"
+        "  --buf-size BYTES        = --set input.io_buffer_size=BYTES\n"
+        "  --bufs N                = --set input.io_buffers=N\n"
+        "  --queue-depth N         = --set input.io_queue_depth=N\n"
+        "  --symbols N             = --set symbols.max_symbols=N\n"
+        "  --max-line BYTES        = --set input.max_line=BYTES\n"
+        "  flags override the --config file wherever they appear\n"
         "\n"
-        "exit status: 0 ok, 1 a file ended with an error, 2 usage, 3 churn or leak (--strict)\n");
+        "exit status: 0 ok, 1 a file ended with an error, 2 usage or config error,\n"
+        "3 churn or leak (--strict)\n");
 }
 
 static int parse_speed(const char *s, double *out)
@@ -390,11 +410,28 @@ int replay_main(int argc, char **argv)
     static stream_t stream;
     static file_result_t results[MAX_FILES];
     memset(results, 0, sizeof results);
+    static shard_t shard;
+    static xsection_t xs;
     int rc = symtab_init(&symbols, o.cfg.max_symbols);
-    if (rc == 0)
+    const char *what = "symbol table";
+    if (rc == 0) {
+        what = "input";
         rc = stream_init(&stream, &o.scfg, &symbols);
+    }
+    if (rc == 0 && !o.decode_only) {
+        what = "cross-section (covariance, PCA, graph)";
+        rc = xsection_init(&xs, &o.cfg, &symbols);
+        if (rc == 0) {
+            what = "order books and stats";
+            rc = shard_init(&shard, &o.cfg, xsection_on_bar, &xs);
+            if (rc < 0)
+                xsection_fini(&xs);
+        }
+        if (rc < 0)
+            stream_fini(&stream);
+    }
     if (rc < 0) {
-        fprintf(stderr, "tickcore replay: start-up failed: %s\n",
+        fprintf(stderr, "tickcore replay: start-up failed: %s: %s\n", what,
                 stream.err[0] ? stream.err : strerror(-rc));
         symtab_fini(&symbols);
         return 1;
@@ -428,9 +465,15 @@ int replay_main(int argc, char **argv)
         size_t n;
         int r = 0;
         while (!g_stop && (r = stream_next(&stream, &ev, &n)) > 0) {
-            if (o.speed > 0)
-                for (size_t k = 0; k < n && !g_stop; k++)
+            if (o.speed > 0) {
+                for (size_t k = 0; k < n && !g_stop; k++) {
                     pace(&pacer, ev[k].ts);
+                    if (!o.decode_only)
+                        shard_apply(&shard, &ev[k], 1);
+                }
+            } else if (!o.decode_only) {
+                shard_apply(&shard, ev, n);
+            }
             if (o.progress) {
                 double t = now_s();
                 if (t - last_progress >= 0.1) {
@@ -466,20 +509,44 @@ int replay_main(int argc, char **argv)
     }
     double secs = now_s() - t0;
     progress_line(&o, t0, total_msgs, done_file_bytes, total_file_bytes, true);
+    double t_xs = now_s();
+    int xs_rc = o.decode_only ? -EAGAIN : xsection_compute(&xs);
+    t_xs = now_s() - t_xs;
     mem_snapshot(&after);
     uint64_t steady_allocs = after.total.allocs - before.total.allocs;
+    /* Results that outlive the teardown, and the files asked for (stdio: after the count). */
+    static report_t rep;
+    report_collect(&rep, o.decode_only ? NULL : &shard, o.decode_only ? NULL : &xs, &symbols,
+                   o.cfg.top_symbols);
+    rep.xs_seconds = t_xs;
+    int out_failed = 0;
+    if (xs_rc == 0) {
+        out_failed |= report_write_file(o.corr_out, xsection_write_corr, &xs);
+        out_failed |= report_write_file(o.mst_out, xsection_write_mst, &xs);
+        out_failed |= report_write_file(o.clusters_out, xsection_write_clusters, &xs);
+    } else if (o.corr_out || o.mst_out || o.clusters_out) {
+        fprintf(stderr, "tickcore replay: no correlation to write: %s\n",
+                o.decode_only ? "--decode-only"
+                : xs.n < 2    ? "it needs at least 2 symbols"
+                              : "fewer than 2 bars with trades");
+        out_failed = 1;
+    }
     const char *mode = reader_mode(&stream.reader);
     uint32_t nsym = symtab_count(&symbols);
     uint64_t sym_full = symbols.full;
 
     /* Teardown, then the leak check. */
+    if (!o.decode_only) {
+        shard_fini(&shard);
+        xsection_fini(&xs);
+    }
     stream_fini(&stream);
     symtab_fini(&symbols);
     mem_snapshot(&end);
     memcpy(end.objs, after.objs, sizeof end.objs);
     end.nobjs = after.nobjs;
     int status = mem_exit_status(&end);
-    if (failed && status == 0)
+    if ((failed || out_failed) && status == 0)
         status = 1;
 
     double rate = secs > 0 ? (double)total_msgs / secs : 0;
@@ -513,7 +580,9 @@ int replay_main(int argc, char **argv)
             printf("%s\"%c\":%" PRIu64, first ? "" : ",", *t, by_type[(unsigned char)*t]);
             first = false;
         }
-        printf("},\"symbols\":%u,\"symbols_refused\":%" PRIu64 ",\"io\":\"%s\""
+        printf("},\"analytics\":");
+        report_json(stdout, &rep);
+        printf(",\"symbols\":%u,\"symbols_refused\":%" PRIu64 ",\"io\":\"%s\""
                ",\"interrupted\":%s,\"allocs_after_seal\":%" PRIu64 ",\"memory\":",
                nsym, sym_full, mode, g_stop ? "true" : "false", steady_allocs);
         mem_report_json(stdout, &end, MEM_REPORT_LEAKS);
@@ -548,6 +617,7 @@ int replay_main(int argc, char **argv)
         printf("  symbols: %u in the table%s\n", nsym,
                sym_full ? " (some refused: table full)" : "");
         printf("  input: %s\n", mode);
+        report_text(stdout, &rep);
         printf("  allocations while replaying (after the seal): %" PRIu64 "%s\n", steady_allocs,
                steady_allocs ? "  <-- churn" : " (steady state allocates nothing)");
         mem_report_text(stdout, &end, MEM_REPORT_LEAKS);

@@ -1,0 +1,244 @@
+/*
+ * report: see report.h.
+ */
+#include "engine/report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+void report_collect(report_t *r, const shard_t *s, const xsection_t *x, const symtab_t *symbols,
+                    uint32_t top)
+{
+    memset(r, 0, sizeof *r);
+    if (!s)
+        return;
+    r->analytics = true;
+    book_stats(&s->book, &r->book);
+    memcpy(r->by_result, s->by_result, sizeof r->by_result);
+    const stats_t *st = &s->stats;
+    r->bar_ns = st->cfg.bar_ns;
+    r->trades = st->trades;
+    r->bars_closed = st->bars_closed;
+    r->unpriced = st->unpriced;
+    r->breaks = st->breaks;
+    r->breaks_unknown = st->breaks_unknown;
+    r->sym_full = st->sym_full;
+    r->late = st->late;
+    static uint16_t locs[REPORT_TOP_MAX];
+    if (top > REPORT_TOP_MAX)
+        top = REPORT_TOP_MAX;
+    r->ntop = stats_top_by_volume(st, top, locs);
+    for (size_t i = 0; i < r->ntop; i++) {
+        report_sym_t *t = &r->top[i];
+        stats_sym_t ss;
+        stats_get(st, locs[i], &ss);
+        t->locate = locs[i];
+        snprintf(t->name, sizeof t->name, "%s", symtab_name(symbols, locs[i]));
+        t->trades = ss.trades;
+        t->volume = ss.volume;
+        t->notional = ss.notional;
+        t->vwap = ss.vwap;
+        t->last = (double)ss.last / EV_PRICE_SCALE;
+        t->bid = (double)ss.bid / EV_PRICE_SCALE;
+        t->ask = (double)ss.ask / EV_PRICE_SCALE;
+        t->spread = ss.spread;
+        t->vol = ss.vol;
+        book_symbol_t bs;
+        if (book_symbol(&s->book, locs[i], &bs) == 0) {
+            t->orders = bs.orders[0] + bs.orders[1];
+            t->levels = bs.levels[0] + bs.levels[1];
+        }
+    }
+    for (uint32_t loc = 1; loc <= SYMTAB_MAX_SYMBOLS; loc++) {
+        stats_sym_t ss;
+        if (stats_get(st, (uint16_t)loc, &ss) == 0 && ss.trades > 0)
+            r->symbols_traded++;
+    }
+    if (!x)
+        return;
+    r->n = x->n;
+    r->window = x->cov.cfg.window;
+    r->rows = x->rows;
+    r->idle_bars = x->idle_bars;
+    r->rejected = x->rejected + x->cov.rejected;
+    r->recomputes = x->cov.recomputes;
+    r->xs_ok = x->have_result;
+    if (!x->have_result)
+        return;
+    r->npc = x->pc_count;
+    memcpy(r->pc, x->pc_ratio, sizeof r->pc);
+    if (x->graph_rc == 0) {
+        r->mst_total = x->graph.total;
+        r->nclusters = x->nclusters;
+        /* largest clusters first: a selection over the sizes, no sort needed for 10 */
+        bool taken[4096] = {false};
+        size_t nc = r->nclusters < 4096 ? r->nclusters : 4096;
+        for (size_t k = 0; k < REPORT_CLUSTERS_SHOWN && k < nc; k++) {
+            size_t best = SIZE_MAX;
+            for (size_t c = 0; c < nc; c++)
+                if (!taken[c] &&
+                    (best == SIZE_MAX || x->graph.cluster_size[c] > x->graph.cluster_size[best]))
+                    best = c;
+            taken[best] = true;
+            r->cluster_size[k] = x->graph.cluster_size[best];
+        }
+        size_t hub = 0;
+        for (size_t i = 1; i < x->graph.n; i++)
+            if (x->graph.between[i] > x->graph.between[hub])
+                hub = i;
+        if (x->graph.n) {
+            snprintf(r->hub, sizeof r->hub, "%s", symtab_name(symbols, x->locs[hub]));
+            r->hub_degree = x->graph.degree[hub];
+        }
+    }
+}
+
+static const char *dur(uint64_t ns, char *buf, size_t n)
+{
+    if (ns % 86400000000000ull == 0)
+        snprintf(buf, n, "%llud", (unsigned long long)(ns / 86400000000000ull));
+    else if (ns % 3600000000000ull == 0)
+        snprintf(buf, n, "%lluh", (unsigned long long)(ns / 3600000000000ull));
+    else if (ns % 60000000000ull == 0)
+        snprintf(buf, n, "%llum", (unsigned long long)(ns / 60000000000ull));
+    else
+        snprintf(buf, n, "%gs", (double)ns / 1e9);
+    return buf;
+}
+
+void report_text(FILE *f, const report_t *r)
+{
+    if (!r->analytics)
+        return;
+    const book_stats_t *b = &r->book;
+    fprintf(f,
+            "  order books: %" PRIu64 " live orders on %" PRIu64 " levels at the end (peak %" PRIu64
+            " orders, %" PRIu64 " levels; capacity %u, %u)\n",
+            b->orders, b->levels, b->orders_peak, b->levels_peak, b->max_orders, b->max_levels);
+    fprintf(f,
+            "    unknown references %" PRIu64 ", duplicate adds %" PRIu64 ", anomalies %" PRIu64
+            ", dropped for capacity %" PRIu64 " orders / %" PRIu64 " levels, invalid %" PRIu64 "\n",
+            b->unknown_refs, b->dup_refs, b->anomalies, b->orders_exhausted, b->levels_exhausted,
+            b->invalid);
+    char d[32];
+    fprintf(f,
+            "  trades: %" PRIu64 " in %u symbols; %" PRIu64 " bars of %s closed; executions "
+            "without a book price %" PRIu64 "; breaks %" PRIu64 " applied, %" PRIu64 " unknown\n",
+            r->trades, r->symbols_traded, r->bars_closed, dur(r->bar_ns, d, sizeof d), r->unpriced,
+            r->breaks, r->breaks_unknown);
+    if (r->ntop) {
+        fprintf(f, "  top %zu symbols by volume:\n", r->ntop);
+        fprintf(f, "    %-8s %10s %12s %10s %10s %10s %8s %9s %7s\n", "symbol", "trades", "volume",
+                "VWAP", "last", "mid", "spread", "bar vol", "orders");
+        for (size_t i = 0; i < r->ntop; i++) {
+            const report_sym_t *t = &r->top[i];
+            double mid = t->bid > 0 && t->ask > 0 ? (t->bid + t->ask) / 2 : NAN;
+            fprintf(f,
+                    "    %-8s %10" PRIu64 " %12" PRIu64 " %10.4f %10.4f %10.4f %8.4f %8.4f%% %7u\n",
+                    t->name, t->trades, t->volume, t->vwap, t->last, mid, t->spread, t->vol * 100,
+                    t->orders);
+        }
+    }
+    fprintf(f,
+            "  cross-section: %zu symbols, %" PRIu64 " bar rows (window %zu, %" PRIu64
+            " idle bars skipped, %" PRIu64 " rejected, %" PRIu64 " full recomputes)\n",
+            r->n, r->rows, r->window, r->idle_bars, r->rejected, r->recomputes);
+    if (!r->xs_ok) {
+        fprintf(f, "    no correlation: %s\n",
+                r->n < 2 ? "it needs at least 2 symbols" : "fewer than 2 bars with trades");
+        return;
+    }
+    if (r->npc) {
+        fprintf(f, "    PC1 explains %.1f%% of the variance (the market factor)", r->pc[0] * 100);
+        for (size_t i = 1; i < r->npc && i < 5; i++)
+            fprintf(f, "%s PC%zu %.1f%%", i == 1 ? ";" : ",", i + 1, r->pc[i] * 100);
+        fputc('\n', f);
+    }
+    fprintf(f, "    MST: total distance %.3f; hub %s (degree %u); %zu clusters, largest:",
+            r->mst_total, r->hub, r->hub_degree, r->nclusters);
+    for (size_t k = 0; k < REPORT_CLUSTERS_SHOWN && k < r->nclusters; k++)
+        fprintf(f, " %u", r->cluster_size[k]);
+    fprintf(f, "\n    computed in %.1f ms\n", r->xs_seconds * 1e3);
+}
+
+static void num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.10g", v);
+    else
+        fputs("null", f);
+}
+
+void report_json(FILE *f, const report_t *r)
+{
+    if (!r->analytics) {
+        fputs("null", f);
+        return;
+    }
+    const book_stats_t *b = &r->book;
+    fprintf(f,
+            "{\"book\":{\"orders\":%" PRIu64 ",\"levels\":%" PRIu64 ",\"orders_peak\":%" PRIu64
+            ",\"levels_peak\":%" PRIu64 ",\"unknown_refs\":%" PRIu64 ",\"dup_refs\":%" PRIu64
+            ",\"anomalies\":%" PRIu64 ",\"orders_exhausted\":%" PRIu64
+            ",\"levels_exhausted\":%" PRIu64 ",\"invalid\":%" PRIu64 "}",
+            b->orders, b->levels, b->orders_peak, b->levels_peak, b->unknown_refs, b->dup_refs,
+            b->anomalies, b->orders_exhausted, b->levels_exhausted, b->invalid);
+    fprintf(f,
+            ",\"stats\":{\"bar_ns\":%" PRIu64 ",\"trades\":%" PRIu64 ",\"symbols_traded\":%u"
+            ",\"bars_closed\":%" PRIu64 ",\"unpriced\":%" PRIu64 ",\"breaks\":%" PRIu64
+            ",\"breaks_unknown\":%" PRIu64 "},\"top\":[",
+            r->bar_ns, r->trades, r->symbols_traded, r->bars_closed, r->unpriced, r->breaks,
+            r->breaks_unknown);
+    for (size_t i = 0; i < r->ntop; i++) {
+        const report_sym_t *t = &r->top[i];
+        fprintf(f,
+                "%s{\"symbol\":\"%s\",\"locate\":%u,\"trades\":%" PRIu64 ",\"volume\":%" PRIu64
+                ",\"notional\":",
+                i ? "," : "", t->name, t->locate, t->trades, t->volume);
+        num(f, t->notional);
+        fputs(",\"vwap\":", f);
+        num(f, t->vwap);
+        fputs(",\"last\":", f);
+        num(f, t->last);
+        fputs(",\"bid\":", f);
+        num(f, t->bid);
+        fputs(",\"ask\":", f);
+        num(f, t->ask);
+        fputs(",\"spread\":", f);
+        num(f, t->spread);
+        fputs(",\"bar_vol\":", f);
+        num(f, t->vol);
+        fprintf(f, ",\"orders\":%u,\"levels\":%u}", t->orders, t->levels);
+    }
+    fprintf(f,
+            "],\"xsection\":{\"symbols\":%zu,\"rows\":%" PRIu64
+            ",\"window\":%zu,\"idle_bars\":%" PRIu64 ",\"ok\":%s,\"pc_explained\":[",
+            r->n, r->rows, r->window, r->idle_bars, r->xs_ok ? "true" : "false");
+    for (size_t i = 0; i < r->npc; i++) {
+        if (i)
+            fputc(',', f);
+        num(f, r->pc[i]);
+    }
+    fputs("],\"mst_total\":", f);
+    num(f, r->xs_ok ? r->mst_total : NAN);
+    fprintf(f, ",\"clusters\":%zu,\"seconds\":%.6f}}", r->nclusters, r->xs_seconds);
+}
+
+int report_write_file(const char *path, int (*fn)(const xsection_t *, FILE *), const xsection_t *x)
+{
+    if (!path)
+        return 0;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "tickcore replay: %s: cannot write: %s\n", path, strerror(errno));
+        return 1;
+    }
+    int rc = fn(x, f);
+    if (fclose(f) != 0 || rc < 0) {
+        fprintf(stderr, "tickcore replay: %s: write failed\n", path);
+        return 1;
+    }
+    return 0;
+}

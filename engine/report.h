@@ -1,0 +1,62 @@
+/*
+ * report: the analytics part of the replay report. report_collect copies what the report shows
+ * out of the shard (books, stats) and the cross-section (PCA, MST, clusters) into a plain struct,
+ * so that the engine can tear everything down and run the leak check before printing. Text for
+ * people, JSON for machines; both from the same struct. Control path: stdio, no hot path.
+ */
+#ifndef TICKCORE_ENGINE_REPORT_H
+#define TICKCORE_ENGINE_REPORT_H
+
+#include "analytics/book.h"
+#include "engine/shard.h"
+#include "engine/xsection.h"
+#include "event/symtab.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define REPORT_TOP_MAX        1000
+#define REPORT_CLUSTERS_SHOWN 10
+
+typedef struct report_sym {
+    char name[SYMTAB_SYM_MAX + 1];
+    uint16_t locate;
+    uint64_t trades, volume;
+    double notional, vwap, last, bid, ask, spread, vol;
+    uint32_t orders, levels; /* live in the book at the end */
+} report_sym_t;
+
+typedef struct report {
+    bool analytics;
+    /* books */
+    book_stats_t book;
+    uint64_t by_result[BOOK_RESULT_COUNT];
+    /* stats */
+    uint64_t bar_ns, trades, bars_closed, unpriced, breaks, breaks_unknown, sym_full, late;
+    uint32_t symbols_traded;
+    size_t ntop;
+    report_sym_t top[REPORT_TOP_MAX];
+    /* cross-section */
+    bool xs_ok;
+    size_t n, window;
+    uint64_t rows, idle_bars, rejected, recomputes;
+    size_t npc;
+    double pc[8];
+    double mst_total;
+    size_t nclusters;
+    uint32_t cluster_size[REPORT_CLUSTERS_SHOWN]; /* largest first */
+    char hub[SYMTAB_SYM_MAX + 1];                 /* highest MST betweenness */
+    uint32_t hub_degree;
+    double xs_seconds;
+} report_t;
+
+void report_collect(report_t *r, const shard_t *s, const xsection_t *x, const symtab_t *symbols,
+                    uint32_t top);
+void report_text(FILE *f, const report_t *r);
+void report_json(FILE *f, const report_t *r);
+
+/* Write one output file with fn; path NULL: nothing to do. 0 ok, 1 failed (said on stderr). */
+int report_write_file(const char *path, int (*fn)(const xsection_t *, FILE *), const xsection_t *x);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * shard: the per-symbol state one worker owns: full-depth order books (analytics/book) and
+ * trade statistics and bars (analytics/stats), fed in feed order. For each event the book is
+ * applied first, so that an execution (E) gets its price from the resting order, then the stats
+ * see the trade, and when the event touched a book the symbol's best bid and offer go to the
+ * stats for mid and spread. Every event advances the stats clock, which closes bars; closed bars
+ * are reported through the stats callback (the cross-section consumes them).
+ *
+ * Everything is allocated by shard_init from the configuration (tags BOOK and STATS); applying
+ * events allocates nothing. One thread owns a shard. The pipeline (issue #5) runs K of them on
+ * disjoint symbols; replay today runs one.
+ */
+#ifndef TICKCORE_ENGINE_SHARD_H
+#define TICKCORE_ENGINE_SHARD_H
+
+#include "analytics/book.h"
+#include "analytics/stats.h"
+#include "engine/config.h"
+#include "event/event.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct shard {
+    book_t book;
+    stats_t stats;
+    uint64_t events;
+    uint64_t by_result[BOOK_RESULT_COUNT];
+} shard_t;
+
+/* on_bar: called for each closed bar (see stats.h), may be NULL. 0 or -errno. */
+int shard_init(shard_t *s, const config_t *cfg, stats_bar_fn *on_bar, void *ctx);
+void shard_fini(shard_t *s);
+
+/* Apply a batch of events in order. Allocates nothing. */
+void shard_apply(shard_t *s, const ev_t *ev, size_t n);
+
+#endif

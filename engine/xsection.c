@@ -1,0 +1,182 @@
+/*
+ * xsection: see xsection.h. xsection_on_bar runs inside the shard's stats_advance on the thread
+ * that owns the stats (replay: the only thread); it reads the closed bar of each tracked symbol
+ * and pushes one row. xsection_compute turns the window into results.
+ */
+#include "engine/xsection.h"
+
+#include "mem/mem.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
+{
+    memset(x, 0, sizeof *x);
+    x->symbols = symbols;
+    x->max_n = cfg->matrix_symbols;
+    x->clusters = cfg->clusters;
+    x->cut_distance = cfg->cluster_distance;
+    covariance_config_t cc;
+    covariance_config_default(&cc, x->max_n, cfg->window);
+    cc.batch = cfg->update_batch < cfg->window ? cfg->update_batch : cfg->window;
+    cc.recompute_every = cfg->recompute_every;
+    cc.blas_threads = (int)cfg->blas_threads;
+    if (cfg->ewma_lambda > 0) {
+        cc.mode = COVARIANCE_EWMA;
+        cc.lambda = cfg->ewma_lambda;
+    }
+    int rc = covariance_init(&x->cov, &cc);
+    if (rc == 0)
+        rc = pca_init(&x->pca, x->max_n, cfg->pca_components);
+    if (rc == 0)
+        rc = graph_init(&x->graph, x->max_n);
+    size_t nn = x->max_n * x->max_n;
+    x->locs = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, sizeof *x->locs);
+    x->row = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, sizeof *x->row);
+    x->full = mem_alloc_prefault(MEM_TAG_ANALYTICS, nn * sizeof(double), 64);
+    x->compact = mem_alloc_prefault(MEM_TAG_ANALYTICS, nn * sizeof(double), 64);
+    if (rc == 0 && (!x->locs || !x->row || !x->full || !x->compact))
+        rc = -ENOMEM;
+    if (rc < 0)
+        xsection_fini(x);
+    return rc;
+}
+
+void xsection_fini(xsection_t *x)
+{
+    covariance_fini(&x->cov);
+    pca_fini(&x->pca);
+    graph_fini(&x->graph);
+    size_t nn = x->max_n * x->max_n;
+    if (x->locs)
+        mem_free(MEM_TAG_ANALYTICS, x->locs, x->max_n * sizeof *x->locs);
+    if (x->row)
+        mem_free(MEM_TAG_ANALYTICS, x->row, x->max_n * sizeof *x->row);
+    if (x->full)
+        mem_free(MEM_TAG_ANALYTICS, x->full, nn * sizeof(double));
+    if (x->compact)
+        mem_free(MEM_TAG_ANALYTICS, x->compact, nn * sizeof(double));
+    memset(x, 0, sizeof *x);
+}
+
+static void track(xsection_t *x)
+{
+    for (uint32_t loc = 1; loc <= SYMTAB_MAX_SYMBOLS && x->n < x->max_n; loc++)
+        if (symtab_name(x->symbols, (uint16_t)loc)[0])
+            x->locs[x->n++] = (uint16_t)loc;
+}
+
+void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k)
+{
+    xsection_t *x = ctx;
+    x->bars++;
+    if (x->n == 0)
+        track(x);
+    if (x->n == 0)
+        return;
+    bool traded = false;
+    for (size_t i = 0; i < x->n; i++) {
+        stats_bar_t b;
+        if (stats_bar(st, x->locs[i], k, &b) == 0 && b.trades > 0) {
+            traded = true;
+            break;
+        }
+    }
+    if (!traded) {
+        x->idle_bars++;
+        return;
+    }
+    if (stats_bar_row(st, k, STATS_ROW_LOGRET, x->locs, x->n, x->row) < 0) {
+        x->rejected++;
+        return;
+    }
+    for (size_t i = 0; i < x->n; i++)
+        if (!isfinite(x->row[i]))
+            x->row[i] = 0.0; /* not priced yet, or no previous close: return 0 */
+    /* columns past n stay 0 from init */
+    if (covariance_push(&x->cov, x->row) < 0) {
+        x->rejected++;
+        return;
+    }
+    if (x->rows == 0)
+        x->first_k = k;
+    x->last_k = k;
+    x->rows++;
+}
+
+int xsection_compute(xsection_t *x)
+{
+    x->have_result = false;
+    covariance_flush(&x->cov);
+    if (x->n < 2 || covariance_correlation(&x->cov, x->full, true) < 0)
+        return -EAGAIN;
+    size_t N = x->max_n, n = x->n;
+    for (size_t i = 0; i < n; i++)
+        memcpy(x->compact + i * n, x->full + i * N, n * sizeof(double));
+    /* untracked columns add no eigenvalue */
+    for (size_t j = n; j < N; j++)
+        x->full[j * N + j] = 0.0;
+    x->pca_rc = pca_compute(&x->pca, x->full);
+    x->pc_count = 0;
+    if (x->pca_rc == 0) {
+        x->pc_count = x->pca.k < 8 ? x->pca.k : 8;
+        for (size_t i = 0; i < x->pc_count; i++)
+            x->pc_ratio[i] = x->pca.ratio[i];
+    }
+    x->graph_rc = graph_mst(&x->graph, x->compact, n);
+    x->nclusters = 0;
+    if (x->graph_rc == 0) {
+        int c = x->cut_distance > 0 ? graph_cut_threshold(&x->graph, x->cut_distance)
+                                    : graph_cut_k(&x->graph, x->clusters < n ? x->clusters : n);
+        x->nclusters = c > 0 ? (size_t)c : 0;
+    }
+    x->have_result = true;
+    return 0;
+}
+
+static const char *name(const xsection_t *x, size_t i)
+{
+    return symtab_name(x->symbols, x->locs[i]);
+}
+
+int xsection_write_corr(const xsection_t *x, FILE *f)
+{
+    if (!x->have_result)
+        return -EAGAIN;
+    fputs("symbol", f);
+    for (size_t j = 0; j < x->n; j++)
+        fprintf(f, ",%s", name(x, j));
+    fputc('\n', f);
+    for (size_t i = 0; i < x->n; i++) {
+        fputs(name(x, i), f);
+        for (size_t j = 0; j < x->n; j++)
+            fprintf(f, ",%.10g", x->compact[i * x->n + j]);
+        fputc('\n', f);
+    }
+    return ferror(f) ? -EIO : 0;
+}
+
+int xsection_write_mst(const xsection_t *x, FILE *f)
+{
+    if (!x->have_result || x->graph_rc < 0)
+        return -EAGAIN;
+    fputs("from,to,rho,distance\n", f);
+    for (size_t i = 0; i < x->graph.nedges; i++) {
+        const graph_edge_t *e = &x->graph.edges[i];
+        fprintf(f, "%s,%s,%.10g,%.10g\n", name(x, e->u), name(x, e->v), e->rho, e->d);
+    }
+    return ferror(f) ? -EIO : 0;
+}
+
+int xsection_write_clusters(const xsection_t *x, FILE *f)
+{
+    if (!x->have_result || x->graph_rc < 0)
+        return -EAGAIN;
+    fputs("symbol,cluster,degree,betweenness\n", f);
+    for (size_t i = 0; i < x->graph.n; i++)
+        fprintf(f, "%s,%u,%u,%.6g\n", name(x, i), x->nclusters ? x->graph.label[i] : 0,
+                x->graph.degree[i], graph_between_norm(&x->graph, i));
+    return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * xsection: the cross-section of the market at bar closes. Each closed bar gives one row of
+ * log returns across the tracked symbols; rows go into the rolling covariance (analytics/
+ * covariance, dsyrk); on request the correlation matrix, its principal components (analytics/
+ * pca, dsyevr) and the correlation MST with its clusters (analytics/graph) are computed.
+ *
+ * Tracked symbols: the first matrix.symbols symbols of the symbol table by stock locate, fixed at
+ * the first bar close (by then an ITCH file has delivered its stock directory; a CSV file has
+ * interned the symbols of its first bar). Symbols that appear later are not in the matrix.
+ * Missing data: a symbol without a trade in a bar carries its last price (return 0); a symbol
+ * that has not traded yet has return 0 too. Bars in which no tracked symbol traded (the feed
+ * before the open, after the close, weekends in daily CSV) are not rows at all: they are counted
+ * as idle and skipped, so they neither dilute nor shift the estimates.
+ *
+ * Memory: xsection_init sizes everything for matrix.symbols columns (tag ANALYTICS): the
+ * covariance state, two N x N matrices, the PCA workspace, the graph arrays. The matrices are
+ * computed at full size with the untracked columns at zero (zero variance: correlation 0, and
+ * their diagonal is zeroed before PCA so they add no eigenvalue); the graph works on the leading
+ * n x n block. Nothing is allocated after init. One thread owns it (the cross-section thread).
+ */
+#ifndef TICKCORE_ENGINE_XSECTION_H
+#define TICKCORE_ENGINE_XSECTION_H
+
+#include "analytics/covariance.h"
+#include "analytics/graph.h"
+#include "analytics/pca.h"
+#include "analytics/stats.h"
+#include "engine/config.h"
+#include "event/symtab.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct xsection {
+    covariance_t cov;
+    pca_t pca;
+    graph_t graph;
+    const symtab_t *symbols;
+    size_t max_n, n; /* capacity, and symbols tracked (0 until the first bar close) */
+    uint16_t *locs;  /* [max_n] tracked locates, column order */
+    double *row;     /* [max_n] */
+    double *full;    /* [max_n^2] covariance / correlation at full size */
+    double *compact; /* [max_n^2] leading n x n block, contiguous */
+    uint32_t clusters;
+    double cut_distance;
+    /* figures */
+    uint64_t bars, rows, idle_bars, rejected;
+    uint64_t first_k, last_k;
+    bool have_result;
+    int pca_rc, graph_rc;
+    double pc_ratio[8];
+    size_t pc_count;
+    size_t nclusters;
+} xsection_t;
+
+/* 0 or -errno. symbols: the shared table (read at the first bar close). */
+int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols);
+void xsection_fini(xsection_t *x);
+
+/* A stats_bar_fn: one closed bar k of the stats in st (ctx is the xsection). */
+void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k);
+
+/* Correlation, PCA, MST and clusters over the current window. 0, or -EAGAIN (fewer than 2
+ * rows). Allocates nothing. */
+int xsection_compute(xsection_t *x);
+
+/* After xsection_compute: write the correlation matrix (symbols as header), the MST edges, and
+ * the nodes with their cluster, degree and betweenness, as CSV. 0 or -errno (control path). */
+int xsection_write_corr(const xsection_t *x, FILE *f);
+int xsection_write_mst(const xsection_t *x, FILE *f);
+int xsection_write_clusters(const xsection_t *x, FILE *f);
+
+#endif
