@@ -279,6 +279,12 @@ int replay_main(int argc, char **argv)
         {"set", required_argument, NULL, 'S'},
         {"print-config", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        {"decode-only", no_argument, NULL, 'd'},
+        {"bar", required_argument, NULL, 'r'},
+        {"top", required_argument, NULL, 't'},
+        {"corr-out", required_argument, NULL, 'o'},
+        {"mst-out", required_argument, NULL, 'm'},
+        {"clusters-out", required_argument, NULL, 'u'},
         {NULL, 0, NULL, 0},
     };
     char err[600];
@@ -358,6 +364,24 @@ int replay_main(int argc, char **argv)
             break;
         case 'C':
             o.print_config = true;
+            break;
+        case 'd':
+            o.decode_only = true;
+            break;
+        case 'r':
+            setkey = "stats.bar_interval";
+            break;
+        case 't':
+            setkey = "report.top_symbols";
+            break;
+        case 'o':
+            o.corr_out = optarg;
+            break;
+        case 'm':
+            o.mst_out = optarg;
+            break;
+        case 'u':
+            o.clusters_out = optarg;
             break;
         case 'h':
             usage(stdout);

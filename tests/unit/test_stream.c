@@ -320,7 +320,7 @@ static void test_stream_csv_by_content(void **state)
     static const char csv[] = "timestamp,symbol,price,size,side\n"
                               "2020-01-30T14:30:00Z,AAPL,320.5,100,B\n"
                               "2020-01-30T14:30:01.5Z,MSFT,170.25,200,S\n"
-                              "1580394602000000000,AAPL,320.75,50\n";
+                              "1580394602000000000,AAPL,320.75,50,\n";
     char path[128];
     snprintf(path, sizeof path, "%s/trades.txt", g_dir); /* the name says nothing */
     write_file(path, csv, sizeof csv - 1);
