@@ -1,0 +1,273 @@
+/*
+ * itch: see itch.h. Framing and decoding are one pass over the buffer, and the hot loop has
+ * no branch that depends on the message type, because a branch per type (a switch) is
+ * mispredicted on most messages of a real, mixed feed. Each frame costs a 2-byte length
+ * load, a type-byte lookup in itch_msg_len (zero, unknown and mismatched lengths fail one
+ * combined test, since the table holds 0 for unknown types), one bound check against the
+ * end of the buffer, and then a fixed sequence of unaligned big-endian loads (memcpy +
+ * __builtin_bswap) whose offsets and masks come from a per-type field map (ev_map below,
+ * the field table of event/event.h in the offsets of the ITCH 5.0 specification: type byte
+ * at 0, stock locate at 1, tracking number at 3, 6-byte timestamp at 5, message fields from
+ * 11). Every event is written whole, so fields a type does not use are 0 and events are
+ * reproducible byte for byte (apart from raw). The only per-type branch left is the MWCB
+ * decline level (V), whose 8-decimal price is rescaled; it is rare and predicted. Nothing
+ * here allocates or keeps state: the caller owns buffers, events, offsets and error policy.
+ */
+#include "ingest/itch.h"
+
+#include <errno.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define itch_unlikely(x) __builtin_expect(!!(x), 0)
+#else
+#define itch_unlikely(x) (x)
+#endif
+
+const uint8_t itch_msg_len[256] = {
+    ['S'] = 12, /* system event */
+    ['R'] = 39, /* stock directory */
+    ['H'] = 25, /* stock trading action */
+    ['Y'] = 20, /* Reg SHO short sale price test restriction */
+    ['L'] = 26, /* market participant position */
+    ['V'] = 35, /* MWCB decline level */
+    ['W'] = 12, /* MWCB status */
+    ['K'] = 28, /* IPO quoting period update */
+    ['J'] = 35, /* LULD auction collar */
+    ['h'] = 21, /* operational halt */
+    ['A'] = 36, /* add order, no MPID */
+    ['F'] = 40, /* add order with MPID attribution */
+    ['E'] = 31, /* order executed */
+    ['C'] = 36, /* order executed with price */
+    ['X'] = 23, /* order cancel */
+    ['D'] = 19, /* order delete */
+    ['U'] = 35, /* order replace */
+    ['P'] = 44, /* trade (non-cross) */
+    ['Q'] = 40, /* cross trade */
+    ['B'] = 19, /* broken trade */
+    ['I'] = 50, /* net order imbalance indicator (NOII) */
+    ['N'] = 20, /* retail price improvement indicator */
+    ['O'] = 48, /* direct listing with capital raise price discovery */
+};
+
+static inline uint16_t be16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return __builtin_bswap16(v);
+}
+
+static inline uint64_t be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return __builtin_bswap64(v);
+}
+
+/* MWCB levels have 8 implied decimals; events carry 4. Rounded half up. */
+static inline int64_t price8_to_4(uint64_t v)
+{
+    return (int64_t)(v / 10000u + (v % 10000u >= 5000u));
+}
+
+/* Where each event field comes from, per message type (the table in event/event.h). The
+ * numeric fields are read without a branch on the type: an 8-byte big-endian load of the
+ * window that ENDS at the field's last byte, masked to the field's width. Every field starts
+ * at offset >= 11 and ends inside its message, so the window [end - 8, end) never leaves the
+ * message; a field a type does not have reads p[0..8) with mask 0. Byte fields (side, aux)
+ * are a byte load and a mask. */
+enum { F_REF, F_NEW_REF, F_MATCH, F_PRICE, F_SHARES, F_N };
+
+typedef struct ev_map {
+    uint64_t mask[F_N];
+    uint8_t at[F_N]; /* offset of the 8-byte window */
+    uint8_t side, side_mask, aux, aux_mask;
+} ev_map_t;
+
+#define WMASK(w)         (~0ull >> (64 - 8 * (w))) /* w = 4 or 8 bytes */
+#define FIELD(i, off, w) .at[i] = (off) + (w)-8, .mask[i] = WMASK(w)
+#define BYTE(f, off)     .f = (off), .f##_mask = 0xff
+
+static const ev_map_t ev_map[128] = {
+    ['A'] = {FIELD(F_REF, 11, 8), BYTE(side, 19), FIELD(F_SHARES, 20, 4), FIELD(F_PRICE, 32, 4)},
+    ['F'] = {FIELD(F_REF, 11, 8), BYTE(side, 19), FIELD(F_SHARES, 20, 4), FIELD(F_PRICE, 32, 4)},
+    ['E'] = {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4), FIELD(F_MATCH, 23, 8)},
+    ['C'] = {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4), FIELD(F_MATCH, 23, 8), BYTE(aux, 31),
+             FIELD(F_PRICE, 32, 4)},
+    ['X'] = {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4)},
+    ['D'] = {FIELD(F_REF, 11, 8)},
+    ['U'] = {FIELD(F_REF, 11, 8), FIELD(F_NEW_REF, 19, 8), FIELD(F_SHARES, 27, 4),
+             FIELD(F_PRICE, 31, 4)},
+    ['P'] = {FIELD(F_REF, 11, 8), BYTE(side, 19), FIELD(F_SHARES, 20, 4), FIELD(F_PRICE, 32, 4),
+             FIELD(F_MATCH, 36, 8)},
+    ['Q'] = {FIELD(F_SHARES, 11, 8), FIELD(F_PRICE, 27, 4), FIELD(F_MATCH, 31, 8), BYTE(aux, 39)},
+    ['B'] = {FIELD(F_MATCH, 11, 8)},
+    ['S'] = {BYTE(aux, 11)},                         /* event code */
+    ['R'] = {BYTE(aux, 19), FIELD(F_SHARES, 21, 4)}, /* market category, round lot */
+    ['H'] = {BYTE(aux, 19)},                         /* trading state */
+    ['Y'] = {BYTE(aux, 19)},                         /* Reg SHO action */
+    ['L'] = {BYTE(aux, 23)},                         /* primary market maker */
+    ['V'] = {.aux = 0},                              /* price: see decode_body */
+    ['W'] = {BYTE(aux, 11)},                         /* breached level */
+    ['K'] = {BYTE(aux, 23), FIELD(F_PRICE, 24, 4)},  /* qualifier, IPO price */
+    ['J'] = {FIELD(F_PRICE, 19, 4)},                 /* auction collar reference price */
+    ['h'] = {BYTE(aux, 20)},                         /* operational halt action */
+    ['I'] = {FIELD(F_SHARES, 11, 8), BYTE(aux, 27), FIELD(F_PRICE, 44, 4)}, /* paired, dir. */
+    ['N'] = {BYTE(aux, 19)},                                                /* interest flag */
+    ['O'] = {BYTE(aux, 19)}, /* open eligibility status */
+};
+
+/* Decode one message of a known type whose length has been checked (len == itch_msg_len[*p],
+ * so every read below lies inside the message; the shortest message is 12 bytes, which
+ * covers the shared header's 8-byte load at offset 3). */
+static inline __attribute__((always_inline)) void decode_body(const uint8_t *p, unsigned len,
+                                                              ev_t *e)
+{
+    /* All loads first, then the stores: e may alias p as far as C knows (uint8_t). */
+    const uint8_t t = p[0];
+    const ev_map_t *d = &ev_map[t & 127];
+    const uint64_t ts = be64(p + 3) & 0xffffffffffffull; /* tracking(2) then timestamp(6) */
+    const uint64_t ref = be64(p + d->at[F_REF]) & d->mask[F_REF];
+    const uint64_t new_ref = be64(p + d->at[F_NEW_REF]) & d->mask[F_NEW_REF];
+    const uint64_t match = be64(p + d->at[F_MATCH]) & d->mask[F_MATCH];
+    int64_t price = (int64_t)(be64(p + d->at[F_PRICE]) & d->mask[F_PRICE]);
+    const uint64_t shares = be64(p + d->at[F_SHARES]) & d->mask[F_SHARES];
+    const uint16_t locate = be16(p + 1), tracking = be16(p + 3);
+    const uint8_t side = p[d->side] & d->side_mask, aux = p[d->aux] & d->aux_mask;
+    if (itch_unlikely(t == 'V'))
+        price = price8_to_4(be64(p + 11)); /* MWCB level 1 */
+    e->ts = ts;
+    e->ref = ref;
+    e->new_ref = new_ref;
+    e->match = match;
+    e->price = price;
+    e->shares = shares;
+    e->raw = p;
+    e->locate = locate;
+    e->tracking = tracking;
+    e->type = t;
+    e->side = side;
+    e->aux = aux;
+    e->raw_len = (uint8_t)len;
+}
+
+/* A frame failed the length check: say why. p is the frame (prefix first); avail >= 3. */
+static void __attribute__((cold, noinline))
+frame_error(const uint8_t *p, uint16_t len, itch_result_t *res)
+{
+    const uint8_t t = p[2];
+    res->err_len = len;
+    res->err_type = t;
+    res->err_expected = itch_msg_len[t];
+    if (len == 0)
+        res->status = ITCH_ERR_ZERO_LENGTH;
+    else if (itch_msg_len[t] == 0)
+        res->status = ITCH_ERR_UNKNOWN_TYPE;
+    else
+        res->status = ITCH_ERR_BAD_LENGTH;
+}
+
+void itch_decode_block(const uint8_t *buf, size_t len, ev_t *out, size_t max, itch_result_t *res)
+{
+    size_t off = 0, n = 0;
+    memset(res, 0, sizeof *res);
+    res->status = ITCH_OK;
+    while (n < max) {
+        const size_t rem = len - off;
+        const uint8_t *p = buf + off;
+        if (itch_unlikely(rem < 3)) {
+            /* A prefix alone can still be judged: 0 or longer than any message is bad. */
+            if (rem == 2 && (be16(p) == 0 || be16(p) > ITCH_MAX_MSG)) {
+                res->err_len = be16(p);
+                res->status = be16(p) == 0 ? ITCH_ERR_ZERO_LENGTH : ITCH_ERR_BAD_LENGTH;
+            }
+            goto done;
+        }
+        const unsigned ml = be16(p);
+        if (itch_unlikely((ml != itch_msg_len[p[2]]) | (ml == 0))) {
+            frame_error(p, (uint16_t)ml, res);
+            goto done;
+        }
+        if (itch_unlikely(rem - 2 < ml))
+            goto done; /* incomplete tail: the caller carries it over */
+        decode_body(p + 2, ml, &out[n++]);
+        off += 2 + ml;
+    }
+    if (len - off >= 2)
+        res->status = ITCH_FULL;
+done:
+    res->consumed = off;
+    res->n = n;
+}
+
+int itch_decode(const uint8_t *msg, size_t len, ev_t *e)
+{
+    if (len == 0)
+        return ITCH_ERR_ZERO_LENGTH;
+    if (itch_msg_len[msg[0]] == 0)
+        return ITCH_ERR_UNKNOWN_TYPE;
+    if (len != itch_msg_len[msg[0]])
+        return ITCH_ERR_BAD_LENGTH;
+    decode_body(msg, (unsigned)len, e);
+    return ITCH_OK;
+}
+
+/* Does buf[pos..len) start a frame whose length matches its type? 1 yes, and the whole frame
+ * is in the buffer; 0 no; -1 cannot tell (fewer than 3 bytes left); -2 the prefix and type
+ * agree but the frame ends past the buffer. */
+static int frame_check(const uint8_t *buf, size_t len, size_t pos)
+{
+    if (len - pos < 3)
+        return -1;
+    const unsigned ml = be16(buf + pos);
+    if (ml == 0 || ml != itch_msg_len[buf[pos + 2]])
+        return 0;
+    return len - pos - 2 < ml ? -2 : 1;
+}
+
+size_t itch_resync(const uint8_t *buf, size_t len, bool at_eof)
+{
+    for (size_t o = 1; o < len; o++) {
+        int r = frame_check(buf, len, o);
+        if (r == 0)
+            continue;
+        if (r == -1) /* the last one or two bytes: a frame can only start here if more come */
+            return at_eof ? len : o;
+        /* Follow the chain: accept unless a frame within ITCH_RESYNC_DEPTH is bad; a chain
+         * that runs into the end of the buffer has shown nothing against it. */
+        size_t pos = o;
+        for (int depth = 0; r == 1 && depth < ITCH_RESYNC_DEPTH; depth++) {
+            pos += 2 + (size_t)itch_msg_len[buf[pos + 2]];
+            r = frame_check(buf, len, pos);
+        }
+        if (r != 0)
+            return o;
+    }
+    return at_eof || len == 0 ? len : 1; /* len <= 1 */
+}
+
+const char *itch_status_str(itch_status_t s)
+{
+    switch (s) {
+    case ITCH_OK:
+        return "ok";
+    case ITCH_FULL:
+        return "event array full";
+    case ITCH_ERR_ZERO_LENGTH:
+        return "zero length prefix";
+    case ITCH_ERR_UNKNOWN_TYPE:
+        return "unknown message type";
+    case ITCH_ERR_BAD_LENGTH:
+        return "length prefix does not match the message type";
+    }
+    return "unknown status";
+}
+
+int itch_directory_apply(symtab_t *t, const ev_t *e)
+{
+    if (e->type != 'R')
+        return 0;
+    if (e->raw == NULL || e->raw_len < 19)
+        return -EINVAL;
+    return symtab_set(t, e->locate, (const char *)e->raw + 11, 8);
+}
