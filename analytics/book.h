@@ -1,0 +1,181 @@
+/*
+ * book: full-depth, per-order limit order books for every symbol, rebuilt from ITCH events.
+ *
+ * Orders live in a pool of 16-byte objects named by 32-bit index (reference, shares left, level
+ * index); price levels live in a second pool of 32-byte objects (a packed key of price, locate
+ * and side; aggregate shares; order count; links). Each symbol side keeps its levels as a
+ * doubly linked list from best to worst plus its counts, so the best bid and offer are O(1)
+ * and depth N walks N levels. Two open-addressing hash tables with linear probing and
+ * backward-shift deletion (no tombstones, so probe runs never rot) map an order reference to
+ * its order and (price, locate, side) to its level; each is a power of two of at least twice
+ * its pool's capacity (load <= 1/2), and a slot is 8 bytes: 32 bits of the key's hash, checked
+ * before the object is touched, and the object's index. Order references hash in blocks of 16
+ * consecutive references that share a random base and take consecutive slots: ITCH numbers
+ * orders in sequence and most die young, so the recent orders a stream touches sit in few cache
+ * lines instead of one line per order. Add, execute,
+ * cancel and delete at an existing level are O(1); a new level is linked in by a short walk
+ * from whichever end of the side (best or worst) is nearer in price, then, in a deep book, from
+ * a level one or two ticks away found through the level table, else by walking on (the worst
+ * case is the number of levels on that side; in the AAPL sample a new level lands on average
+ * 3.3 levels from the best). Per-order time priority within a level is not kept (aggregate
+ * depth does not need it); U moves the order to the back of its new level by construction.
+ * Everything (both pools, both tables, the per- symbol sides) is allocated by book_init from a
+ * config, charged to MEM_TAG_BOOK and backed by RAM at once; book_apply never allocates. Capacity
+ * policy: an add that finds the order pool or the level pool empty is dropped and counted, and
+ * later events for that reference count as unknown references; nothing crashes and the book stays
+ * consistent. Other bad input (unknown references, executions or cancels larger than the order,
+ * duplicate references, fields out of range) is counted and never fatal. One thread owns a book:
+ * every function except book_stats() must be called by it; book_stats() may be called from any
+ * thread (its counters are single-writer relaxed atomics, like the pools').
+ */
+#ifndef TICKCORE_ANALYTICS_BOOK_H
+#define TICKCORE_ANALYTICS_BOOK_H
+
+#include "event/event.h"
+#include "mem/pool.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BOOK_MAX_LOCATE   65535u                   /* stock locates are 16-bit; 0 is "none" */
+#define BOOK_MAX_CAPACITY (1u << 30)               /* most orders or levels a book can hold */
+#define BOOK_PRICE_MAX    ((INT64_C(1) << 46) - 1) /* prices are 0..BOOK_PRICE_MAX (1e-4 $) */
+#define BOOK_SHARES_MAX   UINT32_MAX               /* shares of one order (ITCH: 32 bits) */
+
+/* Capacities, fixed at init. */
+typedef struct book_config {
+    uint32_t max_orders; /* live orders at once, all symbols (1..BOOK_MAX_CAPACITY) */
+    uint32_t max_levels; /* price levels in use at once, all symbols, both sides */
+    uint32_t max_locate; /* highest stock locate accepted (1..BOOK_MAX_LOCATE) */
+} book_config_t;
+
+/* Sized for a full NASDAQ day (published peaks: 1.65 M live orders, 8,371 symbols, 2,422 levels
+ * in one book): 2^21 = 2,097,152 orders, 2^20 levels, every locate; about 130 MB. */
+void book_config_default(book_config_t *cfg);
+
+/* What book_apply did with an event. Every outcome but BOOK_OK and BOOK_IGNORED is counted. */
+typedef enum book_result {
+    BOOK_OK = 0,      /* applied as given */
+    BOOK_IGNORED,     /* a type that does not change the book (P, Q, R, S, ..., CSV t, q) */
+    BOOK_ANOMALY,     /* E, C or X for more shares than the order had left: order removed */
+    BOOK_UNKNOWN_REF, /* E, C, X, D or U of a reference that is not live: nothing changed */
+    BOOK_DUP_REF,     /* A, F (or U's new reference) already live: the add is dropped */
+    BOOK_NO_ORDER,    /* order pool empty: the add is dropped */
+    BOOK_NO_LEVEL,    /* level pool empty and the price needs a new level: add dropped */
+    BOOK_INVALID,     /* A, F or U with locate, side, shares or price out of range: dropped */
+    BOOK_RESULT_COUNT
+} book_result_t;
+
+/* "ok", "ignored", "anomaly", "unknown-ref", "dup-ref", "no-order", "no-level", "invalid". */
+const char *book_result_name(book_result_t r);
+
+/* The live order an event touched (E, C, X, D, U), as it was found. */
+typedef struct book_fill {
+    uint64_t ref;       /* the order (U: the original reference) */
+    int64_t price;      /* its limit price */
+    int64_t exec_price; /* E: the order's price; C: the message's price; others 0 */
+    uint64_t shares;    /* E, C executed, X cancelled, D and U removed; never more than the
+                           order had (in an anomaly, what it had; the message's figure is in
+                           the event) */
+    uint64_t remaining; /* shares left on the order afterwards (0: it is gone) */
+    uint16_t locate;
+    uint8_t side; /* 'B' or 'S'; 0 when the event touched no live order */
+} book_fill_t;
+
+/* One price level, as book_depth() reports it. */
+typedef struct book_level {
+    int64_t price;
+    uint64_t shares; /* sum of the shares left on its orders */
+    uint32_t orders; /* live orders at this price */
+} book_level_t;
+
+/* One live order, as book_order() reports it. */
+typedef struct book_order {
+    uint64_t ref;
+    int64_t price;
+    uint64_t shares; /* left */
+    uint16_t locate;
+    uint8_t side; /* 'B' or 'S' */
+} book_order_t;
+
+/* Per-symbol counts; index 0 is the bid side, 1 the ask side. */
+typedef struct book_symbol {
+    uint32_t orders[2];
+    uint32_t levels[2];
+} book_symbol_t;
+
+typedef struct book_stats {
+    uint32_t max_orders, max_levels, max_locate; /* the config */
+    uint64_t orders, levels;                     /* live now */
+    uint64_t orders_peak, levels_peak;           /* most at once */
+    uint64_t events;                             /* events given to book_apply */
+    uint64_t applied;                            /* BOOK_OK or BOOK_ANOMALY */
+    uint64_t ignored;                            /* BOOK_IGNORED */
+    uint64_t unknown_refs, dup_refs;
+    uint64_t orders_exhausted, levels_exhausted; /* adds dropped for want of capacity */
+    uint64_t anomalies, invalid;
+} book_stats_t;
+
+/* Internal: one symbol side (levels from best to worst). */
+typedef struct book_side {
+    uint32_t best, worst; /* level indices, UINT32_MAX when the side is empty */
+    uint32_t levels, orders;
+} book_side_t;
+
+typedef struct book {
+    pool_t orders;         /* struct book_ord (16 bytes) */
+    pool_t levels;         /* struct book_lvl (32 bytes) */
+    uint64_t *ohash;       /* order reference -> order: (hash >> 32) << 32 | (index + 1), 0 empty */
+    uint64_t *lhash;       /* (price, locate, side) -> level, same slot layout */
+    book_side_t *sides;    /* [(max_locate + 1) * 2]: locate * 2 + (side == 'S') */
+    uint32_t omask, lmask; /* slots - 1 */
+    uint32_t oshift, lshift; /* home slot = (hash >> 32) >> shift */
+    book_config_t cfg;
+    /* Counters: written by the owner with MEM_ST, read by book_stats() from any thread. */
+    _Atomic uint64_t events, applied, ignored, unknown_refs, dup_refs, orders_exhausted,
+        levels_exhausted, anomalies, invalid;
+} book_t;
+
+/* Allocate everything for cfg (MEM_TAG_BOOK, backed by RAM now) and register both pools with
+ * the memory report. 0, -EINVAL (a capacity of 0, above BOOK_MAX_CAPACITY, or max_locate out of
+ * range) or -ENOMEM; on failure nothing stays allocated. Call before mem_seal(). */
+int book_init(book_t *b, const book_config_t *cfg);
+/* Free everything. A zeroed or already finished book is accepted. */
+void book_fini(book_t *b);
+/* Empty every book at once (a new trading day); counters are kept. Allocates nothing. */
+void book_reset(book_t *b);
+
+/* Apply one event. Returns what happened (see book_result_t); never fails otherwise. If fill is
+ * not NULL it is always written: the live order the event touched (E, C, X, D, and for U the
+ * original, which is gone whatever happens to the new order), or all zeros when none was. A
+ * and F need locate 1..max_locate, side 'B' or 'S', shares 1..BOOK_SHARES_MAX and price
+ * 0..BOOK_PRICE_MAX; U's new order gets the original's locate and side. Events other than A and
+ * F are keyed by reference alone (ITCH references are unique for the day). Allocates nothing. */
+book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill);
+
+/* Best bid and offer of a symbol. Returns -EINVAL for a locate above max_locate, else a mask:
+ * 1 if there is a bid, 2 if there is an offer; an empty side reports price 0 and size 0. Any
+ * out pointer may be NULL. */
+int book_best(const book_t *b, uint16_t locate, int64_t *bid_px, uint64_t *bid_sz, int64_t *ask_px,
+              uint64_t *ask_sz);
+/* The best n levels of one side ('B' or 'S'), best first, into out[0..n). Returns how many
+ * were written (fewer when the side has fewer levels), or -EINVAL (locate or side). */
+int book_depth(const book_t *b, uint16_t locate, uint8_t side, uint32_t n, book_level_t *out);
+/* A live order by reference: 0, or -ENOENT. */
+int book_order(const book_t *b, uint64_t ref, book_order_t *out);
+/* Live order and level counts of a symbol: 0, or -EINVAL (locate). */
+int book_symbol(const book_t *b, uint16_t locate, book_symbol_t *out);
+/* Counters and capacities. Any thread (figures of one moment, not a consistent cut). */
+void book_stats(const book_t *b, book_stats_t *out);
+
+/* A checksum of a symbol's levels that depends only on their contents, so two books that agree
+ * level for level agree here (for invariance tests). With mix() the splitmix64 finalizer
+ * (x ^= x >> 30; x *= 0xbf58476d1ce4e5b9; x ^= x >> 27; x *= 0x94d049bb133111eb;
+ * x ^= x >> 31), starting from h = 0x6a09e667f3bcc908 ^ locate, for the bid side then the ask
+ * side, each level from best to worst: h = mix(h ^ price); h = mix(h ^ shares);
+ * h = mix(h ^ (orders << 8 | side byte)); then after each side: h = mix(h ^ levels on the side).
+ * Returns 0 for a locate above max_locate. */
+uint64_t book_checksum(const book_t *b, uint16_t locate);
+
+#endif

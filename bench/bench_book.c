@@ -1,0 +1,211 @@
+/*
+ * bench_book: order book messages per second on one core. A realistic ITCH-like stream is built
+ * in memory before any timing: 500 symbols, about 45% adds (A, a few F), 40% deletes, 6%
+ * replaces, 3% cancels, 5% executions (a third of them the whole order) and 1% P, prices
+ * clustered near a drifting mid (a fifth up to 2 dollars away), references increasing as ITCH
+ * assigns them, and removals biased to recent orders (most of a real day's orders live for well
+ * under a second) with one in five anywhere in the book. Each run resets the book (default config:
+ * the NASDAQ-day sizing) and applies the whole stream; the figure is the median of the runs.
+ * The stream is applied after mem_seal(), and the mem/ churn counters are printed: they
+ * must be 0. N = $TICKCORE_BENCH_EVENTS (default 10^7), runs = $TICKCORE_BENCH_RUNS (default 5).
+ */
+#include "analytics/book.h"
+#include "bench/bench_util.h"
+#include "mem/mem.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NSYM   500
+#define RECENT 2048 /* removals mostly pick among the newest this many live orders */
+
+typedef struct gorder {
+    uint64_t ref;
+    int64_t price;
+    uint32_t shares;
+    uint16_t locate;
+    uint8_t side;
+} gorder_t;
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+static inline uint64_t rnd(void)
+{
+    uint64_t x = g_rng;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return g_rng = x;
+}
+
+static int64_t g_mid[NSYM + 1];
+
+/* CPU seconds of this thread: on a shared machine, the rate per CPU second is the fairer one. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int64_t gen_price(uint16_t loc, uint8_t side)
+{
+    uint64_t r = rnd();
+    int64_t ticks = r % 5 ? (int64_t)(r >> 8) % 10 : (int64_t)(r >> 8) % 200;
+    int64_t p = side == 'B' ? g_mid[loc] - 100 * ticks : g_mid[loc] + 100 + 100 * ticks;
+    return p > 0 ? p : 100;
+}
+
+/* Fill evs[0..n) and return the most orders live at once in the stream. */
+static size_t build_stream(ev_t *evs, size_t n, gorder_t *live, size_t cap)
+{
+    size_t nlive = 0, peak = 0;
+    uint64_t next_ref = 1;
+    for (uint32_t s = 1; s <= NSYM; s++)
+        g_mid[s] = 50000 + (int64_t)(rnd() % 5000) * 100;
+    for (size_t i = 0; i < n; i++) {
+        ev_t *e = &evs[i];
+        memset(e, 0, sizeof *e);
+        e->ts = i;
+        uint32_t k = (uint32_t)(rnd() % 100);
+        if (nlive == 0 || (k < 45 && nlive < cap)) {
+            uint16_t loc = (uint16_t)(1 + rnd() % NSYM);
+            if (rnd() % 32 == 0)
+                g_mid[loc] += rnd() % 2 ? 100 : -100;
+            uint8_t side = rnd() % 2 ? 'B' : 'S';
+            gorder_t o = {.ref = next_ref++,
+                          .locate = loc,
+                          .side = side,
+                          .price = gen_price(loc, side),
+                          .shares = 100 * (1 + rnd() % 10)};
+            live[nlive++] = o;
+            if (nlive > peak)
+                peak = nlive;
+            *e = (ev_t){.type = rnd() % 50 ? 'A' : 'F',
+                        .ref = o.ref,
+                        .locate = loc,
+                        .side = side,
+                        .price = o.price,
+                        .shares = o.shares,
+                        .ts = i};
+            continue;
+        }
+        if (k == 99) { /* a non-displayable trade: the book ignores it */
+            *e = (ev_t){.type = 'P',
+                        .ref = 0,
+                        .locate = (uint16_t)(1 + rnd() % NSYM),
+                        .side = 'B',
+                        .price = g_mid[1],
+                        .shares = 100,
+                        .ts = i};
+            continue;
+        }
+        size_t w = nlive < RECENT ? nlive : RECENT;
+        size_t j = rnd() % 5 ? nlive - 1 - rnd() % w : rnd() % nlive;
+        gorder_t *o = &live[j];
+        e->ref = o->ref;
+        e->locate = o->locate;
+        bool gone = true;
+        if (k < 85) {
+            e->type = 'D';
+        } else if (k < 91) {
+            e->type = 'U';
+            e->new_ref = next_ref++;
+            e->price = gen_price(o->locate, o->side);
+            e->shares = 100 * (1 + rnd() % 10);
+            o->ref = e->new_ref;
+            o->price = e->price;
+            o->shares = (uint32_t)e->shares;
+            gone = false;
+        } else {
+            e->type = k < 94 ? 'X' : 'E'; /* 3% X, 5% E */
+            if (o->shares <= 100 || rnd() % 3 == 0) {
+                e->shares = o->shares;
+            } else {
+                e->shares = 100 * (1 + rnd() % (o->shares / 100 - 1));
+                o->shares -= (uint32_t)e->shares;
+                gone = false;
+            }
+        }
+        if (gone)
+            live[j] = live[--nlive];
+    }
+    return peak;
+}
+
+int main(void)
+{
+    bench_print_machine(stdout);
+    const char *env = getenv("TICKCORE_BENCH_EVENTS");
+    size_t n = env && atol(env) > 0 ? (size_t)atol(env) : 10000000;
+    int runs = bench_runs(5);
+    if (runs > 64)
+        runs = 64;
+    book_config_t cfg;
+    book_config_default(&cfg);
+    book_t b;
+    if (book_init(&b, &cfg) != 0) {
+        fprintf(stderr, "bench_book: book_init failed\n");
+        return 1;
+    }
+    size_t cap = cfg.max_orders;
+    ev_t *evs = mem_alloc_prefault(MEM_TAG_BENCH, n * sizeof(ev_t), 64);
+    gorder_t *live = mem_alloc(MEM_TAG_BENCH, cap * sizeof(gorder_t));
+    if (evs == NULL || live == NULL) {
+        fprintf(stderr, "bench_book: cannot allocate %zu events\n", n);
+        return 1;
+    }
+    size_t peak = build_stream(evs, n, live, cap);
+    mem_free(MEM_TAG_BENCH, live, cap * sizeof(gorder_t));
+    size_t types[256] = {0};
+    for (size_t i = 0; i < n; i++)
+        types[evs[i].type]++;
+    printf("stream: %zu events, %d symbols: A %.1f%% F %.1f%% D %.1f%% U %.1f%% X %.1f%% "
+           "E %.1f%%; up to %zu live orders\n",
+           n, NSYM, 100.0 * types['A'] / n, 100.0 * types['F'] / n, 100.0 * types['D'] / n,
+           100.0 * types['U'] / n, 100.0 * types['X'] / n, 100.0 * types['E'] / n, peak);
+    printf("book: max_orders %u, max_levels %u, max_locate %u\n", cfg.max_orders, cfg.max_levels,
+           cfg.max_locate);
+
+    mem_seal();
+    mem_snapshot_t s0, s1;
+    mem_snapshot(&s0);
+    double rate[64], cpu_rate[64];
+    uint64_t sink = 0;
+    for (int r = 0; r < runs; r++) {
+        book_reset(&b);
+        double t0 = bench_now(), c0 = cpu_now();
+        for (size_t i = 0; i < n; i++) {
+            book_fill_t f;
+            sink += (uint64_t)book_apply(&b, &evs[i], &f) + f.shares;
+        }
+        rate[r] = (double)n / (bench_now() - t0);
+        cpu_rate[r] = (double)n / (cpu_now() - c0);
+    }
+    mem_snapshot(&s1);
+    mem_unseal();
+    book_stats_t st;
+    book_stats(&b, &st);
+    double med = bench_median(rate, (size_t)runs), cmed = bench_median(cpu_rate, (size_t)runs);
+    printf("book_apply: %.2f M msgs/s wall (%.1f ns/msg), %.2f M msgs per CPU second; medians of "
+           "%d runs  [check %llu]\n",
+           med / 1e6, 1e9 / med, cmed / 1e6, runs, (unsigned long long)(sink & 0xff));
+    printf("last run: %llu live orders at the end (peak %llu), %llu levels (peak %llu); "
+           "unknown %llu, anomalies %llu, dropped %llu\n",
+           (unsigned long long)st.orders, (unsigned long long)st.orders_peak,
+           (unsigned long long)st.levels, (unsigned long long)st.levels_peak,
+           (unsigned long long)st.unknown_refs, (unsigned long long)st.anomalies,
+           (unsigned long long)(st.orders_exhausted + st.levels_exhausted));
+    uint64_t allocs = s1.total.allocs - s0.total.allocs;
+    printf("allocations during the timed loops: %llu (churn after seal: %llu; must be 0)\n",
+           (unsigned long long)allocs,
+           (unsigned long long)(s1.total.churn_allocs - s0.total.churn_allocs));
+    mem_free(MEM_TAG_BENCH, evs, n * sizeof(ev_t));
+    book_fini(&b);
+    mem_snapshot(&s1);
+    printf("mem after teardown: %lld live bytes in tag book, %lld in bench (must be 0)\n",
+           (long long)s1.tag[MEM_TAG_BOOK].live, (long long)s1.tag[MEM_TAG_BENCH].live);
+    return allocs != 0 || s1.tag[MEM_TAG_BOOK].live != 0 || s1.tag[MEM_TAG_BENCH].live != 0;
+}
