@@ -143,9 +143,11 @@ static void carried_bar(stats_bar_t *b, uint64_t k, int64_t px)
                            .close = px,
                            .vwap = NAN,
                            .ret = 0.0,
+                           .mid_ret = NAN,
                            .flags = STATS_BAR_CARRIED};
     else
-        *b = (stats_bar_t){.k = k, .vwap = NAN, .ret = NAN, .flags = STATS_BAR_NOPRICE};
+        *b = (stats_bar_t){
+            .k = k, .vwap = NAN, .ret = NAN, .mid_ret = NAN, .flags = STATS_BAR_NOPRICE};
 }
 
 static double to_dollars_i128(stats_i128 v)
@@ -170,7 +172,8 @@ static void close_range(stats_t *st, uint32_t d, uint64_t k0, uint64_t k1)
                           .volume = s->bv,
                           .trades = s->bn,
                           .vwap = s->bv ? to_dollars_i128(s->bnotional) / (double)s->bv : NAN,
-                          .ret = NAN};
+                          .ret = NAN,
+                          .mid_ret = NAN};
         if (s->prev_close > 0) {
             b.ret = log((double)s->c / (double)s->prev_close);
             stats_welford_add(&s->ret, b.ret);
@@ -181,6 +184,11 @@ static void close_range(stats_t *st, uint32_t d, uint64_t k0, uint64_t k1)
         if (s->prev_close > 0)
             stats_welford_add(&s->ret, 0.0);
     }
+    /* the mid at the end of bar k0 is the quote as it stands now (time has just passed it) */
+    int64_t mid2 = s->bid > 0 && s->ask > 0 ? s->bid + s->ask : 0;
+    if (mid2 > 0 && s->prev_mid2 > 0)
+        b.mid_ret = log((double)mid2 / (double)s->prev_mid2);
+    s->prev_mid2 = mid2;
     if (k0 >= keep_from)
         *ring_at(st, d, k0) = b;
     s->bpx = 0;
@@ -193,8 +201,11 @@ static void close_range(stats_t *st, uint32_t d, uint64_t k0, uint64_t k1)
     if (s->prev_close > 0)
         stats_welford_add_n(&s->ret, 0.0, m);
     uint64_t from = k0 + 1 > keep_from ? k0 + 1 : keep_from;
-    for (uint64_t k = from; k < k1; k++)
-        carried_bar(ring_at(st, d, k), k, s->prev_close);
+    for (uint64_t k = from; k < k1; k++) {
+        stats_bar_t *cb = ring_at(st, d, k);
+        carried_bar(cb, k, s->prev_close);
+        cb->mid_ret = mid2 > 0 ? 0.0 : NAN; /* no event anywhere: the quote stood still */
+    }
 }
 
 static void set_open(stats_t *st, uint64_t k)
@@ -461,17 +472,19 @@ int stats_open_bar(const stats_t *st, uint16_t locate, stats_bar_t *out)
                              .volume = s->bv,
                              .trades = s->bn,
                              .vwap = s->bv ? to_dollars_i128(s->bnotional) / (double)s->bv : NAN,
-                             .ret = NAN};
+                             .ret = NAN,
+                             .mid_ret = NAN};
     else
         carried_bar(out, k, s->prev_close);
     out->ret = NAN;
+    out->mid_ret = NAN;
     return 0;
 }
 
 int stats_bar_row(const stats_t *st, uint64_t k, stats_row_kind_t kind, const uint16_t *locs,
                   size_t n, double *out)
 {
-    if (!st->dense || (unsigned)kind > STATS_ROW_LOGRET0 || (n && !out) ||
+    if (!st->dense || (unsigned)kind > STATS_ROW_MIDRET || (n && !out) ||
         (!locs && n > st->cfg.max_locate))
         return -EINVAL;
     if (!closed_k_ok(st, k))
@@ -485,6 +498,8 @@ int stats_bar_row(const stats_t *st, uint64_t k, stats_row_kind_t kind, const ui
             out[i] = b.ret;
         else if (kind == STATS_ROW_LOGRET0)
             out[i] = isnan(b.ret) ? 0.0 : b.ret;
+        else if (kind == STATS_ROW_MIDRET)
+            out[i] = isnan(b.mid_ret) ? b.ret : b.mid_ret;
         else
             out[i] = b.flags & STATS_BAR_NOPRICE ? NAN : (double)b.close / EV_PRICE_SCALE;
     }

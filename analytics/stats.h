@@ -84,6 +84,8 @@ typedef struct stats_bar {
     uint64_t volume; /* net of breaks applied while the bar was open */
     double vwap;     /* dollars, NaN when the bar has no volume */
     double ret;      /* ln(close / previous close); 0 when carried; NaN without both */
+    double mid_ret;  /* ln(mid at the bar's end / mid at the previous bar's end), from the
+                        quotes (book BBO or CSV q); NaN unless both mids are known */
     uint32_t trades;
     uint32_t flags;
 } stats_bar_t;
@@ -172,6 +174,7 @@ typedef struct stats_slot {
     uint64_t last_ts;
     int64_t bid, ask;
     int64_t prev_close; /* close of the last closed priced bar; 0 = none */
+    int64_t prev_mid2;  /* bid + ask at the end of the last closed bar; 0 = no two-sided quote */
     /* open bar */
     int64_t o, h, l, c;
     uint64_t bv;
@@ -260,6 +263,10 @@ typedef enum stats_row_kind {
     STATS_ROW_LOGRET,  /* the bar's log return; NaN without one */
     STATS_ROW_LOGRET0, /* the same with 0 where there is none (no price yet, first priced bar,
                           symbol never seen): analytics/covariance refuses NaN and enters 0 */
+    STATS_ROW_MIDRET,  /* the mid-quote log return, or the trade log return where the symbol
+                          has no two-sided quote at both ends; NaN without either. Mid returns
+                          are free of bid-ask bounce, which attenuates trade-price correlations
+                          when a bar holds few trades */
 } stats_row_kind_t;
 
 /* One row across symbols for closed bar k: out[i] for locs[i], or, with locs NULL, for locate

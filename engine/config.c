@@ -71,6 +71,9 @@ static const key_t_ KEYS[] = {
 
     {"matrix", "symbols", K_U32, OFF(matrix_symbols), 2, 16384, "512", NULL,
      "symbols in the cross-section (the first ones by stock locate)"},
+    {"matrix", "returns", K_ENUM, OFF(matrix_returns), 0, 0, "mid", "mid|trade",
+     "bar returns for the matrix: mid = mid-quote at the bar's end (no bid-ask bounce; falls back "
+     "to trades for symbols without quotes, e.g. trades-only CSV), trade = last trade price"},
     {"matrix", "window", K_U32, OFF(window), 2, 1 << 20, "390", NULL,
      "bars of returns in the rolling covariance window (390 one-minute bars = one session)"},
     {"matrix", "update_batch", K_U32, OFF(update_batch), 1, 4096, "16", NULL,

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 typedef enum cfg_bad_input { CFG_BAD_STOP = 0, CFG_BAD_SKIP } cfg_bad_input_t;
+typedef enum cfg_returns { CFG_RETURNS_MID = 0, CFG_RETURNS_TRADE } cfg_returns_t;
 typedef enum cfg_overflow { CFG_OVERFLOW_BLOCK = 0, CFG_OVERFLOW_DROP } cfg_overflow_t;
 
 typedef struct config {
@@ -43,6 +44,7 @@ typedef struct config {
     uint32_t break_window;
     /* [matrix] */
     uint32_t matrix_symbols;
+    uint32_t matrix_returns; /* cfg_returns_t */
     uint32_t window;
     uint32_t update_batch;
     uint32_t recompute_every;

@@ -4,6 +4,8 @@
  * or config error, 3 leak or churn in strict mode). Sub-commands appear here as the issues
  * that build them land; the list below is exactly what this build can do.
  */
+#include "engine/cmd_gen.h"
+#include "engine/replay.h"
 #include "engine/selfcheck.h"
 
 #include <stdio.h>
@@ -16,6 +18,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: tickcore <command> [options]\n"
                "\n"
                "commands:\n"
+               "  gen         write a synthetic ITCH 5.0 trading day with known correlations\n"
+               "              (tickcore gen --help)\n"
+               "  replay      replay ITCH 5.0 (plain or gzip) and CSV files, report\n"
+               "              (tickcore replay --help)\n"
                "  selfcheck   memory self-check: ring, arena and pool under load after the seal,\n"
                "              then the churn count and the leak check (tickcore selfcheck --help)\n"
                "  version     print the version\n"
@@ -31,6 +37,10 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "gen") == 0)
+        return cmd_gen_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "replay") == 0)
+        return replay_main(argc - 1, argv + 1);
     if (strcmp(cmd, "selfcheck") == 0)
         return selfcheck_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

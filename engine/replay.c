@@ -117,7 +117,7 @@ typedef struct replay_opts {
     config_t cfg;
     stream_cfg_t scfg;
     bool json, progress, progress_forced, strict, print_config, decode_only;
-    const char *corr_out, *mst_out, *clusters_out;
+    const char *corr_out, *mst_out, *clusters_out, *truth;
     double speed; /* 0 = max */
 } replay_opts_t;
 
@@ -161,6 +161,8 @@ static void usage(FILE *f)
         "  --corr-out FILE.csv     write the correlation matrix (symbols as header)\n"
         "  --mst-out FILE.csv      write the MST edges: from,to,rho,distance\n"
         "  --clusters-out FILE.csv write symbol,cluster,degree,betweenness\n"
+        "  --truth FILE.truth.csv  compare with the generator's true correlations and sectors\n"
+        "                          (default: FILE.truth.csv next to a single input, if present)\n"
         "output:\n"
         "  --json                  one JSON object on stdout instead of the text report\n"
         "  --no-progress           no progress line (default: on when stderr is a terminal)\n"
@@ -263,29 +265,18 @@ int replay_main(int argc, char **argv)
     config_default(&o.cfg);
     o.progress = isatty(2);
     static const struct option opts[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"skip-bad", no_argument, NULL, 'k'},
-        {"strict", no_argument, NULL, 's'},
-        {"speed", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},
-        {"no-progress", no_argument, NULL, 'n'},
-        {"progress", no_argument, NULL, 'P'},
-        {"buf-size", required_argument, NULL, 'b'},
-        {"bufs", required_argument, NULL, 'B'},
-        {"queue-depth", required_argument, NULL, 'q'},
-        {"symbols", required_argument, NULL, 'y'},
-        {"max-line", required_argument, NULL, 'l'},
-        {"config", required_argument, NULL, 'c'},
-        {"set", required_argument, NULL, 'S'},
-        {"print-config", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},
-        {"decode-only", no_argument, NULL, 'd'},
-        {"bar", required_argument, NULL, 'r'},
-        {"top", required_argument, NULL, 't'},
-        {"corr-out", required_argument, NULL, 'o'},
-        {"mst-out", required_argument, NULL, 'm'},
-        {"clusters-out", required_argument, NULL, 'u'},
-        {NULL, 0, NULL, 0},
+        {"format", required_argument, NULL, 'f'},  {"skip-bad", no_argument, NULL, 'k'},
+        {"strict", no_argument, NULL, 's'},        {"speed", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},          {"no-progress", no_argument, NULL, 'n'},
+        {"progress", no_argument, NULL, 'P'},      {"buf-size", required_argument, NULL, 'b'},
+        {"bufs", required_argument, NULL, 'B'},    {"queue-depth", required_argument, NULL, 'q'},
+        {"symbols", required_argument, NULL, 'y'}, {"max-line", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'},  {"set", required_argument, NULL, 'S'},
+        {"print-config", no_argument, NULL, 'C'},  {"help", no_argument, NULL, 'h'},
+        {"decode-only", no_argument, NULL, 'd'},   {"bar", required_argument, NULL, 'r'},
+        {"top", required_argument, NULL, 't'},     {"corr-out", required_argument, NULL, 'o'},
+        {"mst-out", required_argument, NULL, 'm'}, {"clusters-out", required_argument, NULL, 'u'},
+        {"truth", required_argument, NULL, 'T'},   {NULL, 0, NULL, 0},
     };
     char err[600];
     /* First pass: the config file, so that flags override it wherever they appear. */
@@ -382,6 +373,9 @@ int replay_main(int argc, char **argv)
             break;
         case 'u':
             o.clusters_out = optarg;
+            break;
+        case 'T':
+            o.truth = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -543,6 +537,18 @@ int replay_main(int argc, char **argv)
     report_collect(&rep, o.decode_only ? NULL : &shard, o.decode_only ? NULL : &xs, &symbols,
                    o.cfg.top_symbols);
     rep.xs_seconds = t_xs;
+    /* The generator's ground truth: asked for, or found next to a single input file. */
+    char truth_auto[300];
+    const char *truth = o.truth;
+    if (!truth && nfiles == 1 &&
+        snprintf(truth_auto, sizeof truth_auto, "%s.truth.csv", argv[optind]) <
+            (int)sizeof truth_auto &&
+        access(truth_auto, R_OK) == 0)
+        truth = truth_auto;
+    if (truth && xs_rc == 0) {
+        snprintf(rep.truth_path, sizeof rep.truth_path, "%s", truth);
+        rep.truth_rc = truth_compare(truth, &xs, &rep.truth);
+    }
     int out_failed = 0;
     if (xs_rc == 0) {
         out_failed |= report_write_file(o.corr_out, xsection_write_corr, &xs);

@@ -12,6 +12,7 @@ void report_collect(report_t *r, const shard_t *s, const xsection_t *x, const sy
                     uint32_t top)
 {
     memset(r, 0, sizeof *r);
+    r->truth_rc = 1;
     if (!s)
         return;
     r->analytics = true;
@@ -161,6 +162,14 @@ void report_text(FILE *f, const report_t *r)
     for (size_t k = 0; k < REPORT_CLUSTERS_SHOWN && k < r->nclusters; k++)
         fprintf(f, " %u", r->cluster_size[k]);
     fprintf(f, "\n    computed in %.1f ms\n", r->xs_seconds * 1e3);
+    if (r->truth_rc == 0)
+        fprintf(f,
+                "    vs truth (%s): mean |rho - true rho| %.3f over %zu pairs (max %.3f; mean rho "
+                "%.3f, true %.3f); clusters vs %zu sectors: adjusted Rand index %.3f\n",
+                r->truth_path, r->truth.mae, r->truth.pairs, r->truth.max_err, r->truth.mean_est,
+                r->truth.mean_true, r->truth.sectors, r->truth.ari);
+    else if (r->truth_rc < 0)
+        fprintf(f, "    vs truth: %s\n", r->truth.err);
 }
 
 static void num(FILE *f, double v)
@@ -223,7 +232,19 @@ void report_json(FILE *f, const report_t *r)
     }
     fputs("],\"mst_total\":", f);
     num(f, r->xs_ok ? r->mst_total : NAN);
-    fprintf(f, ",\"clusters\":%zu,\"seconds\":%.6f}}", r->nclusters, r->xs_seconds);
+    fprintf(f, ",\"clusters\":%zu,\"seconds\":%.6f,\"truth\":", r->nclusters, r->xs_seconds);
+    if (r->truth_rc == 0) {
+        fprintf(f, "{\"pairs\":%zu,\"mae\":", r->truth.pairs);
+        num(f, r->truth.mae);
+        fputs(",\"max_err\":", f);
+        num(f, r->truth.max_err);
+        fputs(",\"ari\":", f);
+        num(f, r->truth.ari);
+        fputc('}', f);
+    } else {
+        fputs("null", f);
+    }
+    fputs("}}", f);
 }
 
 int report_write_file(const char *path, int (*fn)(const xsection_t *, FILE *), const xsection_t *x)

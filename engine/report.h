@@ -9,6 +9,7 @@
 
 #include "analytics/book.h"
 #include "engine/shard.h"
+#include "engine/truth.h"
 #include "engine/xsection.h"
 #include "event/symtab.h"
 
@@ -49,6 +50,10 @@ typedef struct report {
     char hub[SYMTAB_SYM_MAX + 1];                 /* highest MST betweenness */
     uint32_t hub_degree;
     double xs_seconds;
+    /* against the generator's truth file, when there is one */
+    int truth_rc; /* 0 compared, -1 failed (truth.err), 1 not asked */
+    char truth_path[320];
+    truth_result_t truth;
 } report_t;
 
 void report_collect(report_t *r, const shard_t *s, const xsection_t *x, const symtab_t *symbols,

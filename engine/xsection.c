@@ -18,6 +18,7 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
     x->max_n = cfg->matrix_symbols;
     x->clusters = cfg->clusters;
     x->cut_distance = cfg->cluster_distance;
+    x->row_kind = cfg->matrix_returns == CFG_RETURNS_TRADE ? STATS_ROW_LOGRET : STATS_ROW_MIDRET;
     covariance_config_t cc;
     covariance_config_default(&cc, x->max_n, cfg->window);
     cc.batch = cfg->update_batch < cfg->window ? cfg->update_batch : cfg->window;
@@ -88,7 +89,7 @@ void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k)
         x->idle_bars++;
         return;
     }
-    if (stats_bar_row(st, k, STATS_ROW_LOGRET, x->locs, x->n, x->row) < 0) {
+    if (stats_bar_row(st, k, (stats_row_kind_t)x->row_kind, x->locs, x->n, x->row) < 0) {
         x->rejected++;
         return;
     }

@@ -7,8 +7,12 @@
  * Tracked symbols: the first matrix.symbols symbols of the symbol table by stock locate, fixed at
  * the first bar close (by then an ITCH file has delivered its stock directory; a CSV file has
  * interned the symbols of its first bar). Symbols that appear later are not in the matrix.
- * Missing data: a symbol without a trade in a bar carries its last price (return 0); a symbol
- * that has not traded yet has return 0 too. Bars in which no tracked symbol traded (the feed
+ * Returns: by default from the mid-quote at each bar's end (matrix.returns = mid), which is
+ * free of the bid-ask bounce that attenuates correlations of trade prices when bars hold few
+ * trades; a symbol without a two-sided quote falls back to its trade price (trades-only CSV);
+ * matrix.returns = trade uses last trade prices throughout. Missing data: a symbol without a
+ * trade or quote change in a bar carries its last price (return 0); a symbol that has no price
+ * yet has return 0 too. Bars in which no tracked symbol traded (the feed
  * before the open, after the close, weekends in daily CSV) are not rows at all: they are counted
  * as idle and skipped, so they neither dilute nor shift the estimates.
  *
@@ -44,6 +48,7 @@ typedef struct xsection {
     double *compact; /* [max_n^2] leading n x n block, contiguous */
     uint32_t clusters;
     double cut_distance;
+    int row_kind; /* stats_row_kind_t: STATS_ROW_MIDRET or STATS_ROW_LOGRET */
     /* figures */
     uint64_t bars, rows, idle_bars, rejected;
     uint64_t first_k, last_k;

@@ -57,4 +57,100 @@ check usage_unknown_command 2 "unknown command 'frobnicate'" -- "$bin" frobnicat
 check usage_bad_option 2 'usage: tickcore selfcheck' -- "$bin" selfcheck --no-such-option
 check usage_bad_number 2 "--items wants a positive integer, got 'ten'" -- "$bin" selfcheck --items ten
 check help 0 'selfcheck' -- "$bin" --help
+
+# ---- replay: the real NASDAQ samples, damaged files, CSV, generated days ----------------------
+data=${TICKCORE_DATA:-../shared/data}
+aapl=$data/itch/nasdaq-20200130-aapl-10k.itch
+tmp=$(mktemp -d /tmp/tickcore-integration-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+# Capacities small enough for valgrind and for a 2-core CI machine.
+small=(--no-progress --set book.max_orders=200000 --set book.max_levels=100000
+       --set symbols.max_symbols=2000 --set matrix.symbols=64)
+if [ -f "$aapl" ]; then
+    check replay_aapl_published_counts 0 \
+        'A  add order +4758' -- "$bin" replay "${small[@]}" "$aapl"
+    if command -v python3 > /dev/null; then
+        check replay_aapl_json_every_type 0 '^ok$' -- bash -c "'$bin' replay --json ${small[*]} '$aapl' |
+            python3 -c 'import json,sys; r=json.load(sys.stdin); t=r[\"by_type\"]
+assert t=={\"A\":4758,\"D\":4083,\"E\":849,\"P\":240,\"L\":52,\"U\":7,\"X\":6,\"F\":2,\"R\":1,\"H\":1,\"Y\":1}, t
+assert r[\"allocs_after_seal\"]==0 and r[\"memory\"][\"leak_check\"]==\"ok\"; print(\"ok\")'"
+    fi
+    gzip -c "$aapl" > "$tmp/aapl.itch.gz"
+    check replay_aapl_gzip_by_content 0 'itch \(gzip\), 10000 messages' -- \
+        "$bin" replay "${small[@]}" "$tmp/aapl.itch.gz"
+    cp "$tmp/aapl.itch.gz" "$tmp/aapl-no-suffix"
+    check replay_gzip_detected_by_magic 0 'A  add order +4758' -- \
+        "$bin" replay "${small[@]}" "$tmp/aapl-no-suffix"
+    head -c 300000 "$aapl" > "$tmp/truncated.itch"
+    check replay_truncated_tail_keeps_prefix 1 \
+        'byte 299997 \(message 9755\): truncated final message' -- \
+        "$bin" replay "${small[@]}" "$tmp/truncated.itch"
+    check replay_skip_bad_truncated_exits_0 0 '9754 messages' -- \
+        "$bin" replay "${small[@]}" --skip-bad "$tmp/truncated.itch"
+    check replay_aapl_strict_clean 0 'leak check: OK, 0 live bytes in every tag' -- \
+        "$bin" replay "${small[@]}" --strict "$aapl"
+    if command -v valgrind > /dev/null; then
+        check replay_memcheck_clean 0 'in use at exit: 0 bytes in 0 blocks' -- \
+            valgrind --error-exitcode=1 --leak-check=full "$bin" replay "${small[@]}" \
+            --set book.max_orders=20000 --set book.max_levels=20000 "$aapl"
+    fi
+fi
+if [ -f "$data/itch/nasdaq-20191230-directory-1k.itch" ]; then
+    check replay_directory_993_symbols 0 'symbols: 993 in the table' -- \
+        "$bin" replay "${small[@]}" "$data/itch/nasdaq-20191230-directory-1k.itch"
+fi
+if [ -f "$data/itch/ritch-obfuscated-zero-length.itch" ]; then
+    check replay_zero_length_prefixes_refused 1 \
+        'byte 0 \(message 1\): zero-length message' -- \
+        "$bin" replay "${small[@]}" "$data/itch/ritch-obfuscated-zero-length.itch"
+fi
+: > "$tmp/empty.itch"
+check replay_empty_file 1 'empty file \(0 bytes\)' -- "$bin" replay "${small[@]}" "$tmp/empty.itch"
+check replay_missing_file 1 'no-such-file: cannot open' -- \
+    "$bin" replay "${small[@]}" "$tmp/no-such-file"
+printf 'hello,world\n1,2\n' > "$tmp/garbage.csv"
+check replay_csv_garbage 1 "garbage.csv: line 1: expected header" -- \
+    "$bin" replay "${small[@]}" "$tmp/garbage.csv"
+printf 'timestamp,symbol,price,size\n' > "$tmp/header-only.csv"
+check replay_csv_header_only 0 '0 messages' -- "$bin" replay "${small[@]}" "$tmp/header-only.csv"
+printf 'timestamp,symbol,price,size\n2024-01-02,AAA,10,5\nnot-a-time,AAA,10,5\n2024-01-03,AAA,-,5\n' \
+    > "$tmp/bad-rows.csv"
+check replay_csv_bad_rows_counted 0 'bad CSV rows: 2' -- \
+    "$bin" replay "${small[@]}" "$tmp/bad-rows.csv"
+check replay_csv_strict_stops 1 'bad-rows.csv: line 3' -- \
+    "$bin" replay "${small[@]}" --strict "$tmp/bad-rows.csv"
+printf '[book]\nmax_orders = 100\nmystery = 1\n' > "$tmp/bad.ini"
+check replay_config_unknown_key 2 'bad.ini:3: unknown key .mystery. in section \[book\]' -- \
+    "$bin" replay --config "$tmp/bad.ini" "$aapl"
+check replay_print_config 0 '^bar_interval = 1m$' -- "$bin" replay --print-config
+check replay_config_file_matches_defaults 0 '' -- \
+    bash -c "diff <('$bin' replay --print-config) config/tickcore.ini"
+
+# CSV daily closes: three symbols over 40 days; BBB = 2 x AAA (correlation 1), CCC = 1/AAA
+# (correlation about -1): --bar 1d, daily returns, correlation written to a file.
+awk 'BEGIN { srand(3); p = 100; print "timestamp,symbol,price,size";
+    for (d = 0; d < 40; d++) { p *= exp((rand() - 0.5) * 0.04);
+        ts = sprintf("2024-01-%02dT15:59:00Z", 1 + d % 28); if (d >= 28) ts = sprintf("2024-02-%02dT15:59:00Z", d - 27);
+        printf "%s,AAA,%.4f,100\n%s,BBB,%.4f,100\n%s,CCC,%.4f,100\n", ts, p, ts, 2 * p, ts, 10000 / p } }' \
+    > "$tmp/daily.csv"
+check replay_csv_daily_correlation 0 '^AAA,1,(1|0\.999[0-9]*),-(1|0\.999[0-9]*)$' -- \
+    bash -c "'$bin' replay ${small[*]} --bar 1d --corr-out '$tmp/corr.csv' '$tmp/daily.csv' \
+    > /dev/null && cat '$tmp/corr.csv'"
+
+# A generated day: generator and decoder agree on the count, the analytics run, the steady state
+# allocates nothing, and the correlation, MST and cluster files are written.
+check gen_small_day 0 'messages' -- "$bin" gen --messages 300000 --symbols 50 --sectors 5 \
+    --seed 11 --out "$tmp/day.itch"
+check gen_replay_counts_agree 0 \
+    'day.itch: itch, 300000 messages' -- \
+    "$bin" replay "${small[@]}" --corr-out "$tmp/c.csv" --mst-out "$tmp/m.csv" \
+    --clusters-out "$tmp/k.csv" "$tmp/day.itch"
+check gen_replay_outputs_written 0 '^51 50 51$' -- bash -c \
+    "echo \$(wc -l < '$tmp/c.csv') \$(wc -l < '$tmp/m.csv') \$(wc -l < '$tmp/k.csv')"
+check gen_gzip_replays_the_same 0 'itch \(gzip\), 300000 messages' -- bash -c \
+    "'$bin' gen --messages 300000 --symbols 50 --sectors 5 --seed 11 --gzip --out '$tmp/day.gz' \
+     > /dev/null && '$bin' replay ${small[*]} --decode-only '$tmp/day.gz'"
+check gen_replay_no_churn 0 'allocations while replaying \(after the seal\): 0 ' -- \
+    "$bin" replay "${small[@]}" --strict "$tmp/day.itch"
+check gen_bad_option 2 'messages' -- "$bin" gen --messages lots
 exit 0

@@ -1,0 +1,204 @@
+/*
+ * truth: see truth.h. The truth file is read with getline (its rows hold one column per symbol),
+ * its correlation rows are kept only for the tracked symbols, and everything is freed before the
+ * function returns. Allocation happens inside mem_control_enter/leave: it is a control command,
+ * not churn.
+ */
+#include "engine/truth.h"
+
+#include "mem/mem.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double truth_ari(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb, size_t n,
+                 double *scratch)
+{
+    if (n < 2)
+        return NAN;
+    double *t = scratch, *ra = scratch + (size_t)na * nb, *rb = ra + na;
+    memset(scratch, 0, ((size_t)na * nb + na + nb) * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        t[(size_t)a[i] * nb + b[i]] += 1;
+        ra[a[i]] += 1;
+        rb[b[i]] += 1;
+    }
+    double sij = 0, sa = 0, sb = 0;
+    for (size_t i = 0; i < (size_t)na * nb; i++)
+        sij += t[i] * (t[i] - 1) / 2;
+    for (uint32_t i = 0; i < na; i++)
+        sa += ra[i] * (ra[i] - 1) / 2;
+    for (uint32_t j = 0; j < nb; j++)
+        sb += rb[j] * (rb[j] - 1) / 2;
+    double total = (double)n * (double)(n - 1) / 2;
+    double expect = sa * sb / total, maxi = (sa + sb) / 2;
+    return maxi == expect ? 1.0 : (sij - expect) / (maxi - expect);
+}
+
+/* Split line at commas in place; returns the field count (at most max). */
+static size_t split(char *line, char **f, size_t max)
+{
+    size_t n = 0;
+    char *p = line;
+    while (n < max) {
+        f[n++] = p;
+        char *c = strchr(p, ',');
+        if (!c)
+            break;
+        *c = '\0';
+        p = c + 1;
+    }
+    char *nl = strpbrk(f[n - 1], "\r\n");
+    if (nl)
+        *nl = '\0';
+    return n;
+}
+
+int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->ari = NAN;
+    if (!x->have_result || x->n < 2) {
+        snprintf(r->err, sizeof r->err, "no correlation to compare");
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(r->err, sizeof r->err, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    mem_control_enter();
+    const size_t n = x->n, cap = 70000;
+    int32_t *row_of_loc = mem_alloc(MEM_TAG_ANALYTICS, 65536 * sizeof(int32_t));
+    int32_t *tcol = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(int32_t)); /* field of column j */
+    bool *have = mem_calloc(MEM_TAG_ANALYTICS, n, sizeof(bool));
+    double *rho = mem_alloc(MEM_TAG_ANALYTICS, n * n * sizeof(double));
+    uint32_t *sector = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(uint32_t));
+    char **hfld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
+    char **fld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
+    char *hdr = NULL, *line = NULL;
+    size_t hdrcap = 0, linecap = 0, ncols = 0, lineno = 0;
+    int rc = -1;
+    if (!row_of_loc || !tcol || !have || !rho || !sector || !hfld || !fld) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < 65536; i++)
+        row_of_loc[i] = -1;
+    for (size_t i = 0; i < n; i++)
+        row_of_loc[x->locs[i]] = (int32_t)i;
+    while (getline(&hdr, &hdrcap, f) > 0) {
+        lineno++;
+        if (hdr[0] != '#' && hdr[0] != '\n')
+            break;
+    }
+    if (!hdr || hdr[0] == '#') {
+        snprintf(r->err, sizeof r->err, "%s: no header line", path);
+        goto out;
+    }
+    ncols = split(hdr, hfld, cap);
+    if (ncols < 7 || strcmp(hfld[0], "symbol") || strcmp(hfld[1], "locate")) {
+        snprintf(r->err, sizeof r->err,
+                 "%s:%zu: expected the header symbol,locate,sector,beta,gamma,sigma,SYM... "
+                 "(a truth file with its correlation matrix)",
+                 path, lineno);
+        goto out;
+    }
+    for (size_t j = 0; j < n; j++) {
+        tcol[j] = -1;
+        const char *name = symtab_name(x->symbols, x->locs[j]);
+        for (size_t c = 6; c < ncols; c++)
+            if (strcmp(hfld[c], name) == 0) {
+                tcol[j] = (int32_t)c;
+                break;
+            }
+    }
+    uint32_t max_sector = 0;
+    while (getline(&line, &linecap, f) > 0) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        size_t k = split(line, fld, cap);
+        if (k != ncols) {
+            snprintf(r->err, sizeof r->err, "%s:%zu: %zu fields, the header has %zu", path, lineno,
+                     k, ncols);
+            goto out;
+        }
+        long loc = strtol(fld[1], NULL, 10);
+        if (loc <= 0 || loc > 65535) {
+            snprintf(r->err, sizeof r->err, "%s:%zu: bad locate '%s'", path, lineno, fld[1]);
+            goto out;
+        }
+        int32_t i = row_of_loc[loc];
+        if (i < 0 || strcmp(fld[0], symtab_name(x->symbols, (uint16_t)loc)) != 0)
+            continue; /* not tracked, or another symbol under that locate */
+        have[i] = true;
+        sector[i] = (uint32_t)strtoul(fld[2], NULL, 10);
+        if (sector[i] > max_sector)
+            max_sector = sector[i];
+        for (size_t j = 0; j < n; j++)
+            rho[(size_t)i * n + j] = tcol[j] >= 0 ? strtod(fld[tcol[j]], NULL) : NAN;
+    }
+    double sum = 0, mx = 0, se = 0, st = 0;
+    size_t pairs = 0;
+    bool all = true;
+    for (size_t i = 0; i < n; i++) {
+        all = all && have[i];
+        for (size_t j = i + 1; j < n && have[i]; j++) {
+            double tv = rho[i * n + j];
+            if (!have[j] || !isfinite(tv))
+                continue;
+            double ev = x->compact[i * n + j];
+            double d = fabs(ev - tv);
+            sum += d;
+            mx = d > mx ? d : mx;
+            se += ev;
+            st += tv;
+            pairs++;
+        }
+    }
+    if (pairs == 0) {
+        snprintf(r->err, sizeof r->err, "%s: no tracked symbol pair is in the truth matrix", path);
+        goto out;
+    }
+    r->pairs = pairs;
+    r->mae = sum / (double)pairs;
+    r->max_err = mx;
+    r->mean_est = se / (double)pairs;
+    r->mean_true = st / (double)pairs;
+    r->sectors = max_sector + 1;
+    if (all && x->nclusters > 0 && x->graph.n == n) {
+        uint32_t nb = (uint32_t)x->nclusters, na = max_sector + 1;
+        size_t ns = (size_t)na * nb + na + nb;
+        double *scratch = mem_alloc(MEM_TAG_ANALYTICS, ns * sizeof(double));
+        if (scratch) {
+            r->ari = truth_ari(sector, na, x->graph.label, nb, n, scratch);
+            mem_free(MEM_TAG_ANALYTICS, scratch, ns * sizeof(double));
+        }
+    }
+    rc = 0;
+out:
+    free(hdr);
+    free(line);
+    fclose(f);
+    if (row_of_loc)
+        mem_free(MEM_TAG_ANALYTICS, row_of_loc, 65536 * sizeof(int32_t));
+    if (tcol)
+        mem_free(MEM_TAG_ANALYTICS, tcol, n * sizeof(int32_t));
+    if (have)
+        mem_free(MEM_TAG_ANALYTICS, have, n * sizeof(bool));
+    if (rho)
+        mem_free(MEM_TAG_ANALYTICS, rho, n * n * sizeof(double));
+    if (sector)
+        mem_free(MEM_TAG_ANALYTICS, sector, n * sizeof(uint32_t));
+    if (hfld)
+        mem_free(MEM_TAG_ANALYTICS, hfld, cap * sizeof(char *));
+    if (fld)
+        mem_free(MEM_TAG_ANALYTICS, fld, cap * sizeof(char *));
+    mem_control_leave();
+    return rc;
+}
