@@ -62,42 +62,32 @@ void xsection_fini(xsection_t *x)
     memset(x, 0, sizeof *x);
 }
 
-static void track(xsection_t *x)
+void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts, unsigned part,
+                       double *row, size_t m, bool *traded)
 {
-    for (uint32_t loc = 1; loc <= SYMTAB_MAX_SYMBOLS && x->n < x->max_n; loc++)
-        if (symtab_name(x->symbols, (uint16_t)loc)[0])
-            x->locs[x->n++] = (uint16_t)loc;
-}
-
-void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k)
-{
-    xsection_t *x = ctx;
-    x->bars++;
-    if (x->n == 0)
-        track(x);
-    if (x->n == 0)
-        return;
-    bool traded = false;
-    for (size_t i = 0; i < x->n; i++) {
-        stats_bar_t b;
-        if (stats_bar(st, x->locs[i], k, &b) == 0 && b.trades > 0) {
-            traded = true;
-            break;
+    /* columns c of this part: locate c + 1 with (c + 1) % nparts == part */
+    for (size_t c = (part + nparts - 1) % nparts; c < m; c += nparts) {
+        uint16_t loc = (uint16_t)(c + 1);
+        double v = 0.0;
+        if (stats_bar_row(st, k, (stats_row_kind_t)kind, &loc, 1, &v) < 0 || !isfinite(v))
+            v = 0.0; /* not priced yet, or no previous close: return 0 */
+        row[c] = v;
+        if (!*traded) {
+            stats_bar_t b;
+            if (stats_bar(st, loc, k, &b) == 0 && b.trades > 0)
+                *traded = true;
         }
     }
+}
+
+void xsection_push(xsection_t *x, uint64_t k, const double *row, bool traded)
+{
+    x->bars++;
     if (!traded) {
         x->idle_bars++;
         return;
     }
-    if (stats_bar_row(st, k, (stats_row_kind_t)x->row_kind, x->locs, x->n, x->row) < 0) {
-        x->rejected++;
-        return;
-    }
-    for (size_t i = 0; i < x->n; i++)
-        if (!isfinite(x->row[i]))
-            x->row[i] = 0.0; /* not priced yet, or no previous close: return 0 */
-    /* columns past n stay 0 from init */
-    if (covariance_push(&x->cov, x->row) < 0) {
+    if (covariance_push(&x->cov, row) < 0) {
         x->rejected++;
         return;
     }
@@ -107,18 +97,35 @@ void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k)
     x->rows++;
 }
 
+void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k)
+{
+    xsection_t *x = ctx;
+    bool traded = false;
+    xsection_fill_row(st, k, x->row_kind, 1, 0, x->row, x->max_n, &traded);
+    xsection_push(x, k, x->row, traded);
+}
+
 int xsection_compute(xsection_t *x)
 {
     x->have_result = false;
     covariance_flush(&x->cov);
+    /* the tracked symbols: locates 1..max_n that name a symbol */
+    x->n = 0;
+    for (size_t c = 0; c < x->max_n; c++)
+        if (symtab_name(x->symbols, (uint16_t)(c + 1))[0])
+            x->locs[x->n++] = (uint16_t)(c + 1);
     if (x->n < 2 || covariance_correlation(&x->cov, x->full, true) < 0)
         return -EAGAIN;
     size_t N = x->max_n, n = x->n;
-    for (size_t i = 0; i < n; i++)
-        memcpy(x->compact + i * n, x->full + i * N, n * sizeof(double));
-    /* untracked columns add no eigenvalue */
-    for (size_t j = n; j < N; j++)
-        x->full[j * N + j] = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        size_t ci = x->locs[i] - 1u;
+        for (size_t j = 0; j < n; j++)
+            x->compact[i * n + j] = x->full[ci * N + (x->locs[j] - 1u)];
+    }
+    /* columns of no symbol add no eigenvalue */
+    for (size_t c = 0; c < N; c++)
+        if (!symtab_name(x->symbols, (uint16_t)(c + 1))[0])
+            x->full[c * N + c] = 0.0;
     x->pca_rc = pca_compute(&x->pca, x->full);
     x->pc_count = 0;
     if (x->pca_rc == 0) {

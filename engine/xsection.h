@@ -4,9 +4,11 @@
  * covariance, dsyrk); on request the correlation matrix, its principal components (analytics/
  * pca, dsyevr) and the correlation MST with its clusters (analytics/graph) are computed.
  *
- * Tracked symbols: the first matrix.symbols symbols of the symbol table by stock locate, fixed at
- * the first bar close (by then an ITCH file has delivered its stock directory; a CSV file has
- * interned the symbols of its first bar). Symbols that appear later are not in the matrix.
+ * Tracked symbols: stock locates 1..matrix.symbols, column c holding locate c + 1 (ITCH stock
+ * directories number symbols densely from 1; CSV symbols are interned from 1 in order of first
+ * appearance). Rows are built from the stats without the symbol table, so shard workers can
+ * build their part of a row on their own threads; at compute time the locates that name a
+ * symbol are the tracked set (the others are zero columns and drop out).
  * Returns: by default from the mid-quote at each bar's end (matrix.returns = mid), which is
  * free of the bid-ask bounce that attenuates correlations of trade prices when bars hold few
  * trades; a symbol without a two-sided quote falls back to its trade price (trades-only CSV);
@@ -63,7 +65,14 @@ typedef struct xsection {
 int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols);
 void xsection_fini(xsection_t *x);
 
-/* A stats_bar_fn: one closed bar k of the stats in st (ctx is the xsection). */
+/* Part `part` of nparts of the row of closed bar k: the columns c with (c + 1) % nparts == part
+ * (the locates a shard owns), from the stats st that hold them; kind is x->row_kind. Sets
+ * *traded if one of them traded in the bar. Any thread (reads only st). */
+void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts, unsigned part,
+                       double *row, size_t m, bool *traded);
+/* One complete row (max_n columns) for bar k; bars where nothing traded are idle, skipped. */
+void xsection_push(xsection_t *x, uint64_t k, const double *row, bool traded);
+/* A stats_bar_fn for one shard holding every symbol (ctx is the xsection): fill and push. */
 void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k);
 
 /* Correlation, PCA, MST and clusters over the current window. 0, or -EAGAIN (fewer than 2

@@ -177,6 +177,7 @@ int reader_open(reader_t *r, const char *path)
     reader_close(r);
     r->at_eof = r->failed = false;
     r->error = 0;
+    r->bytes_read = r->reads = r->short_reads = r->chunks = 0; /* figures are per file */
     r->is_gzip = false;
     r->next_read_off = r->next_seq_off = r->stream_off = 0;
     r->inflight = 0;

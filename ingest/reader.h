@@ -85,7 +85,7 @@ typedef struct reader {
     uint64_t gz_in_off; /* compressed offset of gz_cur's first byte */
     uint64_t gz_members;
     bool gz_member_done;
-    /* figures */
+    /* figures for the open file */
     uint64_t bytes_read, reads, short_reads, chunks;
     int error; /* -errno of the failure kept for the next reader_next() */
     char err[256];
