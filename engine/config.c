@@ -93,8 +93,12 @@ static const key_t_ KEYS[] = {
     {"graph", "cluster_distance", K_DBL, OFF(cluster_distance), 0, 2, "0", NULL,
      "if > 0, cut the MST at this distance sqrt(2(1-rho)) instead of into `clusters` clusters"},
 
-    {"pipeline", "workers", K_U32, OFF(workers), 0, 256, "0", NULL,
-     "shard worker threads; 0 = one per spare core (at least 1)"},
+    {"pipeline", "workers", K_U32, OFF(workers), 0, 64, "0", NULL,
+     "shard worker threads (each owns the books and stats of locate % workers); 0 = one per "
+     "spare core (at least 1); results do not depend on it"},
+    {"pipeline", "batches", K_U32, OFF(batches), 2, 1 << 16, "32", NULL,
+     "event batches in flight between the reader and the workers (input.batch_events events "
+     "each); when all are in use the reader waits: backpressure, nothing dropped"},
     {"pipeline", "ring_slots", K_U32, OFF(ring_slots), 2, 1 << 20, "1024", NULL,
      "slots per inter-thread ring (a power of two)"},
     {"pipeline", "pin_cpus", K_BOOL, OFF(pin_cpus), 0, 0, "false", NULL,

@@ -56,6 +56,7 @@ typedef struct config {
     double cluster_distance;
     /* [pipeline] */
     uint32_t workers;
+    uint32_t batches;
     uint32_t ring_slots;
     bool pin_cpus;
     uint32_t live_overflow; /* cfg_overflow_t */

@@ -7,8 +7,8 @@
 #include "engine/replay.h"
 
 #include "engine/config.h"
+#include "engine/pipeline.h"
 #include "engine/report.h"
-#include "engine/shard.h"
 #include "engine/xsection.h"
 #include "event/symtab.h"
 #include "ingest/stream.h"
@@ -428,8 +428,7 @@ int replay_main(int argc, char **argv)
     static stream_t stream;
     static file_result_t results[MAX_FILES];
     memset(results, 0, sizeof results);
-    static shard_t shard;
-    static xsection_t xs;
+    static pipeline_t pl;
     int rc = symtab_init(&symbols, o.cfg.max_symbols);
     const char *what = "symbol table";
     if (rc == 0) {
@@ -437,13 +436,13 @@ int replay_main(int argc, char **argv)
         rc = stream_init(&stream, &o.scfg, &symbols);
     }
     if (rc == 0 && !o.decode_only) {
-        what = "cross-section (covariance, PCA, graph)";
-        rc = xsection_init(&xs, &o.cfg, &symbols);
+        what = "pipeline (books, stats, covariance, PCA, graph)";
+        rc = pipeline_init(&pl, &o.cfg, &symbols);
         if (rc == 0) {
-            what = "order books and stats";
-            rc = shard_init(&shard, &o.cfg, xsection_on_bar, &xs);
+            what = "pipeline threads";
+            rc = pipeline_start(&pl);
             if (rc < 0)
-                xsection_fini(&xs);
+                pipeline_fini(&pl);
         }
         if (rc < 0)
             stream_fini(&stream);
@@ -466,7 +465,7 @@ int replay_main(int argc, char **argv)
     uint64_t by_type[256] = {0};
     uint64_t total_msgs = 0, total_bytes = 0, done_file_bytes = 0;
     int failed = 0;
-    double t0 = now_s(), last_progress = 0;
+    double t0 = now_s(), last_progress = 0, reader_busy = 0;
     for (int i = 0; i < nfiles && !g_stop; i++) {
         file_result_t *fr = &results[i];
         fr->path = argv[optind + i];
@@ -482,16 +481,29 @@ int replay_main(int argc, char **argv)
         ev_t *ev;
         size_t n;
         int r = 0;
-        while (!g_stop && (r = stream_next(&stream, &ev, &n)) > 0) {
-            if (o.speed > 0) {
-                for (size_t k = 0; k < n && !g_stop; k++) {
-                    pace(&pacer, ev[k].ts);
-                    if (!o.decode_only)
-                        shard_apply(&shard, &ev[k], 1);
-                }
-            } else if (!o.decode_only) {
-                shard_apply(&shard, ev, n);
+        /* When pacing, small batches: an event waits for at most its batch-mates' pacing. */
+        size_t cap = o.speed > 0 ? 64 : (o.decode_only ? 0 : pl.batch_cap);
+        for (;;) {
+            if (g_stop)
+                break;
+            pipe_batch_t *b = NULL;
+            if (o.decode_only) {
+                r = stream_next(&stream, &ev, &n);
+            } else {
+                b = pipeline_acquire(&pl);
+                double td = now_s();
+                r = stream_next_into(&stream, b->ev, cap, &n);
+                reader_busy += now_s() - td;
+                ev = b->ev;
+                b->n = r > 0 ? (uint32_t)n : 0;
             }
+            if (r > 0 && o.speed > 0)
+                for (size_t k = 0; k < n && !g_stop; k++)
+                    pace(&pacer, ev[k].ts);
+            if (b)
+                pipeline_publish(&pl, b);
+            if (r <= 0)
+                break;
             if (o.progress) {
                 double t = now_s();
                 if (t - last_progress >= 0.1) {
@@ -525,17 +537,20 @@ int replay_main(int argc, char **argv)
             csv_report(&stream.csv, stderr, fr->path);
         stream_close(&stream);
     }
+    if (!o.decode_only)
+        pipeline_finish(&pl); /* drain: every published batch is applied */
     double secs = now_s() - t0;
     progress_line(&o, t0, total_msgs, done_file_bytes, total_file_bytes, true);
+    xsection_t *xs = &pl.xs;
     double t_xs = now_s();
-    int xs_rc = o.decode_only ? -EAGAIN : xsection_compute(&xs);
+    int xs_rc = o.decode_only ? -EAGAIN : xsection_compute(xs);
     t_xs = now_s() - t_xs;
     mem_snapshot(&after);
     uint64_t steady_allocs = after.total.allocs - before.total.allocs;
     /* Results that outlive the teardown, and the files asked for (stdio: after the count). */
     static report_t rep;
-    report_collect(&rep, o.decode_only ? NULL : &shard, o.decode_only ? NULL : &xs, &symbols,
-                   o.cfg.top_symbols);
+    report_collect(&rep, o.decode_only ? NULL : &pl, &symbols, o.cfg.top_symbols);
+    report_set_times(&rep, reader_busy, secs);
     rep.xs_seconds = t_xs;
     /* The generator's ground truth: asked for, or found next to a single input file. */
     char truth_auto[300];
@@ -547,17 +562,17 @@ int replay_main(int argc, char **argv)
         truth = truth_auto;
     if (truth && xs_rc == 0) {
         snprintf(rep.truth_path, sizeof rep.truth_path, "%s", truth);
-        rep.truth_rc = truth_compare(truth, &xs, &rep.truth);
+        rep.truth_rc = truth_compare(truth, xs, &rep.truth);
     }
     int out_failed = 0;
     if (xs_rc == 0) {
-        out_failed |= report_write_file(o.corr_out, xsection_write_corr, &xs);
-        out_failed |= report_write_file(o.mst_out, xsection_write_mst, &xs);
-        out_failed |= report_write_file(o.clusters_out, xsection_write_clusters, &xs);
+        out_failed |= report_write_file(o.corr_out, xsection_write_corr, xs);
+        out_failed |= report_write_file(o.mst_out, xsection_write_mst, xs);
+        out_failed |= report_write_file(o.clusters_out, xsection_write_clusters, xs);
     } else if (o.corr_out || o.mst_out || o.clusters_out) {
         fprintf(stderr, "tickcore replay: no correlation to write: %s\n",
                 o.decode_only ? "--decode-only"
-                : xs.n < 2    ? "it needs at least 2 symbols"
+                : xs->n < 2   ? "it needs at least 2 symbols"
                               : "fewer than 2 bars with trades");
         out_failed = 1;
     }
@@ -567,8 +582,7 @@ int replay_main(int argc, char **argv)
 
     /* Teardown, then the leak check. */
     if (!o.decode_only) {
-        shard_fini(&shard);
-        xsection_fini(&xs);
+        pipeline_fini(&pl);
     }
     stream_fini(&stream);
     symtab_fini(&symbols);

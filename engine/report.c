@@ -8,35 +8,105 @@
 #include <math.h>
 #include <string.h>
 
-void report_collect(report_t *r, const shard_t *s, const xsection_t *x, const symtab_t *symbols,
-                    uint32_t top)
+void report_set_times(report_t *r, double reader_busy, double wall)
+{
+    r->reader_busy = reader_busy;
+    r->wall = wall;
+}
+
+void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, uint32_t top)
 {
     memset(r, 0, sizeof *r);
     r->truth_rc = 1;
-    if (!s)
+    if (!p)
         return;
     r->analytics = true;
-    book_stats(&s->book, &r->book);
-    memcpy(r->by_result, s->by_result, sizeof r->by_result);
-    const stats_t *st = &s->stats;
-    r->bar_ns = st->cfg.bar_ns;
-    r->trades = st->trades;
-    r->bars_closed = st->bars_closed;
-    r->unpriced = st->unpriced;
-    r->breaks = st->breaks;
-    r->breaks_unknown = st->breaks_unknown;
-    r->sym_full = st->sym_full;
-    r->late = st->late;
-    static uint16_t locs[REPORT_TOP_MAX];
+    r->workers = p->k;
+    static uint16_t cand[PIPE_MAX_WORKERS * REPORT_TOP_MAX];
+    static uint8_t cand_shard[PIPE_MAX_WORKERS * REPORT_TOP_MAX];
+    size_t ncand = 0;
     if (top > REPORT_TOP_MAX)
         top = REPORT_TOP_MAX;
-    r->ntop = stats_top_by_volume(st, top, locs);
-    for (size_t i = 0; i < r->ntop; i++) {
-        report_sym_t *t = &r->top[i];
+    histo_t *lat = &r->lat_scratch;
+    histo_reset(lat);
+    for (unsigned w = 0; w < p->k; w++) {
+        const shard_t *s = &p->w[w].shard;
+        book_stats_t bs;
+        book_stats(&s->book, &bs);
+        if (w == 0) {
+            r->book = bs;
+        } else {
+            r->book.max_orders += bs.max_orders;
+            r->book.max_levels += bs.max_levels;
+            r->book.orders += bs.orders;
+            r->book.levels += bs.levels;
+            r->book.orders_peak += bs.orders_peak; /* sum of per-shard peaks: an upper bound */
+            r->book.levels_peak += bs.levels_peak;
+            r->book.unknown_refs += bs.unknown_refs;
+            r->book.dup_refs += bs.dup_refs;
+            r->book.anomalies += bs.anomalies;
+            r->book.orders_exhausted += bs.orders_exhausted;
+            r->book.levels_exhausted += bs.levels_exhausted;
+            r->book.invalid += bs.invalid;
+        }
+        for (int i = 0; i < BOOK_RESULT_COUNT; i++)
+            r->by_result[i] += s->by_result[i];
+        const stats_t *st = &s->stats;
+        r->bar_ns = st->cfg.bar_ns;
+        r->trades += st->trades;
+        r->bars_closed = st->bars_closed; /* every shard closes the same bars */
+        r->unpriced += st->unpriced;
+        r->breaks += st->breaks;
+        r->breaks_unknown += st->breaks_unknown;
+        r->sym_full += st->sym_full;
+        r->late += st->late;
+        size_t got = stats_top_by_volume(st, top, cand + ncand);
+        for (size_t i = 0; i < got; i++)
+            cand_shard[ncand + i] = (uint8_t)w;
+        ncand += got;
+        for (uint32_t loc = 1; loc <= SYMTAB_MAX_SYMBOLS; loc++) {
+            stats_sym_t ss;
+            if (p->owner[loc] == w && stats_get(st, (uint16_t)loc, &ss) == 0 && ss.trades > 0)
+                r->symbols_traded++;
+        }
+        r->worker_busy[w] = p->w[w].busy;
+        r->worker_wall[w] = p->w[w].wall;
+        r->worker_owned[w] = p->w[w].owned;
+        r->row_waits += p->w[w].row_waits;
+        histo_merge(lat, &p->w[w].latency);
+    }
+    r->batches_published = p->published;
+    r->acquire_waits = p->acquire_waits;
+    r->acquire_wait_s = p->acquire_wait_s;
+    r->xs_waits = p->xs_waits;
+    r->xs_busy = p->xs_busy;
+    r->lat_n = lat->n;
+    r->lat_p50 = histo_quantile(lat, 0.50);
+    r->lat_p99 = histo_quantile(lat, 0.99);
+    r->lat_p999 = histo_quantile(lat, 0.999);
+    r->lat_max = lat->max;
+    /* the top symbols over all shards: a selection over the candidates (K * top at most) */
+    for (size_t i = 0; i < top && ncand > 0; i++) {
+        size_t best = 0;
+        uint64_t bv = 0;
+        for (size_t c = 0; c < ncand; c++) {
+            stats_sym_t ss;
+            stats_get(&p->w[cand_shard[c]].shard.stats, cand[c], &ss);
+            if (c == 0 || ss.volume > bv || (ss.volume == bv && cand[c] < cand[best])) {
+                best = c;
+                bv = ss.volume;
+            }
+        }
+        const shard_t *s = &p->w[cand_shard[best]].shard;
+        uint16_t loc = cand[best];
+        cand[best] = cand[ncand - 1];
+        cand_shard[best] = cand_shard[ncand - 1];
+        ncand--;
+        report_sym_t *t = &r->top[r->ntop++];
         stats_sym_t ss;
-        stats_get(st, locs[i], &ss);
-        t->locate = locs[i];
-        snprintf(t->name, sizeof t->name, "%s", symtab_name(symbols, locs[i]));
+        stats_get(&s->stats, loc, &ss);
+        t->locate = loc;
+        snprintf(t->name, sizeof t->name, "%s", symtab_name(symbols, loc));
         t->trades = ss.trades;
         t->volume = ss.volume;
         t->notional = ss.notional;
@@ -46,19 +116,13 @@ void report_collect(report_t *r, const shard_t *s, const xsection_t *x, const sy
         t->ask = (double)ss.ask / EV_PRICE_SCALE;
         t->spread = ss.spread;
         t->vol = ss.vol;
-        book_symbol_t bs;
-        if (book_symbol(&s->book, locs[i], &bs) == 0) {
-            t->orders = bs.orders[0] + bs.orders[1];
-            t->levels = bs.levels[0] + bs.levels[1];
+        book_symbol_t bsym;
+        if (book_symbol(&s->book, loc, &bsym) == 0) {
+            t->orders = bsym.orders[0] + bsym.orders[1];
+            t->levels = bsym.levels[0] + bsym.levels[1];
         }
     }
-    for (uint32_t loc = 1; loc <= SYMTAB_MAX_SYMBOLS; loc++) {
-        stats_sym_t ss;
-        if (stats_get(st, (uint16_t)loc, &ss) == 0 && ss.trades > 0)
-            r->symbols_traded++;
-    }
-    if (!x)
-        return;
+    const xsection_t *x = &p->xs;
     r->n = x->n;
     r->window = x->cov.cfg.window;
     r->rows = x->rows;
@@ -74,8 +138,9 @@ void report_collect(report_t *r, const shard_t *s, const xsection_t *x, const sy
         r->mst_total = x->graph.total;
         r->nclusters = x->nclusters;
         /* largest clusters first: a selection over the sizes, no sort needed for 10 */
-        bool taken[4096] = {false};
-        size_t nc = r->nclusters < 4096 ? r->nclusters : 4096;
+        static bool taken[65536];
+        size_t nc = r->nclusters < 65536 ? r->nclusters : 65536;
+        memset(taken, 0, nc);
         for (size_t k = 0; k < REPORT_CLUSTERS_SHOWN && k < nc; k++) {
             size_t best = SIZE_MAX;
             for (size_t c = 0; c < nc; c++)
@@ -107,6 +172,42 @@ static const char *dur(uint64_t ns, char *buf, size_t n)
     else
         snprintf(buf, n, "%gs", (double)ns / 1e9);
     return buf;
+}
+
+static void report_pipeline_text(FILE *f, const report_t *r)
+{
+    if (r->workers == 0)
+        return;
+    fprintf(f,
+            "  pipeline: %u worker%s, %" PRIu64 " batches; the reader waited %" PRIu64
+            " times (%.3f s) for a free batch (backpressure)\n",
+            r->workers, r->workers == 1 ? "" : "s", r->batches_published, r->acquire_waits,
+            r->acquire_wait_s);
+    fprintf(f, "    %-30s %9s %9s %7s\n", "stage", "busy s", "wall s", "busy");
+    double wall = r->wall > 0 ? r->wall : 1;
+    const char *worst = "reader (read + decode)";
+    double worst_f = r->reader_busy / wall;
+    fprintf(f, "    %-30s %9.3f %9.3f %6.1f%%\n", "reader (read + decode)", r->reader_busy, r->wall,
+            100 * r->reader_busy / wall);
+    static char names[PIPE_MAX_WORKERS][48];
+    for (unsigned w = 0; w < r->workers; w++) {
+        snprintf(names[w], sizeof names[w], "worker %u (books + stats)", w);
+        double fr = r->worker_busy[w] / wall;
+        fprintf(f, "    %-30s %9.3f %9.3f %6.1f%%  %" PRIu64 " events applied\n", names[w],
+                r->worker_busy[w], r->worker_wall[w], 100 * fr, r->worker_owned[w]);
+        if (fr > worst_f) {
+            worst_f = fr;
+            worst = names[w];
+        }
+    }
+    fprintf(f, "    %-30s %9.3f %9.3f %6.1f%%\n", "cross-section (bar rows)", r->xs_busy, r->wall,
+            100 * r->xs_busy / wall);
+    fprintf(f, "    bottleneck: %s (%.0f%% busy)\n", worst, 100 * worst_f);
+    fprintf(f,
+            "    latency, batch published -> applied: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, "
+            "max %.3f ms over %" PRIu64 " events\n",
+            (double)r->lat_p50 / 1e6, (double)r->lat_p99 / 1e6, (double)r->lat_p999 / 1e6,
+            (double)r->lat_max / 1e6, r->lat_n);
 }
 
 void report_text(FILE *f, const report_t *r)
@@ -162,6 +263,7 @@ void report_text(FILE *f, const report_t *r)
     for (size_t k = 0; k < REPORT_CLUSTERS_SHOWN && k < r->nclusters; k++)
         fprintf(f, " %u", r->cluster_size[k]);
     fprintf(f, "\n    computed in %.1f ms\n", r->xs_seconds * 1e3);
+    report_pipeline_text(f, r);
     if (r->truth_rc == 0)
         fprintf(f,
                 "    vs truth (%s): mean |rho - true rho| %.3f over %zu pairs (max %.3f; mean rho "
@@ -232,7 +334,20 @@ void report_json(FILE *f, const report_t *r)
     }
     fputs("],\"mst_total\":", f);
     num(f, r->xs_ok ? r->mst_total : NAN);
-    fprintf(f, ",\"clusters\":%zu,\"seconds\":%.6f,\"truth\":", r->nclusters, r->xs_seconds);
+    fprintf(f, ",\"clusters\":%zu,\"seconds\":%.6f}", r->nclusters, r->xs_seconds);
+    fprintf(f,
+            ",\"pipeline\":{\"workers\":%u,\"batches\":%" PRIu64 ",\"acquire_waits\":%" PRIu64
+            ",\"acquire_wait_s\":%.6f,\"reader_busy_s\":%.6f,\"xsection_busy_s\":%.6f,"
+            "\"wall_s\":%.6f,\"worker_busy_s\":[",
+            r->workers, r->batches_published, r->acquire_waits, r->acquire_wait_s, r->reader_busy,
+            r->xs_busy, r->wall);
+    for (unsigned w = 0; w < r->workers; w++)
+        fprintf(f, "%s%.6f", w ? "," : "", r->worker_busy[w]);
+    fprintf(f,
+            "],\"latency_ns\":{\"n\":%" PRIu64 ",\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
+            ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "}}",
+            r->lat_n, r->lat_p50, r->lat_p99, r->lat_p999, r->lat_max);
+    fputs(",\"truth\":", f);
     if (r->truth_rc == 0) {
         fprintf(f, "{\"pairs\":%zu,\"mae\":", r->truth.pairs);
         num(f, r->truth.mae);
@@ -244,7 +359,7 @@ void report_json(FILE *f, const report_t *r)
     } else {
         fputs("null", f);
     }
-    fputs("}}", f);
+    fputs("}", f);
 }
 
 int report_write_file(const char *path, int (*fn)(const xsection_t *, FILE *), const xsection_t *x)

@@ -8,6 +8,7 @@
 #define TICKCORE_ENGINE_REPORT_H
 
 #include "analytics/book.h"
+#include "engine/pipeline.h"
 #include "engine/shard.h"
 #include "engine/truth.h"
 #include "engine/xsection.h"
@@ -50,14 +51,24 @@ typedef struct report {
     char hub[SYMTAB_SYM_MAX + 1];                 /* highest MST betweenness */
     uint32_t hub_degree;
     double xs_seconds;
+    /* pipeline */
+    unsigned workers;
+    uint64_t batches_published, acquire_waits, xs_waits, row_waits;
+    double acquire_wait_s, xs_busy, reader_busy, wall;
+    double worker_busy[PIPE_MAX_WORKERS], worker_wall[PIPE_MAX_WORKERS];
+    uint64_t worker_owned[PIPE_MAX_WORKERS];
+    uint64_t lat_n, lat_p50, lat_p99, lat_p999, lat_max; /* ns */
+    histo_t lat_scratch;
     /* against the generator's truth file, when there is one */
     int truth_rc; /* 0 compared, -1 failed (truth.err), 1 not asked */
     char truth_path[320];
     truth_result_t truth;
 } report_t;
 
-void report_collect(report_t *r, const shard_t *s, const xsection_t *x, const symtab_t *symbols,
-                    uint32_t top);
+/* From the K shards of a finished pipeline (p NULL: decode-only, nothing to collect). */
+void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, uint32_t top);
+/* The reader's own time (decoding), the wall time of the run: for the stage table. */
+void report_set_times(report_t *r, double reader_busy, double wall);
 void report_text(FILE *f, const report_t *r);
 void report_json(FILE *f, const report_t *r);
 

@@ -7,13 +7,16 @@
 
 #include <string.h>
 
-int shard_init(shard_t *s, const config_t *cfg, stats_bar_fn *on_bar, void *ctx)
+int shard_init(shard_t *s, const config_t *cfg, unsigned nshards, stats_bar_fn *on_bar, void *ctx)
 {
     memset(s, 0, sizeof *s);
     book_config_t bc;
     book_config_default(&bc);
-    bc.max_orders = cfg->max_orders;
-    bc.max_levels = cfg->max_levels;
+    /* one shard's share of the capacities, with a quarter spare for uneven symbols */
+    uint64_t orders = nshards > 1 ? (uint64_t)cfg->max_orders * 5 / 4 / nshards : cfg->max_orders;
+    uint64_t levels = nshards > 1 ? (uint64_t)cfg->max_levels * 5 / 4 / nshards : cfg->max_levels;
+    bc.max_orders = (uint32_t)(orders < 16 ? 16 : orders);
+    bc.max_levels = (uint32_t)(levels < 16 ? 16 : levels);
     bc.max_locate = BOOK_MAX_LOCATE;
     int rc = book_init(&s->book, &bc);
     if (rc < 0)
@@ -46,26 +49,45 @@ static inline int is_book_event(uint8_t t)
     return t == 'A' || t == 'F' || t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U';
 }
 
+static inline void apply_one(shard_t *s, const ev_t *e)
+{
+    int64_t exec_price = 0;
+    uint16_t touched = 0; /* the locate whose book changed */
+    if (is_book_event(e->type)) {
+        book_fill_t fill;
+        book_result_t r = book_apply(&s->book, e, &fill);
+        s->by_result[r]++;
+        exec_price = fill.exec_price;
+        if (r == BOOK_OK || r == BOOK_ANOMALY)
+            touched = fill.locate ? fill.locate : e->locate;
+    }
+    stats_apply(&s->stats, e, exec_price);
+    if (touched) {
+        int64_t bid, ask;
+        if (book_best(&s->book, touched, &bid, NULL, &ask, NULL) >= 0)
+            stats_quote(&s->stats, touched, bid, ask);
+    }
+}
+
 void shard_apply(shard_t *s, const ev_t *ev, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        apply_one(s, &ev[i]);
+    s->events += n;
+}
+
+size_t shard_apply_part(shard_t *s, const ev_t *ev, size_t n, const uint8_t *owner, uint8_t id)
+{
+    size_t mine = 0;
     for (size_t i = 0; i < n; i++) {
         const ev_t *e = &ev[i];
-        int64_t exec_price = 0;
-        uint16_t touched = 0; /* the locate whose book changed */
-        if (is_book_event(e->type)) {
-            book_fill_t fill;
-            book_result_t r = book_apply(&s->book, e, &fill);
-            s->by_result[r]++;
-            exec_price = fill.exec_price;
-            if (r == BOOK_OK || r == BOOK_ANOMALY)
-                touched = fill.locate ? fill.locate : e->locate;
-        }
-        stats_apply(&s->stats, e, exec_price);
-        if (touched) {
-            int64_t bid, ask;
-            if (book_best(&s->book, touched, &bid, NULL, &ask, NULL) >= 0)
-                stats_quote(&s->stats, touched, bid, ask);
+        if (owner[e->locate] == id) {
+            apply_one(s, e);
+            mine++;
+        } else {
+            stats_advance(&s->stats, e->ts); /* the clock is everyone's */
         }
     }
-    s->events += n;
+    s->events += mine;
+    return mine;
 }

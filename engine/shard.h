@@ -28,11 +28,15 @@ typedef struct shard {
     uint64_t by_result[BOOK_RESULT_COUNT];
 } shard_t;
 
-/* on_bar: called for each closed bar (see stats.h), may be NULL. 0 or -errno. */
-int shard_init(shard_t *s, const config_t *cfg, stats_bar_fn *on_bar, void *ctx);
+/* One of nshards shards (its share of the book capacities: see pipeline.h). on_bar: called for
+ * each closed bar (see stats.h), may be NULL. 0 or -errno. */
+int shard_init(shard_t *s, const config_t *cfg, unsigned nshards, stats_bar_fn *on_bar, void *ctx);
 void shard_fini(shard_t *s);
 
 /* Apply a batch of events in order. Allocates nothing. */
 void shard_apply(shard_t *s, const ev_t *ev, size_t n);
+/* Apply the events whose locate this shard owns (owner[locate] == id) and advance the bar clock
+ * with the others. Returns the events applied. Allocates nothing. */
+size_t shard_apply_part(shard_t *s, const ev_t *ev, size_t n, const uint8_t *owner, uint8_t id);
 
 #endif

@@ -130,7 +130,7 @@ static stream_format_t detect(const uint8_t *p, size_t n)
 static void count_batch(stream_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const ev_t *e = &s->events[i];
+        const ev_t *e = &s->out[i];
         s->by_type[e->type]++;
         if (e->type == 'R' && itch_directory_apply(s->symbols, e) == -EEXIST)
             s->directory_conflicts++;
@@ -169,7 +169,7 @@ static int at_end(stream_t *s, ev_t **ev, size_t *n)
     size_t tail = s->have_chunk ? s->chunk.len - s->pos : 0;
     if (s->format == STREAM_CSV && s->have_chunk) {
         csv_result_t res;
-        csv_decode_block(&s->csv, p, tail, true, s->events, s->cfg.batch_events, &res);
+        csv_decode_block(&s->csv, p, tail, true, s->out, s->out_max, &res);
         s->pos += res.consumed;
         count_batch(s, res.n);
         if (res.status >= CSV_ERR_EMPTY) {
@@ -181,7 +181,7 @@ static int at_end(stream_t *s, ev_t **ev, size_t *n)
             s->ended = true;
         }
         if (res.n) {
-            *ev = s->events;
+            *ev = s->out;
             *n = res.n;
             return 1;
         }
@@ -207,7 +207,7 @@ static int at_end(stream_t *s, ev_t **ev, size_t *n)
     return -1;
 }
 
-int stream_next(stream_t *s, ev_t **ev, size_t *n)
+static int next_batch(stream_t *s, ev_t **ev, size_t *n)
 {
     if (s->pending)
         return -1;
@@ -256,7 +256,7 @@ int stream_next(stream_t *s, ev_t **ev, size_t *n)
 
         if (s->format == STREAM_CSV) {
             csv_result_t res;
-            csv_decode_block(&s->csv, p, len, false, s->events, s->cfg.batch_events, &res);
+            csv_decode_block(&s->csv, p, len, false, s->out, s->out_max, &res);
             s->pos += res.consumed;
             count_batch(s, res.n);
             if (res.status >= CSV_ERR_EMPTY) {
@@ -268,7 +268,7 @@ int stream_next(stream_t *s, ev_t **ev, size_t *n)
                 s->need_more = true;
             }
             if (res.n) {
-                *ev = s->events;
+                *ev = s->out;
                 *n = res.n;
                 return 1;
             }
@@ -293,7 +293,7 @@ int stream_next(stream_t *s, ev_t **ev, size_t *n)
             continue;
         }
         itch_result_t r;
-        itch_decode_block(p, len, s->events, s->cfg.batch_events, &r);
+        itch_decode_block(p, len, s->out, s->out_max, &r);
         s->pos += r.consumed;
         count_batch(s, r.n);
         if (r.status == ITCH_OK)
@@ -315,11 +315,28 @@ int stream_next(stream_t *s, ev_t **ev, size_t *n)
                 s->pending = -1;
         }
         if (r.n) {
-            *ev = s->events;
+            *ev = s->out;
             *n = r.n;
             return 1;
         }
         if (s->pending)
             return -1;
     }
+}
+
+int stream_next(stream_t *s, ev_t **ev, size_t *n)
+{
+    s->out = s->events;
+    s->out_max = s->cfg.batch_events;
+    return next_batch(s, ev, n);
+}
+
+int stream_next_into(stream_t *s, ev_t *out, size_t max, size_t *n)
+{
+    ev_t *ev;
+    if (max == 0)
+        return -1;
+    s->out = out;
+    s->out_max = max;
+    return next_batch(s, &ev, n);
 }

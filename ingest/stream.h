@@ -40,6 +40,8 @@ typedef struct stream {
     reader_t reader;
     symtab_t *symbols;
     ev_t *events;
+    ev_t *out; /* where the current call decodes to: events, or the caller's array */
+    size_t out_max;
     csv_t csv;
     const char *path;
     stream_format_t format; /* of the open file */
@@ -70,6 +72,9 @@ void stream_close(stream_t *s);
 /* The next batch: 1 (*ev, *n set, n >= 1), 0 at the clean end of the file, -1 on an error that
  * ends it (message in s->err; every event before the error has been delivered). */
 int stream_next(stream_t *s, ev_t **ev, size_t *n);
+/* The same into the caller's array out[0..max) (the pipeline's batches). Events' raw pointers
+ * are valid only until the next call, on this thread. */
+int stream_next_into(stream_t *s, ev_t *out, size_t max, size_t *n);
 
 const char *stream_format_name(stream_format_t f);
 

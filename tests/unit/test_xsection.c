@@ -112,7 +112,7 @@ static void test_xsection_recovers_the_generator_truth(void **state)
     assert_int_equal(symtab_init(&sy, cfg.max_symbols), 0);
     assert_int_equal(stream_init(&s, &sc, &sy), 0);
     assert_int_equal(xsection_init(&xs, &cfg, &sy), 0);
-    assert_int_equal(shard_init(&sh, &cfg, xsection_on_bar, &xs), 0);
+    assert_int_equal(shard_init(&sh, &cfg, 1, xsection_on_bar, &xs), 0);
     assert_int_equal(stream_open(&s, path), 0);
 
     malloc_count_t before;
