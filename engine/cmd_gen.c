@@ -47,6 +47,20 @@ static int bad(const char *opt, const char *val, const char *want)
     return 2;
 }
 
+/* s as a JSON string body: quotes, backslashes and control characters escaped. */
+static void json_str(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+}
+
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -179,12 +193,16 @@ int cmd_gen_main(int argc, char **argv)
         truth[0] = '\0';
 
     if (json) {
-        printf("{\"command\":\"gen\",\"out\":\"%s\",\"truth\":\"%s\",\"messages\":%" PRIu64
-               ",\"bytes\":%" PRIu64 ",\"bytes_written\":%" PRIu64 ",\"seconds\":%.6f,"
+        printf("{\"command\":\"gen\",\"out\":\"");
+        json_str(cfg.out);
+        printf("\",\"truth\":\"");
+        json_str(truth);
+        printf("\",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"bytes_written\":%" PRIu64
+               ",\"seconds\":%.6f,"
                "\"messages_per_s\":%.0f,\"symbols\":%u,\"sectors\":%u,\"seed\":%" PRIu64
                ",\"step_ns\":%" PRIu64 ",\"by_type\":{",
-               cfg.out, truth, st.messages, st.bytes, st.bytes_written, st.seconds, mps,
-               cfg.symbols, cfg.sectors, cfg.seed, step_ns);
+               st.messages, st.bytes, st.bytes_written, st.seconds, mps, cfg.symbols, cfg.sectors,
+               cfg.seed, step_ns);
         bool first = true;
         for (const char *t = types; *t; t++) {
             if (*t == 'c')

@@ -7,9 +7,9 @@
  * common factors (K + 1 normals). A symbol's own noise is drawn lazily when it is touched
  * (sqrt(steps since its last touch) * N(0,1): the same law as one draw per step), so a step
  * costs K + 1 normals, not N, and a symbol's quote is recomputed at most once per step. Each
- * symbol's book is one array of max_live orders holding two heaps, bids (best = highest) from
- * the front and asks (best = lowest) from the back, so both sides share the capacity, the best
- * order is at a root and any order leaves in O(log n). Burst draws are made a few bursts ahead
+ * symbol's book is one array of max_live orders holding two 4-ary heaps, bids (best = highest)
+ * from the front and asks (best = lowest) from the back, so both sides share the capacity, the
+ * best order is at a root and any order leaves in O(log n). Burst draws are made a few bursts ahead
  * so the symbol's state and its heap roots are prefetched. The encoder writes each message
  * straight into the output buffer (big-endian, byte by byte); a full buffer goes out with
  * write(2), or through ISA-L's streaming deflate into a second buffer. Ownership: gen_t owns its
@@ -149,7 +149,7 @@ static inline uint64_t rng_next(rng_t *r)
 /* Uniform in [0, 1). */
 static inline double rng_unit(rng_t *r)
 {
-    return (double)(rng_next(r) >> 11) * 0x1p-53;
+    return (double)(int64_t)(rng_next(r) >> 11) * 0x1p-53;
 }
 
 /* Uniform in [0, n) from 32 random bits (Lemire's multiply-shift, bias < n / 2^32). */
@@ -161,7 +161,7 @@ static inline uint32_t below(uint32_t bits, uint32_t n)
 /* Uniform in (0, 1]. */
 static inline double rng_unit_open(rng_t *r)
 {
-    return (double)((rng_next(r) >> 11) + 1) * 0x1p-53;
+    return (double)(int64_t)((rng_next(r) >> 11) + 1) * 0x1p-53;
 }
 
 /* Uniform in [0, n) from bits 0..23 of bits. */
@@ -257,12 +257,8 @@ static inline void be32(uint8_t *p, uint32_t v)
 
 static inline void be48(uint8_t *p, uint64_t v)
 {
-    p[0] = (uint8_t)(v >> 40);
-    p[1] = (uint8_t)(v >> 32);
-    p[2] = (uint8_t)(v >> 24);
-    p[3] = (uint8_t)(v >> 16);
-    p[4] = (uint8_t)(v >> 8);
-    p[5] = (uint8_t)v;
+    be16(p, (uint16_t)(v >> 32)); /* 2 + 4 bytes: both get merged into one store each */
+    be32(p + 2, (uint32_t)v);
 }
 
 static inline void be64(uint8_t *p, uint64_t v)
@@ -1391,9 +1387,11 @@ int gen_generate(gen_t *g, gen_stats_t *st)
         uint32_t i = g->symtab[r >> shift];
         gsym_t *s = &g->sym[i];
         unsigned burst = 1 + (unsigned)((r >> 32) & 3);
-        double u = (double)(r & 0xffffffffu) * 0x1p-32;
+        double u = (double)(uint32_t)r * 0x1p-32;
         for (unsigned m = 0; m < burst && k < flow; m++, k++) {
-            uint64_t ts = GEN_SESSION_OPEN_NS + (uint64_t)(((double)k + u) * spacing);
+            /* Signed conversions: one instruction each (k < 2^53, the product < 2^45). */
+            uint64_t ts =
+                GEN_SESSION_OPEN_NS + (uint64_t)(int64_t)(((double)(int64_t)k + u) * spacing);
             if (mem_unlikely(ts >= GEN_SESSION_CLOSE_NS))
                 ts = GEN_SESSION_CLOSE_NS - 1;
             while (mem_unlikely(ts >= g->next_step_ts))
