@@ -67,6 +67,23 @@ nomem:
     return -ENOMEM;
 }
 
+void stats_new_session(stats_t *st)
+{
+    if (!st->dense)
+        return;
+    size_t nsym = st->cfg.max_symbols, h = st->cfg.bar_history;
+    memset(st->dense, 0, st->dense_bytes);
+    memset(st->syms, 0, st->syms_bytes);
+    for (size_t i = 0; i < nsym * h; i++)
+        st->bars[i].k = UINT64_MAX;
+    st->nsyms = 0;
+    st->has_origin = 0;
+    st->origin = st->cur = st->open_end = 0;
+    st->mhead = st->mcount = 0;
+    st->mlast = 0; /* match numbers start again with the new session */
+    st->sessions++;
+}
+
 void stats_fini(stats_t *st)
 {
     mem_free(MEM_TAG_STATS, st->dense, st->dense_bytes);

@@ -220,6 +220,7 @@ struct stats {
     uint64_t quotes;
     uint64_t bars_closed;  /* bar intervals closed */
     uint64_t bars_skipped; /* closed by a jump, never stored nor reported */
+    uint64_t sessions;     /* stats_new_session calls */
 };
 
 /* Allocate everything from cfg (copied). 0, -EINVAL (bad config; st is zeroed, so fini is
@@ -227,6 +228,9 @@ struct stats {
 int stats_init(stats_t *st, const stats_cfg_t *cfg);
 /* Free everything. Safe on a zeroed or already finished stats_t. */
 void stats_fini(stats_t *st);
+/* A new trading session (the next day's file): forget every symbol, bar, quote, the clock and
+ * the break map; the counters carry on. Allocates nothing. Owner thread. */
+void stats_new_session(stats_t *st);
 
 /* Apply one event: advances time to e->ts, then counts a trade (E, C, P, Q, t), a quote (q)
  * or a break (B); other types only advance time. exec_price is used for E only: the price of

@@ -300,6 +300,21 @@ void pipeline_publish(pipeline_t *p, pipe_batch_t *b)
     p->published++;
 }
 
+void pipeline_new_session(pipeline_t *p, uint32_t held)
+{
+    /* every batch but the ones the caller holds must be back: then no worker touches its shard */
+    while (p->nfree + held < p->nbatches) {
+        reclaim(p);
+        if (p->nfree + held < p->nbatches)
+            sched_yield();
+    }
+    for (unsigned i = 0; i < p->k; i++) {
+        book_reset(&p->w[i].shard.book);
+        stats_new_session(&p->w[i].shard.stats);
+    }
+    p->sessions++;
+}
+
 void pipeline_finish(pipeline_t *p)
 {
     if (!p->started)

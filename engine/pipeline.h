@@ -98,7 +98,7 @@ typedef struct pipeline {
     uint64_t xs_waits;
     bool started;
     /* reader side */
-    uint64_t published, acquire_waits;
+    uint64_t published, acquire_waits, sessions;
     double acquire_wait_s;
     uint64_t worker_delay_ns; /* tests: each worker sleeps this long per batch (a slow consumer) */
 } pipeline_t;
@@ -110,6 +110,11 @@ int pipeline_start(pipeline_t *p);
 pipe_batch_t *pipeline_acquire(pipeline_t *p);
 /* Reader thread: hand b (b->n events) to every worker; n == 0 gives it back unused. */
 void pipeline_publish(pipeline_t *p, pipe_batch_t *b);
+/* Reader thread: a new trading session starts (the next day's file): wait until the workers
+ * have applied every batch but the `held` ones the caller has acquired and not yet published,
+ * then clear every book and the stats' symbols, bars and clock (counters carry on; the rolling
+ * covariance window carries on across days). Allocates nothing. */
+void pipeline_new_session(pipeline_t *p, uint32_t held);
 /* Reader thread: no more batches; wait for the workers and the cross-section thread. */
 void pipeline_finish(pipeline_t *p);
 void pipeline_fini(pipeline_t *p);

@@ -15,6 +15,7 @@
 #include "mem/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -117,7 +118,8 @@ typedef struct replay_opts {
     config_t cfg;
     stream_cfg_t scfg;
     bool json, progress, progress_forced, strict, print_config, decode_only;
-    const char *corr_out, *mst_out, *clusters_out, *truth;
+    const char *corr_out, *mst_out, *clusters_out, *truth, *rss_log;
+    unsigned repeat;
     double speed; /* 0 = max */
 } replay_opts_t;
 
@@ -154,6 +156,10 @@ static void usage(FILE *f)
         "                          first ITCH framing error, exit 1)\n"
         "  --strict                stop at the first bad CSV row too; churn or a leak -> exit 3\n"
         "  --speed max|1x|10x|N    pace by message timestamps (default max: no pacing)\n"
+        "  --repeat N              replay the inputs N times in one process (soak); a file whose\n"
+        "                          clock starts before the last one ended starts a new session:\n"
+        "                          books and per-symbol stats are cleared, counters carry on\n"
+        "  --rss-log FILE          every 0.1 s append 'seconds rss_bytes messages' (soak plots)\n"
         "analytics:\n"
         "  --decode-only           decode and count only (no books, stats or matrices)\n"
         "  --bar DURATION          bar interval, 1s..1d (= --set stats.bar_interval=DURATION)\n"
@@ -243,6 +249,28 @@ static void pace(pacer_t *p, uint64_t ts)
     }
 }
 
+/* One line of the soak log: seconds, resident bytes (from /proc/self/statm), messages. No
+ * allocation: a stack buffer and write(2). */
+static void rss_sample(int fd, int statm, double t, uint64_t msgs)
+{
+    if (fd < 0)
+        return;
+    char buf[128];
+    long rss_pages = 0;
+    if (statm >= 0) {
+        ssize_t k = pread(statm, buf, sizeof buf - 1, 0);
+        if (k > 0) {
+            buf[k] = '\0';
+            const char *p = strchr(buf, ' ');
+            rss_pages = p ? strtol(p + 1, NULL, 10) : 0;
+        }
+    }
+    int len = snprintf(buf, sizeof buf, "%.3f %lld %llu\n", t,
+                       (long long)rss_pages * sysconf(_SC_PAGESIZE), (unsigned long long)msgs);
+    if (len > 0 && write(fd, buf, (size_t)len) < 0)
+        return;
+}
+
 static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -262,6 +290,7 @@ int replay_main(int argc, char **argv)
 {
     replay_opts_t o;
     memset(&o, 0, sizeof o);
+    o.repeat = 1;
     config_default(&o.cfg);
     o.progress = isatty(2);
     static const struct option opts[] = {
@@ -276,7 +305,8 @@ int replay_main(int argc, char **argv)
         {"decode-only", no_argument, NULL, 'd'},   {"bar", required_argument, NULL, 'r'},
         {"top", required_argument, NULL, 't'},     {"corr-out", required_argument, NULL, 'o'},
         {"mst-out", required_argument, NULL, 'm'}, {"clusters-out", required_argument, NULL, 'u'},
-        {"truth", required_argument, NULL, 'T'},   {NULL, 0, NULL, 0},
+        {"truth", required_argument, NULL, 'T'},   {"repeat", required_argument, NULL, 'R'},
+        {"rss-log", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
     };
     char err[600];
     /* First pass: the config file, so that flags override it wherever they appear. */
@@ -377,6 +407,19 @@ int replay_main(int argc, char **argv)
         case 'T':
             o.truth = optarg;
             break;
+        case 'R': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < 1 || v > 1000000) {
+                fprintf(stderr, "tickcore replay: --repeat wants 1..1000000, got '%s'\n", optarg);
+                return 2;
+            }
+            o.repeat = (unsigned)v;
+            break;
+        }
+        case 'L':
+            o.rss_log = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -458,6 +501,13 @@ int replay_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     g_stop = 0;
 
+    int rss_fd = -1, statm_fd = -1;
+    if (o.rss_log) {
+        rss_fd = open(o.rss_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (rss_fd < 0)
+            fprintf(stderr, "tickcore replay: %s: cannot write: %s\n", o.rss_log, strerror(errno));
+    }
     static mem_snapshot_t before, after, end;
     mem_seal();
     mem_snapshot(&before);
@@ -466,79 +516,98 @@ int replay_main(int argc, char **argv)
     uint64_t total_msgs = 0, total_bytes = 0, done_file_bytes = 0;
     int failed = 0;
     double t0 = now_s(), last_progress = 0, reader_busy = 0;
-    for (int i = 0; i < nfiles && !g_stop; i++) {
-        file_result_t *fr = &results[i];
-        fr->path = argv[optind + i];
-        if (stream_open(&stream, fr->path) < 0) {
-            fr->status = 1;
-            snprintf(fr->err, sizeof fr->err, "%s", stream.err);
-            failed++;
-            continue;
-        }
-        fr->gzip = reader_is_gzip(&stream.reader);
-        fr->file_bytes = stream.reader.file_size;
-        pacer_t pacer = {.speed = o.speed};
-        ev_t *ev;
-        size_t n;
-        int r = 0;
-        /* When pacing, small batches: an event waits for at most its batch-mates' pacing. */
-        size_t cap = o.speed > 0 ? 64 : (o.decode_only ? 0 : pl.batch_cap);
-        for (;;) {
-            if (g_stop)
-                break;
-            pipe_batch_t *b = NULL;
-            if (o.decode_only) {
-                r = stream_next(&stream, &ev, &n);
-            } else {
-                b = pipeline_acquire(&pl);
-                double td = now_s();
-                r = stream_next_into(&stream, b->ev, cap, &n);
-                reader_busy += now_s() - td;
-                ev = b->ev;
-                b->n = r > 0 ? (uint32_t)n : 0;
+    uint64_t last_ts = 0;
+    bool have_ts = false;
+    for (unsigned pass = 0; pass < o.repeat && !g_stop; pass++)
+        for (int i = 0; i < nfiles && !g_stop; i++) {
+            file_result_t *fr = &results[i];
+            fr->path = argv[optind + i];
+            if (stream_open(&stream, fr->path) < 0) {
+                fr->status = 1;
+                snprintf(fr->err, sizeof fr->err, "%s", stream.err);
+                failed++;
+                continue;
             }
-            if (r > 0 && o.speed > 0)
-                for (size_t k = 0; k < n && !g_stop; k++)
-                    pace(&pacer, ev[k].ts);
-            if (b)
-                pipeline_publish(&pl, b);
-            if (r <= 0)
-                break;
-            if (o.progress) {
-                double t = now_s();
-                if (t - last_progress >= 0.1) {
-                    last_progress = t;
-                    progress_line(&o, t0, total_msgs + stream.messages,
-                                  done_file_bytes + stream.reader.bytes_read, total_file_bytes,
-                                  false);
+            fr->gzip = reader_is_gzip(&stream.reader);
+            fr->file_bytes = stream.reader.file_size;
+            pacer_t pacer = {.speed = o.speed};
+            ev_t *ev;
+            size_t n;
+            int r = 0;
+            /* When pacing, small batches: an event waits for at most its batch-mates' pacing. */
+            size_t cap = o.speed > 0 ? 64 : (o.decode_only ? 0 : pl.batch_cap);
+            bool first_batch = true;
+            for (;;) {
+                if (g_stop)
+                    break;
+                pipe_batch_t *b = NULL;
+                if (o.decode_only) {
+                    r = stream_next(&stream, &ev, &n);
+                } else {
+                    b = pipeline_acquire(&pl);
+                    double td = now_s();
+                    r = stream_next_into(&stream, b->ev, cap, &n);
+                    reader_busy += now_s() - td;
+                    ev = b->ev;
+                    b->n = r > 0 ? (uint32_t)n : 0;
+                    /* the clock went back: the next day's file, a new session */
+                    if (r > 0 && first_batch && have_ts && ev[0].ts < last_ts)
+                        pipeline_new_session(&pl, 1);
+                }
+                if (r > 0) {
+                    first_batch = false;
+                    last_ts = ev[n - 1].ts;
+                    have_ts = true;
+                }
+                if (r > 0 && o.speed > 0)
+                    for (size_t k = 0; k < n && !g_stop; k++)
+                        pace(&pacer, ev[k].ts);
+                if (b)
+                    pipeline_publish(&pl, b);
+                if (r <= 0)
+                    break;
+                if (o.progress || rss_fd >= 0) {
+                    double t = now_s();
+                    if (t - last_progress >= 0.1) {
+                        last_progress = t;
+                        progress_line(&o, t0, total_msgs + stream.messages,
+                                      done_file_bytes + stream.reader.bytes_read, total_file_bytes,
+                                      false);
+                        rss_sample(rss_fd, statm_fd, t - t0, total_msgs + stream.messages);
+                    }
                 }
             }
+            fr->format = stream.format;
+            fr->messages += stream.messages;
+            fr->bytes += stream.bytes;
+            fr->bad_frames += stream.bad_frames;
+            fr->skipped_bytes += stream.skipped_bytes;
+            if (stream.format == STREAM_CSV)
+                fr->csv_rows_bad += stream.csv.rows_bad;
+            if (!g_stop && r < 0 && !fr->status) {
+                fr->status = 1;
+                failed++;
+            }
+            if (stream.err[0])
+                snprintf(fr->err, sizeof fr->err, "%s", stream.err);
+            for (int t = 0; t < 256; t++)
+                by_type[t] += stream.by_type[t];
+            total_msgs += stream.messages;
+            total_bytes += stream.bytes;
+            done_file_bytes += stream.reader.bytes_read;
+            if (stream.format == STREAM_CSV && !o.json &&
+                (stream.csv.rows_bad || stream.csv.state == CSV_ST_STOPPED))
+                csv_report(&stream.csv, stderr, fr->path);
+            stream_close(&stream);
         }
-        fr->format = stream.format;
-        fr->messages = stream.messages;
-        fr->bytes = stream.bytes;
-        fr->bad_frames = stream.bad_frames;
-        fr->skipped_bytes = stream.skipped_bytes;
-        if (stream.format == STREAM_CSV)
-            fr->csv_rows_bad = stream.csv.rows_bad;
-        if (!g_stop && r < 0) {
-            fr->status = 1;
-            failed++;
-        }
-        if (stream.err[0])
-            snprintf(fr->err, sizeof fr->err, "%s", stream.err);
-        for (int t = 0; t < 256; t++)
-            by_type[t] += stream.by_type[t];
-        total_msgs += stream.messages;
-        total_bytes += stream.bytes;
-        done_file_bytes += stream.reader.bytes_read;
-        if (stream.format == STREAM_CSV && !o.json &&
-            (stream.csv.rows_bad || stream.csv.state == CSV_ST_STOPPED))
-            csv_report(&stream.csv, stderr, fr->path);
-        stream_close(&stream);
-    }
     if (!o.decode_only)
         pipeline_finish(&pl); /* drain: every published batch is applied */
+    if (rss_fd >= 0) {
+        rss_sample(rss_fd, statm_fd, now_s() - t0, total_msgs);
+        close(rss_fd);
+    }
+    if (statm_fd >= 0)
+        close(statm_fd);
     double secs = now_s() - t0;
     progress_line(&o, t0, total_msgs, done_file_bytes, total_file_bytes, true);
     xsection_t *xs = &pl.xs;

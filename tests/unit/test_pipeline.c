@@ -82,8 +82,8 @@ typedef struct run_result {
     size_t n;
 } run_result_t;
 
-static void run(unsigned workers, uint32_t batches, uint32_t batch_events, uint64_t delay_ns,
-                run_result_t *out)
+static void run_passes(unsigned workers, uint32_t batches, uint32_t batch_events, uint64_t delay_ns,
+                       unsigned passes, run_result_t *out)
 {
     memset(out, 0, sizeof *out);
     config_t cfg;
@@ -108,22 +108,28 @@ static void run(unsigned workers, uint32_t batches, uint32_t batch_events, uint6
     assert_int_equal(pipeline_init(&p, &cfg, &sy), 0);
     p.worker_delay_ns = delay_ns;
     assert_int_equal(pipeline_start(&p), 0);
-    assert_int_equal(stream_open(&s, g_path), 0);
 
     malloc_count_t before;
     malloc_count_get(&before);
     mem_seal();
-    int rc;
-    for (;;) {
-        pipe_batch_t *b = pipeline_acquire(&p);
-        size_t n = 0;
-        rc = stream_next_into(&s, b->ev, p.batch_cap, &n);
-        b->n = rc > 0 ? (uint32_t)n : 0;
-        pipeline_publish(&p, b);
-        if (rc <= 0)
-            break;
+    int rc = 0;
+    for (unsigned pass = 0; pass < passes; pass++) {
+        assert_int_equal(stream_open(&s, g_path), 0);
+        bool first = true;
+        for (;;) {
+            pipe_batch_t *b = pipeline_acquire(&p);
+            size_t n = 0;
+            rc = stream_next_into(&s, b->ev, p.batch_cap, &n);
+            b->n = rc > 0 ? (uint32_t)n : 0;
+            if (first && pass > 0)
+                pipeline_new_session(&p, 1); /* the same day again: a new session */
+            first = false;
+            pipeline_publish(&p, b);
+            if (rc <= 0)
+                break;
+        }
+        assert_int_equal(rc, 0);
     }
-    assert_int_equal(rc, 0);
     pipeline_finish(&p);
     assert_int_equal(xsection_compute(&p.xs), 0);
     out->allocs_after_seal = malloc_count_allocs_since(&before);
@@ -131,6 +137,7 @@ static void run(unsigned workers, uint32_t batches, uint32_t batch_events, uint6
 
     for (unsigned w = 0; w < p.k; w++)
         out->applied += p.w[w].owned;
+    out->applied /= passes;
     out->acquire_waits = p.acquire_waits;
     for (uint16_t loc = 1; loc <= NSYM; loc++) {
         const shard_t *sh = &p.w[p.owner[loc]].shard;
@@ -156,6 +163,12 @@ static void run(unsigned workers, uint32_t batches, uint32_t batch_events, uint6
     pipeline_fini(&p);
     stream_fini(&s);
     symtab_fini(&sy);
+}
+
+static void run(unsigned workers, uint32_t batches, uint32_t batch_events, uint64_t delay_ns,
+                run_result_t *out)
+{
+    run_passes(workers, batches, batch_events, delay_ns, 1, out);
 }
 
 static void same(const run_result_t *a, const run_result_t *b)
@@ -208,6 +221,20 @@ static void test_pipeline_backpressure_loses_nothing(void **state)
     same(&g_k1, &slow);
 }
 
+static void test_pipeline_new_session_starts_clean(void **state)
+{
+    (void)state;
+    static run_result_t twice;
+    if (g_k1.applied == 0)
+        run(1, 32, 4096, 0, &g_k1);
+    /* the same day twice, a new session in between: books and per-symbol stats are those of
+     * one day (the correlation window spans both days, so it is not compared) */
+    run_passes(2, 16, 4096, 0, 2, &twice);
+    assert_int_equal(twice.applied, g_messages);
+    memcpy(twice.corr, g_k1.corr, sizeof twice.corr);
+    same(&g_k1, &twice);
+}
+
 static void test_pipeline_steady_state_allocates_nothing(void **state)
 {
     (void)state;
@@ -221,6 +248,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline_results_do_not_depend_on_workers),
         cmocka_unit_test(test_pipeline_backpressure_loses_nothing),
+        cmocka_unit_test(test_pipeline_new_session_starts_clean),
         cmocka_unit_test(test_pipeline_steady_state_allocates_nothing),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
