@@ -71,7 +71,8 @@ MI_WRAP := -Wl,--wrap=mi_malloc,--wrap=mi_zalloc,--wrap=mi_calloc,--wrap=mi_real
            -Wl,--wrap=mi_malloc_aligned,--wrap=mi_zalloc_aligned,--wrap=mi_free
 
 # ---- targets ----------------------------------------------------------------------------------
-.PHONY: all lib tests bench-bin run test bench fuzz deps format format-check clean
+.PHONY: all lib tests bench-bin run test bench fuzz deps format format-check clean soak \
+        profile-heaptrack profile-massif profile-memcheck profile-perf profile-callgrind
 all: $(BIN) $(LIB) $(TESTS) $(BENCHES)
 lib: $(LIB)
 tests: $(TESTS)
@@ -102,7 +103,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 # ---- packages ---------------------------------------------------------------------------------
 DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
                 libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev \
-                gnuplot-nox valgrind heaptrack clang-format clang libclang-rt-14-dev gzip
+                gnuplot-nox valgrind heaptrack clang-format clang libclang-rt-14-dev gzip \
+                python3-pandas python3-numpy linux-perf
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -149,9 +151,23 @@ test:
 # AVX-512 the benchmarks ask for the SkylakeX kernels (it must be set before the library loads).
 BENCH_ENV := $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),OPENBLAS_CORETYPE=SkylakeX)
 bench:
-	@$(MAKE) --no-print-directory $(JOBS) RELEASE=1 bench-bin
+	@$(MAKE) --no-print-directory $(JOBS) RELEASE=1 bench-bin build/release/tickcore
 	@for b in $(patsubst build/%,build/release/%,$(BENCHES)); do \
 	    echo "== $$b $(BENCH_ENV)"; env $(BENCH_ENV) $$b || exit 1; echo; done
+	@echo "== bench/soak.sh"; env $(BENCH_ENV) bench/soak.sh build/release/tickcore
+	@echo; echo "== bench/peer.sh (pandas/numpy on the same data)"; \
+	    env $(BENCH_ENV) bench/peer.sh build/release/tickcore 2e7 500
+
+# The soak alone: one day replayed 10 times in one process, RSS plotted to build/soak/soak.png.
+soak:
+	@$(MAKE) --no-print-directory $(JOBS) RELEASE=1 build/release/tickcore
+	bench/soak.sh build/release/tickcore
+
+# Profilers, one command each, on a small generated day; output in build/profile/. Each prints
+# the line that matters beside tickcore's own figure (bench/profile.sh says what is compared).
+profile-heaptrack profile-massif profile-memcheck profile-perf profile-callgrind: profile-%:
+	@$(MAKE) --no-print-directory $(JOBS) $(BIN)
+	@bench/profile.sh $* $(BIN)
 
 # Fuzzing: each tests/fuzz/fuzz_X.c is a libFuzzer target built with clang, ASan and UBSan
 # against the ingest sources, then run for FUZZ_TIME seconds on a corpus in build/fuzz/corpus-X

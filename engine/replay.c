@@ -118,7 +118,7 @@ typedef struct replay_opts {
     config_t cfg;
     stream_cfg_t scfg;
     bool json, progress, progress_forced, strict, print_config, decode_only;
-    const char *corr_out, *mst_out, *clusters_out, *truth, *rss_log;
+    const char *corr_out, *mst_out, *clusters_out, *truth, *rss_log, *trades_out;
     unsigned repeat;
     double speed; /* 0 = max */
 } replay_opts_t;
@@ -167,6 +167,8 @@ static void usage(FILE *f)
         "  --corr-out FILE.csv     write the correlation matrix (symbols as header)\n"
         "  --mst-out FILE.csv      write the MST edges: from,to,rho,distance\n"
         "  --clusters-out FILE.csv write symbol,cluster,degree,betweenness\n"
+        "  --trades-out FILE.csv   write every trade counted (timestamp,symbol,price,size,side);\n"
+        "                          runs one worker so the file is in feed order\n"
         "  --truth FILE.truth.csv  compare with the generator's true correlations and sectors\n"
         "                          (default: FILE.truth.csv next to a single input, if present)\n"
         "output:\n"
@@ -294,19 +296,33 @@ int replay_main(int argc, char **argv)
     config_default(&o.cfg);
     o.progress = isatty(2);
     static const struct option opts[] = {
-        {"format", required_argument, NULL, 'f'},  {"skip-bad", no_argument, NULL, 'k'},
-        {"strict", no_argument, NULL, 's'},        {"speed", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},          {"no-progress", no_argument, NULL, 'n'},
-        {"progress", no_argument, NULL, 'P'},      {"buf-size", required_argument, NULL, 'b'},
-        {"bufs", required_argument, NULL, 'B'},    {"queue-depth", required_argument, NULL, 'q'},
-        {"symbols", required_argument, NULL, 'y'}, {"max-line", required_argument, NULL, 'l'},
-        {"config", required_argument, NULL, 'c'},  {"set", required_argument, NULL, 'S'},
-        {"print-config", no_argument, NULL, 'C'},  {"help", no_argument, NULL, 'h'},
-        {"decode-only", no_argument, NULL, 'd'},   {"bar", required_argument, NULL, 'r'},
-        {"top", required_argument, NULL, 't'},     {"corr-out", required_argument, NULL, 'o'},
-        {"mst-out", required_argument, NULL, 'm'}, {"clusters-out", required_argument, NULL, 'u'},
-        {"truth", required_argument, NULL, 'T'},   {"repeat", required_argument, NULL, 'R'},
-        {"rss-log", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
+        {"format", required_argument, NULL, 'f'},
+        {"skip-bad", no_argument, NULL, 'k'},
+        {"strict", no_argument, NULL, 's'},
+        {"speed", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
+        {"no-progress", no_argument, NULL, 'n'},
+        {"progress", no_argument, NULL, 'P'},
+        {"buf-size", required_argument, NULL, 'b'},
+        {"bufs", required_argument, NULL, 'B'},
+        {"queue-depth", required_argument, NULL, 'q'},
+        {"symbols", required_argument, NULL, 'y'},
+        {"max-line", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 'S'},
+        {"print-config", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {"decode-only", no_argument, NULL, 'd'},
+        {"bar", required_argument, NULL, 'r'},
+        {"top", required_argument, NULL, 't'},
+        {"corr-out", required_argument, NULL, 'o'},
+        {"mst-out", required_argument, NULL, 'm'},
+        {"clusters-out", required_argument, NULL, 'u'},
+        {"truth", required_argument, NULL, 'T'},
+        {"repeat", required_argument, NULL, 'R'},
+        {"rss-log", required_argument, NULL, 'L'},
+        {"trades-out", required_argument, NULL, 'X'},
+        {NULL, 0, NULL, 0},
     };
     char err[600];
     /* First pass: the config file, so that flags override it wherever they appear. */
@@ -420,6 +436,9 @@ int replay_main(int argc, char **argv)
         case 'L':
             o.rss_log = optarg;
             break;
+        case 'X':
+            o.trades_out = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -439,6 +458,8 @@ int replay_main(int argc, char **argv)
         config_print(stdout, &o.cfg);
         return 0;
     }
+    if (o.trades_out)
+        o.cfg.workers = 1; /* one writer, in feed order */
     stream_cfg_from(&o.scfg, &o.cfg);
     o.scfg.format = format;
     if (skip_bad)
@@ -481,6 +502,13 @@ int replay_main(int argc, char **argv)
     if (rc == 0 && !o.decode_only) {
         what = "pipeline (books, stats, covariance, PCA, graph)";
         rc = pipeline_init(&pl, &o.cfg, &symbols);
+        static csvout_t trades;
+        if (rc == 0 && o.trades_out) {
+            what = o.trades_out;
+            rc = csvout_open(&trades, o.trades_out, 0);
+            if (rc == 0)
+                shard_set_trades_out(&pl.w[0].shard, &trades, &symbols);
+        }
         if (rc == 0) {
             what = "pipeline threads";
             rc = pipeline_start(&pl);
@@ -602,6 +630,12 @@ int replay_main(int argc, char **argv)
         }
     if (!o.decode_only)
         pipeline_finish(&pl); /* drain: every published batch is applied */
+    int trades_rc = 0;
+    if (!o.decode_only && pl.w[0].shard.trades_out) {
+        trades_rc = csvout_close(pl.w[0].shard.trades_out);
+        if (trades_rc < 0)
+            fprintf(stderr, "tickcore replay: %s: %s\n", o.trades_out, strerror(-trades_rc));
+    }
     if (rss_fd >= 0) {
         rss_sample(rss_fd, statm_fd, now_s() - t0, total_msgs);
         close(rss_fd);
@@ -659,7 +693,7 @@ int replay_main(int argc, char **argv)
     memcpy(end.objs, after.objs, sizeof end.objs);
     end.nobjs = after.nobjs;
     int status = mem_exit_status(&end);
-    if ((failed || out_failed) && status == 0)
+    if ((failed || out_failed || trades_rc < 0) && status == 0)
         status = 1;
 
     double rate = secs > 0 ? (double)total_msgs / secs : 0;

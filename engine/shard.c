@@ -5,6 +5,8 @@
  */
 #include "engine/shard.h"
 
+#include "mem/mem.h"
+
 #include <string.h>
 
 int shard_init(shard_t *s, const config_t *cfg, unsigned nshards, stats_bar_fn *on_bar, void *ctx)
@@ -49,19 +51,64 @@ static inline int is_book_event(uint8_t t)
     return t == 'A' || t == 'F' || t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U';
 }
 
+void shard_set_trades_out(shard_t *s, csvout_t *w, const symtab_t *t)
+{
+    s->trades_out = w;
+    s->symbols = t;
+}
+
+/* The trade an event makes, as the stats count it (see analytics/stats.h). */
+static void export_trade(shard_t *s, const ev_t *e, int64_t exec_price, uint8_t book_side)
+{
+    int64_t px;
+    uint8_t side = e->side;
+    switch (e->type) {
+    case 'E':
+        px = exec_price;
+        side = book_side;
+        break;
+    case 'C':
+        if (e->aux == 'N')
+            return;
+        px = e->price;
+        side = book_side;
+        break;
+    case 'P':
+    case EV_CSV_TRADE:
+        px = e->price;
+        break;
+    case 'Q':
+        if (e->shares == 0)
+            return;
+        px = e->price;
+        side = 0;
+        break;
+    default:
+        return;
+    }
+    if (px <= 0 || e->shares == 0 || e->locate == 0)
+        return;
+    csvout_trade(s->trades_out, e->ts, symtab_name(s->symbols, e->locate), px, e->shares,
+                 side == 'B' || side == 'S' ? side : 0);
+}
+
 static inline void apply_one(shard_t *s, const ev_t *e)
 {
     int64_t exec_price = 0;
     uint16_t touched = 0; /* the locate whose book changed */
+    uint8_t book_side = 0;
     if (is_book_event(e->type)) {
         book_fill_t fill;
         book_result_t r = book_apply(&s->book, e, &fill);
         s->by_result[r]++;
         exec_price = fill.exec_price;
+        book_side = fill.side;
         if (r == BOOK_OK || r == BOOK_ANOMALY)
             touched = fill.locate ? fill.locate : e->locate;
     }
     stats_apply(&s->stats, e, exec_price);
+    if (mem_unlikely(s->trades_out != NULL))
+        export_trade(s, e, exec_price, book_side);
     if (touched) {
         int64_t bid, ask;
         if (book_best(&s->book, touched, &bid, NULL, &ask, NULL) >= 0)

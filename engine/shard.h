@@ -17,6 +17,8 @@
 #include "analytics/stats.h"
 #include "engine/config.h"
 #include "event/event.h"
+#include "event/symtab.h"
+#include "ingest/csvout.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,12 +28,18 @@ typedef struct shard {
     stats_t stats;
     uint64_t events;
     uint64_t by_result[BOOK_RESULT_COUNT];
+    csvout_t *trades_out; /* optional: every trade the stats count, as CSV (replay --trades-out) */
+    const symtab_t *symbols;
 } shard_t;
 
 /* One of nshards shards (its share of the book capacities: see pipeline.h). on_bar: called for
  * each closed bar (see stats.h), may be NULL. 0 or -errno. */
 int shard_init(shard_t *s, const config_t *cfg, unsigned nshards, stats_bar_fn *on_bar, void *ctx);
 void shard_fini(shard_t *s);
+/* Export every trade the stats count (E at the resting order's price, C printable, P, Q with
+ * shares, CSV t) to w, naming symbols from t. The writer is the caller's, opened before the seal.
+ */
+void shard_set_trades_out(shard_t *s, csvout_t *w, const symtab_t *t);
 
 /* Apply a batch of events in order. Allocates nothing. */
 void shard_apply(shard_t *s, const ev_t *ev, size_t n);
