@@ -304,6 +304,12 @@ static void trade(stats_t *st, const ev_t *e, int64_t price, uint64_t shares, ui
         s->notional += nv;
         s->last = price;
         s->last_ts = e->ts;
+        if (s->day_open == 0) /* the session's first trade */
+            s->day_open = s->day_high = s->day_low = price;
+        else if (price > s->day_high)
+            s->day_high = price;
+        else if (price < s->day_low)
+            s->day_low = price;
         if (!s->bpx) {
             s->bpx = 1;
             s->o = s->h = s->l = price;
@@ -430,6 +436,9 @@ int stats_get(const stats_t *st, uint16_t locate, stats_sym_t *out)
                          .vwap = s->volume ? to_dollars_i128(s->notional) / (double)s->volume : NAN,
                          .last = s->last,
                          .last_ts = s->last_ts,
+                         .open = s->day_open,
+                         .high = s->day_high,
+                         .low = s->day_low,
                          .bid = s->bid,
                          .ask = s->ask,
                          .mid = NAN,

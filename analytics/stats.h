@@ -92,20 +92,22 @@ typedef struct stats_bar {
 
 /* A symbol's figures, computed by stats_get. */
 typedef struct stats_sym {
-    uint64_t trades;  /* trades counted, net of breaks */
-    uint64_t volume;  /* shares, net of breaks */
-    double notional;  /* dollars, net of breaks */
-    double vwap;      /* notional / volume, dollars; NaN when volume is 0 */
-    int64_t last;     /* last trade price (1/EV_PRICE_SCALE $); 0 = no trade yet */
-    uint64_t last_ts; /* timestamp of the last trade */
-    int64_t bid, ask; /* last BBO given (1/EV_PRICE_SCALE $); 0 = side absent */
-    double mid;       /* dollars, NaN unless both sides are present */
-    double spread;    /* ask - bid in dollars, NaN unless both sides (may be <= 0: crossed) */
-    uint64_t ret_n;   /* bar returns in the variance */
-    double ret_mean;  /* mean bar log return */
-    double ret_var;   /* sample variance of bar log returns; NaN when ret_n < 2 */
-    double vol;       /* sqrt(ret_var): per-bar realized volatility, not annualized */
-    uint64_t breaks;  /* trades of this symbol reversed by B */
+    uint64_t trades;         /* trades counted, net of breaks */
+    uint64_t volume;         /* shares, net of breaks */
+    double notional;         /* dollars, net of breaks */
+    double vwap;             /* notional / volume, dollars; NaN when volume is 0 */
+    int64_t last;            /* last trade price (1/EV_PRICE_SCALE $); 0 = no trade yet */
+    int64_t open, high, low; /* the session's first, highest and lowest trade price; 0 = none
+                                (breaks do not undo them, as for bars) */
+    uint64_t last_ts;        /* timestamp of the last trade */
+    int64_t bid, ask;        /* last BBO given (1/EV_PRICE_SCALE $); 0 = side absent */
+    double mid;              /* dollars, NaN unless both sides are present */
+    double spread;   /* ask - bid in dollars, NaN unless both sides (may be <= 0: crossed) */
+    uint64_t ret_n;  /* bar returns in the variance */
+    double ret_mean; /* mean bar log return */
+    double ret_var;  /* sample variance of bar log returns; NaN when ret_n < 2 */
+    double vol;      /* sqrt(ret_var): per-bar realized volatility, not annualized */
+    uint64_t breaks; /* trades of this symbol reversed by B */
 } stats_sym_t;
 
 /* Welford's running mean and variance, on values shifted by the first one (so a large common
@@ -173,8 +175,9 @@ typedef struct stats_slot {
     int64_t last;
     uint64_t last_ts;
     int64_t bid, ask;
-    int64_t prev_close; /* close of the last closed priced bar; 0 = none */
-    int64_t prev_mid2;  /* bid + ask at the end of the last closed bar; 0 = no two-sided quote */
+    int64_t prev_close;                  /* close of the last closed priced bar; 0 = none */
+    int64_t day_open, day_high, day_low; /* the session's trades; 0 = none */
+    int64_t prev_mid2; /* bid + ask at the end of the last closed bar; 0 = no two-sided quote */
     /* open bar */
     int64_t o, h, l, c;
     uint64_t bv;

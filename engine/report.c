@@ -112,6 +112,9 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
         t->notional = ss.notional;
         t->vwap = ss.vwap;
         t->last = (double)ss.last / EV_PRICE_SCALE;
+        t->open = (double)ss.open / EV_PRICE_SCALE;
+        t->high = (double)ss.high / EV_PRICE_SCALE;
+        t->low = (double)ss.low / EV_PRICE_SCALE;
         t->bid = (double)ss.bid / EV_PRICE_SCALE;
         t->ask = (double)ss.ask / EV_PRICE_SCALE;
         t->spread = ss.spread;
@@ -232,15 +235,15 @@ void report_text(FILE *f, const report_t *r)
             r->breaks, r->breaks_unknown);
     if (r->ntop) {
         fprintf(f, "  top %zu symbols by volume:\n", r->ntop);
-        fprintf(f, "    %-8s %10s %12s %10s %10s %10s %8s %9s %7s\n", "symbol", "trades", "volume",
-                "VWAP", "last", "mid", "spread", "bar vol", "orders");
+        fprintf(f, "    %-8s %8s %11s %10s %10s %10s %10s %10s %8s %8s %7s\n", "symbol", "trades",
+                "volume", "VWAP", "open", "high", "low", "close", "spread", "bar vol", "orders");
         for (size_t i = 0; i < r->ntop; i++) {
             const report_sym_t *t = &r->top[i];
-            double mid = t->bid > 0 && t->ask > 0 ? (t->bid + t->ask) / 2 : NAN;
             fprintf(f,
-                    "    %-8s %10" PRIu64 " %12" PRIu64 " %10.4f %10.4f %10.4f %8.4f %8.4f%% %7u\n",
-                    t->name, t->trades, t->volume, t->vwap, t->last, mid, t->spread, t->vol * 100,
-                    t->orders);
+                    "    %-8s %8" PRIu64 " %11" PRIu64
+                    " %10.4f %10.4f %10.4f %10.4f %10.4f %8.4f %7.4f%% %7u\n",
+                    t->name, t->trades, t->volume, t->vwap, t->open, t->high, t->low, t->last,
+                    t->spread, t->vol * 100, t->orders);
         }
     }
     fprintf(f,
@@ -311,6 +314,12 @@ void report_json(FILE *f, const report_t *r)
         num(f, t->notional);
         fputs(",\"vwap\":", f);
         num(f, t->vwap);
+        fputs(",\"open\":", f);
+        num(f, t->open);
+        fputs(",\"high\":", f);
+        num(f, t->high);
+        fputs(",\"low\":", f);
+        num(f, t->low);
         fputs(",\"last\":", f);
         num(f, t->last);
         fputs(",\"bid\":", f);

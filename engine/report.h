@@ -25,7 +25,7 @@ typedef struct report_sym {
     char name[SYMTAB_SYM_MAX + 1];
     uint16_t locate;
     uint64_t trades, volume;
-    double notional, vwap, last, bid, ask, spread, vol;
+    double notional, vwap, last, bid, ask, spread, vol, open, high, low;
     uint32_t orders, levels; /* live in the book at the end */
 } report_sym_t;
 

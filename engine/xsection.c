@@ -5,6 +5,7 @@
  */
 #include "engine/xsection.h"
 
+#include "mem/arena.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -37,8 +38,10 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
     x->locs = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, sizeof *x->locs);
     x->row = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, sizeof *x->row);
     x->full = mem_alloc_prefault(MEM_TAG_ANALYTICS, nn * sizeof(double), 64);
-    x->compact = mem_alloc_prefault(MEM_TAG_ANALYTICS, nn * sizeof(double), 64);
-    if (rc == 0 && (!x->locs || !x->row || !x->full || !x->compact))
+    if (rc == 0)
+        rc = arena_init(&x->scratch, "xsection.cycle", MEM_TAG_ANALYTICS,
+                        nn * sizeof(double) + 4096, ARENA_FIXED);
+    if (rc == 0 && (!x->locs || !x->row || !x->full))
         rc = -ENOMEM;
     if (rc < 0)
         xsection_fini(x);
@@ -57,8 +60,7 @@ void xsection_fini(xsection_t *x)
         mem_free(MEM_TAG_ANALYTICS, x->row, x->max_n * sizeof *x->row);
     if (x->full)
         mem_free(MEM_TAG_ANALYTICS, x->full, nn * sizeof(double));
-    if (x->compact)
-        mem_free(MEM_TAG_ANALYTICS, x->compact, nn * sizeof(double));
+    arena_fini(&x->scratch);
     memset(x, 0, sizeof *x);
 }
 
@@ -117,6 +119,11 @@ int xsection_compute(xsection_t *x)
     if (x->n < 2 || covariance_correlation(&x->cov, x->full, true) < 0)
         return -EAGAIN;
     size_t N = x->max_n, n = x->n;
+    /* this cycle's scratch: the tracked block, valid until the next compute */
+    arena_reset(&x->scratch);
+    x->compact = arena_new(&x->scratch, double, n *n);
+    if (!x->compact)
+        return -ENOMEM; /* cannot happen: the arena holds max_n^2 doubles */
     for (size_t i = 0; i < n; i++) {
         size_t ci = x->locs[i] - 1u;
         for (size_t j = 0; j < n; j++)
@@ -141,6 +148,7 @@ int xsection_compute(xsection_t *x)
         x->nclusters = c > 0 ? (size_t)c : 0;
     }
     x->have_result = true;
+    arena_publish(&x->scratch);
     return 0;
 }
 

@@ -19,7 +19,9 @@
  * as idle and skipped, so they neither dilute nor shift the estimates.
  *
  * Memory: xsection_init sizes everything for matrix.symbols columns (tag ANALYTICS): the
- * covariance state, two N x N matrices, the PCA workspace, the graph arrays. The matrices are
+ * covariance state, an N x N matrix, the PCA workspace, the graph arrays, and the per-cycle
+ * arena from which each compute takes the tracked block (reset every cycle; its high-water mark
+ * is in the memory report). The matrices are
  * computed at full size with the untracked columns at zero (zero variance: correlation 0, and
  * their diagonal is zeroed before PCA so they add no eigenvalue); the graph works on the leading
  * n x n block. Nothing is allocated after init. One thread owns it (the cross-section thread).
@@ -33,6 +35,7 @@
 #include "analytics/stats.h"
 #include "engine/config.h"
 #include "event/symtab.h"
+#include "mem/arena.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,7 +50,9 @@ typedef struct xsection {
     uint16_t *locs;  /* [max_n] tracked locates, column order */
     double *row;     /* [max_n] */
     double *full;    /* [max_n^2] covariance / correlation at full size */
-    double *compact; /* [max_n^2] leading n x n block, contiguous */
+    double *compact; /* n x n tracked block, from the cycle arena; valid until the next
+                        xsection_compute */
+    arena_t scratch; /* the per-cycle arena, reset at each compute */
     uint32_t clusters;
     double cut_distance;
     int row_kind; /* stats_row_kind_t: STATS_ROW_MIDRET or STATS_ROW_LOGRET */

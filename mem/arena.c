@@ -81,6 +81,12 @@ static size_t note_high_water(arena_t *a)
     return used;
 }
 
+void arena_publish(arena_t *a)
+{
+    if (a->first != NULL)
+        MEM_ST(a->last_used, note_high_water(a));
+}
+
 void arena_reset(arena_t *a)
 {
     if (a->first == NULL)

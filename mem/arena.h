@@ -60,6 +60,9 @@ int arena_init(arena_t *a, const char *name, mem_tag_t tag, size_t capacity, are
 void arena_fini(arena_t *a);
 /* Drop every allocation at once; blocks are kept. Owner thread. */
 void arena_reset(arena_t *a);
+/* Publish the current cycle's usage and high-water mark to the report without resetting (for
+ * an owner whose cycle ends without a reset, such as the last one). Owner thread. */
+void arena_publish(arena_t *a);
 /* Bytes in use since the last reset (padding included). Owner thread. */
 size_t arena_used(const arena_t *a);
 /* Fill the report row: capacity, bytes used in the last cycle, high water, grows, refusals.

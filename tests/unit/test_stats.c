@@ -127,6 +127,10 @@ static void test_stats_hand_vwap_ohlc(void **state)
     assert_rel(s.vwap, 10.15, 1e-15);
     assert_int_equal(s.last, 102000);
     assert_int_equal(s.last_ts, t0 + 4);
+    /* the session's OHLC: first 10.00, highest 10.50, lowest 9.90 (close is last) */
+    assert_int_equal(s.open, 100000);
+    assert_int_equal(s.high, 105000);
+    assert_int_equal(s.low, 99000);
     assert_true(isnan(s.mid) && isnan(s.spread));
     assert_int_equal(s.ret_n, 0);
     stats_bar_t b;
