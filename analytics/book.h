@@ -1,32 +1,33 @@
 /*
  * book: full-depth, per-order limit order books for every symbol, rebuilt from ITCH events.
  *
- * Orders live in a pool of 16-byte objects named by 32-bit index (reference, shares left, level
- * index); price levels live in a second pool of 32-byte objects (a packed key of price, locate
- * and side; aggregate shares; order count; links). Each symbol side keeps its levels as a
- * doubly linked list from best to worst plus its counts, so the best bid and offer are O(1)
- * and depth N walks N levels. Two open-addressing hash tables with linear probing and
- * backward-shift deletion (no tombstones, so probe runs never rot) map an order reference to
- * its order and (price, locate, side) to its level; each is a power of two of at least twice
- * its pool's capacity (load <= 1/2), and a slot is 8 bytes: 32 bits of the key's hash, checked
- * before the object is touched, and the object's index. Order references hash in blocks of 16
- * consecutive references that share a random base and take consecutive slots: ITCH numbers
- * orders in sequence and most die young, so the recent orders a stream touches sit in few cache
- * lines instead of one line per order. Add, execute,
- * cancel and delete at an existing level are O(1); a new level is linked in by a short walk
- * from whichever end of the side (best or worst) is nearer in price, then, in a deep book, from
- * a level one or two ticks away found through the level table, else by walking on (the worst
- * case is the number of levels on that side; in the AAPL sample a new level lands on average
- * 3.3 levels from the best). Per-order time priority within a level is not kept (aggregate
- * depth does not need it); U moves the order to the back of its new level by construction.
- * Everything (both pools, both tables, the per- symbol sides) is allocated by book_init from a
- * config, charged to MEM_TAG_BOOK and backed by RAM at once; book_apply never allocates. Capacity
- * policy: an add that finds the order pool or the level pool empty is dropped and counted, and
- * later events for that reference count as unknown references; nothing crashes and the book stays
- * consistent. Other bad input (unknown references, executions or cancels larger than the order,
- * duplicate references, fields out of range) is counted and never fatal. One thread owns a book:
- * every function except book_stats() must be called by it; book_stats() may be called from any
- * thread (its counters are single-writer relaxed atomics, like the pools').
+ * Orders live in the slots of an open-addressing order table (linear probing, backward-shift
+ * deletion, so no tombstones): 16 bytes of reference, shares left and level index, so finding an
+ * order by reference touches one line and no second object. ITCH numbers orders in sequence and
+ * most die young, so blocks of 256 consecutive references share a hashed base and take
+ * consecutive home slots: new orders fill the table line after line and the recent orders a
+ * stream touches sit in few lines. Price levels live in a pool of 32-byte objects (a packed key
+ * of price, locate and side; aggregate shares; order count; links); each symbol side keeps its
+ * levels as a doubly linked list from best to worst plus its counts, so the best bid and offer
+ * are O(1) and depth N walks N levels. Each side also gets (while any are left: at most 32,768
+ * per book) a price window: the levels at $0.01 prices within 64 ticks of a base that follows
+ * the best price are found by direct index, and a new level there finds its neighbours through
+ * the window's occupancy bitmap, not a walk. Every other level (deep, off the $0.01 grid, or on
+ * a side without a window) is in a level table keyed by (price, locate, side), hashed so that 8
+ * consecutive ticks of a side share a line; a new level there is linked in by a short walk from
+ * the nearer end of the side or from a level a tick or two away. When a new level leaves the
+ * best outside its window's comfort zone, the window moves (at most 128 levels change hands
+ * between the window and the table). Both tables are a power of two of at least twice their
+ * capacity (load <= 1/2). Per-order time priority within a level is not kept (aggregate depth
+ * does not need it); U moves the order to the back of its new level by construction.
+ * Everything (order table, level pool, level table, sides, windows) is allocated by book_init
+ * from a config, charged to MEM_TAG_BOOK and backed by RAM at once; book_apply never allocates.
+ * Capacity policy: an add that finds max_orders orders live or the level pool empty is dropped
+ * and counted, and later events for that reference count as unknown references; nothing crashes
+ * and the book stays consistent. Other bad input (unknown references, executions or cancels
+ * larger than the order, duplicate references, fields out of range) is counted and never fatal.
+ * One thread owns a book: every function except book_stats() must be called by it; book_stats()
+ * may be called from any thread (its counters are single-writer relaxed atomics).
  */
 #ifndef TICKCORE_ANALYTICS_BOOK_H
 #define TICKCORE_ANALYTICS_BOOK_H
@@ -121,18 +122,22 @@ typedef struct book_stats {
 typedef struct book_side {
     uint32_t best, worst; /* level indices, UINT32_MAX when the side is empty */
     uint32_t levels, orders;
+    uint32_t win; /* its price window (index in wins), UINT32_MAX: none yet */
 } book_side_t;
 
 typedef struct book {
-    pool_t orders;         /* struct book_ord (16 bytes) */
+    struct book_ord *otab; /* the order table: open addressing, 16-byte orders in the slots */
     pool_t levels;         /* struct book_lvl (32 bytes) */
-    uint64_t *ohash;       /* order reference -> order: (hash >> 32) << 32 | (index + 1), 0 empty */
-    uint64_t *lhash;       /* (price, locate, side) -> level, same slot layout */
+    uint64_t *lhash;       /* (price, locate, side) -> level: (hash >> 32) << 32 | (index + 1) */
     book_side_t *sides;    /* [(max_locate + 1) * 2]: locate * 2 + (side == 'S') */
-    uint32_t omask, lmask; /* slots - 1 */
+    struct book_win *wins; /* [nwin] price windows, given to sides as they first need one */
+    uint32_t nwin, wused;
+    uint32_t omask, lmask;   /* slots - 1 */
     uint32_t oshift, lshift; /* home slot = (hash >> 32) >> shift */
     book_config_t cfg;
+    mem_obj_t oobj; /* the order table in the memory report ("book.orders") */
     /* Counters: written by the owner with MEM_ST, read by book_stats() from any thread. */
+    _Atomic uint32_t olive, opeak; /* live orders now, most at once */
     _Atomic uint64_t events, applied, ignored, unknown_refs, dup_refs, orders_exhausted,
         levels_exhausted, anomalies, invalid;
 } book_t;
@@ -153,6 +158,11 @@ void book_reset(book_t *b);
  * 0..BOOK_PRICE_MAX; U's new order gets the original's locate and side. Events other than A and
  * F are keyed by reference alone (ITCH references are unique for the day). Allocates nothing. */
 book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill);
+/* Apply ev[0..n) in order, exactly as n calls of book_apply would, with fills[i] written for
+ * ev[i] (fills, when not NULL, holds n entries); while applying one event it prefetches the
+ * table lines that a later one will need. Returns how many events changed the book (BOOK_OK or
+ * BOOK_ANOMALY). Allocates nothing. */
+size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills);
 
 /* Best bid and offer of a symbol. Returns -EINVAL for a locate above max_locate, else a mask:
  * 1 if there is a bid, 2 if there is an offer; an empty side reports price 0 and size 0. Any

@@ -5,7 +5,8 @@
  * clustered near a drifting mid (a fifth up to 2 dollars away), references increasing as ITCH
  * assigns them, and removals biased to recent orders (most of a real day's orders live for well
  * under a second) with one in five anywhere in the book. Each run resets the book (default config:
- * the NASDAQ-day sizing) and applies the whole stream; the figure is the median of the runs.
+ * the NASDAQ-day sizing) and applies the whole stream, alternately with book_apply one event at
+ * a time and with book_apply_batch on batches of 4,096; each figure is the median of its runs.
  * The stream is applied after mem_seal(), and the mem/ churn counters are printed: they
  * must be 0. N = $TICKCORE_BENCH_EVENTS (default 10^7), runs = $TICKCORE_BENCH_RUNS (default 5).
  */
@@ -22,6 +23,9 @@
 
 #define NSYM   500
 #define RECENT 2048 /* removals mostly pick among the newest this many live orders */
+#define BATCH  4096 /* events per book_apply_batch call (the stream's default batch) */
+
+static book_fill_t g_fills[BATCH];
 
 typedef struct gorder {
     uint64_t ref;
@@ -172,26 +176,46 @@ int main(void)
     mem_seal();
     mem_snapshot_t s0, s1;
     mem_snapshot(&s0);
-    double rate[64], cpu_rate[64];
-    uint64_t sink = 0;
-    for (int r = 0; r < runs; r++) {
+    /* Runs alternate between book_apply one event at a time and book_apply_batch on batches of
+     * BATCH events (the stream's default), so both see the same machine. */
+    double rate[2][64], cpu_rate[2][64];
+    uint64_t sink = 0, csum[2] = {0, 0};
+    for (int r = 0; r < 2 * runs; r++) {
+        int batched = r & 1;
         book_reset(&b);
         double t0 = bench_now(), c0 = cpu_now();
-        for (size_t i = 0; i < n; i++) {
-            book_fill_t f;
-            sink += (uint64_t)book_apply(&b, &evs[i], &f) + f.shares;
+        if (batched) {
+            for (size_t i = 0; i < n; i += BATCH) {
+                size_t k = n - i < BATCH ? n - i : BATCH;
+                sink += book_apply_batch(&b, &evs[i], k, g_fills);
+                sink += g_fills[k - 1].shares;
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                book_fill_t f;
+                sink += (uint64_t)book_apply(&b, &evs[i], &f) + f.shares;
+            }
         }
-        rate[r] = (double)n / (bench_now() - t0);
-        cpu_rate[r] = (double)n / (cpu_now() - c0);
+        rate[batched][r / 2] = (double)n / (bench_now() - t0);
+        cpu_rate[batched][r / 2] = (double)n / (cpu_now() - c0);
+        csum[batched] = book_checksum(&b, 1) ^ book_checksum(&b, NSYM);
     }
     mem_snapshot(&s1);
     mem_unseal();
     book_stats_t st;
     book_stats(&b, &st);
-    double med = bench_median(rate, (size_t)runs), cmed = bench_median(cpu_rate, (size_t)runs);
-    printf("book_apply: %.2f M msgs/s wall (%.1f ns/msg), %.2f M msgs per CPU second; medians of "
-           "%d runs  [check %llu]\n",
-           med / 1e6, 1e9 / med, cmed / 1e6, runs, (unsigned long long)(sink & 0xff));
+    const char *what[2] = {"book_apply", "book_apply_batch"};
+    for (int k = 0; k < 2; k++) {
+        double med = bench_median(rate[k], (size_t)runs);
+        double cmed = bench_median(cpu_rate[k], (size_t)runs);
+        printf("%-16s: %.2f M msgs/s wall (%.1f ns/msg), %.2f M msgs per CPU second; medians of "
+               "%d runs  [check %llu]\n",
+               what[k], med / 1e6, 1e9 / med, cmed / 1e6, runs, (unsigned long long)(sink & 0xff));
+    }
+    if (csum[0] != csum[1]) {
+        fprintf(stderr, "bench_book: the batched book differs from the one-by-one book\n");
+        return 1;
+    }
     printf("last run: %llu live orders at the end (peak %llu), %llu levels (peak %llu); "
            "unknown %llu, anomalies %llu, dropped %llu\n",
            (unsigned long long)st.orders, (unsigned long long)st.orders_peak,

@@ -904,6 +904,7 @@ typedef struct gen {
     uint32_t nlive, cap, nsym, target;
     uint64_t next_ref;
     int64_t mid[64];
+    bool rough; /* off-grid prices, far-off prices, mids that jump many ticks at once */
 } gen_t;
 
 static uint64_t rnd(gen_t *g)
@@ -938,6 +939,15 @@ static int64_t gen_price(gen_t *g, uint16_t loc, uint8_t side)
     uint64_t r = rnd(g);
     int64_t ticks = r % 10 < 8 ? (int64_t)(r >> 8) % 12 : (int64_t)(r >> 8) % 400;
     int64_t p = side == 'B' ? g->mid[loc] - 100 * ticks : g->mid[loc] + 100 + 100 * ticks;
+    if (g->rough) {
+        uint64_t q = rnd(g) % 100;
+        if (q < 10) /* off the $0.01 grid */
+            p += side == 'B' ? -(int64_t)(1 + q) : (int64_t)(1 + q);
+        else if (q < 13) /* far off, either way: through the other side's window too */
+            p += (int64_t)(rnd(g) % 20000) * (rnd(g) % 2 ? 1 : -1);
+        else if (q < 15) /* sub-dollar prices on the $0.0001 grid */
+            p = (int64_t)(rnd(g) % 9999);
+    }
     return p < 0 ? 0 : p;
 }
 
@@ -1007,6 +1017,10 @@ static ev_t gen_next(gen_t *g)
         uint16_t loc = (uint16_t)(1 + rnd(g) % g->nsym);
         if (rnd(g) % 16 == 0) /* the mid drifts */
             g->mid[loc] += rnd(g) % 2 ? 100 : -100;
+        if (g->rough && rnd(g) % 64 == 0) /* or jumps, by more than a window */
+            g->mid[loc] += (int64_t)(rnd(g) % 160 - 80) * 100;
+        if (g->mid[loc] < 20000)
+            g->mid[loc] = 20000;
         uint8_t side = rnd(g) % 2 ? 'B' : 'S';
         gorder_t o = {.ref = gen_new_ref(g),
                       .locate = loc,
@@ -1117,6 +1131,97 @@ static void test_book_random_against_model(void **state)
     free_book(b);
 }
 
+/* The same against prices that test the book's price windows: off the $0.01 grid (they live in
+ * the level table among window levels), far from the best, sub-dollar, and mids that jump by
+ * more than a window so that windows move all the time. */
+static void test_book_rough_prices_against_model(void **state)
+{
+    (void)state;
+    const uint32_t NSYM = 20, MAXO = 1u << 14, MAXL = 1u << 13;
+    uint64_t nev = small_run() ? 100000 : 500000;
+    book_t *b = new_book(MAXO, MAXL, NSYM + 2);
+    naive_t *m = mem_alloc(MEM_TAG_TEST, sizeof *m);
+    assert_non_null(m);
+    naive_init(m, MAXO, MAXL, NSYM + 2);
+    gen_t g;
+    gen_init(&g, 0x51ed27a5c3b1e0f7ull, NSYM, 1500);
+    g.rough = true;
+    run_stream(b, m, &g, nev, 128);
+    book_stats_t st;
+    book_stats(b, &st);
+    print_message("rough prices: %llu levels (peak %llu), %u of %u windows in use\n",
+                  (unsigned long long)st.levels, (unsigned long long)st.levels_peak, b->wused,
+                  b->nwin);
+    assert_int_equal(st.orders_exhausted + st.levels_exhausted, 0);
+    assert_true(st.levels_peak > 1000);
+    assert_int_equal(b->wused, 2 * NSYM); /* every side got a window */
+    gen_fini(&g);
+    naive_fini(m);
+    mem_free(MEM_TAG_TEST, m, sizeof *m);
+    free_book(b);
+}
+
+/* More symbol sides than price windows (a book has at most 32,768): the sides that find none
+ * left keep all their levels in the level table, and every side's book is still right. Per
+ * locate, bids at 5.00, 4.99, 4.985 (off the grid) and 4.90, asks at 5.01, 5.015 (off the grid),
+ * 5.02 and 9.00; then the 4.99 bid and the 5.02 ask go. */
+static void test_book_windows_run_out(void **state)
+{
+    (void)state;
+    const uint32_t NLOC = small_run() ? 17000 : 20000;
+    book_t *b = new_book(NLOC * 8, NLOC * 8, NLOC);
+    const int64_t bid_px[] = {49000, 50000, 49850, 49900}, ask_px[] = {90000, 50150, 50100, 50200};
+    uint64_t ref = 1;
+    for (uint32_t loc = 1; loc <= NLOC; loc++)
+        for (int k = 0; k < 4; k++) {
+            ev_t e = ev_add(ref++, (uint16_t)loc, 'B', bid_px[k], 100 + (uint64_t)k);
+            assert_int_equal(book_apply(b, &e, NULL), BOOK_OK);
+            e = ev_add(ref++, (uint16_t)loc, 'S', ask_px[k], 200 + (uint64_t)k);
+            assert_int_equal(book_apply(b, &e, NULL), BOOK_OK);
+        }
+    assert_true(b->nwin < 2 * NLOC);
+    assert_int_equal(b->wused, b->nwin);
+    /* the 4.99 bid is the 4th event of a locate's block (ref 8 * (loc - 1) + 7), the 5.02 ask
+     * the 8th (ref 8 * (loc - 1) + 8) */
+    for (uint32_t loc = 1; loc <= NLOC; loc += 2) {
+        ev_t e = ev_ref('D', 8 * (uint64_t)(loc - 1) + 7, 0, 0);
+        assert_int_equal(book_apply(b, &e, NULL), BOOK_OK);
+        e = ev_ref('D', 8 * (uint64_t)(loc - 1) + 8, 0, 0);
+        assert_int_equal(book_apply(b, &e, NULL), BOOK_OK);
+    }
+    book_level_t lv[5];
+    for (uint32_t loc = 1; loc <= NLOC; loc++) {
+        bool cut = loc % 2 == 1;
+        const int64_t want_b[] = {50000, 49900, 49850, 49000},
+                      want_a[] = {50100, 50150, 50200, 90000};
+        const uint64_t sz_b[] = {101, 103, 102, 100}, sz_a[] = {202, 201, 203, 200};
+        int n = book_depth(b, (uint16_t)loc, 'B', 5, lv);
+        assert_int_equal(n, cut ? 3 : 4);
+        for (int i = 0, j = 0; i < 4; i++) {
+            if (cut && want_b[i] == 49900)
+                continue;
+            assert_int_equal(lv[j].price, want_b[i]);
+            assert_int_equal(lv[j].shares, sz_b[i]);
+            j++;
+        }
+        n = book_depth(b, (uint16_t)loc, 'S', 5, lv);
+        assert_int_equal(n, cut ? 3 : 4);
+        for (int i = 0, j = 0; i < 4; i++) {
+            if (cut && want_a[i] == 50200)
+                continue;
+            assert_int_equal(lv[j].price, want_a[i]);
+            assert_int_equal(lv[j].shares, sz_a[i]);
+            j++;
+        }
+    }
+    book_reset(b); /* windows are handed out afresh */
+    assert_int_equal(b->wused, 0);
+    ev_t e = ev_add(1, (uint16_t)NLOC, 'B', 100, 1);
+    assert_int_equal(book_apply(b, &e, NULL), BOOK_OK);
+    assert_int_equal(b->wused, 1);
+    free_book(b);
+}
+
 /* Tiny capacities: adds are dropped and counted exactly as the model's policy says (order pool
  * first, then a new level), later events for dropped references count as unknown, and the book
  * stays equal to the model throughout. */
@@ -1140,11 +1245,21 @@ static void test_book_exhaustion_counted(void **state)
     assert_true(st.levels_exhausted > 100);
     assert_int_equal(st.orders_peak, MAXO);
     assert_int_equal(st.levels_peak, MAXL);
+    mem_snapshot_t snap; /* the memory report saw the same */
+    mem_snapshot(&snap);
+    int seen = 0;
+    for (unsigned i = 0; i < snap.nobjs; i++)
+        if (strcmp(snap.objs[i].name, "book.orders") == 0) {
+            assert_int_equal(snap.objs[i].st.exhausted, st.orders_exhausted);
+            assert_int_equal(snap.objs[i].st.capacity, MAXO);
+            assert_int_equal(snap.objs[i].st.high_water, MAXO);
+            assert_int_equal(snap.objs[i].st.used, st.orders);
+            seen++;
+        }
+    assert_int_equal(seen, 1);
     mem_obj_stats_t ps;
-    pool_stats(&b->orders, &ps);
-    assert_int_equal(ps.exhausted, st.orders_exhausted); /* the pool saw the same */
-    assert_int_equal(ps.refused_puts, 0);
     pool_stats(&b->levels, &ps);
+    assert_int_equal(ps.exhausted, st.levels_exhausted);
     assert_int_equal(ps.refused_puts, 0);
     /* drain: delete every live order of the model, then the book is empty */
     while (m->nord) {
@@ -1289,6 +1404,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_book_nasdaq_aapl, reset_counters, check_no_leak),
         cmocka_unit_test_setup_teardown(test_book_random_against_model, reset_counters,
                                         check_no_leak),
+        cmocka_unit_test_setup_teardown(test_book_rough_prices_against_model, reset_counters,
+                                        check_no_leak),
+        cmocka_unit_test_setup_teardown(test_book_windows_run_out, reset_counters, check_no_leak),
         cmocka_unit_test_setup_teardown(test_book_exhaustion_counted, reset_counters,
                                         check_no_leak),
         cmocka_unit_test_setup_teardown(test_book_exhaustion_by_hand, reset_counters,
