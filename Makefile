@@ -185,7 +185,7 @@ fuzz: deps
 	@$(MAKE) --no-print-directory $(JOBS) $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 	    name=$$(basename $$f); corpus=build/fuzz/corpus-$${name#fuzz_}; mkdir -p $$corpus; \
-	    cp -n ../shared/data/itch/*.itch $$corpus/ 2>/dev/null || true; \
+	    cp -n tests/data/itch/*.itch $$corpus/ 2>/dev/null || true; \
 	    echo "== $$name for $(FUZZ_TIME) s"; \
 	    (set -o pipefail; cd build/fuzz && ./$$name -max_total_time=$(FUZZ_TIME) \
 	        -print_final_stats=1 -max_len=65536 corpus-$${name#fuzz_} 2>&1 | tail -n 12) \

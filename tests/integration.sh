@@ -59,7 +59,7 @@ check usage_bad_number 2 "--items wants a positive integer, got 'ten'" -- "$bin"
 check help 0 'selfcheck' -- "$bin" --help
 
 # ---- replay: the real NASDAQ samples, damaged files, CSV, generated days ----------------------
-data=${TICKCORE_DATA:-../shared/data}
+data=${TICKCORE_DATA:-tests/data}
 aapl=$data/itch/nasdaq-20200130-aapl-10k.itch
 tmp=$(mktemp -d /tmp/tickcore-integration-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

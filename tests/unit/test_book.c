@@ -717,7 +717,7 @@ static bool load(const char *name, file_buf_t *f)
         }
     }
     if (!fp) {
-        snprintf(path, sizeof path, "../shared/data/itch/%s", name);
+        snprintf(path, sizeof path, "tests/data/itch/%s", name);
         fp = fopen(path, "rb");
     }
     if (!fp)

@@ -298,7 +298,7 @@ static void test_gen_parse_count(void **state)
 static void test_gen_parser_reads_nasdaq_sample(void **state)
 {
     (void)state;
-    blob_t b = read_file("../shared/data/itch/nasdaq-20200130-aapl-10k.itch");
+    blob_t b = read_file("tests/data/itch/nasdaq-20200130-aapl-10k.itch");
     uint64_t by[256];
     assert_int_equal(walk(&b, by), 10000);
     assert_int_equal(by['A'], 4758);

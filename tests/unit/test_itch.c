@@ -8,7 +8,7 @@
  * bad input (zero length, unknown type, wrong length, truncation, random bytes, the RITCH
  * sample whose prefixes are all 0). itch_resync is checked to find the next true frame after
  * corruption, and itch_decode_block to allocate nothing. Data files are read from
- * $TICKCORE_DATA/itch or ../shared/data/itch; tests that need them are skipped without them.
+ * $TICKCORE_DATA/itch or tests/data/itch; tests that need them are skipped without them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,7 +231,7 @@ static bool load(const char *name, file_buf_t *f)
         }
     }
     if (!fp) {
-        snprintf(path, sizeof path, "../shared/data/itch/%s", name);
+        snprintf(path, sizeof path, "tests/data/itch/%s", name);
         fp = fopen(path, "rb");
     }
     if (!fp)

@@ -1,6 +1,6 @@
 /*
  * test_stream: files through reader + decoder as replay sees them. Oracles: the published
- * message counts of the real AAPL sample (../shared/data/README.md), the same file decoded in one
+ * message counts of the real AAPL sample (tests/data/README.md), the same file decoded in one
  * piece by the decoder alone (to show the buffering changes nothing), gzip made by the system's
  * gzip, and hand-made damage whose offsets are known.
  */
@@ -31,7 +31,7 @@ static int setup_all(void **state)
     (void)state;
     const char *base = getenv("TICKCORE_DATA");
     snprintf(g_aapl_path, sizeof g_aapl_path, "%s/itch/nasdaq-20200130-aapl-10k.itch",
-             base ? base : "../shared/data");
+             base ? base : "tests/data");
     FILE *f = fopen(g_aapl_path, "rb");
     if (f) {
         g_aapl = malloc(1 << 20);
@@ -298,7 +298,7 @@ static void test_stream_zero_length_file_and_ritch_sample(void **state)
     /* every length prefix of this file is 0: refused at byte 0, nothing decoded, no loop */
     const char *base = getenv("TICKCORE_DATA");
     snprintf(path, sizeof path, "%s/itch/ritch-obfuscated-zero-length.itch",
-             base ? base : "../shared/data");
+             base ? base : "tests/data");
     FILE *f = fopen(path, "rb");
     if (!f)
         skip();
