@@ -329,6 +329,60 @@ int graph_cut_k(graph_t *g, size_t k)
     return cut_apply(g, g->n - k, 0.0);
 }
 
+int graph_cut_k_min(graph_t *g, size_t k, size_t min_size)
+{
+    size_t lo = g->n ? 1 : 0;
+    if (k < lo || k > g->n || min_size < 1) {
+        g->refused++;
+        return -EINVAL;
+    }
+    if (min_size == 1)
+        return cut_apply(g, g->n - k, 0.0);
+    /* Heaviest edge first, cut it only if both sides keep min_size nodes; the flags live in
+     * sub[] (scratch once tree_measure is done): 1 = cut. O(n) per candidate, O(n^2) in all. */
+    uint32_t *cut = g->sub;
+    size_t n = g->n, cuts = 0;
+    for (size_t i = 0; i < g->nedges; i++)
+        cut[i] = 0;
+    for (size_t i = g->nedges; i-- > 0 && cuts + 1 < k;) {
+        cut[i] = 1;
+        for (size_t v = 0; v < n; v++) {
+            g->uf[v] = (uint32_t)v;
+            g->uf_size[v] = 1;
+        }
+        for (size_t j = 0; j < g->nedges; j++)
+            if (!cut[j])
+                uf_union(g, g->edges[j].u, g->edges[j].v);
+        const graph_edge_t *e = &g->edges[i];
+        if (g->uf_size[uf_find(g->uf, e->u)] >= min_size &&
+            g->uf_size[uf_find(g->uf, e->v)] >= min_size)
+            cuts++;
+        else
+            cut[i] =
+                0; /* it would split off fewer than min_size nodes: an outlier, not a cluster */
+    }
+    for (size_t v = 0; v < n; v++) {
+        g->uf[v] = (uint32_t)v;
+        g->uf_size[v] = 1;
+        g->root_label[v] = GRAPH_NONE;
+    }
+    for (size_t j = 0; j < g->nedges; j++)
+        if (!cut[j])
+            uf_union(g, g->edges[j].u, g->edges[j].v);
+    uint32_t nc = 0;
+    for (size_t v = 0; v < n; v++) {
+        uint32_t r = uf_find(g->uf, (uint32_t)v);
+        if (g->root_label[r] == GRAPH_NONE) {
+            g->root_label[r] = nc;
+            g->cluster_size[nc++] = 0;
+        }
+        g->label[v] = g->root_label[r];
+        g->cluster_size[g->label[v]]++;
+    }
+    g->nclusters = nc;
+    return (int)nc;
+}
+
 int graph_cut_threshold(graph_t *g, double max_d)
 {
     if (isnan(max_d)) {

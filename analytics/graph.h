@@ -98,6 +98,11 @@ int graph_cut_k(graph_t *g, size_t k);
 /* Clusters: drop the tree edges with d > max_d (single linkage at a distance threshold; a
  * negative max_d leaves every node alone). Allocates nothing. Returns the number of clusters,
  * or -EINVAL (counted; the last cut is kept) if max_d is NaN. */
+/* Like graph_cut_k, but an edge is cut (heaviest first) only if both sides keep at least
+ * min_size nodes: single linkage that does not spend its cuts on outliers. Stops at k clusters
+ * or when no edge qualifies (then fewer clusters). min_size 1 is graph_cut_k. Returns the number
+ * of clusters, or -EINVAL. O(n^2); allocates nothing. */
+int graph_cut_k_min(graph_t *g, size_t k, size_t min_size);
 int graph_cut_threshold(graph_t *g, double max_d);
 
 /* Betweenness of node v as a fraction of the (n-1)(n-2)/2 pairs that could pass through it. */

@@ -90,6 +90,9 @@ static const key_t_ KEYS[] = {
 
     {"graph", "clusters", K_U32, OFF(clusters), 1, 16384, "10", NULL,
      "clusters cut from the correlation MST (single linkage)"},
+    {"graph", "min_cluster", K_U32, OFF(min_cluster), 1, 65535, "3", NULL,
+     "an MST edge is cut only if both sides keep at least this many symbols, so the k cuts are "
+     "not spent on single outliers (1 = plain single linkage)"},
     {"graph", "cluster_distance", K_DBL, OFF(cluster_distance), 0, 2, "0", NULL,
      "if > 0, cut the MST at this distance sqrt(2(1-rho)) instead of into `clusters` clusters"},
 

@@ -53,6 +53,7 @@ typedef struct config {
     uint32_t pca_components;
     /* [graph] */
     uint32_t clusters;
+    uint32_t min_cluster;
     double cluster_distance;
     /* [pipeline] */
     uint32_t workers;

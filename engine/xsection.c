@@ -19,6 +19,7 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
     x->max_n = cfg->matrix_symbols;
     x->clusters = cfg->clusters;
     x->cut_distance = cfg->cluster_distance;
+    x->min_cluster = cfg->min_cluster;
     x->row_kind = cfg->matrix_returns == CFG_RETURNS_TRADE ? STATS_ROW_LOGRET : STATS_ROW_MIDRET;
     covariance_config_t cc;
     covariance_config_default(&cc, x->max_n, cfg->window);
@@ -144,7 +145,8 @@ int xsection_compute(xsection_t *x)
     x->nclusters = 0;
     if (x->graph_rc == 0) {
         int c = x->cut_distance > 0 ? graph_cut_threshold(&x->graph, x->cut_distance)
-                                    : graph_cut_k(&x->graph, x->clusters < n ? x->clusters : n);
+                                    : graph_cut_k_min(&x->graph, x->clusters < n ? x->clusters : n,
+                                                      x->min_cluster ? x->min_cluster : 1);
         x->nclusters = c > 0 ? (size_t)c : 0;
     }
     x->have_result = true;

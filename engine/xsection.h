@@ -53,7 +53,7 @@ typedef struct xsection {
     double *compact; /* n x n tracked block, from the cycle arena; valid until the next
                         xsection_compute */
     arena_t scratch; /* the per-cycle arena, reset at each compute */
-    uint32_t clusters;
+    uint32_t clusters, min_cluster;
     double cut_distance;
     int row_kind; /* stats_row_kind_t: STATS_ROW_MIDRET or STATS_ROW_LOGRET */
     /* figures */

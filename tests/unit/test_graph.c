@@ -378,6 +378,73 @@ static void test_graph_cut_k_matches_naive(void **state)
     graph_fini(&g);
 }
 
+/* graph_cut_k_min the naive way: the Kruskal tree, then its edges heaviest first; an edge is cut
+ * when, with every edge cut so far and this one removed, the flood fill gives both of its ends
+ * components of at least m nodes. Stops at k components. */
+static void check_cut_k_min(graph_t *g, const double *corr, size_t n, size_t k, size_t m)
+{
+    ref_edge_t *tree = calloc(n, sizeof *tree);
+    unsigned char *adjm = calloc(n * n, 1);
+    size_t *label = calloc(n, sizeof *label), *size = calloc(n, sizeof *size);
+    assert_true(tree && adjm && label && size);
+    ref_kruskal(corr, n, tree);
+    for (size_t i = 0; i + 1 < n; i++)
+        adjm[tree[i].u * n + tree[i].v] = adjm[tree[i].v * n + tree[i].u] = 1;
+    size_t comps = 1;
+    for (size_t i = n - 1; i-- > 0 && comps < k;) {
+        size_t u = tree[i].u, v = tree[i].v;
+        adjm[u * n + v] = adjm[v * n + u] = 0;
+        size_t nc = naive_components(n, adjm, label);
+        for (size_t c = 0; c < nc; c++)
+            size[c] = 0;
+        for (size_t x = 0; x < n; x++)
+            size[label[x]]++;
+        if (size[label[u]] >= m && size[label[v]] >= m)
+            comps = nc;
+        else
+            adjm[u * n + v] = adjm[v * n + u] = 1;
+    }
+    size_t nc = naive_components(n, adjm, label);
+    assert_int_equal(graph_cut_k_min(g, k, m), (int)nc);
+    expect_clusters(g, label, nc);
+    for (size_t c = 0; c < nc && nc > 1; c++)
+        assert_true(g->cluster_size[c] >= m);
+    free(tree);
+    free(adjm);
+    free(label);
+    free(size);
+}
+
+static void test_graph_cut_k_min_matches_naive(void **state)
+{
+    (void)state;
+    static const size_t ns[] = {1, 2, 7, 40, 120};
+    graph_t g;
+    assert_int_equal(graph_init(&g, 120), 0);
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        size_t n = ns[a];
+        double *corr = random_corr(n, 30, 555 + n);
+        assert_int_equal(graph_mst(&g, corr, n), 0);
+        static const size_t ks[] = {1, 2, 3, 5, 10};
+        static const size_t ms[] = {1, 2, 3, 5, 20};
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+            for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
+                if (ks[i] <= n)
+                    check_cut_k_min(&g, corr, n, ks[i], ms[j]);
+        /* min 1 is the plain cut */
+        if (n >= 3) {
+            assert_int_equal(graph_cut_k_min(&g, 3, 1), 3);
+            uint32_t lab[120];
+            memcpy(lab, g.label, n * sizeof *lab);
+            assert_int_equal(graph_cut_k(&g, 3), 3);
+            assert_memory_equal(lab, g.label, n * sizeof *lab);
+        }
+        free(corr);
+    }
+    assert_int_equal(graph_cut_k_min(&g, 1, 0), -EINVAL);
+    graph_fini(&g);
+}
+
 /* Single linkage the textbook way, on the full matrix: merge the two clusters at the smallest
  * distance between any of their members until k clusters are left. O(n^3) per merge at worst. */
 static void naive_single_linkage(const double *corr, size_t n, size_t k, size_t *label)
@@ -663,6 +730,7 @@ static void test_graph_hot_path_allocates_nothing(void **state)
     for (int r = 0; r < rounds; r++) {
         assert_int_equal(graph_mst(&g, corr, n), 0);
         assert_int_equal(graph_cut_k(&g, 7), 7);
+        assert_true(graph_cut_k_min(&g, 7, 3) >= 1);
         sum += g.label[n - 1];
         assert_true(graph_cut_threshold(&g, g.edges[n / 2].d) > 0);
         sum += g.nclusters;
@@ -773,6 +841,7 @@ int main(void)
         cmocka_unit_test_setup(test_graph_mst_ties_follow_edge_order, reset_counters),
         cmocka_unit_test_setup(test_graph_mst_clamps_out_of_range, reset_counters),
         cmocka_unit_test_setup(test_graph_cut_k_matches_naive, reset_counters),
+        cmocka_unit_test_setup(test_graph_cut_k_min_matches_naive, reset_counters),
         cmocka_unit_test_setup(test_graph_cut_k_is_single_linkage, reset_counters),
         cmocka_unit_test_setup(test_graph_cut_threshold_matches_threshold_graph, reset_counters),
         cmocka_unit_test_setup(test_graph_betweenness_matches_path_count, reset_counters),
