@@ -487,6 +487,13 @@ int replay_main(int argc, char **argv)
             total_file_bytes += (uint64_t)st.st_size;
     }
 
+    /* From here a signal stops the replay cleanly (start-up finishes first, then nothing is
+     * read and the report still comes). */
+    g_stop = 0;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
     /* Start-up: everything sized here, then the seal. */
     static symtab_t symbols;
     static stream_t stream;
@@ -524,10 +531,6 @@ int replay_main(int argc, char **argv)
         symtab_fini(&symbols);
         return 1;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    g_stop = 0;
 
     int rss_fd = -1, statm_fd = -1;
     if (o.rss_log) {

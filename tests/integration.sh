@@ -163,7 +163,7 @@ check pipeline_k_invariant_corr 0 '^same$' -- bash -c "'$bin' replay ${small[*]}
 "$bin" gen --messages 4M --symbols 200 --seed 5 --no-truth --out "$tmp/big.itch" > /dev/null
 check replay_sigterm_clean_exit 0 'interrupted.*|leak check: OK, 0 live bytes in every tag' -- bash -c \
     "'$bin' replay ${small[*]} --speed 50x '$tmp/big.itch' > '$tmp/sig.out' 2>&1 & pid=\$!;
-     sleep 0.5; kill -TERM \$pid; wait \$pid; rc=\$?; cat '$tmp/sig.out'; exit \$rc"
+     sleep 1.5; kill -TERM \$pid; wait \$pid; rc=\$?; cat '$tmp/sig.out'; exit \$rc"
 check replay_sigterm_reports_interrupted 0 '\(interrupted\)' -- cat "$tmp/sig.out"
 check replay_sigterm_no_leak 0 'leak check: OK, 0 live bytes in every tag' -- cat "$tmp/sig.out"
 # Market pace: the AAPL sample spans 17,535 s of feed time; at 100000x that is at least 0.17 s.
