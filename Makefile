@@ -54,7 +54,7 @@ MAIN_SRCS := engine/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRCS),$(sort $(wildcard mem/*.c event/*.c ingest/*.c \
                                                        analytics/*.c engine/*.c)))
 
-TEST_SUPPORT_SRCS := tests/support/malloc_count.c
+TEST_SUPPORT_SRCS := tests/support/malloc_count.c tests/support/testdata.c
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SUPPORT_SRCS := bench/bench_util.c
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))

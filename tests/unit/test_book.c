@@ -24,6 +24,7 @@
 
 #include "analytics/book.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/testdata.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -698,40 +699,11 @@ static void test_book_checksum_and_reset(void **state)
 
 /* ---- real order flow: AAPL on 30 January 2020 --------------------------------------------- */
 
-typedef struct file_buf {
-    uint8_t *p;
-    size_t len;
-} file_buf_t;
+typedef testdata_t file_buf_t;
 
 static bool load(const char *name, file_buf_t *f)
 {
-    char path[4096];
-    const char *root = getenv("TICKCORE_DATA");
-    FILE *fp = NULL;
-    if (root) {
-        snprintf(path, sizeof path, "%s/itch/%s", root, name);
-        fp = fopen(path, "rb");
-        if (!fp) {
-            snprintf(path, sizeof path, "%s/%s", root, name);
-            fp = fopen(path, "rb");
-        }
-    }
-    if (!fp) {
-        snprintf(path, sizeof path, "tests/data/itch/%s", name);
-        fp = fopen(path, "rb");
-    }
-    if (!fp)
-        return false;
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    assert_true(sz > 0);
-    f->len = (size_t)sz;
-    f->p = mem_alloc(MEM_TAG_TEST, f->len);
-    assert_non_null(f->p);
-    assert_int_equal(fread(f->p, 1, f->len, fp), f->len);
-    fclose(fp);
-    return true;
+    return testdata_load(name, f);
 }
 
 static uint64_t be(const uint8_t *p, int n)
@@ -883,7 +855,7 @@ static void test_book_nasdaq_aapl(void **state)
     naive_fini(m);
     mem_free(MEM_TAG_TEST, m, sizeof *m);
     free_book(b);
-    mem_free(MEM_TAG_TEST, f.p, f.len);
+    testdata_unload(&f);
 }
 
 /* ---- random streams against the model ----------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include "ingest/gen.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/testdata.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -298,7 +299,10 @@ static void test_gen_parse_count(void **state)
 static void test_gen_parser_reads_nasdaq_sample(void **state)
 {
     (void)state;
-    blob_t b = read_file("tests/data/itch/nasdaq-20200130-aapl-10k.itch");
+    char path[4096];
+    if (!testdata_path(path, sizeof path, "nasdaq-20200130-aapl-10k.itch"))
+        skip();
+    blob_t b = read_file(path);
     uint64_t by[256];
     assert_int_equal(walk(&b, by), 10000);
     assert_int_equal(by['A'], 4758);

@@ -22,6 +22,7 @@
 #include "ingest/itch.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/testdata.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -211,47 +212,16 @@ static bool small_mode(void)
     return RUNNING_ON_VALGRIND || getenv("TICKCORE_TEST_SMALL") != NULL;
 }
 
-typedef struct file_buf {
-    uint8_t *p;
-    size_t len;
-} file_buf_t;
+typedef testdata_t file_buf_t;
 
-/* Read a file of the shared data set; false if it is not there. */
 static bool load(const char *name, file_buf_t *f)
 {
-    char path[4096];
-    const char *root = getenv("TICKCORE_DATA");
-    FILE *fp = NULL;
-    if (root) {
-        snprintf(path, sizeof path, "%s/itch/%s", root, name);
-        fp = fopen(path, "rb");
-        if (!fp) {
-            snprintf(path, sizeof path, "%s/%s", root, name);
-            fp = fopen(path, "rb");
-        }
-    }
-    if (!fp) {
-        snprintf(path, sizeof path, "tests/data/itch/%s", name);
-        fp = fopen(path, "rb");
-    }
-    if (!fp)
-        return false;
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    assert_true(sz > 0);
-    f->len = (size_t)sz;
-    f->p = mem_alloc(MEM_TAG_TEST, f->len);
-    assert_non_null(f->p);
-    assert_int_equal(fread(f->p, 1, f->len, fp), f->len);
-    fclose(fp);
-    return true;
+    return testdata_load(name, f);
 }
 
 static void unload(file_buf_t *f)
 {
-    mem_free(MEM_TAG_TEST, f->p, f->len);
-    f->p = NULL;
+    testdata_unload(f);
 }
 
 #define LOAD_OR_SKIP(name, f)                                                                      \

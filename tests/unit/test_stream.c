@@ -16,6 +16,7 @@
 #include "ingest/stream.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/testdata.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +30,7 @@ static char g_aapl_path[256];
 static int setup_all(void **state)
 {
     (void)state;
-    const char *base = getenv("TICKCORE_DATA");
-    snprintf(g_aapl_path, sizeof g_aapl_path, "%s/itch/nasdaq-20200130-aapl-10k.itch",
-             base ? base : "tests/data");
+    testdata_path(g_aapl_path, sizeof g_aapl_path, "nasdaq-20200130-aapl-10k.itch");
     FILE *f = fopen(g_aapl_path, "rb");
     if (f) {
         g_aapl = malloc(1 << 20);
@@ -296,13 +295,8 @@ static void test_stream_zero_length_file_and_ritch_sample(void **state)
     assert_non_null(strstr(r.err, "empty file (0 bytes)"));
 
     /* every length prefix of this file is 0: refused at byte 0, nothing decoded, no loop */
-    const char *base = getenv("TICKCORE_DATA");
-    snprintf(path, sizeof path, "%s/itch/ritch-obfuscated-zero-length.itch",
-             base ? base : "tests/data");
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    if (!testdata_path(path, sizeof path, "ritch-obfuscated-zero-length.itch"))
         skip();
-    fclose(f);
     run_file(path, &cfg, &r);
     assert_int_equal(r.rc, -1);
     assert_int_equal(r.messages, 0);
