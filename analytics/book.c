@@ -935,8 +935,8 @@ fail:
 void book_fini(book_t *b)
 {
     if (b->cfg.max_orders == 0)
-        return; /* zeroed, or finished already */
-    if (b->oobj.name != NULL)
+        return;              /* zeroed, or finished already */
+    if (b->oobj.obj != NULL) /* registered */
         mem_obj_unregister(&b->oobj);
     pool_fini(&b->levels);
     mem_free(MEM_TAG_BOOK, b->otab, otab_bytes(b));

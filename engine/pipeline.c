@@ -202,12 +202,13 @@ int pipeline_init(pipeline_t *p, const config_t *cfg, const symtab_t *symbols)
         pipe_worker_t *w = &p->w[i];
         w->p = p;
         w->id = i;
-        snprintf(w->name_in, sizeof w->name_in, "worker%u.in", i);
-        snprintf(w->name_back, sizeof w->name_back, "worker%u.back", i);
-        rc = ring_init(&w->in, w->name_in, MEM_TAG_RING, sizeof(uint32_t), cap, RING_WAIT_BLOCK);
-        if (rc == 0)
-            rc = ring_init(&w->back, w->name_back, MEM_TAG_RING, sizeof(uint32_t), cap,
-                           RING_WAIT_BLOCK);
+        char name[32];
+        snprintf(name, sizeof name, "worker%u.in", i);
+        rc = ring_init(&w->in, name, MEM_TAG_RING, sizeof(uint32_t), cap, RING_WAIT_BLOCK);
+        if (rc == 0) {
+            snprintf(name, sizeof name, "worker%u.back", i);
+            rc = ring_init(&w->back, name, MEM_TAG_RING, sizeof(uint32_t), cap, RING_WAIT_BLOCK);
+        }
         if (rc == 0 && i == 0)
             rc = ring_init(&w->bars, "bars", MEM_TAG_RING, sizeof(uint64_t), PIPE_ROW_SLOTS,
                            RING_WAIT_BLOCK);

@@ -70,7 +70,6 @@ typedef struct pipe_worker {
     ring_t bars; /* worker 0 only: closed bar numbers to the cross-section thread */
     struct pipeline *p;
     unsigned id;
-    char name_in[24], name_back[24]; /* the rings keep a pointer to their names */
     pthread_t thread;
     shard_t shard;
     histo_t latency; /* publish -> applied, ns, one sample per event of the batch */

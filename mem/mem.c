@@ -415,7 +415,7 @@ void mem_obj_register(mem_obj_t *node, mem_obj_kind_t kind, mem_tag_t tag, const
 {
     node->kind = kind;
     node->tag = tag;
-    node->name = name ? name : "";
+    snprintf(node->name, sizeof node->name, "%s", name ? name : "");
     node->obj = obj;
     node->stats = stats;
     pthread_mutex_lock(&g_obj_lock);

@@ -159,7 +159,7 @@ typedef void mem_obj_stats_fn(const void *obj, mem_obj_stats_t *out);
 typedef struct mem_obj {
     mem_obj_kind_t kind;
     mem_tag_t tag;
-    const char *name; /* not copied: a string literal or memory the object owns */
+    char name[32]; /* copied at registration (cut to 31 bytes), so any string will do */
     const void *obj;
     mem_obj_stats_fn *stats;
     struct mem_obj *next;
