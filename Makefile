@@ -46,7 +46,7 @@ OPT ?= -O2 -g$(if $(RELEASE), -DNDEBUG)
 CPPFLAGS := -I. -D_GNU_SOURCE -MMD -MP
 CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
 LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
-LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmimalloc -lm -lpthread
+LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lmimalloc -lm -lpthread
 
 # ---- sources ----------------------------------------------------------------------------------
 # Every module's .c in the folders of DESIGN.md goes into libtickcore.a; engine/main.c is the CLI.
@@ -104,7 +104,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
                 libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev \
                 gnuplot-nox valgrind heaptrack clang-format clang libclang-rt-14-dev gzip \
-                python3-pandas python3-numpy linux-perf
+                python3-pandas python3-numpy linux-perf prometheus curl
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -5,6 +5,7 @@
  */
 #include "engine/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -15,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum key_type { K_U32, K_U64, K_SIZE, K_DUR, K_DBL, K_BOOL, K_ENUM } key_type_t;
+typedef enum key_type { K_U32, K_U64, K_SIZE, K_DUR, K_DBL, K_BOOL, K_ENUM, K_STR } key_type_t;
 
 typedef struct key {
     const char *section, *name;
@@ -23,7 +24,7 @@ typedef struct key {
     size_t off;
     double min, max;
     const char *def;     /* default, as written in the file */
-    const char *choices; /* K_ENUM: "a|b|c", index = value */
+    const char *choices; /* K_ENUM: "a|b|c", index = value; K_STR: "addr", "name" or NULL */
     const char *help;
 } key_t_;
 
@@ -109,6 +110,88 @@ static const key_t_ KEYS[] = {
     {"pipeline", "live_overflow", K_ENUM, OFF(live_overflow), 0, 0, "block", "block|drop",
      "live input when a ring is full: block the feed, or drop and count (replay always blocks)"},
 
+    {"live", "tcp_addr", K_STR, OFF(tcp_addr), 0, sizeof(((config_t *)0)->tcp_addr), "127.0.0.1",
+     "addr", "IPv4 address `serve` listens on for SoupBinTCP 3.0 publishers (127.0.0.1: this host only)"},
+    {"live", "tcp_port", K_U32, OFF(tcp_port), 0, 65535, "7001", NULL,
+     "SoupBinTCP port; 0 = no TCP feed"},
+    {"live", "udp_addr", K_STR, OFF(udp_addr), 0, sizeof(((config_t *)0)->udp_addr), "127.0.0.1",
+     "addr", "IPv4 address `serve` receives MoldUDP64 datagrams on"},
+    {"live", "udp_port", K_U32, OFF(udp_port), 0, 65535, "7002", NULL,
+     "MoldUDP64 port; 0 = no UDP feed"},
+    {"live", "session", K_STR, OFF(session), 1, 11, "TICKCORE", "name",
+     "session name (1-10 letters or digits) of the one sequenced stream both feeds carry: SoupBinTCP "
+     "logins for another session and MoldUDP64 packets of another session are refused and counted"},
+    {"live", "username", K_STR, OFF(username), 1, 7, "tick", "name",
+     "SoupBinTCP login username (1-6 letters or digits); `feed` sends it"},
+    {"live", "password", K_STR, OFF(password), 1, 11, "core", "name",
+     "SoupBinTCP login password (1-10 letters or digits); a login with another is rejected"},
+    {"live", "max_clients", K_U32, OFF(max_clients), 1, 1024, "8", NULL,
+     "TCP connections at once (each gets a receive and a send buffer at start-up); more are closed "
+     "at accept and counted"},
+    {"live", "recv_buffer", K_SIZE, OFF(recv_buffer), 4096, 64 << 20, "256K", NULL,
+     "receive buffer per TCP connection (registered with io_uring, reused)"},
+    {"live", "max_packet", K_SIZE, OFF(max_packet), 64, 65537, "1K", NULL,
+     "largest SoupBinTCP packet accepted (an ITCH message is at most 50 bytes); a larger length "
+     "prefix drops the client"},
+    {"live", "login_timeout", K_DUR, OFF(login_timeout_ns), 1e6, 3600e9, "5s", NULL,
+     "a TCP client that has not logged in by then is dropped"},
+    {"live", "idle_timeout", K_DUR, OFF(idle_timeout_ns), 1e6, 3600e9, "15s", NULL,
+     "a TCP client that sends nothing (not even a heartbeat) for this long, or stalls in the middle "
+     "of a packet for this long, is dropped"},
+    {"live", "heartbeat", K_DUR, OFF(heartbeat_ns), 1e6, 3600e9, "1s", NULL,
+     "server heartbeat interval on an idle TCP session"},
+    {"live", "udp_buffers", K_U32, OFF(udp_buffers), 1, 4096, "64", NULL,
+     "datagram buffers receiving at once"},
+    {"live", "udp_buffer_size", K_SIZE, OFF(udp_buffer_size), 512, 65536, "64K", NULL,
+     "bytes per datagram buffer (a larger datagram is truncated, counted and dropped)"},
+    {"live", "reorder_store", K_SIZE, OFF(reorder_store), 4096, 1 << 30, "4M", NULL,
+     "MoldUDP64 messages held past a gap while it is re-requested"},
+    {"live", "gap_timeout", K_DUR, OFF(gap_timeout_ns), 1e6, 3600e9, "500ms", NULL,
+     "a MoldUDP64 gap not filled by a retransmission within this time is declared lost (logged, "
+     "counted in /metrics, recorded in the journal's .gaps file) and ingest goes on"},
+    {"live", "rerequest", K_DUR, OFF(rerequest_ns), 1e6, 3600e9, "50ms", NULL,
+     "interval between MoldUDP64 re-requests for the same gap"},
+
+    {"journal", "path", K_STR, OFF(journal_path), 0, sizeof(((config_t *)0)->journal_path),
+     "tickcore.journal", NULL,
+     "every message accepted from a live feed is appended here (an ITCH BinaryFILE: `tickcore "
+     "replay` reads it); `serve` replays it at start and resumes after its last message; empty = "
+     "no journal (a restart starts from nothing)"},
+    {"journal", "fsync", K_ENUM, OFF(journal_fsync), 0, 0, "interval", "batch|interval|off",
+     "batch: fsync before each batch is applied (survives power loss; costs a disk flush per "
+     "batch); interval: fsync every journal.fsync_interval (a power loss may lose that much, a "
+     "crash of the process loses nothing written); off: the kernel decides"},
+    {"journal", "fsync_interval", K_DUR, OFF(journal_fsync_interval_ns), 1e6, 3600e9, "100ms",
+     NULL, "fsync interval for fsync = interval"},
+    {"journal", "buffer_size", K_SIZE, OFF(journal_buffer_size), 4096, 1 << 30, "1M", NULL,
+     "bytes per journal write buffer"},
+    {"journal", "buffers", K_U32, OFF(journal_buffers), 2, 64, "4", NULL,
+     "journal write buffers (one fills while the others are written)"},
+
+    {"http", "addr", K_STR, OFF(http_addr), 0, sizeof(((config_t *)0)->http_addr), "127.0.0.1",
+     "addr", "IPv4 address of the query server (127.0.0.1: this host only)"},
+    {"http", "port", K_U32, OFF(http_port), 0, 65535, "8080", NULL, "HTTP port; 0 = no HTTP"},
+    {"http", "token", K_STR, OFF(http_token), 0, sizeof(((config_t *)0)->http_token), "", NULL,
+     "if set, every endpoint but /healthz wants `Authorization: Bearer <token>`"},
+    {"http", "max_connections", K_U32, OFF(http_max_connections), 1, 1024, "16", NULL,
+     "HTTP connections at once; each gets a response buffer at start-up"},
+    {"http", "max_request", K_SIZE, OFF(http_max_request), 1024, 1 << 20, "16K", NULL,
+     "largest HTTP request (line and headers); larger ones are refused"},
+    {"http", "response_buffer", K_SIZE, OFF(http_response_buffer), 4096, 1 << 30, "1M", NULL,
+     "response buffer per connection; a larger answer is a 500 asking for a narrower query"},
+    {"http", "timeout", K_DUR, OFF(http_timeout_ns), 1e9, 3600e9, "10s", NULL,
+     "an HTTP connection idle this long is closed (slow clients)"},
+
+    {"server", "snapshot_interval", K_DUR, OFF(snapshot_interval_ns), 0, 60e9, "10ms", NULL,
+     "how often the shard workers publish the symbols they changed for queries (0 = every batch)"},
+    {"server", "analytics_interval", K_DUR, OFF(analytics_interval_ns), 1e6, 3600e9, "1s", NULL,
+     "how often the cross-section thread recomputes correlation, PCA, MST and clusters for queries "
+     "(when new bars came)"},
+    {"server", "depth", K_U32, OFF(snapshot_depth), 1, 64, "10", NULL,
+     "book levels per side published for /v1/symbols/{SYM}"},
+    {"server", "log", K_STR, OFF(log_path), 0, sizeof(((config_t *)0)->log_path), "", NULL,
+     "log file (SIGHUP reopens it, for log rotation); empty = standard error"},
+
     {"report", "top_symbols", K_U32, OFF(top_symbols), 0, 1000, "10", NULL,
      "symbols listed in the report, by volume"},
 };
@@ -139,6 +222,44 @@ static int enum_index(const char *choices, const char *v)
     return -1;
 }
 
+/* A string key: printable ASCII, shorter than its field (k->max); "addr" an IPv4 address, "name"
+ * letters and digits only, at least k->min characters. Trailing spaces are dropped. */
+static int parse_string(const key_t_ *k, const char *v, char *dst, char *why, size_t wn)
+{
+    size_t n = strlen(v);
+    while (n && isspace((unsigned char)v[n - 1]))
+        n--;
+    if (n + 1 > (size_t)k->max) {
+        msg(why, wn, "'%.*s' is longer than %zu characters", (int)n, v, (size_t)k->max - 1);
+        return -1;
+    }
+    if (n < (size_t)k->min) {
+        msg(why, wn, "empty value");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x20 || ch > 0x7e || (k->choices && !strcmp(k->choices, "name") && !isalnum(ch))) {
+            msg(why, wn, "'%.*s': character %zu (0x%02x) is not %s", (int)n, v, i + 1, ch,
+                k->choices && !strcmp(k->choices, "name") ? "a letter or digit"
+                                                          : "printable ASCII");
+            return -1;
+        }
+    }
+    char tmp[512];
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    if (k->choices && !strcmp(k->choices, "addr")) {
+        struct in_addr a;
+        if (inet_pton(AF_INET, tmp, &a) != 1) {
+            msg(why, wn, "'%s' is not an IPv4 address (like 127.0.0.1)", tmp);
+            return -1;
+        }
+    }
+    memcpy(dst, tmp, n + 1);
+    return 0;
+}
+
 /* Parse value v for key k; 0 or -1 with a reason in why. */
 static int parse_value(const key_t_ *k, const char *v, config_t *c, char *why, size_t wn)
 {
@@ -146,6 +267,8 @@ static int parse_value(const key_t_ *k, const char *v, config_t *c, char *why, s
     void *dst = (char *)c + k->off;
     while (isspace((unsigned char)*v))
         v++;
+    if (k->type == K_STR)
+        return parse_string(k, v, (char *)dst, why, wn);
     if (!*v) {
         msg(why, wn, "empty value");
         return -1;
@@ -402,6 +525,9 @@ static void print_value(FILE *f, const key_t_ *k, const config_t *c)
 {
     const void *src = (const char *)c + k->off;
     switch (k->type) {
+    case K_STR:
+        fputs((const char *)src, f);
+        break;
     case K_BOOL:
         fputs(*(const bool *)src ? "true" : "false", f);
         break;

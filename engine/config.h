@@ -21,6 +21,7 @@
 typedef enum cfg_bad_input { CFG_BAD_STOP = 0, CFG_BAD_SKIP } cfg_bad_input_t;
 typedef enum cfg_returns { CFG_RETURNS_MID = 0, CFG_RETURNS_TRADE } cfg_returns_t;
 typedef enum cfg_overflow { CFG_OVERFLOW_BLOCK = 0, CFG_OVERFLOW_DROP } cfg_overflow_t;
+typedef enum cfg_fsync { CFG_FSYNC_BATCH = 0, CFG_FSYNC_INTERVAL, CFG_FSYNC_OFF } cfg_fsync_t;
 
 typedef struct config {
     /* [input] */
@@ -61,6 +62,44 @@ typedef struct config {
     uint32_t ring_slots;
     bool pin_cpus;
     uint32_t live_overflow; /* cfg_overflow_t */
+    /* [live]: `tickcore serve` feeds */
+    char tcp_addr[16];
+    uint32_t tcp_port;
+    char udp_addr[16];
+    uint32_t udp_port;
+    char session[11];
+    char username[7];
+    char password[11];
+    uint32_t max_clients;
+    uint64_t recv_buffer;
+    uint64_t max_packet;
+    uint64_t login_timeout_ns;
+    uint64_t idle_timeout_ns;
+    uint64_t heartbeat_ns;
+    uint32_t udp_buffers;
+    uint64_t udp_buffer_size;
+    uint64_t reorder_store;
+    uint64_t gap_timeout_ns;
+    uint64_t rerequest_ns;
+    /* [journal] */
+    char journal_path[256];
+    uint32_t journal_fsync; /* cfg_fsync_t */
+    uint64_t journal_fsync_interval_ns;
+    uint64_t journal_buffer_size;
+    uint32_t journal_buffers;
+    /* [http] */
+    char http_addr[16];
+    uint32_t http_port;
+    char http_token[128];
+    uint32_t http_max_connections;
+    uint64_t http_max_request;
+    uint64_t http_response_buffer;
+    uint64_t http_timeout_ns;
+    /* [server] */
+    uint64_t snapshot_interval_ns;
+    uint64_t analytics_interval_ns;
+    uint32_t snapshot_depth;
+    char log_path[256];
     /* [report] */
     uint32_t top_symbols;
 } config_t;
