@@ -111,7 +111,8 @@ static const key_t_ KEYS[] = {
      "live input when a ring is full: block the feed, or drop and count (replay always blocks)"},
 
     {"live", "tcp_addr", K_STR, OFF(tcp_addr), 0, sizeof(((config_t *)0)->tcp_addr), "127.0.0.1",
-     "addr", "IPv4 address `serve` listens on for SoupBinTCP 3.0 publishers (127.0.0.1: this host only)"},
+     "addr",
+     "IPv4 address `serve` listens on for SoupBinTCP 3.0 publishers (127.0.0.1: this host only)"},
     {"live", "tcp_port", K_U32, OFF(tcp_port), 0, 65535, "7001", NULL,
      "SoupBinTCP port; 0 = no TCP feed"},
     {"live", "udp_addr", K_STR, OFF(udp_addr), 0, sizeof(((config_t *)0)->udp_addr), "127.0.0.1",
@@ -119,7 +120,8 @@ static const key_t_ KEYS[] = {
     {"live", "udp_port", K_U32, OFF(udp_port), 0, 65535, "7002", NULL,
      "MoldUDP64 port; 0 = no UDP feed"},
     {"live", "session", K_STR, OFF(session), 1, 11, "TICKCORE", "name",
-     "session name (1-10 letters or digits) of the one sequenced stream both feeds carry: SoupBinTCP "
+     "session name (1-10 letters or digits) of the one sequenced stream both feeds carry: "
+     "SoupBinTCP "
      "logins for another session and MoldUDP64 packets of another session are refused and counted"},
     {"live", "username", K_STR, OFF(username), 1, 7, "tick", "name",
      "SoupBinTCP login username (1-6 letters or digits); `feed` sends it"},
@@ -136,7 +138,8 @@ static const key_t_ KEYS[] = {
     {"live", "login_timeout", K_DUR, OFF(login_timeout_ns), 1e6, 3600e9, "5s", NULL,
      "a TCP client that has not logged in by then is dropped"},
     {"live", "idle_timeout", K_DUR, OFF(idle_timeout_ns), 1e6, 3600e9, "15s", NULL,
-     "a TCP client that sends nothing (not even a heartbeat) for this long, or stalls in the middle "
+     "a TCP client that sends nothing (not even a heartbeat) for this long, or stalls in the "
+     "middle "
      "of a packet for this long, is dropped"},
     {"live", "heartbeat", K_DUR, OFF(heartbeat_ns), 1e6, 3600e9, "1s", NULL,
      "server heartbeat interval on an idle TCP session"},
@@ -161,8 +164,8 @@ static const key_t_ KEYS[] = {
      "batch: fsync before each batch is applied (survives power loss; costs a disk flush per "
      "batch); interval: fsync every journal.fsync_interval (a power loss may lose that much, a "
      "crash of the process loses nothing written); off: the kernel decides"},
-    {"journal", "fsync_interval", K_DUR, OFF(journal_fsync_interval_ns), 1e6, 3600e9, "100ms",
-     NULL, "fsync interval for fsync = interval"},
+    {"journal", "fsync_interval", K_DUR, OFF(journal_fsync_interval_ns), 1e6, 3600e9, "100ms", NULL,
+     "fsync interval for fsync = interval"},
     {"journal", "buffer_size", K_SIZE, OFF(journal_buffer_size), 4096, 1 << 30, "1M", NULL,
      "bytes per journal write buffer"},
     {"journal", "buffers", K_U32, OFF(journal_buffers), 2, 64, "4", NULL,

@@ -94,6 +94,9 @@ static void *worker_main(void *arg)
                 mine = shard_apply_part(&w->shard, b->ev, b->n, p->owner, (uint8_t)w->id);
             w->owned += mine;
             uint64_t t2 = now_ns();
+            if (p->on_batch)
+                p->on_batch(p->hook_ctx, w->id, &w->shard, b->ev, b->n, p->k == 1 ? NULL : p->owner,
+                            b->force);
             busy += t2 - t1;
             /* every event of the batch is applied by now: one sample per event applied */
             uint64_t lat = t2 - b->t_publish;
@@ -129,7 +132,7 @@ static void *xsection_main(void *arg)
 {
     pipeline_t *p = arg;
     ring_t *bars = &p->w[0].bars;
-    uint64_t t0 = now_ns(), busy = 0;
+    uint64_t t0 = now_ns(), busy = 0, last_compute = t0, rows_computed = 0;
     size_t first, n;
     while ((n = ring_wait_peek(bars, 16, &first)) > 0) {
         for (size_t i = 0; i < n; i++) {
@@ -148,6 +151,18 @@ static void *xsection_main(void *arg)
             atomic_store_explicit(&slot->k1, 0, memory_order_release);
         }
         ring_release(bars, n);
+        if (p->on_xs && p->xs_interval_ns && p->xs.rows > rows_computed) {
+            uint64_t t = now_ns();
+            if (t - last_compute >= p->xs_interval_ns) {
+                if (xsection_compute(&p->xs) == 0) {
+                    p->on_xs(p->hook_ctx, &p->xs);
+                    p->xs_computes++;
+                }
+                rows_computed = p->xs.rows;
+                last_compute = now_ns();
+                busy += last_compute - t;
+            }
+        }
     }
     p->xs_busy = (double)busy * 1e-9;
     p->xs_wall = (double)(now_ns() - t0) * 1e-9;
@@ -280,12 +295,20 @@ pipe_batch_t *pipeline_acquire(pipeline_t *p)
     }
     pipe_batch_t *b = &p->batches[p->free_stack[--p->nfree]];
     b->n = 0;
+    b->force = false;
     return b;
+}
+
+void pipeline_publish_tick(pipeline_t *p)
+{
+    pipe_batch_t *b = pipeline_acquire(p);
+    b->force = true;
+    pipeline_publish(p, b);
 }
 
 void pipeline_publish(pipeline_t *p, pipe_batch_t *b)
 {
-    if (b->n == 0) {
+    if (b->n == 0 && !b->force) {
         p->free_stack[p->nfree++] = b->index;
         return;
     }

@@ -53,6 +53,7 @@ typedef struct pipe_batch {
     uint32_t index;
     _Atomic uint32_t refs;
     uint64_t t_publish; /* ns, monotonic clock */
+    bool force;         /* publish even when empty (pipeline_publish_tick) */
 } pipe_batch_t;
 
 typedef struct pipe_rowslot {
@@ -73,7 +74,7 @@ typedef struct pipe_worker {
     pthread_t thread;
     shard_t shard;
     histo_t latency; /* publish -> applied, ns, one sample per event of the batch */
-    uint64_t batches, events, owned;
+    _Atomic uint64_t batches, events, owned; /* read by /metrics while running */
     uint64_t row_waits;
     double busy; /* seconds applying */
     double wall; /* seconds alive */
@@ -97,8 +98,18 @@ typedef struct pipeline {
     double xs_busy, xs_wall;
     uint64_t xs_waits;
     bool started;
+    /* serve: hooks (NULL in replay). on_batch runs on worker w after it applied a batch (force:
+     * an idle tick, pipeline_publish_tick); on_xs on the cross-section thread after a periodic
+     * xsection_compute, at most every xs_interval_ns and only when new rows came. */
+    void (*on_batch)(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, size_t n,
+                     const uint8_t *owner, bool force);
+    void (*on_xs)(void *ctx, const xsection_t *x);
+    void *hook_ctx;
+    uint64_t xs_interval_ns;
+    _Atomic uint64_t xs_computes;
     /* reader side */
-    uint64_t published, acquire_waits, sessions;
+    _Atomic uint64_t published, acquire_waits;
+    uint64_t sessions;
     double acquire_wait_s;
     uint64_t worker_delay_ns; /* tests: each worker sleeps this long per batch (a slow consumer) */
 } pipeline_t;
@@ -110,6 +121,9 @@ int pipeline_start(pipeline_t *p);
 pipe_batch_t *pipeline_acquire(pipeline_t *p);
 /* Reader thread: hand b (b->n events) to every worker; n == 0 gives it back unused. */
 void pipeline_publish(pipeline_t *p, pipe_batch_t *b);
+/* Reader thread: an empty batch that still reaches every worker (so on_batch can publish what
+ * it held back while the feed is idle). */
+void pipeline_publish_tick(pipeline_t *p);
 /* Reader thread: a new trading session starts (the next day's file): wait until the workers
  * have applied every batch but the `held` ones the caller has acquired and not yet published,
  * then clear every book and the stats' symbols, bars and clock (counters carry on; the rolling

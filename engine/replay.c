@@ -123,8 +123,7 @@ typedef struct replay_opts {
     double speed; /* 0 = max */
 } replay_opts_t;
 
-/* The stream's settings from the configuration. */
-static void stream_cfg_from(stream_cfg_t *s, const config_t *c)
+void replay_stream_cfg(stream_cfg_t *s, const config_t *c)
 {
     stream_cfg_default(s);
     s->reader.nbufs = c->io_buffers;
@@ -460,7 +459,7 @@ int replay_main(int argc, char **argv)
     }
     if (o.trades_out)
         o.cfg.workers = 1; /* one writer, in feed order */
-    stream_cfg_from(&o.scfg, &o.cfg);
+    replay_stream_cfg(&o.scfg, &o.cfg);
     o.scfg.format = format;
     if (skip_bad)
         o.scfg.skip_bad = true;

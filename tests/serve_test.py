@@ -1,0 +1,410 @@
+#!/usr/bin/python3
+"""tests/serve_test.py RESULTS TICKCORE: the server end to end, the way an operator runs it.
+
+Starts the real `tickcore serve` on loopback ports chosen free at run time, feeds it a generated
+day with the real `tickcore feed` over SoupBinTCP and over MoldUDP64, queries every endpoint,
+checks /metrics with promtool, sends bad clients (garbage bytes, a slow loris, half packets, a
+wrong password, an oversized HTTP request) while a good publisher runs, kills the server with
+SIGKILL mid-feed and restarts it, and stops it with SIGTERM. The oracles are independent of the
+server: `tickcore replay` of the same file (message count, VWAPs, books), the file itself (the
+journal must equal it byte for byte), promtool, and hand-built SoupBinTCP packets.
+Appends "serve <case> P F S" lines to RESULTS like tests/run.sh. Python standard library only.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+RESULTS, BIN = sys.argv[1], os.path.abspath(sys.argv[2])
+LOGDIR = os.path.abspath("build/test-logs/serve")
+os.makedirs(LOGDIR, exist_ok=True)
+TMP = tempfile.mkdtemp(prefix="tickcore-serve-")
+passed = failed = skipped = 0
+
+
+def record(name, ok, detail="", skip=False):
+    global passed, failed, skipped
+    if skip:
+        skipped += 1
+        print(f"  {'serve':<11} {name:<40} skipped ({detail})")
+        line = f"serve {name} 0 0 1"
+    elif ok:
+        passed += 1
+        print(f"  {'serve':<11} {name:<40} ok")
+        line = f"serve {name} 1 0 0"
+    else:
+        failed += 1
+        print(f"  {'serve':<11} {name:<40} FAILED: {detail}")
+        line = f"serve {name} 0 1 0"
+    with open(RESULTS, "a") as f:
+        f.write(line + "\n")
+
+
+def check(name, cond, detail=""):
+    record(name, bool(cond), detail)
+    return bool(cond)
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, name, journal, extra=()):
+        self.name = name
+        self.tcp, self.udp, self.http = free_port(), free_port(socket.SOCK_DGRAM), free_port()
+        self.log = os.path.join(LOGDIR, name + ".log")
+        self.out = os.path.join(LOGDIR, name + ".out")
+        self.args = [BIN, "serve", "--set", f"live.tcp_port={self.tcp}",
+                     "--set", f"live.udp_port={self.udp}", "--set", f"http.port={self.http}",
+                     "--set", f"journal.path={journal}", "--set", f"server.log={self.log}",
+                     "--set", "server.analytics_interval=100ms", "--set", "stats.bar_interval=1s",
+                     "--set", "matrix.symbols=32", "--set", "graph.clusters=3",
+                     "--set", "book.max_orders=256K", "--set", "book.max_levels=64K",
+                     "--set", "symbols.max_symbols=1000", "--set", "pipeline.workers=1"] + list(extra)
+        self.token = None
+        for a in extra:
+            if a.startswith("http.token="):
+                self.token = a.split("=", 1)[1]
+        self.start()
+
+    def start(self):
+        self.outf = open(self.out, "a")
+        self.p = subprocess.Popen(self.args, stdout=self.outf, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{self.name}: serve exited {self.p.returncode}: "
+                                   + open(self.out).read()[-2000:])
+            try:
+                st, _ = self.get("/healthz")
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name}: serve did not answer /healthz in 20 s")
+
+    def get(self, path, token=None, method="GET", timeout=10):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http}{path}", method=method)
+        tok = token if token is not None else self.token
+        if tok:
+            req.add_header("Authorization", f"Bearer {tok}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def json(self, path):
+        st, body = self.get(path)
+        return st, (json.loads(body) if body.startswith("{") else None)
+
+    def metric(self, name, labels=""):
+        st, body = self.get("/metrics")
+        key = name + ("{" + labels + "}" if labels else "")
+        for line in body.splitlines():
+            if line.startswith(key + " "):
+                return float(line.split()[-1])
+        return None
+
+    def wait_seq(self, want, timeout=60):
+        deadline = time.time() + timeout
+        st, h = self.json("/healthz")
+        while time.time() < deadline:
+            st, h = self.json("/healthz")
+            if h and h["next_sequence"] >= want:
+                return h["next_sequence"]
+            time.sleep(0.05)
+        return h["next_sequence"] if h else None
+
+    def kill9(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait()
+        self.outf.close()
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = -9
+        self.outf.close()
+        return rc, open(self.out).read()
+
+
+def feed(path, url, *args):
+    return subprocess.Popen([BIN, "feed", path, "--to", url, "--quiet"] + list(args),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def soup(ptype, payload=b""):
+    return struct.pack(">H", len(payload) + 1) + ptype + payload
+
+
+def login(user="tick", pw="core", session="", seq=0):
+    return soup(b"L", user.ljust(6).encode() + pw.ljust(10).encode() +
+                session.rjust(10).encode() + str(seq).rjust(20).encode())
+
+
+def read_packet(s, timeout=5):
+    s.settimeout(timeout)
+    hdr = b""
+    while len(hdr) < 2:
+        c = s.recv(2 - len(hdr))
+        if not c:
+            return None
+        hdr += c
+    n = struct.unpack(">H", hdr)[0]
+    body = b""
+    while len(body) < n:
+        c = s.recv(n - len(body))
+        if not c:
+            return None
+        body += c
+    return body
+
+
+def closed_by_peer(s, timeout):
+    s.settimeout(timeout)
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def main():
+    day = os.path.join(TMP, "day.itch")
+    subprocess.run([BIN, "gen", "--messages", "300000", "--symbols", "24", "--seed", "11",
+                    "--no-truth", "--out", day], check=True, stdout=subprocess.DEVNULL)
+    ref = json.loads(subprocess.run([BIN, "replay", "--json", "--set", "pipeline.workers=1",
+                                     "--set", "stats.bar_interval=1s", day],
+                                    check=True, capture_output=True, text=True).stdout)
+    total = ref["messages"]
+    top = ref["analytics"]["top"]
+
+    # ---- 1. TCP feed, SIGKILL mid-feed, restart, finish: nothing lost -----------------------
+    jpath = os.path.join(TMP, "a.journal")
+    srv = Server("crash", jpath, ["--set", "live.heartbeat=200ms"])
+    f = feed(day, f"tcp://127.0.0.1:{srv.tcp}", "--rate", "150000/s", "--retry", "60")
+    time.sleep(0.8)
+    before = srv.wait_seq(1000, timeout=10)
+    srv.kill9()
+    check("kill9_mid_feed", before is not None and 1000 <= before < total,
+          f"next sequence at the kill: {before} of {total}")
+    time.sleep(0.3)
+    srv.start()
+    st, h = srv.json("/healthz")
+    check("restart_resumes_from_journal", h and h["next_sequence"] > 1,
+          f"after restart: {h}")
+    out, _ = f.communicate(timeout=120)
+    check("feed_finishes_after_restart", f.returncode == 0, out[-500:])
+    got = srv.wait_seq(total + 1)
+    check("kill9_all_messages", got == total + 1, f"next sequence {got}, wanted {total + 1}")
+    time.sleep(0.5)  # snapshots: published within server.snapshot_interval of the last batch
+    bad = []
+    for t in top:
+        st, s = srv.json("/v1/symbols/" + t["symbol"])
+        if st != 200:
+            bad.append((t["symbol"], st))
+            continue
+        for k_ref, k in (("vwap", "vwap"), ("volume", "volume"), ("trades", "trades")):
+            v = s.get(k, s.get("stats", {}).get(k))
+            if v is None or abs(float(v) - float(t[k_ref])) > 1e-6 * max(1, abs(float(t[k_ref]))):
+                bad.append((t["symbol"], k, v, t[k_ref]))
+        for k in ("bid", "ask"):
+            v = (s.get(k) or {}).get("price")
+            k_ref = k
+            if v is None or abs(float(v) - float(t[k_ref])) > 1e-9:
+                bad.append((t["symbol"], k, v, t[k_ref]))
+    check("kill9_books_and_vwaps_equal_replay", not bad, str(bad[:5]))
+    check("journal_equals_the_file", open(jpath, "rb").read() == open(day, "rb").read(),
+          f"journal {os.path.getsize(jpath)} bytes, file {os.path.getsize(day)}")
+    rj = json.loads(subprocess.run([BIN, "replay", "--json", jpath], capture_output=True,
+                                   text=True).stdout)
+    check("replay_reads_the_journal", rj["messages"] == total, f"{rj['messages']} != {total}")
+
+    # ---- 2. every endpoint -------------------------------------------------------------------
+    for path, want in (("/healthz", 200), ("/metrics", 200), ("/v1/symbols", 200),
+                       ("/v1/symbols/" + top[0]["symbol"] + "?depth=3", 200),
+                       ("/v1/symbols/NOSUCH", 404), ("/v1/symbols/" + top[0]["symbol"] + "?depth=x", 400),
+                       ("/v1/correlation?symbols=" + ",".join(t["symbol"] for t in top[:3]), 200),
+                       ("/v1/correlation", 400), ("/v1/correlation?symbols=NOSUCH", 404),
+                       ("/v1/pca", 200), ("/v1/mst", 200), ("/v1/clusters", 200),
+                       ("/v1/memory", 200), ("/nope", 404), ("/../../etc/passwd", 404)):
+        st, body = srv.get(path)
+        ok = st == want
+        if ok and path != "/metrics":
+            try:
+                j = json.loads(body)
+                ok = ("error" in j) == (want >= 400)
+            except ValueError as e:
+                ok, body = False, f"not JSON: {e}: {body[:200]}"
+        check("http_" + path.strip("/").replace("/", "_").replace("?", "_")[:30] or "root", ok,
+              f"status {st}, wanted {want}: {body[:300]}")
+    st, body = srv.get("/metrics", method="POST")
+    check("http_post_refused", st == 405 and "error" in body, f"{st} {body[:200]}")
+    st, c = srv.json("/v1/correlation?symbols=" + ",".join(t["symbol"] for t in top[:3]))
+    mat = c.get("matrix") or c.get("correlation") if c else None
+    check("correlation_submatrix_3x3", mat and len(mat) == 3 and all(len(r) == 3 for r in mat)
+          and all(abs(mat[i][i] - 1) < 1e-9 for i in range(3))
+          and all(abs(mat[i][j] - mat[j][i]) < 1e-12 for i in range(3) for j in range(3)),
+          str(c)[:300])
+    st, body = srv.get("/metrics")
+    mfile = os.path.join(TMP, "metrics.txt")
+    open(mfile, "w").write(body)
+    if shutil.which("promtool"):
+        pr = subprocess.run(["promtool", "check", "metrics"], stdin=open(mfile),
+                            capture_output=True, text=True)
+        check("promtool_check_metrics", pr.returncode == 0, pr.stdout + pr.stderr)
+    else:
+        record("promtool_check_metrics", False, "promtool not installed (make deps)", skip=True)
+    for fam in ("tickcore_feed_messages_total", "tickcore_udp_gaps_total",
+                "tickcore_memory_live_bytes", "tickcore_memory_churn_total",
+                "tickcore_ring_high_water", "tickcore_resident_bytes",
+                "tickcore_journal_fsyncs_total", "tickcore_pipeline_full_waits_total"):
+        check("metrics_has_" + fam, f"# TYPE {fam} " in body and f"# HELP {fam} " in body, fam)
+    churn = sum(float(l.split()[-1]) for l in body.splitlines()
+                if l.startswith("tickcore_memory_churn_total{"))
+    check("metrics_churn_zero_after_feed_and_queries", churn == 0, f"churn {churn}")
+
+    rc, out = srv.stop()
+    check("sigterm_exit_0", rc == 0, out[-1500:])
+    check("sigterm_no_leak", "leak check: OK" in out, out[-1500:])
+    check("sigterm_no_churn", "allocations while serving (after the seal): 0 " in out, out[-800:])
+
+    # ---- 3. UDP with dropped packets: gaps re-requested and filled ---------------------------
+    jb = os.path.join(TMP, "b.journal")
+    srv = Server("udp", jb)
+    f = feed(day, f"udp://127.0.0.1:{srv.udp}", "--rate", "300000/s", "--drop-every", "97",
+             "--linger", "3")
+    got = srv.wait_seq(total + 1, timeout=60)
+    out, _ = f.communicate(timeout=60)
+    check("udp_feed_exit_0", f.returncode == 0, out[-500:])
+    check("udp_all_messages", got == total + 1, f"next sequence {got}")
+    gaps, lost, rec = (srv.metric("tickcore_udp_gaps_total"),
+                       srv.metric("tickcore_udp_lost_messages_total"),
+                       srv.metric("tickcore_udp_recovered_messages_total"))
+    check("udp_gaps_detected_and_filled", gaps and gaps > 0 and lost == 0 and rec and rec > 0,
+          f"gaps {gaps}, lost {lost}, recovered {rec}")
+    check("udp_journal_equals_the_file", open(jb, "rb").read() == open(day, "rb").read())
+    rc, out = srv.stop()
+    check("udp_sigterm_exit_0", rc == 0, out[-800:])
+
+    # ---- 4. bad clients while a good publisher runs ------------------------------------------
+    jc = os.path.join(TMP, "c.journal")
+    srv = Server("bad", jc, ["--set", "live.idle_timeout=1s", "--set", "live.login_timeout=1s",
+                             "--set", "http.max_request=4K", "--set", "http.token=s3cret"])
+    good = feed(day, f"tcp://127.0.0.1:{srv.tcp}", "--rate", "200000/s")
+    time.sleep(0.2)
+    g = socket.create_connection(("127.0.0.1", srv.tcp))
+    g.sendall(b"\x00\x05GARBAGE-GARBAGE")
+    check("bad_garbage_dropped", closed_by_peer(g, 5))
+    w = socket.create_connection(("127.0.0.1", srv.tcp))
+    w.sendall(login(pw="wrong"))
+    p = read_packet(w)
+    check("bad_password_rejected", p == b"JA", repr(p))
+    w.close()
+    ws = socket.create_connection(("127.0.0.1", srv.tcp))
+    ws.sendall(login(session="OTHER"))
+    p = read_packet(ws)
+    check("bad_session_rejected", p == b"JS", repr(p))
+    ws.close()
+    sl = socket.create_connection(("127.0.0.1", srv.tcp))
+    sl.sendall(login()[:10])  # half a login, then nothing: a slow loris
+    t0 = time.time()
+    check("slow_loris_before_login_dropped", closed_by_peer(sl, 5) and time.time() - t0 >= 0.5,
+          f"after {time.time() - t0:.1f} s")
+    sl = socket.create_connection(("127.0.0.1", srv.tcp))
+    sl.sendall(login())
+    p = read_packet(sl)
+    sl.sendall(soup(b"S", b"A" + b"\x00" * 35)[:9])  # logged in, then half a packet and silence
+    t0 = time.time()
+    check("slow_loris_mid_packet_dropped", p and p[:1] == b"A" and closed_by_peer(sl, 5)
+          and time.time() - t0 >= 0.5, f"{p!r} after {time.time() - t0:.1f} s")
+    hp = socket.create_connection(("127.0.0.1", srv.tcp))
+    hp.sendall(login())
+    p = read_packet(hp)
+    check("second_login_accepted", p is not None and p[:1] == b"A", repr(p))
+    hp.sendall(soup(b"S", b"A" + b"\x00" * 10)[:7])  # half a sequenced packet, then close
+    hp.close()
+    ns = socket.create_connection(("127.0.0.1", srv.tcp))
+    ns.sendall(soup(b"S", b"A" * 36))  # data before login
+    check("data_before_login_dropped", closed_by_peer(ns, 5))
+    big = socket.create_connection(("127.0.0.1", srv.http))
+    big.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100000 + b"\r\n\r\n")
+    big.settimeout(5)
+    try:
+        resp = big.recv(200)
+    except (ConnectionResetError, socket.timeout):
+        resp = b""
+    check("http_oversized_request_refused", resp[:12] in (b"HTTP/1.1 413", b"HTTP/1.1 431",
+                                                          b"HTTP/1.1 414") or resp == b"",
+          repr(resp[:80]))
+    big.close()
+    st, _ = srv.get("/metrics", token="")
+    check("http_token_required", st == 401, str(st))
+    st, _ = srv.get("/metrics", token="wrong")
+    check("http_wrong_token_refused", st == 401, str(st))
+    st, _ = srv.get("/healthz", token="")
+    check("http_healthz_public", st == 200, str(st))
+    out, _ = good.communicate(timeout=120)
+    check("good_publisher_unharmed", good.returncode == 0, out[-500:])
+    got = srv.wait_seq(total + 1)
+    check("good_publisher_all_messages", got == total + 1, f"next sequence {got}")
+    drops = {r: srv.metric("tickcore_tcp_disconnects_total", f'reason="{r}"')
+             for r in ("garbage", "bad_login", "bad_session", "idle_timeout", "disconnect",
+                       "protocol", "logout")}
+    drops["login_timeout"] = srv.metric("tickcore_tcp_disconnects_total", 'reason="login_timeout"')
+    check("bad_clients_counted", drops["garbage"] >= 1 and drops["bad_login"] >= 1 and
+          drops["bad_session"] >= 1 and drops["idle_timeout"] >= 1 and drops["protocol"] >= 1
+          and drops["login_timeout"] >= 1
+          and drops["disconnect"] >= 1, str(drops))
+    logtext = open(srv.log).read()
+    check("bad_clients_logged", "dropped (garbage)" in logtext and "dropped (idle_timeout)" in logtext
+          and "dropped (login_timeout)" in logtext,
+          logtext[-800:])
+    # SIGHUP reopens the log (rotation)
+    os.rename(srv.log, srv.log + ".1")
+    srv.p.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    check("sighup_reopens_log", os.path.exists(srv.log) and "log reopened" in open(srv.log).read())
+    rc, out = srv.stop()
+    check("bad_sigterm_exit_0", rc == 0 and "leak check: OK" in out, out[-800:])
+
+    # ---- 5. config errors ----------------------------------------------------------------------
+    r = subprocess.run([BIN, "serve", "--set", "live.session=A-B"], capture_output=True, text=True)
+    check("config_bad_value_exit_2", r.returncode == 2 and "live.session" in r.stderr, r.stderr)
+    badini = os.path.join(TMP, "bad.ini")
+    open(badini, "w").write("[live]\ntcp_port = 7001\nfrobnicate = 1\n")
+    r = subprocess.run([BIN, "serve", "--config", badini], capture_output=True, text=True)
+    check("config_bad_key_names_line", r.returncode == 2 and "bad.ini:3" in r.stderr, r.stderr)
+
+
+try:
+    main()
+except Exception as e:  # a crash of the harness is a failure, not a silent pass
+    import traceback
+    traceback.print_exc()
+    record("harness", False, repr(e))
+finally:
+    shutil.rmtree(TMP, ignore_errors=True)
+sys.exit(0)

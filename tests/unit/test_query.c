@@ -1,0 +1,679 @@
+/*
+ * test_query: the JSON bodies of the HTTP endpoints. A shard applies a hand-made stream, a real
+ * xsection gets rows from a two-sector factor model, both are published, and every answer is
+ * compared byte for byte with a string built here from hand-computed values (prices, VWAP,
+ * depth) or from the xsection's own arrays (correlation, PCA, MST, clusters, with a naive
+ * grouping of the cluster labels); every body also goes through a small JSON validator written
+ * here. Every 4xx and 503 case is checked, a body too large for its buffer is a 500, and no
+ * query allocates.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
+#include <cmocka.h>
+
+#include "engine/config.h"
+#include "engine/jbuf.h"
+#include "engine/query.h"
+#include "engine/shard.h"
+#include "engine/snapshot.h"
+#include "engine/xsection.h"
+#include "mem/mem.h"
+#include "tests/support/malloc_count.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0     (34200ull * 1000000000ull)
+#define BAR_NS (60ull * 1000000000ull)
+#define PX(d)  ((int64_t)llround((d)*EV_PRICE_SCALE))
+#define NOW    7777u
+
+/* ---- a JSON validator (RFC 8259 grammar, no semantics) ------------------------------------ */
+
+static const char *j_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *j_value(const char *p, int depth);
+
+static const char *j_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    while (*p != '"') {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20)
+            return NULL;
+        if (c == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+                        return NULL;
+                p += 4;
+            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+        p++;
+    }
+    return p + 1;
+}
+
+static const char *j_number(const char *p)
+{
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return p;
+}
+
+static const char *j_value(const char *p, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    p = j_ws(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        bool obj = *p == '{';
+        p = j_ws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (obj) {
+                p = j_string(j_ws(p));
+                if (!p)
+                    return NULL;
+                p = j_ws(p);
+                if (*p++ != ':')
+                    return NULL;
+            }
+            p = j_value(p, depth + 1);
+            if (!p)
+                return NULL;
+            p = j_ws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+        }
+    }
+    if (*p == '"')
+        return j_string(p);
+    if (!strncmp(p, "true", 4))
+        return p + 4;
+    if (!strncmp(p, "false", 5))
+        return p + 5;
+    if (!strncmp(p, "null", 4))
+        return p + 4;
+    return j_number(p);
+}
+
+static bool json_valid(const char *s)
+{
+    const char *p = j_value(s, 0);
+    return p && *j_ws(p) == '\0';
+}
+
+static void test_query_json_validator_itself(void **state)
+{
+    (void)state;
+    assert_true(json_valid("{\"a\":[1,-2.5e3,true,null,\"x\\\"\\u00e9\"],\"b\":{}}"));
+    assert_true(json_valid("[]"));
+    assert_false(json_valid("{\"a\":}"));
+    assert_false(json_valid("[1,]"));
+    assert_false(json_valid("{\"a\":1"));
+    assert_false(json_valid("[01]"));
+    assert_false(json_valid("[nan]"));
+    assert_false(json_valid("\"a\nb\""));
+    assert_false(json_valid("[1] x"));
+}
+
+/* ---- fixture ------------------------------------------------------------------------------ */
+
+enum { NROWS = 200, NTRACK = 6, MAXN = 8 };
+
+typedef struct fix {
+    config_t cfg;
+    symtab_t sy;
+    shard_t sh;
+    xsection_t x;
+    snapshot_t s;
+    double rows[NROWS][MAXN];
+    char buf[1 << 18];
+    jbuf_t jb;
+    char want[1 << 18];
+} fix_t;
+
+static uint64_t g_rng = 88172645463325252ull;
+
+static double unif(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) / 9007199254740992.0;
+}
+
+static double gauss(void)
+{
+    double u = unif(), v = unif();
+    return sqrt(-2.0 * log(u + 1e-300)) * cos(2 * M_PI * v);
+}
+
+static ev_t ev_add(uint64_t ts, uint16_t loc, uint64_t ref, uint8_t side, int64_t px, uint64_t sh)
+{
+    return (ev_t){
+        .ts = ts, .type = 'A', .locate = loc, .ref = ref, .side = side, .price = px, .shares = sh};
+}
+
+static int setup(void **state)
+{
+    mem_unseal();
+    mem_debug_reset();
+    fix_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    config_t *cfg = &f->cfg;
+    config_default(cfg);
+    cfg->max_orders = 4096;
+    cfg->max_levels = 4096;
+    cfg->max_symbols = 64;
+    cfg->bar_history = 8;
+    cfg->break_window = 64;
+    cfg->snapshot_depth = 3;
+    cfg->matrix_symbols = MAXN;
+    cfg->pca_components = 3;
+    cfg->clusters = 2;
+    cfg->min_cluster = 2;
+    static const char *names[] = {"AAPL", "MSFT", "IBM", "GE", "F", "T"};
+    if (symtab_init(&f->sy, 256) != 0)
+        return -1;
+    for (unsigned i = 0; i < 6; i++)
+        symtab_set(&f->sy, (uint16_t)(i + 1), names[i], strlen(names[i]));
+    symtab_set(&f->sy, 20, "XOM", 3);
+    if (shard_init(&f->sh, cfg, 1, NULL, NULL) != 0 || xsection_init(&f->x, cfg, &f->sy) != 0 ||
+        snapshot_init(&f->s, cfg, 1) != 0)
+        return -1;
+    jbuf_init(&f->jb, f->buf, sizeof f->buf);
+
+    /* AAPL: bids 150.01 x 30, 150.00 x 100; asks 150.03 x 50, 150.05 x 125 (2), 150.10 x 10;
+     * trades 20 @ 150.03, 200 @ 150.01, 100 @ 150.02. MSFT: 5 @ 299.50, book empty again.
+     * XOM: one bid, 60.50 x 100. */
+    ev_t ev[32];
+    size_t n = 0;
+    uint64_t t = T0 + 1000;
+    ev[n++] = ev_add(t++, 1, 1, 'B', PX(150.00), 100);
+    ev[n++] = ev_add(t++, 1, 2, 'B', PX(150.01), 200);
+    ev[n++] = ev_add(t++, 1, 3, 'B', PX(149.99), 50);
+    ev[n++] = ev_add(t++, 1, 4, 'B', PX(150.01), 30);
+    ev[n++] = ev_add(t++, 1, 5, 'S', PX(150.05), 100);
+    ev[n++] = ev_add(t++, 1, 6, 'S', PX(150.03), 70);
+    ev[n++] = ev_add(t++, 1, 7, 'S', PX(150.10), 10);
+    ev[n++] = ev_add(t++, 1, 8, 'S', PX(150.05), 25);
+    ev[n++] = (ev_t){.ts = t++, .type = 'E', .locate = 1, .ref = 6, .shares = 20, .match = 1};
+    ev[n++] = (ev_t){.ts = t++, .type = 'E', .locate = 1, .ref = 2, .shares = 200, .match = 2};
+    ev[n++] = (ev_t){.ts = t++, .type = 'X', .locate = 1, .ref = 3, .shares = 50};
+    ev[n++] = (ev_t){.ts = t++,
+                     .type = 'P',
+                     .locate = 1,
+                     .price = PX(150.02),
+                     .shares = 100,
+                     .match = 3,
+                     .side = 'B'};
+    ev[n++] = ev_add(t++, 2, 10, 'S', PX(300.00), 10);
+    ev[n++] = (ev_t){.ts = t++,
+                     .type = 'C',
+                     .locate = 2,
+                     .ref = 10,
+                     .shares = 5,
+                     .price = PX(299.50),
+                     .match = 4,
+                     .aux = 'Y'};
+    ev[n++] = (ev_t){.ts = t++, .type = 'D', .locate = 2, .ref = 10};
+    ev[n++] = ev_add(t++, 20, 11, 'B', PX(60.50), 100);
+    shard_apply(&f->sh, ev, n);
+    snapshot_after_batch(&f->s, 0, &f->sh, &f->sy, ev, n, NULL, NOW, true);
+
+    for (int r = 0; r < NROWS; r++) {
+        double m = gauss(), a = gauss(), b = gauss();
+        for (int c = 0; c < MAXN; c++)
+            f->rows[r][c] = c < NTRACK ? 0.01 * (0.4 * m + (c < 3 ? a : b) + 0.5 * gauss()) : 0;
+        xsection_push(&f->x, 1000 + (uint64_t)r, f->rows[r], true);
+    }
+    if (xsection_compute(&f->x) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fix_t *f = *state;
+    snapshot_fini(&f->s);
+    xsection_fini(&f->x);
+    shard_fini(&f->sh);
+    symtab_fini(&f->sy);
+    free(f);
+    mem_snapshot_t ms;
+    mem_snapshot(&ms);
+    return ms.tag[MEM_TAG_SERVER].live == 0 ? 0 : -1;
+}
+
+/* Append to the expected string. */
+static void wp(fix_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void wp(fix_t *f, const char *fmt, ...)
+{
+    size_t len = strlen(f->want);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->want + len, sizeof f->want - len, fmt, ap);
+    va_end(ap);
+}
+
+static void wnum(fix_t *f, double v)
+{
+    if (isfinite(v))
+        wp(f, "%.10g", v);
+    else
+        wp(f, "null");
+}
+
+static void expect_body(fix_t *f, int status, int want_status)
+{
+    if (status != want_status || strcmp(f->buf, f->want) != 0) {
+        print_message("status %d (want %d)\n got: %s\nwant: %s\n", status, want_status, f->buf,
+                      f->want);
+        fail();
+    }
+    assert_true(json_valid(f->buf));
+}
+
+static void expect_error(fix_t *f, int status, int want_status, const char *needle)
+{
+    char head[64];
+    snprintf(head, sizeof head, "{\"error\":{\"status\":%d,\"message\":\"", want_status);
+    if (status != want_status || strncmp(f->buf, head, strlen(head)) != 0 ||
+        (needle && !strstr(f->buf, needle))) {
+        print_message("status %d (want %d): %s\n", status, want_status, f->buf);
+        fail();
+    }
+    assert_true(json_valid(f->buf));
+}
+
+/* ---- symbols ------------------------------------------------------------------------------ */
+
+static void test_query_symbols_list(void **state)
+{
+    fix_t *f = *state;
+    int st = query_symbols(&f->s, &f->jb);
+    f->want[0] = '\0';
+    wp(f,
+       "{\"symbols\":["
+       "{\"symbol\":\"AAPL\",\"locate\":1,\"last\":150.02,\"volume\":320,\"trades\":3,"
+       "\"vwap\":150.014375,\"bid\":150.01,\"ask\":150.03,\"ts\":%llu},"
+       "{\"symbol\":\"MSFT\",\"locate\":2,\"last\":299.5,\"volume\":5,\"trades\":1,"
+       "\"vwap\":299.5,\"bid\":null,\"ask\":null,\"ts\":%llu},"
+       "{\"symbol\":\"XOM\",\"locate\":20,\"last\":null,\"volume\":0,\"trades\":0,"
+       "\"vwap\":null,\"bid\":60.5,\"ask\":null,\"ts\":%llu}"
+       "],\"count\":3}",
+       (unsigned long long)(T0 + 1011), (unsigned long long)(T0 + 1014),
+       (unsigned long long)(T0 + 1015));
+    expect_body(f, st, 200);
+}
+
+static void test_query_symbol_detail(void **state)
+{
+    fix_t *f = *state;
+    int st = query_symbol(&f->s, "AAPL", "2", &f->jb);
+    f->want[0] = '\0';
+    wp(f,
+       "{\"symbol\":\"AAPL\",\"locate\":1,\"ts\":%llu,\"published_ns\":%u,\"version\":1,"
+       "\"bid\":{\"price\":150.01,\"size\":30},\"ask\":{\"price\":150.03,\"size\":50},"
+       "\"mid\":150.02,\"spread\":0.02,\"last\":150.02,\"vwap\":150.014375,"
+       "\"depth\":{\"levels\":2,"
+       "\"bids\":[{\"price\":150.01,\"shares\":30,\"orders\":1},"
+       "{\"price\":150,\"shares\":100,\"orders\":1}],"
+       "\"asks\":[{\"price\":150.03,\"shares\":50,\"orders\":1},"
+       "{\"price\":150.05,\"shares\":125,\"orders\":2}]},"
+       "\"book\":{\"bid_orders\":2,\"bid_levels\":2,\"ask_orders\":4,\"ask_levels\":3},"
+       "\"stats\":{\"trades\":3,\"volume\":320,\"notional\":48004.6,\"vwap\":150.014375,"
+       "\"last\":150.02,\"last_ts\":%llu,\"open\":150.03,\"high\":150.03,\"low\":150.01,"
+       "\"bid\":150.01,\"ask\":150.03,\"mid\":150.02,\"spread\":0.02,\"bar_returns\":0,"
+       "\"return_mean\":null,\"volatility\":null,\"breaks\":0},"
+       "\"last_bar\":null,"
+       "\"open_bar\":{\"k\":570,\"start_ns\":%llu,\"open\":150.03,\"high\":150.03,"
+       "\"low\":150.01,\"close\":150.02,\"volume\":320,\"trades\":3,\"vwap\":150.014375,"
+       "\"return\":null,\"mid_return\":null,\"carried\":false,\"priced\":true}}",
+       (unsigned long long)(T0 + 1011), NOW, (unsigned long long)(T0 + 1011),
+       (unsigned long long)T0);
+    expect_body(f, st, 200);
+
+    /* default depth: min(5, configured 3); 0 levels is allowed */
+    st = query_symbol(&f->s, "AAPL", NULL, &f->jb);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(f->buf, "\"depth\":{\"levels\":3,"));
+    assert_non_null(strstr(f->buf, "{\"price\":150.1,\"shares\":10,\"orders\":1}]}"));
+    assert_true(json_valid(f->buf));
+    st = query_symbol(&f->s, "AAPL", "0", &f->jb);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(f->buf, "\"depth\":{\"levels\":0,\"bids\":[],\"asks\":[]}"));
+    /* an empty book, a symbol with no trade */
+    st = query_symbol(&f->s, "MSFT", "3", &f->jb);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(f->buf, "\"bid\":null,\"ask\":null,\"mid\":null,\"spread\":null,"
+                                   "\"last\":299.5,\"vwap\":299.5,"));
+    st = query_symbol(&f->s, "XOM", "1", &f->jb);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(f->buf, "\"bid\":{\"price\":60.5,\"size\":100},\"ask\":null,"));
+    assert_non_null(strstr(f->buf, "\"last\":null,\"vwap\":null,"));
+    assert_true(json_valid(f->buf));
+}
+
+static void test_query_symbol_errors(void **state)
+{
+    fix_t *f = *state;
+    const char *bad_names[] = {"",      "TOOLONGXX", "AA\"PL", "A,B",
+                               " AAPL", "AAPL\n",    "A\\B",   "AA\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++)
+        expect_error(f, query_symbol(&f->s, bad_names[i], NULL, &f->jb), 400, "bad symbol");
+    expect_error(f, query_symbol(&f->s, NULL, NULL, &f->jb), 400, "bad symbol");
+    const char *bad_depths[] = {"", "abc", "-1", "4", "999999999", "1x", "+1", " 1"};
+    for (size_t i = 0; i < sizeof bad_depths / sizeof *bad_depths; i++)
+        expect_error(f, query_symbol(&f->s, "AAPL", bad_depths[i], &f->jb), 400, "bad depth \\\"");
+    expect_error(f, query_symbol(&f->s, "AAPL", "4", &f->jb), 400, "from 0 to 3");
+    expect_error(f, query_symbol(&f->s, "ZZZZ", NULL, &f->jb), 404, "unknown symbol \\\"ZZZZ\\\"");
+    expect_error(f, query_symbol(&f->s, "aapl", NULL, &f->jb), 404, "aapl");
+    expect_error(f, query_symbol(&f->s, "IBM", NULL, &f->jb), 404, "IBM"); /* never published */
+}
+
+static void test_query_body_too_large_is_500(void **state)
+{
+    fix_t *f = *state;
+    char small[100];
+    jbuf_t jb;
+    jbuf_init(&jb, small, sizeof small);
+    assert_int_equal(query_symbols(&f->s, &jb), 500);
+    assert_false(jbuf_overflow(&jb));
+    assert_true(json_valid(small));
+    assert_non_null(strstr(small, "\"status\":500"));
+    char big[400];
+    jbuf_init(&jb, big, sizeof big);
+    assert_int_equal(query_symbol(&f->s, "AAPL", "3", &jb), 500);
+    assert_true(json_valid(big));
+    assert_non_null(strstr(big, "does not fit the response buffer (400 bytes)"));
+}
+
+/* ---- cross-section ------------------------------------------------------------------------ */
+
+static void test_query_xs_before_first_compute_is_503(void **state)
+{
+    fix_t *f = *state;
+    expect_error(f, query_correlation(&f->s, "AAPL,MSFT", &f->jb), 503, "no cross-section");
+    expect_error(f, query_pca(&f->s, &f->jb), 503, "no cross-section");
+    expect_error(f, query_mst(&f->s, &f->jb), 503, "no cross-section");
+    expect_error(f, query_clusters(&f->s, &f->jb), 503, "no cross-section");
+    /* a bad request is a 400 whatever the state */
+    expect_error(f, query_correlation(&f->s, NULL, &f->jb), 400, "missing symbols");
+}
+
+static void put_meta(fix_t *f)
+{
+    snapshot_xs_tx_t tx;
+    snapshot_xs_head_t h;
+    assert_int_equal(snapshot_xs_begin(&f->s, &tx, &h), 0);
+    wp(f,
+       "\"n\":6,\"n_rows\":200,\"rows_total\":200,\"bars\":{\"first\":1000,\"last\":1199,"
+       "\"interval_ns\":60000000000},\"generation\":%llu,\"published_ns\":%llu",
+       (unsigned long long)h.gen, (unsigned long long)h.publish_ns);
+}
+
+static const char *nm(fix_t *f, size_t i)
+{
+    return symtab_name(&f->sy, f->x.locs[i]);
+}
+
+static void test_query_correlation(void **state)
+{
+    fix_t *f = *state;
+    assert_int_equal(snapshot_publish_xs(&f->s, &f->x), 0);
+    const xsection_t *x = &f->x;
+    int st = query_correlation(&f->s, "AAPL,MSFT,AAPL,T", &f->jb);
+    const int ix[] = {0, 1, 0, 5};
+    f->want[0] = '\0';
+    wp(f, "{\"symbols\":[\"AAPL\",\"MSFT\",\"AAPL\",\"T\"],\"matrix\":[");
+    for (int i = 0; i < 4; i++) {
+        wp(f, i ? ",[" : "[");
+        for (int j = 0; j < 4; j++) {
+            wp(f, j ? "," : "");
+            wnum(f, x->compact[ix[i] * NTRACK + ix[j]]);
+        }
+        wp(f, "]");
+    }
+    wp(f, "],");
+    put_meta(f);
+    wp(f, "}");
+    expect_body(f, st, 200);
+    /* the values are the naive correlation of the rows (to the printed precision) */
+    double rho = 0, mi = 0, mj = 0, sij = 0, sii = 0, sjj = 0;
+    for (int r = 0; r < NROWS; r++) {
+        mi += f->rows[r][0] / NROWS;
+        mj += f->rows[r][1] / NROWS;
+    }
+    for (int r = 0; r < NROWS; r++) {
+        sij += (f->rows[r][0] - mi) * (f->rows[r][1] - mj);
+        sii += (f->rows[r][0] - mi) * (f->rows[r][0] - mi);
+        sjj += (f->rows[r][1] - mj) * (f->rows[r][1] - mj);
+    }
+    rho = sij / sqrt(sii * sjj);
+    const char *p = strstr(f->buf, "\"matrix\":[[");
+    assert_non_null(p);
+    double v00, v01;
+    assert_int_equal(sscanf(p + strlen("\"matrix\":[["), "%lf,%lf", &v00, &v01), 2);
+    assert_true(fabs(v01 - rho) < 1e-9);
+    assert_true(fabs(v00 - 1.0) < 1e-12);
+
+    /* spaces around names; one name; IBM is tracked though it has no symbol record */
+    assert_int_equal(query_correlation(&f->s, " AAPL , IBM", &f->jb), 200);
+    assert_non_null(strstr(f->buf, "{\"symbols\":[\"AAPL\",\"IBM\"],\"matrix\":[["));
+    assert_int_equal(query_correlation(&f->s, "GE", &f->jb), 200);
+    assert_non_null(strstr(f->buf, "{\"symbols\":[\"GE\"],\"matrix\":[["));
+
+    /* 4xx */
+    expect_error(f, query_correlation(&f->s, NULL, &f->jb), 400, "missing symbols");
+    expect_error(f, query_correlation(&f->s, "", &f->jb), 400, "missing symbols");
+    expect_error(f, query_correlation(&f->s, "AAPL,,MSFT", &f->jb), 400, "empty symbol");
+    expect_error(f, query_correlation(&f->s, ",AAPL", &f->jb), 400, "empty symbol");
+    expect_error(f, query_correlation(&f->s, "AAPL,", &f->jb), 400, "empty symbol");
+    expect_error(f, query_correlation(&f->s, "AAPL,BAD!", &f->jb), 400, "bad symbol \\\"BAD!\\\"");
+    expect_error(f, query_correlation(&f->s, "AAPL,TOOLONGXX", &f->jb), 400, "bad symbol");
+    char many[65 * 5 + 1] = "";
+    for (int i = 0; i < 64; i++)
+        strcat(many, i ? ",AAPL" : "AAPL");
+    assert_int_equal(query_correlation(&f->s, many, &f->jb), 200); /* 64 is the limit */
+    assert_true(json_valid(f->buf));
+    strcat(many, ",MSFT");
+    expect_error(f, query_correlation(&f->s, many, &f->jb), 400, "at most 64");
+    expect_error(f, query_correlation(&f->s, "AAPL,ZZZZ", &f->jb), 404,
+                 "unknown symbol \\\"ZZZZ\\\"");
+    expect_error(f, query_correlation(&f->s, "XOM,AAPL", &f->jb), 404,
+                 "symbol \\\"XOM\\\" is not in the cross-section");
+}
+
+static void test_query_pca(void **state)
+{
+    fix_t *f = *state;
+    assert_int_equal(snapshot_publish_xs(&f->s, &f->x), 0);
+    const pca_t *p = &f->x.pca;
+    int st = query_pca(&f->s, &f->jb);
+    f->want[0] = '\0';
+    wp(f, "{");
+    put_meta(f);
+    wp(f, ",\"k\":3,\"explained_variance_ratio\":[");
+    double cum = 0;
+    for (int c = 0; c < 3; c++) {
+        wp(f, c ? "," : "");
+        wnum(f, p->ratio[c]);
+        cum += p->ratio[c];
+    }
+    wp(f, "],\"cumulative_ratio\":");
+    wnum(f, cum);
+    wp(f, ",\"symbols\":[");
+    for (size_t i = 0; i < NTRACK; i++)
+        wp(f, "%s\"%s\"", i ? "," : "", nm(f, i));
+    wp(f, "],\"components\":[");
+    for (int c = 0; c < 3; c++) {
+        wp(f, "%s{\"component\":%d,\"eigenvalue\":", c ? "," : "", c + 1);
+        wnum(f, p->values[c]);
+        wp(f, ",\"explained_variance_ratio\":");
+        wnum(f, p->ratio[c]);
+        wp(f, ",\"loadings\":[");
+        for (size_t i = 0; i < NTRACK; i++) {
+            wp(f, i ? "," : "");
+            wnum(f, p->vectors[(size_t)c * p->n + (f->x.locs[i] - 1u)]);
+        }
+        wp(f, "]}");
+    }
+    wp(f, "]}");
+    expect_body(f, st, 200);
+    assert_true(p->ratio[0] > 0.3); /* the market plus one sector: a big first component */
+}
+
+static void test_query_mst(void **state)
+{
+    fix_t *f = *state;
+    assert_int_equal(snapshot_publish_xs(&f->s, &f->x), 0);
+    const graph_t *g = &f->x.graph;
+    int st = query_mst(&f->s, &f->jb);
+    f->want[0] = '\0';
+    wp(f, "{");
+    put_meta(f);
+    wp(f, ",\"total_distance\":");
+    wnum(f, g->total);
+    wp(f, ",\"edges\":[");
+    for (size_t e = 0; e < g->nedges; e++) {
+        wp(f, "%s{\"from\":\"%s\",\"to\":\"%s\",\"rho\":", e ? "," : "", nm(f, g->edges[e].u),
+           nm(f, g->edges[e].v));
+        wnum(f, g->edges[e].rho);
+        wp(f, ",\"distance\":");
+        wnum(f, g->edges[e].d);
+        wp(f, "}");
+    }
+    wp(f, "],\"count\":5}");
+    expect_body(f, st, 200);
+}
+
+static void test_query_clusters(void **state)
+{
+    fix_t *f = *state;
+    assert_int_equal(snapshot_publish_xs(&f->s, &f->x), 0);
+    const graph_t *g = &f->x.graph;
+    int st = query_clusters(&f->s, &f->jb);
+    f->want[0] = '\0';
+    wp(f, "{");
+    put_meta(f);
+    wp(f, ",\"count\":%zu,\"clusters\":[", f->x.nclusters);
+    for (size_t c = 0; c < f->x.nclusters; c++) { /* naive: scan the labels per cluster */
+        wp(f, c ? ",[" : "[");
+        bool first = true;
+        for (size_t i = 0; i < NTRACK; i++)
+            if (g->label[i] == c) {
+                wp(f, "%s\"%s\"", first ? "" : ",", nm(f, i));
+                first = false;
+            }
+        wp(f, "]");
+    }
+    wp(f, "],\"nodes\":[");
+    for (size_t i = 0; i < NTRACK; i++) {
+        wp(f, "%s{\"symbol\":\"%s\",\"locate\":%u,\"cluster\":%u,\"degree\":%u,\"betweenness\":",
+           i ? "," : "", nm(f, i), f->x.locs[i], g->label[i], g->degree[i]);
+        wnum(f, graph_between_norm(g, i));
+        wp(f, "}");
+    }
+    wp(f, "]}");
+    expect_body(f, st, 200);
+    /* the two sectors */
+    assert_int_equal(f->x.nclusters, 2);
+    assert_non_null(
+        strstr(f->buf, "\"clusters\":[[\"AAPL\",\"MSFT\",\"IBM\"],[\"GE\",\"F\",\"T\"]]"));
+}
+
+/* ---- no allocation ------------------------------------------------------------------------ */
+
+static void test_query_allocates_nothing(void **state)
+{
+    fix_t *f = *state;
+    assert_int_equal(snapshot_publish_xs(&f->s, &f->x), 0);
+    int sum = 0;
+    malloc_count_t before;
+    malloc_count_get(&before);
+    mem_seal();
+    for (int r = 0; r < 20; r++) {
+        sum += query_symbols(&f->s, &f->jb);
+        sum += query_symbol(&f->s, "AAPL", "3", &f->jb);
+        sum += query_symbol(&f->s, "AAPL", NULL, &f->jb);
+        sum += query_symbol(&f->s, "ZZZZ", NULL, &f->jb);
+        sum += query_symbol(&f->s, "BAD!", NULL, &f->jb);
+        sum += query_symbol(&f->s, "AAPL", "x", &f->jb);
+        sum += query_correlation(&f->s, "AAPL,MSFT,GE", &f->jb);
+        sum += query_correlation(&f->s, "AAPL,ZZZZ", &f->jb);
+        sum += query_correlation(&f->s, "", &f->jb);
+        sum += query_pca(&f->s, &f->jb);
+        sum += query_mst(&f->s, &f->jb);
+        sum += query_clusters(&f->s, &f->jb);
+    }
+    uint64_t allocs = malloc_count_allocs_since(&before);
+    mem_unseal();
+    assert_int_equal(allocs, 0);
+    assert_int_equal(sum, 20 * (200 * 3 + 404 + 400 + 400 + 200 + 404 + 400 + 200 * 3));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_query_json_validator_itself),
+        cmocka_unit_test_setup_teardown(test_query_symbols_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_symbol_detail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_symbol_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_body_too_large_is_500, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_xs_before_first_compute_is_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_correlation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_pca, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_mst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_clusters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_allocates_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
