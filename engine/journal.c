@@ -373,8 +373,10 @@ static int fsync_reap(journal_t *j, bool wait)
     return MEM_LD(j->err);
 }
 
-/* Start an fsync of every write completed so far, unless that is already covered (pwrite
- * mode: do it now). With io_uring it runs on its own ring, so writes go on meanwhile. */
+/* Start an fsync of every write completed so far, unless that is already covered or one is
+ * running (pwrite mode: do it now). With io_uring it runs on its own ring, so writes go on
+ * meanwhile. Returns 1 if it started (or did) one, 0 if there was nothing to do, or the sticky
+ * error. */
 static int fsync_issue(journal_t *j)
 {
     if (!j->uring) {
@@ -383,7 +385,7 @@ static int fsync_issue(journal_t *j)
         j->fsync_issued = j->end;
         uint64_t t0 = mono_ns();
         fsync_done(j, fdatasync(j->fd) < 0 ? -errno : 0, j->end, t0);
-        return MEM_LD(j->err);
+        return MEM_LD(j->err) < 0 ? MEM_LD(j->err) : 1;
     }
     if (j->fsync_inflight)
         return 0;
@@ -395,7 +397,8 @@ static int fsync_issue(journal_t *j)
     j->fsync_t0 = mono_ns();
     j->fsync_retries = 0;
     j->fsync_inflight = true;
-    return fsync_submit(j);
+    int rc = fsync_submit(j);
+    return rc < 0 ? rc : 1;
 }
 
 /* Everything appended written and fsynced, waited for; after an error, only waited for. */
@@ -508,9 +511,10 @@ int journal_commit(journal_t *j, uint64_t now_ns)
             reap(j);
         }
         if (!j->fsync_inflight && j->fsync_issued < j->end && interval_due(j, now_ns)) {
-            j->last_fsync_ns = now_ns;
             if ((rc = fsync_issue(j)) < 0)
                 return rc;
+            if (rc > 0)
+                j->last_fsync_ns = now_ns;
         }
         break;
     case JOURNAL_FSYNC_OFF:

@@ -5,8 +5,9 @@
  * `tickcore replay JOURNAL` reads it back. journal_open() allocates everything once (tag
  * MEM_TAG_JOURNAL): `buffers` write buffers of `buffer_size` bytes, a small table of write
  * operations and the path strings. It scans an existing journal (counting and checking every
- * record, truncating a torn tail), reads the gap sidecar PATH.gaps, and sets up one io_uring
- * with the buffers registered (WRITE_FIXED). From then on nothing is allocated:
+ * record, truncating a torn tail), reads the gap sidecar PATH.gaps, and sets up two io_urings:
+ * one for the writes, with the buffers registered (WRITE_FIXED), and a small one for the fsyncs.
+ * From then on nothing is allocated:
  * journal_append() copies a message into the current buffer; a full buffer is handed to the
  * kernel as one write at its file offset and the next buffer is taken, and the thread waits only
  * when every buffer is still being written. journal_commit() ends an ingest batch: it submits the
@@ -17,9 +18,11 @@
  * its file (and so the lock) until they end, a moment after its death, so journal_open() waits
  * for the lock (lock_wait_ms, 2 s by default) and scans only once no old write can still land.
  *
- * Order and crashes. Every io_uring request is submitted with IOSQE_IO_DRAIN, so the kernel runs
- * the writes and fsyncs one after the other in submission order: a crash (kill -9) leaves a
- * prefix of what was appended, never a hole, and an fsync covers everything submitted before it.
+ * Order and crashes. Every write is submitted with IOSQE_IO_DRAIN, so the kernel runs the writes
+ * one after the other in file order: a crash (kill -9) leaves a prefix of what was appended,
+ * never a hole. fsyncs run on their own ring, beside the writes (a drained write would otherwise
+ * wait for a running fsync, and a full set of buffers would stall the thread for the whole
+ * flush): an fsync covers the writes completed when it starts, and only one runs at a time.
  * The prefix may end inside a record; journal_open() truncates such a torn tail away (a tail
  * whose bytes are a proper prefix of a valid record, or a tail of zero bytes only, as a power loss
  * after the file size but before the data reached the disk can leave) and reports it in
@@ -33,16 +36,18 @@
  *
  * fsync policy (the trade-off). Each fsync is an fdatasync (IORING_FSYNC_DATASYNC): it flushes
  * the data and the file size, not the timestamps.
- *   BATCH     journal_commit() writes, fsyncs and waits for both: a batch is on disk before it is
- *             applied, so even a power loss loses nothing that was applied; costs one disk flush
- *             (0.1 to several ms) per batch on the ingest thread.
+ *   BATCH     journal_commit() writes, waits for the writes, fsyncs and waits for it: a batch is
+ *             on disk before it is applied, so even a power loss loses nothing that was applied;
+ *             costs one disk flush (0.1 to several ms) per batch on the ingest thread.
  *   INTERVAL  journal_commit() submits the writes and, when fsync_interval_ns has passed since the
- *             last fsync, an fsync without waiting for it: a crash of the process loses nothing
- *             submitted (the page cache has it), a power loss may lose up to about one interval.
- *             Writes queued behind a running fsync wait for it (in the kernel, not on the thread,
- *             unless every buffer is then in flight).
+ *             last fsync started and none is running, starts an fsync of the writes completed so
+ *             far without waiting for it: a crash of the process loses nothing whose write
+ *             completed (the page cache has it), a power loss may lose about one interval plus
+ *             the fsync's own time. The thread waits only when every buffer is in flight.
  *   OFF       journal_commit() only submits; the kernel writes back when it likes (a power loss
  *             may lose tens of seconds). journal_sync() and journal_close() fsync in every policy.
+ * In every policy a write submitted but not completed when the process dies may be lost (the
+ * kernel cancels what it has not started); BATCH's commit, which waits, is the only promise.
  * The fsync latency counted is from submission to the moment the ingest thread reaps the
  * completion (exact for BATCH, which waits; an upper bound for INTERVAL).
  *
@@ -57,7 +62,8 @@
  *
  * If io_uring cannot be set up (old kernel, seccomp) or cfg.force_pwrite is set, the journal uses
  * pwrite()/fdatasync() on the calling thread instead, with the same buffers and semantics
- * (INTERVAL then fsyncs synchronously); journal_mode() says which. One thread owns a journal (the
+ * (but a commit's writes are done when it returns, and INTERVAL's fsync blocks the thread for
+ * the whole flush); journal_mode() says which. One thread owns a journal (the
  * server's ingest thread): every function but journal_stats() must be called from it;
  * journal_stats() may be called from any thread.
  */
@@ -186,7 +192,8 @@ int journal_fsync_parse(const char *s, journal_fsync_t *out);
  * regular file, -EBADMSG a bad record or sidecar line, -EWOULDBLOCK the journal is still locked
  * after lock_wait_ms (open elsewhere), -ENOMEM, or an errno of open/read/ftruncate/fsync (-ENOENT:
  * no such directory). On failure nothing stays allocated or open (journal_close is then a harmless
- * no-op) and a refused file is not modified. On success err holds "" . Call before mem_seal(). */
+ * no-op), and a journal refused for a bad record, or a sidecar refused, is not modified. On
+ * success err holds "". Call before mem_seal(); the owner thread then uses the journal. */
 int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errlen);
 
 /* Messages in the journal (recovered + appended). Owner thread. */

@@ -469,6 +469,8 @@ static void sync_mold(live_t *l)
 static void on_udp(live_t *l, uint32_t b, int res)
 {
     l->inflight--;
+    if (!l->accepting)
+        return; /* stopping: the receive was cancelled or woken by shutdown(2) */
     if (res < 0) {
         if (res != -ECANCELED && l->accepting)
             log_msg("serve: udp: receive: %s", strerror(-res));

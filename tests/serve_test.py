@@ -390,7 +390,47 @@ def main():
     rc, out = srv.stop()
     check("bad_sigterm_exit_0", rc == 0 and "leak check: OK" in out, out[-800:])
 
-    # ---- 5. config errors ----------------------------------------------------------------------
+    # ---- 5. steady state: 10^6 messages with queries running, 0 engine allocations ------------
+    big = os.path.join(TMP, "big.itch")
+    subprocess.run([BIN, "gen", "--messages", "1M", "--symbols", "100", "--seed", "3",
+                    "--no-truth", "--out", big], check=True, stdout=subprocess.DEVNULL)
+    srv = Server("steady", os.path.join(TMP, "d.journal"), ["--strict"])
+    import http.client
+    import threading
+    done = threading.Event()
+    answers = {"n": 0, "bad": 0}
+
+    def query_load():
+        conn = http.client.HTTPConnection("127.0.0.1", srv.http, timeout=10)
+        paths = ["/v1/symbols", "/metrics", "/v1/mst", "/v1/clusters", "/v1/pca", "/healthz",
+                 "/v1/memory"]
+        i = 0
+        while not done.is_set():
+            conn.request("GET", paths[i % len(paths)])
+            r = conn.getresponse()
+            r.read()
+            answers["n"] += 1
+            answers["bad"] += r.status not in (200, 503)
+            i += 1
+        conn.close()
+
+    th = threading.Thread(target=query_load)
+    th.start()
+    f = feed(big, f"tcp://127.0.0.1:{srv.tcp}", "--rate", "max")
+    out, _ = f.communicate(timeout=300)
+    got = srv.wait_seq(1000001, timeout=120)
+    time.sleep(0.3)
+    done.set()
+    th.join()
+    check("steady_1M_messages_taken", f.returncode == 0 and got == 1000001, f"{got} {out[-300:]}")
+    check("steady_queries_answered", answers["n"] > 20 and answers["bad"] == 0, str(answers))
+    churn = srv.metric("tickcore_memory_churn_total", 'tag="server"')
+    rc, out = srv.stop()
+    check("steady_zero_engine_allocations", rc == 0 and churn == 0 and
+          "allocations while serving (after the seal): 0 " in out and "leak check: OK" in out,
+          f"exit {rc}, churn {churn}: {out[-1200:]}")
+
+    # ---- 6. config errors ----------------------------------------------------------------------
     r = subprocess.run([BIN, "serve", "--set", "live.session=A-B"], capture_output=True, text=True)
     check("config_bad_value_exit_2", r.returncode == 2 and "live.session" in r.stderr, r.stderr)
     badini = os.path.join(TMP, "bad.ini")
