@@ -48,6 +48,7 @@
 #define FEED_STALL_NS       (30 * FEED_NS) /* the kernel takes nothing this long: give up */
 #define FEED_RETRY_NS       (200000000ull) /* reconnect interval */
 #define FEED_SLICE_NS       1000000ull     /* pacing slice, 1 ms */
+#define FEED_CATCHUP_NS     100000000ull   /* a feed further behind than this does not catch up */
 #define FEED_MAX_RETAIN     (64ull << 20)
 #define FEED_END_PACKETS    3
 #define FEED_DEFAULT_RETAIN (1ull << 20)
@@ -559,9 +560,11 @@ static void pace_start(feed_t *f)
     f->pace_sent = f->pace_budget = 0;
 }
 
-/* Returns when one more message may go: with --rate, the messages due are released in 1 ms
- * slices; while none is due the pending bytes are flushed and the socket is served. A feed that
- * fell more than 10 slices behind (a slow server, a reconnect) does not catch up in a burst. */
+/* Returns when one more message may go: with --rate, the messages due are released in whole
+ * 1 ms slices (one coalesced send each); until a slice is due the pending bytes are flushed and
+ * the socket is served. The schedule is absolute (t0 + n / rate), so sleeping late costs nothing;
+ * but a feed that fell more than 100 ms behind (a slow server, a stall, a reconnect) restarts
+ * the schedule from now instead of catching up in a burst. */
 static int pace_wait(feed_t *f, flush_fn *flush, service_fn *service)
 {
     double rate = f->o->rate;
@@ -577,7 +580,7 @@ static int pace_wait(feed_t *f, flush_fn *flush, service_fn *service)
         uint64_t now = now_ns();
         double due = rate * 1e-9 * (double)(now - f->pace_t0);
         if (due >= (double)f->pace_sent + slice) { /* a whole slice is due */
-            if (due > (double)f->pace_sent + 10 * slice) {
+            if (due > (double)f->pace_sent + slice + rate * 1e-9 * (double)FEED_CATCHUP_NS) {
                 due = (double)f->pace_sent + slice;
                 f->pace_t0 = now - (uint64_t)(due / rate * 1e9);
             }

@@ -32,15 +32,15 @@
 
 /* What a run did (the --json report carries the same fields). */
 typedef struct feed_result {
-    int status;        /* the exit status: 0 ok, 1 runtime error, 2 usage */
-    char error[512];   /* why status is not 0 ("" when it is) */
-    bool tcp;          /* tcp:// (else udp://) */
-    char session[11];  /* TCP: from the Login Accepted; UDP: the session sent */
-    uint64_t first_seq; /* the first sequence number this run was to send */
-    uint64_t next_seq;  /* 1 + the last sequence number sent */
-    uint64_t messages;  /* messages sent (TCP: resent ones after a resume count again; UDP:
-                           first transmissions only) */
-    uint64_t bytes;     /* ITCH bytes of those messages */
+    int status;          /* the exit status: 0 ok, 1 runtime error, 2 usage */
+    char error[512];     /* why status is not 0 ("" when it is) */
+    bool tcp;            /* tcp:// (else udp://) */
+    char session[11];    /* TCP: from the Login Accepted; UDP: the session sent */
+    uint64_t first_seq;  /* the first sequence number this run was to send */
+    uint64_t next_seq;   /* 1 + the last sequence number sent */
+    uint64_t messages;   /* messages sent (TCP: resent ones after a resume count again; UDP:
+                            first transmissions only) */
+    uint64_t bytes;      /* ITCH bytes of those messages */
     uint64_t wire_bytes; /* bytes written to the socket (framing, heartbeats, retransmissions) */
     uint64_t packets;    /* TCP: send() calls; UDP: datagrams sent */
     double seconds;      /* from the first login (TCP) or the first datagram (UDP) to the end */
@@ -56,13 +56,13 @@ typedef struct feed_result {
     bool end_of_session; /* the server sent End of Session */
     bool server_closed;  /* after the logout, the server closed the connection */
     /* UDP */
-    uint64_t requests;      /* retransmission requests received */
-    uint64_t bad_requests;  /* malformed ones or of another session (ignored) */
-    uint64_t answered;      /* messages sent again */
-    uint64_t unanswerable;  /* requested messages no longer retained or never sent */
-    uint64_t rtx_packets;   /* datagrams of retransmitted messages */
-    uint64_t test_dropped;  /* datagrams held back by --drop-every */
-    uint64_t allocs;        /* mem allocations after start-up (0: nothing per message) */
+    uint64_t requests;     /* retransmission requests received */
+    uint64_t bad_requests; /* malformed ones or of another session (ignored) */
+    uint64_t answered;     /* messages sent again */
+    uint64_t unanswerable; /* requested messages no longer retained or never sent */
+    uint64_t rtx_packets;  /* datagrams of retransmitted messages */
+    uint64_t test_dropped; /* datagrams held back by --drop-every */
+    uint64_t allocs;       /* mem allocations after start-up (0: nothing per message) */
 } feed_result_t;
 
 /* Run `tickcore feed` with argv[0..argc) (argv[0] is "feed"). Returns the process exit status:

@@ -537,8 +537,8 @@ static void test_feed_tcp_heartbeat_when_idle(void **state)
     tsrv_t *s = srv_new(1);
     srv_start(s);
     feed_result_t r;
-    int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", "--rate", "0.8/s", "--count",
-                      "1", NULL);
+    int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", "--rate", "0.8/s", "--count", "1",
+                      NULL);
     srv_join(s);
     assert_string_equal(s->err, "");
     assert_int_equal(rc, 0);
@@ -574,28 +574,25 @@ static void test_feed_usage_errors(void **state)
 {
     (void)state;
     feed_result_t r;
-    assert_int_equal(run_feed(&r, plain_path, "--quiet", NULL), 2); /* no --to */
+    assert_int_equal(run_feed(&r, plain_path, "--quiet", NULL), 2);       /* no --to */
     assert_int_equal(run_feed(&r, "--to", "tcp://127.0.0.1:1", NULL), 2); /* no file */
     static const char *const bad_urls[] = {
-        "http://127.0.0.1:1",  "tcp://localhost:7001", "tcp://127.0.0.1",   "tcp://127.0.0.1:0",
-        "udp://127.0.0.1:70000", "tcp://1.2.3:4",      "tcp://127.0.0.1:x", "tcp://:5",
+        "http://127.0.0.1:1",    "tcp://localhost:7001", "tcp://127.0.0.1",   "tcp://127.0.0.1:0",
+        "udp://127.0.0.1:70000", "tcp://1.2.3:4",        "tcp://127.0.0.1:x", "tcp://:5",
     };
     for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++)
         assert_int_equal(run_feed(&r, plain_path, "--to", bad_urls[i], NULL), 2);
     static const char *const bad_rates[] = {"0/s", "-5/s", "fast", "10/m", "2X/s", ""};
     for (size_t i = 0; i < sizeof bad_rates / sizeof *bad_rates; i++)
         assert_int_equal(
-            run_feed(&r, plain_path, "--to", "tcp://127.0.0.1:1", "--rate", bad_rates[i], NULL),
-            2);
-    assert_int_equal(run_feed(&r, plain_path, "--to", "tcp://127.0.0.1:1", "--from", "5", NULL),
-                     2);
+            run_feed(&r, plain_path, "--to", "tcp://127.0.0.1:1", "--rate", bad_rates[i], NULL), 2);
+    assert_int_equal(run_feed(&r, plain_path, "--to", "tcp://127.0.0.1:1", "--from", "5", NULL), 2);
     assert_int_equal(run_feed(&r, plain_path, "--to", "udp://127.0.0.1:1", "--retry", "5", NULL),
                      2);
     assert_int_equal(run_feed(&r, plain_path, "--to", "udp://127.0.0.1:1", "--count", "0", NULL),
                      2);
-    assert_int_equal(run_feed(&r, plain_path, "--to", "tcp://127.0.0.1:1", "--user", "toolong",
-                              NULL),
-                     2);
+    assert_int_equal(
+        run_feed(&r, plain_path, "--to", "tcp://127.0.0.1:1", "--user", "toolong", NULL), 2);
     assert_int_equal(
         run_feed(&r, plain_path, "--to", "tcp://127.0.0.1:1", "--set", "live.nope=1", NULL), 2);
     assert_int_equal(run_feed(&r, plain_path, "--to", "tcp://127.0.0.1:1", "--bogus", NULL), 2);
@@ -850,8 +847,8 @@ static void test_feed_udp_drop_every_filled_by_rerequest(void **state)
     u->session = "ABC";
     rcv_start(u);
     feed_result_t r;
-    int rc = run_feed(&r, gz_path, "--to", u->url, "--quiet", "--retain", "5000",
-                      "--drop-every", "4", "--session", "ABC", NULL);
+    int rc = run_feed(&r, gz_path, "--to", u->url, "--quiet", "--retain", "5000", "--drop-every",
+                      "4", "--session", "ABC", NULL);
     rcv_join(u);
     assert_string_equal(u->err, "");
     assert_int_equal(rc, 0);
