@@ -1175,6 +1175,20 @@ static int udp_service(feed_t *f, uint64_t deadline)
             }
             if (hb < wake)
                 wake = hb;
+        } else {
+            /* After the end, End of Session again every 100 ms while lingering (MoldUDP64's
+             * heartbeat after the end): a receiver that lost the tail of the day and the first
+             * End of Session packets still learns the last sequence number and re-requests. */
+            uint64_t eos = f->last_send_ns + FEED_HEARTBEAT_NS / 10;
+            if (now >= eos) {
+                size_t n = mold_put_end(f->rtx, FEED_DGRAM, f->session, f->sent_hi);
+                int rc = udp_sendto(f, f->rtx, n, &f->o->addr);
+                if (rc)
+                    return rc;
+                continue;
+            }
+            if (eos < wake)
+                wake = eos;
         }
         if (poll_until(f->fd, POLLIN, wake)) {
             int rc = udp_requests(f);

@@ -577,8 +577,11 @@ static int open_socket(int type, const char *addr, uint32_t port, uint16_t *boun
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (type == SOCK_DGRAM) {
-        int sz = 8 << 20;
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+        /* A deep kernel queue absorbs bursts while the loop is busy. SO_RCVBUF is capped by
+         * net.core.rmem_max (often 208 KiB); SO_RCVBUFFORCE (root) is not. */
+        int sz = 32 << 20;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, addr, &sa.sin_addr);

@@ -278,7 +278,7 @@ int mold_rx_init(mold_rx_t *rx, const mold_rx_cfg_t *cfg, uint64_t next_seq)
     if (rx->idx_cap == 0)
         return 0; /* nothing can be held */
     rx->store_cap = cfg->store_bytes;
-    rx->store = mem_alloc(MEM_TAG_INGEST, rx->store_cap);
+    rx->store = mem_alloc_prefault(MEM_TAG_INGEST, rx->store_cap, 64); /* RSS flat from the start */
     rx->idx = mem_calloc(MEM_TAG_INGEST, rx->idx_cap, sizeof *rx->idx);
     if (!rx->store || !rx->idx) {
         mold_rx_fini(rx);
