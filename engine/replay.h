@@ -13,7 +13,8 @@
 
 /* argv[0] is "replay". Returns the process exit status. */
 int replay_main(int argc, char **argv);
-/* The input stream's settings from the configuration (also `serve`, rebuilding from its journal). */
+/* The input stream's settings from the configuration (also `serve`, rebuilding from its journal).
+ */
 void replay_stream_cfg(stream_cfg_t *s, const config_t *c);
 
 #endif

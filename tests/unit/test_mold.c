@@ -409,9 +409,9 @@ static void test_mold_rx_wants_every_gap(void **state)
     uint64_t ws[4];
     uint16_t wc[4];
     assert_int_equal(mold_rx_wants(&rx, 0, ws, wc, 4), 0); /* no gap */
-    assert_int_equal(feed(&rx, &r, 3, 1, 8, 10), 0);      /* 3 held: [1, 3) */
-    assert_int_equal(feed(&rx, &r, 6, 2, 8, 10), 0);      /* 6, 7 held: [4, 6) */
-    assert_int_equal(feed(&rx, &r, 10, 1, 8, 10), 0);     /* 10 held: [8, 10) */
+    assert_int_equal(feed(&rx, &r, 3, 1, 8, 10), 0);       /* 3 held: [1, 3) */
+    assert_int_equal(feed(&rx, &r, 6, 2, 8, 10), 0);       /* 6, 7 held: [4, 6) */
+    assert_int_equal(feed(&rx, &r, 10, 1, 8, 10), 0);      /* 10 held: [8, 10) */
     assert_int_equal(mold_rx_wants(&rx, 20, ws, wc, 4), 3);
     assert_int_equal(ws[0], 1);
     assert_int_equal(wc[0], 2);

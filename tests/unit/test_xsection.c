@@ -169,8 +169,8 @@ static void test_xsection_recovers_the_generator_truth(void **state)
         label[i] = xs.graph.label[i];
     }
     double a = ari(sector, label, NSYM);
-    print_message("clusters vs sectors: adjusted Rand index %.3f (%zu clusters); PC1 %.1f%%\n",
-                  a, xs.nclusters, xs.pc_ratio[0] * 100);
+    print_message("clusters vs sectors: adjusted Rand index %.3f (%zu clusters); PC1 %.1f%%\n", a,
+                  xs.nclusters, xs.pc_ratio[0] * 100);
     if (!RUNNING_ON_VALGRIND)
         assert_true(a >= 0.9);
     /* PC1: the market factor explains a large share of a factor-model cross-section */
