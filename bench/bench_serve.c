@@ -758,7 +758,7 @@ static void *rss_main(void *arg)
  */
 
 typedef struct run {
-    const char *name; /* "tcp", "udp", "udp-paced": names the logs */
+    const char *name; /* "tcp", "udp", "udp-paced", "tcp-peak": names the logs */
     bool udp;
     const char *rate;   /* the feed's --rate */
     double ingest_rate; /* messages taken per second, server side */
@@ -1007,7 +1007,10 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
            g_day);
     printf("ingest: %" PRIu64 " messages taken in %.3f s = %.2f M msg/s (first message taken -> "
            "next_sequence %" PRIu64 " on /healthz)  [target >= 2 M msg/s: %s]\n",
-           taken, secs, R->ingest_rate / 1e6, next_seq, R->ingest_rate >= 2e6 ? "met" : "MISSED");
+           taken, secs, R->ingest_rate / 1e6, next_seq,
+           strcmp(R->rate, "max")  ? "n/a, paced"
+           : R->ingest_rate >= 2e6 ? "met"
+                                   : "MISSED");
     printf("  the feed's own figure: %.0f messages in %.3f s = %.2f M msg/s; from starting the "
            "feed process: %.2f M msg/s in %.3f s\n",
            f_msgs, f_secs, f_rate / 1e6, (double)taken / with_start / 1e6, with_start);
@@ -1278,7 +1281,9 @@ int main(void)
 
     run_t runs[] = {{.name = "tcp", .udp = false, .rate = "max"},
                     {.name = "udp", .udp = true, .rate = "max"},
-                    {.name = "udp-paced", .udp = true, .rate = "2M/s"}};
+                    {.name = "udp-paced", .udp = true, .rate = "2M/s"},
+                    /* a peak NASDAQ second, sustained: query latency when the feed leaves CPU */
+                    {.name = "tcp-peak", .udp = false, .rate = "560k/s"}};
     size_t nruns = sizeof runs / sizeof runs[0];
     for (size_t i = 0; i < nruns; i++)
         run_one(&runs[i], L, rs, &ctl);
