@@ -14,6 +14,7 @@
 #include "engine/cmd_feed.h"
 
 #include "engine/config.h"
+#include "engine/jbuf.h"
 #include "event/symtab.h"
 #include "ingest/gen.h"
 #include "ingest/itch.h"
@@ -1309,37 +1310,22 @@ static int udp_run(feed_t *f)
 
 /* ---- report ------------------------------------------------------------------------------- */
 
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 static void report(const feed_opts_t *o, const feed_result_t *r)
 {
     uint64_t last = r->next_seq > r->first_seq ? r->next_seq - 1 : 0;
     if (o->json) {
         printf("{\"command\":\"feed\",\"file\":");
-        json_str(stdout, o->file);
+        jbuf_fput_str(stdout, o->file);
         printf(",\"to\":");
-        json_str(stdout, o->to);
+        jbuf_fput_str(stdout, o->to);
         printf(",\"protocol\":\"%s\",\"ok\":%s,\"status\":%d,\"error\":", r->tcp ? "tcp" : "udp",
                r->status == 0 ? "true" : "false", r->status);
         if (r->status)
-            json_str(stdout, r->error);
+            jbuf_fput_str(stdout, r->error);
         else
             printf("null");
         printf(",\"session\":");
-        json_str(stdout, r->session);
+        jbuf_fput_str(stdout, r->session);
         printf(",\"first_seq\":%" PRIu64 ",\"next_seq\":%" PRIu64 ",\"messages\":%" PRIu64
                ",\"bytes\":%" PRIu64 ",\"wire_bytes\":%" PRIu64 ",\"packets\":%" PRIu64
                ",\"seconds\":%.6f,\"rate\":%.1f,\"target_rate\":%.1f,\"past_end\":%s"

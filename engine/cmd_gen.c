@@ -5,6 +5,8 @@
  */
 #include "engine/cmd_gen.h"
 
+#include "engine/jbuf.h"
+
 #include "ingest/gen.h"
 #include "mem/mem.h"
 
@@ -48,19 +50,6 @@ static int bad(const char *opt, const char *val, const char *want)
 }
 
 /* s as a JSON string body: quotes, backslashes and control characters escaped. */
-static void json_str(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-}
-
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -193,11 +182,11 @@ int cmd_gen_main(int argc, char **argv)
         truth[0] = '\0';
 
     if (json) {
-        printf("{\"command\":\"gen\",\"out\":\"");
-        json_str(cfg.out);
-        printf("\",\"truth\":\"");
-        json_str(truth);
-        printf("\",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"bytes_written\":%" PRIu64
+        printf("{\"command\":\"gen\",\"out\":");
+        jbuf_fput_str(stdout, cfg.out);
+        printf(",\"truth\":");
+        jbuf_fput_str(stdout, truth);
+        printf(",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"bytes_written\":%" PRIu64
                ",\"seconds\":%.6f,"
                "\"messages_per_s\":%.0f,\"symbols\":%u,\"sectors\":%u,\"seed\":%" PRIu64
                ",\"step_ns\":%" PRIu64 ",\"by_type\":{",

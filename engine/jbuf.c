@@ -227,3 +227,16 @@ void jbuf_i64(jbuf_t *jb, int64_t v)
     }
     jbuf_u64(jb, (uint64_t)v);
 }
+
+void jbuf_fput_str(FILE *f, const char *s)
+{
+    char buf[8192];
+    jbuf_t jb;
+    size_t n = strlen(s);
+    do { /* a prefix short enough that its escaped form fits */
+        jbuf_init(&jb, buf, sizeof buf);
+        jbuf_strn(&jb, s, n);
+        n /= 2;
+    } while (jbuf_overflow(&jb));
+    fwrite(buf, 1, jbuf_len(&jb), f);
+}

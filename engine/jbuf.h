@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct jbuf {
     char *buf;
@@ -37,6 +38,9 @@ void jbuf_putc(jbuf_t *jb, char c);
 /* A JSON string: quotes, escaping, invalid UTF-8 replaced by U+FFFD. NULL writes null. */
 void jbuf_str(jbuf_t *jb, const char *s);
 void jbuf_strn(jbuf_t *jb, const char *s, size_t n);
+/* The same JSON string (quoted, escaped) written to a stdio stream: the reports' --json output.
+ * A string whose escaped form exceeds 8 KiB is cut (control path; no allocation). */
+void jbuf_fput_str(FILE *f, const char *s);
 /* A JSON number with %.10g; NaN and infinities (not JSON) write null. */
 void jbuf_num(jbuf_t *jb, double v);
 void jbuf_u64(jbuf_t *jb, uint64_t v);

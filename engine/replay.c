@@ -7,6 +7,7 @@
 #include "engine/replay.h"
 
 #include "engine/config.h"
+#include "engine/jbuf.h"
 #include "engine/pipeline.h"
 #include "engine/report.h"
 #include "engine/xsection.h"
@@ -270,21 +271,6 @@ static void rss_sample(int fd, int statm, double t, uint64_t msgs)
                        (long long)rss_pages * sysconf(_SC_PAGESIZE), (unsigned long long)msgs);
     if (len > 0 && write(fd, buf, (size_t)len) < 0)
         return;
-}
-
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
 }
 
 int replay_main(int argc, char **argv)
@@ -706,7 +692,7 @@ int replay_main(int argc, char **argv)
             if (!fr->path)
                 continue;
             printf("%s{\"path\":", i ? "," : "");
-            json_str(stdout, fr->path);
+            jbuf_fput_str(stdout, fr->path);
             printf(",\"format\":\"%s\",\"gzip\":%s,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64
                    ",\"bad_frames\":%" PRIu64 ",\"skipped_bytes\":%" PRIu64
                    ",\"csv_rows_bad\":%" PRIu64 ",\"ok\":%s,\"error\":",
@@ -714,7 +700,7 @@ int replay_main(int argc, char **argv)
                    fr->bytes, fr->bad_frames, fr->skipped_bytes, fr->csv_rows_bad,
                    fr->status ? "false" : "true");
             if (fr->err[0])
-                json_str(stdout, fr->err);
+                jbuf_fput_str(stdout, fr->err);
             else
                 printf("null");
             printf("}");
