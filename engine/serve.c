@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,26 +405,28 @@ static int h_metrics(void *ctx, const http_request_t *req, jbuf_t *jb)
     /* memory */
     mem_snapshot(&s->msnap);
     const mem_snapshot_t *m = &s->msnap;
-    prom_family(jb, "tickcore_memory_live_bytes", "gauge", "bytes allocated now, by tag");
-    for (int t = 0; t < MEM_TAG_COUNT; t++) {
-        snprintf(lab, sizeof lab, "tag=\"%s\"", mem_tag_name((mem_tag_t)t));
-        prom_sample(jb, "tickcore_memory_live_bytes", lab, (double)m->tag[t].live);
-    }
-    prom_family(jb, "tickcore_memory_peak_bytes", "gauge", "most bytes allocated at once, by tag");
-    for (int t = 0; t < MEM_TAG_COUNT; t++) {
-        snprintf(lab, sizeof lab, "tag=\"%s\"", mem_tag_name((mem_tag_t)t));
-        prom_sample(jb, "tickcore_memory_peak_bytes", lab, (double)m->tag[t].peak);
-    }
-    prom_family(jb, "tickcore_memory_allocations_total", "counter", "allocations, by tag");
-    for (int t = 0; t < MEM_TAG_COUNT; t++) {
-        snprintf(lab, sizeof lab, "tag=\"%s\"", mem_tag_name((mem_tag_t)t));
-        prom_sample_u64(jb, "tickcore_memory_allocations_total", lab, m->tag[t].allocs);
-    }
-    prom_family(jb, "tickcore_memory_churn_total", "counter",
-                "allocations after the seal (steady state must show 0), by tag");
-    for (int t = 0; t < MEM_TAG_COUNT; t++) {
-        snprintf(lab, sizeof lab, "tag=\"%s\"", mem_tag_name((mem_tag_t)t));
-        prom_sample_u64(jb, "tickcore_memory_churn_total", lab, m->tag[t].churn_allocs);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off; /* of the int64_t or uint64_t field in mem_tag_stats_t */
+    } per_tag[] = {
+        {"tickcore_memory_live_bytes", "gauge", "bytes allocated now, by tag",
+         offsetof(mem_tag_stats_t, live)},
+        {"tickcore_memory_peak_bytes", "gauge", "most bytes allocated at once, by tag",
+         offsetof(mem_tag_stats_t, peak)},
+        {"tickcore_memory_allocations_total", "counter", "allocations, by tag",
+         offsetof(mem_tag_stats_t, allocs)},
+        {"tickcore_memory_churn_total", "counter",
+         "allocations after the seal (steady state must show 0), by tag",
+         offsetof(mem_tag_stats_t, churn_allocs)},
+    };
+    for (size_t k = 0; k < sizeof per_tag / sizeof per_tag[0]; k++) {
+        prom_family(jb, per_tag[k].name, per_tag[k].type, per_tag[k].help);
+        for (int t = 0; t < MEM_TAG_COUNT; t++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&m->tag[t] + per_tag[k].off, sizeof v); /* 64-bit fields */
+            snprintf(lab, sizeof lab, "tag=\"%s\"", mem_tag_name((mem_tag_t)t));
+            prom_sample(jb, per_tag[k].name, lab, (double)(int64_t)v);
+        }
     }
     gauge(jb, "tickcore_memory_sealed", "1 once start-up is over", m->sealed ? 1 : 0);
     static const char *const kind_metric[] = {"tickcore_arena", "tickcore_pool", "tickcore_ring"};
