@@ -309,6 +309,51 @@ def main():
     rc, out = srv.stop()
     check("udp_sigterm_exit_0", rc == 0, out[-800:])
 
+    # ---- 3b. A/B arbitration: the same stream over TCP and UDP at once, each message once ------
+    jab = os.path.join(TMP, "ab.journal")
+    srv = Server("ab", jab)
+    ft = feed(day, f"tcp://127.0.0.1:{srv.tcp}", "--rate", "400000/s")
+    fu = feed(day, f"udp://127.0.0.1:{srv.udp}", "--rate", "400000/s", "--linger", "2")
+    ot, _ = ft.communicate(timeout=120)
+    ou, _ = fu.communicate(timeout=120)
+    got = srv.wait_seq(total + 1)
+    dups = (srv.metric("tickcore_feed_duplicates_total", 'feed="tcp"') or 0) + \
+        (srv.metric("tickcore_feed_duplicates_total", 'feed="udp"') or 0)
+    took = (srv.metric("tickcore_feed_messages_total", 'feed="tcp"') or 0) + \
+        (srv.metric("tickcore_feed_messages_total", 'feed="udp"') or 0)
+    check("ab_both_feeds_each_message_once", ft.returncode == 0 and fu.returncode == 0 and
+          got == total + 1 and took == total and dups > 0,
+          f"next {got}, taken {took}, duplicates {dups}; {ot[-200:]} {ou[-200:]}")
+    check("ab_journal_equals_the_file", open(jab, "rb").read() == open(day, "rb").read())
+    rc, out = srv.stop()
+    check("ab_sigterm_exit_0", rc == 0, out[-500:])
+
+    # ---- 3c. a gap that cannot be filled: counted, logged, journalled, survives a restart ------
+    jg = os.path.join(TMP, "gap.journal")
+    srv = Server("gap", jg, ["--set", "live.gap_timeout=200ms"])
+    # every 50th datagram held back, and only 10 messages retained: re-requests cannot be answered
+    fg = feed(day, f"udp://127.0.0.1:{srv.udp}", "--rate", "300000/s", "--drop-every", "50",
+              "--retain", "10", "--linger", "1")
+    fg.communicate(timeout=120)
+    got = srv.wait_seq(total + 1)
+    lost = srv.metric("tickcore_udp_lost_messages_total")
+    gaps = srv.metric("tickcore_udp_lost_gaps_total")
+    jmsgs = srv.metric("tickcore_journal_messages_total")
+    check("gap_lost_counted_and_ingest_goes_on", got == total + 1 and lost and lost > 0 and
+          gaps and gaps > 0, f"next {got}, lost {lost} in {gaps} gaps")
+    logtext = open(srv.log).read()
+    check("gap_lost_range_logged", "lost: not retransmitted" in logtext, logtext[-500:])
+    srv.kill9()
+    sidecar = jg + ".gaps"
+    lines = open(sidecar).read().splitlines() if os.path.exists(sidecar) else []
+    check("gap_recorded_in_sidecar", len(lines) == gaps, f"{len(lines)} lines for {gaps} gaps")
+    srv.start()
+    st, h = srv.json("/healthz")
+    check("gap_restart_resumes_after_lost_ranges", h and h["next_sequence"] == total + 1,
+          f"after restart: {h}; journal had {jmsgs} messages + {lost} lost")
+    rc, out = srv.stop()
+    check("gap_sigterm_exit_0", rc == 0, out[-500:])
+
     # ---- 4. bad clients while a good publisher runs ------------------------------------------
     jc = os.path.join(TMP, "c.journal")
     srv = Server("bad", jc, ["--set", "live.idle_timeout=1s", "--set", "live.login_timeout=1s",
