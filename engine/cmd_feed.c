@@ -437,6 +437,10 @@ static int parse_args(int argc, char **argv, feed_opts_t *o)
             return 2;
         }
     }
+    if (config_check(&o->cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "tickcore feed: %s\n", err);
+        return 2;
+    }
     if (optind >= argc) {
         fprintf(stderr, "tickcore feed: no input file\ntry 'tickcore feed --help'\n");
         return 2;

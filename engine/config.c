@@ -522,6 +522,11 @@ int config_set(config_t *c, const char *key, const char *value, char *err, size_
         msg(err, errlen, "%s.%s: %s", sec, name, why);
         return -1;
     }
+    return 0;
+}
+
+int config_check(const config_t *c, char *err, size_t errlen)
+{
     return check(c, err, errlen);
 }
 

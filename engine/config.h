@@ -111,8 +111,13 @@ void config_default(config_t *c);
 int config_load(config_t *c, const char *path, char *err, size_t errlen);
 
 /* Set one key from the command line, "section.key=value" or ("section.key", "value").
- * 0 or -1 with a message in err. */
+ * 0 or -1 with a message in err. Rules between keys (matrix.symbols <= symbols.max_symbols, ...)
+ * are checked by config_check once every flag is in, so the order of --set flags does not
+ * matter. */
 int config_set(config_t *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* The rules between keys. 0, or -1 with a message naming the keys. */
+int config_check(const config_t *c, char *err, size_t errlen);
 
 /* The effective configuration as an INI file, every key with its comment. */
 void config_print(FILE *f, const config_t *c);

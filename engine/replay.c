@@ -439,6 +439,10 @@ int replay_main(int argc, char **argv)
             }
         }
     }
+    if (config_check(&o.cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "tickcore replay: %s\n", err);
+        return 2;
+    }
     if (o.print_config) {
         config_print(stdout, &o.cfg);
         return 0;

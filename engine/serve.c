@@ -607,6 +607,10 @@ static int parse_args(serve_t *s, int argc, char **argv, bool *print_config)
             return 2;
         }
     }
+    if (config_check(&s->cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "tickcore serve: %s\n", err);
+        return 2;
+    }
     if (optind < argc) {
         fprintf(stderr, "tickcore serve: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);

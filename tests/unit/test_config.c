@@ -162,6 +162,22 @@ static void test_config_values_and_set(void **state)
     assert_int_equal(config_set(&c, "novalue", NULL, err, sizeof err), -1);
     assert_int_equal(config_load(&c, "/nonexistent/x.ini", err, sizeof err), -1);
     assert_non_null(strstr(err, "/nonexistent/x.ini: cannot open"));
+    /* Rules between keys are checked after all flags: their order does not matter. */
+    config_default(&c);
+    assert_int_equal(config_set(&c, "symbols.max_symbols=100", NULL, err, sizeof err), 0);
+    assert_int_equal(config_check(&c, err, sizeof err), -1); /* matrix.symbols is still 512 */
+    assert_non_null(strstr(err, "matrix.symbols (512) exceeds symbols.max_symbols (100)"));
+    assert_int_equal(config_set(&c, "matrix.symbols=16", NULL, err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "graph.clusters=2", NULL, err, sizeof err), 0);
+    assert_int_equal(config_check(&c, err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "live.session=TOOLONGNAME1", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "longer than 10 characters"));
+    assert_int_equal(config_set(&c, "http.addr=localhost", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not an IPv4 address"));
+    assert_int_equal(config_set(&c, "http.token=", NULL, err, sizeof err), 0);
+    assert_string_equal(c.http_token, "");
+    assert_int_equal(config_set(&c, "live.username=ab1", NULL, err, sizeof err), 0);
+    assert_string_equal(c.username, "ab1");
 }
 
 int main(void)
