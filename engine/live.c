@@ -438,7 +438,7 @@ static void mold_deliver(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t l
     if (offer(l, seq, msg, len))
         CADD(l->c.udp_messages, 1);
     else
-        CADD(l->c.udp_duplicates, 1);
+        l->udp_offer_dups++;
 }
 
 static void mold_lost(void *ctx, uint64_t from, uint64_t count)
@@ -459,6 +459,8 @@ static void mold_lost(void *ctx, uint64_t from, uint64_t count)
 static void sync_mold(live_t *l)
 {
     mold_rx_t *rx = &l->mold;
+    /* duplicates: copies the receiver dropped (below the next sequence, e.g. taken over TCP) */
+    CSET(l->c.udp_duplicates, rx->duplicates + l->udp_offer_dups);
     CSET(l->c.udp_gaps, rx->gaps);
     CSET(l->c.udp_recovered, rx->recovered);
     CSET(l->c.udp_lost_gaps, rx->lost_gaps);

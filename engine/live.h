@@ -93,6 +93,7 @@ typedef struct live {
     bool mold_ok;
     struct sockaddr_in mold_source; /* where re-requests go: the last sender */
     bool have_source;
+    uint64_t udp_offer_dups;
     uint8_t req_buf[64];
     /* the stream */
     uint64_t next_seq;
