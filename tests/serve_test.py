@@ -25,6 +25,7 @@ import urllib.request
 
 RESULTS, BIN = sys.argv[1], os.path.abspath(sys.argv[2])
 LOGDIR = os.path.abspath("build/test-logs/serve")
+shutil.rmtree(LOGDIR, ignore_errors=True)  # this run's logs only (a restart appends to its own)
 os.makedirs(LOGDIR, exist_ok=True)
 TMP = tempfile.mkdtemp(prefix="tickcore-serve-")
 passed = failed = skipped = 0
