@@ -223,11 +223,18 @@ static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
     return s->fatal || s->draining ? 503 : 200;
 }
 
-static int h_symbols(void *ctx, const http_request_t *req, jbuf_t *out)
+/* Endpoints that answer from the snapshots alone (no parameters): one handler, the query in the
+ * route's context. */
+typedef struct snap_route {
+    const snapshot_t *snap;
+    int (*query)(const snapshot_t *s, jbuf_t *out);
+} snap_route_t;
+
+static int h_snap(void *ctx, const http_request_t *req, jbuf_t *out)
 {
-    serve_t *s = ctx;
+    const snap_route_t *r = ctx;
     (void)req;
-    return query_symbols(&s->snap, out);
+    return r->query(r->snap, out);
 }
 
 static int h_symbol(void *ctx, const http_request_t *req, jbuf_t *out)
@@ -241,27 +248,6 @@ static int h_correlation(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     serve_t *s = ctx;
     return query_correlation(&s->snap, http_param(req, "symbols"), out);
-}
-
-static int h_pca(void *ctx, const http_request_t *req, jbuf_t *out)
-{
-    serve_t *s = ctx;
-    (void)req;
-    return query_pca(&s->snap, out);
-}
-
-static int h_mst(void *ctx, const http_request_t *req, jbuf_t *out)
-{
-    serve_t *s = ctx;
-    (void)req;
-    return query_mst(&s->snap, out);
-}
-
-static int h_clusters(void *ctx, const http_request_t *req, jbuf_t *out)
-{
-    serve_t *s = ctx;
-    (void)req;
-    return query_clusters(&s->snap, out);
 }
 
 static int h_memory(void *ctx, const http_request_t *req, jbuf_t *out)
@@ -768,21 +754,25 @@ int serve_main(int argc, char **argv)
         hc.response_bytes = s->cfg.http_response_buffer;
         snprintf(hc.token, sizeof hc.token, "%.127s", s->cfg.http_token);
         hc.timeout_s = (unsigned)(s->cfg.http_timeout_ns / 1000000000ull);
+        static snap_route_t q_symbols = {.query = query_symbols}, q_pca = {.query = query_pca},
+                            q_mst = {.query = query_mst}, q_clusters = {.query = query_clusters};
+        q_symbols.snap = q_pca.snap = q_mst.snap = q_clusters.snap = &s->snap;
         static const http_route_t routes_tmpl[] = {
             {"/healthz", false, true, "application/json", h_healthz, NULL},
             {"/metrics", false, false, "text/plain; version=0.0.4; charset=utf-8", h_metrics, NULL},
-            {"/v1/symbols", false, false, "application/json", h_symbols, NULL},
+            {"/v1/symbols", false, false, "application/json", h_snap, &q_symbols},
             {"/v1/symbols/", true, false, "application/json", h_symbol, NULL},
             {"/v1/correlation", false, false, "application/json", h_correlation, NULL},
-            {"/v1/pca", false, false, "application/json", h_pca, NULL},
-            {"/v1/mst", false, false, "application/json", h_mst, NULL},
-            {"/v1/clusters", false, false, "application/json", h_clusters, NULL},
+            {"/v1/pca", false, false, "application/json", h_snap, &q_pca},
+            {"/v1/mst", false, false, "application/json", h_snap, &q_mst},
+            {"/v1/clusters", false, false, "application/json", h_snap, &q_clusters},
             {"/v1/memory", false, false, "application/json", h_memory, NULL},
         };
         static http_route_t routes[sizeof routes_tmpl / sizeof routes_tmpl[0]];
         for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
             routes[i] = routes_tmpl[i];
-            routes[i].ctx = s;
+            if (!routes[i].ctx)
+                routes[i].ctx = s;
         }
         s->memcap = 256 << 10;
         s->membuf = mem_alloc(MEM_TAG_SERVER, s->memcap);
