@@ -49,10 +49,11 @@ LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
 LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lmimalloc -lm -lpthread
 
 # ---- sources ----------------------------------------------------------------------------------
-# Every module's .c in the folders of DESIGN.md goes into libtickcore.a; engine/main.c is the CLI.
-MAIN_SRCS := engine/main.c
-LIB_SRCS := $(filter-out $(MAIN_SRCS),$(sort $(wildcard mem/*.c event/*.c ingest/*.c \
-                                                       analytics/*.c engine/*.c)))
+# Every module's .c in the folders of DESIGN.md goes into libtickcore.a; cli/main.c is the binary.
+# The folders, lowest first: a folder includes only folders before it (tests/layout_check.sh).
+LAYERS := mem base config event ingest net sim analytics engine server cli
+MAIN_SRCS := cli/main.c
+LIB_SRCS := $(filter-out $(MAIN_SRCS),$(sort $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))))
 
 TEST_SUPPORT_SRCS := tests/support/malloc_count.c tests/support/testdata.c
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
@@ -135,6 +136,7 @@ JOBS := -j$(shell nproc 2>/dev/null || echo 2)
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
 test:
 	@rm -f build/test-results
+	@tests/layout_check.sh build/test-results
 	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN)
 	@tests/run.sh normal build/test-results "" $(TESTS)
 	@tests/integration.sh build/test-results $(BIN)
@@ -177,7 +179,7 @@ profile-heaptrack profile-massif profile-memcheck profile-perf profile-callgrind
 FUZZ_TIME ?= 60
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(sort $(wildcard mem/*.c event/*.c ingest/*.c))
+FUZZ_LIB_SRCS := $(sort $(wildcard mem/*.c base/*.c event/*.c ingest/*.c net/*.c))
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -I. -D_GNU_SOURCE -pthread
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)

@@ -7,7 +7,7 @@
  * a fresh directory under /tmp and are removed after each run.
  */
 #include "bench/bench_util.h"
-#include "ingest/gen.h"
+#include "sim/gen.h"
 #include "mem/mem.h"
 
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * Allocations after the seal are counted and printed beside the figures (they must be 0).
  */
 #include "bench/bench_util.h"
-#include "ingest/gen.h"
+#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
 

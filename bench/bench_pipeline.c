@@ -10,9 +10,9 @@
  * with 2 cores the reader thread shares them with the workers.
  */
 #include "bench/bench_util.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/pipeline.h"
-#include "ingest/gen.h"
+#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
 

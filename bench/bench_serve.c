@@ -26,8 +26,8 @@
  * (on an error the logs are kept and named).
  */
 #include "bench/bench_util.h"
-#include "engine/histo.h"
-#include "ingest/gen.h"
+#include "base/histo.h"
+#include "sim/gen.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -379,3 +379,17 @@ void pipeline_fini(pipeline_t *p)
         mem_free(MEM_TAG_ENGINE, p->row_mem, PIPE_ROW_SLOTS * p->m * sizeof(double));
     memset(p, 0, sizeof *p);
 }
+
+void pipeline_stream_cfg(stream_cfg_t *s, const config_t *c)
+{
+    stream_cfg_default(s);
+    s->reader.nbufs = c->io_buffers;
+    s->reader.buf_size = (uint32_t)c->io_buffer_size;
+    s->reader.queue_depth = c->io_queue_depth;
+    s->reader.gz_bufs = c->gz_buffers;
+    s->reader.gz_buf_size = (uint32_t)c->gz_buffer_size;
+    s->batch_events = c->batch_events;
+    s->csv.max_line = (uint32_t)c->max_line;
+    s->csv.require_order = c->csv_require_order;
+    s->skip_bad = c->on_bad_input == CFG_BAD_SKIP;
+}

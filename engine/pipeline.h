@@ -31,12 +31,13 @@
 #ifndef TICKCORE_ENGINE_PIPELINE_H
 #define TICKCORE_ENGINE_PIPELINE_H
 
-#include "engine/config.h"
-#include "engine/histo.h"
+#include "config/config.h"
+#include "base/histo.h"
 #include "engine/shard.h"
 #include "engine/xsection.h"
 #include "event/event.h"
 #include "event/symtab.h"
+#include "ingest/stream.h"
 #include "mem/ring.h"
 
 #include <pthread.h>
@@ -132,5 +133,9 @@ void pipeline_new_session(pipeline_t *p, uint32_t held);
 /* Reader thread: no more batches; wait for the workers and the cross-section thread. */
 void pipeline_finish(pipeline_t *p);
 void pipeline_fini(pipeline_t *p);
+
+/* The input stream's settings (reader buffers, batch size, CSV limits, bad-input policy) from the
+ * configuration: replay reads its files and serve rebuilds from its journal with these. */
+void pipeline_stream_cfg(stream_cfg_t *s, const config_t *c);
 
 #endif

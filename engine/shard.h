@@ -15,7 +15,7 @@
 
 #include "analytics/book.h"
 #include "analytics/stats.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "event/event.h"
 #include "event/symtab.h"
 #include "ingest/csvout.h"

@@ -1,6 +1,6 @@
 /*
  * truth: compare the cross-section with the ground truth the generator wrote next to its data
- * (FILE.truth.csv, format in ingest/gen.h): the mean and largest absolute difference between the
+ * (FILE.truth.csv, format in sim/gen.h): the mean and largest absolute difference between the
  * estimated and the true correlation over every tracked pair, and the adjusted Rand index of the
  * MST clusters against the generator's sectors. Control path, after the replay: it reads a file
  * and allocates (inside a mem control scope, freed before it returns).

@@ -33,7 +33,7 @@
 #include "analytics/graph.h"
 #include "analytics/pca.h"
 #include "analytics/stats.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "event/symtab.h"
 #include "mem/arena.h"
 

@@ -15,8 +15,8 @@
  * peaks are an upper bound of the true peak. Under valgrind, or with TICKCORE_MEM_BACKEND=libc,
  * the backing allocator is glibc malloc so that memcheck, massif and heaptrack see every block.
  */
-#ifndef TICKCORE_MEM_H
-#define TICKCORE_MEM_H
+#ifndef TICKCORE_MEM_MEM_H
+#define TICKCORE_MEM_MEM_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -46,8 +46,8 @@
  * as exhausted), each ring_wait_peek that finds it empty adds one to `empty_waits` (reported as
  * waits); try_* calls that fail count nothing.
  */
-#ifndef TICKCORE_RING_H
-#define TICKCORE_RING_H
+#ifndef TICKCORE_MEM_RING_H
+#define TICKCORE_MEM_RING_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

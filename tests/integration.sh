@@ -30,7 +30,7 @@ check selfcheck_clean 0 'leak check: OK, 0 live bytes in every tag' -- \
     "$bin" selfcheck --strict --items 2000000
 check selfcheck_no_churn 0 'allocations while running \(after the seal\): 0 ' -- \
     "$bin" selfcheck --items 100000
-check selfcheck_churn_is_caught 3 'churn site engine/selfcheck\.c:[0-9]+ \[engine\]: 1 allocations' -- \
+check selfcheck_churn_is_caught 3 'churn site cli/cmd_selfcheck\.c:[0-9]+ \[engine\]: 1 allocations' -- \
     "$bin" selfcheck --strict --inject-churn --items 10000
 check selfcheck_leak_is_caught 3 'LEAK: tag journal holds 1000 B in 1 blocks' -- \
     "$bin" selfcheck --strict --inject-leak --items 10000

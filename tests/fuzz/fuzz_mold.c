@@ -14,9 +14,9 @@
  * fed is delivered, a duplicate or held; held bytes stay within the store; a re-request names the
  * next sequence number. Build (ASan and UBSan included):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE tests/fuzz/fuzz_mold.c
- *     ingest/mold.c mem/[a-z]*.c -lmimalloc -lm -lpthread -o fuzz_mold
+ *     net/mold.c mem/[a-z]*.c -lmimalloc -lm -lpthread -o fuzz_mold
  */
-#include "ingest/mold.h"
+#include "net/mold.h"
 
 #include <stdint.h>
 #include <stdlib.h>

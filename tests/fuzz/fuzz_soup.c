@@ -10,9 +10,9 @@
  * parsed; whatever they yield the builders write back and the parsers read back equal. Every
  * round moves forward, so the loop ends. Build (ASan and UBSan included):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE tests/fuzz/fuzz_soup.c
- *     ingest/soup.c -o fuzz_soup
+ *     net/soup.c -o fuzz_soup
  */
-#include "ingest/soup.h"
+#include "net/soup.h"
 
 #include <stdlib.h>
 #include <string.h>

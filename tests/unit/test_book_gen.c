@@ -22,7 +22,7 @@
 
 #include "analytics/book.h"
 #include "event/symtab.h"
-#include "ingest/gen.h"
+#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"

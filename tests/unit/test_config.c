@@ -11,7 +11,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "engine/config.h"
+#include "config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -22,10 +22,10 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "engine/cmd_feed.h"
-#include "ingest/gen.h"
-#include "ingest/mold.h"
-#include "ingest/soup.h"
+#include "cli/cmd_feed.h"
+#include "sim/gen.h"
+#include "net/mold.h"
+#include "net/soup.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
 

@@ -18,7 +18,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "ingest/gen.h"
+#include "sim/gen.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
 #include "tests/support/testdata.h"

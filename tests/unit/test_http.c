@@ -17,9 +17,9 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "engine/http.h"
-#include "engine/jbuf.h"
-#include "engine/prom.h"
+#include "server/http.h"
+#include "base/jbuf.h"
+#include "server/prom.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
 

@@ -14,7 +14,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "ingest/gen.h"
+#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"

@@ -21,7 +21,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "engine/journal.h"
+#include "server/journal.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"

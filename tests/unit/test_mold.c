@@ -20,7 +20,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "ingest/mold.h"
+#include "net/mold.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
 

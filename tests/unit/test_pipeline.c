@@ -18,9 +18,9 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/pipeline.h"
-#include "ingest/gen.h"
+#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"

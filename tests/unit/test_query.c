@@ -15,11 +15,11 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "engine/config.h"
-#include "engine/jbuf.h"
-#include "engine/query.h"
+#include "config/config.h"
+#include "base/jbuf.h"
+#include "server/query.h"
 #include "engine/shard.h"
-#include "engine/snapshot.h"
+#include "server/snapshot.h"
 #include "engine/xsection.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"

@@ -17,9 +17,9 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/shard.h"
-#include "engine/snapshot.h"
+#include "server/snapshot.h"
 #include "engine/xsection.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"

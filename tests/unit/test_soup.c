@@ -15,7 +15,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "ingest/soup.h"
+#include "net/soup.h"
 #include "tests/support/malloc_count.h"
 
 #include <stdbool.h>

@@ -1,0 +1,125 @@
+/*
+ * config: every capacity and policy of the engine in one place, read from an INI file
+ * (config/tickcore.ini, parsed with libinih) and overridden by command-line flags.
+ *
+ * The keys live in one table (config.c): section, name, type, bounds, default and the comment
+ * that --print-config writes above each key, so the default file, the parser, the validation
+ * and the documentation cannot drift apart (a test parses config/tickcore.ini and checks that it
+ * equals the built-in defaults). Unknown sections or keys, values that do not parse, and values
+ * out of bounds are errors that name the file, the line and the key; the caller exits 2.
+ * Sizes take K/M/G suffixes (powers of 1024), durations ns/us/ms/s/m/h/d. Parsing happens at
+ * start-up, before the seal; nothing here allocates afterwards.
+ */
+#ifndef TICKCORE_CONFIG_CONFIG_H
+#define TICKCORE_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum cfg_bad_input { CFG_BAD_STOP = 0, CFG_BAD_SKIP } cfg_bad_input_t;
+typedef enum cfg_returns { CFG_RETURNS_MID = 0, CFG_RETURNS_TRADE } cfg_returns_t;
+typedef enum cfg_overflow { CFG_OVERFLOW_BLOCK = 0, CFG_OVERFLOW_DROP } cfg_overflow_t;
+typedef enum cfg_fsync { CFG_FSYNC_BATCH = 0, CFG_FSYNC_INTERVAL, CFG_FSYNC_OFF } cfg_fsync_t;
+
+typedef struct config {
+    /* [input] */
+    uint32_t io_buffers;
+    uint64_t io_buffer_size;
+    uint32_t io_queue_depth;
+    uint32_t gz_buffers;
+    uint64_t gz_buffer_size;
+    uint32_t batch_events;
+    uint64_t max_line;
+    uint32_t on_bad_input; /* cfg_bad_input_t */
+    bool csv_require_order;
+    /* [symbols] */
+    uint32_t max_symbols;
+    /* [book] */
+    uint32_t max_orders;
+    uint32_t max_levels;
+    /* [stats] */
+    uint64_t bar_interval_ns;
+    uint32_t bar_history;
+    uint32_t break_window;
+    /* [matrix] */
+    uint32_t matrix_symbols;
+    uint32_t matrix_returns; /* cfg_returns_t */
+    uint32_t window;
+    uint32_t update_batch;
+    uint32_t recompute_every;
+    double ewma_lambda;
+    uint32_t blas_threads;
+    uint32_t pca_components;
+    /* [graph] */
+    uint32_t clusters;
+    uint32_t min_cluster;
+    double cluster_distance;
+    /* [pipeline] */
+    uint32_t workers;
+    uint32_t batches;
+    uint32_t ring_slots;
+    bool pin_cpus;
+    uint32_t live_overflow; /* cfg_overflow_t */
+    /* [live]: `tickcore serve` feeds */
+    char tcp_addr[16];
+    uint32_t tcp_port;
+    char udp_addr[16];
+    uint32_t udp_port;
+    char session[11];
+    char username[7];
+    char password[11];
+    uint32_t max_clients;
+    uint64_t recv_buffer;
+    uint64_t max_packet;
+    uint64_t login_timeout_ns;
+    uint64_t idle_timeout_ns;
+    uint64_t heartbeat_ns;
+    uint32_t udp_buffers;
+    uint64_t udp_buffer_size;
+    uint64_t reorder_store;
+    uint64_t gap_timeout_ns;
+    uint64_t rerequest_ns;
+    /* [journal] */
+    char journal_path[256];
+    uint32_t journal_fsync; /* cfg_fsync_t */
+    uint64_t journal_fsync_interval_ns;
+    uint64_t journal_buffer_size;
+    uint32_t journal_buffers;
+    /* [http] */
+    char http_addr[16];
+    uint32_t http_port;
+    char http_token[128];
+    uint32_t http_max_connections;
+    uint64_t http_max_request;
+    uint64_t http_response_buffer;
+    uint64_t http_timeout_ns;
+    /* [server] */
+    uint64_t snapshot_interval_ns;
+    uint64_t analytics_interval_ns;
+    uint32_t snapshot_depth;
+    char log_path[256];
+    /* [report] */
+    uint32_t top_symbols;
+} config_t;
+
+void config_default(config_t *c);
+
+/* Parse an INI file over *c (keys not in the file keep their value). 0, or -1 with a message
+ * "FILE:LINE: ..." in err. */
+int config_load(config_t *c, const char *path, char *err, size_t errlen);
+
+/* Set one key from the command line, "section.key=value" or ("section.key", "value").
+ * 0 or -1 with a message in err. Rules between keys (matrix.symbols <= symbols.max_symbols, ...)
+ * are checked by config_check once every flag is in, so the order of --set flags does not
+ * matter. */
+int config_set(config_t *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* The rules between keys. 0, or -1 with a message naming the keys. */
+int config_check(const config_t *c, char *err, size_t errlen);
+
+/* The effective configuration as an INI file, every key with its comment. */
+void config_print(FILE *f, const config_t *c);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * journal: the append-only record of every message the server accepts from a live feed, so that
+ * a restarted server rebuilds its state and resumes where it stopped. The file is an ITCH 5.0
+ * BinaryFILE (2-byte big-endian length, then the message body, type byte first), so
+ * `tickcore replay JOURNAL` reads it back. journal_open() allocates everything once (tag
+ * MEM_TAG_JOURNAL): `buffers` write buffers of `buffer_size` bytes, a small table of write
+ * operations and the path strings. It scans an existing journal (counting and checking every
+ * record, truncating a torn tail), reads the gap sidecar PATH.gaps, and sets up two io_urings:
+ * one for the writes, with the buffers registered (WRITE_FIXED), and a small one for the fsyncs.
+ * From then on nothing is allocated:
+ * journal_append() copies a message into the current buffer; a full buffer is handed to the
+ * kernel as one write at its file offset and the next buffer is taken, and the thread waits only
+ * when every buffer is still being written. journal_commit() ends an ingest batch: it submits the
+ * part of the current buffer not yet submitted (the buffer keeps filling after it; the write in
+ * flight covers only the bytes before) and fsyncs per policy. The journal owns its file offsets
+ * (no O_APPEND) and holds an exclusive flock on the file, so a second server cannot write to it.
+ * The lock is also the barrier after a crash: the io_uring requests of a killed process hold
+ * its file (and so the lock) until they end, a moment after its death, so journal_open() waits
+ * for the lock (lock_wait_ms, 2 s by default) and scans only once no old write can still land.
+ *
+ * Order and crashes. Every write is submitted with IOSQE_IO_DRAIN, so the kernel runs the writes
+ * one after the other in file order: a crash (kill -9) leaves a prefix of what was appended,
+ * never a hole. fsyncs run on their own ring, beside the writes (a drained write would otherwise
+ * wait for a running fsync, and a full set of buffers would stall the thread for the whole
+ * flush): an fsync covers the writes completed when it starts, and only one runs at a time.
+ * The prefix may end inside a record; journal_open() truncates such a torn tail away (a tail
+ * whose bytes are a proper prefix of a valid record, or a tail of zero bytes only, as a power loss
+ * after the file size but before the data reached the disk can leave) and reports it in
+ * torn_bytes and torn_offset. Any other bad record refuses the open with its byte offset and what
+ * was expected, and leaves the file untouched. A short write is resubmitted for the rest (a
+ * regular file writes short only when out of space or over a size limit, where the rest then
+ * fails too). A failed write or fsync is a sticky error; journal_close() then cuts the file back
+ * to where the first failed write began, so that writes queued behind it leave no hole, and the
+ * next open truncates the torn record it may end in. (Only a process that dies between a short
+ * write and the resubmission of its rest could leave a hole; the next open refuses it.)
+ *
+ * fsync policy (the trade-off). Each fsync is an fdatasync (IORING_FSYNC_DATASYNC): it flushes
+ * the data and the file size, not the timestamps.
+ *   BATCH     journal_commit() writes, waits for the writes, fsyncs and waits for it: a batch is
+ *             on disk before it is applied, so even a power loss loses nothing that was applied;
+ *             costs one disk flush (0.1 to several ms) per batch on the ingest thread.
+ *   INTERVAL  journal_commit() submits the writes and, when fsync_interval_ns has passed since the
+ *             last fsync started and none is running, starts an fsync of the writes completed so
+ *             far without waiting for it: a crash of the process loses nothing whose write
+ *             completed (the page cache has it), a power loss may lose about one interval plus
+ *             the fsync's own time. The thread waits only when every buffer is in flight.
+ *   OFF       journal_commit() only submits; the kernel writes back when it likes (a power loss
+ *             may lose tens of seconds). journal_sync() and journal_close() fsync in every policy.
+ * In every policy a write submitted but not completed when the process dies may be lost (the
+ * kernel cancels what it has not started); BATCH's commit, which waits, is the only promise.
+ * The fsync latency counted is from submission to the moment the ingest thread reaps the
+ * completion (exact for BATCH, which waits; an upper bound for INTERVAL).
+ *
+ * Gaps. A MoldUDP64 gap that could not be filled is recorded in the sidecar PATH.gaps, one line
+ * "after=<messages so far> from=<seq> count=<n>\n" per gap, written and fsynced at once. The feed
+ * sequence number of the next message is then 1 + messages + lost messages. At open only the
+ * lines whose `after` is <= the messages really in the journal count; the others (written after
+ * messages that a crash tore off) and a torn last line are dropped, and the sidecar is truncated
+ * to the lines kept. A line that does not parse, or breaks the invariants (count >= 1, `after`
+ * never decreasing, from == 1 + after + the lost messages of the lines before it), refuses the
+ * open with its line number.
+ *
+ * If io_uring cannot be set up (old kernel, seccomp) or cfg.force_pwrite is set, the journal uses
+ * pwrite()/fdatasync() on the calling thread instead, with the same buffers and semantics
+ * (but a commit's writes are done when it returns, and INTERVAL's fsync blocks the thread for
+ * the whole flush); journal_mode() says which. One thread owns a journal (the
+ * server's ingest thread): every function but journal_stats() must be called from it;
+ * journal_stats() may be called from any thread.
+ */
+#ifndef TICKCORE_SERVER_JOURNAL_H
+#define TICKCORE_SERVER_JOURNAL_H
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Same order as cfg_fsync_t in config/config.h. */
+typedef enum journal_fsync {
+    JOURNAL_FSYNC_BATCH = 0,
+    JOURNAL_FSYNC_INTERVAL,
+    JOURNAL_FSYNC_OFF
+} journal_fsync_t;
+
+#define JOURNAL_DEFAULT_BUFFER_SIZE (1u << 20)
+#define JOURNAL_DEFAULT_BUFFERS     4u
+#define JOURNAL_DEFAULT_INTERVAL_NS 100000000ull /* 100 ms */
+#define JOURNAL_MIN_BUFFER_SIZE     64u          /* holds the longest frame (52 bytes) */
+#define JOURNAL_MAX_BUFFER_SIZE     (1u << 30)
+#define JOURNAL_MAX_BUFFERS         64u
+#define JOURNAL_GAP_LINE_MAX        96 /* longest valid sidecar line, newline included */
+
+typedef struct journal_cfg {
+    const char *path;           /* the journal; the sidecar is path + ".gaps" */
+    size_t buffer_size;         /* bytes per write buffer: 0 = default, else 64 .. 1 GiB */
+    unsigned buffers;           /* write buffers: 0 = default, else 1 .. 64 */
+    journal_fsync_t fsync;      /* policy, see the header comment */
+    uint64_t fsync_interval_ns; /* INTERVAL: 0 = default (100 ms) */
+    uint32_t lock_wait_ms;      /* wait for the file lock: 0 = default (2 s), or NO_WAIT */
+    bool force_pwrite;          /* tests, benchmarks: pwrite() even where io_uring works */
+} journal_cfg_t;
+
+#define JOURNAL_DEFAULT_LOCK_WAIT_MS 2000u
+#define JOURNAL_LOCK_NO_WAIT         UINT32_MAX
+
+/* Counters, copied out by journal_stats(). Bytes are journal file bytes (prefixes included). */
+typedef struct journal_stats {
+    uint64_t messages;           /* in the journal: recovered + appended */
+    uint64_t bytes;              /* journal size: recovered + appended (submitted or not) */
+    uint64_t recovered_messages; /* found by the scan at open */
+    uint64_t recovered_bytes;
+    uint64_t torn_bytes;     /* truncated away at open (0: the file ended on a record) */
+    uint64_t torn_offset;    /* where the torn tail began (the journal's size after open) */
+    uint64_t lost_messages;  /* sum of the counts of the gaps recorded */
+    uint64_t gaps;           /* gap lines recorded (kept at open + noted since) */
+    uint64_t gaps_dropped;   /* sidecar lines dropped at open (torn, or after torn-off messages) */
+    uint64_t writes;         /* write requests (io_uring) or pwrite calls, resubmissions included */
+    uint64_t short_writes;   /* writes that wrote less than asked (the rest was resubmitted) */
+    uint64_t fsyncs;         /* fsyncs completed after open (the one at open not counted) */
+    uint64_t write_waits;    /* appends that had to wait for a buffer or a request slot */
+    uint64_t errors;         /* failed writes or fsyncs (the first one is sticky) */
+    uint64_t rejected;       /* journal_append calls refused (length does not match the type) */
+    uint64_t synced_bytes;   /* journal bytes known to be on disk (fsync completed) */
+    uint64_t inflight_bytes; /* bytes in write requests not yet completed */
+    uint64_t inflight_high;  /* the most ever in flight at once */
+    uint64_t fsync_max_ns;   /* longest fsync, see the header comment */
+    uint64_t fsync_total_ns; /* all fsyncs together (mean = total / fsyncs) */
+    bool uring;              /* true: io_uring; false: pwrite fallback */
+    int error;               /* the sticky error (-errno), 0 if none */
+} journal_stats_t;
+
+/* Internal: one write buffer. data[0] goes to file offset off; [0, sub) has been handed to a
+ * write, [sub, len) is filled but not yet submitted; ops writes are in flight on it. */
+typedef struct journal_buf {
+    uint8_t *data;
+    uint64_t off;
+    uint32_t len, sub, ops;
+} journal_buf_t;
+
+/* Internal: one write request (user_data = its index). */
+typedef struct journal_op {
+    uint32_t buf, start, len, done; /* buffer, its bytes [start, start + len), done so far */
+    uint8_t kind;                   /* 0 free, 1 write */
+    uint8_t retries;                /* -EINTR / -EAGAIN resubmissions */
+} journal_op_t;
+
+typedef struct journal {
+    bool is_open;
+    int fd, gfd; /* the journal, the sidecar (-1 until the first gap is noted) */
+    bool uring, registered;
+    journal_fsync_t policy;
+    uint64_t interval_ns;
+    uint64_t last_fsync_ns; /* caller's clock at the last fsync started; UINT64_MAX: none yet */
+    uint64_t fsync_issued;  /* journal size covered by the last fsync submitted */
+    uint64_t fsync_covers, fsync_t0; /* the fsync in flight: what it covers, when it started */
+    uint64_t submitted_end;          /* journal size handed to writes so far */
+    bool fsync_inflight;
+    uint8_t fsync_retries;
+    char *path, *gpath; /* one block of path_cap bytes */
+    size_t path_cap;
+    uint8_t *slab; /* the buffers, one after the other (slab_size >= nbufs * buf_size) */
+    size_t slab_size;
+    journal_buf_t *bufs;
+    uint32_t nbufs, buf_size, cur;
+    journal_op_t *ops;
+    uint32_t *free_ops;
+    uint32_t nops, nfree;
+    uint64_t end;          /* journal size (the offset of the next byte appended) */
+    uint64_t gsize;        /* sidecar size */
+    uint64_t err_offset;   /* where the first failed write began (UINT64_MAX: none) */
+    char mode[80];         /* what journal_mode() returns */
+    struct io_uring ring;  /* writes, one after the other (IOSQE_IO_DRAIN) */
+    struct io_uring sring; /* fsyncs, so that writes go on while one runs */
+    /* Counters: written by the owner with MEM_ST, read by journal_stats() from any thread. */
+    _Atomic uint64_t messages, bytes, recovered_messages, recovered_bytes, torn_bytes, torn_offset,
+        lost_messages, gaps, gaps_dropped, writes, short_writes, fsyncs, write_waits, errors,
+        rejected, synced_bytes, inflight_bytes, inflight_high, fsync_max_ns, fsync_total_ns;
+    _Atomic int err;
+} journal_t;
+
+/* cfg with the defaults (path NULL, policy INTERVAL as in config/tickcore.ini). */
+void journal_cfg_default(journal_cfg_t *cfg);
+/* "batch", "interval", "off". */
+const char *journal_fsync_name(journal_fsync_t f);
+/* The inverse of journal_fsync_name: 0, or -EINVAL for any other string. */
+int journal_fsync_parse(const char *s, journal_fsync_t *out);
+
+/* Open or create cfg->path, scan it and its sidecar (see the header comment), allocate and set
+ * up everything. Returns 0, or -errno with a message naming the file (and the byte offset or
+ * line and what was expected) in err[0..errlen) (err may be NULL): -EINVAL a bad cfg or not a
+ * regular file, -EBADMSG a bad record or sidecar line, -EWOULDBLOCK the journal is still locked
+ * after lock_wait_ms (open elsewhere), -ENOMEM, or an errno of open/read/ftruncate/fsync (-ENOENT:
+ * no such directory). On failure nothing stays allocated or open (journal_close is then a harmless
+ * no-op), and a journal refused for a bad record, or a sidecar refused, is not modified. On
+ * success err holds "". Call before mem_seal(); the owner thread then uses the journal. */
+int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errlen);
+
+/* Messages in the journal (recovered + appended). Owner thread. */
+uint64_t journal_messages(const journal_t *j);
+/* The feed sequence number of the next message: 1 + messages + lost messages. Owner thread. */
+uint64_t journal_next_seq(const journal_t *j);
+
+/* Append one message body (type byte first, len bytes, len == itch_msg_len[msg[0]]): copied
+ * into the current buffer, so msg may be reused at once. A full buffer is submitted as one
+ * write and the next buffer taken; waits (counted in write_waits) only when that buffer is
+ * still in flight. Returns 0; -EINVAL (counted in rejected; nothing appended) when len does not
+ * match the type, so the journal never holds a record that would refuse the next open; or the
+ * sticky error of an earlier failed write or fsync (every later call fails with it). Allocates
+ * nothing. */
+int journal_append(journal_t *j, const uint8_t *msg, uint16_t len);
+
+/* End of an ingest batch, per policy (see the header comment); now_ns is the caller's monotonic
+ * clock, used only for INTERVAL. Also reaps finished writes. Returns 0 or the sticky error (for
+ * BATCH: 0 means the batch is on disk). Allocates nothing. */
+int journal_commit(journal_t *j, uint64_t now_ns);
+
+/* Record that feed sequence numbers [from, from + count) were lost: one sidecar line, written
+ * and fsynced before returning (a rare path: plain write()). from must be journal_next_seq()
+ * (the gap starts where the journal stops) and count >= 1, else -EINVAL; -EOVERFLOW if the
+ * sequence would pass 2^64; or an errno of open/write/fsync (the sidecar is then cut back to
+ * its last whole line, and nothing is counted). Allocates nothing. */
+int journal_note_gap(journal_t *j, uint64_t from, uint64_t count);
+
+/* Submit everything, fsync (in every policy) and wait for both (shutdown, SIGTERM). Returns 0
+ * or the sticky error. */
+int journal_sync(journal_t *j);
+
+/* The sticky error (-errno), 0 if none. */
+int journal_error(const journal_t *j);
+
+/* "io_uring, registered buffers", "io_uring", "pwrite (requested)" or "pwrite (io_uring
+ * unavailable: <reason>)". */
+const char *journal_mode(const journal_t *j);
+
+/* Counters; any thread (exact once the owner is idle). */
+void journal_stats(const journal_t *j, journal_stats_t *out);
+
+/* journal_sync, then close and free everything. Returns what journal_sync returned (0 for a
+ * journal that is not open). A zeroed, never opened or failed journal is accepted. */
+int journal_close(journal_t *j);
+
+#endif
