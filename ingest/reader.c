@@ -612,7 +612,7 @@ static int take_buf(gz_worker_t *w)
         if (claim_void(w))
             return -1;
         bool head = w->c.id == g->want_claim;
-        if (g->nfree > (head ? 0u : 1u)) {
+        if (g->nfree > (head ? 0u : 2u)) {
             for (uint32_t i = 0; i < r->cfg.nbufs; i++) {
                 if (r->out[i].state == RB_FREE) {
                     r->out[i].state = RB_INFLIGHT;
@@ -806,11 +806,14 @@ static void run_claim(gz_worker_t *w)
         avail -= made;
         w->in_pos += used;
         if (rc < 0) {
+            /* a checksum is checked once the 8-byte trailer has been read: name the trailer */
+            uint64_t at = w->in_off + w->in_pos;
+            if (rc == ISAL_INCORRECT_CHECKSUM && at >= 8)
+                at -= 8;
             p.err = -EPROTO;
             snprintf(p.msg, sizeof p.msg,
                      "corrupt gzip data near compressed byte %llu (member %llu): %s",
-                     (unsigned long long)(w->in_off + w->in_pos), (unsigned long long)member + 1,
-                     inflate_why(rc));
+                     (unsigned long long)at, (unsigned long long)member + 1, inflate_why(rc));
             break;
         }
         if (st->block_state == ISAL_BLOCK_FINISH) {

@@ -27,9 +27,9 @@
  * turns the rest of the file into one sequential claim (claims after it are dropped unseen) and is
  * counted in gz_bsize_mismatches: the output is still what `gzip -dc` gives. Back-pressure: an
  * inflate thread that is not working on the next claim the consumer needs (the head) may take a
- * buffer only while that leaves one free, so the head always gets a buffer once the consumer
- * releases one: the reader cannot deadlock while the consumer holds at most one buffer across
- * reader_next(). Errors (corrupt data, truncation, trailing garbage) are pieces too: every byte
+ * buffer only while that leaves two free (one the consumer may hold across reader_next(), one for
+ * the head), so the head always gets a buffer: the reader cannot deadlock while the consumer
+ * holds at most one buffer across reader_next() (more is reported as -ENOBUFS, never a hang). Errors (corrupt data, truncation, trailing garbage) are pieces too: every byte
  * before the error reaches the consumer first, then the error, naming the compressed byte offset
  * and the member (1-based).
  *
