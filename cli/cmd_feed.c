@@ -477,6 +477,7 @@ static void stream_cfg_from(stream_cfg_t *s, const config_t *c)
     s->reader.queue_depth = c->io_queue_depth;
     s->reader.gz_bufs = c->gz_buffers;
     s->reader.gz_buf_size = (uint32_t)c->gz_buffer_size;
+    s->reader.inflate_threads = c->inflate_threads;
     s->batch_events = c->batch_events;
     s->skip_bad = c->on_bad_input == CFG_BAD_SKIP;
     s->format = STREAM_ITCH; /* the feeds carry ITCH 5.0 only */

@@ -7,8 +7,8 @@
 
 #include "base/jbuf.h"
 
-#include "sim/gen.h"
 #include "mem/mem.h"
+#include "sim/gen.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,7 +32,9 @@ static void usage(FILE *f)
             "  --sectors K   sectors of the factor model, 1..symbols (default 10)\n"
             "  --seed S      PRNG seed (default 1); the same options and seed give the same bytes\n"
             "  --out FILE    data file (default market.itch, market.itch.gz with --gzip)\n"
-            "  --gzip        gzip the data file (ISA-L)\n"
+            "  --gzip        gzip the data file (ISA-L level 1): independent members of 4 MiB\n"
+            "                input, each with its compressed size in the header (a BGZF-style\n"
+            "                'TK' field), so replay inflates them in parallel; gzip -dc reads it\n"
             "  --max-live N  live orders per symbol the generator tracks (default 128)\n"
             "  --step-ms MS  factor time step (default: automatic, 1-10 s)\n"
             "  --no-truth    do not write FILE.truth.csv\n"

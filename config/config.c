@@ -38,9 +38,13 @@ static const key_t_ KEYS[] = {
     {"input", "io_queue_depth", K_U32, OFF(io_queue_depth), 1, 1023, "4", NULL,
      "reads in flight at once (at most io_buffers - 1)"},
     {"input", "gz_buffers", K_U32, OFF(gz_buffers), 2, 1024, "4", NULL,
-     "compressed-input buffers for gzip files (inflated with ISA-L into the I/O buffers)"},
+     "unused since gzip is inflated on inflate threads (one input buffer each); kept so old "
+     "files load"},
     {"input", "gz_buffer_size", K_SIZE, OFF(gz_buffer_size), 4096, 1 << 30, "256K", NULL,
-     "bytes per compressed-input buffer"},
+     "bytes per compressed-input read, one buffer per inflate thread"},
+    {"input", "inflate_threads", K_U32, OFF(inflate_threads), 0, 64, "0", NULL,
+     "threads that inflate gzip input while the reader decodes (0: min(2, CPUs)); members with "
+     "a size field (tickcore gen --gzip, BGZF) are inflated in parallel, other gzip on one"},
     {"input", "batch_events", K_U32, OFF(batch_events), 16, 1 << 20, "4096", NULL,
      "decoded events handed on at once"},
     {"input", "max_line", K_SIZE, OFF(max_line), 16, 1 << 24, "4096", NULL,

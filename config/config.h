@@ -30,6 +30,7 @@ typedef struct config {
     uint32_t io_queue_depth;
     uint32_t gz_buffers;
     uint64_t gz_buffer_size;
+    uint32_t inflate_threads;
     uint32_t batch_events;
     uint64_t max_line;
     uint32_t on_bad_input; /* cfg_bad_input_t */

@@ -388,6 +388,7 @@ void pipeline_stream_cfg(stream_cfg_t *s, const config_t *c)
     s->reader.queue_depth = c->io_queue_depth;
     s->reader.gz_bufs = c->gz_buffers;
     s->reader.gz_buf_size = (uint32_t)c->gz_buffer_size;
+    s->reader.inflate_threads = c->inflate_threads;
     s->batch_events = c->batch_events;
     s->csv.max_line = (uint32_t)c->max_line;
     s->csv.require_order = c->csv_require_order;

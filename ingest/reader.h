@@ -1,19 +1,37 @@
 /*
- * reader: sequential file input through io_uring into a fixed set of reused buffers, with
- * streaming gzip inflate (ISA-L) and a small carry-over for records split across buffers.
+ * reader: sequential file input through io_uring into a fixed set of reused buffers, with gzip
+ * inflated (ISA-L) on inflate threads that overlap the consumer's decoding, and a small
+ * carry-over for records split across buffers.
  *
  * reader_init() allocates everything once (tag INGEST): nbufs output buffers of buf_size bytes,
- * each preceded by `headroom` bytes, plus, for gzip input, a ring of compressed-input buffers
- * and ISA-L's inflate state. It sets up one io_uring and registers every buffer with it, so reads
- * are READ_FIXED into pinned pages. reader_open() then serves any number of files in turn with
- * the same buffers; nothing is allocated per file, per read or per record.
+ * each preceded by `headroom` bytes, and, per inflate thread, one compressed-input buffer and
+ * ISA-L's inflate state; it starts the inflate threads (they sleep until a gzip file is open). It
+ * sets up one io_uring and registers the output buffers with it, so plain reads are READ_FIXED
+ * into pinned pages. reader_open() then serves any number of files in turn with the same buffers
+ * and threads; nothing is allocated per file, per read, per member or per record.
  *
- * Reads: for a regular file, up to queue_depth reads are in flight at consecutive offsets, each
- * into its own free buffer; completions may arrive in any order, and reader_next() hands the
- * buffers out in file order. A short read is resubmitted for its remainder. gzip input is
- * recognised by its magic bytes (1f 8b), never by the file name: the compressed bytes are read the
- * same way into the input ring and inflated, member after member (multi-member files work), into
- * the output buffers, which are then handed out like plain data.
+ * Plain files: up to queue_depth reads are in flight at consecutive offsets, each into its own free
+ * buffer; completions may arrive in any order, and reader_next() hands the buffers out in file
+ * order. A short read is resubmitted for its remainder.
+ *
+ * gzip (recognised by its magic bytes 1f 8b, never by the file name; regular files only): the
+ * compressed file is cut into claims. A member whose header carries its compressed size in an
+ * extra subfield (BGZF's 'BC' BSIZE, or the 32-bit 'TK' written by `tickcore gen --gzip`) can be
+ * inflated without inflating what precedes it, so consecutive such members are claimed (about
+ * 1 MiB of compressed input per claim) by the inflate_threads threads in parallel. Anything else
+ * (a single-member `gzip -1` file, members without the field) is one sequential claim, inflated
+ * member after member on one inflate thread while the consumer decodes. Claims are numbered;
+ * each inflate thread fills free output buffers with its claim's output and publishes them as
+ * pieces (claim, piece); reader_next() hands pieces out strictly in (claim, piece) order, so the
+ * output is the file's, byte for byte. A member whose real length differs from its size field
+ * turns the rest of the file into one sequential claim (claims after it are dropped unseen) and is
+ * counted in gz_bsize_mismatches: the output is still what `gzip -dc` gives. Back-pressure: an
+ * inflate thread that is not working on the next claim the consumer needs (the head) may take a
+ * buffer only while that leaves two free (one the consumer may hold across reader_next(), one for
+ * the head), so the head always gets a buffer: the reader cannot deadlock while the consumer
+ * holds at most one buffer across reader_next() (more is reported as -ENOBUFS, never a hang). Errors (corrupt data, truncation, trailing garbage) are pieces too: every byte
+ * before the error reaches the consumer first, then the error, naming the compressed byte offset
+ * and the member (1-based).
  *
  * Carry-over: a record that straddles two buffers is not copied whole. The consumer passes the
  * unconsumed tail of the chunk it holds to reader_next(), which copies it (at most headroom bytes)
@@ -22,26 +40,33 @@
  * reader_next() belongs to the consumer until reader_release(); the reader never touches it.
  *
  * If io_uring cannot be set up (old kernel, seccomp), the reader falls back to pread() and says
- * so in reader_mode(); if registering buffers fails (RLIMIT_MEMLOCK) it uses plain reads.
- * One thread uses a reader.
+ * so in reader_mode(); if registering buffers fails (RLIMIT_MEMLOCK) it uses plain reads. The
+ * inflate threads read compressed input with pread() after asking the kernel to read each claim
+ * ahead (POSIX_FADV_WILLNEED): from the page cache a pread costs about 2% of inflating the bytes.
+ *
+ * Threads: one consumer thread calls every function here. The inflate threads share only the
+ * output buffer states, the claim cursor and the piece order, under one mutex taken a few times
+ * per MiB of output; they sleep on condition variables, never spin. reader_close() (also on an
+ * early stop mid-file) tells them to drop their claims and waits until they have; reader_fini()
+ * joins them.
  */
 #ifndef TICKCORE_INGEST_READER_H
 #define TICKCORE_INGEST_READER_H
 
-#include <isa-l.h>
 #include <liburing.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct reader_cfg {
-    uint32_t nbufs;       /* output buffers (>= 2) */
-    uint32_t buf_size;    /* bytes of data per buffer */
-    uint32_t headroom;    /* bytes before each buffer for the carry-over (>= longest record) */
-    uint32_t queue_depth; /* reads in flight at most (<= nbufs) */
-    uint32_t gz_bufs;     /* compressed-input buffers for gzip files */
-    uint32_t gz_buf_size;
-    bool force_pread; /* benchmarks: the plain pread() path instead of io_uring */
+    uint32_t nbufs;           /* output buffers (>= 2) */
+    uint32_t buf_size;        /* bytes of data per buffer */
+    uint32_t headroom;        /* bytes before each buffer for the carry-over (>= longest record) */
+    uint32_t queue_depth;     /* reads in flight at most (<= nbufs) */
+    uint32_t gz_bufs;         /* unused since the inflate threads: kept for config compatibility */
+    uint32_t gz_buf_size;     /* bytes per compressed-input read (one buffer per inflate thread) */
+    uint32_t inflate_threads; /* gzip inflate threads; 0: min(2, online CPUs) */
+    bool force_pread;         /* benchmarks: the plain pread() path instead of io_uring */
 } reader_cfg_t;
 
 void reader_cfg_default(reader_cfg_t *cfg);
@@ -63,14 +88,15 @@ typedef struct reader_buf {
     int err; /* -errno of a failed read */
 } reader_buf_t;
 
+struct reader_gz; /* the inflate threads and their shared state (reader.c) */
+
 typedef struct reader {
     reader_cfg_t cfg;
     struct io_uring ring;
     bool uring_ok, registered;
     int uring_err;
     reader_buf_t *out; /* nbufs */
-    reader_buf_t *gz;  /* gz_bufs */
-    struct inflate_state *inflate;
+    struct reader_gz *gz;
     /* the open file */
     int fd;
     bool is_gzip, regular, at_eof, failed;
@@ -79,14 +105,11 @@ typedef struct reader {
     uint64_t next_seq_off;  /* file offset of the next buffer to hand out (plain) */
     uint64_t stream_off;    /* stream offset of the next bytes handed out */
     uint32_t inflight;
-    /* gzip: the compressed buffer being inflated, and where in it */
-    int gz_cur;
-    uint32_t gz_pos;
-    uint64_t gz_in_off; /* compressed offset of gz_cur's first byte */
-    uint64_t gz_members;
-    bool gz_member_done;
-    /* figures for the open file */
+    uint32_t held; /* buffers the consumer holds (gzip) */
+    /* figures for the open file (gzip: bytes_read is the compressed bytes read so far, updated by
+     * each reader_next) */
     uint64_t bytes_read, reads, short_reads, chunks;
+    uint64_t gz_members, gz_claims, gz_bsize_mismatches;
     int error; /* -errno of the failure kept for the next reader_next() */
     char err[256];
 } reader_t;
@@ -106,6 +129,9 @@ void reader_close(reader_t *r);
  * in r->err (I/O error, corrupt or truncated gzip, carry too long). */
 int reader_next(reader_t *r, reader_chunk_t *out, const uint8_t *carry, size_t carry_len);
 void reader_release(reader_t *r, uint32_t buf);
+
+/* The inflate threads started by reader_init (gzip input). */
+uint32_t reader_inflate_threads(const reader_t *r);
 
 /* Was the open file recognised as gzip (by its magic bytes)? */
 bool reader_is_gzip(const reader_t *r);

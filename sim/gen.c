@@ -12,7 +12,8 @@
  * best order is at a root and any order leaves in O(log n). Burst draws are made a few bursts ahead
  * so the symbol's state and its heap roots are prefetched. The encoder writes each message
  * straight into the output buffer (big-endian, byte by byte); a full buffer goes out with
- * write(2), or through ISA-L's streaming deflate into a second buffer. Ownership: gen_t owns its
+ * write(2), or through ISA-L's deflate into independent gzip members of 4 MiB input each, each
+ * with its compressed length in a header field (gz_feed). Ownership: gen_t owns its
  * arrays, buffers, the ISA-L state and its file descriptors; gen_destroy releases all of them.
  */
 #include "sim/gen.h"
@@ -98,7 +99,8 @@ struct gen {
     size_t cap_buf, pos;
     struct isal_zstream *z;
     uint8_t *lvlbuf, *zbuf;
-    size_t zcap;
+    size_t zcap, zpos, zin; /* zbuf holds the open member: zpos bytes, from zin input bytes */
+    bool zopen;
     int werr;
     bool generated;
     uint64_t truth_bytes;
@@ -298,30 +300,95 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Feed buf[0..n) to deflate; end: finish the gzip stream. Compressed output is written out
- * whenever zbuf fills, and at the end. */
+/* gzip output is a series of independent members of GEN_GZ_MEMBER input bytes each (the last
+ * shorter; a member may cut a record: readers carry the tail over). Each member is deflated whole
+ * into zbuf behind a header whose 'TK' extra subfield holds the member's compressed length - 1
+ * (32-bit little-endian, BGZF's BSIZE convention), so a reader can find the next member without
+ * inflating this one and inflate members in parallel; gzip -dc and zcat ignore the field. */
+#define GEN_GZ_MEMBER (4u << 20)
+#define GEN_GZ_ZCAP   (GEN_GZ_MEMBER + GEN_GZ_MEMBER / 8 + 4096)
+
+static int gz_member_begin(gen_t *g)
+{
+    struct isal_zstream *z = g->z;
+    isal_deflate_reset(z);
+    static uint8_t extra[8] = {'T', 'K', 4, 0, 0, 0, 0, 0};
+    struct isal_gzip_header h;
+    isal_gzip_header_init(&h);
+    h.extra = extra;
+    h.extra_buf_len = h.extra_len = sizeof extra;
+    h.os = 3; /* Unix */
+    z->next_out = g->zbuf;
+    z->avail_out = (uint32_t)g->zcap;
+    z->total_out = 0;
+    if (isal_write_gzip_header(z, &h) != 0)
+        return -EIO;
+    g->zpos = g->zcap - z->avail_out;
+    g->zin = 0;
+    g->zopen = true;
+    return 0;
+}
+
+/* Finish the open member: the deflate tail and trailer, the length patched into the header, the
+ * member written out. */
+static int gz_member_end(gen_t *g)
+{
+    struct isal_zstream *z = g->z;
+    z->next_in = NULL;
+    z->avail_in = 0;
+    z->end_of_stream = 1;
+    while (z->internal_state.state != ZSTATE_END) {
+        z->next_out = g->zbuf + g->zpos;
+        z->avail_out = (uint32_t)(g->zcap - g->zpos);
+        if (isal_deflate(z) != COMP_OK || z->avail_out == 0)
+            return -EIO;
+        g->zpos = g->zcap - z->avail_out;
+    }
+    z->end_of_stream = 0;
+    uint32_t v = (uint32_t)(g->zpos - 1); /* 'TK' data at byte 16: 10 fixed, XLEN, SI1 SI2 LEN */
+    for (int i = 0; i < 4; i++)
+        g->zbuf[16 + i] = (uint8_t)(v >> (8 * i));
+    int w = write_all(g->fd, g->zbuf, g->zpos);
+    if (w)
+        return w;
+    g->st->bytes_written += g->zpos;
+    g->zopen = false;
+    return 0;
+}
+
+/* Feed in[0..n) to the members; end: finish the last one (an empty input still makes one, so the
+ * file is a valid gzip). */
 static int gz_feed(gen_t *g, uint8_t *in, size_t n, bool end)
 {
     struct isal_zstream *z = g->z;
-    z->next_in = in;
-    z->avail_in = (uint32_t)n;
-    z->end_of_stream = end;
-    for (;;) {
-        z->next_out = g->zbuf;
-        z->avail_out = (uint32_t)g->zcap;
-        int rc = isal_deflate(z);
-        if (rc != COMP_OK)
-            return -EIO;
-        size_t got = g->zcap - z->avail_out;
-        if (got) {
-            int w = write_all(g->fd, g->zbuf, got);
-            if (w)
-                return w;
-            g->st->bytes_written += got;
+    int rc;
+    while (n > 0) {
+        if (!g->zopen && (rc = gz_member_begin(g)) != 0)
+            return rc;
+        size_t k = GEN_GZ_MEMBER - g->zin < n ? GEN_GZ_MEMBER - g->zin : n;
+        z->next_in = in;
+        z->avail_in = (uint32_t)k;
+        z->end_of_stream = 0;
+        while (z->avail_in > 0) {
+            z->next_out = g->zbuf + g->zpos;
+            z->avail_out = (uint32_t)(g->zcap - g->zpos);
+            if (isal_deflate(z) != COMP_OK || z->avail_out == 0)
+                return -EIO; /* cannot happen: zcap holds a member's worst case */
+            g->zpos = g->zcap - z->avail_out;
         }
-        if (end ? z->internal_state.state == ZSTATE_END : z->avail_in == 0)
-            return 0;
+        in += k;
+        n -= k;
+        g->zin += k;
+        if (g->zin == GEN_GZ_MEMBER && (rc = gz_member_end(g)) != 0)
+            return rc;
     }
+    if (end) {
+        if (!g->zopen && g->st->bytes_written == 0 && (rc = gz_member_begin(g)) != 0)
+            return rc;
+        if (g->zopen)
+            return gz_member_end(g);
+    }
+    return 0;
 }
 
 static __attribute__((noinline, cold)) void flush_buf(gen_t *g, bool end)
@@ -1259,7 +1326,7 @@ int gen_create(gen_t **out, const gen_cfg_t *cfg, char *err, size_t errlen)
     uint8_t *seen = mem_zalloc(MEM_TAG_INGEST, seen_size);
     double *w = mem_alloc(MEM_TAG_INGEST, sizeof(double) * g->nsym);
     if (cfg->gzip && cfg->out) {
-        g->zcap = cfg->buf_size;
+        g->zcap = GEN_GZ_ZCAP;
         g->z = mem_zalloc(MEM_TAG_INGEST, sizeof *g->z);
         g->lvlbuf = mem_alloc(MEM_TAG_INGEST, ISAL_DEF_LVL1_DEFAULT);
         g->zbuf = mem_alloc_prefault(MEM_TAG_INGEST, g->zcap, 64);
@@ -1290,7 +1357,7 @@ int gen_create(gen_t **out, const gen_cfg_t *cfg, char *err, size_t errlen)
         g->z->level = 1;
         g->z->level_buf = g->lvlbuf;
         g->z->level_buf_size = ISAL_DEF_LVL1_DEFAULT;
-        g->z->gzip_flag = IGZIP_GZIP;
+        g->z->gzip_flag = IGZIP_GZIP_NO_HDR; /* gz_member_begin writes the header */
         g->z->flush = NO_FLUSH;
     }
     if (cfg->out) {

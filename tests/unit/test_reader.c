@@ -57,7 +57,8 @@ static int setup_all(void **state)
     char cmd[512];
     /* one member; two members (the halves compressed separately, concatenated) */
     snprintf(cmd, sizeof cmd,
-             "cd %s && gzip -c plain.bin > one.gz && head -c 1000000 plain.bin | gzip -c > two.gz"
+             "cd %s && gzip -c plain.bin > one.gz && gzip -1 -c plain.bin > one1.gz"
+             " && head -c 1000000 plain.bin | gzip -c > two.gz"
              " && tail -c +1000001 plain.bin | gzip -1 -c >> two.gz",
              g_dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -83,8 +84,11 @@ static int reset_counters(void **state)
 /* Read a whole file; the consumer carries over `carry` bytes of each chunk (fewer if the chunk is
  * shorter) as if they were a record split at the boundary. Returns the reassembled length, or a
  * negative error from reader_next. */
+static size_t g_delivered; /* bytes read_all delivered before an error */
+
 static long read_all(reader_t *r, const char *path, uint8_t *out, size_t cap, size_t carry)
 {
+    g_delivered = 0;
     int rc = reader_open(r, path);
     if (rc < 0)
         return rc;
@@ -110,6 +114,9 @@ static long read_all(reader_t *r, const char *path, uint8_t *out, size_t cap, si
         tail = keep;
         held = (int)c.buf;
     }
+    g_delivered = n + tail;
+    if (tail)
+        memcpy(out + n, tailp, tail);
     if (rc < 0)
         return rc;
     /* end of stream: the tail is the caller's */
@@ -170,6 +177,8 @@ static void check_gz(const char *name, uint32_t buf_size, size_t carry)
     snprintf(path, sizeof path, "%s/%s", g_dir, name);
     long n = read_all(&r, path, out, g_size + 64, carry);
     assert_true(reader_is_gzip(&r));
+    if (n != (long)g_size)
+        fprintf(stderr, "%s: %s\n", name, r.err);
     assert_int_equal(n, (long)g_size);
     assert_memory_equal(out, g_data, g_size);
     reader_fini(&r);
@@ -183,6 +192,7 @@ static void test_reader_gzip_single_and_multi_member(void **state)
     check_gz("one.gz", 4096, 50);
     check_gz("two.gz", 65536, 0);
     check_gz("two.gz", 777, 100);
+    check_gz("one1.gz", 65536, 0); /* gzip -1: one member, sequential */
 }
 
 static void test_reader_gzip_corrupt_and_truncated(void **state)
@@ -202,7 +212,7 @@ static void test_reader_gzip_corrupt_and_truncated(void **state)
     cfg.buf_size = 65536;
     reader_t r;
     assert_int_equal(reader_init(&r, &cfg), 0);
-    uint8_t *out = malloc(g_size + 64);
+    uint8_t *out = malloc(2 * g_size);
 
     /* truncated: the first half of the compressed file */
     snprintf(path, sizeof path, "%s/trunc.gz", g_dir);
@@ -215,7 +225,7 @@ static void test_reader_gzip_corrupt_and_truncated(void **state)
     memset(gz + gzn / 2, 0xff, 64);
     snprintf(path, sizeof path, "%s/corrupt.gz", g_dir);
     write_file(path, gz, gzn);
-    n = read_all(&r, path, out, g_size, 0);
+    n = read_all(&r, path, out, 2 * g_size, 0);
     assert_true(n < 0);
     assert_non_null(strstr(r.err, "gzip"));
 
@@ -230,6 +240,231 @@ static void test_reader_gzip_corrupt_and_truncated(void **state)
     assert_true(n < 0);
     assert_non_null(strstr(r.err, "not a gzip member header"));
     reader_fini(&r);
+    free(out);
+}
+
+/* ---- members with a size field ('TK', as tickcore gen writes) ------------------------------ */
+
+/* Member k of the split below holds g_data[cut[k], cut[k+1]): 1-byte and empty members, members
+ * that cut anything anywhere, small ones that a claim groups, big ones of several buffers. */
+static const size_t g_cut[] = {0,       1,       1,       2,       70001,   70002,  700000,
+                               1300000, 1300001, 1900000, 2500000, 2600000, 3000000};
+#define NCUT (sizeof g_cut / sizeof *g_cut)
+static size_t g_mstart[NCUT + 1]; /* compressed offset of each member, then the file size */
+
+/* One gzip member of g_data[a, b) made by the system's gzip (no name: FLG 0), rewritten with an
+ * FEXTRA 'TK' subfield holding its new length - 1 + lie (RFC 1952 layout: 10 fixed bytes, XLEN,
+ * SI1 SI2 LEN data). Appended to f; returns its length. */
+static size_t put_member(FILE *f, size_t a, size_t b, long lie)
+{
+    char src[128], cmd[300];
+    snprintf(src, sizeof src, "%s/piece.bin", g_dir);
+    write_file(src, g_data + a, b - a);
+    snprintf(cmd, sizeof cmd, "gzip -n -1 -c < %s > %s/piece.gz", src, g_dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(src, sizeof src, "%s/piece.gz", g_dir);
+    FILE *in = fopen(src, "rb");
+    assert_non_null(in);
+    static uint8_t m[4u << 20];
+    size_t n = fread(m, 1, sizeof m, in);
+    fclose(in);
+    assert_true(n > 18 && m[3] == 0);
+    uint32_t v = (uint32_t)((long)(n + 10 - 1) + lie);
+    uint8_t hdr[20];
+    memcpy(hdr, m, 10);
+    hdr[3] = 4; /* FEXTRA */
+    uint8_t x[10] = {8,
+                     0,
+                     'T',
+                     'K',
+                     4,
+                     0,
+                     (uint8_t)v,
+                     (uint8_t)(v >> 8),
+                     (uint8_t)(v >> 16),
+                     (uint8_t)(v >> 24)};
+    memcpy(hdr + 10, x, 10);
+    fwrite(hdr, 1, 20, f);
+    fwrite(m + 10, 1, n - 10, f);
+    return n + 10;
+}
+
+/* The split file; lie_member >= 0: that member's size field is off by lie bytes. */
+static void make_sized(const char *name, int lie_member, long lie)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    size_t off = 0;
+    for (size_t k = 0; k + 1 < NCUT; k++) {
+        g_mstart[k] = off;
+        off += put_member(f, g_cut[k], g_cut[k + 1], (int)k == lie_member ? lie : 0);
+    }
+    g_mstart[NCUT - 1] = off;
+    size_t k = NCUT - 1; /* the rest of the data */
+    off += put_member(f, g_cut[k], g_size, 0);
+    g_mstart[NCUT] = off;
+    fclose(f);
+}
+
+static void check_sized(const char *name, uint32_t threads, uint32_t buf_size, uint32_t nbufs,
+                        size_t carry, uint64_t mismatches)
+{
+    reader_cfg_t cfg;
+    reader_cfg_default(&cfg);
+    cfg.buf_size = buf_size;
+    cfg.nbufs = nbufs;
+    cfg.headroom = 256;
+    cfg.gz_buf_size = 4096 + buf_size % 4096;
+    cfg.inflate_threads = threads;
+    reader_t r;
+    assert_int_equal(reader_init(&r, &cfg), 0);
+    assert_int_equal(reader_inflate_threads(&r), threads);
+    uint8_t *out = malloc(g_size + 64);
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    long n = read_all(&r, path, out, g_size + 64, carry);
+    assert_true(reader_is_gzip(&r));
+    assert_int_equal(n, (long)g_size);
+    assert_memory_equal(out, g_data, g_size);
+    assert_int_equal(r.gz_bsize_mismatches, mismatches);
+    if (!mismatches)
+        assert_int_equal(r.gz_members, NCUT);
+    reader_fini(&r);
+    free(out);
+}
+
+static void test_reader_sized_members_in_order(void **state)
+{
+    (void)state;
+    make_sized("sized.gz", -1, 0);
+    static const uint32_t threads[] = {1, 2, 3};
+    for (size_t t = 0; t < 3; t++) {
+        check_sized("sized.gz", threads[t], 65536, 8, 0, 0);
+        check_sized("sized.gz", threads[t], 777, 4, 100, 0);
+        check_sized("sized.gz", threads[t], 1u << 20, 3, 37, 0);
+        check_sized("sized.gz", threads[t], 4096, 2, 13, 0); /* one buffer each side: serial */
+    }
+}
+
+/* A size field that lies (too long, too short): the output is still gzip -dc's, counted. */
+static void test_reader_sized_member_that_lies(void **state)
+{
+    (void)state;
+    static const long lies[] = {100, -10, 1}; /* sizes that stay inside the file */
+    static const int who[] = {4, 7, 11};
+    for (int i = 0; i < 3; i++) {
+        make_sized("lie.gz", who[i], lies[i]);
+        check_sized("lie.gz", 2, 65536, 8, 0, 1);
+        check_sized("lie.gz", 3, 4096, 6, 21, 1);
+    }
+}
+
+static void read_file(const char *name, uint8_t *buf, size_t cap, size_t *n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    *n = fread(buf, 1, cap, f);
+    fclose(f);
+}
+
+/* Corrupt member in the middle, truncated last member, trailing garbage: the error names the
+ * compressed byte and the member; every byte before the bad member is delivered first. */
+static void test_reader_sized_errors(void **state)
+{
+    (void)state;
+    make_sized("sized.gz", -1, 0);
+    static uint8_t gz[8u << 20];
+    size_t gzn;
+    read_file("sized.gz", gz, sizeof gz, &gzn);
+    assert_int_equal(gzn, g_mstart[NCUT]);
+    uint8_t *out = malloc(2 * g_size);
+    char path[128], want[64];
+    for (uint32_t threads = 1; threads <= 2; threads++) {
+        reader_cfg_t cfg;
+        reader_cfg_default(&cfg);
+        cfg.buf_size = 65536;
+        cfg.inflate_threads = threads;
+        reader_t r;
+        assert_int_equal(reader_init(&r, &cfg), 0);
+
+        /* member 10 (index 9: g_data[1900000, 2500000)) gets a bad block type mid-way */
+        uint8_t *bad = malloc(gzn);
+        memcpy(bad, gz, gzn);
+        size_t at = (g_mstart[9] + g_mstart[10]) / 2;
+        memset(bad + at, 0xff, 4096);
+        snprintf(path, sizeof path, "%s/corrupt-mid.gz", g_dir);
+        write_file(path, bad, gzn);
+        long n = read_all(&r, path, out, 2 * g_size, 0);
+        assert_int_equal(n, -EPROTO);
+        snprintf(want, sizeof want, "(member 10)");
+        assert_non_null(strstr(r.err, want));
+        unsigned long long off = strtoull(strstr(r.err, "compressed byte ") + 16, NULL, 10);
+        assert_true(off >= g_mstart[9] && off < g_mstart[10]);
+        assert_true(g_delivered >= g_cut[9]);
+        assert_memory_equal(out, g_data, g_cut[9]);
+
+        /* truncated inside the last member */
+        snprintf(path, sizeof path, "%s/trunc-last.gz", g_dir);
+        write_file(path, gz, g_mstart[NCUT - 1] + 1000);
+        n = read_all(&r, path, out, 2 * g_size, 0);
+        assert_int_equal(n, -EPROTO);
+        snprintf(want, sizeof want, "inside member %zu", NCUT);
+        assert_non_null(strstr(r.err, "truncated gzip stream"));
+        assert_non_null(strstr(r.err, want));
+        assert_true(g_delivered >= g_cut[NCUT - 1]);
+        assert_memory_equal(out, g_data, g_cut[NCUT - 1]);
+
+        /* trailing garbage after the last member */
+        memcpy(bad, gz, gzn);
+        bad = realloc(bad, gzn + 9);
+        memcpy(bad + gzn, "garbage!!", 9);
+        snprintf(path, sizeof path, "%s/trailing-sized.gz", g_dir);
+        write_file(path, bad, gzn + 9);
+        n = read_all(&r, path, out, 2 * g_size, 0);
+        assert_int_equal(n, -EPROTO);
+        snprintf(want, sizeof want, "compressed byte %zu after gzip member %zu", gzn, NCUT);
+        assert_non_null(strstr(r.err, want));
+        assert_int_equal(g_delivered, g_size);
+        assert_memory_equal(out, g_data, g_size);
+        free(bad);
+        reader_fini(&r);
+    }
+    free(out);
+}
+
+/* Stopping mid-file (replay's SIGTERM path: close with the inflate threads busy), then reading
+ * another file with the same reader, then fini mid-file: no hang, no leak, right bytes. */
+static void test_reader_stop_mid_file(void **state)
+{
+    (void)state;
+    make_sized("sized.gz", -1, 0);
+    reader_cfg_t cfg;
+    reader_cfg_default(&cfg);
+    cfg.buf_size = 4096;
+    cfg.inflate_threads = 2;
+    reader_t r;
+    assert_int_equal(reader_init(&r, &cfg), 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/sized.gz", g_dir);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(reader_open(&r, path), 0);
+        reader_chunk_t c;
+        assert_int_equal(reader_next(&r, &c, NULL, 0), 1);
+        assert_memory_equal(c.data, g_data, c.len);
+        reader_release(&r, c.buf);
+        reader_close(&r);
+    }
+    uint8_t *out = malloc(g_size + 64);
+    assert_int_equal(read_all(&r, path, out, g_size + 64, 5), (long)g_size);
+    assert_memory_equal(out, g_data, g_size);
+    assert_int_equal(reader_open(&r, path), 0);
+    reader_chunk_t c;
+    assert_int_equal(reader_next(&r, &c, NULL, 0), 1);
+    reader_fini(&r); /* with the chunk held and the threads mid-file */
     free(out);
 }
 
@@ -280,8 +515,9 @@ static void test_reader_reads_allocate_nothing(void **state)
     reader_t r;
     assert_int_equal(reader_init(&r, &cfg), 0);
     char path[128];
-    static const char *names[] = {"plain.bin", "one.gz", "two.gz"};
-    for (int k = 0; k < 3; k++) {
+    make_sized("sized.gz", -1, 0);
+    static const char *names[] = {"plain.bin", "one.gz", "two.gz", "sized.gz"};
+    for (int k = 0; k < 4; k++) {
         snprintf(path, sizeof path, "%s/%s", g_dir, names[k]);
         assert_int_equal(reader_open(&r, path), 0);
         malloc_count_t before;
@@ -319,6 +555,10 @@ int main(void)
         cmocka_unit_test_setup(test_reader_pread_fallback_identical, reset_counters),
         cmocka_unit_test_setup(test_reader_gzip_single_and_multi_member, reset_counters),
         cmocka_unit_test_setup(test_reader_gzip_corrupt_and_truncated, reset_counters),
+        cmocka_unit_test_setup(test_reader_sized_members_in_order, reset_counters),
+        cmocka_unit_test_setup(test_reader_sized_member_that_lies, reset_counters),
+        cmocka_unit_test_setup(test_reader_sized_errors, reset_counters),
+        cmocka_unit_test_setup(test_reader_stop_mid_file, reset_counters),
         cmocka_unit_test_setup(test_reader_empty_and_missing_files, reset_counters),
         cmocka_unit_test_setup(test_reader_carry_longer_than_headroom_refused, reset_counters),
         cmocka_unit_test_setup(test_reader_reads_allocate_nothing, reset_counters),
