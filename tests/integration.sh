@@ -54,7 +54,7 @@ if command -v valgrind > /dev/null; then
         valgrind --leak-check=full "$bin" selfcheck --inject-leak --items 20000
 fi
 check usage_unknown_command 2 "unknown command 'frobnicate'" -- "$bin" frobnicate
-check usage_bad_option 2 'usage: tickcore selfcheck' -- "$bin" selfcheck --no-such-option
+check usage_bad_option 2 "^tickcore: selfcheck: unknown option --no-such-option \\(see tickcore selfcheck --help\\)$" -- "$bin" selfcheck --no-such-option
 check usage_bad_number 2 "--items wants a positive integer, got 'ten'" -- "$bin" selfcheck --items ten
 check help 0 'selfcheck' -- "$bin" --help
 
