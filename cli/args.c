@@ -239,6 +239,16 @@ int args_parse_count(const char *s, uint64_t *out)
     return 0;
 }
 
+int args_count(const char *command, const char *opt, const char *val, uint64_t lo, uint64_t hi,
+               const char *want, uint64_t *out)
+{
+    uint64_t v;
+    if (args_parse_count(val, &v) || v < lo || v > hi)
+        return args_bad(command, opt, val, want);
+    *out = v;
+    return 0;
+}
+
 int args_parse_u64(const char *s, uint64_t *out)
 {
     if (s[0] == '-' || s[0] == '+' || s[0] == ' ' || s[0] == '\0')

@@ -64,6 +64,9 @@ int args_check_input(const char *command, const char *path);
 /* A count: "1000000", "1e6", "2.5e6", "10M", "10m", "500k", "1G" (k, M, G = 1e3, 1e6, 1e9).
  * 0, or -EINVAL for anything else (not a whole number, negative, above 2^53, hex, inf, nan). */
 int args_parse_count(const char *s, uint64_t *out);
+/* An option's count in [lo, hi] into *out: 0, or 2 after args_bad(command, opt, val, want). */
+int args_count(const char *command, const char *opt, const char *val, uint64_t lo, uint64_t hi,
+               const char *want, uint64_t *out);
 /* An unsigned 64-bit integer, decimal or 0x hex, nothing around it. 0 or -EINVAL. */
 int args_parse_u64(const char *s, uint64_t *out);
 

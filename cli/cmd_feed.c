@@ -220,7 +220,6 @@ static int on_opt(void *ctx, int id, const char *val)
 {
     feed_opts_t *fo = ctx;
     publish_cfg_t *o = &fo->p;
-    uint64_t v;
     switch (id) {
     case OPT_TO:
         o->to = val;
@@ -245,15 +244,14 @@ static int on_opt(void *ctx, int id, const char *val)
         o->session = val;
         break;
     case OPT_FROM:
-        if (args_parse_count(val, &v) || v < 1)
-            return bad_opt("--from", val, "a sequence number >= 1");
-        o->from = v;
+        if (args_count("feed", "--from", val, 1, UINT64_MAX, "a sequence number >= 1", &o->from))
+            return 2;
         fo->from_set = true;
         break;
     case OPT_COUNT:
-        if (args_parse_count(val, &v) || v < 1)
-            return bad_opt("--count", val, "a whole number >= 1 (1000, 1e6, 10M)");
-        o->count = v;
+        if (args_count("feed", "--count", val, 1, UINT64_MAX,
+                       "a whole number >= 1 (1000, 1e6, 10M)", &o->count))
+            return 2;
         break;
     case OPT_RETRY:
         if (parse_seconds(val, 1e6, &o->retry_ns))
@@ -261,9 +259,9 @@ static int on_opt(void *ctx, int id, const char *val)
         fo->retry_set = true;
         break;
     case OPT_RETAIN:
-        if (args_parse_count(val, &v) || v < 1 || v > PUBLISH_MAX_RETAIN)
-            return bad_opt("--retain", val, "1..64M messages");
-        o->retain = v;
+        if (args_count("feed", "--retain", val, 1, PUBLISH_MAX_RETAIN, "1..64M messages",
+                       &o->retain))
+            return 2;
         fo->retain_set = true;
         break;
     case OPT_LINGER:
@@ -272,9 +270,9 @@ static int on_opt(void *ctx, int id, const char *val)
         fo->linger_set = true;
         break;
     case OPT_DROP:
-        if (args_parse_count(val, &v) || v < 1)
-            return bad_opt("--drop-every", val, "a whole number >= 1");
-        o->drop_every = v;
+        if (args_count("feed", "--drop-every", val, 1, UINT64_MAX, "a whole number >= 1",
+                       &o->drop_every))
+            return 2;
         break;
     case OPT_JSON:
         fo->json = true;

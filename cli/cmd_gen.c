@@ -77,33 +77,24 @@ typedef struct gen_opts {
     bool json, verbose;
 } gen_opts_t;
 
-/* v in [lo, hi] as a count (1e6, 10M), or a usage error naming the option. */
-static int count_in(const char *opt, const char *val, uint64_t lo, uint64_t hi, const char *want,
-                    uint64_t *v)
-{
-    if (args_parse_count(val, v) || *v < lo || *v > hi)
-        return args_bad("gen", opt, val, want);
-    return 0;
-}
-
 static int on_opt(void *ctx, int id, const char *val)
 {
     gen_opts_t *o = ctx;
     uint64_t v = 0;
     switch (id) {
     case O_MESSAGES:
-        if (count_in("--messages", val, 1, UINT64_MAX, "a positive whole number (1e6, 10M, 500k)",
-                     &v))
+        if (args_count("gen", "--messages", val, 1, UINT64_MAX,
+                       "a positive whole number (1e6, 10M, 500k)", &v))
             return 2;
         o->cfg.messages = v;
         break;
     case O_SYMBOLS:
-        if (count_in("--symbols", val, 1, GEN_MAX_SYMBOLS, "1..65535", &v))
+        if (args_count("gen", "--symbols", val, 1, GEN_MAX_SYMBOLS, "1..65535", &v))
             return 2;
         o->cfg.symbols = (uint32_t)v;
         break;
     case O_SECTORS:
-        if (count_in("--sectors", val, 1, GEN_MAX_SYMBOLS, "1..symbols", &v))
+        if (args_count("gen", "--sectors", val, 1, GEN_MAX_SYMBOLS, "1..symbols", &v))
             return 2;
         o->cfg.sectors = (uint32_t)v;
         break;
@@ -121,12 +112,12 @@ static int on_opt(void *ctx, int id, const char *val)
         o->cfg.gzip = true;
         break;
     case O_MAX_LIVE:
-        if (count_in("--max-live", val, 1, 65536, "1..65536", &v))
+        if (args_count("gen", "--max-live", val, 1, 65536, "1..65536", &v))
             return 2;
         o->cfg.max_live = (uint32_t)v;
         break;
     case O_STEP_MS:
-        if (count_in("--step-ms", val, 1, 23400000, "1..23400000 (milliseconds)", &v))
+        if (args_count("gen", "--step-ms", val, 1, 23400000, "1..23400000 (milliseconds)", &v))
             return 2;
         o->cfg.step_ns = v * 1000000ull;
         break;

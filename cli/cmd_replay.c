@@ -245,8 +245,8 @@ static int on_opt(void *ctx, int id, const char *val)
         rc->truth = val;
         break;
     case O_REPEAT:
-        if (args_parse_count(val, &v) || v < 1 || v > 1000000)
-            return args_bad("replay", "--repeat", val, "1..1000000");
+        if (args_count("replay", "--repeat", val, 1, 1000000, "1..1000000", &v))
+            return 2;
         rc->repeat = (unsigned)v;
         break;
     case O_RSS_LOG:

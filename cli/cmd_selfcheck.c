@@ -172,13 +172,10 @@ static int on_opt(void *ctx, int id, const char *val)
     sc_opts_t *o = ctx;
     switch (id) {
     case O_ITEMS:
-        if (args_parse_count(val, &o->items) || o->items == 0)
-            return args_bad("selfcheck", "--items", val, "a positive integer");
-        break;
+        return args_count("selfcheck", "--items", val, 1, UINT64_MAX, "a positive integer",
+                          &o->items);
     case O_BATCH:
-        if (args_parse_count(val, &o->batch) || o->batch == 0 || o->batch > 65536)
-            return args_bad("selfcheck", "--batch", val, "1..65536");
-        break;
+        return args_count("selfcheck", "--batch", val, 1, 65536, "1..65536", &o->batch);
     case O_JSON:
         o->json = true;
         break;

@@ -390,31 +390,56 @@ static int tcp_put_empty(feed_t *f, uint8_t type)
     return FEED_OK;
 }
 
+/* One protocol's half of the service loop (service): keepalive sends what is due (heartbeat,
+ * End of Session) and returns 1, or returns 0 after lowering *wake to when it will be due;
+ * readable handles what arrived. Both return FEED_CONN or FEED_FATAL on errors. */
+typedef int keepalive_fn(feed_t *f, uint64_t now, uint64_t *wake);
+typedef int readable_fn(feed_t *f);
+
+/* Serve the socket until deadline (or a stop): keep-alives when due, incoming packets. */
+static int service(feed_t *f, uint64_t deadline, keepalive_fn *keepalive, readable_fn *readable)
+{
+    for (;;) {
+        uint64_t now = now_ns(), wake = deadline;
+        if (now >= deadline || stopped(f))
+            return FEED_OK;
+        int rc = keepalive(f, now, &wake);
+        if (rc < 0)
+            return rc;
+        if (rc == 0 && poll_until(f->fd, POLLIN, wake) && (rc = readable(f)) != FEED_OK)
+            return rc;
+    }
+}
+
+/* TCP: a Client Heartbeat after 1 s without sending. */
+static int tcp_keepalive(feed_t *f, uint64_t now, uint64_t *wake)
+{
+    uint64_t hb = f->last_send_ns + FEED_HEARTBEAT_NS;
+    if (now < hb) {
+        if (hb < *wake)
+            *wake = hb;
+        return 0;
+    }
+    int rc = tcp_put_empty(f, SOUP_CLIENT_HEARTBEAT);
+    if (rc == FEED_OK)
+        rc = tcp_flush(f);
+    if (rc)
+        return rc;
+    f->r->heartbeats_sent++;
+    return 1;
+}
+
+static int tcp_readable(feed_t *f)
+{
+    if (tcp_read(f))
+        return FEED_CONN;
+    return f->r->end_of_session ? FEED_FATAL : FEED_OK;
+}
+
 /* Serve the connection until deadline: handle incoming packets, heartbeat after 1 s idle. */
 static int tcp_service(feed_t *f, uint64_t deadline)
 {
-    for (;;) {
-        uint64_t now = now_ns();
-        if (now >= deadline || stopped(f))
-            return FEED_OK;
-        uint64_t hb = f->last_send_ns + FEED_HEARTBEAT_NS;
-        if (now >= hb) {
-            int rc = tcp_put_empty(f, SOUP_CLIENT_HEARTBEAT);
-            if (rc == FEED_OK)
-                rc = tcp_flush(f);
-            if (rc)
-                return rc;
-            f->r->heartbeats_sent++;
-            continue;
-        }
-        short ev = poll_until(f->fd, POLLIN, hb < deadline ? hb : deadline);
-        if (ev) {
-            if (tcp_read(f))
-                return FEED_CONN;
-            if (f->r->end_of_session)
-                return FEED_FATAL;
-        }
-    }
+    return service(f, deadline, tcp_keepalive, tcp_readable);
 }
 
 static void tcp_close(feed_t *f)
@@ -794,46 +819,30 @@ static int udp_requests(feed_t *f)
     }
 }
 
+/* UDP: a Heartbeat after 1 s without sending; after the end, End of Session again every 100 ms
+ * while lingering (MoldUDP64's heartbeat after the end): a receiver that lost the tail of the day
+ * and the first End of Session packets still learns the last sequence number and re-requests. */
+static int udp_keepalive(feed_t *f, uint64_t now, uint64_t *wake)
+{
+    uint64_t due = f->last_send_ns + (f->udp_ended ? FEED_HEARTBEAT_NS / 10 : FEED_HEARTBEAT_NS);
+    if (now < due) {
+        if (due < *wake)
+            *wake = due;
+        return 0;
+    }
+    size_t n = f->udp_ended ? mold_put_end(f->rtx, FEED_DGRAM, f->session, f->sent_hi)
+                            : mold_put_heartbeat(f->rtx, FEED_DGRAM, f->session, f->sent_hi);
+    int rc = udp_sendto(f, f->rtx, n, &f->o->addr);
+    if (rc)
+        return rc;
+    if (!f->udp_ended)
+        f->r->heartbeats_sent++;
+    return 1;
+}
+
 static int udp_service(feed_t *f, uint64_t deadline)
 {
-    for (;;) {
-        uint64_t now = now_ns();
-        if (now >= deadline || stopped(f))
-            return FEED_OK;
-        uint64_t wake = deadline;
-        if (!f->udp_ended) {
-            uint64_t hb = f->last_send_ns + FEED_HEARTBEAT_NS;
-            if (now >= hb) {
-                size_t n = mold_put_heartbeat(f->rtx, FEED_DGRAM, f->session, f->sent_hi);
-                int rc = udp_sendto(f, f->rtx, n, &f->o->addr);
-                if (rc)
-                    return rc;
-                f->r->heartbeats_sent++;
-                continue;
-            }
-            if (hb < wake)
-                wake = hb;
-        } else {
-            /* After the end, End of Session again every 100 ms while lingering (MoldUDP64's
-             * heartbeat after the end): a receiver that lost the tail of the day and the first
-             * End of Session packets still learns the last sequence number and re-requests. */
-            uint64_t eos = f->last_send_ns + FEED_HEARTBEAT_NS / 10;
-            if (now >= eos) {
-                size_t n = mold_put_end(f->rtx, FEED_DGRAM, f->session, f->sent_hi);
-                int rc = udp_sendto(f, f->rtx, n, &f->o->addr);
-                if (rc)
-                    return rc;
-                continue;
-            }
-            if (eos < wake)
-                wake = eos;
-        }
-        if (poll_until(f->fd, POLLIN, wake)) {
-            int rc = udp_requests(f);
-            if (rc)
-                return rc;
-        }
-    }
+    return service(f, deadline, udp_keepalive, udp_requests);
 }
 
 /* Send the datagram being built (unless the --drop-every hook holds it back) and start the next

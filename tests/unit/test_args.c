@@ -87,6 +87,25 @@ static void test_args_parse_count(void **state)
     assert_int_equal(args_parse_count(NULL, &(uint64_t){0}), -EINVAL);
 }
 
+static void test_args_count_bounds(void **state)
+{
+    (void)state;
+    uint64_t v = 5;
+    fflush(stderr);
+    int save = dup(2), fe = open("/dev/null", O_WRONLY);
+    dup2(fe, 2);
+    assert_int_equal(args_count("demo", "--n", "2k", 1, 2000, "1..2000", &v), 0);
+    assert_int_equal(v, 2000);
+    assert_int_equal(args_count("demo", "--n", "2001", 1, 2000, "1..2000", &v), 2);
+    assert_int_equal(args_count("demo", "--n", "0", 1, 2000, "1..2000", &v), 2);
+    assert_int_equal(args_count("demo", "--n", "x", 1, 2000, "1..2000", &v), 2);
+    assert_int_equal(v, 2000); /* untouched on error */
+    fflush(stderr);
+    dup2(save, 2);
+    close(fe);
+    close(save);
+}
+
 static void test_args_parse_u64(void **state)
 {
     (void)state;
@@ -405,6 +424,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_args_parse_count),
+        cmocka_unit_test(test_args_count_bounds),
         cmocka_unit_test(test_args_parse_u64),
         cmocka_unit_test(test_args_options_in_order_and_positionals),
         cmocka_unit_test(test_args_flags_override_config_wherever),
