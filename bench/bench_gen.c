@@ -7,6 +7,7 @@
  * a fresh directory under /tmp and are removed after each run.
  */
 #include "bench/bench_util.h"
+#include "cli/args.h"
 #include "sim/gen.h"
 #include "mem/mem.h"
 
@@ -37,7 +38,7 @@ int main(void)
         runs = 32;
     const char *e = getenv("TICKCORE_BENCH_MESSAGES");
     uint64_t messages = 10000000;
-    if (e && gen_parse_count(e, &messages) != 0) {
+    if (e && args_parse_count(e, &messages) != 0) {
         fprintf(stderr, "bench_gen: TICKCORE_BENCH_MESSAGES: not a count: %s\n", e);
         return 2;
     }

@@ -12,6 +12,7 @@
 #include "bench/bench_util.h"
 #include "config/config.h"
 #include "engine/pipeline.h"
+#include "cli/args.h"
 #include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
@@ -104,7 +105,7 @@ int main(void)
         path = "/tmp/tickcore-bench-day.itch";
     const char *ms = getenv("TICKCORE_BENCH_MESSAGES");
     uint64_t messages = 100000000;
-    if (ms && gen_parse_count(ms, &messages) < 0) {
+    if (ms && args_parse_count(ms, &messages) < 0) {
         fprintf(stderr, "bench_pipeline: bad TICKCORE_BENCH_MESSAGES '%s'\n", ms);
         return 2;
     }

@@ -27,6 +27,7 @@
  */
 #include "bench/bench_util.h"
 #include "base/histo.h"
+#include "cli/args.h"
 #include "sim/gen.h"
 
 #include <arpa/inet.h>
@@ -1203,7 +1204,7 @@ int main(void)
     bench_print_machine(stdout);
     const char *ms = getenv("TICKCORE_BENCH_SERVE_MESSAGES");
     g_messages = DEFAULT_MESSAGES;
-    if (ms && (gen_parse_count(ms, &g_messages) < 0 || g_messages < 1000)) {
+    if (ms && (args_parse_count(ms, &g_messages) < 0 || g_messages < 1000)) {
         fprintf(stderr, "bench_serve: bad TICKCORE_BENCH_SERVE_MESSAGES '%s' (at least 1000)\n",
                 ms);
         return 1;

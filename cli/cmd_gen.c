@@ -6,12 +6,11 @@
 #include "cli/cmd_gen.h"
 
 #include "base/jbuf.h"
-
+#include "cli/args.h"
 #include "mem/mem.h"
 #include "sim/gen.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,114 +43,113 @@ static void usage(FILE *f)
             "exit status: 0 ok, 1 runtime error, 2 usage error, 3 churn or leak (--strict)\n");
 }
 
-static int bad(const char *opt, const char *val, const char *want)
-{
-    fprintf(stderr, "tickcore gen: %s wants %s, got '%s'\n", opt, want, val);
-    fprintf(stderr, "try 'tickcore gen --help'\n");
-    return 2;
-}
+enum {
+    O_MESSAGES = 1,
+    O_SYMBOLS,
+    O_SECTORS,
+    O_SEED,
+    O_OUT,
+    O_GZIP,
+    O_MAX_LIVE,
+    O_STEP_MS,
+    O_NO_TRUTH,
+    O_JSON,
+    O_VERBOSE,
+    O_STRICT
+};
 
-/* s as a JSON string body: quotes, backslashes and control characters escaped. */
-static int parse_u64(const char *s, uint64_t *out)
+static const args_opt_t OPTS[] = {
+    {"messages", true, O_MESSAGES, NULL},
+    {"symbols", true, O_SYMBOLS, NULL},
+    {"sectors", true, O_SECTORS, NULL},
+    {"seed", true, O_SEED, NULL},
+    {"out", true, O_OUT, NULL},
+    {"gzip", false, O_GZIP, NULL},
+    {"max-live", true, O_MAX_LIVE, NULL},
+    {"step-ms", true, O_STEP_MS, NULL},
+    {"no-truth", false, O_NO_TRUTH, NULL},
+    {"json", false, O_JSON, NULL},
+    {"verbose", false, O_VERBOSE, NULL},
+    {"strict", false, O_STRICT, NULL},
+    {NULL, false, 0, NULL},
+};
+
+typedef struct gen_opts {
+    gen_cfg_t cfg;
+    bool json, verbose;
+} gen_opts_t;
+
+static int on_opt(void *ctx, int id, const char *val)
 {
-    char *end;
-    errno = 0;
-    if (s[0] == '-' || s[0] == '+' || s[0] == ' ' || s[0] == '\0')
-        return -EINVAL;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return -EINVAL;
-    *out = v;
+    gen_opts_t *o = ctx;
+    uint64_t v = 0;
+    switch (id) {
+    case O_MESSAGES:
+        if (args_count("gen", "--messages", val, 1, UINT64_MAX,
+                       "a positive whole number (1e6, 10M, 500k)", &v))
+            return 2;
+        o->cfg.messages = v;
+        break;
+    case O_SYMBOLS:
+        if (args_count("gen", "--symbols", val, 1, GEN_MAX_SYMBOLS, "1..65535", &v))
+            return 2;
+        o->cfg.symbols = (uint32_t)v;
+        break;
+    case O_SECTORS:
+        if (args_count("gen", "--sectors", val, 1, GEN_MAX_SYMBOLS, "1..symbols", &v))
+            return 2;
+        o->cfg.sectors = (uint32_t)v;
+        break;
+    case O_SEED:
+        if (args_parse_u64(val, &v))
+            return args_bad("gen", "--seed", val, "an unsigned 64-bit integer");
+        o->cfg.seed = v;
+        break;
+    case O_OUT:
+        if (val[0] == '\0')
+            return args_bad("gen", "--out", val, "a file name");
+        o->cfg.out = val;
+        break;
+    case O_GZIP:
+        o->cfg.gzip = true;
+        break;
+    case O_MAX_LIVE:
+        if (args_count("gen", "--max-live", val, 1, 65536, "1..65536", &v))
+            return 2;
+        o->cfg.max_live = (uint32_t)v;
+        break;
+    case O_STEP_MS:
+        if (args_count("gen", "--step-ms", val, 1, 23400000, "1..23400000 (milliseconds)", &v))
+            return 2;
+        o->cfg.step_ns = v * 1000000ull;
+        break;
+    case O_NO_TRUTH:
+        o->cfg.truth = false;
+        break;
+    case O_JSON:
+        o->json = true;
+        break;
+    case O_VERBOSE:
+        o->verbose = true;
+        break;
+    case O_STRICT:
+        mem_set_strict(true);
+        break;
+    }
     return 0;
 }
 
 int cmd_gen_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"messages", required_argument, NULL, 'n'}, {"symbols", required_argument, NULL, 'y'},
-        {"sectors", required_argument, NULL, 'k'},  {"seed", required_argument, NULL, 's'},
-        {"out", required_argument, NULL, 'o'},      {"gzip", no_argument, NULL, 'z'},
-        {"max-live", required_argument, NULL, 'l'}, {"step-ms", required_argument, NULL, 't'},
-        {"no-truth", no_argument, NULL, 'T'},       {"json", no_argument, NULL, 'j'},
-        {"verbose", no_argument, NULL, 'v'},        {"strict", no_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
-    };
-    gen_cfg_t cfg;
-    gen_cfg_default(&cfg);
-    bool json = false, verbose = false;
-    uint64_t v;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (gen_parse_count(optarg, &v) || v == 0)
-                return bad("--messages", optarg, "a positive whole number (1e6, 10M, 500k)");
-            cfg.messages = v;
-            break;
-        case 'y':
-            if (gen_parse_count(optarg, &v) || v < 1 || v > GEN_MAX_SYMBOLS)
-                return bad("--symbols", optarg, "1..65535");
-            cfg.symbols = (uint32_t)v;
-            break;
-        case 'k':
-            if (gen_parse_count(optarg, &v) || v < 1 || v > GEN_MAX_SYMBOLS)
-                return bad("--sectors", optarg, "1..symbols");
-            cfg.sectors = (uint32_t)v;
-            break;
-        case 's':
-            if (parse_u64(optarg, &v))
-                return bad("--seed", optarg, "an unsigned 64-bit integer");
-            cfg.seed = v;
-            break;
-        case 'o':
-            if (optarg[0] == '\0')
-                return bad("--out", optarg, "a file name");
-            cfg.out = optarg;
-            break;
-        case 'z':
-            cfg.gzip = true;
-            break;
-        case 'l':
-            if (gen_parse_count(optarg, &v) || v < 1 || v > 65536)
-                return bad("--max-live", optarg, "1..65536");
-            cfg.max_live = (uint32_t)v;
-            break;
-        case 't':
-            if (gen_parse_count(optarg, &v) || v < 1 || v > 23400000)
-                return bad("--step-ms", optarg, "1..23400000 (milliseconds)");
-            cfg.step_ns = v * 1000000ull;
-            break;
-        case 'T':
-            cfg.truth = false;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'v':
-            verbose = true;
-            break;
-        case 'S':
-            mem_set_strict(true);
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            if (optopt)
-                fprintf(stderr, "tickcore gen: option '%s' needs a value\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "tickcore gen: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "try 'tickcore gen --help'\n");
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "tickcore gen: unexpected argument '%s'\ntry 'tickcore gen --help'\n",
-                argv[optind]);
-        return 2;
-    }
+    gen_opts_t o = {.json = false};
+    gen_cfg_default(&o.cfg);
+    const args_spec_t spec = {
+        .command = "gen", .opts = OPTS, .on_opt = on_opt, .ctx = &o, .usage = usage};
+    int npos, prc = args_parse(&spec, argc, argv, &npos);
+    if (prc != ARGS_RUN)
+        return prc;
+    gen_cfg_t cfg = o.cfg;
+    bool json = o.json, verbose = o.verbose;
     if (cfg.out == NULL)
         cfg.out = cfg.gzip ? "market.itch.gz" : "market.itch";
 

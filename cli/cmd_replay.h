@@ -1,15 +1,12 @@
 /*
- * replay: `tickcore replay FILE...`, files as fast as the disk allows or at market pace.
- * Reads each file through ingest/stream (io_uring, gzip, ITCH or CSV by content), counts
- * messages by type, keeps the symbol table, paces by message timestamps on request, shows a
- * progress line on a terminal, and ends with a report (text or --json) that includes the memory
- * report and the leak check. Everything is sized before the seal; decoding allocates nothing.
+ * replay: `tickcore replay FILE...`, files as fast as the disk allows or at market pace. The
+ * command parses its arguments (cli/args), checks that every input can be read, runs
+ * engine/replay (which owns the run: start-up, the files loop, the seal, the teardown) and prints
+ * the report (text or --json): per file, by message type, the analytics, the memory summary and
+ * the leak check (--verbose: the memory table too). A progress line on a terminal.
  */
 #ifndef TICKCORE_CLI_CMD_REPLAY_H
 #define TICKCORE_CLI_CMD_REPLAY_H
-
-#include "config/config.h"
-#include "ingest/stream.h"
 
 /* argv[0] is "replay". Returns the process exit status. */
 int replay_main(int argc, char **argv);

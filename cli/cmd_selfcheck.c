@@ -7,13 +7,14 @@
  */
 #include "cli/cmd_selfcheck.h"
 
+#include "cli/args.h"
+
 #include "mem/arena.h"
 #include "mem/mem.h"
 #include "mem/pool.h"
 #include "mem/ring.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -149,68 +150,58 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+enum { O_ITEMS = 1, O_BATCH, O_JSON, O_STRICT, O_CHURN, O_LEAK };
+
+static const args_opt_t OPTS[] = {
+    {"items", true, O_ITEMS, NULL},
+    {"batch", true, O_BATCH, NULL},
+    {"json", false, O_JSON, NULL},
+    {"strict", false, O_STRICT, NULL},
+    {"inject-churn", false, O_CHURN, NULL},
+    {"inject-leak", false, O_LEAK, NULL},
+    {NULL, false, 0, NULL},
+};
+
+typedef struct sc_opts {
+    uint64_t items, batch;
+    bool json, inject_leak, inject_churn;
+} sc_opts_t;
+
+static int on_opt(void *ctx, int id, const char *val)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
-        return -EINVAL;
-    *out = v;
+    sc_opts_t *o = ctx;
+    switch (id) {
+    case O_ITEMS:
+        return args_count("selfcheck", "--items", val, 1, UINT64_MAX, "a positive integer",
+                          &o->items);
+    case O_BATCH:
+        return args_count("selfcheck", "--batch", val, 1, 65536, "1..65536", &o->batch);
+    case O_JSON:
+        o->json = true;
+        break;
+    case O_STRICT:
+        mem_set_strict(true);
+        break;
+    case O_CHURN:
+        o->inject_churn = true;
+        break;
+    case O_LEAK:
+        o->inject_leak = true;
+        break;
+    }
     return 0;
 }
 
 int selfcheck_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"items", required_argument, NULL, 'n'},  {"batch", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},         {"strict", no_argument, NULL, 's'},
-        {"inject-churn", no_argument, NULL, 'c'}, {"inject-leak", no_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
-    uint64_t items = 10000000, batch = 64;
-    bool json = false, inject_leak = false, inject_churn = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (parse_u64(optarg, &items) || items == 0) {
-                fprintf(stderr, "tickcore selfcheck: --items wants a positive integer, got '%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'b':
-            if (parse_u64(optarg, &batch) || batch == 0 || batch > 65536) {
-                fprintf(stderr, "tickcore selfcheck: --batch wants 1..65536, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 's':
-            mem_set_strict(true);
-            break;
-        case 'c':
-            inject_churn = true;
-            break;
-        case 'l':
-            inject_leak = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "tickcore selfcheck: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    sc_opts_t o = {.items = 10000000, .batch = 64};
+    const args_spec_t spec = {
+        .command = "selfcheck", .opts = OPTS, .on_opt = on_opt, .ctx = &o, .usage = usage};
+    int npos, prc = args_parse(&spec, argc, argv, &npos);
+    if (prc != ARGS_RUN)
+        return prc;
+    uint64_t items = o.items, batch = o.batch;
+    bool json = o.json, inject_leak = o.inject_leak, inject_churn = o.inject_churn;
 
     /* Start-up: everything sized here, then the seal. */
     selfcheck_t *sc = mem_zalloc(MEM_TAG_ENGINE, sizeof *sc);

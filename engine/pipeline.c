@@ -394,3 +394,11 @@ void pipeline_stream_cfg(stream_cfg_t *s, const config_t *c)
     s->csv.require_order = c->csv_require_order;
     s->skip_bad = c->on_bad_input == CFG_BAD_SKIP;
 }
+
+int pipeline_set_trades_out(pipeline_t *p, csvout_t *w, const symtab_t *t)
+{
+    if (p->k != 1 || p->started)
+        return -EINVAL;
+    shard_set_trades_out(&p->w[0].shard, w, t);
+    return 0;
+}

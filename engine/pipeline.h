@@ -118,6 +118,9 @@ typedef struct pipeline {
 /* workers: 0 = one per spare core (at least 1). 0 or -errno. */
 int pipeline_init(pipeline_t *p, const config_t *cfg, const symtab_t *symbols);
 int pipeline_start(pipeline_t *p);
+/* Before pipeline_start: every trade the stats count goes to w (not owned; the caller closes it
+ * after pipeline_finish), symbols named from t. Feed order needs one worker: -EINVAL otherwise. */
+int pipeline_set_trades_out(pipeline_t *p, csvout_t *w, const symtab_t *t);
 /* Reader thread: a free batch to decode into, waiting for one if all are in flight. */
 pipe_batch_t *pipeline_acquire(pipeline_t *p);
 /* Reader thread: hand b (b->n events) to every worker; n == 0 gives it back unused. */

@@ -387,3 +387,27 @@ int report_write_file(const char *path, int (*fn)(const xsection_t *, FILE *), c
     }
     return 0;
 }
+
+void report_memory_text(FILE *f, const mem_snapshot_t *s, bool verbose)
+{
+    if (verbose) {
+        mem_report_text(f, s, MEM_REPORT_LEAKS);
+        return;
+    }
+    fprintf(f, "  memory: allocations after the seal: %" PRIu64 " churn (%" PRIu64 " bytes)%s",
+            s->total.churn_allocs, s->total.churn_bytes, s->strict ? ", strict" : "");
+    fprintf(f, "; peak RSS: %.1f MiB (--verbose: the table by tag)\n",
+            (double)s->peak_rss / (1024.0 * 1024.0));
+    for (unsigned i = 0; i < s->nsites; i++)
+        fprintf(f, "    churn site %s:%d [%s]: %" PRIu64 " allocations, %" PRIu64 " bytes\n",
+                s->sites[i].file, s->sites[i].line, mem_tag_name(s->sites[i].tag),
+                s->sites[i].count, s->sites[i].bytes);
+    if (mem_leak_count(s) == 0) {
+        fprintf(f, "  leak check: OK, 0 live bytes in every tag\n");
+        return;
+    }
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++)
+        if (s->tag[t].live != 0 || s->tag[t].live_blocks != 0)
+            fprintf(f, "  LEAK: tag %s holds %" PRId64 " B in %" PRId64 " blocks\n",
+                    mem_tag_name((mem_tag_t)t), s->tag[t].live, s->tag[t].live_blocks);
+}

@@ -13,6 +13,7 @@
 #include "engine/truth.h"
 #include "engine/xsection.h"
 #include "event/symtab.h"
+#include "mem/mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -71,6 +72,11 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
 void report_set_times(report_t *r, double reader_busy, double wall);
 void report_text(FILE *f, const report_t *r);
 void report_json(FILE *f, const report_t *r);
+
+/* The memory part of a report after the teardown: verbose, mem_report_text's whole table (tags,
+ * churn sites, arenas, pools, rings); otherwise the summary: allocations after the seal (and the
+ * churn sites if any), peak RSS, and the leak verdict (one line per leaking tag). */
+void report_memory_text(FILE *f, const mem_snapshot_t *end, bool verbose);
 
 /* Write one output file with fn; path NULL: nothing to do. 0 ok, 1 failed (said on stderr). */
 int report_write_file(const char *path, int (*fn)(const xsection_t *, FILE *), const xsection_t *x);

@@ -965,38 +965,6 @@ int gen_truth_path(char *dst, size_t cap, const char *out)
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-int gen_parse_count(const char *s, uint64_t *out)
-{
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || *s == ' ')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s)
-        return -EINVAL;
-    double mult = 1;
-    if (*end == 'k' || *end == 'K')
-        mult = 1e3;
-    else if (*end == 'm' || *end == 'M')
-        mult = 1e6;
-    else if (*end == 'g' || *end == 'G')
-        mult = 1e9;
-    if (mult != 1)
-        end++;
-    if (*end != '\0')
-        return -EINVAL;
-    /* Only decimal forms: strtod also takes "inf", "nan" and hex floats. */
-    for (const char *c = s; c < end; c++)
-        if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' || *c == '+' ||
-              *c == '-' || (c == end - 1 && mult != 1)))
-            return -EINVAL;
-    v *= mult;
-    if (!(v >= 0) || v > 9007199254740992.0 || v != floor(v))
-        return -EINVAL;
-    *out = (uint64_t)v;
-    return 0;
-}
-
 static int check_cfg(const gen_cfg_t *c, char *err, size_t errlen)
 {
     if (c->symbols < 1 || c->symbols > GEN_MAX_SYMBOLS) {

@@ -162,10 +162,6 @@ const gen_symbol_t *gen_symbol(const gen_t *g, uint16_t locate);
 /* The true correlation of the returns of locates a and b (1..symbols). */
 double gen_truth_corr(const gen_t *g, uint16_t a, uint16_t b);
 
-/* Parse a count: "1000000", "1e6", "2.5e6", "10M", "10m", "500k", "1G". 0 or -EINVAL (not a
- * whole number, negative, or above 2^53). */
-int gen_parse_count(const char *s, uint64_t *out);
-
 /* dst = out + ".truth.csv". 0 or -ENAMETOOLONG. */
 int gen_truth_path(char *dst, size_t cap, const char *out);
 

@@ -54,7 +54,7 @@ if command -v valgrind > /dev/null; then
         valgrind --leak-check=full "$bin" selfcheck --inject-leak --items 20000
 fi
 check usage_unknown_command 2 "unknown command 'frobnicate'" -- "$bin" frobnicate
-check usage_bad_option 2 'usage: tickcore selfcheck' -- "$bin" selfcheck --no-such-option
+check usage_bad_option 2 "^tickcore: selfcheck: unknown option --no-such-option \\(see tickcore selfcheck --help\\)$" -- "$bin" selfcheck --no-such-option
 check usage_bad_number 2 "--items wants a positive integer, got 'ten'" -- "$bin" selfcheck --items ten
 check help 0 'selfcheck' -- "$bin" --help
 
@@ -106,8 +106,58 @@ if [ -f "$data/itch/ritch-obfuscated-zero-length.itch" ]; then
 fi
 : > "$tmp/empty.itch"
 check replay_empty_file 1 'empty file \(0 bytes\)' -- "$bin" replay "${small[@]}" "$tmp/empty.itch"
-check replay_missing_file 1 'no-such-file: cannot open' -- \
-    "$bin" replay "${small[@]}" "$tmp/no-such-file"
+# Unreadable inputs and config paths fail before start-up: one line on stderr naming the path and
+# the errno text, nothing on stdout (an input file exits 1, a config 2).
+only_stderr() { # only_stderr CMD...: exit status of CMD; prints "stdout empty" and stderr
+    local out rc
+    out=$("$@" 2> "$tmp/stderr")
+    rc=$?
+    [ -z "$out" ] && echo "stdout empty"
+    echo "stderr lines: $(wc -l < "$tmp/stderr")"
+    cat "$tmp/stderr"
+    return $rc
+}
+check replay_missing_file 1 "^tickcore: replay: $tmp/no-such-file: No such file or directory$" -- \
+    only_stderr "$bin" replay "${small[@]}" "$tmp/no-such-file"
+check replay_missing_file_one_line 1 '^stderr lines: 1$' -- \
+    only_stderr "$bin" replay "${small[@]}" "$tmp/empty.itch" "$tmp/no-such-file"
+check replay_missing_file_no_stdout 1 '^stdout empty$' -- \
+    only_stderr "$bin" replay "${small[@]}" "$tmp/no-such-file"
+check replay_directory_input 1 "^tickcore: replay: $tmp: Is a directory$" -- \
+    only_stderr "$bin" replay "${small[@]}" "$tmp"
+# before start-up: the default capacities size ~230 MiB (books, stats); a missing second input
+# must stop the run before any of it (peak RSS of the child well under 64 MiB)
+if command -v python3 > /dev/null; then
+    check replay_input_checked_before_startup 0 '^small$' -- python3 -c "
+import resource, subprocess
+r = subprocess.run(['$bin', 'replay', '--no-progress', '$tmp/empty.itch', '$tmp/no-such-file'],
+                   capture_output=True)
+m = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print('small' if r.returncode == 1 and m < 64 * 1024 and not r.stdout else (r.returncode, m))"
+fi
+check replay_config_directory_refused 2 "^tickcore: replay: config $tmp: Is a directory$" -- \
+    only_stderr "$bin" replay --config "$tmp" "$tmp/empty.itch"
+check replay_config_missing 2 "^tickcore: replay: config $tmp/none.ini: No such file or directory$" -- \
+    only_stderr "$bin" replay --config "$tmp/none.ini" "$tmp/empty.itch"
+check feed_missing_file 1 "^tickcore: feed: $tmp/no-such-file: No such file or directory$" -- \
+    only_stderr "$bin" feed "$tmp/no-such-file" --to tcp://127.0.0.1:9
+check feed_config_directory_refused 2 "^tickcore: feed: config $tmp: Is a directory$" -- \
+    only_stderr "$bin" feed "$tmp/empty.itch" --to tcp://127.0.0.1:9 --config "$tmp"
+# Usage errors: one line, the same shape for every command, exit 2, nothing on stdout.
+for cmd in replay gen feed selfcheck; do
+    check "usage_${cmd}_unknown_option" 2 \
+        "^tickcore: $cmd: unknown option --x \\(see tickcore $cmd --help\\)$" -- \
+        only_stderr "$bin" "$cmd" --x
+    check "usage_${cmd}_unknown_option_one_line" 2 '^stderr lines: 1$' -- only_stderr "$bin" "$cmd" --x
+done
+check usage_replay_missing_value 2 \
+    '^tickcore: replay: option --corr-out needs a value \(see tickcore replay --help\)$' -- \
+    only_stderr "$bin" replay "$tmp/empty.itch" --corr-out
+check usage_gen_missing_value 2 \
+    '^tickcore: gen: option --messages needs a value \(see tickcore gen --help\)$' -- \
+    only_stderr "$bin" gen --messages
+check usage_replay_no_input 2 '^tickcore: replay: no input file \(see tickcore replay --help\)$' -- \
+    only_stderr "$bin" replay --no-progress
 printf 'hello,world\n1,2\n' > "$tmp/garbage.csv"
 check replay_csv_garbage 1 "garbage.csv: line 1: expected header" -- \
     "$bin" replay "${small[@]}" "$tmp/garbage.csv"
@@ -153,6 +203,16 @@ check gen_gzip_replays_the_same 0 'itch \(gzip\), 300000 messages' -- bash -c \
 check gen_replay_no_churn 0 'allocations while replaying \(after the seal\): 0 ' -- \
     "$bin" replay "${small[@]}" --strict "$tmp/day.itch"
 check gen_bad_option 2 'messages' -- "$bin" gen --messages lots
+# The memory table by tag only with --verbose; the summary and the leak check always.
+check replay_memory_summary_only 0 '^no table$' -- bash -c "'$bin' replay ${small[*]} '$tmp/day.itch' |
+    grep -q 'peak RSS: .*MiB' && '$bin' replay ${small[*]} '$tmp/day.itch' | grep -q 'leak check: OK' &&
+    ! '$bin' replay ${small[*]} '$tmp/day.itch' | grep -q '^  tag  *allocs' && echo 'no table'"
+check replay_memory_table_verbose 0 '^  tag +allocs +frees' -- \
+    "$bin" replay "${small[@]}" --verbose "$tmp/day.itch"
+# The progress line with --repeat: total = the file's bytes x 3, ending at 100%.
+day_mb3=$(awk -v b="$(stat -c %s "$tmp/day.itch")" 'BEGIN { printf "%.1f", 3 * b / 1e6 }')
+check replay_progress_repeat_total 0 " $day_mb3 / $day_mb3 MB 100\\.0%  pass 3/3 " -- bash -c \
+    "'$bin' replay ${small[*]} --progress --repeat 3 '$tmp/day.itch' 2>&1 > /dev/null | tr '\\r' '\\n'"
 
 # The pipeline: the same day with 1 and 2 workers writes the same correlation matrix, byte for byte.
 check pipeline_k_invariant_corr 0 '^same$' -- bash -c "'$bin' replay ${small[*]} --set pipeline.workers=1 \

@@ -23,10 +23,11 @@
 #include <cmocka.h>
 
 #include "cli/cmd_feed.h"
-#include "sim/gen.h"
+#include "mem/mem.h"
 #include "net/mold.h"
 #include "net/soup.h"
-#include "mem/mem.h"
+#include "server/publish.h"
+#include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 
 #include <arpa/inet.h>
@@ -73,7 +74,7 @@ static const uint8_t *exp_msg(uint64_t seq)
 /* ---- running the feed --------------------------------------------------------------------- */
 
 /* feed_main_result("feed", args..., NULL); checks that INGEST memory is all given back. */
-static int run_feed(feed_result_t *r, ...)
+static int run_feed(publish_result_t *r, ...)
 {
     char *argv[48];
     int argc = 0;
@@ -326,7 +327,7 @@ static void test_feed_tcp_sends_file_byte_for_byte(void **state)
     (void)state;
     tsrv_t *s = srv_new(1);
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", NULL);
     srv_join(s);
     assert_string_equal(s->err, "");
@@ -367,7 +368,7 @@ static void test_feed_tcp_gzip_and_overrides(void **state)
     (void)state;
     tsrv_t *s = srv_new(1);
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, "--quiet", "--set", "live.username=alice", "--password", "pw12",
                       "--session", "S1", gz_path, "--to", s->url, NULL);
     srv_join(s);
@@ -387,7 +388,7 @@ static void test_feed_tcp_resumes_where_login_says(void **state)
     tsrv_t *s = srv_new(1);
     s->accept_seq[0] = 101;
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", NULL);
     srv_join(s);
     assert_string_equal(s->err, "");
@@ -407,7 +408,7 @@ static void test_feed_tcp_past_end_sends_nothing(void **state)
     tsrv_t *s = srv_new(1);
     s->accept_seq[0] = exp_n + 5;
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", NULL);
     srv_join(s);
     assert_string_equal(s->err, "");
@@ -428,7 +429,7 @@ static void test_feed_tcp_login_rejected(void **state)
         s->accept_seq[0] = 0;
         s->reject = reasons[i];
         srv_start(s);
-        feed_result_t r;
+        publish_result_t r;
         /* --retry does not retry a rejection */
         int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", "--retry", "5", NULL);
         srv_join(s);
@@ -450,7 +451,7 @@ static void test_feed_tcp_retry_resumes_after_drop(void **state)
     s->close_after[0] = 300;
     s->accept_seq[1] = 250;
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", "--retry", "10", NULL);
     srv_join(s);
     assert_string_equal(s->err, "");
@@ -481,7 +482,7 @@ static void test_feed_tcp_end_of_session_stops(void **state)
     tsrv_t *s = srv_new(1);
     s->eos_after = 100;
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", "--rate", "5000/s", NULL);
     srv_join(s);
     assert_string_equal(s->err, "");
@@ -498,7 +499,7 @@ static void test_feed_tcp_refused_and_retry_gives_up(void **state)
     int fd = bind_loopback(SOCK_STREAM, &port); /* bound, not listening: refused */
     char url[64];
     snprintf(url, sizeof url, "tcp://127.0.0.1:%u", port);
-    feed_result_t r;
+    publish_result_t r;
     assert_int_equal(run_feed(&r, plain_path, "--to", url, "--quiet", NULL), 1);
     assert_non_null(strstr(r.error, "refused"));
     uint64_t t0 = now_ms();
@@ -513,7 +514,7 @@ static void test_feed_count_and_rate(void **state)
     (void)state;
     tsrv_t *s = srv_new(1);
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     uint64_t t0 = now_ms();
     int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", "--rate", "10000/s", "--count",
                       "2000", NULL);
@@ -536,7 +537,7 @@ static void test_feed_tcp_heartbeat_when_idle(void **state)
     (void)state;
     tsrv_t *s = srv_new(1);
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", "--rate", "0.8/s", "--count", "1",
                       NULL);
     srv_join(s);
@@ -551,7 +552,7 @@ static void test_feed_file_errors(void **state)
 {
     (void)state;
     /* a file that does not exist: exit 1 before any connection */
-    feed_result_t r;
+    publish_result_t r;
     char missing[160];
     snprintf(missing, sizeof missing, "%s/nope.itch", tmpdir);
     assert_int_equal(run_feed(&r, missing, "--to", "tcp://127.0.0.1:9", "--quiet", NULL), 1);
@@ -573,7 +574,7 @@ static void test_feed_file_errors(void **state)
 static void test_feed_usage_errors(void **state)
 {
     (void)state;
-    feed_result_t r;
+    publish_result_t r;
     assert_int_equal(run_feed(&r, plain_path, "--quiet", NULL), 2);       /* no --to */
     assert_int_equal(run_feed(&r, "--to", "tcp://127.0.0.1:1", NULL), 2); /* no file */
     static const char *const bad_urls[] = {
@@ -813,7 +814,7 @@ static void test_feed_udp_sends_in_order_and_retransmits(void **state)
     u->extra_count = 11;
     u->extra_answered = true;
     rcv_start(u);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, plain_path, "--to", u->url, "--quiet", "--retain", "10000", NULL);
     rcv_join(u);
     assert_string_equal(u->err, "");
@@ -846,7 +847,7 @@ static void test_feed_udp_drop_every_filled_by_rerequest(void **state)
     urcv_t *u = rcv_new();
     u->session = "ABC";
     rcv_start(u);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, gz_path, "--to", u->url, "--quiet", "--retain", "5000", "--drop-every",
                       "4", "--session", "ABC", NULL);
     rcv_join(u);
@@ -871,7 +872,7 @@ static void test_feed_udp_from_count_and_retention_limit(void **state)
     u->extra_answered = false;
     u->send_garbage = true;
     rcv_start(u);
-    feed_result_t r;
+    publish_result_t r;
     int rc = run_feed(&r, plain_path, "--to", u->url, "--quiet", "--from", "101", "--count", "200",
                       "--retain", "20", "--linger", "1", NULL);
     rcv_join(u);
@@ -898,7 +899,7 @@ static uint64_t allocs_for(const char *count)
 {
     tsrv_t *s = srv_new(1);
     srv_start(s);
-    feed_result_t r;
+    publish_result_t r;
     malloc_count_t before;
     malloc_count_get(&before);
     int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", "--count", count, NULL);

@@ -269,32 +269,6 @@ static int reset_counters(void **state)
     return 0;
 }
 
-static void test_gen_parse_count(void **state)
-{
-    (void)state;
-    uint64_t v;
-    assert_int_equal(gen_parse_count("100000000", &v), 0);
-    assert_int_equal(v, 100000000);
-    assert_int_equal(gen_parse_count("1e6", &v), 0);
-    assert_int_equal(v, 1000000);
-    assert_int_equal(gen_parse_count("2.5e6", &v), 0);
-    assert_int_equal(v, 2500000);
-    assert_int_equal(gen_parse_count("10M", &v), 0);
-    assert_int_equal(v, 10000000);
-    assert_int_equal(gen_parse_count("10m", &v), 0);
-    assert_int_equal(v, 10000000);
-    assert_int_equal(gen_parse_count("500k", &v), 0);
-    assert_int_equal(v, 500000);
-    assert_int_equal(gen_parse_count("1G", &v), 0);
-    assert_int_equal(v, 1000000000);
-    assert_int_equal(gen_parse_count("0", &v), 0);
-    assert_int_equal(v, 0);
-    const char *bad[] = {"",    "-1",   "+5", "1.5",   "abc", "10X", "inf",
-                         "nan", "0x10", " 5", "1e300", "5 ",  "M",   "1.5k5"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(gen_parse_count(bad[i], &v), -EINVAL);
-}
-
 /* The oracle's own offsets, checked on NASDAQ's sample against its published counts. */
 static void test_gen_parser_reads_nasdaq_sample(void **state)
 {
@@ -1127,7 +1101,6 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_gen_parse_count, reset_counters),
         cmocka_unit_test_setup(test_gen_parser_reads_nasdaq_sample, reset_counters),
         cmocka_unit_test_setup(test_gen_deterministic, reset_counters),
         cmocka_unit_test_setup(test_gen_counts_mix_and_fields, reset_counters),

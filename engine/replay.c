@@ -1,0 +1,347 @@
+/*
+ * replay: see replay.h. Ownership: replay_t owns the symbol table, the stream (and so the
+ * reader's buffers and the event array), the pipeline and the trades writer from replay_create
+ * to replay_destroy. Files are replayed one after another through the same buffers; the symbol
+ * table is shared by all of them, so ITCH and CSV inputs name symbols the same way. Batches are
+ * decoded straight into the pipeline's batch slots (no copy); with --decode-only the stream's
+ * own event array is used and nothing is published.
+ */
+#include "engine/replay.h"
+
+#include "engine/pipeline.h"
+#include "engine/truth.h"
+#include "engine/xsection.h"
+#include "event/symtab.h"
+#include "ingest/csvout.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct replay {
+    replay_cfg_t c;
+    config_t cfg;
+    stream_cfg_t scfg;
+    symtab_t symbols;
+    stream_t stream;
+    pipeline_t pl;
+    csvout_t trades;
+    bool have_stream, have_pipeline, have_trades;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool stopped(const replay_t *r)
+{
+    return r->c.stop && *r->c.stop;
+}
+
+int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (c->nfiles < 1 || c->nfiles > REPLAY_MAX_FILES || c->repeat < 1) {
+        snprintf(err, errlen, "1..%d files and a repeat count >= 1", REPLAY_MAX_FILES);
+        return -EINVAL;
+    }
+    replay_t *r = mem_zalloc(MEM_TAG_ENGINE, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "start-up failed: %s", strerror(ENOMEM));
+        return -ENOMEM;
+    }
+    r->c = *c;
+    r->cfg = *c->cfg;
+    if (c->trades_out)
+        r->cfg.workers = 1; /* one writer, in feed order */
+    pipeline_stream_cfg(&r->scfg, &r->cfg);
+    r->scfg.format = c->format;
+    r->scfg.skip_bad |= c->skip_bad;
+    r->scfg.csv.strict = c->strict;
+
+    const char *what = "symbol table";
+    int rc = symtab_init(&r->symbols, r->cfg.max_symbols);
+    if (rc == 0) {
+        what = "input";
+        rc = stream_init(&r->stream, &r->scfg, &r->symbols);
+        r->have_stream = rc == 0;
+    }
+    if (rc == 0 && !c->decode_only) {
+        what = "pipeline (books, stats, covariance, PCA, graph)";
+        rc = pipeline_init(&r->pl, &r->cfg, &r->symbols);
+        r->have_pipeline = rc == 0;
+        if (rc == 0 && c->trades_out) {
+            what = c->trades_out;
+            rc = csvout_open(&r->trades, c->trades_out, 0);
+            r->have_trades = rc == 0;
+            if (rc == 0)
+                rc = pipeline_set_trades_out(&r->pl, &r->trades, &r->symbols);
+        }
+        if (rc == 0) {
+            what = "pipeline threads";
+            rc = pipeline_start(&r->pl);
+        }
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "start-up failed: %s: %s", what,
+                 r->stream.err[0] ? r->stream.err : strerror(-rc));
+        replay_destroy(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void replay_destroy(replay_t *r)
+{
+    if (!r)
+        return;
+    if (r->have_trades)
+        csvout_close(&r->trades); /* harmless after replay_run closed it */
+    if (r->have_pipeline)
+        pipeline_fini(&r->pl);
+    if (r->have_stream)
+        stream_fini(&r->stream);
+    symtab_fini(&r->symbols);
+    mem_free(MEM_TAG_ENGINE, r, sizeof *r);
+}
+
+/* Market pace: hold back until wall time since the first message, times speed, reaches the
+ * message's timestamp distance from it. */
+typedef struct pacer {
+    double speed, wall0;
+    uint64_t ts0;
+    bool started;
+} pacer_t;
+
+static void pace(const replay_t *r, pacer_t *p, uint64_t ts)
+{
+    if (!p->started) {
+        p->started = true;
+        p->ts0 = ts;
+        p->wall0 = now_s();
+        return;
+    }
+    if (ts <= p->ts0)
+        return;
+    double due = p->wall0 + (double)(ts - p->ts0) * 1e-9 / p->speed;
+    double wait = due - now_s();
+    if (wait > 0.0005 && !stopped(r)) {
+        struct timespec d = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        nanosleep(&d, NULL);
+    }
+}
+
+/* The state of the files loop the progress callback and the session rule need. */
+typedef struct run_state {
+    double t0, last_progress, reader_busy;
+    uint64_t total_bytes, done_bytes; /* file bytes: all passes / finished files */
+    uint64_t last_ts;
+    bool have_ts;
+    unsigned pass;
+} run_state_t;
+
+static void progress(replay_t *r, const replay_result_t *res, run_state_t *st, bool final)
+{
+    if (!r->c.progress)
+        return;
+    double t = now_s();
+    double every = r->c.progress_interval > 0 ? r->c.progress_interval : 0.1;
+    if (!final && t - st->last_progress < every)
+        return;
+    st->last_progress = t;
+    bool open = !final;
+    replay_progress_t p = {
+        .elapsed = t - st->t0,
+        .messages = res->messages + (open ? r->stream.messages : 0),
+        .done_bytes = st->done_bytes + (open ? r->stream.reader.bytes_read : 0),
+        .total_bytes = st->total_bytes,
+        .pass = st->pass,
+        .final = final,
+    };
+    r->c.progress(r->c.progress_ctx, &p);
+}
+
+/* One file through the stream (and the pipeline): the reader loop. Returns stream_next's last
+ * result (0 clean end, < 0 error). */
+static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st)
+{
+    pacer_t pacer = {.speed = r->c.speed};
+    bool paced = r->c.speed > 0, first = true;
+    /* When pacing, small batches: an event waits for at most its batch-mates' pacing. */
+    size_t cap = paced ? 64 : (r->c.decode_only ? 0 : r->pl.batch_cap);
+    int rc = 0;
+    while (!stopped(r)) {
+        pipe_batch_t *b = NULL;
+        ev_t *ev;
+        size_t n;
+        if (r->c.decode_only) {
+            rc = stream_next(&r->stream, &ev, &n);
+        } else {
+            b = pipeline_acquire(&r->pl);
+            double td = now_s();
+            rc = stream_next_into(&r->stream, b->ev, cap, &n);
+            st->reader_busy += now_s() - td;
+            ev = b->ev;
+            b->n = rc > 0 ? (uint32_t)n : 0;
+            /* the clock went back: the next day's file, a new session */
+            if (rc > 0 && first && st->have_ts && ev[0].ts < st->last_ts)
+                pipeline_new_session(&r->pl, 1);
+        }
+        if (rc > 0) {
+            first = false;
+            st->last_ts = ev[n - 1].ts;
+            st->have_ts = true;
+            for (size_t k = 0; paced && k < n && !stopped(r); k++)
+                pace(r, &pacer, ev[k].ts);
+        }
+        if (b)
+            pipeline_publish(&r->pl, b);
+        if (rc <= 0)
+            break;
+        progress(r, res, st, false);
+    }
+    return rc;
+}
+
+/* The file's counters into its result and the totals. */
+static void account(replay_t *r, replay_result_t *res, replay_file_t *fr, int rc, run_state_t *st)
+{
+    const stream_t *s = &r->stream;
+    fr->format = s->format;
+    fr->messages += s->messages;
+    fr->bytes += s->bytes;
+    fr->bad_frames += s->bad_frames;
+    fr->skipped_bytes += s->skipped_bytes;
+    if (s->format == STREAM_CSV)
+        fr->csv_rows_bad += s->csv.rows_bad;
+    if (!stopped(r) && rc < 0 && !fr->status) {
+        fr->status = 1;
+        res->failed++;
+    }
+    if (s->err[0])
+        snprintf(fr->err, sizeof fr->err, "%s", s->err);
+    for (int t = 0; t < 256; t++)
+        res->by_type[t] += s->by_type[t];
+    res->messages += s->messages;
+    res->bytes += s->bytes;
+    st->done_bytes += s->reader.bytes_read;
+    if (s->format == STREAM_CSV && r->c.diag && (s->csv.rows_bad || s->csv.state == CSV_ST_STOPPED))
+        csv_report(&s->csv, r->c.diag, fr->path);
+}
+
+/* After the drain: the matrices, the end of the count (stdio comes after it), the report, the
+ * truth comparison and the files asked for. */
+static void finish(replay_t *r, replay_result_t *res, const run_state_t *st,
+                   const mem_snapshot_t *before)
+{
+    const replay_cfg_t *c = &r->c;
+    xsection_t *xs = &r->pl.xs;
+    double t = now_s();
+    int xs_rc = c->decode_only ? -EAGAIN : xsection_compute(xs);
+    t = now_s() - t;
+    mem_snapshot(&res->after);
+    res->allocs_after_seal = res->after.total.allocs - before->total.allocs;
+    report_collect(&res->report, c->decode_only ? NULL : &r->pl, &r->symbols, r->cfg.top_symbols);
+    report_set_times(&res->report, st->reader_busy, res->seconds);
+    res->report.xs_seconds = t;
+    /* The generator's ground truth: asked for, or found next to a single input file. */
+    char truth_auto[300];
+    const char *truth = c->truth;
+    if (!truth && c->nfiles == 1 &&
+        snprintf(truth_auto, sizeof truth_auto, "%s.truth.csv", c->files[0]) <
+            (int)sizeof truth_auto &&
+        access(truth_auto, R_OK) == 0)
+        truth = truth_auto;
+    report_t *rep = &res->report;
+    if (truth && xs_rc == 0) {
+        snprintf(rep->truth_path, sizeof rep->truth_path, "%s", truth);
+        rep->truth_rc = truth_compare(truth, xs, &rep->truth);
+    }
+    int failed = 0;
+    if (xs_rc == 0) {
+        failed |= report_write_file(c->corr_out, xsection_write_corr, xs);
+        failed |= report_write_file(c->mst_out, xsection_write_mst, xs);
+        failed |= report_write_file(c->clusters_out, xsection_write_clusters, xs);
+    } else if (c->corr_out || c->mst_out || c->clusters_out) {
+        fprintf(stderr, "tickcore replay: no correlation to write: %s\n",
+                c->decode_only ? "--decode-only"
+                : xs->n < 2    ? "it needs at least 2 symbols"
+                               : "fewer than 2 bars with trades");
+        failed = 1;
+    }
+    res->outputs_failed |= failed != 0;
+}
+
+int replay_run(replay_t *r, replay_result_t *res)
+{
+    const replay_cfg_t *c = &r->c;
+    memset(res, 0, offsetof(replay_result_t, report));
+    res->nfiles = c->nfiles;
+    res->skip_bad = r->scfg.skip_bad;
+    run_state_t st = {0};
+    for (unsigned i = 0; i < c->nfiles; i++) {
+        struct stat sb;
+        if (stat(c->files[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            st.total_bytes += (uint64_t)sb.st_size;
+    }
+    st.total_bytes *= c->repeat;
+
+    static mem_snapshot_t before;
+    mem_seal();
+    mem_snapshot(&before);
+    st.t0 = now_s();
+    for (st.pass = 0; st.pass < c->repeat && !stopped(r); st.pass++)
+        for (unsigned i = 0; i < c->nfiles && !stopped(r); i++) {
+            replay_file_t *fr = &res->files[i];
+            fr->path = c->files[i];
+            if (stream_open(&r->stream, fr->path) < 0) {
+                if (!fr->status)
+                    res->failed++;
+                fr->status = 1;
+                snprintf(fr->err, sizeof fr->err, "%s", r->stream.err);
+                continue;
+            }
+            fr->gzip = reader_is_gzip(&r->stream.reader);
+            fr->file_bytes = r->stream.reader.file_size;
+            int rc = replay_file(r, res, &st);
+            account(r, res, fr, rc, &st);
+            stream_close(&r->stream);
+        }
+    if (!c->decode_only)
+        pipeline_finish(&r->pl); /* drain: every published batch is applied */
+    if (r->have_trades) {
+        int trc = csvout_close(&r->trades);
+        if (trc < 0) {
+            fprintf(stderr, "tickcore replay: %s: %s\n", c->trades_out, strerror(-trc));
+            res->outputs_failed = true;
+        }
+    }
+    res->seconds = now_s() - st.t0;
+    res->interrupted = stopped(r);
+    progress(r, res, &st, true);
+
+    finish(r, res, &st, &before);
+    res->symbols = symtab_count(&r->symbols);
+    res->symbols_refused = r->symbols.full;
+    res->io_mode = reader_mode(&r->stream.reader);
+    return (int)res->failed;
+}
+
+int replay_end(replay_result_t *res)
+{
+    mem_snapshot(&res->end);
+    memcpy(res->end.objs, res->after.objs, sizeof res->end.objs);
+    res->end.nobjs = res->after.nobjs;
+    int status = mem_exit_status(&res->end);
+    if ((res->failed || res->outputs_failed) && status == 0)
+        status = 1;
+    return status;
+}

@@ -1,0 +1,105 @@
+/*
+ * replay: the engine run over files, the job behind `tickcore replay`. replay_create sizes
+ * everything from the configuration (symbol table, input stream, the pipeline with its shard
+ * workers and cross-section thread, the --trades-out writer) and starts the threads; replay_run
+ * seals memory, reads the files one after another through the same buffers (ITCH or CSV by
+ * content, `repeat` times, at market pace on request; a file whose clock starts before the last
+ * one ended starts a new session), publishes every batch to the pipeline, drains it, computes the
+ * cross-section, writes the files asked for and compares with the generator's truth file; then
+ * replay_destroy tears everything down and replay_end takes the leak check. What the report shows
+ * is copied into the caller's replay_result_t, which outlives the teardown.
+ *
+ * Ownership: replay_t and everything in it come from mem/ (tag ENGINE and the pipeline's tags)
+ * and go back in replay_destroy; the result is the caller's (static: it holds the analytics
+ * report, a few hundred KB). Threads: create, run, destroy and end on one thread (the reader);
+ * the progress callback runs on it; *stop may be set from a signal handler (the run stops
+ * reading, drains and reports).
+ */
+#ifndef TICKCORE_ENGINE_REPLAY_H
+#define TICKCORE_ENGINE_REPLAY_H
+
+#include "config/config.h"
+#include "engine/report.h"
+#include "ingest/stream.h"
+#include "mem/mem.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define REPLAY_MAX_FILES 256
+
+/* Where the run is, every progress_interval seconds and once at the end (final). */
+typedef struct replay_progress {
+    double elapsed;       /* seconds since the seal */
+    uint64_t messages;    /* decoded so far, every pass */
+    uint64_t done_bytes;  /* file bytes read so far, every pass */
+    uint64_t total_bytes; /* the regular files' sizes times repeat */
+    unsigned pass;        /* 0-based */
+    bool final;
+} replay_progress_t;
+
+typedef void replay_progress_fn(void *ctx, const replay_progress_t *p);
+
+typedef struct replay_cfg {
+    const config_t *cfg; /* copied by replay_create */
+    char *const *files;  /* paths, in order; must outlive the run */
+    unsigned nfiles;     /* 1..REPLAY_MAX_FILES */
+    unsigned repeat;     /* >= 1: the files this many times */
+    stream_format_t format;
+    bool skip_bad, strict; /* strict: stop at the first bad CSV row */
+    double speed;          /* market pace factor; 0 = as fast as possible */
+    bool decode_only;      /* no pipeline: decode and count */
+    const char *trades_out, *corr_out, *mst_out, *clusters_out; /* NULL: not written */
+    const char *truth; /* NULL: FILE.truth.csv next to a single input, if present */
+    FILE *diag;        /* CSV row errors of each file (NULL: not shown) */
+    replay_progress_fn *progress;
+    void *progress_ctx;
+    double progress_interval; /* seconds (0: 0.1) */
+    volatile sig_atomic_t *stop;
+} replay_cfg_t;
+
+typedef struct replay_file {
+    const char *path;
+    stream_format_t format;
+    bool gzip;
+    uint64_t messages, bytes, file_bytes, bad_frames, skipped_bytes, csv_rows_bad;
+    int status; /* 0 clean, 1 ended by an error */
+    char err[512];
+} replay_file_t;
+
+typedef struct replay_result {
+    unsigned nfiles;
+    replay_file_t files[REPLAY_MAX_FILES];
+    uint64_t by_type[256];
+    uint64_t messages, bytes;
+    double seconds;
+    bool interrupted, skip_bad;
+    unsigned failed;     /* files that ended by an error */
+    bool outputs_failed; /* a --*-out file could not be written */
+    uint32_t symbols;    /* in the table */
+    uint64_t symbols_refused;
+    const char *io_mode; /* "io_uring (registered buffers)", ... (static) */
+    uint64_t allocs_after_seal;
+    report_t report;      /* books, stats, cross-section, pipeline, truth */
+    mem_snapshot_t after; /* after the run, before the teardown */
+    mem_snapshot_t end;   /* after the teardown (replay_end): the leak check */
+} replay_result_t;
+
+typedef struct replay replay_t;
+
+/* Start-up: everything sized, threads started (memory not sealed yet). 0, or -errno with what
+ * failed in err (the part of start-up and why). */
+int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errlen);
+/* Seal, replay every file, drain, compute and write the outputs, fill *res. Returns the number of
+ * files that ended by an error. Call once. */
+int replay_run(replay_t *r, replay_result_t *res);
+/* Join and free everything (NULL: nothing). */
+void replay_destroy(replay_t *r);
+/* After replay_destroy: the final memory snapshot into res->end (with the registered objects as
+ * they were at the end of the run). Returns the exit status: 3 on churn or a leak in strict mode,
+ * else 1 if a file or an output failed, else 0. */
+int replay_end(replay_result_t *res);
+
+#endif
