@@ -13,6 +13,7 @@
  */
 #include "analytics/covariance.h"
 
+#include "base/hints.h"
 #include "mem/mem.h"
 
 #include <cblas.h>
@@ -227,7 +228,7 @@ int covariance_push(covariance_t *c, const double *row)
     double probe = 0.0;
     for (size_t j = 0; j < n; j++)
         probe += row[j] * 0.0;
-    if (mem_unlikely(isnan(probe))) {
+    if (unlikely(isnan(probe))) {
         c->rejected++;
         return -EINVAL;
     }

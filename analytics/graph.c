@@ -16,6 +16,7 @@
  */
 #include "analytics/graph.h"
 
+#include "base/hints.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -105,7 +106,7 @@ static size_t row_first_bad(const double *row, size_t n)
     int bad = 0;
     for (size_t j = 0; j < n; j++)
         bad |= !(fabs(row[j]) <= DBL_MAX);
-    if (mem_likely(!bad))
+    if (likely(!bad))
         return n;
     for (size_t j = 0; j < n; j++)
         if (!(fabs(row[j]) <= DBL_MAX))
@@ -218,7 +219,7 @@ int graph_mst(graph_t *g, const double *corr, size_t n)
     for (;;) {
         const double *row = corr + (size_t)u * n;
         size_t bad = row_first_bad(row, n);
-        if (mem_unlikely(bad < n)) {
+        if (unlikely(bad < n)) {
             g->bad_row = u;
             g->bad_col = bad;
             g->refused++;
@@ -233,12 +234,12 @@ int graph_mst(graph_t *g, const double *corr, size_t n)
         for (size_t i = 0; i < m; i++) {
             uint32_t v = rem[i];
             double r = clamp_rho(row[v]), k = key[i];
-            if (mem_unlikely(r == k) && pair_less(u, v, key_to[i], v))
+            if (unlikely(r == k) && pair_less(u, v, key_to[i], v))
                 key_to[i] = u;
             key_to[i] = r > k ? u : key_to[i];
             k = r > k ? r : k;
             key[i] = k;
-            if (mem_unlikely(k == best_key) && pair_less(key_to[i], v, key_to[best], rem[best]))
+            if (unlikely(k == best_key) && pair_less(key_to[i], v, key_to[best], rem[best]))
                 best = i;
             best = k > best_key ? i : best;
             best_key = k > best_key ? k : best_key;

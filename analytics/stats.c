@@ -14,6 +14,7 @@
  */
 #include "analytics/stats.h"
 
+#include "base/hints.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -121,7 +122,7 @@ static void match_insert(stats_t *st, uint64_t match, uint16_t locate, int64_t p
     uint32_t cap = st->cfg.match_capacity;
     if (!cap || match == 0)
         return;
-    if (mem_unlikely(match <= st->mlast)) { /* out of order or repeated: not reversible */
+    if (unlikely(match <= st->mlast)) { /* out of order or repeated: not reversible */
         st->match_unordered++;
         return;
     }
@@ -258,7 +259,7 @@ static int advance_slow(stats_t *st, uint64_t ts)
 
 int stats_advance(stats_t *st, uint64_t ts)
 {
-    if (mem_likely(st->has_origin && ts < st->open_end))
+    if (likely(st->has_origin && ts < st->open_end))
         return 0;
     return advance_slow(st, ts);
 }
@@ -268,12 +269,12 @@ int stats_advance(stats_t *st, uint64_t ts)
 /* The slot of a locate, taking a new one on first sight. 0 when none (counted). */
 static uint32_t slot_of(stats_t *st, uint16_t locate)
 {
-    if (mem_unlikely(locate == 0 || locate > st->cfg.max_locate)) {
+    if (unlikely(locate == 0 || locate > st->cfg.max_locate)) {
         st->bad++;
         return 0;
     }
     uint32_t d = st->dense[locate];
-    if (mem_likely(d != 0))
+    if (likely(d != 0))
         return d;
     if (st->nsyms == st->cfg.max_symbols) {
         st->sym_full++;
@@ -287,7 +288,7 @@ static uint32_t slot_of(stats_t *st, uint16_t locate)
 
 static void trade(stats_t *st, const ev_t *e, int64_t price, uint64_t shares, uint8_t mflags)
 {
-    if (mem_unlikely(price <= 0 || shares == 0)) {
+    if (unlikely(price <= 0 || shares == 0)) {
         st->bad++;
         return;
     }
@@ -297,7 +298,7 @@ static void trade(stats_t *st, const ev_t *e, int64_t price, uint64_t shares, ui
     if (mflags & ME_COUNTED) {
         stats_slot_t *s = &st->syms[d];
         stats_i128 nv = (stats_i128)price * shares;
-        if (mem_unlikely(e->ts < st->cur * st->cfg.bar_ns))
+        if (unlikely(e->ts < st->cur * st->cfg.bar_ns))
             st->late++;
         s->trades++;
         s->volume += shares;

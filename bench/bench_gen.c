@@ -7,6 +7,7 @@
  * a fresh directory under /tmp and are removed after each run.
  */
 #include "bench/bench_util.h"
+#include "base/clock.h"
 #include "sim/gen.h"
 #include "mem/mem.h"
 
@@ -15,13 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 typedef struct variant {
     const char *name;
@@ -81,9 +75,9 @@ int main(void)
             static gen_stats_t st;
             mem_snapshot_t before, after;
             mem_snapshot(&before);
-            double c0 = cpu_now();
+            double c0 = clock_thread_cpu_s();
             int rc = gen_generate(g, &st);
-            cpu[r] = cpu_now() - c0;
+            cpu[r] = clock_thread_cpu_s() - c0;
             mem_snapshot(&after);
             wall[r] = st.seconds;
             gen_destroy(g);

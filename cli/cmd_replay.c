@@ -12,6 +12,7 @@
 #include "engine/report.h"
 #include "engine/xsection.h"
 #include "event/symtab.h"
+#include "ingest/itch.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
 
@@ -46,60 +47,12 @@ static double now_s(void)
 
 static const char *type_name(unsigned t)
 {
-    switch (t) {
-    case 'S':
-        return "system event";
-    case 'R':
-        return "stock directory";
-    case 'H':
-        return "stock trading action";
-    case 'Y':
-        return "Reg SHO restriction";
-    case 'L':
-        return "market participant position";
-    case 'V':
-        return "MWCB decline level";
-    case 'W':
-        return "MWCB status";
-    case 'K':
-        return "IPO quoting period update";
-    case 'J':
-        return "LULD auction collar";
-    case 'h':
-        return "operational halt";
-    case 'A':
-        return "add order";
-    case 'F':
-        return "add order with MPID";
-    case 'E':
-        return "order executed";
-    case 'C':
-        return "order executed with price";
-    case 'X':
-        return "order cancel";
-    case 'D':
-        return "order delete";
-    case 'U':
-        return "order replace";
-    case 'P':
-        return "trade (non-cross)";
-    case 'Q':
-        return "cross trade";
-    case 'B':
-        return "broken trade";
-    case 'I':
-        return "NOII";
-    case 'N':
-        return "retail price improvement";
-    case 'O':
-        return "direct listing with capital raise";
-    case EV_CSV_TRADE:
+    if (t == EV_CSV_TRADE)
         return "CSV trade";
-    case EV_CSV_QUOTE:
+    if (t == EV_CSV_QUOTE)
         return "CSV quote";
-    default:
-        return "?";
-    }
+    const char *name = itch_msg_name(t);
+    return name ? name : "?";
 }
 
 /* Display order: the specification's, then CSV. */

@@ -7,6 +7,7 @@
  */
 #include "cli/cmd_selfcheck.h"
 
+#include "base/clock.h"
 #include "mem/arena.h"
 #include "mem/mem.h"
 #include "mem/pool.h"
@@ -142,13 +143,6 @@ static void usage(FILE *f)
             "allocate once after the seal / keep one block at teardown, to show the detectors.\n");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -244,7 +238,7 @@ int selfcheck_main(int argc, char **argv)
     mem_seal();
     mem_snapshot(before);
 
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     pthread_t prod, cons;
     if (pthread_create(&cons, NULL, consumer, sc) != 0 ||
         pthread_create(&prod, NULL, producer, sc) != 0) {
@@ -253,7 +247,7 @@ int selfcheck_main(int argc, char **argv)
     }
     pthread_join(prod, NULL);
     pthread_join(cons, NULL);
-    double secs = now_s() - t0;
+    double secs = clock_mono_s() - t0;
     mem_snapshot(after);
 
     uint64_t want_sum = items % 2 ? items * ((items - 1) / 2) : (items / 2) * (items - 1);

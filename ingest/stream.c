@@ -7,6 +7,7 @@
  */
 #include "ingest/stream.h"
 
+#include "base/err.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
 
@@ -81,15 +82,6 @@ void stream_close(stream_t *s)
     reader_close(&s->reader);
 }
 
-static void set_err(stream_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(stream_t *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->err, sizeof s->err, fmt, ap);
-    va_end(ap);
-}
-
 int stream_open(stream_t *s, const char *path)
 {
     stream_close(s);
@@ -104,7 +96,7 @@ int stream_open(stream_t *s, const char *path)
     s->format = s->cfg.format;
     int rc = reader_open(&s->reader, path);
     if (rc < 0) {
-        set_err(s, "%s", s->reader.err);
+        err_set(s->err, sizeof s->err, "%s", s->reader.err);
         return rc;
     }
     return 0;
@@ -158,8 +150,8 @@ static void itch_error(stream_t *s, const itch_result_t *r, uint64_t off, uint64
                  r->err_expected);
         break;
     }
-    set_err(s, "%s: byte %llu (message %llu): %s", s->path, (unsigned long long)off,
-            (unsigned long long)index + 1, what);
+    err_set(s->err, sizeof s->err, "%s: byte %llu (message %llu): %s", s->path,
+            (unsigned long long)off, (unsigned long long)index + 1, what);
 }
 
 /* End of the file with `tail` bytes of a record left. */
@@ -175,7 +167,7 @@ static int at_end(stream_t *s, ev_t **ev, size_t *n)
         if (res.status >= CSV_ERR_EMPTY) {
             char msg[400];
             csv_format_error(&s->csv, msg, sizeof msg);
-            set_err(s, "%s: %s", s->path, msg);
+            err_set(s->err, sizeof s->err, "%s: %s", s->path, msg);
             s->pending = -1;
         } else if (res.status == CSV_OK) {
             s->ended = true;
@@ -196,7 +188,7 @@ static int at_end(stream_t *s, ev_t **ev, size_t *n)
     if (s->cfg.skip_bad && s->err[0])
         return 0; /* keep the first error's message */
     unsigned need = tail >= 2 ? 2u + ((unsigned)p[0] << 8 | p[1]) : 2u;
-    set_err(s,
+    err_set(s->err, sizeof s->err,
             "%s: byte %llu (message %llu): truncated final message: the file ends %zu bytes "
             "into a frame of %u bytes",
             s->path, (unsigned long long)(s->chunk.offset + s->pos),
@@ -220,7 +212,7 @@ static int next_batch(stream_t *s, ev_t **ev, size_t *n)
             reader_chunk_t c;
             int rc = reader_next(&s->reader, &c, carry, clen);
             if (rc < 0) {
-                set_err(s, "%s: %s", s->path, s->reader.err);
+                err_set(s->err, sizeof s->err, "%s: %s", s->path, s->reader.err);
                 s->pending = -1;
                 return -1;
             }
@@ -229,7 +221,7 @@ static int next_batch(stream_t *s, ev_t **ev, size_t *n)
                     if (s->format == STREAM_CSV) {
                         csv_init(&s->csv, s->symbols, &s->cfg.csv);
                     } else {
-                        set_err(s,
+                        err_set(s->err, sizeof s->err,
                                 "%s: empty file (0 bytes): expected an ITCH 5.0 BinaryFILE or "
                                 "a CSV file with a header row",
                                 s->path);
@@ -262,7 +254,7 @@ static int next_batch(stream_t *s, ev_t **ev, size_t *n)
             if (res.status >= CSV_ERR_EMPTY) {
                 char msg[400];
                 csv_format_error(&s->csv, msg, sizeof msg);
-                set_err(s, "%s: %s", s->path, msg);
+                err_set(s->err, sizeof s->err, "%s: %s", s->path, msg);
                 s->pending = -1;
             } else if (res.status == CSV_OK) {
                 s->need_more = true;
