@@ -173,6 +173,21 @@ static double to_dollars_i128(stats_i128 v)
     return (double)v / EV_PRICE_SCALE;
 }
 
+/* Bar k as the slot's open bar holds it (it has a price: s->bpx); no returns yet. */
+static stats_bar_t open_bar_of(const stats_slot_t *s, uint64_t k)
+{
+    return (stats_bar_t){.k = k,
+                         .open = s->o,
+                         .high = s->h,
+                         .low = s->l,
+                         .close = s->c,
+                         .volume = s->bv,
+                         .trades = s->bn,
+                         .vwap = s->bv ? to_dollars_i128(s->bnotional) / (double)s->bv : NAN,
+                         .ret = NAN,
+                         .mid_ret = NAN};
+}
+
 /* Close bars [k0, k1) of slot d: only k0 may hold trades; the rest are empty. Bars older than
  * k1 - H are not stored. */
 static void close_range(stats_t *st, uint32_t d, uint64_t k0, uint64_t k1)
@@ -182,16 +197,7 @@ static void close_range(stats_t *st, uint32_t d, uint64_t k0, uint64_t k1)
     uint64_t keep_from = k1 - k0 > h ? k1 - h : k0;
     stats_bar_t b;
     if (s->bpx) {
-        b = (stats_bar_t){.k = k0,
-                          .open = s->o,
-                          .high = s->h,
-                          .low = s->l,
-                          .close = s->c,
-                          .volume = s->bv,
-                          .trades = s->bn,
-                          .vwap = s->bv ? to_dollars_i128(s->bnotional) / (double)s->bv : NAN,
-                          .ret = NAN,
-                          .mid_ret = NAN};
+        b = open_bar_of(s, k0);
         if (s->prev_close > 0) {
             b.ret = log((double)s->c / (double)s->prev_close);
             stats_welford_add(&s->ret, b.ret);
@@ -491,16 +497,7 @@ int stats_open_bar(const stats_t *st, uint16_t locate, stats_bar_t *out)
     const stats_slot_t *s = &st->syms[d];
     uint64_t k = stats_open_k(st);
     if (s->bpx)
-        *out = (stats_bar_t){.k = k,
-                             .open = s->o,
-                             .high = s->h,
-                             .low = s->l,
-                             .close = s->c,
-                             .volume = s->bv,
-                             .trades = s->bn,
-                             .vwap = s->bv ? to_dollars_i128(s->bnotional) / (double)s->bv : NAN,
-                             .ret = NAN,
-                             .mid_ret = NAN};
+        *out = open_bar_of(s, k);
     else
         carried_bar(out, k, s->prev_close);
     out->ret = NAN;

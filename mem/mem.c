@@ -25,6 +25,7 @@
 
 #include "base/hints.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <mimalloc.h>
@@ -368,6 +369,29 @@ void mem_free(mem_tag_t tag, void *p, size_t size)
         size = 1;
     backend_free(p);
     count_free(s, tag, size);
+}
+
+int mem_alloc_group_at(mem_tag_t tag, void **const slots[], const size_t sizes[], size_t n,
+                       size_t align, unsigned flags, const char *file, int line)
+{
+    for (size_t i = 0; i < n; i++)
+        *slots[i] = NULL;
+    for (size_t i = 0; i < n; i++) {
+        *slots[i] = mem_alloc_at(tag, sizes[i], align, flags, file, line);
+        if (*slots[i] == NULL) {
+            mem_free_group(tag, slots, sizes, i);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void mem_free_group(mem_tag_t tag, void **const slots[], const size_t sizes[], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mem_free(tag, *slots[i], sizes[i]);
+        *slots[i] = NULL;
+    }
 }
 
 /* ---- seal, strict, control scopes ---------------------------------------------------------- */

@@ -79,12 +79,22 @@ void *mem_realloc_at(mem_tag_t tag, void *p, size_t old_size, size_t new_size, c
  * tag must be the tag it was allocated with. NULL is a no-op. Any thread. */
 void mem_free(mem_tag_t tag, void *p, size_t size);
 
+/* The buffers of one object, allocated together, all or nothing: *slots[i] receives a block of
+ * sizes[i] bytes aligned to align, flags as mem_alloc_at. Returns 0, or -ENOMEM with every block
+ * made so far freed and every *slots[i] NULL. mem_free_group returns such a group (the same
+ * sizes) and sets every slot to NULL. Any thread. */
+int mem_alloc_group_at(mem_tag_t tag, void **const slots[], const size_t sizes[], size_t n,
+                       size_t align, unsigned flags, const char *file, int line);
+void mem_free_group(mem_tag_t tag, void **const slots[], const size_t sizes[], size_t n);
+
 #define mem_alloc(tag, size)  mem_alloc_at((tag), (size), 0, 0, __FILE__, __LINE__)
 #define mem_zalloc(tag, size) mem_alloc_at((tag), (size), 0, MEM_ZERO, __FILE__, __LINE__)
 #define mem_alloc_aligned(tag, size, align)                                                        \
     mem_alloc_at((tag), (size), (align), 0, __FILE__, __LINE__)
 #define mem_zalloc_aligned(tag, size, align)                                                       \
     mem_alloc_at((tag), (size), (align), MEM_ZERO, __FILE__, __LINE__)
+#define mem_alloc_group(tag, slots, sizes, n, align, flags)                                        \
+    mem_alloc_group_at((tag), (slots), (sizes), (n), (align), (flags), __FILE__, __LINE__)
 /* Start-up buffers that the steady state will fill: aligned and already backed by RAM. */
 #define mem_alloc_prefault(tag, size, align)                                                       \
     mem_alloc_at((tag), (size), (align), MEM_PREFAULT, __FILE__, __LINE__)
