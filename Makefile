@@ -51,7 +51,7 @@ LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lmim
 # ---- sources ----------------------------------------------------------------------------------
 # Every module's .c in the folders of DESIGN.md goes into libtickcore.a; cli/main.c is the binary.
 # The folders, lowest first: a folder includes only folders before it (tests/layout_check.sh).
-LAYERS := mem base config event ingest net sim analytics engine server cli
+LAYERS := base mem config event ingest net sim analytics engine server cli
 MAIN_SRCS := cli/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRCS),$(sort $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))))
 

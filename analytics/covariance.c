@@ -13,6 +13,7 @@
  */
 #include "analytics/covariance.h"
 
+#include "base/hints.h"
 #include "mem/mem.h"
 
 #include <cblas.h>
@@ -75,24 +76,16 @@ static int buf_sizes(size_t n, size_t cap, size_t b, bool ewma, size_t out[COV_B
     return 0;
 }
 
-static void **buf_slot(covariance_t *c, int i)
+/* The buffer of each COV_BUF_ index. */
+static void buf_slots(covariance_t *c, void **out[COV_BUF_COUNT])
 {
-    switch (i) {
-    case COV_BUF_ROWS:
-        return (void **)&c->rows;
-    case COV_BUF_S:
-        return (void **)&c->s;
-    case COV_BUF_COLSUM:
-        return (void **)&c->colsum;
-    case COV_BUF_SCRATCH:
-        return (void **)&c->scratch;
-    case COV_BUF_SC:
-        return (void **)&c->ewma_sc;
-    case COV_BUF_NNZ:
-        return (void **)&c->nnz;
-    default:
-        return (void **)&c->zc;
-    }
+    out[COV_BUF_ROWS] = (void **)&c->rows;
+    out[COV_BUF_S] = (void **)&c->s;
+    out[COV_BUF_COLSUM] = (void **)&c->colsum;
+    out[COV_BUF_SCRATCH] = (void **)&c->scratch;
+    out[COV_BUF_SC] = (void **)&c->ewma_sc;
+    out[COV_BUF_NNZ] = (void **)&c->nnz;
+    out[COV_BUF_ZC] = (void **)&c->zc;
 }
 
 void covariance_fini(covariance_t *c)
@@ -100,13 +93,10 @@ void covariance_fini(covariance_t *c)
     if (!c->s && !c->rows)
         return;
     size_t sz[COV_BUF_COUNT];
-    if (buf_sizes(c->n, c->cap, c->cfg.batch, c->cfg.mode == COVARIANCE_EWMA, sz) == 0) {
-        for (int i = 0; i < COV_BUF_COUNT; i++) {
-            void **p = buf_slot(c, i);
-            mem_free(MEM_TAG_ANALYTICS, *p, sz[i]);
-            *p = NULL;
-        }
-    }
+    void **slots[COV_BUF_COUNT];
+    buf_slots(c, slots);
+    if (buf_sizes(c->n, c->cap, c->cfg.batch, c->cfg.mode == COVARIANCE_EWMA, sz) == 0)
+        mem_free_group(MEM_TAG_ANALYTICS, slots, sz, COV_BUF_COUNT);
     memset(c, 0, sizeof *c);
 }
 
@@ -227,7 +217,7 @@ int covariance_push(covariance_t *c, const double *row)
     double probe = 0.0;
     for (size_t j = 0; j < n; j++)
         probe += row[j] * 0.0;
-    if (mem_unlikely(isnan(probe))) {
+    if (unlikely(isnan(probe))) {
         c->rejected++;
         return -EINVAL;
     }
@@ -379,16 +369,12 @@ int covariance_init(covariance_t *c, const covariance_config_t *cfg)
     c->cfg = *cfg;
     c->n = n;
     c->cap = cap;
-    for (int i = 0; i < COV_BUF_COUNT; i++) {
-        void *p = mem_alloc_at(MEM_TAG_ANALYTICS, sz[i], MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
-                               __FILE__, __LINE__);
-        if (!p) {
-            for (int j = 0; j < i; j++)
-                mem_free(MEM_TAG_ANALYTICS, *buf_slot(c, j), sz[j]);
-            memset(c, 0, sizeof *c);
-            return -ENOMEM;
-        }
-        *buf_slot(c, i) = p;
+    void **slots[COV_BUF_COUNT];
+    buf_slots(c, slots);
+    if (mem_alloc_group(MEM_TAG_ANALYTICS, slots, sz, COV_BUF_COUNT, MEM_CACHE_LINE,
+                        MEM_ZERO | MEM_PREFAULT) != 0) {
+        memset(c, 0, sizeof *c);
+        return -ENOMEM;
     }
     if (ewma) {
         for (size_t j = 0; j < b; j++)

@@ -16,6 +16,7 @@
  */
 #include "analytics/graph.h"
 
+#include "base/hints.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -105,7 +106,7 @@ static size_t row_first_bad(const double *row, size_t n)
     int bad = 0;
     for (size_t j = 0; j < n; j++)
         bad |= !(fabs(row[j]) <= DBL_MAX);
-    if (mem_likely(!bad))
+    if (likely(!bad))
         return n;
     for (size_t j = 0; j < n; j++)
         if (!(fabs(row[j]) <= DBL_MAX))
@@ -218,7 +219,7 @@ int graph_mst(graph_t *g, const double *corr, size_t n)
     for (;;) {
         const double *row = corr + (size_t)u * n;
         size_t bad = row_first_bad(row, n);
-        if (mem_unlikely(bad < n)) {
+        if (unlikely(bad < n)) {
             g->bad_row = u;
             g->bad_col = bad;
             g->refused++;
@@ -233,12 +234,12 @@ int graph_mst(graph_t *g, const double *corr, size_t n)
         for (size_t i = 0; i < m; i++) {
             uint32_t v = rem[i];
             double r = clamp_rho(row[v]), k = key[i];
-            if (mem_unlikely(r == k) && pair_less(u, v, key_to[i], v))
+            if (unlikely(r == k) && pair_less(u, v, key_to[i], v))
                 key_to[i] = u;
             key_to[i] = r > k ? u : key_to[i];
             k = r > k ? r : k;
             key[i] = k;
-            if (mem_unlikely(k == best_key) && pair_less(key_to[i], v, key_to[best], rem[best]))
+            if (unlikely(k == best_key) && pair_less(key_to[i], v, key_to[best], rem[best]))
                 best = i;
             best = k > best_key ? i : best;
             best_key = k > best_key ? k : best_key;
@@ -290,21 +291,29 @@ static void uf_union(graph_t *g, uint32_t a, uint32_t b)
     g->uf_size[a] += g->uf_size[b];
 }
 
-/* Union the first keep edges of the edge order, or (keep == SIZE_MAX) those with d <= max_d;
- * then label the components by first appearance. Returns the number of clusters. */
-static int cut_apply(graph_t *g, size_t keep, double max_d)
+/* Every node its own set of one. */
+static void uf_reset(graph_t *g)
 {
-    size_t n = g->n;
-    for (size_t v = 0; v < n; v++) {
+    for (size_t v = 0; v < g->n; v++) {
         g->uf[v] = (uint32_t)v;
         g->uf_size[v] = 1;
+    }
+}
+
+/* Union the edges whose cut flag is 0. */
+static void uf_union_uncut(graph_t *g, const uint32_t *cut)
+{
+    for (size_t j = 0; j < g->nedges; j++)
+        if (!cut[j])
+            uf_union(g, g->edges[j].u, g->edges[j].v);
+}
+
+/* Label the union-find sets as clusters, by first appearance. Returns the number of clusters. */
+static int label_clusters(graph_t *g)
+{
+    size_t n = g->n;
+    for (size_t v = 0; v < n; v++)
         g->root_label[v] = GRAPH_NONE;
-    }
-    for (size_t i = 0; i < g->nedges; i++) {
-        const graph_edge_t *e = &g->edges[i];
-        if (keep == SIZE_MAX ? e->d <= max_d : i < keep)
-            uf_union(g, e->u, e->v);
-    }
     uint32_t nc = 0;
     for (size_t v = 0; v < n; v++) {
         uint32_t r = uf_find(g->uf, (uint32_t)v);
@@ -317,6 +326,19 @@ static int cut_apply(graph_t *g, size_t keep, double max_d)
     }
     g->nclusters = nc;
     return (int)nc;
+}
+
+/* Union the first keep edges of the edge order, or (keep == SIZE_MAX) those with d <= max_d;
+ * then label the components by first appearance. Returns the number of clusters. */
+static int cut_apply(graph_t *g, size_t keep, double max_d)
+{
+    uf_reset(g);
+    for (size_t i = 0; i < g->nedges; i++) {
+        const graph_edge_t *e = &g->edges[i];
+        if (keep == SIZE_MAX ? e->d <= max_d : i < keep)
+            uf_union(g, e->u, e->v);
+    }
+    return label_clusters(g);
 }
 
 int graph_cut_k(graph_t *g, size_t k)
@@ -341,46 +363,23 @@ int graph_cut_k_min(graph_t *g, size_t k, size_t min_size)
     /* Heaviest edge first, cut it only if both sides keep min_size nodes; the flags live in
      * sub[] (scratch once tree_measure is done): 1 = cut. O(n) per candidate, O(n^2) in all. */
     uint32_t *cut = g->sub;
-    size_t n = g->n, cuts = 0;
+    size_t cuts = 0;
     for (size_t i = 0; i < g->nedges; i++)
         cut[i] = 0;
     for (size_t i = g->nedges; i-- > 0 && cuts + 1 < k;) {
         cut[i] = 1;
-        for (size_t v = 0; v < n; v++) {
-            g->uf[v] = (uint32_t)v;
-            g->uf_size[v] = 1;
-        }
-        for (size_t j = 0; j < g->nedges; j++)
-            if (!cut[j])
-                uf_union(g, g->edges[j].u, g->edges[j].v);
+        uf_reset(g);
+        uf_union_uncut(g, cut);
         const graph_edge_t *e = &g->edges[i];
         if (g->uf_size[uf_find(g->uf, e->u)] >= min_size &&
             g->uf_size[uf_find(g->uf, e->v)] >= min_size)
             cuts++;
-        else
-            cut[i] =
-                0; /* it would split off fewer than min_size nodes: an outlier, not a cluster */
+        else /* it would split off fewer than min_size nodes: an outlier, not a cluster */
+            cut[i] = 0;
     }
-    for (size_t v = 0; v < n; v++) {
-        g->uf[v] = (uint32_t)v;
-        g->uf_size[v] = 1;
-        g->root_label[v] = GRAPH_NONE;
-    }
-    for (size_t j = 0; j < g->nedges; j++)
-        if (!cut[j])
-            uf_union(g, g->edges[j].u, g->edges[j].v);
-    uint32_t nc = 0;
-    for (size_t v = 0; v < n; v++) {
-        uint32_t r = uf_find(g->uf, (uint32_t)v);
-        if (g->root_label[r] == GRAPH_NONE) {
-            g->root_label[r] = nc;
-            g->cluster_size[nc++] = 0;
-        }
-        g->label[v] = g->root_label[r];
-        g->cluster_size[g->label[v]]++;
-    }
-    g->nclusters = nc;
-    return (int)nc;
+    uf_reset(g);
+    uf_union_uncut(g, cut);
+    return label_clusters(g);
 }
 
 int graph_cut_threshold(graph_t *g, double max_d)

@@ -35,28 +35,18 @@ enum {
 /* Sum of the components within this of 0: fall back to the largest-magnitude component. */
 #define PCA_SIGN_SUM_EPS 1e-6
 
-static void **buf_slot(pca_t *p, int i)
+/* The buffer of each PCA_BUF_ index. */
+static void buf_slots(pca_t *p, void **out[PCA_BUF_COUNT])
 {
-    switch (i) {
-    case PCA_BUF_A:
-        return (void **)&p->a;
-    case PCA_BUF_W:
-        return (void **)&p->w;
-    case PCA_BUF_Z:
-        return (void **)&p->z;
-    case PCA_BUF_ISUPPZ:
-        return (void **)&p->isuppz;
-    case PCA_BUF_VALUES:
-        return (void **)&p->values;
-    case PCA_BUF_VECTORS:
-        return (void **)&p->vectors;
-    case PCA_BUF_RATIO:
-        return (void **)&p->ratio;
-    case PCA_BUF_WORK:
-        return (void **)&p->work;
-    default:
-        return (void **)&p->iwork;
-    }
+    out[PCA_BUF_A] = (void **)&p->a;
+    out[PCA_BUF_W] = (void **)&p->w;
+    out[PCA_BUF_Z] = (void **)&p->z;
+    out[PCA_BUF_ISUPPZ] = (void **)&p->isuppz;
+    out[PCA_BUF_VALUES] = (void **)&p->values;
+    out[PCA_BUF_VECTORS] = (void **)&p->vectors;
+    out[PCA_BUF_RATIO] = (void **)&p->ratio;
+    out[PCA_BUF_WORK] = (void **)&p->work;
+    out[PCA_BUF_IWORK] = (void **)&p->iwork;
 }
 
 /* Byte sizes from n, k, lwork, liwork (validated by pca_init against overflow). */
@@ -78,12 +68,10 @@ void pca_fini(pca_t *p)
     if (!p->a)
         return;
     size_t sz[PCA_BUF_COUNT];
+    void **slots[PCA_BUF_COUNT];
     buf_sizes(p, sz);
-    for (int i = 0; i < PCA_BUF_COUNT; i++) {
-        void **slot = buf_slot(p, i);
-        mem_free(MEM_TAG_ANALYTICS, *slot, sz[i]);
-        *slot = NULL;
-    }
+    buf_slots(p, slots);
+    mem_free_group(MEM_TAG_ANALYTICS, slots, sz, PCA_BUF_COUNT);
     memset(p, 0, sizeof *p);
 }
 
@@ -172,17 +160,13 @@ int pca_init(pca_t *p, size_t n, size_t k)
     p->lwork = (size_t)wq;
     p->liwork = (size_t)iwq;
     size_t sz[PCA_BUF_COUNT];
+    void **slots[PCA_BUF_COUNT];
     buf_sizes(p, sz);
-    for (int i = 0; i < PCA_BUF_COUNT; i++) {
-        void *b = mem_alloc_at(MEM_TAG_ANALYTICS, sz[i], MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
-                               __FILE__, __LINE__);
-        if (!b) {
-            for (int j = 0; j < i; j++)
-                mem_free(MEM_TAG_ANALYTICS, *buf_slot(p, j), sz[j]);
-            memset(p, 0, sizeof *p);
-            return -ENOMEM;
-        }
-        *buf_slot(p, i) = b;
+    buf_slots(p, slots);
+    if (mem_alloc_group(MEM_TAG_ANALYTICS, slots, sz, PCA_BUF_COUNT, MEM_CACHE_LINE,
+                        MEM_ZERO | MEM_PREFAULT) != 0) {
+        memset(p, 0, sizeof *p);
+        return -ENOMEM;
     }
     /* Warm-up on a fixed full matrix of the real size (1 / (1 + i + j), a Hilbert-like matrix
      * with distinct top eigenvalues), so every BLAS path of the steady state runs once now. */

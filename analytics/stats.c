@@ -14,6 +14,7 @@
  */
 #include "analytics/stats.h"
 
+#include "base/hints.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -121,7 +122,7 @@ static void match_insert(stats_t *st, uint64_t match, uint16_t locate, int64_t p
     uint32_t cap = st->cfg.match_capacity;
     if (!cap || match == 0)
         return;
-    if (mem_unlikely(match <= st->mlast)) { /* out of order or repeated: not reversible */
+    if (unlikely(match <= st->mlast)) { /* out of order or repeated: not reversible */
         st->match_unordered++;
         return;
     }
@@ -172,6 +173,21 @@ static double to_dollars_i128(stats_i128 v)
     return (double)v / EV_PRICE_SCALE;
 }
 
+/* Bar k as the slot's open bar holds it (it has a price: s->bpx); no returns yet. */
+static stats_bar_t open_bar_of(const stats_slot_t *s, uint64_t k)
+{
+    return (stats_bar_t){.k = k,
+                         .open = s->o,
+                         .high = s->h,
+                         .low = s->l,
+                         .close = s->c,
+                         .volume = s->bv,
+                         .trades = s->bn,
+                         .vwap = s->bv ? to_dollars_i128(s->bnotional) / (double)s->bv : NAN,
+                         .ret = NAN,
+                         .mid_ret = NAN};
+}
+
 /* Close bars [k0, k1) of slot d: only k0 may hold trades; the rest are empty. Bars older than
  * k1 - H are not stored. */
 static void close_range(stats_t *st, uint32_t d, uint64_t k0, uint64_t k1)
@@ -181,16 +197,7 @@ static void close_range(stats_t *st, uint32_t d, uint64_t k0, uint64_t k1)
     uint64_t keep_from = k1 - k0 > h ? k1 - h : k0;
     stats_bar_t b;
     if (s->bpx) {
-        b = (stats_bar_t){.k = k0,
-                          .open = s->o,
-                          .high = s->h,
-                          .low = s->l,
-                          .close = s->c,
-                          .volume = s->bv,
-                          .trades = s->bn,
-                          .vwap = s->bv ? to_dollars_i128(s->bnotional) / (double)s->bv : NAN,
-                          .ret = NAN,
-                          .mid_ret = NAN};
+        b = open_bar_of(s, k0);
         if (s->prev_close > 0) {
             b.ret = log((double)s->c / (double)s->prev_close);
             stats_welford_add(&s->ret, b.ret);
@@ -258,7 +265,7 @@ static int advance_slow(stats_t *st, uint64_t ts)
 
 int stats_advance(stats_t *st, uint64_t ts)
 {
-    if (mem_likely(st->has_origin && ts < st->open_end))
+    if (likely(st->has_origin && ts < st->open_end))
         return 0;
     return advance_slow(st, ts);
 }
@@ -268,12 +275,12 @@ int stats_advance(stats_t *st, uint64_t ts)
 /* The slot of a locate, taking a new one on first sight. 0 when none (counted). */
 static uint32_t slot_of(stats_t *st, uint16_t locate)
 {
-    if (mem_unlikely(locate == 0 || locate > st->cfg.max_locate)) {
+    if (unlikely(locate == 0 || locate > st->cfg.max_locate)) {
         st->bad++;
         return 0;
     }
     uint32_t d = st->dense[locate];
-    if (mem_likely(d != 0))
+    if (likely(d != 0))
         return d;
     if (st->nsyms == st->cfg.max_symbols) {
         st->sym_full++;
@@ -287,7 +294,7 @@ static uint32_t slot_of(stats_t *st, uint16_t locate)
 
 static void trade(stats_t *st, const ev_t *e, int64_t price, uint64_t shares, uint8_t mflags)
 {
-    if (mem_unlikely(price <= 0 || shares == 0)) {
+    if (unlikely(price <= 0 || shares == 0)) {
         st->bad++;
         return;
     }
@@ -297,7 +304,7 @@ static void trade(stats_t *st, const ev_t *e, int64_t price, uint64_t shares, ui
     if (mflags & ME_COUNTED) {
         stats_slot_t *s = &st->syms[d];
         stats_i128 nv = (stats_i128)price * shares;
-        if (mem_unlikely(e->ts < st->cur * st->cfg.bar_ns))
+        if (unlikely(e->ts < st->cur * st->cfg.bar_ns))
             st->late++;
         s->trades++;
         s->volume += shares;
@@ -490,16 +497,7 @@ int stats_open_bar(const stats_t *st, uint16_t locate, stats_bar_t *out)
     const stats_slot_t *s = &st->syms[d];
     uint64_t k = stats_open_k(st);
     if (s->bpx)
-        *out = (stats_bar_t){.k = k,
-                             .open = s->o,
-                             .high = s->h,
-                             .low = s->l,
-                             .close = s->c,
-                             .volume = s->bv,
-                             .trades = s->bn,
-                             .vwap = s->bv ? to_dollars_i128(s->bnotional) / (double)s->bv : NAN,
-                             .ret = NAN,
-                             .mid_ret = NAN};
+        *out = open_bar_of(s, k);
     else
         carried_bar(out, k, s->prev_close);
     out->ret = NAN;

@@ -11,6 +11,7 @@
  * must be 0. N = $TICKCORE_BENCH_EVENTS (default 10^7), runs = $TICKCORE_BENCH_RUNS (default 5).
  */
 #include "analytics/book.h"
+#include "base/clock.h"
 #include "bench/bench_util.h"
 #include "mem/mem.h"
 
@@ -45,14 +46,6 @@ static inline uint64_t rnd(void)
 }
 
 static int64_t g_mid[NSYM + 1];
-
-/* CPU seconds of this thread: on a shared machine, the rate per CPU second is the fairer one. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int64_t gen_price(uint16_t loc, uint8_t side)
 {
@@ -183,7 +176,7 @@ int main(void)
     for (int r = 0; r < 2 * runs; r++) {
         int batched = r & 1;
         book_reset(&b);
-        double t0 = bench_now(), c0 = cpu_now();
+        double t0 = clock_mono_s(), c0 = clock_thread_cpu_s();
         if (batched) {
             for (size_t i = 0; i < n; i += BATCH) {
                 size_t k = n - i < BATCH ? n - i : BATCH;
@@ -196,8 +189,8 @@ int main(void)
                 sink += (uint64_t)book_apply(&b, &evs[i], &f) + f.shares;
             }
         }
-        rate[batched][r / 2] = (double)n / (bench_now() - t0);
-        cpu_rate[batched][r / 2] = (double)n / (cpu_now() - c0);
+        rate[batched][r / 2] = (double)n / (clock_mono_s() - t0);
+        cpu_rate[batched][r / 2] = (double)n / (clock_thread_cpu_s() - c0);
         csum[batched] = book_checksum(&b, 1) ^ book_checksum(&b, NSYM);
     }
     mem_snapshot(&s1);

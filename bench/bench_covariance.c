@@ -12,6 +12,7 @@
  */
 #include "analytics/covariance.h"
 #include "analytics/pca.h"
+#include "base/clock.h"
 #include "bench/bench_util.h"
 #include "mem/mem.h"
 
@@ -24,15 +25,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* CPU time of the calling thread (OpenBLAS runs on it with one thread): less sensitive than the
- * wall clock to other processes on the shared machine. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t rng_state = 12345;
 
@@ -114,14 +106,14 @@ static void bench_full_recompute(int runs)
     double *c_mod = balloc((size_t)runs), *c_raw = balloc((size_t)runs);
     double *s = balloc((size_t)N * N);
     for (int i = 0; i < runs; i++) {
-        double t0 = bench_now(), u0 = cpu_now();
+        double t0 = clock_mono_s(), u0 = clock_thread_cpu_s();
         covariance_recompute(&c);
-        t_mod[i] = bench_now() - t0;
-        c_mod[i] = cpu_now() - u0;
-        t0 = bench_now(), u0 = cpu_now();
+        t_mod[i] = clock_mono_s() - t0;
+        c_mod[i] = clock_thread_cpu_s() - u0;
+        t0 = clock_mono_s(), u0 = clock_thread_cpu_s();
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, N, T, 1.0, rows, N, 0.0, s, N);
-        t_raw[i] = bench_now() - t0;
-        c_raw[i] = cpu_now() - u0;
+        t_raw[i] = clock_mono_s() - t0;
+        c_raw[i] = clock_thread_cpu_s() - u0;
     }
     double tm = bench_median(t_mod, (size_t)runs), tr = bench_median(t_raw, (size_t)runs);
     double cm = bench_median(c_mod, (size_t)runs), cr = bench_median(c_raw, (size_t)runs);
@@ -162,11 +154,11 @@ static void bench_rolling(int runs, unsigned recompute_every, uint64_t *allocs, 
     mem_snapshot(&before);
     long vm0 = vm_size_kb();
     for (int i = 0; i < runs; i++) {
-        double t0 = bench_now(), u0 = cpu_now();
+        double t0 = clock_mono_s(), u0 = clock_thread_cpu_s();
         for (size_t r = 0; r < ROWS; r++)
             covariance_push(&c, rows + r * N);
-        t[i] = (bench_now() - t0) / ROWS;
-        u[i] = (cpu_now() - u0) / ROWS;
+        t[i] = (clock_mono_s() - t0) / ROWS;
+        u[i] = (clock_thread_cpu_s() - u0) / ROWS;
     }
     long vm1 = vm_size_kb();
     mem_snapshot(&after);
@@ -200,14 +192,14 @@ static void bench_correlation(int runs)
     double *t_up = balloc((size_t)runs), *t_full = balloc((size_t)runs);
     double *u_up = balloc((size_t)runs), *u_full = balloc((size_t)runs);
     for (int i = 0; i < runs; i++) {
-        double t0 = bench_now(), u0 = cpu_now();
+        double t0 = clock_mono_s(), u0 = clock_thread_cpu_s();
         covariance_to_correlation(cov, corr, N, false);
-        t_up[i] = bench_now() - t0;
-        u_up[i] = cpu_now() - u0;
-        t0 = bench_now(), u0 = cpu_now();
+        t_up[i] = clock_mono_s() - t0;
+        u_up[i] = clock_thread_cpu_s() - u0;
+        t0 = clock_mono_s(), u0 = clock_thread_cpu_s();
         covariance_to_correlation(cov, corr, N, true);
-        t_full[i] = bench_now() - t0;
-        u_full[i] = cpu_now() - u0;
+        t_full[i] = clock_mono_s() - t0;
+        u_full[i] = clock_thread_cpu_s() - u0;
     }
     printf("correlation from covariance N=%d: upper wall %6.2f ms (cpu %6.2f), full (mirrored) "
            "wall %6.2f ms (cpu %6.2f)\n",
@@ -241,10 +233,10 @@ static void bench_pca(int runs)
     mem_snapshot(&before);
     long vm0 = vm_size_kb();
     for (int i = 0; i < runs; i++) {
-        double t0 = bench_now(), u0 = cpu_now();
+        double t0 = clock_mono_s(), u0 = clock_thread_cpu_s();
         check(pca_compute(&p, corr), "pca_compute");
-        t[i] = bench_now() - t0;
-        u[i] = cpu_now() - u0;
+        t[i] = clock_mono_s() - t0;
+        u[i] = clock_thread_cpu_s() - u0;
     }
     long vm1 = vm_size_kb();
     mem_snapshot(&after);

@@ -6,23 +6,17 @@
  * the thread's CPU time is shown next to the wall time, since the machine is shared. Files go to
  * a fresh directory under /tmp and are removed after each run.
  */
+#include "base/clock.h"
 #include "bench/bench_util.h"
 #include "cli/args.h"
-#include "sim/gen.h"
 #include "mem/mem.h"
+#include "sim/gen.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 typedef struct variant {
     const char *name;
@@ -82,9 +76,9 @@ int main(void)
             static gen_stats_t st;
             mem_snapshot_t before, after;
             mem_snapshot(&before);
-            double c0 = cpu_now();
+            double c0 = clock_thread_cpu_s();
             int rc = gen_generate(g, &st);
-            cpu[r] = cpu_now() - c0;
+            cpu[r] = clock_thread_cpu_s() - c0;
             mem_snapshot(&after);
             wall[r] = st.seconds;
             gen_destroy(g);

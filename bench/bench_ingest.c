@@ -11,6 +11,7 @@
  * Allocations after the seal are counted and printed beside the figures (they must be 0).
  */
 #include "bench/bench_util.h"
+#include "base/clock.h"
 #include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
@@ -62,7 +63,7 @@ typedef struct result {
 /* One pass of the stream over the file; returns seconds. */
 static double stream_pass(stream_t *s, const char *path, uint64_t *msgs, uint64_t *bytes)
 {
-    double t0 = bench_now();
+    double t0 = clock_mono_s();
     if (stream_open(s, path) < 0) {
         fprintf(stderr, "bench_ingest: %s\n", s->err);
         exit(1);
@@ -79,7 +80,7 @@ static double stream_pass(stream_t *s, const char *path, uint64_t *msgs, uint64_
         fprintf(stderr, "bench_ingest: %s\n", s->err);
         exit(1);
     }
-    double t = bench_now() - t0;
+    double t = clock_mono_s() - t0;
     *msgs = m;
     *bytes = s->reader.bytes_read;
     stream_close(s);
@@ -124,7 +125,7 @@ static double raw_reader(const char *path, bool force_pread, int runs, uint64_t 
         exit(1);
     double t[64];
     for (int i = 0; i < runs; i++) {
-        double t0 = bench_now();
+        double t0 = clock_mono_s();
         reader_open(&r, path);
         reader_chunk_t c;
         uint64_t b = 0;
@@ -138,7 +139,7 @@ static double raw_reader(const char *path, bool force_pread, int runs, uint64_t 
         if (held >= 0)
             reader_release(&r, (uint32_t)held);
         reader_close(&r);
-        t[i] = bench_now() - t0;
+        t[i] = clock_mono_s() - t0;
         *bytes = b;
     }
     reader_fini(&r);
@@ -151,14 +152,14 @@ static double raw_read_loop(const char *path, int runs, uint64_t *bytes)
     char *buf = mem_alloc_aligned(MEM_TAG_BENCH, bs, 4096);
     double t[64];
     for (int i = 0; i < runs; i++) {
-        double t0 = bench_now();
+        double t0 = clock_mono_s();
         int fd = open(path, O_RDONLY);
         ssize_t n;
         uint64_t b = 0;
         while ((n = read(fd, buf, bs)) > 0)
             b += (uint64_t)n;
         close(fd);
-        t[i] = bench_now() - t0;
+        t[i] = clock_mono_s() - t0;
         *bytes = b;
     }
     mem_free(MEM_TAG_BENCH, buf, bs);

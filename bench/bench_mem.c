@@ -7,6 +7,7 @@
  * one byte of each, then releases them all (reset, K puts, or K frees). Figures are medians of
  * several runs; ratios are against glibc malloc in the same run, since the machine is shared.
  */
+#include "base/clock.h"
 #include "bench/bench_util.h"
 #include "mem/arena.h"
 #include "mem/mem.h"
@@ -36,7 +37,7 @@ static const char *const names[V_COUNT] = {"arena", "pool", "mi_malloc", "glibc 
 
 static double run_once(variant_t v, size_t rounds, arena_t *a, pool_t *p)
 {
-    double t0 = bench_now();
+    double t0 = clock_mono_s();
     for (size_t r = 0; r < rounds; r++) {
         switch (v) {
         case V_ARENA:
@@ -91,7 +92,7 @@ static double run_once(variant_t v, size_t rounds, arena_t *a, pool_t *p)
             break;
         }
     }
-    return (double)(rounds * K) / (bench_now() - t0);
+    return (double)(rounds * K) / (clock_mono_s() - t0);
 }
 
 static void run_table(const char *title, size_t max_size, size_t rounds, int runs)

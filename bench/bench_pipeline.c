@@ -10,6 +10,7 @@
  * with 2 cores the reader thread shares them with the workers.
  */
 #include "bench/bench_util.h"
+#include "base/clock.h"
 #include "config/config.h"
 #include "engine/pipeline.h"
 #include "cli/args.h"
@@ -50,7 +51,7 @@ static void run(const char *path, unsigned k, result_t *r)
     mem_snapshot_t *s0 = malloc(sizeof *s0), *s1 = malloc(sizeof *s1);
     mem_seal();
     mem_snapshot(s0);
-    double t0 = bench_now();
+    double t0 = clock_mono_s();
     if (stream_open(&s, path) < 0) {
         fprintf(stderr, "bench_pipeline: %s\n", s.err);
         exit(1);
@@ -59,9 +60,9 @@ static void run(const char *path, unsigned k, result_t *r)
     for (;;) {
         pipe_batch_t *b = pipeline_acquire(&p);
         size_t n = 0;
-        double td = bench_now();
+        double td = clock_mono_s();
         rc = stream_next_into(&s, b->ev, p.batch_cap, &n);
-        r->reader_busy += bench_now() - td;
+        r->reader_busy += clock_mono_s() - td;
         b->n = rc > 0 ? (uint32_t)n : 0;
         pipeline_publish(&p, b);
         if (rc <= 0)
@@ -69,7 +70,7 @@ static void run(const char *path, unsigned k, result_t *r)
     }
     pipeline_finish(&p);
     xsection_compute(&p.xs);
-    r->secs = bench_now() - t0;
+    r->secs = clock_mono_s() - t0;
     mem_snapshot(s1);
     mem_unseal();
     if (rc < 0) {

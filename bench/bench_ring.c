@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "bench/bench_util.h"
 #include "mem/mem.h"
 #include "mem/ring.h"
@@ -128,10 +129,10 @@ static double run_once(ring_t *r, uint64_t n, bool batched, int cpu_cons)
     }
     while (!atomic_load_explicit(&run.ready, memory_order_acquire))
         sched_yield();
-    double t0 = bench_now();
+    double t0 = clock_mono_s();
     produce(r, n, batched);
     pthread_join(t, NULL);
-    double dt = bench_now() - t0;
+    double dt = clock_mono_s() - t0;
     uint64_t want = n % 2 == 0 ? (n / 2) * (n - 1) : n * ((n - 1) / 2);
     if (run.sum != want) {
         fprintf(stderr, "bench_ring: checksum mismatch: got %" PRIu64 ", want %" PRIu64 "\n",

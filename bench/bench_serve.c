@@ -26,6 +26,7 @@
  * (on an error the logs are kept and named).
  */
 #include "bench/bench_util.h"
+#include "base/clock.h"
 #include "base/histo.h"
 #include "cli/args.h"
 #include "sim/gen.h"
@@ -82,13 +83,6 @@ static const char *const kind_name[K_COUNT] = {"/v1/symbols/{SYM}?depth=5",
 /* The mix, in schedule order: 5 symbol, 2 correlation, 1 each /healthz, /v1/mst, /metrics. */
 static const uint8_t mix[10] = {K_SYMBOL, K_CORR,   K_SYMBOL, K_HEALTHZ, K_SYMBOL,
                                 K_MST,    K_SYMBOL, K_CORR,   K_SYMBOL,  K_METRICS};
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void sleep_ns(uint64_t ns)
 {
@@ -209,7 +203,7 @@ static pid_t spawn(char *const argv[], const char *out, const char *err)
 /* Wait up to timeout_ns for pid to end: true and its wait status, or false (still running). */
 static bool reap(pid_t pid, uint64_t timeout_ns, int *wstatus)
 {
-    uint64_t end = now_ns() + timeout_ns;
+    uint64_t end = clock_mono_ns() + timeout_ns;
     for (;;) {
         pid_t r = waitpid(pid, wstatus, WNOHANG);
         if (r == pid) {
@@ -218,7 +212,7 @@ static bool reap(pid_t pid, uint64_t timeout_ns, int *wstatus)
         }
         if (r < 0 && errno != EINTR)
             die("waitpid %d: %s", (int)pid, strerror(errno));
-        if (now_ns() >= end)
+        if (clock_mono_ns() >= end)
             return false;
         sleep_ns(2000000);
     }
@@ -362,9 +356,9 @@ static int hget(hconn_t *c, uint16_t port, const char *path, int *status, const 
             retry = !fresh;
             goto fail;
         }
-        uint64_t deadline = now_ns() + 10000000000ull;
+        uint64_t deadline = clock_mono_ns() + 10000000000ull;
         for (;;) {
-            uint64_t t = now_ns();
+            uint64_t t = clock_mono_ns();
             if (t >= deadline) {
                 snprintf(err, errlen, "GET %s: no complete answer in 10 s", path);
                 goto fail;
@@ -552,7 +546,7 @@ static void *load_main(void *arg)
     struct pollfd pfd[NCONN];
     int who[NCONN];
     for (;;) {
-        uint64_t now = now_ns();
+        uint64_t now = clock_mono_ns();
         uint64_t due = now >= L->t0 ? (now - L->t0) / PERIOD_NS + 1 : 0;
         if (limit == UINT64_MAX && atomic_load(&L->stop)) {
             limit = due; /* what is due now is still sent and answered; nothing later */
@@ -574,7 +568,7 @@ static void *load_main(void *arg)
                 break;
             }
             c->busy = true;
-            c->t_sent = now_ns();
+            c->t_sent = clock_mono_ns();
             uint64_t sched = L->t0 + next * PERIOD_NS;
             histo_record(&L->late, c->t_sent > sched ? c->t_sent - sched : 0);
             c->idx = next++;
@@ -607,9 +601,9 @@ static void *load_main(void *arg)
                 wait = 2000000;
         }
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
-        uint64_t wake_at = now_ns() + wait;
+        uint64_t wake_at = clock_mono_ns() + wait;
         int pr = ppoll(pfd, (nfds_t)n, &ts, NULL);
-        uint64_t t = now_ns();
+        uint64_t t = clock_mono_ns();
         if (pr < 0 && errno != EINTR) {
             load_fail(L, "ppoll: %s", strerror(errno));
             break;
@@ -697,7 +691,7 @@ static void load_start(load_t *L, uint16_t port)
         if ((L->c[i].fd = tcp_connect(port)) < 0)
             die("query load: connect to 127.0.0.1:%u: %s", port, strerror(errno));
     }
-    L->t0 = now_ns() + 1000000;
+    L->t0 = clock_mono_ns() + 1000000;
     int rc = pthread_create(&L->th, NULL, load_main, L);
     if (rc != 0)
         die("pthread_create: %s", strerror(rc));
@@ -828,7 +822,7 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
 
     /* the server, up when /healthz answers */
     pid_t spid = spawn(sargv, sout, NULL);
-    uint64_t t = now_ns(), next_seq = 0, taken = 0;
+    uint64_t t = clock_mono_ns(), next_seq = 0, taken = 0;
     for (;;) {
         int ws;
         if (reap(spid, 0, &ws)) {
@@ -837,14 +831,14 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
         }
         if (healthz(ctl, http, &next_seq, &taken, err, sizeof err) == 200)
             break;
-        if (now_ns() - t > START_TIMEOUT_NS) {
+        if (clock_mono_ns() - t > START_TIMEOUT_NS) {
             print_tail(sout, 20);
             die("%s: tickcore serve did not answer /healthz within %.0f s: %s", R->name,
                 (double)START_TIMEOUT_NS * 1e-9, err);
         }
         sleep_ns(20000000);
     }
-    double up_s = (double)(now_ns() - t) * 1e-9;
+    double up_s = (double)(clock_mono_ns() - t) * 1e-9;
     if (next_seq != 1 || taken != 0)
         die("%s: a fresh server expects sequence number %" PRIu64 " with %" PRIu64
             " messages taken (1 and 0 expected)",
@@ -866,7 +860,7 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     sleep_ns(1000000); /* the first sample: RSS at the start of the feed */
     char *fargv[] = {(char *)g_bin, "feed",          g_day,    "--to", a_to,
                      "--rate",      (char *)R->rate, "--json", NULL};
-    uint64_t t_spawn = now_ns();
+    uint64_t t_spawn = clock_mono_ns();
     atomic_store(&L->ingest_from, t_spawn);
     pid_t fpid = spawn(fargv, fout, ferr);
     uint64_t t_first = 0, t_done = 0, t_exit = 0, want = g_messages + 1;
@@ -874,9 +868,9 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     bool fed = false;
     int fws = 0;
     for (;;) {
-        uint64_t t1 = now_ns();
+        uint64_t t1 = clock_mono_ns();
         int st = healthz(ctl, http, &next_seq, &taken, err, sizeof err);
-        uint64_t t2 = now_ns();
+        uint64_t t2 = clock_mono_ns();
         if (st < 0) {
             print_tail(sout, 20);
             die("%s: while feeding: %s", R->name, err);
@@ -931,7 +925,7 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
             kill(fpid, SIGTERM);
             die("%s: tickcore feed still running 60 s after the server took everything", R->name);
         }
-        t_exit = now_ns();
+        t_exit = clock_mono_ns();
         if (!WIFEXITED(fws) || WEXITSTATUS(fws) != 0) {
             print_tail(ferr, 20);
             die("%s: tickcore feed failed (%s)", R->name, wait_text(fws, err, 100));
@@ -1254,7 +1248,7 @@ int main(void)
     snprintf(gout, sizeof gout, "%s/gen.out", g_dir);
     char *gargv[] = {(char *)g_bin, "gen", "--messages", count,   "--symbols", DAY_SYMBOLS,
                      "--seed",      "1",   "--no-truth", "--out", g_day,       NULL};
-    double tg = bench_now();
+    double tg = clock_mono_s();
     int ws;
     pid_t gp = spawn(gargv, gout, NULL);
     if (!reap(gp, RUN_TIMEOUT_NS, &ws)) {
@@ -1266,7 +1260,7 @@ int main(void)
         print_tail(gout, 20);
         die("%s gen failed (%s)", g_bin, wait_text(ws, b, sizeof b));
     }
-    tg = bench_now() - tg;
+    tg = clock_mono_s() - tg;
     unsigned nsyms = 0;
     uint64_t n = scan_day(g_day, syms, &nsyms);
     if (n != g_messages)

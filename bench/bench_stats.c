@@ -9,6 +9,7 @@
  * 1,000,000).
  */
 #include "analytics/stats.h"
+#include "base/clock.h"
 #include "bench/bench_util.h"
 #include "mem/mem.h"
 
@@ -46,15 +47,6 @@ static void on_bar(void *ctx, const stats_t *st, uint64_t k)
     }
 }
 
-/* CPU seconds of this thread: on a shared, loaded machine, closer to the work done than wall
- * time. */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static double run_once(const ev_t *ev, const int64_t *xp, size_t n, uint64_t bar_ns, uint32_t mcap,
                        row_ctx_t *rc, uint64_t *bars, double *cpu_rate)
 {
@@ -70,11 +62,11 @@ static double run_once(const ev_t *ev, const int64_t *xp, size_t n, uint64_t bar
         fprintf(stderr, "bench_stats: stats_init failed\n");
         exit(1);
     }
-    double t0 = bench_now(), c0 = cpu_now();
+    double t0 = clock_mono_s(), c0 = clock_thread_cpu_s();
     for (size_t i = 0; i < n; i++)
         stats_apply(&st, &ev[i], xp[i]);
-    double dt = bench_now() - t0;
-    *cpu_rate = (double)n / (cpu_now() - c0);
+    double dt = clock_mono_s() - t0;
+    *cpu_rate = (double)n / (clock_thread_cpu_s() - c0);
     *bars = st.bars_closed;
     stats_fini(&st);
     return (double)n / dt;

@@ -1,5 +1,5 @@
 /*
- * bench_util: machine description, clock and medians for the benchmarks. Reads
+ * bench_util: machine description and medians for the benchmarks. Reads
  * /proc/cpuinfo and uname(2) once per call; nothing here is on a measured path.
  */
 #include "bench/bench_util.h"
@@ -49,13 +49,6 @@ void bench_print_machine(FILE *f)
             "cc",
 #endif
             date);
-}
-
-double bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -11,8 +11,6 @@
 
 /* Print "machine: <cpu model>, <n> cores online, <kernel>, <compiler>, <date>" to f. */
 void bench_print_machine(FILE *f);
-/* Seconds from a monotonic clock. */
-double bench_now(void);
 /* Median of v[0..n) (sorts v in place). n must be > 0. */
 double bench_median(double *v, size_t n);
 /* Number of repeated runs: $TICKCORE_BENCH_RUNS if set and > 0, else def. */

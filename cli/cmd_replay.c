@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "engine/replay.h"
 #include "engine/report.h"
+#include "ingest/itch.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -30,38 +31,23 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-/* Message types in display order (the specification's, then CSV), with their names. */
-static const struct {
-    unsigned char type;
-    const char *name;
-} TYPES[] = {
-    {'S', "system event"},
-    {'R', "stock directory"},
-    {'H', "stock trading action"},
-    {'Y', "Reg SHO restriction"},
-    {'L', "market participant position"},
-    {'V', "MWCB decline level"},
-    {'W', "MWCB status"},
-    {'K', "IPO quoting period update"},
-    {'J', "LULD auction collar"},
-    {'h', "operational halt"},
-    {'A', "add order"},
-    {'F', "add order with MPID"},
-    {'E', "order executed"},
-    {'C', "order executed with price"},
-    {'X', "order cancel"},
-    {'D', "order delete"},
-    {'U', "order replace"},
-    {'P', "trade (non-cross)"},
-    {'Q', "cross trade"},
-    {'B', "broken trade"},
-    {'I', "NOII"},
-    {'N', "retail price improvement"},
-    {'O', "direct listing with capital raise"},
-    {EV_CSV_TRADE, "CSV trade"},
-    {EV_CSV_QUOTE, "CSV quote"},
-};
-#define NTYPES (sizeof TYPES / sizeof TYPES[0])
+/* Message types in display order: the specification's (names from ingest/itch's table), then
+ * the CSV rows. */
+static const unsigned char TYPES[] = "SRHYLVWKJhAFECXDUPQBINO"
+                                     "\0\0";
+#define NTYPES (sizeof TYPES - 1)
+
+static unsigned char type_at(size_t t)
+{
+    return t < NTYPES - 2 ? TYPES[t] : t == NTYPES - 2 ? EV_CSV_TRADE : EV_CSV_QUOTE;
+}
+
+static const char *type_name(unsigned char type)
+{
+    return type == EV_CSV_TRADE   ? "CSV trade"
+           : type == EV_CSV_QUOTE ? "CSV quote"
+                                  : itch_msg_name(type);
+}
 
 typedef struct replay_opts {
     config_t cfg;
@@ -334,10 +320,10 @@ static void print_report(const replay_opts_t *o, const replay_result_t *res, int
                total_msgs, total_bytes, secs, rate);
         bool first = true;
         for (size_t t = 0; t < NTYPES; t++) {
-            uint64_t k = res->by_type[TYPES[t].type];
+            uint64_t k = res->by_type[type_at(t)];
             if (!k)
                 continue;
-            printf("%s\"%c\":%" PRIu64, first ? "" : ",", TYPES[t].type, k);
+            printf("%s\"%c\":%" PRIu64, first ? "" : ",", type_at(t), k);
             first = false;
         }
         printf("},\"analytics\":");
@@ -371,9 +357,9 @@ static void print_report(const replay_opts_t *o, const replay_result_t *res, int
         }
         printf("  messages by type:\n");
         for (size_t t = 0; t < NTYPES; t++) {
-            uint64_t k = res->by_type[TYPES[t].type];
+            uint64_t k = res->by_type[type_at(t)];
             if (k)
-                printf("    %c  %-34s %12" PRIu64 "\n", TYPES[t].type, TYPES[t].name, k);
+                printf("    %c  %-34s %12" PRIu64 "\n", type_at(t), type_name(type_at(t)), k);
         }
         printf("  symbols: %u in the table%s\n", res->symbols,
                res->symbols_refused ? " (some refused: table full)" : "");

@@ -7,6 +7,7 @@
  */
 #include "cli/cmd_selfcheck.h"
 
+#include "base/clock.h"
 #include "cli/args.h"
 
 #include "mem/arena.h"
@@ -143,13 +144,6 @@ static void usage(FILE *f)
             "allocate once after the seal / keep one block at teardown, to show the detectors.\n");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 enum { O_ITEMS = 1, O_BATCH, O_JSON, O_STRICT, O_CHURN, O_LEAK };
 
 static const args_opt_t OPTS[] = {
@@ -235,7 +229,7 @@ int selfcheck_main(int argc, char **argv)
     mem_seal();
     mem_snapshot(before);
 
-    double t0 = now_s();
+    double t0 = clock_mono_s();
     pthread_t prod, cons;
     if (pthread_create(&cons, NULL, consumer, sc) != 0 ||
         pthread_create(&prod, NULL, producer, sc) != 0) {
@@ -244,7 +238,7 @@ int selfcheck_main(int argc, char **argv)
     }
     pthread_join(prod, NULL);
     pthread_join(cons, NULL);
-    double secs = now_s() - t0;
+    double secs = clock_mono_s() - t0;
     mem_snapshot(after);
 
     uint64_t want_sum = items % 2 ? items * ((items - 1) / 2) : (items / 2) * (items - 1);

@@ -5,6 +5,8 @@
  */
 #include "config/config.h"
 
+#include "base/err.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -205,15 +207,6 @@ static const key_t_ KEYS[] = {
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
-static void msg(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void msg(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
-
 static int enum_index(const char *choices, const char *v)
 {
     int i = 0;
@@ -238,19 +231,19 @@ static int parse_string(const key_t_ *k, const char *v, char *dst, char *why, si
     while (n && isspace((unsigned char)v[n - 1]))
         n--;
     if (n + 1 > (size_t)k->max) {
-        msg(why, wn, "'%.*s' is longer than %zu characters", (int)n, v, (size_t)k->max - 1);
+        err_set(why, wn, "'%.*s' is longer than %zu characters", (int)n, v, (size_t)k->max - 1);
         return -1;
     }
     if (n < (size_t)k->min) {
-        msg(why, wn, "empty value");
+        err_set(why, wn, "empty value");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)v[i];
         if (ch < 0x20 || ch > 0x7e || (k->choices && !strcmp(k->choices, "name") && !isalnum(ch))) {
-            msg(why, wn, "'%.*s': character %zu (0x%02x) is not %s", (int)n, v, i + 1, ch,
-                k->choices && !strcmp(k->choices, "name") ? "a letter or digit"
-                                                          : "printable ASCII");
+            err_set(why, wn, "'%.*s': character %zu (0x%02x) is not %s", (int)n, v, i + 1, ch,
+                    k->choices && !strcmp(k->choices, "name") ? "a letter or digit"
+                                                              : "printable ASCII");
             return -1;
         }
     }
@@ -260,7 +253,7 @@ static int parse_string(const key_t_ *k, const char *v, char *dst, char *why, si
     if (k->choices && !strcmp(k->choices, "addr")) {
         struct in_addr a;
         if (inet_pton(AF_INET, tmp, &a) != 1) {
-            msg(why, wn, "'%s' is not an IPv4 address (like 127.0.0.1)", tmp);
+            err_set(why, wn, "'%s' is not an IPv4 address (like 127.0.0.1)", tmp);
             return -1;
         }
     }
@@ -278,7 +271,7 @@ static int parse_value(const key_t_ *k, const char *v, config_t *c, char *why, s
     if (k->type == K_STR)
         return parse_string(k, v, (char *)dst, why, wn);
     if (!*v) {
-        msg(why, wn, "empty value");
+        err_set(why, wn, "empty value");
         return -1;
     }
     switch (k->type) {
@@ -290,14 +283,14 @@ static int parse_value(const key_t_ *k, const char *v, config_t *c, char *why, s
                  !strcmp(v, "0"))
             *(bool *)dst = false;
         else {
-            msg(why, wn, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", v);
+            err_set(why, wn, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", v);
             return -1;
         }
         return 0;
     case K_ENUM: {
         int i = enum_index(k->choices, v);
         if (i < 0) {
-            msg(why, wn, "'%s' is not one of %s", v, k->choices);
+            err_set(why, wn, "'%s' is not one of %s", v, k->choices);
             return -1;
         }
         *(uint32_t *)dst = (uint32_t)i;
@@ -307,13 +300,13 @@ static int parse_value(const key_t_ *k, const char *v, config_t *c, char *why, s
         break;
     }
     if (*v == '-') {
-        msg(why, wn, "'%s' is negative", v);
+        err_set(why, wn, "'%s' is negative", v);
         return -1;
     }
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || !isfinite(x)) {
-        msg(why, wn, "'%s' is not a number", v);
+        err_set(why, wn, "'%s' is not a number", v);
         return -1;
     }
     double mult = 1;
@@ -340,23 +333,23 @@ static int parse_value(const key_t_ *k, const char *v, config_t *c, char *why, s
         else if (!strcmp(end, "d"))
             mult = 86400e9, end += 1;
         else {
-            msg(why, wn, "'%s' needs a unit: ns, us, ms, s, m, h or d", v);
+            err_set(why, wn, "'%s' needs a unit: ns, us, ms, s, m, h or d", v);
             return -1;
         }
     }
     while (isspace((unsigned char)*end))
         end++;
     if (*end) {
-        msg(why, wn, "'%s' has trailing characters '%s'", v, end);
+        err_set(why, wn, "'%s' has trailing characters '%s'", v, end);
         return -1;
     }
     x *= mult;
     if (k->type != K_DBL && x != floor(x)) {
-        msg(why, wn, "'%s' is not a whole number", v);
+        err_set(why, wn, "'%s' is not a whole number", v);
         return -1;
     }
     if (x < k->min || x > k->max) {
-        msg(why, wn, "'%s' is out of range [%.17g, %.17g]", v, k->min, k->max);
+        err_set(why, wn, "'%s' is out of range [%.17g, %.17g]", v, k->min, k->max);
         return -1;
     }
     switch (k->type) {
@@ -392,27 +385,27 @@ static bool known_section(const char *section)
 static int check(const config_t *c, char *err, size_t n)
 {
     if (c->ring_slots & (c->ring_slots - 1)) {
-        msg(err, n, "pipeline.ring_slots must be a power of two, got %u", c->ring_slots);
+        err_set(err, n, "pipeline.ring_slots must be a power of two, got %u", c->ring_slots);
         return -1;
     }
     if (c->io_queue_depth >= c->io_buffers) {
-        msg(err, n, "input.io_queue_depth (%u) must be below input.io_buffers (%u)",
-            c->io_queue_depth, c->io_buffers);
+        err_set(err, n, "input.io_queue_depth (%u) must be below input.io_buffers (%u)",
+                c->io_queue_depth, c->io_buffers);
         return -1;
     }
     if (c->matrix_symbols > c->max_symbols) {
-        msg(err, n, "matrix.symbols (%u) exceeds symbols.max_symbols (%u)", c->matrix_symbols,
-            c->max_symbols);
+        err_set(err, n, "matrix.symbols (%u) exceeds symbols.max_symbols (%u)", c->matrix_symbols,
+                c->max_symbols);
         return -1;
     }
     if (c->clusters > c->matrix_symbols) {
-        msg(err, n, "graph.clusters (%u) exceeds matrix.symbols (%u)", c->clusters,
-            c->matrix_symbols);
+        err_set(err, n, "graph.clusters (%u) exceeds matrix.symbols (%u)", c->clusters,
+                c->matrix_symbols);
         return -1;
     }
     if (c->pca_components > c->matrix_symbols) {
-        msg(err, n, "matrix.pca_components (%u) exceeds matrix.symbols (%u)", c->pca_components,
-            c->matrix_symbols);
+        err_set(err, n, "matrix.pca_components (%u) exceeds matrix.symbols (%u)", c->pca_components,
+                c->matrix_symbols);
         return -1;
     }
     return 0;
@@ -453,21 +446,21 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (p->failed)
         return 0;
     if (!known_section(section)) {
-        msg(p->err, p->errlen, "%s:%d: unknown section [%s] (key '%s')", p->path, p->line, section,
-            name);
+        err_set(p->err, p->errlen, "%s:%d: unknown section [%s] (key '%s')", p->path, p->line,
+                section, name);
         p->failed = 1;
         return 0;
     }
     const key_t_ *k = find_key(section, name);
     if (!k) {
-        msg(p->err, p->errlen, "%s:%d: unknown key '%s' in section [%s]", p->path, p->line, name,
-            section);
+        err_set(p->err, p->errlen, "%s:%d: unknown key '%s' in section [%s]", p->path, p->line,
+                name, section);
         p->failed = 1;
         return 0;
     }
     char why[200];
     if (parse_value(k, value, p->c, why, sizeof why) < 0) {
-        msg(p->err, p->errlen, "%s:%d: %s.%s: %s", p->path, p->line, section, name, why);
+        err_set(p->err, p->errlen, "%s:%d: %s.%s: %s", p->path, p->line, section, name, why);
         p->failed = 1;
         return 0;
     }
@@ -479,7 +472,7 @@ int config_load(config_t *c, const char *path, char *err, size_t errlen)
     parse_ctx_t p = {.c = c, .path = path, .err = err, .errlen = errlen};
     p.f = fopen(path, "r");
     if (!p.f) {
-        msg(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     int rc = ini_parse_stream(count_lines, &p, on_key, &p);
@@ -487,13 +480,14 @@ int config_load(config_t *c, const char *path, char *err, size_t errlen)
     if (p.failed)
         return -1;
     if (rc != 0) {
-        msg(err, errlen, "%s:%d: not an INI line (expected [section], key = value or a comment)",
-            path, rc > 0 ? rc : p.line);
+        err_set(err, errlen,
+                "%s:%d: not an INI line (expected [section], key = value or a comment)", path,
+                rc > 0 ? rc : p.line);
         return -1;
     }
     char why[300];
     if (check(c, why, sizeof why) < 0) {
-        msg(err, errlen, "%s: %s", path, why);
+        err_set(err, errlen, "%s: %s", path, why);
         return -1;
     }
     return 0;
@@ -509,7 +503,7 @@ int config_set(config_t *c, const char *key, const char *value, char *err, size_
     size_t kl = eq && value == eq + 1 ? (size_t)(eq - key) : strlen(key);
     if (!dot || (size_t)(dot - key) >= sizeof sec || kl - (size_t)(dot - key) - 1 >= sizeof name ||
         !value) {
-        msg(err, errlen, "--set wants section.key=value, got '%s'", key);
+        err_set(err, errlen, "--set wants section.key=value, got '%s'", key);
         return -1;
     }
     memcpy(sec, key, (size_t)(dot - key));
@@ -518,12 +512,12 @@ int config_set(config_t *c, const char *key, const char *value, char *err, size_
     name[kl - (size_t)(dot - key) - 1] = '\0';
     const key_t_ *k = find_key(sec, name);
     if (!k) {
-        msg(err, errlen, "unknown key '%s.%s'", sec, name);
+        err_set(err, errlen, "unknown key '%s.%s'", sec, name);
         return -1;
     }
     char why[200];
     if (parse_value(k, value, c, why, sizeof why) < 0) {
-        msg(err, errlen, "%s.%s: %s", sec, name, why);
+        err_set(err, errlen, "%s.%s: %s", sec, name, why);
         return -1;
     }
     return 0;

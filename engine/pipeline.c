@@ -7,6 +7,7 @@
  */
 #include "engine/pipeline.h"
 
+#include "base/clock.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -14,13 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 
 static size_t pow2_at_least(size_t n)
 {
@@ -80,20 +74,20 @@ static void *worker_main(void *arg)
     pipeline_t *p = w->p;
     if (p->cfg.pin_cpus)
         pin(w->id + 1);
-    uint64_t t0 = now_ns(), busy = 0;
+    uint64_t t0 = clock_mono_ns(), busy = 0;
     size_t first, n;
     while ((n = ring_wait_peek(&w->in, 16, &first)) > 0) {
         for (size_t i = 0; i < n; i++) {
             uint32_t bi = *(uint32_t *)ring_slot(&w->in, first + i);
             pipe_batch_t *b = &p->batches[bi];
-            uint64_t t1 = now_ns();
+            uint64_t t1 = clock_mono_ns();
             size_t mine = b->n;
             if (p->k == 1)
                 shard_apply(&w->shard, b->ev, b->n);
             else
                 mine = shard_apply_part(&w->shard, b->ev, b->n, p->owner, (uint8_t)w->id);
             w->owned += mine;
-            uint64_t t2 = now_ns();
+            uint64_t t2 = clock_mono_ns();
             if (p->on_batch)
                 p->on_batch(p->hook_ctx, w->id, &w->shard, b->ev, b->n, p->k == 1 ? NULL : p->owner,
                             b->force);
@@ -124,7 +118,7 @@ static void *worker_main(void *arg)
     if (w->id == 0)
         ring_close(&w->bars);
     w->busy = (double)busy * 1e-9;
-    w->wall = (double)(now_ns() - t0) * 1e-9;
+    w->wall = (double)(clock_mono_ns() - t0) * 1e-9;
     return NULL;
 }
 
@@ -132,7 +126,7 @@ static void *xsection_main(void *arg)
 {
     pipeline_t *p = arg;
     ring_t *bars = &p->w[0].bars;
-    uint64_t t0 = now_ns(), busy = 0, last_compute = t0, rows_computed = 0;
+    uint64_t t0 = clock_mono_ns(), busy = 0, last_compute = t0, rows_computed = 0;
     size_t first, n;
     while ((n = ring_wait_peek(bars, 16, &first)) > 0) {
         for (size_t i = 0; i < n; i++) {
@@ -142,30 +136,30 @@ static void *xsection_main(void *arg)
                 p->xs_waits++;
                 sched_yield();
             }
-            uint64_t t1 = now_ns();
+            uint64_t t1 = clock_mono_ns();
             xsection_push(&p->xs, k, slot->row,
                           atomic_load_explicit(&slot->traded, memory_order_relaxed) != 0);
-            busy += now_ns() - t1;
+            busy += clock_mono_ns() - t1;
             atomic_store_explicit(&slot->traded, 0, memory_order_relaxed);
             atomic_store_explicit(&slot->done, 0, memory_order_relaxed);
             atomic_store_explicit(&slot->k1, 0, memory_order_release);
         }
         ring_release(bars, n);
         if (p->on_xs && p->xs_interval_ns && p->xs.rows > rows_computed) {
-            uint64_t t = now_ns();
+            uint64_t t = clock_mono_ns();
             if (t - last_compute >= p->xs_interval_ns) {
                 if (xsection_compute(&p->xs) == 0) {
                     p->on_xs(p->hook_ctx, &p->xs);
                     p->xs_computes++;
                 }
                 rows_computed = p->xs.rows;
-                last_compute = now_ns();
+                last_compute = clock_mono_ns();
                 busy += last_compute - t;
             }
         }
     }
     p->xs_busy = (double)busy * 1e-9;
-    p->xs_wall = (double)(now_ns() - t0) * 1e-9;
+    p->xs_wall = (double)(clock_mono_ns() - t0) * 1e-9;
     return NULL;
 }
 
@@ -280,7 +274,7 @@ pipe_batch_t *pipeline_acquire(pipeline_t *p)
     if (p->nfree == 0) {
         /* every batch is in flight: wait for the slowest worker (backpressure, counted) */
         p->acquire_waits++;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = clock_mono_ns();
         unsigned spins = 0;
         while (p->nfree == 0) {
             if (++spins < 64) {
@@ -291,7 +285,7 @@ pipe_batch_t *pipeline_acquire(pipeline_t *p)
             }
             reclaim(p);
         }
-        p->acquire_wait_s += (double)(now_ns() - t0) * 1e-9;
+        p->acquire_wait_s += (double)(clock_mono_ns() - t0) * 1e-9;
     }
     pipe_batch_t *b = &p->batches[p->free_stack[--p->nfree]];
     b->n = 0;
@@ -313,7 +307,7 @@ void pipeline_publish(pipeline_t *p, pipe_batch_t *b)
         return;
     }
     atomic_store_explicit(&b->refs, p->k, memory_order_relaxed);
-    b->t_publish = now_ns();
+    b->t_publish = clock_mono_ns();
     for (unsigned i = 0; i < p->k; i++) {
         size_t first;
         ring_claim(&p->w[i].in, 1, &first); /* never full: it holds every batch */

@@ -7,6 +7,7 @@
  * own event array is used and nothing is published.
  */
 #include "engine/replay.h"
+#include "base/clock.h"
 
 #include "engine/pipeline.h"
 #include "engine/truth.h"
@@ -32,13 +33,6 @@ struct replay {
     csvout_t trades;
     bool have_stream, have_pipeline, have_trades;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static bool stopped(const replay_t *r)
 {
@@ -126,13 +120,13 @@ static void pace(const replay_t *r, pacer_t *p, uint64_t ts)
     if (!p->started) {
         p->started = true;
         p->ts0 = ts;
-        p->wall0 = now_s();
+        p->wall0 = clock_mono_s();
         return;
     }
     if (ts <= p->ts0)
         return;
     double due = p->wall0 + (double)(ts - p->ts0) * 1e-9 / p->speed;
-    double wait = due - now_s();
+    double wait = due - clock_mono_s();
     if (wait > 0.0005 && !stopped(r)) {
         struct timespec d = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
         nanosleep(&d, NULL);
@@ -152,7 +146,7 @@ static void progress(replay_t *r, const replay_result_t *res, run_state_t *st, b
 {
     if (!r->c.progress)
         return;
-    double t = now_s();
+    double t = clock_mono_s();
     double every = r->c.progress_interval > 0 ? r->c.progress_interval : 0.1;
     if (!final && t - st->last_progress < every)
         return;
@@ -186,9 +180,9 @@ static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st)
             rc = stream_next(&r->stream, &ev, &n);
         } else {
             b = pipeline_acquire(&r->pl);
-            double td = now_s();
+            double td = clock_mono_s();
             rc = stream_next_into(&r->stream, b->ev, cap, &n);
-            st->reader_busy += now_s() - td;
+            st->reader_busy += clock_mono_s() - td;
             ev = b->ev;
             b->n = rc > 0 ? (uint32_t)n : 0;
             /* the clock went back: the next day's file, a new session */
@@ -244,9 +238,9 @@ static void finish(replay_t *r, replay_result_t *res, const run_state_t *st,
 {
     const replay_cfg_t *c = &r->c;
     xsection_t *xs = &r->pl.xs;
-    double t = now_s();
+    double t = clock_mono_s();
     int xs_rc = c->decode_only ? -EAGAIN : xsection_compute(xs);
-    t = now_s() - t;
+    t = clock_mono_s() - t;
     mem_snapshot(&res->after);
     res->allocs_after_seal = res->after.total.allocs - before->total.allocs;
     report_collect(&res->report, c->decode_only ? NULL : &r->pl, &r->symbols, r->cfg.top_symbols);
@@ -297,7 +291,7 @@ int replay_run(replay_t *r, replay_result_t *res)
     static mem_snapshot_t before;
     mem_seal();
     mem_snapshot(&before);
-    st.t0 = now_s();
+    st.t0 = clock_mono_s();
     for (st.pass = 0; st.pass < c->repeat && !stopped(r); st.pass++)
         for (unsigned i = 0; i < c->nfiles && !stopped(r); i++) {
             replay_file_t *fr = &res->files[i];
@@ -324,7 +318,7 @@ int replay_run(replay_t *r, replay_result_t *res)
             res->outputs_failed = true;
         }
     }
-    res->seconds = now_s() - st.t0;
+    res->seconds = clock_mono_s() - st.t0;
     res->interrupted = stopped(r);
     progress(r, res, &st, true);
 

@@ -285,6 +285,13 @@ static void num(FILE *f, double v)
         fputs("null", f);
 }
 
+/* ,"key":v */
+static void key_num(FILE *f, const char *key, double v)
+{
+    fprintf(f, ",\"%s\":", key);
+    num(f, v);
+}
+
 void report_json(FILE *f, const report_t *r)
 {
     if (!r->analytics) {
@@ -307,29 +314,17 @@ void report_json(FILE *f, const report_t *r)
             r->breaks_unknown);
     for (size_t i = 0; i < r->ntop; i++) {
         const report_sym_t *t = &r->top[i];
-        fprintf(f,
-                "%s{\"symbol\":\"%s\",\"locate\":%u,\"trades\":%" PRIu64 ",\"volume\":%" PRIu64
-                ",\"notional\":",
+        fprintf(f, "%s{\"symbol\":\"%s\",\"locate\":%u,\"trades\":%" PRIu64 ",\"volume\":%" PRIu64,
                 i ? "," : "", t->name, t->locate, t->trades, t->volume);
-        num(f, t->notional);
-        fputs(",\"vwap\":", f);
-        num(f, t->vwap);
-        fputs(",\"open\":", f);
-        num(f, t->open);
-        fputs(",\"high\":", f);
-        num(f, t->high);
-        fputs(",\"low\":", f);
-        num(f, t->low);
-        fputs(",\"last\":", f);
-        num(f, t->last);
-        fputs(",\"bid\":", f);
-        num(f, t->bid);
-        fputs(",\"ask\":", f);
-        num(f, t->ask);
-        fputs(",\"spread\":", f);
-        num(f, t->spread);
-        fputs(",\"bar_vol\":", f);
-        num(f, t->vol);
+        const struct {
+            const char *key;
+            double v;
+        } nums[] = {{"notional", t->notional}, {"vwap", t->vwap}, {"open", t->open},
+                    {"high", t->high},         {"low", t->low},   {"last", t->last},
+                    {"bid", t->bid},           {"ask", t->ask},   {"spread", t->spread},
+                    {"bar_vol", t->vol}};
+        for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
+            key_num(f, nums[k].key, nums[k].v);
         fprintf(f, ",\"orders\":%u,\"levels\":%u}", t->orders, t->levels);
     }
     fprintf(f,
@@ -358,12 +353,10 @@ void report_json(FILE *f, const report_t *r)
             r->lat_n, r->lat_p50, r->lat_p99, r->lat_p999, r->lat_max);
     fputs(",\"truth\":", f);
     if (r->truth_rc == 0) {
-        fprintf(f, "{\"pairs\":%zu,\"mae\":", r->truth.pairs);
-        num(f, r->truth.mae);
-        fputs(",\"max_err\":", f);
-        num(f, r->truth.max_err);
-        fputs(",\"ari\":", f);
-        num(f, r->truth.ari);
+        fprintf(f, "{\"pairs\":%zu", r->truth.pairs);
+        key_num(f, "mae", r->truth.mae);
+        key_num(f, "max_err", r->truth.max_err);
+        key_num(f, "ari", r->truth.ari);
         fputc('}', f);
     } else {
         fputs("null", f);

@@ -5,6 +5,7 @@
  */
 #include "engine/shard.h"
 
+#include "base/hints.h"
 #include "mem/mem.h"
 
 #include <string.h>
@@ -107,7 +108,7 @@ static inline void apply_one(shard_t *s, const ev_t *e)
             touched = fill.locate ? fill.locate : e->locate;
     }
     stats_apply(&s->stats, e, exec_price);
-    if (mem_unlikely(s->trades_out != NULL))
+    if (unlikely(s->trades_out != NULL))
         export_trade(s, e, exec_price, book_side);
     if (touched) {
         int64_t bid, ask;

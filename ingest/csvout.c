@@ -6,6 +6,7 @@
  */
 #include "ingest/csvout.h"
 
+#include "base/hints.h"
 #include "event/event.h"
 #include "mem/mem.h"
 
@@ -93,7 +94,7 @@ static int write_all(csvout_t *w, const char *buf, size_t n)
 }
 
 /* Cold: empty the buffer. Keeps the first error. */
-__attribute__((noinline, cold)) static int drain(csvout_t *w)
+static HINT_COLD int drain(csvout_t *w)
 {
     if (w->err)
         return w->err;
@@ -151,20 +152,20 @@ static inline size_t symbol_len(const char *s)
 int csvout_trade(csvout_t *w, uint64_t ts_ns, const char *symbol, int64_t price_e4, uint64_t size,
                  uint8_t side)
 {
-    if (mem_unlikely(!w->buf))
+    if (unlikely(!w->buf))
         return -EBADF;
-    if (mem_unlikely(w->err))
+    if (unlikely(w->err))
         return w->err;
     size_t slen = symbol_len(symbol);
-    if (mem_unlikely(slen == 0 || (side != 0 && side != 'B' && side != 'S'))) {
+    if (unlikely(slen == 0 || (side != 0 && side != 'B' && side != 'S'))) {
         w->refused++;
         return -EINVAL;
     }
-    if (mem_unlikely(ts_ns > (uint64_t)INT64_MAX || price_e4 == INT64_MIN)) {
+    if (unlikely(ts_ns > (uint64_t)INT64_MAX || price_e4 == INT64_MIN)) {
         w->refused++;
         return -ERANGE;
     }
-    if (mem_unlikely(w->cap - w->len < CSVOUT_MAX_ROW)) {
+    if (unlikely(w->cap - w->len < CSVOUT_MAX_ROW)) {
         int rc = drain(w);
         if (rc < 0)
             return rc;

@@ -15,53 +15,50 @@
  */
 #include "ingest/itch.h"
 
+#include "base/byteorder.h"
+#include "base/hints.h"
+
 #include <errno.h>
 #include <string.h>
 
-#if defined(__GNUC__)
-#define itch_unlikely(x) __builtin_expect(!!(x), 0)
-#else
-#define itch_unlikely(x) (x)
-#endif
+/* Every message type of the ITCH 5.0 specification: type byte, length with the type byte,
+ * the name the reports print. The one list; the tables below are built from it. */
+#define ITCH_MESSAGES(X)                                                                           \
+    X('S', 12, "system event")                                                                     \
+    X('R', 39, "stock directory")                                                                  \
+    X('H', 25, "stock trading action")                                                             \
+    X('Y', 20, "Reg SHO restriction")                                                              \
+    X('L', 26, "market participant position")                                                      \
+    X('V', 35, "MWCB decline level")                                                               \
+    X('W', 12, "MWCB status")                                                                      \
+    X('K', 28, "IPO quoting period update")                                                        \
+    X('J', 35, "LULD auction collar")                                                              \
+    X('h', 21, "operational halt")                                                                 \
+    X('A', 36, "add order")                                                                        \
+    X('F', 40, "add order with MPID")                                                              \
+    X('E', 31, "order executed")                                                                   \
+    X('C', 36, "order executed with price")                                                        \
+    X('X', 23, "order cancel")                                                                     \
+    X('D', 19, "order delete")                                                                     \
+    X('U', 35, "order replace")                                                                    \
+    X('P', 44, "trade (non-cross)")                                                                \
+    X('Q', 40, "cross trade")                                                                      \
+    X('B', 19, "broken trade")                                                                     \
+    X('I', 50, "NOII")                                                                             \
+    X('N', 20, "retail price improvement")                                                         \
+    X('O', 48, "direct listing with capital raise")
 
-const uint8_t itch_msg_len[256] = {
-    ['S'] = 12, /* system event */
-    ['R'] = 39, /* stock directory */
-    ['H'] = 25, /* stock trading action */
-    ['Y'] = 20, /* Reg SHO short sale price test restriction */
-    ['L'] = 26, /* market participant position */
-    ['V'] = 35, /* MWCB decline level */
-    ['W'] = 12, /* MWCB status */
-    ['K'] = 28, /* IPO quoting period update */
-    ['J'] = 35, /* LULD auction collar */
-    ['h'] = 21, /* operational halt */
-    ['A'] = 36, /* add order, no MPID */
-    ['F'] = 40, /* add order with MPID attribution */
-    ['E'] = 31, /* order executed */
-    ['C'] = 36, /* order executed with price */
-    ['X'] = 23, /* order cancel */
-    ['D'] = 19, /* order delete */
-    ['U'] = 35, /* order replace */
-    ['P'] = 44, /* trade (non-cross) */
-    ['Q'] = 40, /* cross trade */
-    ['B'] = 19, /* broken trade */
-    ['I'] = 50, /* net order imbalance indicator (NOII) */
-    ['N'] = 20, /* retail price improvement indicator */
-    ['O'] = 48, /* direct listing with capital raise price discovery */
-};
+#define MSG_LEN(type, len, name) [type] = len,
+const uint8_t itch_msg_len[256] = {ITCH_MESSAGES(MSG_LEN)};
+#undef MSG_LEN
 
-static inline uint16_t be16(const uint8_t *p)
+#define MSG_NAME(type, len, name) [type] = name,
+static const char *const msg_name[256] = {ITCH_MESSAGES(MSG_NAME)};
+#undef MSG_NAME
+
+const char *itch_msg_name(unsigned type)
 {
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return __builtin_bswap16(v);
-}
-
-static inline uint64_t be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return __builtin_bswap64(v);
+    return type < 256 ? msg_name[type] : NULL;
 }
 
 /* MWCB levels have 8 implied decimals; events carry 4. Rounded half up. */
@@ -120,28 +117,26 @@ static const ev_map_t ev_map[128] = {
 /* Decode one message of a known type whose length has been checked (len == itch_msg_len[*p],
  * so every read below lies inside the message; the shortest message is 12 bytes, which
  * covers the shared header's 8-byte load at offset 3). */
-static inline __attribute__((always_inline)) void decode_body(const uint8_t *p, unsigned len,
-                                                              ev_t *e)
+static HINT_INLINE void decode_body(const uint8_t *p, unsigned len, ev_t *e)
 {
     /* All loads first, then the stores: e may alias p as far as C knows (uint8_t). */
     const uint8_t t = p[0];
     const ev_map_t *d = &ev_map[t & 127];
-    const uint64_t ts = be64(p + 3) & 0xffffffffffffull; /* tracking(2) then timestamp(6) */
-    const uint64_t ref = be64(p + d->at[F_REF]) & d->mask[F_REF];
-    const uint64_t new_ref = be64(p + d->at[F_NEW_REF]) & d->mask[F_NEW_REF];
-    const uint64_t match = be64(p + d->at[F_MATCH]) & d->mask[F_MATCH];
-    int64_t price = (int64_t)(be64(p + d->at[F_PRICE]) & d->mask[F_PRICE]);
-    const uint64_t shares = be64(p + d->at[F_SHARES]) & d->mask[F_SHARES];
-    const uint16_t locate = be16(p + 1), tracking = be16(p + 3);
+    const uint64_t ts = be64_get(p + 3) & 0xffffffffffffull; /* tracking(2) then timestamp(6) */
+    uint64_t f[F_N];
+#pragma GCC unroll 8 /* F_N fixed loads, no loop */
+    for (int i = 0; i < F_N; i++)
+        f[i] = be64_get(p + d->at[i]) & d->mask[i];
+    const uint16_t locate = be16_get(p + 1), tracking = be16_get(p + 3);
     const uint8_t side = p[d->side] & d->side_mask, aux = p[d->aux] & d->aux_mask;
-    if (itch_unlikely(t == 'V'))
-        price = price8_to_4(be64(p + 11)); /* MWCB level 1 */
+    if (unlikely(t == 'V'))
+        f[F_PRICE] = (uint64_t)price8_to_4(be64_get(p + 11)); /* MWCB level 1 */
     e->ts = ts;
-    e->ref = ref;
-    e->new_ref = new_ref;
-    e->match = match;
-    e->price = price;
-    e->shares = shares;
+    e->ref = f[F_REF];
+    e->new_ref = f[F_NEW_REF];
+    e->match = f[F_MATCH];
+    e->price = (int64_t)f[F_PRICE];
+    e->shares = f[F_SHARES];
     e->raw = p;
     e->locate = locate;
     e->tracking = tracking;
@@ -152,8 +147,7 @@ static inline __attribute__((always_inline)) void decode_body(const uint8_t *p, 
 }
 
 /* A frame failed the length check: say why. p is the frame (prefix first); avail >= 3. */
-static void __attribute__((cold, noinline))
-frame_error(const uint8_t *p, uint16_t len, itch_result_t *res)
+static HINT_COLD void frame_error(const uint8_t *p, uint16_t len, itch_result_t *res)
 {
     const uint8_t t = p[2];
     res->err_len = len;
@@ -175,20 +169,20 @@ void itch_decode_block(const uint8_t *buf, size_t len, ev_t *out, size_t max, it
     while (n < max) {
         const size_t rem = len - off;
         const uint8_t *p = buf + off;
-        if (itch_unlikely(rem < 3)) {
+        if (unlikely(rem < 3)) {
             /* A prefix alone can still be judged: 0 or longer than any message is bad. */
-            if (rem == 2 && (be16(p) == 0 || be16(p) > ITCH_MAX_MSG)) {
-                res->err_len = be16(p);
-                res->status = be16(p) == 0 ? ITCH_ERR_ZERO_LENGTH : ITCH_ERR_BAD_LENGTH;
+            if (rem == 2 && (be16_get(p) == 0 || be16_get(p) > ITCH_MAX_MSG)) {
+                res->err_len = be16_get(p);
+                res->status = be16_get(p) == 0 ? ITCH_ERR_ZERO_LENGTH : ITCH_ERR_BAD_LENGTH;
             }
             goto done;
         }
-        const unsigned ml = be16(p);
-        if (itch_unlikely((ml != itch_msg_len[p[2]]) | (ml == 0))) {
+        const unsigned ml = be16_get(p);
+        if (unlikely((ml != itch_msg_len[p[2]]) | (ml == 0))) {
             frame_error(p, (uint16_t)ml, res);
             goto done;
         }
-        if (itch_unlikely(rem - 2 < ml))
+        if (unlikely(rem - 2 < ml))
             goto done; /* incomplete tail: the caller carries it over */
         decode_body(p + 2, ml, &out[n++]);
         off += 2 + ml;
@@ -219,7 +213,7 @@ static int frame_check(const uint8_t *buf, size_t len, size_t pos)
 {
     if (len - pos < 3)
         return -1;
-    const unsigned ml = be16(buf + pos);
+    const unsigned ml = be16_get(buf + pos);
     if (ml == 0 || ml != itch_msg_len[buf[pos + 2]])
         return 0;
     return len - pos - 2 < ml ? -2 : 1;

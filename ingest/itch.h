@@ -29,6 +29,10 @@
 /* Body length (type byte included) of each ITCH 5.0 message type; 0 for an unknown type. */
 extern const uint8_t itch_msg_len[256];
 
+/* The name of an ITCH 5.0 message type for reports ("add order", "NOII"); NULL for a type the
+ * specification does not have. A static string; any thread. */
+const char *itch_msg_name(unsigned type);
+
 typedef enum itch_status {
     ITCH_OK = 0,          /* every whole message decoded; an incomplete tail may remain */
     ITCH_FULL,            /* the event array is full; call again from buf + consumed */

@@ -7,6 +7,8 @@
  */
 #include "ingest/stream.h"
 
+#include "base/byteorder.h"
+#include "base/err.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
 
@@ -81,15 +83,6 @@ void stream_close(stream_t *s)
     reader_close(&s->reader);
 }
 
-static void set_err(stream_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(stream_t *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->err, sizeof s->err, fmt, ap);
-    va_end(ap);
-}
-
 int stream_open(stream_t *s, const char *path)
 {
     stream_close(s);
@@ -104,7 +97,7 @@ int stream_open(stream_t *s, const char *path)
     s->format = s->cfg.format;
     int rc = reader_open(&s->reader, path);
     if (rc < 0) {
-        set_err(s, "%s", s->reader.err);
+        err_set(s->err, sizeof s->err, "%s", s->reader.err);
         return rc;
     }
     return 0;
@@ -115,7 +108,7 @@ int stream_open(stream_t *s, const char *path)
 static stream_format_t detect(const uint8_t *p, size_t n)
 {
     if (n >= 3) {
-        unsigned len = (unsigned)p[0] << 8 | p[1];
+        unsigned len = be16_get(p);
         if (len != 0 && len == itch_msg_len[p[2]])
             return STREAM_ITCH;
     }
@@ -158,8 +151,29 @@ static void itch_error(stream_t *s, const itch_result_t *r, uint64_t off, uint64
                  r->err_expected);
         break;
     }
-    set_err(s, "%s: byte %llu (message %llu): %s", s->path, (unsigned long long)off,
-            (unsigned long long)index + 1, what);
+    err_set(s->err, sizeof s->err, "%s: byte %llu (message %llu): %s", s->path,
+            (unsigned long long)off, (unsigned long long)index + 1, what);
+}
+
+/* Decode CSV rows from p[0..len) into s->out (at_eof: these are the file's last bytes). Returns
+ * the events decoded; *done is set when the block is used up. A bad row is recorded in s->err
+ * and s->pending. */
+static size_t csv_batch(stream_t *s, const uint8_t *p, size_t len, bool at_eof, bool *done)
+{
+    csv_result_t res;
+    csv_decode_block(&s->csv, p, len, at_eof, s->out, s->out_max, &res);
+    s->pos += res.consumed;
+    count_batch(s, res.n);
+    *done = false;
+    if (res.status >= CSV_ERR_EMPTY) {
+        char msg[400];
+        csv_format_error(&s->csv, msg, sizeof msg);
+        err_set(s->err, sizeof s->err, "%s: %s", s->path, msg);
+        s->pending = -1;
+    } else if (res.status == CSV_OK) {
+        *done = true;
+    }
+    return res.n;
 }
 
 /* End of the file with `tail` bytes of a record left. */
@@ -168,21 +182,13 @@ static int at_end(stream_t *s, ev_t **ev, size_t *n)
     const uint8_t *p = s->chunk.data + s->pos;
     size_t tail = s->have_chunk ? s->chunk.len - s->pos : 0;
     if (s->format == STREAM_CSV && s->have_chunk) {
-        csv_result_t res;
-        csv_decode_block(&s->csv, p, tail, true, s->out, s->out_max, &res);
-        s->pos += res.consumed;
-        count_batch(s, res.n);
-        if (res.status >= CSV_ERR_EMPTY) {
-            char msg[400];
-            csv_format_error(&s->csv, msg, sizeof msg);
-            set_err(s, "%s: %s", s->path, msg);
-            s->pending = -1;
-        } else if (res.status == CSV_OK) {
+        bool done;
+        size_t got = csv_batch(s, p, tail, true, &done);
+        if (done)
             s->ended = true;
-        }
-        if (res.n) {
+        if (got) {
             *ev = s->out;
-            *n = res.n;
+            *n = got;
             return 1;
         }
         return s->pending ? -1 : (s->ended ? 0 : at_end(s, ev, n));
@@ -195,8 +201,8 @@ static int at_end(stream_t *s, ev_t **ev, size_t *n)
         s->skipped_bytes += tail;
     if (s->cfg.skip_bad && s->err[0])
         return 0; /* keep the first error's message */
-    unsigned need = tail >= 2 ? 2u + ((unsigned)p[0] << 8 | p[1]) : 2u;
-    set_err(s,
+    unsigned need = tail >= 2 ? 2u + be16_get(p) : 2u;
+    err_set(s->err, sizeof s->err,
             "%s: byte %llu (message %llu): truncated final message: the file ends %zu bytes "
             "into a frame of %u bytes",
             s->path, (unsigned long long)(s->chunk.offset + s->pos),
@@ -220,7 +226,7 @@ static int next_batch(stream_t *s, ev_t **ev, size_t *n)
             reader_chunk_t c;
             int rc = reader_next(&s->reader, &c, carry, clen);
             if (rc < 0) {
-                set_err(s, "%s: %s", s->path, s->reader.err);
+                err_set(s->err, sizeof s->err, "%s: %s", s->path, s->reader.err);
                 s->pending = -1;
                 return -1;
             }
@@ -229,7 +235,7 @@ static int next_batch(stream_t *s, ev_t **ev, size_t *n)
                     if (s->format == STREAM_CSV) {
                         csv_init(&s->csv, s->symbols, &s->cfg.csv);
                     } else {
-                        set_err(s,
+                        err_set(s->err, sizeof s->err,
                                 "%s: empty file (0 bytes): expected an ITCH 5.0 BinaryFILE or "
                                 "a CSV file with a header row",
                                 s->path);
@@ -255,21 +261,13 @@ static int next_batch(stream_t *s, ev_t **ev, size_t *n)
         size_t len = s->chunk.len - s->pos;
 
         if (s->format == STREAM_CSV) {
-            csv_result_t res;
-            csv_decode_block(&s->csv, p, len, false, s->out, s->out_max, &res);
-            s->pos += res.consumed;
-            count_batch(s, res.n);
-            if (res.status >= CSV_ERR_EMPTY) {
-                char msg[400];
-                csv_format_error(&s->csv, msg, sizeof msg);
-                set_err(s, "%s: %s", s->path, msg);
-                s->pending = -1;
-            } else if (res.status == CSV_OK) {
+            bool done;
+            size_t got = csv_batch(s, p, len, false, &done);
+            if (done)
                 s->need_more = true;
-            }
-            if (res.n) {
+            if (got) {
                 *ev = s->out;
-                *n = res.n;
+                *n = got;
                 return 1;
             }
             if (s->pending)

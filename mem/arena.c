@@ -7,6 +7,8 @@
  */
 #include "mem/arena.h"
 
+#include "base/hints.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -114,7 +116,7 @@ static bool fits_fresh(const arena_block_t *b, size_t size, size_t align)
     return pad <= b->size && mem_room_fits(b->size - pad, size);
 }
 
-__attribute__((noinline)) void *arena_alloc_slow(arena_t *a, size_t size, size_t align)
+HINT_NOINLINE void *arena_alloc_slow(arena_t *a, size_t size, size_t align)
 {
     if (a->first == NULL || (align & (align - 1)) != 0 || size > SIZE_MAX / 2) {
         MEM_INC(a->refused);

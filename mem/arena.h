@@ -18,6 +18,7 @@
 #ifndef TICKCORE_MEM_ARENA_H
 #define TICKCORE_MEM_ARENA_H
 
+#include "base/hints.h"
 #include "mem/mem.h"
 #include "mem/sanitize.h"
 
@@ -78,8 +79,8 @@ static inline void *arena_alloc(arena_t *a, size_t size, size_t align)
     if (align == 0)
         align = 16;
     uintptr_t p = ((uintptr_t)a->cur + (align - 1)) & ~(uintptr_t)(align - 1);
-    if (mem_likely((align & (align - 1)) == 0 && p >= (uintptr_t)a->cur && p <= (uintptr_t)a->end &&
-                   mem_room_fits((uintptr_t)a->end - p, size))) {
+    if (likely((align & (align - 1)) == 0 && p >= (uintptr_t)a->cur && p <= (uintptr_t)a->end &&
+               mem_room_fits((uintptr_t)a->end - p, size))) {
         a->cur = (char *)(p + size + MEM_ASAN_REDZONE);
         mem_unpoison((void *)p, size);
         return (void *)p;

@@ -23,6 +23,9 @@
  */
 #include "mem/mem.h"
 
+#include "base/hints.h"
+
+#include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <mimalloc.h>
@@ -112,7 +115,7 @@ static void key_create(void)
     (void)pthread_key_create(&g_key, slot_release);
 }
 
-__attribute__((noinline, cold)) static tslot_t *slot_claim(void)
+static HINT_COLD tslot_t *slot_claim(void)
 {
     pthread_once(&g_key_once, key_create);
     for (unsigned i = 1; i < MEM_MAX_THREADS; i++) {
@@ -137,13 +140,13 @@ __attribute__((noinline, cold)) static tslot_t *slot_claim(void)
 static inline tslot_t *slot_get(void)
 {
     tslot_t *s = t_slot;
-    return mem_likely(s != NULL) ? s : slot_claim();
+    return likely(s != NULL) ? s : slot_claim();
 }
 
 /* Single-writer update: a load and a store, no RMW; the shared slot 0 uses fetch_add. */
 static inline void ctr_add(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
 {
-    if (mem_unlikely(slot_shared(s)))
+    if (unlikely(slot_shared(s)))
         atomic_fetch_add_explicit(c, v, memory_order_relaxed);
     else
         atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
@@ -152,8 +155,8 @@ static inline void ctr_add(const tslot_t *s, _Atomic uint64_t *c, uint64_t v)
 
 /* ---- churn -------------------------------------------------------------------------------- */
 
-__attribute__((noinline, cold)) static void churn_record(tslot_t *s, mem_tag_t tag, size_t size,
-                                                         const char *file, int line)
+static HINT_COLD void churn_record(tslot_t *s, mem_tag_t tag, size_t size, const char *file,
+                                   int line)
 {
     tag_ctr_t *t = &s->tag[tag];
     ctr_add(s, &t->churn_allocs, 1);
@@ -211,7 +214,7 @@ const char *mem_backend_name(void)
 
 static inline void *backend_alloc(size_t size, size_t align, bool zero)
 {
-    if (mem_likely(!g_libc_backend)) {
+    if (likely(!g_libc_backend)) {
         if (align <= sizeof(void *) * 2)
             return zero ? mi_zalloc(size) : mi_malloc(size);
         return zero ? mi_zalloc_aligned(size, align) : mi_malloc_aligned(size, align);
@@ -228,7 +231,7 @@ static inline void *backend_alloc(size_t size, size_t align, bool zero)
 
 static inline void backend_free(void *p)
 {
-    if (mem_likely(!g_libc_backend))
+    if (likely(!g_libc_backend))
         mi_free(p);
     else
         free(p);
@@ -238,7 +241,7 @@ static inline void backend_free(void *p)
 
 /* Write a zero byte in every page of [p, p+n): the kernel backs each page now, not on first
  * use in the steady state (a read alone would map the shared zero page). */
-__attribute__((noinline, cold)) static void prefault(void *p, size_t n)
+static HINT_COLD void prefault(void *p, size_t n)
 {
     volatile unsigned char *c = p;
     for (size_t i = 0; i < n; i += 4096)
@@ -248,7 +251,7 @@ __attribute__((noinline, cold)) static void prefault(void *p, size_t n)
 }
 
 /* The shared slot 0: every update a read-modify-write, the peak a CAS loop. */
-__attribute__((noinline, cold)) static void count_alloc_shared(tag_ctr_t *t, size_t size)
+static HINT_COLD void count_alloc_shared(tag_ctr_t *t, size_t size)
 {
     atomic_fetch_add_explicit(&t->allocs, 1, memory_order_relaxed);
     uint64_t in = atomic_fetch_add_explicit(&t->bytes_alloc, size, memory_order_relaxed) + size;
@@ -262,7 +265,7 @@ __attribute__((noinline, cold)) static void count_alloc_shared(tag_ctr_t *t, siz
 static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const char *file, int line)
 {
     tag_ctr_t *t = &s->tag[tag];
-    if (mem_likely(!slot_shared(s))) { /* one writer: plain loads and stores */
+    if (likely(!slot_shared(s))) { /* one writer: plain loads and stores */
         uint64_t in = MEM_LD(t->bytes_alloc) + size;
         MEM_ST(t->allocs, MEM_LD(t->allocs) + 1);
         MEM_ST(t->bytes_alloc, in);
@@ -272,7 +275,7 @@ static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const cha
     } else {
         count_alloc_shared(t, size);
     }
-    if (mem_unlikely(atomic_load_explicit(&g_sealed, memory_order_relaxed))) {
+    if (unlikely(atomic_load_explicit(&g_sealed, memory_order_relaxed))) {
         if (t_control_depth > 0)
             ctr_add(s, &t->control_allocs, 1);
         else
@@ -283,7 +286,7 @@ static inline void count_alloc(tslot_t *s, mem_tag_t tag, size_t size, const cha
 static inline void count_free(tslot_t *s, mem_tag_t tag, size_t size)
 {
     tag_ctr_t *t = &s->tag[tag];
-    if (mem_likely(!slot_shared(s))) {
+    if (likely(!slot_shared(s))) {
         MEM_ST(t->frees, MEM_LD(t->frees) + 1);
         MEM_ST(t->bytes_freed, MEM_LD(t->bytes_freed) + size);
     } else {
@@ -292,7 +295,7 @@ static inline void count_free(tslot_t *s, mem_tag_t tag, size_t size)
     }
 }
 
-__attribute__((noinline, cold)) static void *alloc_failed(tslot_t *s, mem_tag_t tag)
+static HINT_COLD void *alloc_failed(tslot_t *s, mem_tag_t tag)
 {
     ctr_add(s, &s->tag[tag].failed, 1);
     return NULL;
@@ -304,12 +307,12 @@ void *mem_alloc_at(mem_tag_t tag, size_t size, size_t align, unsigned flags, con
     tslot_t *s = slot_get();
     if ((unsigned)tag >= MEM_TAG_COUNT)
         tag = MEM_TAG_CORE;
-    if (mem_unlikely(size == 0))
+    if (unlikely(size == 0))
         size = 1; /* a distinct, freeable pointer, counted as 1 byte */
-    if (mem_unlikely(align & (align - 1)))
+    if (unlikely(align & (align - 1)))
         return alloc_failed(s, tag);
     void *p = backend_alloc(size, align, flags & MEM_ZERO);
-    if (mem_unlikely(p == NULL))
+    if (unlikely(p == NULL))
         return alloc_failed(s, tag);
     if (flags & MEM_PREFAULT)
         prefault(p, size);
@@ -366,6 +369,29 @@ void mem_free(mem_tag_t tag, void *p, size_t size)
         size = 1;
     backend_free(p);
     count_free(s, tag, size);
+}
+
+int mem_alloc_group_at(mem_tag_t tag, void **const slots[], const size_t sizes[], size_t n,
+                       size_t align, unsigned flags, const char *file, int line)
+{
+    for (size_t i = 0; i < n; i++)
+        *slots[i] = NULL;
+    for (size_t i = 0; i < n; i++) {
+        *slots[i] = mem_alloc_at(tag, sizes[i], align, flags, file, line);
+        if (*slots[i] == NULL) {
+            mem_free_group(tag, slots, sizes, i);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void mem_free_group(mem_tag_t tag, void **const slots[], const size_t sizes[], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mem_free(tag, *slots[i], sizes[i]);
+        *slots[i] = NULL;
+    }
 }
 
 /* ---- seal, strict, control scopes ---------------------------------------------------------- */

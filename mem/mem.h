@@ -18,6 +18,8 @@
 #ifndef TICKCORE_MEM_MEM_H
 #define TICKCORE_MEM_MEM_H
 
+#include "base/hints.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,13 +55,10 @@ enum {
 #define MEM_SITES_PER_THREAD 64
 #define MEM_REPORT_SITES     10 /* churn sites listed in a report */
 
-#if defined(__GNUC__)
-#define mem_likely(x)   __builtin_expect(!!(x), 1)
-#define mem_unlikely(x) __builtin_expect(!!(x), 0)
-#else
-#define mem_likely(x)   (x)
-#define mem_unlikely(x) (x)
-#endif
+/* The old spellings of likely/unlikely (base/hints.h), kept until the branches that still use
+ * them (analytics/book.c, mem/ring.h) have merged; new code writes likely/unlikely. */
+#define mem_likely(x)   likely(x)
+#define mem_unlikely(x) unlikely(x)
 
 /* Counters with one writer that other threads may read (memory report, metrics): relaxed
  * atomic load and store, no read-modify-write. On x86 these are plain moves; TSan sees them. */
@@ -80,12 +79,22 @@ void *mem_realloc_at(mem_tag_t tag, void *p, size_t old_size, size_t new_size, c
  * tag must be the tag it was allocated with. NULL is a no-op. Any thread. */
 void mem_free(mem_tag_t tag, void *p, size_t size);
 
+/* The buffers of one object, allocated together, all or nothing: *slots[i] receives a block of
+ * sizes[i] bytes aligned to align, flags as mem_alloc_at. Returns 0, or -ENOMEM with every block
+ * made so far freed and every *slots[i] NULL. mem_free_group returns such a group (the same
+ * sizes) and sets every slot to NULL. Any thread. */
+int mem_alloc_group_at(mem_tag_t tag, void **const slots[], const size_t sizes[], size_t n,
+                       size_t align, unsigned flags, const char *file, int line);
+void mem_free_group(mem_tag_t tag, void **const slots[], const size_t sizes[], size_t n);
+
 #define mem_alloc(tag, size)  mem_alloc_at((tag), (size), 0, 0, __FILE__, __LINE__)
 #define mem_zalloc(tag, size) mem_alloc_at((tag), (size), 0, MEM_ZERO, __FILE__, __LINE__)
 #define mem_alloc_aligned(tag, size, align)                                                        \
     mem_alloc_at((tag), (size), (align), 0, __FILE__, __LINE__)
 #define mem_zalloc_aligned(tag, size, align)                                                       \
     mem_alloc_at((tag), (size), (align), MEM_ZERO, __FILE__, __LINE__)
+#define mem_alloc_group(tag, slots, sizes, n, align, flags)                                        \
+    mem_alloc_group_at((tag), (slots), (sizes), (n), (align), (flags), __FILE__, __LINE__)
 /* Start-up buffers that the steady state will fill: aligned and already backed by RAM. */
 #define mem_alloc_prefault(tag, size, align)                                                       \
     mem_alloc_at((tag), (size), (align), MEM_PREFAULT, __FILE__, __LINE__)

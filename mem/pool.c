@@ -5,6 +5,8 @@
  */
 #include "mem/pool.h"
 
+#include "base/hints.h"
+
 #include <string.h>
 
 static void stats_fn(const void *obj, mem_obj_stats_t *out)
@@ -84,7 +86,7 @@ void pool_reset(pool_t *p)
         fill_free_stack(p);
 }
 
-__attribute__((noinline, cold)) int pool_put_refused(pool_t *p, const void *obj)
+HINT_COLD int pool_put_refused(pool_t *p, const void *obj)
 {
     size_t off = (size_t)((uintptr_t)obj - (uintptr_t)p->slab);
     if (off >= p->slab_bytes || pool_offset_index(p, off) == UINT32_MAX) {

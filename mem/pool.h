@@ -15,6 +15,7 @@
 #ifndef TICKCORE_MEM_POOL_H
 #define TICKCORE_MEM_POOL_H
 
+#include "base/hints.h"
 #include "mem/mem.h"
 #include "mem/sanitize.h"
 
@@ -66,7 +67,7 @@ static inline void *pool_at(const pool_t *p, uint32_t idx)
 static inline void *pool_get(pool_t *p)
 {
     uint32_t top = MEM_LD(p->free_top);
-    if (mem_unlikely(top == 0)) {
+    if (unlikely(top == 0)) {
         MEM_INC(p->exhausted);
         return NULL;
     }
@@ -92,7 +93,7 @@ __extension__ typedef unsigned __int128 pool_u128_t;
  * slabs that use it (div_magic != 0); larger slabs divide. */
 static inline uint32_t pool_offset_index(const pool_t *p, size_t off)
 {
-    if (mem_likely(p->div_magic != 0)) {
+    if (likely(p->div_magic != 0)) {
         uint64_t low = p->div_magic * (uint64_t)off;
         if (low > p->div_magic - 1) /* remainder != 0 */
             return UINT32_MAX;
@@ -113,11 +114,11 @@ static inline int pool_put(pool_t *p, void *obj)
 {
     size_t off = (size_t)((uintptr_t)obj - (uintptr_t)p->slab); /* wraps if below the slab */
     uint32_t idx = off < p->slab_bytes ? pool_offset_index(p, off) : UINT32_MAX;
-    if (mem_unlikely(idx == UINT32_MAX))
+    if (unlikely(idx == UINT32_MAX))
         return pool_put_refused(p, obj);
 #ifdef POOL_CHECK_DOUBLE_PUT
     uint64_t bit = 1ull << (idx & 63);
-    if (mem_unlikely(!(p->in_use[idx >> 6] & bit)))
+    if (unlikely(!(p->in_use[idx >> 6] & bit)))
         return pool_put_refused(p, obj);
     p->in_use[idx >> 6] &= ~bit;
 #endif

@@ -9,6 +9,8 @@
  */
 #include "mem/ring.h"
 
+#include "base/hints.h"
+
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -21,12 +23,6 @@
  * need. A build may override it with -D. */
 #ifndef RING_SPIN_BEFORE_SLEEP
 #define RING_SPIN_BEFORE_SLEEP 256
-#endif
-
-#if defined(__GNUC__)
-#define RING_COLD __attribute__((cold, noinline))
-#else
-#define RING_COLD
 #endif
 
 static inline void cpu_relax(void)
@@ -113,13 +109,13 @@ void ring_close(ring_t *r)
 
 /* The first waker clears the flag, so a peer that takes a while to wake up costs one
  * syscall, not one per commit or release until it runs. */
-RING_COLD void ring_wake_consumer(ring_t *r)
+HINT_COLD void ring_wake_consumer(ring_t *r)
 {
     if (atomic_exchange_explicit(&r->cons_sleeping, 0, memory_order_relaxed))
         bump_and_wake(&r->cons_event);
 }
 
-RING_COLD void ring_wake_producer(ring_t *r)
+HINT_COLD void ring_wake_producer(ring_t *r)
 {
     if (atomic_exchange_explicit(&r->prod_sleeping, 0, memory_order_relaxed))
         bump_and_wake(&r->prod_event);
@@ -132,7 +128,7 @@ static void count_wait(_Atomic uint64_t *ctr)
 }
 
 /* Producer, ring full. */
-RING_COLD size_t ring_claim_wait(ring_t *r, size_t want, size_t *first)
+HINT_COLD size_t ring_claim_wait(ring_t *r, size_t want, size_t *first)
 {
     size_t n;
     count_wait(&r->full_waits);
@@ -177,7 +173,7 @@ static size_t peek_or_closed(ring_t *r, size_t max, size_t *first, bool *closed)
     return 0;
 }
 
-RING_COLD size_t ring_peek_wait(ring_t *r, size_t max, size_t *first)
+HINT_COLD size_t ring_peek_wait(ring_t *r, size_t max, size_t *first)
 {
     size_t n;
     bool closed = false;

@@ -1,7 +1,7 @@
 /*
  * mold: MoldUDP64 framing and one session's receive sequencing (see mold.h for the protocol and
  * the design). The framing functions are pure (any thread; error messages are written with
- * snprintf on the error path only). mold_rx owns its arena and sorted index, both allocated in
+ * err_set on the error path only). mold_rx owns its arena and sorted index, both allocated in
  * mold_rx_init; after that it only moves bytes inside them. Invariants kept between calls (except
  * right after mold_rx_set_next, until the next packet or tick): every held message has a sequence
  * number in (next, known_end), the index is sorted and free of duplicates, the front of the index
@@ -11,6 +11,8 @@
  */
 #include "net/mold.h"
 
+#include "base/byteorder.h"
+#include "base/err.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -24,39 +26,13 @@ struct mold_rx_slot {
     uint16_t len;    /* message bytes */
 };
 
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
 /* The 10-byte session field at f: printable ASCII, copied to out without trailing spaces. */
 static int get_session(const uint8_t *f, char out[11], char *err, size_t errlen)
 {
     for (size_t i = 0; i < MOLD_SESSION_LEN; i++) {
         if (f[i] < 0x20 || f[i] > 0x7e) {
-            if (err && errlen)
-                snprintf(err, errlen,
-                         "byte offset %zu: session byte 0x%02x, expected printable ASCII", i, f[i]);
+            err_set(err, errlen, "byte offset %zu: session byte 0x%02x, expected printable ASCII",
+                    i, f[i]);
             return -1;
         }
     }
@@ -88,24 +64,21 @@ static bool put_session(uint8_t *f, const char *session)
 
 int mold_parse(const uint8_t *pkt, size_t n, mold_header_t *h, char *err, size_t errlen)
 {
-    const bool say = err && errlen;
     if (n < MOLD_HEADER_LEN) {
-        if (say)
-            snprintf(err, errlen,
-                     "byte offset %zu: datagram of %zu bytes ends inside the %d-byte header", n, n,
-                     MOLD_HEADER_LEN);
+        err_set(err, errlen,
+                "byte offset %zu: datagram of %zu bytes ends inside the %d-byte header", n, n,
+                MOLD_HEADER_LEN);
         return -1;
     }
     if (get_session(pkt, h->session, err, errlen) < 0)
         return -1;
-    h->seq = get64(pkt + 10);
-    h->count = get16(pkt + 18);
+    h->seq = be64_get(pkt + 10);
+    h->count = be16_get(pkt + 18);
     if (h->count == 0 || h->count == MOLD_END_OF_SESSION) {
         if (n > MOLD_HEADER_LEN) {
-            if (say)
-                snprintf(err, errlen, "byte offset %d: %s followed by %zu byte%s, expected none",
-                         MOLD_HEADER_LEN, h->count == 0 ? "heartbeat" : "end of session",
-                         n - MOLD_HEADER_LEN, n - MOLD_HEADER_LEN == 1 ? "" : "s");
+            err_set(err, errlen, "byte offset %d: %s followed by %zu byte%s, expected none",
+                    MOLD_HEADER_LEN, h->count == 0 ? "heartbeat" : "end of session",
+                    n - MOLD_HEADER_LEN, n - MOLD_HEADER_LEN == 1 ? "" : "s");
             return -1;
         }
         return 0;
@@ -113,35 +86,30 @@ int mold_parse(const uint8_t *pkt, size_t n, mold_header_t *h, char *err, size_t
     size_t off = MOLD_HEADER_LEN;
     for (unsigned i = 1; i <= h->count; i++) {
         if (n - off < 2) {
-            if (say)
-                snprintf(err, errlen,
-                         "byte offset %zu: message %u of %u: %zu byte%s left, expected a 2-byte "
-                         "length",
-                         off, i, h->count, n - off, n - off == 1 ? "" : "s");
+            err_set(err, errlen,
+                    "byte offset %zu: message %u of %u: %zu byte%s left, expected a 2-byte "
+                    "length",
+                    off, i, h->count, n - off, n - off == 1 ? "" : "s");
             return -1;
         }
-        const size_t len = get16(pkt + off);
+        const size_t len = be16_get(pkt + off);
         if (len == 0) {
-            if (say)
-                snprintf(err, errlen, "byte offset %zu: message %u of %u has length 0", off, i,
-                         h->count);
+            err_set(err, errlen, "byte offset %zu: message %u of %u has length 0", off, i,
+                    h->count);
             return -1;
         }
         if (len > n - off - 2) {
-            if (say)
-                snprintf(err, errlen,
-                         "byte offset %zu: message %u of %u of length %zu runs past the end of "
-                         "the %zu-byte datagram",
-                         off, i, h->count, len, n);
+            err_set(err, errlen,
+                    "byte offset %zu: message %u of %u of length %zu runs past the end of "
+                    "the %zu-byte datagram",
+                    off, i, h->count, len, n);
             return -1;
         }
         off += 2 + len;
     }
     if (off != n) {
-        if (say)
-            snprintf(err, errlen,
-                     "byte offset %zu: %zu trailing byte%s after the last of %u message%s", off,
-                     n - off, n - off == 1 ? "" : "s", h->count, h->count == 1 ? "" : "s");
+        err_set(err, errlen, "byte offset %zu: %zu trailing byte%s after the last of %u message%s",
+                off, n - off, n - off == 1 ? "" : "s", h->count, h->count == 1 ? "" : "s");
         return -1;
     }
     return 0;
@@ -153,7 +121,7 @@ void mold_iter_init(mold_iter_t *it, const uint8_t *pkt, size_t n)
     it->p = it->end = pkt + n;
     if (n < MOLD_HEADER_LEN)
         return;
-    const uint16_t count = get16(pkt + 18);
+    const uint16_t count = be16_get(pkt + 18);
     it->p = pkt + MOLD_HEADER_LEN;
     it->left = count == MOLD_END_OF_SESSION ? 0 : count;
 }
@@ -162,7 +130,7 @@ bool mold_next(mold_iter_t *it, const uint8_t **msg, uint16_t *len)
 {
     if (it->left == 0 || it->end - it->p < 2)
         return false;
-    const uint16_t l = get16(it->p);
+    const uint16_t l = be16_get(it->p);
     if ((size_t)(it->end - it->p) - 2 < l) {
         it->left = 0;
         return false;
@@ -184,8 +152,8 @@ void mold_begin(mold_builder_t *b, uint8_t *buf, size_t cap, const char *session
         b->cap = 0; /* refuses everything; mold_finish returns 0 */
         return;
     }
-    put64(buf + 10, seq);
-    put16(buf + 18, 0);
+    be64_put(buf + 10, seq);
+    be16_put(buf + 18, 0);
     b->len = MOLD_HEADER_LEN;
 }
 
@@ -194,7 +162,7 @@ bool mold_add(mold_builder_t *b, const uint8_t *msg, uint16_t len)
     if (b->len == 0 || len == 0 || b->count >= MOLD_MAX_MESSAGES || b->cap - b->len < 2 ||
         b->cap - b->len - 2 < len)
         return false;
-    put16(b->buf + b->len, len);
+    be16_put(b->buf + b->len, len);
     memcpy(b->buf + b->len + 2, msg, len);
     b->len += 2 + (size_t)len;
     b->count++;
@@ -205,7 +173,7 @@ size_t mold_finish(mold_builder_t *b)
 {
     if (b->len == 0)
         return 0;
-    put16(b->buf + 18, b->count);
+    be16_put(b->buf + 18, b->count);
     return b->len;
 }
 
@@ -214,8 +182,8 @@ static size_t put_header(uint8_t *out, size_t cap, const char *session, uint64_t
 {
     if (cap < MOLD_HEADER_LEN || !put_session(out, session))
         return 0;
-    put64(out + 10, seq);
-    put16(out + 18, count);
+    be64_put(out + 10, seq);
+    be16_put(out + 18, count);
     return MOLD_HEADER_LEN;
 }
 
@@ -238,18 +206,16 @@ int mold_request_parse(const uint8_t *pkt, size_t n, char session[11], uint64_t 
                        uint16_t *count, char *err, size_t errlen)
 {
     if (n != MOLD_REQUEST_LEN) {
-        if (err && errlen)
-            snprintf(err, errlen, "byte offset %zu: request of %zu bytes, expected %d",
-                     n < MOLD_REQUEST_LEN ? n : (size_t)MOLD_REQUEST_LEN, n, MOLD_REQUEST_LEN);
+        err_set(err, errlen, "byte offset %zu: request of %zu bytes, expected %d",
+                n < MOLD_REQUEST_LEN ? n : (size_t)MOLD_REQUEST_LEN, n, MOLD_REQUEST_LEN);
         return -1;
     }
     if (get_session(pkt, session, err, errlen) < 0)
         return -1;
-    *seq = get64(pkt + 10);
-    *count = get16(pkt + 18);
+    *seq = be64_get(pkt + 10);
+    *count = be16_get(pkt + 18);
     if (*count == 0) {
-        if (err && errlen)
-            snprintf(err, errlen, "byte offset 18: requested message count 0, expected at least 1");
+        err_set(err, errlen, "byte offset 18: requested message count 0, expected at least 1");
         return -1;
     }
     return 0;

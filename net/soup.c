@@ -4,9 +4,12 @@
  * parsing points into the caller's buffer and checks the length prefix, then the type byte, as
  * soon as they are present; the field parsers copy the padded ASCII fields into small fixed
  * arrays; the builders format numbers by hand. Nothing allocates and nothing keeps state, so any
- * thread may call anything; error messages are written with snprintf only on the error path.
+ * thread may call anything; error messages are written with err_set only on the error path.
  */
 #include "net/soup.h"
+
+#include "base/byteorder.h"
+#include "base/err.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -72,16 +75,13 @@ int soup_parse(const uint8_t *buf, size_t n, size_t max_packet, soup_packet_t *p
 {
     if (n < 2)
         return 0;
-    const size_t body = (size_t)buf[0] << 8 | buf[1]; /* type byte + payload */
+    const size_t body = be16_get(buf); /* type byte + payload */
     if (body == 0) {
-        if (errlen)
-            snprintf(err, errlen, "length 0");
+        err_set(err, errlen, "length 0");
         return -1;
     }
     if (body + 2 > max_packet) {
-        if (errlen)
-            snprintf(err, errlen, "packet of %zu bytes over the limit of %zu", body + 2,
-                     max_packet);
+        err_set(err, errlen, "packet of %zu bytes over the limit of %zu", body + 2, max_packet);
         return -1;
     }
     if (n < 3)
@@ -89,14 +89,12 @@ int soup_parse(const uint8_t *buf, size_t n, size_t max_packet, soup_packet_t *p
     const uint8_t type = buf[2];
     const int want = type_len(type);
     if (want == SOUP_UNKNOWN) {
-        if (errlen)
-            snprintf(err, errlen, "unknown packet type 0x%02x", type);
+        err_set(err, errlen, "unknown packet type 0x%02x", type);
         return -1;
     }
     if (want >= 0 && body - 1 != (size_t)want) {
-        if (errlen)
-            snprintf(err, errlen, "%s payload is %zu bytes, expected %d", soup_type_name(type),
-                     body - 1, want);
+        err_set(err, errlen, "%s payload is %zu bytes, expected %d", soup_type_name(type), body - 1,
+                want);
         return -1;
     }
     if (n < body + 2)
@@ -116,8 +114,7 @@ static int get_alpha(const uint8_t *f, size_t w, bool trim_left, char *out, cons
 {
     for (size_t i = 0; i < w; i++) {
         if (f[i] < 0x20 || f[i] > 0x7e) {
-            if (errlen)
-                snprintf(err, errlen, "%s byte %zu is 0x%02x, not printable ASCII", name, i, f[i]);
+            err_set(err, errlen, "%s byte %zu is 0x%02x, not printable ASCII", name, i, f[i]);
             return -1;
         }
     }
@@ -141,8 +138,7 @@ static int get_seq(const uint8_t *f, uint64_t *seq, char *err, size_t errlen)
     for (; i < 20 && f[i] >= '0' && f[i] <= '9'; i++) {
         const unsigned d = f[i] - '0';
         if (v > (UINT64_MAX - d) / 10) {
-            if (errlen)
-                snprintf(err, errlen, "sequence number over %llu", (unsigned long long)UINT64_MAX);
+            err_set(err, errlen, "sequence number over %llu", (unsigned long long)UINT64_MAX);
             return -1;
         }
         v = v * 10 + d;
@@ -150,9 +146,7 @@ static int get_seq(const uint8_t *f, uint64_t *seq, char *err, size_t errlen)
     while (i < 20 && f[i] == ' ')
         i++;
     if (i < 20) {
-        if (errlen)
-            snprintf(err, errlen, "sequence number byte %zu is 0x%02x, not a digit or space", i,
-                     f[i]);
+        err_set(err, errlen, "sequence number byte %zu is 0x%02x, not a digit or space", i, f[i]);
         return -1;
     }
     *seq = v;
@@ -163,9 +157,8 @@ static int check_type(const soup_packet_t *p, uint8_t type, size_t len, char *er
 {
     if (p->type == type && p->len == len)
         return 0;
-    if (errlen)
-        snprintf(err, errlen, "%s packet of %u payload bytes is not a %zu-byte %s",
-                 soup_type_name(p->type), (unsigned)p->len, len, soup_type_name(type));
+    err_set(err, errlen, "%s packet of %u payload bytes is not a %zu-byte %s",
+            soup_type_name(p->type), (unsigned)p->len, len, soup_type_name(type));
     return -1;
 }
 
@@ -197,8 +190,7 @@ int soup_accepted_parse(const soup_packet_t *p, char session[11], uint64_t *seq,
 
 static void put_header(uint8_t *out, uint8_t type, size_t payload)
 {
-    out[0] = (uint8_t)((payload + 1) >> 8);
-    out[1] = (uint8_t)(payload + 1);
+    be16_put(out, (uint16_t)(payload + 1));
     out[2] = type;
 }
 

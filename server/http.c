@@ -11,6 +11,8 @@
  */
 #include "server/http.h"
 
+#include "base/clock.h"
+#include "base/err.h"
 #include "server/prom.h"
 #include "mem/mem.h"
 
@@ -51,13 +53,6 @@ void http_cfg_default(http_cfg_t *cfg)
     cfg->max_request_bytes = 8192;
     cfg->response_bytes = 1u << 20;
     cfg->timeout_s = 10;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 const char *http_param(const http_request_t *r, const char *name)
@@ -137,7 +132,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     (void)cls;
     (void)uri;
     (void)conn;
-    return (void *)(uintptr_t)((now_ns() << 2) | 1u);
+    return (void *)(uintptr_t)((clock_mono_ns() << 2) | 1u);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -155,7 +150,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     uintptr_t stamp = (uintptr_t)*req_cls;
     if ((stamp & 1u) == 0) /* no stamp from on_uri */
-        stamp = (uintptr_t)(now_ns() << 2) | 1u;
+        stamp = (uintptr_t)(clock_mono_ns() << 2) | 1u;
     if ((stamp & 3u) != 3u && get && !has_body(conn)) {
         /* Headers only so far. libmicrohttpd (0.9.75, seen in the tests) closes the connection
          * after a response queued on this first call, so answer on the next one, when the
@@ -228,7 +223,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         INC(h->responses_4xx);
     else
         INC(h->responses_5xx);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = clock_mono_ns();
     histo_record(&h->latency, t1 > t0 ? t1 - t0 : 0);
 
     struct MHD_Response *resp =
@@ -312,19 +307,6 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static void free_buffers(http_t *h)
 {
     if (h->bufs)
@@ -345,7 +327,7 @@ int http_start(http_t *h, const http_cfg_t *cfg, const http_route_t *routes, siz
     h->cfg = *cfg;
     http_cfg_t *c = &h->cfg;
     if (memchr(c->addr, '\0', sizeof c->addr) == NULL)
-        return fail(err, errlen, -EINVAL, "http: addr is not terminated");
+        return err_fail(err, errlen, -EINVAL, "http: addr is not terminated");
     if (c->addr[0] == '\0')
         snprintf(c->addr, sizeof c->addr, "127.0.0.1");
     struct sockaddr_in sa;
@@ -353,32 +335,33 @@ int http_start(http_t *h, const http_cfg_t *cfg, const http_route_t *routes, siz
     sa.sin_family = AF_INET;
     sa.sin_port = htons(c->port);
     if (inet_pton(AF_INET, c->addr, &sa.sin_addr) != 1)
-        return fail(err, errlen, -EINVAL, "http: addr '%s' is not an IPv4 address", c->addr);
+        return err_fail(err, errlen, -EINVAL, "http: addr '%s' is not an IPv4 address", c->addr);
     if (c->max_connections == 0 || c->max_connections > HTTP_MAX_CONNECTIONS)
-        return fail(err, errlen, -EINVAL, "http: max_connections %u not in 1..%u",
-                    c->max_connections, (unsigned)HTTP_MAX_CONNECTIONS);
+        return err_fail(err, errlen, -EINVAL, "http: max_connections %u not in 1..%u",
+                        c->max_connections, (unsigned)HTTP_MAX_CONNECTIONS);
     if (c->response_bytes < HTTP_MIN_RESPONSE || c->response_bytes > ((size_t)1 << 30))
-        return fail(err, errlen, -EINVAL, "http: response_bytes %zu not in %u..2^30",
-                    c->response_bytes, (unsigned)HTTP_MIN_RESPONSE);
+        return err_fail(err, errlen, -EINVAL, "http: response_bytes %zu not in %u..2^30",
+                        c->response_bytes, (unsigned)HTTP_MIN_RESPONSE);
     if (c->max_request_bytes < HTTP_MIN_REQUEST || c->max_request_bytes > ((size_t)1 << 24))
-        return fail(err, errlen, -EINVAL, "http: max_request_bytes %zu not in %u..2^24",
-                    c->max_request_bytes, (unsigned)HTTP_MIN_REQUEST);
+        return err_fail(err, errlen, -EINVAL, "http: max_request_bytes %zu not in %u..2^24",
+                        c->max_request_bytes, (unsigned)HTTP_MIN_REQUEST);
     if (c->timeout_s == 0)
-        return fail(err, errlen, -EINVAL,
-                    "http: timeout_s must be > 0 (idle clients would hold connections forever)");
+        return err_fail(
+            err, errlen, -EINVAL,
+            "http: timeout_s must be > 0 (idle clients would hold connections forever)");
     h->token_len = strnlen(c->token, sizeof c->token);
     if (h->token_len == sizeof c->token)
-        return fail(err, errlen, -EINVAL, "http: token is not terminated");
+        return err_fail(err, errlen, -EINVAL, "http: token is not terminated");
     for (size_t i = 0; i < h->token_len; i++)
         if ((unsigned char)c->token[i] <= 0x20 || (unsigned char)c->token[i] >= 0x7f)
-            return fail(err, errlen, -EINVAL,
-                        "http: token byte %zu is not visible ASCII (no spaces)", i);
+            return err_fail(err, errlen, -EINVAL,
+                            "http: token byte %zu is not visible ASCII (no spaces)", i);
     for (size_t i = 0; i < n; i++)
         if (routes[i].path == NULL || routes[i].path[0] != '/' || routes[i].fn == NULL)
-            return fail(err, errlen, -EINVAL,
-                        "http: route %zu needs a path starting with / "
-                        "and a handler",
-                        i);
+            return err_fail(err, errlen, -EINVAL,
+                            "http: route %zu needs a path starting with / "
+                            "and a handler",
+                            i);
     h->routes = routes;
     h->nroutes = n;
 
@@ -387,8 +370,9 @@ int http_start(http_t *h, const http_cfg_t *cfg, const http_route_t *routes, siz
     h->free_stack = mem_alloc(MEM_TAG_SERVER, (size_t)c->max_connections * sizeof *h->free_stack);
     if (h->bufs == NULL || h->free_stack == NULL) {
         free_buffers(h);
-        return fail(err, errlen, -ENOMEM, "http: cannot allocate %u response buffers of %zu bytes",
-                    c->max_connections, c->response_bytes);
+        return err_fail(err, errlen, -ENOMEM,
+                        "http: cannot allocate %u response buffers of %zu bytes",
+                        c->max_connections, c->response_bytes);
     }
     for (uint32_t i = 0; i < c->max_connections; i++) /* buffer 0 on top */
         h->free_stack[i] = c->max_connections - 1 - i;
@@ -418,11 +402,11 @@ int http_start(http_t *h, const http_cfg_t *cfg, const http_route_t *routes, siz
         if (err && errlen && err[0]) { /* libmicrohttpd said why */
             char why[256];
             snprintf(why, sizeof why, "%s", err);
-            return fail(err, errlen, rc, "http: cannot listen on %s:%u: %s", c->addr,
-                        (unsigned)c->port, why);
+            return err_fail(err, errlen, rc, "http: cannot listen on %s:%u: %s", c->addr,
+                            (unsigned)c->port, why);
         }
-        return fail(err, errlen, rc, "http: cannot listen on %s:%u: %s", c->addr, (unsigned)c->port,
-                    e ? strerror(e) : "libmicrohttpd failed to start");
+        return err_fail(err, errlen, rc, "http: cannot listen on %s:%u: %s", c->addr,
+                        (unsigned)c->port, e ? strerror(e) : "libmicrohttpd failed to start");
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di && di->port ? di->port : c->port;

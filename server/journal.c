@@ -14,13 +14,16 @@
  */
 #include "server/journal.h"
 
+#include "base/byteorder.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/hints.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -41,29 +44,6 @@ enum { OP_FREE = 0, OP_WRITE };
         if ((v) > MEM_LD(x))                                                                       \
             MEM_ST((x), (v));                                                                      \
     } while (0)
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline uint16_t be16(const uint8_t *p)
-{
-    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
 
 /* The first failure is the sticky error; every failure is counted. */
 static int fail(journal_t *j, int rc)
@@ -324,7 +304,7 @@ static int buf_submit(journal_t *j, uint32_t bi)
 
 static void fsync_done(journal_t *j, int res, uint64_t covers, uint64_t t0)
 {
-    uint64_t lat = mono_ns() - t0;
+    uint64_t lat = clock_mono_ns() - t0;
     MEM_INC(j->fsyncs);
     ADD(j->fsync_total_ns, lat);
     MAX_ST(j->fsync_max_ns, lat);
@@ -383,7 +363,7 @@ static int fsync_issue(journal_t *j)
         if (j->fsync_issued >= j->end)
             return 0;
         j->fsync_issued = j->end;
-        uint64_t t0 = mono_ns();
+        uint64_t t0 = clock_mono_ns();
         fsync_done(j, fdatasync(j->fd) < 0 ? -errno : 0, j->end, t0);
         return MEM_LD(j->err) < 0 ? MEM_LD(j->err) : 1;
     }
@@ -394,7 +374,7 @@ static int fsync_issue(journal_t *j)
         return 0;
     j->fsync_issued = covers;
     j->fsync_covers = covers;
-    j->fsync_t0 = mono_ns();
+    j->fsync_t0 = clock_mono_ns();
     j->fsync_retries = 0;
     j->fsync_inflight = true;
     int rc = fsync_submit(j);
@@ -419,7 +399,7 @@ static int sync_all(journal_t *j)
 }
 
 /* The current buffer cannot take the next frame: submit it, take the next one. */
-__attribute__((noinline, cold)) static int next_buffer(journal_t *j)
+static HINT_COLD int next_buffer(journal_t *j)
 {
     int rc = buf_submit(j, j->cur);
     if (rc < 0)
@@ -447,26 +427,25 @@ __attribute__((noinline, cold)) static int next_buffer(journal_t *j)
 
 int journal_append(journal_t *j, const uint8_t *msg, uint16_t len)
 {
-    if (mem_unlikely(!j->is_open))
+    if (unlikely(!j->is_open))
         return -EBADF;
     int e = MEM_LD(j->err);
-    if (mem_unlikely(e != 0))
+    if (unlikely(e != 0))
         return e;
-    if (mem_unlikely(msg == NULL || len == 0 || itch_msg_len[msg[0]] != len)) {
+    if (unlikely(msg == NULL || len == 0 || itch_msg_len[msg[0]] != len)) {
         MEM_INC(j->rejected);
         return -EINVAL;
     }
     uint32_t frame = (uint32_t)len + 2;
     journal_buf_t *b = &j->bufs[j->cur];
-    if (mem_unlikely(b->len + frame > j->buf_size)) {
+    if (unlikely(b->len + frame > j->buf_size)) {
         int rc = next_buffer(j);
         if (rc < 0)
             return rc;
         b = &j->bufs[j->cur];
     }
     uint8_t *d = b->data + b->len;
-    d[0] = (uint8_t)(len >> 8);
-    d[1] = (uint8_t)len;
+    be16_put(d, (uint16_t)len);
     memcpy(d + 2, msg, len);
     b->len += frame;
     j->end += frame;
@@ -695,7 +674,7 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
         if (errno == ENOENT)
             return 0;
         int rc = -errno;
-        set_err(err, errlen, "journal %s: open: %s", j->gpath, strerror(-rc));
+        err_set(err, errlen, "journal %s: open: %s", j->gpath, strerror(-rc));
         return rc;
     }
     uint8_t *b = j->slab;
@@ -711,7 +690,7 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
         size_t linelen = nl ? (size_t)(nl - (b + p)) + 1 : have - p;
         if (nl == NULL || linelen > JOURNAL_GAP_LINE_MAX) {
             if (linelen > JOURNAL_GAP_LINE_MAX) {
-                set_err(err, errlen, "journal %s line %" PRIu64 ": longer than %d bytes", j->gpath,
+                err_set(err, errlen, "journal %s line %" PRIu64 ": longer than %d bytes", j->gpath,
                         lineno + 1, JOURNAL_GAP_LINE_MAX);
                 rc = -EBADMSG;
                 goto out;
@@ -730,7 +709,7 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
                 continue;
             if (n < 0) {
                 rc = -errno;
-                set_err(err, errlen, "journal %s: read: %s", j->gpath, strerror(-rc));
+                err_set(err, errlen, "journal %s: read: %s", j->gpath, strerror(-rc));
                 goto out;
             }
             if (n == 0)
@@ -743,7 +722,7 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
         uint64_t after, from, count;
         if (!parse_field(&s, e, "after=", &after) || !parse_field(&s, e, " from=", &from) ||
             !parse_field(&s, e, " count=", &count) || s != e) {
-            set_err(err, errlen,
+            err_set(err, errlen,
                     "journal %s line %" PRIu64 ": expected \"after=<messages> from=<seq> "
                     "count=<n>\" in decimal",
                     j->gpath, lineno);
@@ -752,7 +731,7 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
         }
         if (count == 0 || after < last_after || from != 1 + after + lost_all ||
             from + count < from) {
-            set_err(err, errlen,
+            err_set(err, errlen,
                     "journal %s line %" PRIu64 ": after=%" PRIu64 " from=%" PRIu64 " count=%" PRIu64
                     " breaks the sidecar's rules: expected count >= 1, after >= "
                     "%" PRIu64 " (the line before), from = 1 + after + %" PRIu64
@@ -776,7 +755,7 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
     if (dropped > 0) {
         if (ftruncate(fd, (off_t)keep_end) < 0 || fsync(fd) < 0) {
             rc = -errno;
-            set_err(err, errlen, "journal %s: dropping %" PRIu64 " lines: %s", j->gpath, dropped,
+            err_set(err, errlen, "journal %s: dropping %" PRIu64 " lines: %s", j->gpath, dropped,
                     strerror(-rc));
             goto out;
         }
@@ -828,7 +807,7 @@ static int scan(journal_t *j, char *err, size_t errlen)
     struct stat st;
     if (fstat(j->fd, &st) < 0) {
         int rc = -errno;
-        set_err(err, errlen, "journal %s: stat: %s", j->path, strerror(-rc));
+        err_set(err, errlen, "journal %s: stat: %s", j->path, strerror(-rc));
         return rc;
     }
     uint64_t size = (uint64_t)st.st_size;
@@ -844,7 +823,7 @@ static int scan(journal_t *j, char *err, size_t errlen)
                 continue;
             if (n < 0) {
                 int rc = -errno;
-                set_err(err, errlen, "journal %s: read at byte offset %" PRIu64 ": %s", j->path,
+                err_set(err, errlen, "journal %s: read at byte offset %" PRIu64 ": %s", j->path,
                         off + have, strerror(-rc));
                 return rc;
             }
@@ -854,7 +833,7 @@ static int scan(journal_t *j, char *err, size_t errlen)
         }
         p = 0;
         while (have - p >= 3) {
-            unsigned len = be16(b + p);
+            unsigned len = be16_get(b + p);
             if (len == 0 || itch_msg_len[b[p + 2]] != len) {
                 bad = true;
                 break;
@@ -877,7 +856,7 @@ static int scan(journal_t *j, char *err, size_t errlen)
         size_t n = have - p;
         bool torn;
         if (!bad) /* an incomplete record at the end: a proper prefix of a valid frame? */
-            torn = n == 1 ? b[p] == 0 : n == 2 ? valid_len(be16(b + p)) : true;
+            torn = n == 1 ? b[p] == 0 : n == 2 ? valid_len(be16_get(b + p)) : true;
         else
             torn = false;
         if (!torn) {
@@ -885,40 +864,40 @@ static int scan(journal_t *j, char *err, size_t errlen)
             uint8_t head[3] = {b[p], n > 1 ? b[p + 1] : 0, n > 2 ? b[p + 2] : 0};
             int z = zero_to_end(j->fd, x, size, b, cap);
             if (z < 0) {
-                set_err(err, errlen, "journal %s: read: %s", j->path, strerror(-z));
+                err_set(err, errlen, "journal %s: read: %s", j->path, strerror(-z));
                 return z;
             }
             torn = z == 1;
             if (!torn) {
                 /* Say what is wrong with the record at x (b[p] is its first byte). */
                 if (n < 3) {
-                    set_err(err, errlen,
+                    err_set(err, errlen,
                             "journal %s: bad record at byte offset %" PRIu64 " (record %" PRIu64
                             "): the last %zu bytes of the file are not the start of an ITCH "
                             "message frame; refusing to open (the file is left as it is)",
                             j->path, x, msgs + 1, n);
                 } else {
-                    unsigned len = be16(head), t = head[2], want = itch_msg_len[t];
+                    unsigned len = be16_get(head), t = head[2], want = itch_msg_len[t];
                     char ty[16];
                     if (t >= 0x21 && t <= 0x7e)
                         snprintf(ty, sizeof ty, "'%c' (0x%02x)", (char)t, t);
                     else
                         snprintf(ty, sizeof ty, "0x%02x", t);
                     if (len == 0)
-                        set_err(err, errlen,
+                        err_set(err, errlen,
                                 "journal %s: bad record at byte offset %" PRIu64 " (record %" PRIu64
                                 "): length prefix 0, expected the length of "
                                 "type %s; refusing to open (the file is left as it is)",
                                 j->path, x, msgs + 1, ty);
                     else if (want == 0)
-                        set_err(err, errlen,
+                        err_set(err, errlen,
                                 "journal %s: bad record at byte offset %" PRIu64 " (record %" PRIu64
                                 "): unknown message type %s (length prefix "
                                 "%u), expected an ITCH 5.0 message type; refusing to open (the "
                                 "file is left as it is)",
                                 j->path, x, msgs + 1, ty, len);
                     else
-                        set_err(err, errlen,
+                        err_set(err, errlen,
                                 "journal %s: bad record at byte offset %" PRIu64 " (record %" PRIu64
                                 "): length prefix %u, expected %u for type "
                                 "%s; refusing to open (the file is left as it is)",
@@ -929,7 +908,7 @@ static int scan(journal_t *j, char *err, size_t errlen)
         }
         if (ftruncate(j->fd, (off_t)x) < 0) {
             int rc = -errno;
-            set_err(err, errlen,
+            err_set(err, errlen,
                     "journal %s: truncating the torn tail at byte offset %" PRIu64 ": %s", j->path,
                     x, strerror(-rc));
             return rc;
@@ -1008,24 +987,24 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (cfg == NULL || cfg->path == NULL || cfg->path[0] == '\0') {
-        set_err(err, errlen, "journal: no path given");
+        err_set(err, errlen, "journal: no path given");
         return -EINVAL;
     }
     const char *path = cfg->path;
     size_t bs = cfg->buffer_size ? cfg->buffer_size : JOURNAL_DEFAULT_BUFFER_SIZE;
     unsigned nb = cfg->buffers ? cfg->buffers : JOURNAL_DEFAULT_BUFFERS;
     if (bs < JOURNAL_MIN_BUFFER_SIZE || bs > JOURNAL_MAX_BUFFER_SIZE) {
-        set_err(err, errlen, "journal %s: buffer_size %zu out of range %u..%u", path, bs,
+        err_set(err, errlen, "journal %s: buffer_size %zu out of range %u..%u", path, bs,
                 JOURNAL_MIN_BUFFER_SIZE, JOURNAL_MAX_BUFFER_SIZE);
         return -EINVAL;
     }
     if (nb > JOURNAL_MAX_BUFFERS) {
-        set_err(err, errlen, "journal %s: buffers %u out of range 1..%u", path, nb,
+        err_set(err, errlen, "journal %s: buffers %u out of range 1..%u", path, nb,
                 JOURNAL_MAX_BUFFERS);
         return -EINVAL;
     }
     if ((unsigned)cfg->fsync > JOURNAL_FSYNC_OFF) {
-        set_err(err, errlen, "journal %s: unknown fsync policy %d", path, (int)cfg->fsync);
+        err_set(err, errlen, "journal %s: unknown fsync policy %d", path, (int)cfg->fsync);
         return -EINVAL;
     }
     j->policy = cfg->fsync;
@@ -1045,7 +1024,7 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
     j->ops = mem_calloc(MEM_TAG_JOURNAL, j->nops, sizeof *j->ops);
     j->free_ops = mem_calloc(MEM_TAG_JOURNAL, j->nops, sizeof *j->free_ops);
     if (!j->path || !j->slab || !j->bufs || !j->ops || !j->free_ops) {
-        set_err(err, errlen, "journal %s: out of memory for %zu bytes of buffers", path,
+        err_set(err, errlen, "journal %s: out of memory for %zu bytes of buffers", path,
                 j->slab_size);
         goto fail;
     }
@@ -1065,18 +1044,18 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
     }
     if (j->fd < 0) {
         rc = -errno;
-        set_err(err, errlen, "journal %s: open: %s", path, strerror(-rc));
+        err_set(err, errlen, "journal %s: open: %s", path, strerror(-rc));
         goto fail;
     }
     struct stat st;
     if (fstat(j->fd, &st) < 0) {
         rc = -errno;
-        set_err(err, errlen, "journal %s: stat: %s", path, strerror(-rc));
+        err_set(err, errlen, "journal %s: stat: %s", path, strerror(-rc));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
         rc = -EINVAL;
-        set_err(err, errlen, "journal %s: not a regular file", path);
+        err_set(err, errlen, "journal %s: not a regular file", path);
         goto fail;
     }
     /* The lock is the barrier against a predecessor's I/O: a killed process's io_uring requests
@@ -1092,17 +1071,17 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
             continue;
         if (rc != -EWOULDBLOCK || waited >= wait_ms) {
             if (rc == -EWOULDBLOCK)
-                set_err(err, errlen,
+                err_set(err, errlen,
                         "journal %s: already open by another journal (locked; waited %u ms)", path,
                         waited);
             else
-                set_err(err, errlen, "journal %s: flock: %s", path, strerror(-rc));
+                err_set(err, errlen, "journal %s: flock: %s", path, strerror(-rc));
             goto fail;
         }
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
     if (created && (rc = fsync_dir(j->path)) < 0) {
-        set_err(err, errlen, "journal %s: fsync of its directory: %s", path, strerror(-rc));
+        err_set(err, errlen, "journal %s: fsync of its directory: %s", path, strerror(-rc));
         goto fail;
     }
     if ((rc = scan(j, err, errlen)) < 0)
@@ -1110,7 +1089,7 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
     /* What the scan found (and a truncation) is on disk before anything is appended to it. */
     if (fdatasync(j->fd) < 0) {
         rc = -errno;
-        set_err(err, errlen, "journal %s: fsync: %s", path, strerror(-rc));
+        err_set(err, errlen, "journal %s: fsync: %s", path, strerror(-rc));
         goto fail;
     }
     MEM_ST(j->synced_bytes, j->end);

@@ -8,6 +8,7 @@
  */
 #include "server/live.h"
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "ingest/itch.h"
 #include "net/soup.h"
@@ -53,13 +54,6 @@ static const char *const DROP_NAMES[LIVE_DROP_COUNT] = {
 const char *live_drop_name(live_drop_t r)
 {
     return (unsigned)r < LIVE_DROP_COUNT ? DROP_NAMES[r] : "unknown";
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* single-writer counters: a relaxed load and store, no read-modify-write */
@@ -141,7 +135,7 @@ static bool queue_packet(live_t *l, uint32_t i, const uint8_t *pkt, size_t n)
     }
     memcpy(c->tx + c->tx_len, pkt, n);
     c->tx_len += n;
-    c->t_tx = now_ns();
+    c->t_tx = clock_mono_ns();
     submit_send(l, i);
     return true;
 }
@@ -219,7 +213,7 @@ static void on_accept(live_t *l, int res)
     c->ops = 0;
     c->recv_inflight = c->send_inflight = c->end_sent = false;
     c->rx_len = c->tx_len = c->tx_sending = 0;
-    c->t_connect = c->t_rx = c->t_tx = now_ns();
+    c->t_connect = c->t_rx = c->t_tx = clock_mono_ns();
     c->t_partial = 0;
     c->messages = c->duplicates = 0;
     snprintf(c->peer, sizeof c->peer, "%s", name);
@@ -352,7 +346,7 @@ static bool handle_packets(live_t *l, uint32_t i)
     if (c->rx_len == 0)
         c->t_partial = 0;
     else if (off || !c->t_partial)
-        c->t_partial = now_ns();
+        c->t_partial = clock_mono_ns();
     return true;
 }
 
@@ -374,7 +368,7 @@ static void on_recv(live_t *l, uint32_t i, int res)
     }
     /* the kernel wrote these bytes: memcheck cannot see io_uring's writes */
     (void)VALGRIND_MAKE_MEM_DEFINED(c->rx + c->rx_len, (size_t)res);
-    c->t_rx = now_ns();
+    c->t_rx = clock_mono_ns();
     CADD(l->c.tcp_bytes, (uint64_t)res);
     c->rx_len += (size_t)res;
     if (handle_packets(l, i))
@@ -516,7 +510,8 @@ static void on_udp(live_t *l, uint32_t b, int res)
             l->mold_source = *src;
             l->have_source = true;
             mold_rx_set_next(&l->mold, l->next_seq);
-            mold_rx_packet(&l->mold, &h, pkt, (size_t)res, now_ns(), mold_deliver, mold_lost, l);
+            mold_rx_packet(&l->mold, &h, pkt, (size_t)res, clock_mono_ns(), mold_deliver, mold_lost,
+                           l);
             sync_mold(l);
         }
     }
@@ -731,7 +726,7 @@ int live_poll(live_t *l, uint64_t timeout_ns)
             break;
         io_uring_submit(&l->ring);
     }
-    timers(l, now_ns());
+    timers(l, clock_mono_ns());
     io_uring_submit(&l->ring);
     return (int)(atomic_load_explicit(&l->c.delivered, memory_order_relaxed) - before);
 }

@@ -13,6 +13,7 @@
  * f->err.
  */
 #include "server/publish.h"
+#include "base/clock.h"
 
 #include "config/config.h"
 #include "engine/pipeline.h"
@@ -53,13 +54,6 @@
 
 enum { FEED_OK = 0, FEED_CONN = -1, FEED_FATAL = -2 };
 enum { LOGIN_PENDING = 0, LOGIN_ACCEPTED, LOGIN_REJECTED };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * FEED_NS + (uint64_t)ts.tv_nsec;
-}
 
 /* The file as messages in sequence order: ev[i] is message number seq (1-based). */
 typedef struct cursor {
@@ -194,7 +188,7 @@ typedef int flush_fn(feed_t *f);
 
 static void pace_start(feed_t *f)
 {
-    f->pace_t0 = now_ns();
+    f->pace_t0 = clock_mono_ns();
     f->pace_sent = f->pace_budget = 0;
 }
 
@@ -215,7 +209,7 @@ static int pace_wait(feed_t *f, flush_fn *flush, service_fn *service)
     if (slice < 1)
         slice = 1;
     for (;;) {
-        uint64_t now = now_ns();
+        uint64_t now = clock_mono_ns();
         double due = rate * 1e-9 * (double)(now - f->pace_t0);
         if (due >= (double)f->pace_sent + slice) { /* a whole slice is due */
             if (due > (double)f->pace_sent + slice + rate * 1e-9 * (double)FEED_CATCHUP_NS) {
@@ -237,7 +231,7 @@ static int pace_wait(feed_t *f, flush_fn *flush, service_fn *service)
 /* poll() one descriptor until deadline (ns precision). Returns revents, 0 on timeout. */
 static short poll_until(int fd, short events, uint64_t deadline)
 {
-    uint64_t now = now_ns();
+    uint64_t now = clock_mono_ns();
     uint64_t left = deadline > now ? deadline - now : 0;
     struct timespec ts = {(time_t)(left / FEED_NS), (long)(left % FEED_NS)};
     struct pollfd p = {.fd = fd, .events = events};
@@ -335,13 +329,13 @@ static int tcp_flush(feed_t *f)
 {
     size_t off = 0;
     f->tx_complete = false;
-    uint64_t progress = now_ns();
+    uint64_t progress = clock_mono_ns();
     while (off < f->txlen) {
         ssize_t k = send(f->fd, f->tx + off, f->txlen - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k > 0) {
             off += (size_t)k;
             f->r->wire_bytes += (uint64_t)k;
-            progress = now_ns();
+            progress = clock_mono_ns();
             continue;
         }
         if (k < 0 && errno == EINTR)
@@ -351,7 +345,7 @@ static int tcp_flush(feed_t *f)
             f->txlen = 0;
             return FEED_CONN;
         }
-        short ev = poll_until(f->fd, POLLIN | POLLOUT, now_ns() + 100000000ull);
+        short ev = poll_until(f->fd, POLLIN | POLLOUT, clock_mono_ns() + 100000000ull);
         if (ev & (POLLIN | POLLHUP | POLLERR)) {
             int rc = tcp_read(f);
             if (rc) {
@@ -359,7 +353,7 @@ static int tcp_flush(feed_t *f)
                 return FEED_CONN;
             }
         }
-        if (now_ns() - progress > FEED_STALL_NS) {
+        if (clock_mono_ns() - progress > FEED_STALL_NS) {
             snprintf(f->err, sizeof f->err, "the server read nothing for %llu s",
                      (unsigned long long)(FEED_STALL_NS / FEED_NS));
             f->txlen = 0;
@@ -368,7 +362,7 @@ static int tcp_flush(feed_t *f)
     }
     if (f->txlen > 0) {
         f->r->packets++;
-        f->last_send_ns = now_ns();
+        f->last_send_ns = clock_mono_ns();
     }
     f->txlen = 0;
     f->tx_complete = true;
@@ -400,7 +394,7 @@ typedef int readable_fn(feed_t *f);
 static int service(feed_t *f, uint64_t deadline, keepalive_fn *keepalive, readable_fn *readable)
 {
     for (;;) {
-        uint64_t now = now_ns(), wake = deadline;
+        uint64_t now = clock_mono_ns(), wake = deadline;
         if (now >= deadline || stopped(f))
             return FEED_OK;
         int rc = keepalive(f, now, &wake);
@@ -468,7 +462,7 @@ static int tcp_login(feed_t *f)
             tcp_close(f);
             return FEED_CONN;
         }
-        short ev = poll_until(f->fd, POLLOUT, now_ns() + FEED_CONNECT_NS);
+        short ev = poll_until(f->fd, POLLOUT, clock_mono_ns() + FEED_CONNECT_NS);
         int soerr = 0;
         socklen_t sl = sizeof soerr;
         if (!ev)
@@ -493,20 +487,20 @@ static int tcp_login(feed_t *f)
     }
     f->r->end_of_session = false;
     int rc = tcp_flush(f);
-    uint64_t deadline = now_ns() + FEED_LOGIN_NS;
+    uint64_t deadline = clock_mono_ns() + FEED_LOGIN_NS;
     while (rc == FEED_OK && f->login_state == LOGIN_PENDING) {
         if (stopped(f)) {
             snprintf(f->err, sizeof f->err, "interrupted while logging in");
             rc = FEED_FATAL;
             break;
         }
-        if (now_ns() >= deadline) {
+        if (clock_mono_ns() >= deadline) {
             snprintf(f->err, sizeof f->err, "no answer to the login from %s within %llu s", o->to,
                      (unsigned long long)(FEED_LOGIN_NS / FEED_NS));
             rc = FEED_CONN;
             break;
         }
-        short ev = poll_until(f->fd, POLLIN, now_ns() + 100000000ull);
+        short ev = poll_until(f->fd, POLLIN, clock_mono_ns() + 100000000ull);
         if (ev && tcp_read(f))
             rc = FEED_CONN;
         if (f->r->end_of_session) {
@@ -531,7 +525,7 @@ static int tcp_login(feed_t *f)
         return rc;
     }
     f->r->logins++;
-    f->last_send_ns = now_ns();
+    f->last_send_ns = clock_mono_ns();
     return FEED_OK;
 }
 
@@ -551,9 +545,9 @@ static int tcp_finish(feed_t *f)
     if (rc)
         return rc;
     shutdown(f->fd, SHUT_WR);
-    uint64_t deadline = now_ns() + FEED_CLOSE_NS;
+    uint64_t deadline = clock_mono_ns() + FEED_CLOSE_NS;
     for (;;) {
-        if (now_ns() >= deadline) {
+        if (clock_mono_ns() >= deadline) {
             snprintf(f->err, sizeof f->err,
                      "the server did not close the connection within %llu s of the logout",
                      (unsigned long long)(FEED_CLOSE_NS / FEED_NS));
@@ -651,7 +645,7 @@ static int tcp_run(feed_t *f)
                 r->resumed_from = r->first_seq = r->next_seq = from;
                 f->end_seq =
                     o->count && from <= UINT64_MAX - o->count ? from + o->count - 1 : UINT64_MAX;
-                f->t_start = now_ns();
+                f->t_start = clock_mono_ns();
                 f->started = true;
                 if (!o->quiet)
                     fprintf(stderr,
@@ -677,7 +671,7 @@ static int tcp_run(feed_t *f)
         tcp_close(f);
         if (rc == FEED_FATAL)
             return rc;
-        uint64_t now = now_ns();
+        uint64_t now = clock_mono_ns();
         if (fail_since == 0) {
             fail_since = now;
             if (o->retry_ns > 0 && !stopped(f) && !o->quiet)
@@ -733,7 +727,7 @@ static int udp_sendto(feed_t *f, const uint8_t *buf, size_t len, const struct so
         ssize_t k = sendto(f->fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)to, sizeof *to);
         if (k >= 0) {
             f->r->wire_bytes += (uint64_t)k;
-            f->last_send_ns = now_ns();
+            f->last_send_ns = clock_mono_ns();
             return FEED_OK;
         }
         if (errno == EINTR || errno == ECONNREFUSED)
@@ -745,7 +739,7 @@ static int udp_sendto(feed_t *f, const uint8_t *buf, size_t len, const struct so
                      strerror(errno));
             return FEED_FATAL;
         }
-        uint64_t now = now_ns();
+        uint64_t now = clock_mono_ns();
         if (start == 0)
             start = now;
         else if (now - start > FEED_STALL_NS) {
@@ -899,7 +893,7 @@ static int udp_run(feed_t *f)
                     " messages): nothing to send\n",
                     o->from, o->file, f->cur.seq - 1);
     }
-    f->t_start = f->last_send_ns = now_ns();
+    f->t_start = f->last_send_ns = clock_mono_ns();
     f->started = true;
     pace_start(f);
     mold_begin(&f->mb, f->tx, FEED_DGRAM, f->session, o->from);
@@ -944,9 +938,9 @@ static int udp_run(feed_t *f)
         rc = udp_sendto(f, f->rtx, n, &o->addr);
     }
     f->udp_ended = true;
-    r->seconds = (double)(now_ns() - f->t_start) * 1e-9;
+    r->seconds = (double)(clock_mono_ns() - f->t_start) * 1e-9;
     if (rc == FEED_OK)
-        rc = udp_service(f, now_ns() + o->linger_ns);
+        rc = udp_service(f, clock_mono_ns() + o->linger_ns);
     if (rc == FEED_OK && file_error) {
         memcpy(f->err, ferr, sizeof ferr);
         rc = FEED_FATAL;
@@ -1044,7 +1038,7 @@ int publish_run(const publish_cfg_t *o, publish_result_t *r)
         if (rc)
             snprintf(err, sizeof err, "%s", f.err);
         if (o->tcp && f.started)
-            r->seconds = (double)(now_ns() - f.t_start) * 1e-9;
+            r->seconds = (double)(clock_mono_ns() - f.t_start) * 1e-9;
         r->rate = r->seconds > 0 ? (double)r->messages / r->seconds : 0;
         r->interrupted = stopped(&f);
     } else {

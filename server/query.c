@@ -407,62 +407,17 @@ static int parse_names(const char *list, names_t *nm, jbuf_t *out)
     return 0;
 }
 
-int query_correlation(const snapshot_t *s, const char *symbols, jbuf_t *out)
-{
-    names_t nm;
-    int rc = parse_names(symbols, &nm, out);
-    if (rc)
-        return rc;
-    for (int t = 0; t < QUERY_TRIES; t++) {
-        snapshot_xs_tx_t tx;
-        snapshot_xs_head_t h;
-        rc = snapshot_xs_begin(s, &tx, &h);
-        if (rc < 0)
-            return no_xs(out, rc);
-        unsigned bad = NIL;
-        for (unsigned i = 0; i < nm.n && bad == NIL; i++) {
-            nm.idx[i] = snapshot_xs_find(&tx, nm.name[i]);
-            if (nm.idx[i] == NIL)
-                bad = i;
-        }
-        if (!snapshot_xs_valid(&tx))
-            continue;
-        if (bad != NIL) {
-            snapshot_sym_t r;
-            if (snapshot_find(s, nm.name[bad], &r, 0) == 0)
-                return http_error(out, 404,
-                                  "symbol \"%s\" is not in the cross-section (it tracks %" PRIu32
-                                  " symbols, stock locates 1..%u)",
-                                  nm.name[bad], h.n, s->max_n);
-            return http_error(out, 404, "unknown symbol \"%s\"", nm.name[bad]);
-        }
-        jbuf_reset(out);
-        jbuf_puts(out, "{\"symbols\":[");
-        for (unsigned i = 0; i < nm.n; i++) {
-            if (i)
-                jbuf_putc(out, ',');
-            jbuf_str(out, nm.name[i]);
-        }
-        jbuf_puts(out, "],\"matrix\":[");
-        for (unsigned i = 0; i < nm.n; i++) {
-            jbuf_puts(out, i ? ",[" : "[");
-            for (unsigned j = 0; j < nm.n; j++) {
-                if (j)
-                    jbuf_putc(out, ',');
-                jbuf_num(out, snapshot_xs_corr(&tx, nm.idx[i], nm.idx[j]));
-            }
-            jbuf_putc(out, ']');
-        }
-        jbuf_puts(out, "],");
-        put_meta(out, &h);
-        jbuf_putc(out, '}');
-        if (snapshot_xs_valid(&tx))
-            return finish(out, 200);
-    }
-    return busy(out);
-}
+/* One cross-section answer, written from the buffer the transaction pins: the status of an
+ * error reply already written into out (one that does not depend on a consistent read), 0 when
+ * the body is written (kept if the buffer stayed unchanged), or XS_RETRY when the read was torn
+ * before the answer could be decided. out has been reset. */
+#define XS_RETRY (-1)
+typedef int xs_body_fn(void *ctx, const snapshot_xs_tx_t *tx, const snapshot_xs_head_t *h,
+                       jbuf_t *out);
 
-int query_pca(const snapshot_t *s, jbuf_t *out)
+/* The seqlock retry loop of every cross-section query: begin, write, validate; QUERY_TRIES
+ * times, then 503. */
+static int xs_answer(const snapshot_t *s, jbuf_t *out, xs_body_fn *body, void *ctx)
 {
     for (int t = 0; t < QUERY_TRIES; t++) {
         snapshot_xs_tx_t tx;
@@ -470,49 +425,123 @@ int query_pca(const snapshot_t *s, jbuf_t *out)
         int rc = snapshot_xs_begin(s, &tx, &h);
         if (rc < 0)
             return no_xs(out, rc);
-        if (h.k == 0)
-            return http_error(out, 503,
-                              "the last principal component analysis failed (%d); retry after "
-                              "the next computation",
-                              h.pca_rc);
         jbuf_reset(out);
-        jbuf_putc(out, '{');
-        put_meta(out, &h);
-        jbuf_printf(out, ",\"k\":%" PRIu32 ",\"explained_variance_ratio\":[", h.k);
-        double cum = 0;
-        for (uint32_t c = 0; c < h.k; c++) {
-            if (c)
-                jbuf_putc(out, ',');
-            jbuf_num(out, h.pc_ratio[c]);
-            cum += h.pc_ratio[c];
-        }
-        jbuf_puts(out, "],\"cumulative_ratio\":");
-        jbuf_num(out, cum);
-        jbuf_puts(out, ",\"symbols\":[");
-        for (uint32_t i = 0; i < h.n; i++) {
-            if (i)
-                jbuf_putc(out, ',');
-            put_node_name(out, &tx, i);
-        }
-        jbuf_puts(out, "],\"components\":[");
-        for (uint32_t c = 0; c < h.k; c++) {
-            jbuf_printf(out, "%s{\"component\":%" PRIu32 ",\"eigenvalue\":", c ? "," : "", c + 1);
-            jbuf_num(out, h.pc_value[c]);
-            jbuf_puts(out, ",\"explained_variance_ratio\":");
-            jbuf_num(out, h.pc_ratio[c]);
-            jbuf_puts(out, ",\"loadings\":[");
-            for (uint32_t i = 0; i < h.n; i++) {
-                if (i)
-                    jbuf_putc(out, ',');
-                jbuf_num(out, snapshot_xs_loading(&tx, c, i));
-            }
-            jbuf_puts(out, "]}");
-        }
-        jbuf_puts(out, "]}");
-        if (snapshot_xs_valid(&tx))
+        rc = body(ctx, &tx, &h, out);
+        if (rc > 0)
+            return rc;
+        if (rc == 0 && snapshot_xs_valid(&tx))
             return finish(out, 200);
     }
     return busy(out);
+}
+
+/* A comma between the items of a JSON list. */
+static void put_sep(jbuf_t *jb, uint32_t i)
+{
+    if (i)
+        jbuf_putc(jb, ',');
+}
+
+typedef struct corr_ctx {
+    const snapshot_t *s;
+    names_t nm;
+} corr_ctx_t;
+
+static int corr_body(void *ctx, const snapshot_xs_tx_t *tx, const snapshot_xs_head_t *h,
+                     jbuf_t *out)
+{
+    corr_ctx_t *c = ctx;
+    names_t *nm = &c->nm;
+    unsigned bad = NIL;
+    for (unsigned i = 0; i < nm->n && bad == NIL; i++) {
+        nm->idx[i] = snapshot_xs_find(tx, nm->name[i]);
+        if (nm->idx[i] == NIL)
+            bad = i;
+    }
+    if (!snapshot_xs_valid(tx))
+        return XS_RETRY;
+    if (bad != NIL) {
+        snapshot_sym_t r;
+        if (snapshot_find(c->s, nm->name[bad], &r, 0) == 0)
+            return http_error(out, 404,
+                              "symbol \"%s\" is not in the cross-section (it tracks %" PRIu32
+                              " symbols, stock locates 1..%u)",
+                              nm->name[bad], h->n, c->s->max_n);
+        return http_error(out, 404, "unknown symbol \"%s\"", nm->name[bad]);
+    }
+    jbuf_puts(out, "{\"symbols\":[");
+    for (unsigned i = 0; i < nm->n; i++) {
+        put_sep(out, i);
+        jbuf_str(out, nm->name[i]);
+    }
+    jbuf_puts(out, "],\"matrix\":[");
+    for (unsigned i = 0; i < nm->n; i++) {
+        jbuf_puts(out, i ? ",[" : "[");
+        for (unsigned j = 0; j < nm->n; j++) {
+            put_sep(out, j);
+            jbuf_num(out, snapshot_xs_corr(tx, nm->idx[i], nm->idx[j]));
+        }
+        jbuf_putc(out, ']');
+    }
+    jbuf_puts(out, "],");
+    put_meta(out, h);
+    jbuf_putc(out, '}');
+    return 0;
+}
+
+int query_correlation(const snapshot_t *s, const char *symbols, jbuf_t *out)
+{
+    corr_ctx_t c = {.s = s};
+    int rc = parse_names(symbols, &c.nm, out);
+    if (rc)
+        return rc;
+    return xs_answer(s, out, corr_body, &c);
+}
+
+static int pca_body(void *ctx, const snapshot_xs_tx_t *tx, const snapshot_xs_head_t *h, jbuf_t *out)
+{
+    (void)ctx;
+    if (h->k == 0)
+        return http_error(out, 503,
+                          "the last principal component analysis failed (%d); retry after "
+                          "the next computation",
+                          h->pca_rc);
+    jbuf_putc(out, '{');
+    put_meta(out, h);
+    jbuf_printf(out, ",\"k\":%" PRIu32 ",\"explained_variance_ratio\":[", h->k);
+    double cum = 0;
+    for (uint32_t c = 0; c < h->k; c++) {
+        put_sep(out, c);
+        jbuf_num(out, h->pc_ratio[c]);
+        cum += h->pc_ratio[c];
+    }
+    jbuf_puts(out, "],\"cumulative_ratio\":");
+    jbuf_num(out, cum);
+    jbuf_puts(out, ",\"symbols\":[");
+    for (uint32_t i = 0; i < h->n; i++) {
+        put_sep(out, i);
+        put_node_name(out, tx, i);
+    }
+    jbuf_puts(out, "],\"components\":[");
+    for (uint32_t c = 0; c < h->k; c++) {
+        jbuf_printf(out, "%s{\"component\":%" PRIu32 ",\"eigenvalue\":", c ? "," : "", c + 1);
+        jbuf_num(out, h->pc_value[c]);
+        jbuf_puts(out, ",\"explained_variance_ratio\":");
+        jbuf_num(out, h->pc_ratio[c]);
+        jbuf_puts(out, ",\"loadings\":[");
+        for (uint32_t i = 0; i < h->n; i++) {
+            put_sep(out, i);
+            jbuf_num(out, snapshot_xs_loading(tx, c, i));
+        }
+        jbuf_puts(out, "]}");
+    }
+    jbuf_puts(out, "]}");
+    return 0;
+}
+
+int query_pca(const snapshot_t *s, jbuf_t *out)
+{
+    return xs_answer(s, out, pca_body, NULL);
 }
 
 static int graph_failed(jbuf_t *out, const snapshot_xs_head_t *h)
@@ -523,85 +552,75 @@ static int graph_failed(jbuf_t *out, const snapshot_xs_head_t *h)
                       h->graph_rc);
 }
 
+static int mst_body(void *ctx, const snapshot_xs_tx_t *tx, const snapshot_xs_head_t *h, jbuf_t *out)
+{
+    (void)ctx;
+    if (h->graph_rc != 0)
+        return graph_failed(out, h);
+    jbuf_putc(out, '{');
+    put_meta(out, h);
+    jbuf_puts(out, ",\"total_distance\":");
+    jbuf_num(out, h->mst_total);
+    jbuf_puts(out, ",\"edges\":[");
+    for (uint32_t e = 0; e < h->nedges; e++) {
+        snapshot_xs_edge_t ed;
+        snapshot_xs_edge(tx, e, &ed);
+        jbuf_puts(out, e ? ",{\"from\":" : "{\"from\":");
+        put_node_name(out, tx, ed.u);
+        jbuf_puts(out, ",\"to\":");
+        put_node_name(out, tx, ed.v);
+        jbuf_puts(out, ",\"rho\":");
+        jbuf_num(out, ed.rho);
+        jbuf_puts(out, ",\"distance\":");
+        jbuf_num(out, ed.d);
+        jbuf_putc(out, '}');
+    }
+    jbuf_printf(out, "],\"count\":%" PRIu32 "}", h->nedges);
+    return 0;
+}
+
 int query_mst(const snapshot_t *s, jbuf_t *out)
 {
-    for (int t = 0; t < QUERY_TRIES; t++) {
-        snapshot_xs_tx_t tx;
-        snapshot_xs_head_t h;
-        int rc = snapshot_xs_begin(s, &tx, &h);
-        if (rc < 0)
-            return no_xs(out, rc);
-        if (h.graph_rc != 0)
-            return graph_failed(out, &h);
-        jbuf_reset(out);
-        jbuf_putc(out, '{');
-        put_meta(out, &h);
-        jbuf_puts(out, ",\"total_distance\":");
-        jbuf_num(out, h.mst_total);
-        jbuf_puts(out, ",\"edges\":[");
-        for (uint32_t e = 0; e < h.nedges; e++) {
-            snapshot_xs_edge_t ed;
-            snapshot_xs_edge(&tx, e, &ed);
-            jbuf_puts(out, e ? ",{\"from\":" : "{\"from\":");
-            put_node_name(out, &tx, ed.u);
-            jbuf_puts(out, ",\"to\":");
-            put_node_name(out, &tx, ed.v);
-            jbuf_puts(out, ",\"rho\":");
-            jbuf_num(out, ed.rho);
-            jbuf_puts(out, ",\"distance\":");
-            jbuf_num(out, ed.d);
-            jbuf_putc(out, '}');
+    return xs_answer(s, out, mst_body, NULL);
+}
+
+static int clusters_body(void *ctx, const snapshot_xs_tx_t *tx, const snapshot_xs_head_t *h,
+                         jbuf_t *out)
+{
+    (void)ctx;
+    if (h->graph_rc != 0)
+        return graph_failed(out, h);
+    jbuf_putc(out, '{');
+    put_meta(out, h);
+    jbuf_printf(out, ",\"count\":%" PRIu32 ",\"clusters\":[", h->nclusters);
+    uint32_t steps = 0; /* a torn read could make a cycle: never walk more than n nodes */
+    for (uint32_t c = 0; c < h->nclusters; c++) {
+        jbuf_puts(out, c ? ",[" : "[");
+        uint32_t i = snapshot_xs_cluster_first(tx, c, NULL);
+        for (uint32_t k = 0; i != NIL && steps < h->n; i = snapshot_xs_next(tx, i), k++) {
+            put_sep(out, k);
+            put_node_name(out, tx, i);
+            steps++;
         }
-        jbuf_printf(out, "],\"count\":%" PRIu32 "}", h.nedges);
-        if (snapshot_xs_valid(&tx))
-            return finish(out, 200);
+        jbuf_putc(out, ']');
     }
-    return busy(out);
+    jbuf_puts(out, "],\"nodes\":[");
+    for (uint32_t i = 0; i < h->n; i++) {
+        snapshot_xs_node_t nd;
+        snapshot_xs_node(tx, i, &nd);
+        jbuf_puts(out, i ? ",{\"symbol\":" : "{\"symbol\":");
+        jbuf_str(out, nd.symbol);
+        jbuf_printf(
+            out, ",\"locate\":%u,\"cluster\":%" PRIu32 ",\"degree\":%" PRIu32 ",\"betweenness\":",
+            nd.locate, nd.cluster, nd.degree);
+        jbuf_num(out, nd.betweenness);
+        jbuf_putc(out, '}');
+    }
+    jbuf_puts(out, "]}");
+    return 0;
 }
 
 int query_clusters(const snapshot_t *s, jbuf_t *out)
 {
-    for (int t = 0; t < QUERY_TRIES; t++) {
-        snapshot_xs_tx_t tx;
-        snapshot_xs_head_t h;
-        int rc = snapshot_xs_begin(s, &tx, &h);
-        if (rc < 0)
-            return no_xs(out, rc);
-        if (h.graph_rc != 0)
-            return graph_failed(out, &h);
-        jbuf_reset(out);
-        jbuf_putc(out, '{');
-        put_meta(out, &h);
-        jbuf_printf(out, ",\"count\":%" PRIu32 ",\"clusters\":[", h.nclusters);
-        uint32_t steps = 0; /* a torn read could make a cycle: never walk more than n nodes */
-        for (uint32_t c = 0; c < h.nclusters; c++) {
-            jbuf_puts(out, c ? ",[" : "[");
-            uint32_t i = snapshot_xs_cluster_first(&tx, c, NULL);
-            for (bool first = true; i != NIL && steps < h.n; i = snapshot_xs_next(&tx, i)) {
-                if (!first)
-                    jbuf_putc(out, ',');
-                first = false;
-                put_node_name(out, &tx, i);
-                steps++;
-            }
-            jbuf_putc(out, ']');
-        }
-        jbuf_puts(out, "],\"nodes\":[");
-        for (uint32_t i = 0; i < h.n; i++) {
-            snapshot_xs_node_t nd;
-            snapshot_xs_node(&tx, i, &nd);
-            jbuf_puts(out, i ? ",{\"symbol\":" : "{\"symbol\":");
-            jbuf_str(out, nd.symbol);
-            jbuf_printf(out,
-                        ",\"locate\":%u,\"cluster\":%" PRIu32 ",\"degree\":%" PRIu32
-                        ",\"betweenness\":",
-                        nd.locate, nd.cluster, nd.degree);
-            jbuf_num(out, nd.betweenness);
-            jbuf_putc(out, '}');
-        }
-        jbuf_puts(out, "]}");
-        if (snapshot_xs_valid(&tx))
-            return finish(out, 200);
-    }
-    return busy(out);
+    return xs_answer(s, out, clusters_body, NULL);
 }

@@ -8,6 +8,7 @@
  */
 #include "server/server.h"
 
+#include "base/clock.h"
 #include "config/config.h"
 #include "server/http.h"
 #include "base/jbuf.h"
@@ -49,13 +50,6 @@ static void on_hup(int sig)
 {
     (void)sig;
     g_hup = 1;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 #define GSET(field, v) atomic_store_explicit(&(field), (v), memory_order_relaxed)
@@ -107,7 +101,7 @@ static void flush(serve_t *s)
     if (!s->batch)
         return;
     if (s->batch->n && s->have_journal && !s->fatal) {
-        int rc = journal_commit(&s->journal, now_ns());
+        int rc = journal_commit(&s->journal, clock_mono_ns());
         if (rc < 0) {
             s->fatal = 1;
             snprintf(s->fatal_msg, sizeof s->fatal_msg, "journal %s: %s", s->cfg.journal_path,
@@ -177,7 +171,7 @@ static void on_batch(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, s
                      const uint8_t *owner, bool force)
 {
     serve_t *s = ctx;
-    snapshot_after_batch(&s->snap, w, sh, &s->symbols, ev, n, owner, now_ns(), force);
+    snapshot_after_batch(&s->snap, w, sh, &s->symbols, ev, n, owner, clock_mono_ns(), force);
 }
 
 static void on_xs(void *ctx, const xsection_t *x)
@@ -218,7 +212,7 @@ static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
                 "{\"status\":\"%s\",\"version\":\"" SERVE_VERSION "\",\"next_sequence\":%" PRIu64
                 ",\"messages\":%" PRIu64 ",\"uptime_s\":%.3f}",
                 s->draining ? "draining" : (s->fatal ? "failed" : "ok"), GGET(s->live.c.next_seq),
-                GGET(s->live.c.delivered), (double)(now_ns() - s->t_start) * 1e-9);
+                GGET(s->live.c.delivered), (double)(clock_mono_ns() - s->t_start) * 1e-9);
     return s->fatal || s->draining ? 503 : 200;
 }
 
@@ -447,7 +441,7 @@ static int h_metrics(void *ctx, const http_request_t *req, jbuf_t *jb)
     }
     gauge(jb, "tickcore_resident_bytes", "resident set size of the process", (double)rss_bytes(s));
     gauge(jb, "tickcore_uptime_seconds", "seconds since start",
-          (double)(now_ns() - s->t_start) * 1e-9);
+          (double)(clock_mono_ns() - s->t_start) * 1e-9);
     /* HTTP */
     const http_t *h = &s->http;
     prom_family(jb, "tickcore_http_responses_total", "counter", "HTTP responses by status class");
@@ -491,7 +485,7 @@ static int rebuild(serve_t *s, char *err, size_t errlen)
     uint64_t want = journal_messages(&s->journal);
     if (want == 0)
         return 0;
-    double t0 = (double)now_ns();
+    double t0 = (double)clock_mono_ns();
     static stream_t st;
     stream_cfg_t scfg;
     pipeline_stream_cfg(&scfg, &s->cfg);
@@ -539,7 +533,7 @@ static int rebuild(serve_t *s, char *err, size_t errlen)
         return -1;
     }
     s->recovered = got;
-    s->rebuild_s = ((double)now_ns() - t0) * 1e-9;
+    s->rebuild_s = ((double)clock_mono_ns() - t0) * 1e-9;
     return 0;
 }
 
@@ -690,7 +684,7 @@ int serve_main(int argc, char **argv)
     struct sigaction sh = {.sa_handler = on_hup};
     sigaction(SIGHUP, &sh, NULL);
     signal(SIGPIPE, SIG_IGN);
-    s->t_start = now_ns();
+    s->t_start = clock_mono_ns();
 
     char err[600] = "";
     const char *what = "symbol table";
@@ -821,9 +815,8 @@ int serve_main(int argc, char **argv)
 
     uint64_t t_gauges = 0;
     /* the live loop's busy time: its thread's CPU time (waiting for the ring costs none) */
-    struct timespec cpu0, cpu1;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
-    s->rate_t = now_ns();
+    const uint64_t cpu0 = clock_thread_cpu_ns();
+    s->rate_t = clock_mono_ns();
     while (!g_stop && !s->fatal) {
         int n = live_poll(&s->live, 5000000ull);
         if (n < 0) {
@@ -833,7 +826,7 @@ int serve_main(int argc, char **argv)
             break;
         }
         flush(s);
-        uint64_t t = now_ns();
+        uint64_t t = clock_mono_ns();
         if (s->have_journal)
             journal_commit(&s->journal, t); /* the interval fsync, also when idle */
         if (n == 0 && s->dirty && t - s->last_tick >= s->cfg.snapshot_interval_ns) {
@@ -867,20 +860,17 @@ int serve_main(int argc, char **argv)
         if (r < 0)
             log_msg("serve: journal %s: final fsync: %s", s->cfg.journal_path, strerror(-r));
     }
-    refresh_gauges(s, now_ns());
+    refresh_gauges(s, clock_mono_ns());
     if (s->http_ok)
         http_stop(&s->http); /* no query reads the snapshots from here on */
     pipeline_finish(&s->pl);
-    double secs = (double)(now_ns() - s->t_start) * 1e-9;
+    double secs = (double)(clock_mono_ns() - s->t_start) * 1e-9;
     int xs_rc = xsection_compute(&s->pl.xs);
     (void)xs_rc;
     mem_snapshot(&after);
     static report_t rep;
     report_collect(&rep, &s->pl, &s->symbols, s->cfg.top_symbols);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
-    report_set_times(
-        &rep, (double)(cpu1.tv_sec - cpu0.tv_sec) + (double)(cpu1.tv_nsec - cpu0.tv_nsec) * 1e-9,
-        secs);
+    report_set_times(&rep, (double)(clock_thread_cpu_ns() - cpu0) * 1e-9, secs);
 
     live_fini(&s->live);
     if (s->have_journal)

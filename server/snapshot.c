@@ -10,6 +10,8 @@
  */
 #include "server/snapshot.h"
 
+#include "base/clock.h"
+#include "base/hints.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -307,7 +309,7 @@ void snapshot_after_batch(snapshot_t *s, unsigned w, const shard_t *sh, const sy
                           const ev_t *ev, size_t n, const uint8_t *owner, uint64_t now_ns,
                           bool force)
 {
-    if (mem_unlikely(w >= s->nworkers))
+    if (unlikely(w >= s->nworkers))
         return;
     snapshot_worker_t *wk = &s->w[w];
     for (size_t i = 0; i < n; i++) {
@@ -451,10 +453,8 @@ int snapshot_publish_xs(snapshot_t *s, const xsection_t *x)
     uint64_t seq = atomic_load_explicit(&b[0], RELAXED);
     atomic_store_explicit(&b[0], seq + 1, RELAXED);
 
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     st(b, H_GEN, gen);
-    st(b, H_PUBNS, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    st(b, H_PUBNS, clock_wall_ns());
     st(b, H_N, n);
     st(b, H_K, k);
     st(b, H_NEDGES, nedges);

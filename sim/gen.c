@@ -18,6 +18,11 @@
  */
 #include "sim/gen.h"
 
+#include "base/byteorder.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/hints.h"
+#include "ingest/itch.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -203,7 +208,7 @@ static double zig_normal(const zig_t *z, rng_t *r)
         uint32_t iz = (uint32_t)u & 127;
         uint32_t ahz = hz < 0 ? (uint32_t)(-(int64_t)hz) : (uint32_t)hz;
         double x = hz * z->wn[iz];
-        if (mem_likely(ahz < z->kn[iz]))
+        if (likely(ahz < z->kn[iz]))
             return x;
         if (iz == 0) { /* the tail beyond R */
             double y;
@@ -241,49 +246,8 @@ static inline double exp_fast(double x)
     return p * sc;
 }
 
-/* ---- big-endian writes ---------------------------------------------------------------------- */
-
-static inline void be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static inline void be48(uint8_t *p, uint64_t v)
-{
-    be16(p, (uint16_t)(v >> 32)); /* 2 + 4 bytes: both get merged into one store each */
-    be32(p + 2, (uint32_t)v);
-}
-
-static inline void be64(uint8_t *p, uint64_t v)
-{
-    be32(p, (uint32_t)(v >> 32));
-    be32(p + 4, (uint32_t)v);
-}
-
 /* ---- output -----------------------------------------------------------------------------------
  */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
@@ -391,7 +355,7 @@ static int gz_feed(gen_t *g, uint8_t *in, size_t n, bool end)
     return 0;
 }
 
-static __attribute__((noinline, cold)) void flush_buf(gen_t *g, bool end)
+static HINT_COLD void flush_buf(gen_t *g, bool end)
 {
     if (g->fd >= 0 && g->werr == 0) {
         int rc;
@@ -408,60 +372,27 @@ static __attribute__((noinline, cold)) void flush_buf(gen_t *g, bool end)
     g->pos = 0;
 }
 
-/* Body length of each type we write. */
-static unsigned msg_len(uint8_t type)
-{
-    switch (type) {
-    case 'S':
-        return 12;
-    case 'R':
-        return 39;
-    case 'H':
-        return 25;
-    case 'A':
-        return 36;
-    case 'F':
-        return 40;
-    case 'E':
-        return 31;
-    case 'C':
-        return 36;
-    case 'X':
-        return 23;
-    case 'D':
-        return 19;
-    case 'U':
-        return 35;
-    case 'P':
-        return 44;
-    default:
-        return 0;
-    }
-}
-
 /* Room for one frame of len bytes; returns the message's first byte (the type). */
 static inline uint8_t *frame(gen_t *g, uint8_t type, unsigned len, uint16_t locate, uint64_t ts)
 {
-    if (mem_unlikely(g->pos + 2 + len > g->cap_buf))
+    if (unlikely(g->pos + 2 + len > g->cap_buf))
         flush_buf(g, false);
     uint8_t *p = g->buf + g->pos;
     g->pos += 2 + len;
     g->st->by_type[type]++;
-    p[0] = 0;
-    p[1] = (uint8_t)len;
+    be16_put(p, (uint16_t)len);
     p += 2;
     p[0] = type;
-    be16(p + 1, locate);
-    be16(p + 3, 0); /* tracking number */
-    be48(p + 5, ts);
+    be16_put(p + 1, locate);
+    be16_put(p + 3, 0); /* tracking number */
+    be48_put(p + 5, ts);
     return p;
 }
 
 /* The test hook: the message as the generator knows it. */
-static __attribute__((noinline)) void hook(gen_t *g, uint8_t type, unsigned len, uint16_t locate,
-                                           uint64_t ts, uint64_t ref, uint64_t new_ref,
-                                           uint64_t match, uint32_t price, uint32_t shares,
-                                           uint8_t side, uint8_t aux)
+static HINT_NOINLINE void hook(gen_t *g, uint8_t type, unsigned len, uint16_t locate, uint64_t ts,
+                               uint64_t ref, uint64_t new_ref, uint64_t match, uint32_t price,
+                               uint32_t shares, uint8_t side, uint8_t aux)
 {
     ev_t e;
     memset(&e, 0, sizeof e);
@@ -483,7 +414,7 @@ static __attribute__((noinline)) void hook(gen_t *g, uint8_t type, unsigned len,
 
 #define HOOK(...)                                                                                  \
     do {                                                                                           \
-        if (mem_unlikely(g->cfg.on_event != NULL))                                                 \
+        if (unlikely(g->cfg.on_event != NULL))                                                     \
             hook(g, __VA_ARGS__);                                                                  \
     } while (0)
 
@@ -500,20 +431,20 @@ static void put_directory(gen_t *g, uint16_t loc, uint64_t ts, uint8_t category,
 {
     uint8_t *p = frame(g, 'R', 39, loc, ts);
     memcpy(p + 11, g->sym[loc - 1].stock, 8);
-    p[19] = category;  /* market category */
-    p[20] = 'N';       /* financial status: normal */
-    be32(p + 21, 100); /* round lot size */
-    p[25] = 'N';       /* round lots only */
-    p[26] = 'C';       /* issue classification: common stock */
-    p[27] = 'Z';       /* issue sub-type "Z ": not applicable */
+    p[19] = category;      /* market category */
+    p[20] = 'N';           /* financial status: normal */
+    be32_put(p + 21, 100); /* round lot size */
+    p[25] = 'N';           /* round lots only */
+    p[26] = 'C';           /* issue classification: common stock */
+    p[27] = 'Z';           /* issue sub-type "Z ": not applicable */
     p[28] = ' ';
-    p[29] = 'P';     /* authenticity: production */
-    p[30] = 'N';     /* short sale threshold */
-    p[31] = 'N';     /* IPO flag */
-    p[32] = tier;    /* LULD reference price tier */
-    p[33] = 'N';     /* ETP flag */
-    be32(p + 34, 0); /* ETP leverage factor */
-    p[38] = 'N';     /* inverse indicator */
+    p[29] = 'P';         /* authenticity: production */
+    p[30] = 'N';         /* short sale threshold */
+    p[31] = 'N';         /* IPO flag */
+    p[32] = tier;        /* LULD reference price tier */
+    p[33] = 'N';         /* ETP flag */
+    be32_put(p + 34, 0); /* ETP leverage factor */
+    p[38] = 'N';         /* inverse indicator */
     HOOK('R', 39, loc, ts, 0, 0, 0, 0, 100, 0, category);
 }
 
@@ -533,11 +464,11 @@ static inline void put_add(gen_t *g, const gsym_t *s, uint16_t loc, uint64_t ts,
     unsigned len = mpid ? 40 : 36;
     uint8_t type = mpid ? 'F' : 'A';
     uint8_t *p = frame(g, type, len, loc, ts);
-    be64(p + 11, ref);
+    be64_put(p + 11, ref);
     p[19] = side;
-    be32(p + 20, shares);
+    be32_put(p + 20, shares);
     memcpy(p + 24, s->stock, 8);
-    be32(p + 32, price);
+    be32_put(p + 32, price);
     if (mpid)
         memcpy(p + 36, mpid, 4);
     HOOK(type, len, loc, ts, ref, 0, 0, price, shares, side, 0);
@@ -547,9 +478,9 @@ static inline void put_exec(gen_t *g, uint16_t loc, uint64_t ts, uint64_t ref, u
                             uint64_t match)
 {
     uint8_t *p = frame(g, 'E', 31, loc, ts);
-    be64(p + 11, ref);
-    be32(p + 19, shares);
-    be64(p + 23, match);
+    be64_put(p + 11, ref);
+    be32_put(p + 19, shares);
+    be64_put(p + 23, match);
     HOOK('E', 31, loc, ts, ref, 0, match, 0, shares, 0, 0);
 }
 
@@ -558,26 +489,26 @@ static inline void put_exec_price(gen_t *g, uint16_t loc, uint64_t ts, uint64_t 
                                   uint32_t price)
 {
     uint8_t *p = frame(g, 'C', 36, loc, ts);
-    be64(p + 11, ref);
-    be32(p + 19, shares);
-    be64(p + 23, match);
+    be64_put(p + 11, ref);
+    be32_put(p + 19, shares);
+    be64_put(p + 23, match);
     p[31] = printable;
-    be32(p + 32, price);
+    be32_put(p + 32, price);
     HOOK('C', 36, loc, ts, ref, 0, match, price, shares, 0, printable);
 }
 
 static inline void put_cancel(gen_t *g, uint16_t loc, uint64_t ts, uint64_t ref, uint32_t shares)
 {
     uint8_t *p = frame(g, 'X', 23, loc, ts);
-    be64(p + 11, ref);
-    be32(p + 19, shares);
+    be64_put(p + 11, ref);
+    be32_put(p + 19, shares);
     HOOK('X', 23, loc, ts, ref, 0, 0, 0, shares, 0, 0);
 }
 
 static inline void put_delete(gen_t *g, uint16_t loc, uint64_t ts, uint64_t ref)
 {
     uint8_t *p = frame(g, 'D', 19, loc, ts);
-    be64(p + 11, ref);
+    be64_put(p + 11, ref);
     HOOK('D', 19, loc, ts, ref, 0, 0, 0, 0, 0, 0);
 }
 
@@ -585,10 +516,10 @@ static inline void put_replace(gen_t *g, uint16_t loc, uint64_t ts, uint64_t ref
                                uint32_t shares, uint32_t price)
 {
     uint8_t *p = frame(g, 'U', 35, loc, ts);
-    be64(p + 11, ref);
-    be64(p + 19, new_ref);
-    be32(p + 27, shares);
-    be32(p + 31, price);
+    be64_put(p + 11, ref);
+    be64_put(p + 19, new_ref);
+    be32_put(p + 27, shares);
+    be32_put(p + 31, price);
     HOOK('U', 35, loc, ts, ref, new_ref, 0, price, shares, 0, 0);
 }
 
@@ -596,12 +527,12 @@ static inline void put_trade(gen_t *g, const gsym_t *s, uint16_t loc, uint64_t t
                              uint32_t shares, uint32_t price, uint64_t match)
 {
     uint8_t *p = frame(g, 'P', 44, loc, ts);
-    be64(p + 11, 0); /* non-displayed orders have no reference in NASDAQ's feed */
+    be64_put(p + 11, 0); /* non-displayed orders have no reference in NASDAQ's feed */
     p[19] = side;
-    be32(p + 20, shares);
+    be32_put(p + 20, shares);
     memcpy(p + 24, s->stock, 8);
-    be32(p + 32, price);
-    be64(p + 36, match);
+    be32_put(p + 32, price);
+    be64_put(p + 36, match);
     HOOK('P', 44, loc, ts, 0, 0, match, price, shares, side, 0);
 }
 
@@ -622,8 +553,7 @@ static inline uint32_t key(uint32_t price, int sell)
 
 /* Heaps with a hole: x goes into hole j and moves up (sift_up) or down (sift_down); x is passed
  * by value so that it is never stored and at once reloaded. */
-static inline __attribute__((always_inline)) void sift_up_k(gsym_t *s, uint32_t cap, int sell,
-                                                            uint32_t j, gen_order_t x)
+static HINT_INLINE void sift_up_k(gsym_t *s, uint32_t cap, int sell, uint32_t j, gen_order_t x)
 {
     uint32_t kx = key(x.price, sell);
     while (j > 0) {
@@ -639,8 +569,8 @@ static inline __attribute__((always_inline)) void sift_up_k(gsym_t *s, uint32_t 
 
 /* Bottom-up: move the hole from j down to a leaf along the best children, then let x rise from
  * there (it came from the last leaf, so it rarely rises far). */
-static inline __attribute__((always_inline)) void sift_down_k(gsym_t *s, uint32_t cap, int sell,
-                                                              uint32_t n, uint32_t j, gen_order_t x)
+static HINT_INLINE void sift_down_k(gsym_t *s, uint32_t cap, int sell, uint32_t n, uint32_t j,
+                                    gen_order_t x)
 {
     uint32_t c;
     while ((c = HEAP_D * j + 1) < n) {
@@ -658,8 +588,8 @@ static inline __attribute__((always_inline)) void sift_down_k(gsym_t *s, uint32_
 }
 
 /* Put x into hole j of a heap of n: up if it beats the parent, else down. One copy per side. */
-static inline __attribute__((always_inline)) void
-heap_place_k(gsym_t *s, uint32_t cap, int sell, uint32_t n, uint32_t j, gen_order_t x)
+static HINT_INLINE void heap_place_k(gsym_t *s, uint32_t cap, int sell, uint32_t n, uint32_t j,
+                                     gen_order_t x)
 {
     if (j > 0 && key(x.price, sell) > key(slot(s, cap, sell, (j - 1) / HEAP_D)->price, sell))
         sift_up_k(s, cap, sell, j, x);
@@ -846,7 +776,7 @@ static inline void step_symbol(gen_t *g, gsym_t *s, uint16_t loc, uint64_t ts)
     int crossed = s->nb && s->o[0].price > s->bid         ? 0
                   : s->ns && s->o[cap - 1].price < s->ask ? 1
                                                           : -1;
-    if (mem_unlikely(crossed >= 0)) {
+    if (unlikely(crossed >= 0)) {
         g->st->swept++;
         pick_t p = {crossed, 0};
         if ((uint32_t)r < g->sweep_thresh) {
@@ -874,13 +804,13 @@ static inline void step_symbol(gen_t *g, gsym_t *s, uint16_t loc, uint64_t ts)
         return;
     }
     if (act == ACT_ADD) {
-        if (mem_likely(n < cap)) {
+        if (likely(n < cap)) {
             do_add(g, s, loc, ts, r);
             return;
         }
         g->st->add_on_full++;
         act = ACT_DEL;
-    } else if (mem_unlikely(n == 0)) {
+    } else if (unlikely(n == 0)) {
         g->st->empty_book++;
         do_add(g, s, loc, ts, r);
         return;
@@ -968,15 +898,15 @@ int gen_truth_path(char *dst, size_t cap, const char *out)
 static int check_cfg(const gen_cfg_t *c, char *err, size_t errlen)
 {
     if (c->symbols < 1 || c->symbols > GEN_MAX_SYMBOLS) {
-        set_err(err, errlen, "symbols must be 1..%u, got %u", GEN_MAX_SYMBOLS, c->symbols);
+        err_set(err, errlen, "symbols must be 1..%u, got %u", GEN_MAX_SYMBOLS, c->symbols);
         return -EINVAL;
     }
     if (c->sectors < 1 || c->sectors > c->symbols) {
-        set_err(err, errlen, "sectors must be 1..symbols (%u), got %u", c->symbols, c->sectors);
+        err_set(err, errlen, "sectors must be 1..symbols (%u), got %u", c->symbols, c->sectors);
         return -EINVAL;
     }
     if (c->messages < gen_min_messages(c->symbols)) {
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "messages must be at least %llu for %u symbols (6 system events, R and H per "
                 "symbol), got %llu",
                 (unsigned long long)gen_min_messages(c->symbols), c->symbols,
@@ -984,41 +914,41 @@ static int check_cfg(const gen_cfg_t *c, char *err, size_t errlen)
         return -EINVAL;
     }
     if (c->messages > (1ull << 53)) {
-        set_err(err, errlen, "messages must be at most 2^53");
+        err_set(err, errlen, "messages must be at most 2^53");
         return -EINVAL;
     }
     if (c->max_live < 1 || c->max_live > LIVE_MAX) {
-        set_err(err, errlen, "max_live must be 1..%u, got %u", LIVE_MAX, c->max_live);
+        err_set(err, errlen, "max_live must be 1..%u, got %u", LIVE_MAX, c->max_live);
         return -EINVAL;
     }
     if (c->step_ns != 0 && (c->step_ns < STEP_MIN_NS || c->step_ns > SESSION_NS)) {
-        set_err(err, errlen, "factor step must be 1 ms..6.5 h, got %llu ns",
+        err_set(err, errlen, "factor step must be 1 ms..6.5 h, got %llu ns",
                 (unsigned long long)c->step_ns);
         return -EINVAL;
     }
     if (!(c->f_share >= 0 && c->f_share <= 1)) {
-        set_err(err, errlen, "f_share must be in [0, 1]");
+        err_set(err, errlen, "f_share must be in [0, 1]");
         return -EINVAL;
     }
     const double *w = &c->mix.add;
     double sum = 0;
     for (int i = 0; i < ACT_COUNT; i++) {
         if (!(w[i] >= 0 && w[i] <= 1e9)) {
-            set_err(err, errlen, "mix weights must be finite and >= 0");
+            err_set(err, errlen, "mix weights must be finite and >= 0");
             return -EINVAL;
         }
         sum += w[i];
     }
     if (!(sum > 0)) {
-        set_err(err, errlen, "mix weights must not all be 0");
+        err_set(err, errlen, "mix weights must not all be 0");
         return -EINVAL;
     }
     if (c->buf_size < 4096 || c->buf_size > (1u << 30)) {
-        set_err(err, errlen, "buffer size must be 4 KiB..1 GiB, got %zu", c->buf_size);
+        err_set(err, errlen, "buffer size must be 4 KiB..1 GiB, got %zu", c->buf_size);
         return -EINVAL;
     }
     if (c->out != NULL && strlen(c->out) + sizeof ".truth.csv" > PATH_MAX) {
-        set_err(err, errlen, "output path too long");
+        err_set(err, errlen, "output path too long");
         return -ENAMETOOLONG;
     }
     return 0;
@@ -1256,7 +1186,7 @@ static int open_out(const char *path, int *fd, char *err, size_t errlen)
     *fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (*fd < 0) {
         int e = errno;
-        set_err(err, errlen, "cannot create %s: %s", path, strerror(e));
+        err_set(err, errlen, "cannot create %s: %s", path, strerror(e));
         return -e;
     }
     return 0;
@@ -1270,7 +1200,7 @@ int gen_create(gen_t **out, const gen_cfg_t *cfg, char *err, size_t errlen)
         return rc;
     gen_t *g = mem_zalloc(MEM_TAG_INGEST, sizeof *g);
     if (g == NULL) {
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return -ENOMEM;
     }
     g->cfg = *cfg;
@@ -1301,7 +1231,7 @@ int gen_create(gen_t **out, const gen_cfg_t *cfg, char *err, size_t errlen)
     }
     if (!g->sym || !g->info || !g->orders || !g->scum || !g->symtab || !g->buf || !seen || !w ||
         (g->zcap && (!g->z || !g->lvlbuf || !g->zbuf))) {
-        set_err(err, errlen, "out of memory (%u symbols x %u live orders)", g->nsym, g->cap);
+        err_set(err, errlen, "out of memory (%u symbols x %u live orders)", g->nsym, g->cap);
         rc = -ENOMEM;
         goto out;
     }
@@ -1341,7 +1271,7 @@ int gen_create(gen_t **out, const gen_cfg_t *cfg, char *err, size_t errlen)
             uint64_t tb = 0;
             rc = write_truth(g, &tb);
             if (rc) {
-                set_err(err, errlen, "cannot write %s: %s", g->path, strerror(-rc));
+                err_set(err, errlen, "cannot write %s: %s", g->path, strerror(-rc));
                 goto out;
             }
             close(g->truth_fd);
@@ -1364,12 +1294,12 @@ static inline void prefetch_symbol(const gen_t *g, uint32_t i)
 {
     const gsym_t *s = &g->sym[i];
     const gen_order_t *o = g->orders + (size_t)i * g->cap;
-    __builtin_prefetch(s, 1);
-    __builtin_prefetch((const char *)s + sizeof *s - 1, 1);
-    __builtin_prefetch(o, 1); /* the top levels of both heaps */
-    __builtin_prefetch(o + 4, 1);
-    __builtin_prefetch(o + g->cap - 1, 1);
-    __builtin_prefetch(o + g->cap - 5, 1);
+    prefetch_write(s);
+    prefetch_write((const char *)s + sizeof *s - 1);
+    prefetch_write(o); /* the top levels of both heaps */
+    prefetch_write(o + 4);
+    prefetch_write(o + g->cap - 1);
+    prefetch_write(o + g->cap - 5);
 }
 
 int gen_generate(gen_t *g, gen_stats_t *st)
@@ -1382,8 +1312,7 @@ int gen_generate(gen_t *g, gen_stats_t *st)
     g->generated = true;
     g->st = st;
     st->truth_bytes = g->truth_bytes;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const uint64_t t0 = clock_mono_ns();
     const uint64_t hms = 1000000000ull;
     uint32_t n = g->nsym;
 
@@ -1427,9 +1356,9 @@ int gen_generate(gen_t *g, gen_stats_t *st)
             /* Signed conversions: one instruction each (k < 2^53, the product < 2^45). */
             uint64_t ts =
                 GEN_SESSION_OPEN_NS + (uint64_t)(int64_t)(((double)(int64_t)k + u) * spacing);
-            if (mem_unlikely(ts >= GEN_SESSION_CLOSE_NS))
+            if (unlikely(ts >= GEN_SESSION_CLOSE_NS))
                 ts = GEN_SESSION_CLOSE_NS - 1;
-            while (mem_unlikely(ts >= g->next_step_ts))
+            while (unlikely(ts >= g->next_step_ts))
                 advance_step(g);
             refresh(g, s);
             step_symbol(g, s, (uint16_t)(i + 1), ts);
@@ -1442,11 +1371,10 @@ int gen_generate(gen_t *g, gen_stats_t *st)
     put_system(g, 20 * 3600 * hms + 5 * 60 * hms, 'C');
     flush_buf(g, true);
 
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    st->seconds = (double)(clock_mono_ns() - t0) * 1e-9;
     for (int t = 0; t < 256; t++) {
         st->messages += st->by_type[t];
-        st->bytes += st->by_type[t] * (2 + msg_len((uint8_t)t));
+        st->bytes += st->by_type[t] * (2 + itch_msg_len[t]);
     }
     for (uint32_t i = 0; i < n; i++)
         st->live_at_end += g->sym[i].nb + g->sym[i].ns;

@@ -6,13 +6,13 @@
 set -u
 cd "$(dirname "$0")/.."
 declare -A allowed=(
-    [mem]=""
+    [mem]="base"
     [base]=""
     [config]="base"
     [event]="mem"
     [ingest]="event base mem"
     [net]="base mem"
-    [sim]="event base mem"
+    [sim]="ingest event base mem"
     [analytics]="event base mem"
     [engine]="analytics sim ingest event config base mem"
     [server]="engine net analytics sim ingest event config base mem"

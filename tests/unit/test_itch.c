@@ -282,6 +282,31 @@ static void test_itch_msg_len_matches_spec(void **state)
     assert_int_equal(ITCH_MAX_FRAME, longest + 2);
 }
 
+/* A name for exactly the types the specification has (the table of spec_len), each distinct;
+ * a few spelled out as the replay report prints them. */
+static void test_itch_msg_name_for_every_type(void **state)
+{
+    (void)state;
+    for (unsigned t = 0; t < 256; t++) {
+        const char *name = itch_msg_name(t);
+        assert_true((name != NULL) == (naive_len((uint8_t)t) != 0));
+        if (name == NULL)
+            continue;
+        assert_true(name[0] != '\0');
+        for (unsigned k = 0; k < t; k++)
+            if (itch_msg_name(k))
+                assert_string_not_equal(itch_msg_name(k), name);
+    }
+    assert_string_equal(itch_msg_name('A'), "add order");
+    assert_string_equal(itch_msg_name('F'), "add order with MPID");
+    assert_string_equal(itch_msg_name('h'), "operational halt");
+    assert_string_equal(itch_msg_name('I'), "NOII");
+    assert_null(itch_msg_name('t')); /* EV_CSV_TRADE: not an ITCH type */
+    assert_null(itch_msg_name(0));
+    assert_null(itch_msg_name(256));
+    assert_null(itch_msg_name(0x141)); /* 'A' + 256 must not alias 'A' */
+}
+
 /* Naive writer: n bytes of v at m + off, big-endian, one byte at a time. */
 static void put(uint8_t *m, size_t off, uint64_t v, int n)
 {
@@ -1202,6 +1227,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_itch_msg_len_matches_spec, reset_counters),
+        cmocka_unit_test_setup(test_itch_msg_name_for_every_type, reset_counters),
         cmocka_unit_test_setup(test_itch_hand_built_every_type, reset_counters),
         cmocka_unit_test_setup(test_itch_decode_single_refusals, reset_counters),
         cmocka_unit_test_setup(test_itch_field_extremes, reset_counters),

@@ -147,6 +147,48 @@ static void test_mem_failures_counted(void **state)
     assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
 }
 
+/* A group is all or nothing: every block made, aligned and zeroed, or (one size cannot be had)
+ * none left live and every slot NULL; freeing the group returns every byte. */
+static void test_mem_group_all_or_nothing(void **state)
+{
+    (void)state;
+    double *a = (double *)1, *c = (double *)1;
+    int *b = (int *)1;
+    void **slots[3] = {(void **)&a, (void **)&b, (void **)&c};
+    size_t sizes[3] = {100, 2000, 30};
+    assert_int_equal(mem_alloc_group(MEM_TAG_TEST, slots, sizes, 3, 64, MEM_ZERO), 0);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_int_equal((uintptr_t)a % 64, 0);
+    assert_int_equal((uintptr_t)b % 64, 0);
+    assert_int_equal(b[499], 0);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 2130);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live_blocks, 3);
+    mem_free_group(MEM_TAG_TEST, slots, sizes, 3);
+    assert_null(a);
+    assert_null(b);
+    assert_null(c);
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
+
+    /* the third block cannot be had: the first two go back */
+    a = (double *)1;
+    b = (int *)1;
+    c = (double *)1;
+    sizes[2] = SIZE_MAX / 2; /* more than any allocator gives */
+    assert_int_equal(mem_alloc_group(MEM_TAG_TEST, slots, sizes, 3, 64, 0), -ENOMEM);
+    assert_null(a);
+    assert_null(b);
+    assert_null(c);
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_TEST].live, 0);
+    assert_int_equal(s.tag[MEM_TAG_TEST].failed, 1);
+    assert_int_equal(s.tag[MEM_TAG_TEST].allocs, 5); /* 3, then 2 made and freed again */
+}
+
 static void test_mem_realloc_counts_free_and_alloc(void **state)
 {
     (void)state;
@@ -582,6 +624,7 @@ int main(void)
         cmocka_unit_test_setup(test_mem_live_peak_exact, reset_counters),
         cmocka_unit_test_setup(test_mem_tags_are_separate, reset_counters),
         cmocka_unit_test_setup(test_mem_aligned_and_zeroed, reset_counters),
+        cmocka_unit_test_setup(test_mem_group_all_or_nothing, reset_counters),
         cmocka_unit_test_setup(test_mem_prefault_backs_every_page, reset_counters),
         cmocka_unit_test_setup(test_mem_failures_counted, reset_counters),
         cmocka_unit_test_setup(test_mem_realloc_counts_free_and_alloc, reset_counters),

@@ -15,17 +15,20 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "config/config.h"
 #include "base/jbuf.h"
-#include "server/query.h"
+#include "config/config.h"
 #include "engine/shard.h"
-#include "server/snapshot.h"
 #include "engine/xsection.h"
 #include "mem/mem.h"
+#include "server/query.h"
+#include "server/snapshot.h"
 #include "tests/support/malloc_count.h"
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -660,6 +663,87 @@ static void test_query_allocates_nothing(void **state)
     assert_int_equal(sum, 20 * (200 * 3 + 404 + 400 + 400 + 200 + 404 + 400 + 200 * 3));
 }
 
+/* ---- the retry loop under a writer ------------------------------------------------------- */
+
+typedef struct republisher {
+    fix_t *f;
+    atomic_bool stop;
+    unsigned long published;
+} republisher_t;
+
+static void *republish_main(void *arg)
+{
+    republisher_t *r = arg;
+    while (!atomic_load(&r->stop))
+        if (snapshot_publish_xs(&r->f->s, &r->f->x) == 0)
+            r->published++;
+    return NULL;
+}
+
+/* The body of a cross-section answer without its generation and publication time (they change
+ * with every publication), or NULL if it has no meta. */
+static const char *after_meta(const char *body)
+{
+    const char *p = strstr(body, "\"published_ns\":");
+    if (!p)
+        return NULL;
+    p += strlen("\"published_ns\":");
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p;
+}
+
+/* While another thread republishes the same cross-section as fast as it can, every answer is
+ * either the whole body of a quiet read (apart from generation and time: so no torn read was
+ * sent and no retry left a partial body in front) or the 503 of a read that changed every time. */
+static void test_query_retries_while_republished(void **state)
+{
+    fix_t *f = *state;
+    assert_int_equal(snapshot_publish_xs(&f->s, &f->x), 0);
+    enum { Q_CORR, Q_PCA, Q_MST, Q_CLUSTERS, Q_N };
+    static char want[Q_N][1 << 16];
+    for (int q = 0; q < Q_N; q++) {
+        int st = q == Q_CORR  ? query_correlation(&f->s, "AAPL,MSFT,GE", &f->jb)
+                 : q == Q_PCA ? query_pca(&f->s, &f->jb)
+                 : q == Q_MST ? query_mst(&f->s, &f->jb)
+                              : query_clusters(&f->s, &f->jb);
+        assert_int_equal(st, 200);
+        assert_non_null(after_meta(f->buf));
+        assert_true(strlen(f->buf) < sizeof want[q]);
+        strcpy(want[q], f->buf);
+    }
+    republisher_t r = {.f = f};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, republish_main, &r), 0);
+    unsigned ok = 0, busy = 0;
+    for (int i = 0; i < 4000; i++) {
+        int q = i % Q_N;
+        int st = q == Q_CORR  ? query_correlation(&f->s, "AAPL,MSFT,GE", &f->jb)
+                 : q == Q_PCA ? query_pca(&f->s, &f->jb)
+                 : q == Q_MST ? query_mst(&f->s, &f->jb)
+                              : query_clusters(&f->s, &f->jb);
+        if (st == 503) {
+            assert_non_null(strstr(f->buf, "changed during every read"));
+            busy++;
+            continue;
+        }
+        assert_int_equal(st, 200);
+        const char *got = after_meta(f->buf), *exp = after_meta(want[q]);
+        assert_non_null(got);
+        assert_string_equal(got, exp);
+        /* the same start up to the generation */
+        const char *g = strstr(f->buf, "\"generation\":");
+        assert_non_null(g);
+        assert_int_equal(strncmp(f->buf, want[q], (size_t)(g - f->buf)), 0);
+        assert_true(json_valid(f->buf));
+        ok++;
+    }
+    atomic_store(&r.stop, true);
+    pthread_join(th, NULL);
+    print_message("    %u answers, %u busy, %lu publications meanwhile\n", ok, busy, r.published);
+    assert_true(ok + busy == 4000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +758,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_mst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_clusters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_allocates_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_retries_while_republished, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
