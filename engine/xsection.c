@@ -65,22 +65,34 @@ void xsection_fini(xsection_t *x)
     memset(x, 0, sizeof *x);
 }
 
+static void fill_col(const stats_t *st, uint64_t k, int kind, size_t c, double *row, bool *traded)
+{
+    uint16_t loc = (uint16_t)(c + 1);
+    double v = 0.0;
+    if (stats_bar_row(st, k, (stats_row_kind_t)kind, &loc, 1, &v) < 0 || !isfinite(v))
+        v = 0.0; /* not priced yet, or no previous close: return 0 */
+    row[c] = v;
+    if (!*traded) {
+        stats_bar_t b;
+        if (stats_bar(st, loc, k, &b) == 0 && b.trades > 0)
+            *traded = true;
+    }
+}
+
 void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts, unsigned part,
                        double *row, size_t m, bool *traded)
 {
     /* columns c of this part: locate c + 1 with (c + 1) % nparts == part */
-    for (size_t c = (part + nparts - 1) % nparts; c < m; c += nparts) {
-        uint16_t loc = (uint16_t)(c + 1);
-        double v = 0.0;
-        if (stats_bar_row(st, k, (stats_row_kind_t)kind, &loc, 1, &v) < 0 || !isfinite(v))
-            v = 0.0; /* not priced yet, or no previous close: return 0 */
-        row[c] = v;
-        if (!*traded) {
-            stats_bar_t b;
-            if (stats_bar(st, loc, k, &b) == 0 && b.trades > 0)
-                *traded = true;
-        }
-    }
+    for (size_t c = (part + nparts - 1) % nparts; c < m; c += nparts)
+        fill_col(st, k, kind, c, row, traded);
+}
+
+void xsection_fill_row_owned(const stats_t *st, uint64_t k, int kind, const uint8_t *owner,
+                             unsigned part, double *row, size_t m, bool *traded)
+{
+    for (size_t c = 0; c < m; c++)
+        if (owner[c + 1] == part)
+            fill_col(st, k, kind, c, row, traded);
 }
 
 void xsection_push(xsection_t *x, uint64_t k, const double *row, bool traded)

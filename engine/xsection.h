@@ -75,6 +75,10 @@ void xsection_fini(xsection_t *x);
  * *traded if one of them traded in the bar. Any thread (reads only st). */
 void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts, unsigned part,
                        double *row, size_t m, bool *traded);
+/* The same for the columns c whose locate c + 1 has owner[c + 1] == part (a locate -> shard
+ * table, as the pipeline balances them). Any thread (reads only st and owner). */
+void xsection_fill_row_owned(const stats_t *st, uint64_t k, int kind, const uint8_t *owner,
+                             unsigned part, double *row, size_t m, bool *traded);
 /* One complete row (max_n columns) for bar k; bars where nothing traded are idle, skipped. */
 void xsection_push(xsection_t *x, uint64_t k, const double *row, bool traded);
 /* A stats_bar_fn for one shard holding every symbol (ctx is the xsection): fill and push. */

@@ -205,6 +205,12 @@ typedef struct mem_snapshot {
     unsigned nobjs;
     uint64_t objs_dropped;
     uint64_t peak_rss; /* bytes, from getrusage */
+    /* Page faults (minor + major) of the whole process since the last mem_seal(), -1 before any
+     * seal: sizing at start-up prefaults everything, so the steady state should take none. */
+    int64_t faults_after_seal;
+    /* Bytes of large blocks (1 MiB and up, their own mappings) on reserved huge pages
+     * (MAP_HUGETLB) and on mappings advised for transparent huge pages, over the run. */
+    uint64_t large_huge_bytes, large_thp_bytes;
 } mem_snapshot_t;
 
 void mem_snapshot(mem_snapshot_t *out);
