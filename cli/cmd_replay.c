@@ -557,8 +557,10 @@ int replay_main(int argc, char **argv)
                     ev = b->ev;
                     b->n = r > 0 ? (uint32_t)n : 0;
                     /* the clock went back: the next day's file, a new session */
-                    if (r > 0 && first_batch && have_ts && ev[0].ts < last_ts)
+                    if (r > 0 && first_batch && have_ts && ev[0].ts < last_ts) {
+                        pipeline_close_bars(&pl); /* the last bar of the day counts */
                         pipeline_new_session(&pl, 1);
+                    }
                 }
                 if (r > 0) {
                     first_batch = false;
@@ -606,8 +608,10 @@ int replay_main(int argc, char **argv)
                 csv_report(&stream.csv, stderr, fr->path);
             stream_close(&stream);
         }
-    if (!o.decode_only)
-        pipeline_finish(&pl); /* drain: every published batch is applied */
+    if (!o.decode_only) {
+        pipeline_close_bars(&pl); /* end of input: the bar still open closes and counts */
+        pipeline_finish(&pl);     /* drain: every published batch is applied */
+    }
     int trades_rc = 0;
     if (!o.decode_only && pl.w[0].shard.trades_out) {
         trades_rc = csvout_close(pl.w[0].shard.trades_out);

@@ -71,9 +71,9 @@ void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts,
     /* columns c of this part: locate c + 1 with (c + 1) % nparts == part */
     for (size_t c = (part + nparts - 1) % nparts; c < m; c += nparts) {
         uint16_t loc = (uint16_t)(c + 1);
-        double v = 0.0;
+        double v = NAN;
         if (stats_bar_row(st, k, (stats_row_kind_t)kind, &loc, 1, &v) < 0 || !isfinite(v))
-            v = 0.0; /* not priced yet, or no previous close: return 0 */
+            v = NAN; /* not priced yet, or no previous close: missing, decided in push */
         row[c] = v;
         if (!*traded) {
             stats_bar_t b;
@@ -83,11 +83,27 @@ void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts,
     }
 }
 
-void xsection_push(xsection_t *x, uint64_t k, const double *row, bool traded)
+void xsection_push(xsection_t *x, uint64_t k, double *row, bool traded)
 {
     x->bars++;
-    if (!traded) {
+    /* complete cases: a tracked symbol (a locate that names one) without a return makes the row
+     * partial; the columns of no symbol are zero columns */
+    size_t have = 0, missing = 0;
+    for (size_t c = 0; c < x->max_n; c++) {
+        if (!isnan(row[c])) {
+            have++;
+            continue;
+        }
+        row[c] = 0.0;
+        if (symtab_name(x->symbols, (uint16_t)(c + 1))[0])
+            missing++;
+    }
+    if (!traded || have == 0) {
         x->idle_bars++;
+        return;
+    }
+    if (missing) {
+        x->partial_rows++;
         return;
     }
     if (covariance_push(&x->cov, row) < 0) {
@@ -170,7 +186,7 @@ int xsection_write_corr(const xsection_t *x, FILE *f)
     for (size_t i = 0; i < x->n; i++) {
         fputs(name(x, i), f);
         for (size_t j = 0; j < x->n; j++)
-            fprintf(f, ",%.10g", x->compact[i * x->n + j]);
+            fprintf(f, ",%.17g", x->compact[i * x->n + j]);
         fputc('\n', f);
     }
     return ferror(f) ? -EIO : 0;
@@ -183,7 +199,7 @@ int xsection_write_mst(const xsection_t *x, FILE *f)
     fputs("from,to,rho,distance\n", f);
     for (size_t i = 0; i < x->graph.nedges; i++) {
         const graph_edge_t *e = &x->graph.edges[i];
-        fprintf(f, "%s,%s,%.10g,%.10g\n", name(x, e->u), name(x, e->v), e->rho, e->d);
+        fprintf(f, "%s,%s,%.17g,%.17g\n", name(x, e->u), name(x, e->v), e->rho, e->d);
     }
     return ferror(f) ? -EIO : 0;
 }

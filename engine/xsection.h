@@ -12,11 +12,24 @@
  * Returns: by default from the mid-quote at each bar's end (matrix.returns = mid), which is
  * free of the bid-ask bounce that attenuates correlations of trade prices when bars hold few
  * trades; a symbol without a two-sided quote falls back to its trade price (trades-only CSV);
- * matrix.returns = trade uses last trade prices throughout. Missing data: a symbol without a
- * trade or quote change in a bar carries its last price (return 0); a symbol that has no price
- * yet has return 0 too. Bars in which no tracked symbol traded (the feed
- * before the open, after the close, weekends in daily CSV) are not rows at all: they are counted
- * as idle and skipped, so they neither dilute nor shift the estimates.
+ * matrix.returns = trade uses last trade prices throughout.
+ * Missing data: a symbol without a trade or quote change in a bar carries its last price
+ * (previous-tick carry: return 0, a real observation of "no change"). A return needs two
+ * consecutive closes, so a symbol has none (missing, NaN: not 0) on its first priced bar and
+ * before it (late starters), and every symbol has none on the first bar of a session (the
+ * previous close is forgotten). Missing values enter the covariance by complete cases
+ * (listwise deletion), the textbook rule that keeps the matrix a sample covariance of one set
+ * of observations (positive semi-definite, so PCA and the MST distances sqrt(2(1 - rho)) stay
+ * valid): a row enters the window only when every tracked symbol (a locate that names a symbol
+ * in the table when the row is pushed) has a return; a row where some but not all have one is
+ * counted as partial and skipped. So the result equals numpy.corrcoef of the log returns of
+ * consecutive closes over the rows without NaN, and a late starter holds back the window until
+ * its first return (a tracked symbol that never trades holds back every row: its partial count
+ * shows it; give such a feed a smaller matrix.symbols). Bars in which no tracked symbol traded
+ * (the feed before the open, after the close, weekends in daily CSV) or no symbol has a return
+ * are not rows at all: they are counted as idle and skipped, so they neither dilute nor shift
+ * the estimates. The bar open when the input ends is closed (pipeline_close_bars), so the last
+ * return counts.
  *
  * Memory: xsection_init sizes everything for matrix.symbols columns (tag ANALYTICS): the
  * covariance state, an N x N matrix, the PCA workspace, the graph arrays, and the per-cycle
@@ -57,7 +70,7 @@ typedef struct xsection {
     double cut_distance;
     int row_kind; /* stats_row_kind_t: STATS_ROW_MIDRET or STATS_ROW_LOGRET */
     /* figures */
-    uint64_t bars, rows, idle_bars, rejected;
+    uint64_t bars, rows, idle_bars, partial_rows, rejected;
     uint64_t first_k, last_k;
     bool have_result;
     int pca_rc, graph_rc;
@@ -75,8 +88,10 @@ void xsection_fini(xsection_t *x);
  * *traded if one of them traded in the bar. Any thread (reads only st). */
 void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts, unsigned part,
                        double *row, size_t m, bool *traded);
-/* One complete row (max_n columns) for bar k; bars where nothing traded are idle, skipped. */
-void xsection_push(xsection_t *x, uint64_t k, const double *row, bool traded);
+/* One complete row (max_n columns) for bar k, NaN where a symbol has no return: bars where
+ * nothing traded or no symbol has a return are idle; rows where a tracked symbol has no return
+ * are partial; both are skipped (counted). NaN entries are set to 0 in place. */
+void xsection_push(xsection_t *x, uint64_t k, double *row, bool traded);
 /* A stats_bar_fn for one shard holding every symbol (ctx is the xsection): fill and push. */
 void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k);
 
