@@ -38,11 +38,12 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
     size_t nn = x->max_n * x->max_n;
     x->locs = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, sizeof *x->locs);
     x->row = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, sizeof *x->row);
+    x->started = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, 1);
     x->full = mem_alloc_prefault(MEM_TAG_ANALYTICS, nn * sizeof(double), 64);
     if (rc == 0)
         rc = arena_init(&x->scratch, "xsection.cycle", MEM_TAG_ANALYTICS,
                         nn * sizeof(double) + 4096, ARENA_FIXED);
-    if (rc == 0 && (!x->locs || !x->row || !x->full))
+    if (rc == 0 && (!x->locs || !x->row || !x->started || !x->full))
         rc = -ENOMEM;
     if (rc < 0)
         xsection_fini(x);
@@ -59,6 +60,8 @@ void xsection_fini(xsection_t *x)
         mem_free(MEM_TAG_ANALYTICS, x->locs, x->max_n * sizeof *x->locs);
     if (x->row)
         mem_free(MEM_TAG_ANALYTICS, x->row, x->max_n * sizeof *x->row);
+    if (x->started)
+        mem_free(MEM_TAG_ANALYTICS, x->started, x->max_n);
     if (x->full)
         mem_free(MEM_TAG_ANALYTICS, x->full, nn * sizeof(double));
     arena_fini(&x->scratch);
@@ -86,17 +89,26 @@ void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts,
 void xsection_push(xsection_t *x, uint64_t k, double *row, bool traded)
 {
     x->bars++;
-    /* complete cases: a tracked symbol (a locate that names one) without a return makes the row
-     * partial; the columns of no symbol are zero columns */
-    size_t have = 0, missing = 0;
+    /* complete cases over the symbols that have had a return (started); decided from the row
+     * alone (the stats' state at the bar), so it does not depend on thread timing */
+    size_t have = 0, missing = 0, fresh = 0;
     for (size_t c = 0; c < x->max_n; c++) {
-        if (!isnan(row[c])) {
+        if (isnan(row[c])) {
+            row[c] = 0.0;
+            missing += x->started[c];
+        } else {
             have++;
-            continue;
+            if (!x->started[c]) {
+                x->started[c] = 1;
+                fresh++;
+            }
         }
-        row[c] = 0.0;
-        if (symtab_name(x->symbols, (uint16_t)(c + 1))[0])
-            missing++;
+    }
+    if (fresh && x->rows) { /* the rows so far lack a symbol's returns: not complete cases */
+        covariance_reset(&x->cov);
+        x->restarts++;
+        x->discarded_rows += x->rows;
+        x->rows = 0;
     }
     if (!traded || have == 0) {
         x->idle_bars++;

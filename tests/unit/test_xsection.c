@@ -188,9 +188,9 @@ static void test_xsection_recovers_the_generator_truth(void **state)
  * correlation computed here: closes of 3 named symbols over T one-minute bars (locate 3 starts
  * at bar LATE, locate 2 has no trade in bar 10 and carries its close); locate 4 names no
  * symbol. Expected, by the textbook: returns are ln of consecutive closes, the last bar counts
- * (closed by stats_close_open), a first close gives no return, and only rows where every named
- * symbol has a return enter (bar 0: no return at all, idle; bars 1..LATE: locate 3 missing,
- * partial). */
+ * (closed by stats_close_open), a first close gives no return, and only rows where every
+ * symbol with returns has one count (bar 0: no return at all, idle; bars 1..LATE lack locate
+ * 3's return: emptied from the window at its first return). */
 enum { T = 40, LATE = 5, NNAMED = 3 };
 
 static void test_xsection_rows_every_return_none_invented(void **state)
@@ -269,9 +269,18 @@ static void test_xsection_rows_every_return_none_invented(void **state)
     }
     assert_int_equal(nrows, T - 1 - LATE);
     assert_int_equal(xs.rows, nrows);
-    assert_int_equal(xs.idle_bars, 1);       /* bar 0: nobody has a return */
-    assert_int_equal(xs.partial_rows, LATE); /* bars 1..LATE: CCC has none */
+    assert_int_equal(xs.idle_bars, 1); /* bar 0: nobody has a return */
+    /* bars 1..LATE went in without CCC (it had no return yet); its first return (bar LATE + 1)
+     * emptied them: complete cases over every symbol with returns */
+    assert_int_equal(xs.restarts, 1);
+    assert_int_equal(xs.discarded_rows, LATE);
+    assert_int_equal(xs.partial_rows, 0);
     assert_int_equal(xs.rejected, 0);
+    /* a started symbol without a return: a partial row, skipped */
+    double part[4] = {0.01, NAN, 0.02, NAN};
+    xsection_push(&xs, T, part, true);
+    assert_int_equal(xs.partial_rows, 1);
+    assert_int_equal(xs.rows, nrows);
 
     assert_int_equal(xsection_compute(&xs), 0);
     assert_int_equal(xs.n, NNAMED);
