@@ -110,6 +110,8 @@ static void *worker_main(void *arg)
                 shard_apply_routed(&w->shard, b->ev, b->idx + lo, mine, b->marks, b->nmarks);
             }
             w->owned += mine;
+            if (b->close_bars) /* end of input: every worker closes the same open bar */
+                stats_close_open(&w->shard.stats);
             uint64_t t2 = clock_mono_ns();
             if (p->on_batch)
                 p->on_batch(p->hook_ctx, w->id, &w->shard, b->ev, b->n, p->k == 1 ? NULL : p->owner,
@@ -468,6 +470,7 @@ pipe_batch_t *pipeline_acquire(pipeline_t *p)
     b->n = 0;
     b->nmarks = 0;
     b->force = false;
+    b->close_bars = false;
     return b;
 }
 
@@ -498,6 +501,14 @@ void pipeline_publish(pipeline_t *p, pipe_batch_t *b)
         ring_commit(&p->w[i].in, 1);
     }
     p->published++;
+}
+
+void pipeline_close_bars(pipeline_t *p)
+{
+    pipe_batch_t *b = pipeline_acquire(p);
+    b->force = true;
+    b->close_bars = true;
+    pipeline_publish(p, b);
 }
 
 void pipeline_new_session(pipeline_t *p, uint32_t held)

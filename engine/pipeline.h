@@ -81,6 +81,7 @@ typedef struct pipe_batch {
     _Atomic uint32_t refs;
     uint64_t t_publish; /* ns, monotonic clock */
     bool force;         /* publish even when empty (pipeline_publish_tick) */
+    bool close_bars;    /* after the events: close the open bar (pipeline_close_bars) */
 } pipe_batch_t;
 
 typedef struct pipe_rowslot {
@@ -185,6 +186,11 @@ void pipeline_new_session(pipeline_t *p, uint32_t held);
  * locates with none: locate % K). pipeline_new_session does it with the ended session's counts.
  * Allocates nothing. */
 void pipeline_balance(pipeline_t *p, const uint32_t *counts);
+/* Reader thread: the input (or the session) ends: an empty batch after which every worker closes
+ * its open bar (stats_close_open), so the last bar's row reaches the cross-section like any
+ * other; call it once before pipeline_finish (or pipeline_new_session) when no event of the
+ * session follows. */
+void pipeline_close_bars(pipeline_t *p);
 /* Reader thread: no more batches; wait for the workers and the cross-section thread. */
 void pipeline_finish(pipeline_t *p);
 void pipeline_fini(pipeline_t *p);

@@ -135,6 +135,9 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     r->window = x->cov.cfg.window;
     r->rows = x->rows;
     r->idle_bars = x->idle_bars;
+    r->partial_rows = x->partial_rows;
+    r->restarts = x->restarts;
+    r->discarded_rows = x->discarded_rows;
     r->rejected = x->rejected + x->cov.rejected;
     r->recomputes = x->cov.recomputes;
     r->xs_ok = x->have_result;
@@ -262,8 +265,11 @@ void report_text(FILE *f, const report_t *r)
     }
     fprintf(f,
             "  cross-section: %zu symbols, %" PRIu64 " bar rows (window %zu, %" PRIu64
-            " idle bars skipped, %" PRIu64 " rejected, %" PRIu64 " full recomputes)\n",
-            r->n, r->rows, r->window, r->idle_bars, r->rejected, r->recomputes);
+            " idle bars skipped, %" PRIu64 " partial rows skipped, %" PRIu64
+            " rows before a late starter's first return dropped, %" PRIu64 " rejected, %" PRIu64
+            " full recomputes)\n",
+            r->n, r->rows, r->window, r->idle_bars, r->partial_rows, r->discarded_rows, r->rejected,
+            r->recomputes);
     if (!r->xs_ok) {
         fprintf(f, "    no correlation: %s\n",
                 r->n < 2 ? "it needs at least 2 symbols" : "fewer than 2 bars with trades");
@@ -343,8 +349,10 @@ void report_json(FILE *f, const report_t *r)
     }
     fprintf(f,
             "],\"xsection\":{\"symbols\":%zu,\"rows\":%" PRIu64
-            ",\"window\":%zu,\"idle_bars\":%" PRIu64 ",\"ok\":%s,\"pc_explained\":[",
-            r->n, r->rows, r->window, r->idle_bars, r->xs_ok ? "true" : "false");
+            ",\"window\":%zu,\"idle_bars\":%" PRIu64 ",\"partial_rows\":%" PRIu64
+            ",\"restarts\":%" PRIu64 ",\"discarded_rows\":%" PRIu64 ",\"ok\":%s,\"pc_explained\":[",
+            r->n, r->rows, r->window, r->idle_bars, r->partial_rows, r->restarts, r->discarded_rows,
+            r->xs_ok ? "true" : "false");
     for (size_t i = 0; i < r->npc; i++) {
         if (i)
             fputc(',', f);

@@ -43,7 +43,7 @@ typedef struct report {
     /* cross-section */
     bool xs_ok;
     size_t n, window;
-    uint64_t rows, idle_bars, rejected, recomputes;
+    uint64_t rows, idle_bars, partial_rows, restarts, discarded_rows, rejected, recomputes;
     size_t npc;
     double pc[8];
     double mst_total;
