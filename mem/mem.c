@@ -23,6 +23,7 @@
  */
 #include "mem/mem.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <mimalloc.h>
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <valgrind/valgrind.h>
 
 typedef struct tag_ctr {
@@ -485,6 +487,29 @@ static bool site_before(const mem_site_t *x, const mem_site_t *y)
     return f ? f < 0 : x->line < y->line;
 }
 
+/* This process's peak resident set: VmHWM, the high-water mark of its own address space. Not
+ * getrusage's ru_maxrss: Linux carries that across fork and exec, so a small command started by
+ * a large process (a test runner) would report its parent's peak. No allocation (stack buffer). */
+static uint64_t peak_rss(void)
+{
+    char b[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, b, sizeof b - 1);
+        close(fd);
+        if (n > 0) {
+            b[n] = '\0';
+            const char *p = strstr(b, "\nVmHWM:");
+            if (p)
+                return strtoull(p + strlen("\nVmHWM:"), NULL, 10) * 1024u;
+        }
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        return (uint64_t)ru.ru_maxrss * 1024u;
+    return 0;
+}
+
 void mem_snapshot(mem_snapshot_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -576,9 +601,7 @@ void mem_snapshot(mem_snapshot_t *out)
         out->objs[out->nobjs - 1 - i] = tmp;
     }
 
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        out->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
+    out->peak_rss = peak_rss();
 }
 
 unsigned mem_leak_count(const mem_snapshot_t *s)

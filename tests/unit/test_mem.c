@@ -251,6 +251,32 @@ static void test_mem_seal_records_startup_figures(void **state)
     mem_free(MEM_TAG_BOOK, d, 4096);
 }
 
+/* peak_rss is this process's resident high-water mark, in bytes: touching 48 MiB shows, and it is
+ * not more than the address space has ever held (VmPeak, read independently here). */
+static void test_mem_peak_rss_sees_touched_pages(void **state)
+{
+    (void)state;
+    size_t n = 48u << 20;
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = (unsigned char)i;
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    munmap(p, n);
+    assert_true(s.peak_rss >= n);
+    unsigned long long vmpeak_kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmPeak: %llu kB", &vmpeak_kb) == 1)
+            break;
+    fclose(f);
+    assert_true(vmpeak_kb > 0);
+    assert_true(s.peak_rss <= vmpeak_kb * 1024u);
+}
+
 static void test_mem_control_scope_is_not_churn(void **state)
 {
     (void)state;
@@ -640,6 +666,7 @@ int main(void)
         cmocka_unit_test_setup(test_mem_arena_and_pool_loop_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_mem_snapshot_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_mem_seal_records_startup_figures, reset_counters),
+        cmocka_unit_test_setup(test_mem_peak_rss_sees_touched_pages, reset_counters),
     };
     return cmocka_run_group_tests_name("mem", tests, NULL, NULL);
 }
