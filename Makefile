@@ -128,8 +128,8 @@ run: deps
 	$(BIN) replay --strict --corr-out build/demo/corr.csv --mst-out build/demo/mst.csv \
 	    --clusters-out build/demo/clusters.csv $(DEMO)
 
-# make test: normal build, then ASan+UBSan, then valgrind memcheck of the normal unit tests,
-# then TSan for the threaded tests. Each stage appends to build/test-results; the last line
+# make test: normal build (unit, integration, memory budgets, serve), then ASan+UBSan, then
+# valgrind memcheck of the normal unit tests, then TSan for the threaded tests. Each stage appends to build/test-results; the last line
 # printed is "N passed, N failed", and the exit status is non-zero if anything failed.
 TSAN_TESTS := test_ring test_mem test_pipeline test_snapshot test_http
 JOBS := -j$(shell nproc 2>/dev/null || echo 2)
@@ -140,6 +140,7 @@ test:
 	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN)
 	@tests/run.sh normal build/test-results "" $(TESTS)
 	@tests/integration.sh build/test-results $(BIN)
+	@tests/budgets/run.sh --results build/test-results --bin $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
 	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \
