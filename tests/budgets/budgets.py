@@ -75,9 +75,44 @@ def ensure_day(binary, day=DAY):
     return day
 
 
+# Each command runs as a child of a small shell, not of this Python: a binary whose report takes
+# peak RSS from getrusage (before mem/ read VmHWM; make compare runs old revisions) would count
+# the resident set of the process it was forked from, which Linux carries over fork and exec.
+# The shell writes the command's pid to the file named by $0, so serve can be signalled.
+TRAMPOLINE = '"$@" & echo $! > "$0"; wait $!'
+
+
+def launch(args, pidfile, **kw):
+    return subprocess.Popen(["/bin/sh", "-c", TRAMPOLINE, pidfile] + args,
+                            stdin=subprocess.DEVNULL, **kw)
+
+
+def child_pid(pidfile, sh, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            return int(open(pidfile).read())
+        except (OSError, ValueError):
+            if sh.poll() is not None:
+                return None
+            time.sleep(0.01)
+    return None
+
+
 def run_json(args, what, timeout=300):
-    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="tickcore-budgets-") as tmp:
+        p = launch(args, os.path.join(tmp, "pid"), stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pid = child_pid(os.path.join(tmp, "pid"), p, 1)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+            p.kill()
+            p.communicate()
+            raise
+    r = subprocess.CompletedProcess(args, p.returncode, out, err)
     try:
         doc = json.loads(r.stdout)
     except ValueError:
@@ -112,8 +147,14 @@ def scenario_serve(binary, day, tmp):
             "--set", f"journal.path={os.path.join(tmp, 'serve.journal')}",
             "--set", f"server.log={log}"] + PIN
     with open(out, "w") as outf, open(os.path.join(tmp, "serve.err"), "w") as errf:
-        p = subprocess.Popen(args, stdout=outf, stderr=errf, stdin=subprocess.DEVNULL)
+        pidfile = os.path.join(tmp, "serve.pid")
+        p = launch(args, pidfile, stdout=outf, stderr=errf)
+        pid = child_pid(pidfile, p)
         try:
+            if pid is None:
+                p.wait(timeout=10)
+                raise ScenarioError(f"serve did not start (exit {p.returncode}): "
+                                    + open(os.path.join(tmp, "serve.err")).read()[-500:])
             deadline = time.time() + 30
             while True:
                 if p.poll() is not None:
@@ -129,10 +170,12 @@ def scenario_serve(binary, day, tmp):
                                timeout=240, stdin=subprocess.DEVNULL)
             if f.returncode != 0:
                 raise ScenarioError(f"feed exit {f.returncode}: {f.stderr.strip()[-500:]}")
-            p.send_signal(signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
             p.wait(timeout=60)
         finally:
             if p.poll() is None:
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
                 p.kill()
                 p.wait()
     try:
