@@ -5,10 +5,12 @@
 # BASE is checked out in a temporary git worktree under build/compare/ and both sides get a
 # RELEASE=1 build (build/release/tickcore; bench_book too where bench/bench_book.c exists). One
 # fixed day (gen --messages 2M --symbols 200 --sectors 10 --seed 7, HEAD's generator) feeds both.
-# Then, interleaved A B A B ... for COMPARE_RUNS rounds (default 5), each figure the median:
-#   replay msg/s          tickcore replay --json of the day (default config): its own figure
-#                         (wall) and messages per CPU second of the process (user + sys)
-#   decode-only msg/s     tickcore replay --decode-only --json, the same two figures
+# Then COMPARE_RUNS rounds (default 5), interleaved A B, B A, A B ... (a drift of the machine's
+# load falls on both sides alike), each figure the median of its runs:
+#   replay msg/s          tickcore replay --json --repeat 5 of the day (default config): its own
+#                         figure (wall) and messages per CPU second of the process (user + sys,
+#                         start-up included; less disturbed by other loads on shared cores)
+#   decode-only msg/s     tickcore replay --decode-only --json --repeat 20, the same two figures
 #   bench_book ev/s       book_apply_batch on 2*10^6 events, wall and per CPU second (both sides
 #                         must have bench_book)
 #   query p50/p99         HEAD's bench_serve against each side's binary: one run feeding a 2M-message
@@ -22,7 +24,7 @@
 # build/compare/. COMPARE_KEEP=1 keeps the BASE worktree (and its build) for the next run.
 set -euo pipefail
 if [ $# -ne 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     exit 2
 fi
 cd "$(git rev-parse --show-toplevel)"
@@ -110,8 +112,8 @@ timed_replay() {
 one_round() { # one_round SIDE
     local side=$1
     local b=${bin[$1]} bk=${book[$1]}
-    timed_replay "$side" replay "$b" replay --json --no-progress "$day"
-    timed_replay "$side" decode "$b" replay --decode-only --json --no-progress "$day"
+    timed_replay "$side" replay "$b" replay --json --no-progress --repeat 5 "$day"
+    timed_replay "$side" decode "$b" replay --decode-only --json --no-progress --repeat 20 "$day"
     if [ -n "${book[A]}" ] && [ -n "$bk" ]; then
         local line
         line=$(TICKCORE_BENCH_EVENTS=2000000 TICKCORE_BENCH_RUNS=1 "$bk" 2> /dev/null |
@@ -141,9 +143,15 @@ one_round() { # one_round SIDE
 }
 
 for ((r = 1; r <= runs; r++)); do
-    echo "compare: round $r of $runs (A = BASE, B = HEAD) ..."
-    one_round A
-    one_round B
+    if ((r % 2)); then
+        echo "compare: round $r of $runs: BASE, then HEAD ..."
+        one_round A
+        one_round B
+    else
+        echo "compare: round $r of $runs: HEAD, then BASE ..."
+        one_round B
+        one_round A
+    fi
 done
 
 # ---- the table -------------------------------------------------------------------------------
@@ -154,7 +162,7 @@ echo "machine: ${cpu:-?}, $(nproc) cores, $(uname -sr); load average $(cut -d' '
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "BASE: $(git log -1 --format='%h %s' "$base_sha" | cut -c1-100)"
 echo "HEAD: the working tree at $(git log -1 --format='%h %s' HEAD | cut -c1-80)$dirty"
-echo "speed: medians of $runs interleaved runs (A B A B ...); memory: one run per side"
+echo "speed: medians of $runs interleaved runs (A B, B A, ...); memory: one run per side"
 python3 - "$raw" "$out/mem-A.json" "$out/mem-B.json" << 'EOF'
 import json, statistics, sys
 raw, mem_a, mem_b = sys.argv[1], sys.argv[2], sys.argv[3]
