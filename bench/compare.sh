@@ -11,8 +11,8 @@
 #                         figure (wall) and messages per CPU second of the process (user + sys,
 #                         start-up included; less disturbed by other loads on shared cores)
 #   decode-only msg/s     tickcore replay --decode-only --json --repeat 20, the same two figures
-#   bench_book ev/s       book_apply_batch on 2*10^6 events, wall and per CPU second (both sides
-#                         must have bench_book)
+#   bench_book ev/s       book_apply_batch on 2*10^6 events, median of 3 passes, wall and per
+#                         CPU second (both sides must have bench_book)
 #   query p50/p99         HEAD's bench_serve against each side's binary: one run feeding a 2M-message
 #                         day over TCP at 560k msg/s with 1,000 queries/s (tcp-peak); the latency of
 #                         the answers while ingesting (open loop, from the scheduled send time)
@@ -20,7 +20,8 @@
 # bytes held at the seal and allocation calls before it per tag (for a BASE whose report has no
 # seal figures: each tag's calls and bytes over the whole run, on both sides), peak RSS, churn,
 # pool and arena high-water marks. Prints the machine, the date and one table with BASE, HEAD and
-# HEAD/BASE; memory rows per tag or object only where the two differ. Raw figures stay in
+# HEAD/BASE, and for speed the spread of the runs; memory rows per tag or object only where the
+# two differ. Raw figures stay in
 # build/compare/. COMPARE_KEEP=1 keeps the BASE worktree (and its build) for the next run.
 set -euo pipefail
 if [ $# -ne 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
@@ -116,7 +117,7 @@ one_round() { # one_round SIDE
     timed_replay "$side" decode "$b" replay --decode-only --json --no-progress --repeat 20 "$day"
     if [ -n "${book[A]}" ] && [ -n "$bk" ]; then
         local line
-        line=$(TICKCORE_BENCH_EVENTS=2000000 TICKCORE_BENCH_RUNS=1 "$bk" 2> /dev/null |
+        line=$(TICKCORE_BENCH_EVENTS=2000000 TICKCORE_BENCH_RUNS=3 "$bk" 2> /dev/null |
             grep '^book_apply_batch' || true)
         if [[ $line =~ :\ ([0-9.]+)\ M\ msgs/s\ wall.*,\ ([0-9.]+)\ M\ msgs\ per\ CPU ]]; then
             note "$side" book_wall "${BASH_REMATCH[1]}e6"
@@ -176,19 +177,26 @@ def med(side, metric):
 rows = []
 def row(label, a, b, unit="", better="higher"):
     rows.append((label, a, b, unit, better))
+def spread(m):
+    """The larger of the two sides' (max - min) / median: how far this machine moved the runs."""
+    out = 0.0
+    for side in ("A", "B"):
+        v = vals.get((side, m))
+        if v and statistics.median(v):
+            out = max(out, (max(v) - min(v)) / statistics.median(v))
+    return out
 speed = [("replay, msg/s (wall)", "replay_msgs", "higher"),
          ("replay, msg per CPU s", "replay_cpu", "higher"),
          ("decode-only, msg/s (wall)", "decode_msgs", "higher"),
          ("decode-only, msg per CPU s", "decode_cpu", "higher"),
          ("bench_book batch, ev/s (wall)", "book_wall", "higher"),
          ("bench_book batch, ev/s per CPU s", "book_cpu", "higher"),
-         ("serve ingest at 560k/s, msg/s", "serve_msgs", "higher"),
          ("query p50 under load, ms", "query_p50", "lower"),
          ("query p99 under load, ms", "query_p99", "lower")]
 for label, m, better in speed:
     if med("A", m) is None and med("B", m) is None:
         continue
-    row(label, med("A", m), med("B", m), better=better)
+    row(label, med("A", m), med("B", m), f"{100 * spread(m):.0f}%", better=better)
 def load(p):
     try:
         return json.load(open(p))
@@ -234,7 +242,7 @@ def fmt(v):
     return f"{v:.3f}"
 w = max(len(r[0]) for r in rows) + 2
 print()
-print(f"{'figure':<{w}}{'BASE':>16}{'HEAD':>16}{'HEAD/BASE':>11}")
+print(f"{'figure':<{w}}{'BASE':>16}{'HEAD':>16}{'HEAD/BASE':>11}{'spread':>9}")
 for label, a, b, note, better in rows:
     if a is None and b is None and note:
         print(f"{label:<{w}}{note}")
@@ -247,8 +255,9 @@ for label, a, b, note, better in rows:
             ratio = "="
         else:
             ratio = "new"
-    print(f"{label:<{w}}{fmt(a):>16}{fmt(b):>16}{ratio:>11}")
+    print(f"{label:<{w}}{fmt(a):>16}{fmt(b):>16}{ratio:>11}{note:>9}")
 print()
-print("ratio > 1: HEAD higher (better for msg/s and ev/s; worse for latency, bytes, calls, RSS)")
+print("ratio > 1: HEAD higher (better for msg/s and ev/s; worse for latency, bytes, calls, RSS);")
+print("spread: (max - min) / median of the runs, the larger side: a ratio inside it is noise")
 EOF
 echo "compare: $(($(date +%s) - t_start)) s; raw figures in $raw, $out/mem-A.json, $out/mem-B.json"
