@@ -26,6 +26,7 @@
 #include "base/hints.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <mimalloc.h>
@@ -67,6 +68,9 @@ static tslot_t g_slots[MEM_MAX_THREADS];
 static _Atomic bool g_sealed;
 static _Atomic bool g_strict;
 static _Atomic bool g_churn_abort;
+/* Each tag's allocations and live bytes at the last mem_seal(): the start-up figures. */
+static _Atomic uint64_t g_seal_allocs[MEM_TAG_COUNT];
+static _Atomic int64_t g_seal_live[MEM_TAG_COUNT];
 static bool g_libc_backend; /* set once by backend_choose(), before main */
 static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
@@ -631,6 +635,19 @@ void mem_seal(void)
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         atomic_store(&g_faults_at_seal, (int64_t)ru.ru_minflt + ru.ru_majflt);
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+        uint64_t allocs = 0, bytes_alloc = 0, bytes_freed = 0;
+        for (unsigned i = 0; i < MEM_MAX_THREADS; i++) {
+            const tag_ctr_t *c = &g_slots[i].tag[t];
+            if (!MEM_LD(g_slots[i].ever_used))
+                continue;
+            allocs += MEM_LD(c->allocs);
+            bytes_alloc += MEM_LD(c->bytes_alloc);
+            bytes_freed += MEM_LD(c->bytes_freed);
+        }
+        MEM_ST(g_seal_allocs[t], allocs);
+        MEM_ST(g_seal_live[t], (int64_t)(bytes_alloc - bytes_freed));
+    }
     atomic_store(&g_sealed, true);
 }
 
@@ -726,6 +743,29 @@ static bool site_before(const mem_site_t *x, const mem_site_t *y)
     return f ? f < 0 : x->line < y->line;
 }
 
+/* This process's peak resident set: VmHWM, the high-water mark of its own address space. Not
+ * getrusage's ru_maxrss: Linux carries that across fork and exec, so a small command started by
+ * a large process (a test runner) would report its parent's peak. No allocation (stack buffer). */
+static uint64_t peak_rss(void)
+{
+    char b[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, b, sizeof b - 1);
+        close(fd);
+        if (n > 0) {
+            b[n] = '\0';
+            const char *p = strstr(b, "\nVmHWM:");
+            if (p)
+                return strtoull(p + strlen("\nVmHWM:"), NULL, 10) * 1024u;
+        }
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        return (uint64_t)ru.ru_maxrss * 1024u;
+    return 0;
+}
+
 void mem_snapshot(mem_snapshot_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -764,6 +804,8 @@ void mem_snapshot(mem_snapshot_t *out)
     for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
         out->tag[t].live = (int64_t)(out->tag[t].bytes_alloc - out->tag[t].bytes_freed);
         out->tag[t].live_blocks = (int64_t)(out->tag[t].allocs - out->tag[t].frees);
+        out->tag[t].seal_allocs = MEM_LD(g_seal_allocs[t]);
+        out->tag[t].seal_live = MEM_LD(g_seal_live[t]);
         const mem_tag_stats_t *d = &out->tag[t];
         tot->allocs += d->allocs;
         tot->frees += d->frees;
@@ -776,6 +818,8 @@ void mem_snapshot(mem_snapshot_t *out)
         tot->churn_bytes += d->churn_bytes;
         tot->control_allocs += d->control_allocs;
         tot->failed += d->failed;
+        tot->seal_allocs += d->seal_allocs;
+        tot->seal_live += d->seal_live;
     }
     /* Top sites by selection (no qsort: glibc's may call malloc, and a snapshot must not). */
     while (out->nsites < MEM_REPORT_SITES && out->nsites < nall) {
@@ -815,12 +859,12 @@ void mem_snapshot(mem_snapshot_t *out)
 
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
-        out->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
         int64_t at_seal = atomic_load(&g_faults_at_seal);
         out->faults_after_seal = at_seal < 0 ? -1 : (int64_t)ru.ru_minflt + ru.ru_majflt - at_seal;
     }
     out->large_huge_bytes = atomic_load_explicit(&g_large_huge_bytes, memory_order_relaxed);
     out->large_thp_bytes = atomic_load_explicit(&g_large_thp_bytes, memory_order_relaxed);
+    out->peak_rss = peak_rss();
 }
 
 unsigned mem_leak_count(const mem_snapshot_t *s)
@@ -845,6 +889,10 @@ void mem_debug_reset(void)
         memset(s->tag, 0, sizeof s->tag);
         memset(s->site, 0, sizeof s->site);
         atomic_store(&s->sites_dropped, 0);
+    }
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+        atomic_store(&g_seal_allocs[t], 0);
+        atomic_store(&g_seal_live[t], 0);
     }
     /* Forget registered objects too: a test that failed half-way left its (stack) objects
      * registered, and the next snapshot must not follow them. */
@@ -979,9 +1027,11 @@ static void json_tag(FILE *f, const mem_tag_stats_t *d)
             "{\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"bytes_alloc\":%" PRIu64
             ",\"bytes_freed\":%" PRIu64 ",\"live\":%" PRId64 ",\"live_blocks\":%" PRId64
             ",\"peak\":%" PRId64 ",\"churn_allocs\":%" PRIu64 ",\"churn_bytes\":%" PRIu64
-            ",\"control_allocs\":%" PRIu64 ",\"failed\":%" PRIu64 "}",
+            ",\"control_allocs\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"seal_allocs\":%" PRIu64
+            ",\"seal_live\":%" PRId64 "}",
             d->allocs, d->frees, d->bytes_alloc, d->bytes_freed, d->live, d->live_blocks, d->peak,
-            d->churn_allocs, d->churn_bytes, d->control_allocs, d->failed);
+            d->churn_allocs, d->churn_bytes, d->control_allocs, d->failed, d->seal_allocs,
+            d->seal_live);
 }
 
 void mem_report_json(FILE *f, const mem_snapshot_t *s, unsigned flags)

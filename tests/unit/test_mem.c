@@ -310,6 +310,74 @@ static void test_mem_churn_attributed_to_call_site(void **state)
     mem_free(MEM_TAG_TEST, before, 8);
 }
 
+/* The seal records what start-up made per tag; later allocations do not move those figures. */
+static void test_mem_seal_records_startup_figures(void **state)
+{
+    (void)state;
+    void *a = mem_alloc(MEM_TAG_BOOK, 1000);
+    void *b = mem_alloc(MEM_TAG_BOOK, 24);
+    void *c = mem_alloc(MEM_TAG_STATS, 300);
+    mem_free(MEM_TAG_BOOK, b, 24); /* freed before the seal: a call, but no bytes held */
+    mem_seal();
+    void *d = mem_alloc(MEM_TAG_BOOK, 4096); /* churn: not a start-up figure */
+    mem_free(MEM_TAG_STATS, c, 300);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].seal_allocs, 2);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].seal_live, 1000);
+    assert_int_equal(s.tag[MEM_TAG_STATS].seal_allocs, 1);
+    assert_int_equal(s.tag[MEM_TAG_STATS].seal_live, 300);
+    assert_int_equal(s.tag[MEM_TAG_ENGINE].seal_allocs, 0);
+    assert_int_equal(s.total.seal_allocs, 3);
+    assert_int_equal(s.total.seal_live, 1300);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].allocs, 3);
+
+    mem_unseal(); /* open_memstream allocates: keep it out of the figures */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    mem_report_json(f, &s, 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "\"stats\":{\"allocs\":1,"));
+    assert_non_null(strstr(buf, "\"seal_allocs\":2,\"seal_live\":1000}"));
+    free(buf);
+
+    /* A second seal takes the figures again. */
+    mem_seal();
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].seal_allocs, 3);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].seal_live, 5096);
+    assert_int_equal(s.tag[MEM_TAG_STATS].seal_live, 0);
+    mem_free(MEM_TAG_BOOK, a, 1000);
+    mem_free(MEM_TAG_BOOK, d, 4096);
+}
+
+/* peak_rss is this process's resident high-water mark, in bytes: touching 48 MiB shows, and it is
+ * not more than the address space has ever held (VmPeak, read independently here). */
+static void test_mem_peak_rss_sees_touched_pages(void **state)
+{
+    (void)state;
+    size_t n = 48u << 20;
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = (unsigned char)i;
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    munmap(p, n);
+    assert_true(s.peak_rss >= n);
+    unsigned long long vmpeak_kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmPeak: %llu kB", &vmpeak_kb) == 1)
+            break;
+    fclose(f);
+    assert_true(vmpeak_kb > 0);
+    assert_true(s.peak_rss <= vmpeak_kb * 1024u);
+}
+
 static void test_mem_control_scope_is_not_churn(void **state)
 {
     (void)state;
@@ -700,6 +768,8 @@ int main(void)
         cmocka_unit_test_setup(test_mem_process_counter_sees_allocations, reset_counters),
         cmocka_unit_test_setup(test_mem_arena_and_pool_loop_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_mem_snapshot_allocates_nothing, reset_counters),
+        cmocka_unit_test_setup(test_mem_seal_records_startup_figures, reset_counters),
+        cmocka_unit_test_setup(test_mem_peak_rss_sees_touched_pages, reset_counters),
     };
     return cmocka_run_group_tests_name("mem", tests, NULL, NULL);
 }
