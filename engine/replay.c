@@ -8,6 +8,7 @@
  */
 #include "engine/replay.h"
 #include "base/clock.h"
+#include "base/npy.h"
 
 #include "engine/pipeline.h"
 #include "engine/truth.h"
@@ -261,7 +262,8 @@ static void finish(replay_t *r, replay_result_t *res, const run_state_t *st,
     }
     int failed = 0;
     if (xs_rc == 0) {
-        failed |= report_write_file(c->corr_out, xsection_write_corr, xs);
+        failed |= report_write_file(
+            c->corr_out, npy_path(c->corr_out) ? xsection_write_corr_npy : xsection_write_corr, xs);
         failed |= report_write_file(c->mst_out, xsection_write_mst, xs);
         failed |= report_write_file(c->clusters_out, xsection_write_clusters, xs);
     } else if (c->corr_out || c->mst_out || c->clusters_out) {

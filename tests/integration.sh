@@ -197,6 +197,22 @@ check gen_replay_counts_agree 0 \
     --clusters-out "$tmp/k.csv" "$tmp/day.itch"
 check gen_replay_outputs_written 0 '^51 50 51$' -- bash -c \
     "echo \$(wc -l < '$tmp/c.csv') \$(wc -l < '$tmp/m.csv') \$(wc -l < '$tmp/k.csv')"
+# --corr-out FILE.npy: NumPy format (base/npy), read back with numpy.load, equal to the CSV (which
+# has 10 significant digits) and of the same shape.
+numpy_py=
+for py in python3 /usr/bin/python3; do
+    if command -v "$py" > /dev/null && "$py" -c 'import numpy' 2> /dev/null; then numpy_py=$py; break; fi
+done
+if [ -n "$numpy_py" ]; then
+    check corr_npy_loads_like_csv 0 '^same 50x50$' -- bash -c "'$bin' replay ${small[*]} \
+        --corr-out '$tmp/c.npy' '$tmp/day.itch' > /dev/null && '$numpy_py' -c '
+import csv, numpy as np
+a = np.load(\"$tmp/c.npy\"); rows = list(csv.reader(open(\"$tmp/c.csv\")))
+b = np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+assert a.dtype == np.float64 and not np.isfortran(a), a.dtype
+print(\"same\" if a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-9) else (a.shape, b.shape),
+      \"%dx%d\" % a.shape)'"
+fi
 check gen_gzip_replays_the_same 0 'itch \(gzip\), 300000 messages' -- bash -c \
     "'$bin' gen --messages 300000 --symbols 50 --sectors 5 --seed 11 --gzip --out '$tmp/day.gz' \
      > /dev/null && '$bin' replay ${small[*]} --decode-only '$tmp/day.gz'"
