@@ -325,10 +325,8 @@ void pipeline_new_session(pipeline_t *p, uint32_t held)
         if (p->nfree + held < p->nbatches)
             sched_yield();
     }
-    for (unsigned i = 0; i < p->k; i++) {
-        book_reset(&p->w[i].shard.book);
-        stats_new_session(&p->w[i].shard.stats);
-    }
+    for (unsigned i = 0; i < p->k; i++)
+        shard_new_session(&p->w[i].shard);
     p->sessions++;
 }
 
@@ -387,6 +385,15 @@ void pipeline_stream_cfg(stream_cfg_t *s, const config_t *c)
     s->csv.max_line = (uint32_t)c->max_line;
     s->csv.require_order = c->csv_require_order;
     s->skip_bad = c->on_bad_input == CFG_BAD_SKIP;
+}
+
+int pipeline_set_export(pipeline_t *p, export_t *x)
+{
+    if (p->started || (export_enabled(x) && x->nworkers != p->k))
+        return -EINVAL;
+    for (unsigned i = 0; i < p->k; i++)
+        shard_set_export(&p->w[i].shard, export_enabled(x) ? &x->w[i] : NULL);
+    return 0;
 }
 
 int pipeline_set_trades_out(pipeline_t *p, csvout_t *w, const symtab_t *t)

@@ -31,8 +31,8 @@
 #ifndef TICKCORE_ENGINE_PIPELINE_H
 #define TICKCORE_ENGINE_PIPELINE_H
 
-#include "config/config.h"
 #include "base/histo.h"
+#include "config/config.h"
 #include "engine/shard.h"
 #include "engine/xsection.h"
 #include "event/event.h"
@@ -121,6 +121,10 @@ int pipeline_start(pipeline_t *p);
 /* Before pipeline_start: every trade the stats count goes to w (not owned; the caller closes it
  * after pipeline_finish), symbols named from t. Feed order needs one worker: -EINVAL otherwise. */
 int pipeline_set_trades_out(pipeline_t *p, csvout_t *w, const symtab_t *t);
+/* Before pipeline_start: closed bars and book snapshots of worker i go to x->w[i] (x sized for
+ * p->k workers by export_init; not owned: the caller merges with export_finish after
+ * pipeline_finish). -EINVAL if started or sized for another K. */
+int pipeline_set_export(pipeline_t *p, export_t *x);
 /* Reader thread: a free batch to decode into, waiting for one if all are in flight. */
 pipe_batch_t *pipeline_acquire(pipeline_t *p);
 /* Reader thread: hand b (b->n events) to every worker; n == 0 gives it back unused. */

@@ -52,8 +52,12 @@ typedef struct replay_cfg {
     double speed;          /* market pace factor; 0 = as fast as possible */
     bool decode_only;      /* no pipeline: decode and count */
     const char *trades_out, *corr_out, *mst_out, *clusters_out; /* NULL: not written */
-    const char *truth; /* NULL: FILE.truth.csv next to a single input, if present */
-    FILE *diag;        /* CSV row errors of each file (NULL: not shown) */
+    const char *bars_out, *book_out; /* engine/export: closed bars, book snapshots (NULL: none) */
+    uint64_t book_every_ns;          /* snapshot interval of market time (with book_out) */
+    uint32_t book_depth;             /* levels per side (with book_out) */
+    const char *book_symbols;        /* "A,B" or NULL: every symbol (with book_out) */
+    const char *truth;               /* NULL: FILE.truth.csv next to a single input, if present */
+    FILE *diag;                      /* CSV row errors of each file (NULL: not shown) */
     replay_progress_fn *progress;
     void *progress_ctx;
     double progress_interval; /* seconds (0: 0.1) */
