@@ -63,7 +63,8 @@ static void usage(FILE *f)
         f,
         "usage: tickcore replay [options] FILE...\n"
         "\n"
-        "Replays ITCH 5.0 BinaryFILEs (plain or gzip, detected by content) and trades/quotes\n"
+        "Replays ITCH 5.0 BinaryFILEs (plain or gzip, detected by content), pcap/pcapng\n"
+        "captures of MoldUDP64 (ITCH inside; gaps reported by sequence number) and trades/quotes\n"
         "CSV files, in the order given: order books, trade statistics and bars per symbol, the\n"
         "rolling correlation of bar returns with its PCA, MST and clusters; then a report with\n"
         "the memory check.\n"
@@ -331,6 +332,37 @@ static void on_progress(void *ctx, const replay_progress_t *p)
         fputc('\n', stderr);
 }
 
+/* A capture's packets, duplicates and gaps (by sequence number): "capture":{...} or nothing. */
+static void print_capture_json(const replay_file_t *fr)
+{
+    if (fr->format != STREAM_PCAP)
+        return;
+    printf(",\"capture\":{\"packets\":%" PRIu64 ",\"mold_packets\":%" PRIu64
+           ",\"skipped_packets\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"gaps\":%" PRIu64
+           ",\"gap_messages\":%" PRIu64 ",\"gap_ranges\":[",
+           fr->cap_packets, fr->cap_mold_packets, fr->cap_skipped, fr->cap_duplicates, fr->cap_gaps,
+           fr->cap_gap_messages);
+    for (uint64_t i = 0; i < fr->cap_gaps && i < CAPTURE_GAPS_KEPT; i++)
+        printf("%s{\"from\":%" PRIu64 ",\"to\":%" PRIu64 ",\"count\":%" PRIu64 "}", i ? "," : "",
+               fr->cap_gap[i].from, fr->cap_gap[i].from + fr->cap_gap[i].count - 1,
+               fr->cap_gap[i].count);
+    printf("]}");
+}
+
+static void print_capture_text(const replay_file_t *fr)
+{
+    if (fr->format != STREAM_PCAP)
+        return;
+    printf("    capture: %" PRIu64 " packets (%" PRIu64 " MoldUDP64, %" PRIu64 " skipped), %" PRIu64
+           " duplicate messages dropped, %" PRIu64 " gaps (%" PRIu64 " messages missing)",
+           fr->cap_packets, fr->cap_mold_packets, fr->cap_skipped, fr->cap_duplicates, fr->cap_gaps,
+           fr->cap_gap_messages);
+    for (uint64_t i = 0; i < fr->cap_gaps && i < CAPTURE_GAPS_KEPT; i++)
+        printf("%s%" PRIu64 "-%" PRIu64, i ? ", " : ": sequence ", fr->cap_gap[i].from,
+               fr->cap_gap[i].from + fr->cap_gap[i].count - 1);
+    printf("%s\n", fr->cap_gaps > CAPTURE_GAPS_KEPT ? ", ..." : "");
+}
+
 static void print_report(const replay_opts_t *o, const replay_result_t *res, int status)
 {
     const unsigned nfiles = res->nfiles;
@@ -355,6 +387,7 @@ static void print_report(const replay_opts_t *o, const replay_result_t *res, int
                 jbuf_fput_str(stdout, fr->err);
             else
                 printf("null");
+            print_capture_json(fr);
             printf("}");
         }
         printf("],\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.6f"
@@ -392,6 +425,7 @@ static void print_report(const replay_opts_t *o, const replay_result_t *res, int
             if (res->skip_bad && (fr->bad_frames || fr->skipped_bytes))
                 printf("    skipped (--skip-bad): %" PRIu64 " bad regions, %" PRIu64 " bytes\n",
                        fr->bad_frames, fr->skipped_bytes);
+            print_capture_text(fr);
             if (fr->csv_rows_bad)
                 printf("    bad CSV rows: %" PRIu64 " (listed on stderr)\n", fr->csv_rows_bad);
             if (fr->err[0])

@@ -221,7 +221,10 @@ void export_bar(export_worker_t *w, const stats_t *st, uint64_t k)
         if (stats_bar(st, w->locs[i], k, &bar) < 0 || (bar.flags & STATS_BAR_NOPRICE))
             continue;
         export_rec_t *r = part_claim(p);
-        *r = (export_rec_t){.session = (uint32_t)st->sessions, .locate = w->locs[i], .t = k};
+        memset(r, 0, sizeof *r); /* padding too: the part file is written as it is */
+        r->session = (uint32_t)st->sessions;
+        r->locate = w->locs[i];
+        r->t = k;
         r->u.bar = bar;
     }
 }
@@ -235,9 +238,15 @@ static void snap_one(export_worker_t *w, export_part_t *p, const book_t *b, uint
         int n = book_depth(b, loc, side, depth, w->lv);
         for (int i = 0; i < n; i++) {
             export_rec_t *r = part_claim(p);
-            *r = (export_rec_t){
-                .session = session, .locate = loc, .side = side, .level = (uint8_t)(i + 1), .t = t};
-            r->u.lvl = w->lv[i];
+            memset(r, 0, sizeof *r);
+            r->session = session;
+            r->locate = loc;
+            r->side = side;
+            r->level = (uint8_t)(i + 1);
+            r->t = t;
+            r->u.lvl.price = w->lv[i].price;
+            r->u.lvl.shares = w->lv[i].shares;
+            r->u.lvl.orders = w->lv[i].orders;
         }
     }
 }

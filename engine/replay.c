@@ -234,6 +234,19 @@ static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st)
     return rc;
 }
 
+/* A capture's packets and sequencing into its file result (over every pass). */
+static void account_capture(replay_file_t *fr, const capture_t *c)
+{
+    fr->cap_packets += c->packets;
+    fr->cap_mold_packets += c->mold_packets;
+    fr->cap_skipped += c->not_udp + c->fragments + c->truncated + c->not_mold;
+    fr->cap_duplicates += c->duplicates;
+    for (uint64_t i = 0; i < c->gaps && fr->cap_gaps + i < CAPTURE_GAPS_KEPT; i++)
+        fr->cap_gap[fr->cap_gaps + i] = c->gap[i];
+    fr->cap_gaps += c->gaps;
+    fr->cap_gap_messages += c->gap_messages;
+}
+
 /* The file's counters into its result and the totals. */
 static void account(replay_t *r, replay_result_t *res, replay_file_t *fr, int rc, run_state_t *st)
 {
@@ -245,6 +258,8 @@ static void account(replay_t *r, replay_result_t *res, replay_file_t *fr, int rc
     fr->skipped_bytes += s->skipped_bytes;
     if (s->format == STREAM_CSV)
         fr->csv_rows_bad += s->csv.rows_bad;
+    if (s->format == STREAM_PCAP)
+        account_capture(fr, &s->cap);
     if (!stopped(r) && rc < 0 && !fr->status) {
         fr->status = 1;
         res->failed++;

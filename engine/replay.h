@@ -71,6 +71,9 @@ typedef struct replay_file {
     uint64_t messages, bytes, file_bytes, bad_frames, skipped_bytes, csv_rows_bad;
     int status; /* 0 clean, 1 ended by an error */
     char err[512];
+    /* a pcap/pcapng capture (format pcap): its packets and MoldUDP64 sequencing (ingest/capture) */
+    uint64_t cap_packets, cap_mold_packets, cap_skipped, cap_duplicates, cap_gaps, cap_gap_messages;
+    capture_gap_t cap_gap[CAPTURE_GAPS_KEPT]; /* the first cap_gaps ranges */
 } replay_file_t;
 
 typedef struct replay_result {

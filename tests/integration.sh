@@ -239,6 +239,43 @@ check export_k_invariant_no_churn 0 '^same$' -- bash -c "for k in 1 2; do '$bin'
     cmp -s '$tmp/b1.csv' '$tmp/b2.csv' && cmp -s '$tmp/s1.csv' '$tmp/s2.csv' && echo same"
 check usage_replay_bad_book_every 2 "--book-every wants a duration" -- \
     "$bin" replay --book-every 0.5s --book-out "$tmp/x.csv" "$tmp/day.itch"
+# pcap/pcapng captures of MoldUDP64 (ingest/capture): tests/pcap_write.py wraps a BinaryFILE in
+# MoldUDP64 over Ethernet/IPv4/UDP (framing written from the specs), with an ARP packet and a
+# heartbeat to skip; the capture replays exactly like the BinaryFILE (the --json results, the
+# correlation, bars and book files); a dropped packet is one gap with its sequence range, a
+# repeated one is dropped as duplicates.
+if command -v python3 > /dev/null; then
+    tests/pcap_write.py "$tmp/day.itch" "$tmp/day.pcap" > /dev/null
+    tests/pcap_write.py "$tmp/day.itch" "$tmp/day.pcapng" --ng > /dev/null
+    for f in day.itch day.pcap day.pcapng; do
+        "$bin" replay --json "${small[@]}" --corr-out "$tmp/$f.corr.csv" --bars-out "$tmp/$f.bars.csv" \
+            --book-out "$tmp/$f.book.csv" --depth 3 "$tmp/$f" > "$tmp/$f.json"
+    done
+    for f in day.pcap day.pcapng; do
+        check "capture_${f#day.}_same_as_itch" 0 '^same$' -- bash -c "tests/replay_same.py \
+            '$tmp/day.itch.json' '$tmp/$f.json' && for o in corr bars book; do
+            cmp $tmp/day.itch.\$o.csv $tmp/$f.\$o.csv || exit 1; done"
+    done
+    check capture_format_reported 0 'day.pcapng: pcap, 300000 messages' -- \
+        "$bin" replay "${small[@]}" "$tmp/day.pcapng"
+    if [ -f "$aapl" ]; then
+        tests/pcap_write.py "$aapl" "$tmp/gap.pcap" --drop 5 --dup 9 > "$tmp/gap.txt"
+        check capture_gap_and_duplicates 0 '^ok$' -- bash -c "grep -q '^dropped 5 seq 170-212$' \
+            '$tmp/gap.txt' && '$bin' replay --json ${small[*]} '$tmp/gap.pcap' | python3 -c '
+import json, sys
+f = json.load(sys.stdin)[\"files\"][0]; c = f[\"capture\"]
+assert f[\"messages\"] == 10000 - 43, f[\"messages\"]
+assert c[\"gaps\"] == 1 and c[\"gap_messages\"] == 43, c
+assert c[\"gap_ranges\"] == [{\"from\": 170, \"to\": 212, \"count\": 43}], c
+assert c[\"duplicates\"] == 44 and c[\"skipped_packets\"] == 1 and c[\"packets\"] == 228, c
+print(\"ok\")'"
+        check capture_gap_in_text_report 0 '1 gaps \(43 messages missing\): sequence 170-212' -- \
+            "$bin" replay "${small[@]}" "$tmp/gap.pcap"
+    fi
+    head -c 5000 "$tmp/day.pcap" > "$tmp/cut.pcap"
+    check capture_truncated_file_error 1 'cut.pcap: packet [0-9]+: truncated' -- \
+        "$bin" replay "${small[@]}" "$tmp/cut.pcap"
+fi
 check gen_gzip_replays_the_same 0 'itch \(gzip\), 300000 messages' -- bash -c \
     "'$bin' gen --messages 300000 --symbols 50 --sectors 5 --seed 11 --gzip --out '$tmp/day.gz' \
      > /dev/null && '$bin' replay ${small[*]} --decode-only '$tmp/day.gz'"
