@@ -47,12 +47,12 @@ OPT ?= -O2 -g$(if $(RELEASE), -DNDEBUG)
 CPPFLAGS := -I. -D_GNU_SOURCE -MMD -MP
 CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
 LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
-LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lmimalloc -lm -lpthread
+LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lpcap -lmimalloc -lm -lpthread
 
 # ---- sources ----------------------------------------------------------------------------------
 # Every module's .c in the folders of DESIGN.md goes into libtickcore.a; cli/main.c is the binary.
 # The folders, lowest first: a folder includes only folders before it (tests/layout_check.sh).
-LAYERS := base mem config event ingest net sim analytics engine server cli
+LAYERS := base mem config event net ingest sim analytics engine server cli
 MAIN_SRCS := cli/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRCS),$(sort $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))))
 
@@ -104,7 +104,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 
 # ---- packages ---------------------------------------------------------------------------------
 DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
-                libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev \
+                libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev libpcap-dev \
                 gnuplot-nox valgrind heaptrack clang-format clang libclang-rt-14-dev gzip \
                 python3-pandas python3-numpy linux-perf prometheus curl
 deps:

@@ -63,7 +63,8 @@ static void usage(FILE *f)
         f,
         "usage: tickcore replay [options] FILE...\n"
         "\n"
-        "Replays ITCH 5.0 BinaryFILEs (plain or gzip, detected by content) and trades/quotes\n"
+        "Replays ITCH 5.0 BinaryFILEs (plain or gzip, detected by content), pcap/pcapng\n"
+        "captures of MoldUDP64 (ITCH inside; gaps reported by sequence number) and trades/quotes\n"
         "CSV files, in the order given: order books, trade statistics and bars per symbol, the\n"
         "rolling correlation of bar returns with its PCA, MST and clusters; then a report with\n"
         "the memory check.\n"
@@ -83,11 +84,20 @@ static void usage(FILE *f)
         "  --decode-only           decode and count only (no books, stats or matrices)\n"
         "  --bar DURATION          bar interval, 1s..1d (= --set stats.bar_interval=DURATION)\n"
         "  --top N                 symbols in the report, by volume (default 10)\n"
-        "  --corr-out FILE.csv     write the correlation matrix (symbols as header)\n"
+        "  --corr-out FILE.csv     write the correlation matrix (symbols as header); a name\n"
+        "                          ending in .npy writes NumPy format (numpy.load), same order\n"
         "  --mst-out FILE.csv      write the MST edges: from,to,rho,distance\n"
         "  --clusters-out FILE.csv write symbol,cluster,degree,betweenness\n"
         "  --trades-out FILE.csv   write every trade counted (timestamp,symbol,price,size,side);\n"
         "                          runs one worker so the file is in feed order\n"
+        "  --bars-out FILE.csv     write every closed bar of every symbol: bar,end_ns,symbol,\n"
+        "                          open,high,low,close,volume,vwap,trades,return (bar by bar,\n"
+        "                          then by stock locate; the same for any number of workers)\n"
+        "  --book-out FILE.csv     write book snapshots every --book-every of market time:\n"
+        "                          time_ns,symbol,side,level,price,shares,orders\n"
+        "  --book-every DURATION   snapshot interval, 1s..1d (default 1m)\n"
+        "  --depth N               levels per side in a snapshot, 1..100 (default 10)\n"
+        "  --book-symbols A,B      snapshot only these symbols (default: every symbol)\n"
         "  --truth FILE.truth.csv  compare with the generator's true correlations and sectors\n"
         "                          (default: FILE.truth.csv next to a single input, if present)\n"
         "output:\n"
@@ -148,6 +158,11 @@ enum {
     O_REPEAT,
     O_RSS_LOG,
     O_TRADES_OUT,
+    O_BARS_OUT,
+    O_BOOK_OUT,
+    O_BOOK_EVERY,
+    O_DEPTH,
+    O_BOOK_SYMBOLS,
 };
 
 static const args_opt_t OPTS[] = {
@@ -167,6 +182,11 @@ static const args_opt_t OPTS[] = {
     {"repeat", true, O_REPEAT, NULL},
     {"rss-log", true, O_RSS_LOG, NULL},
     {"trades-out", true, O_TRADES_OUT, NULL},
+    {"bars-out", true, O_BARS_OUT, NULL},
+    {"book-out", true, O_BOOK_OUT, NULL},
+    {"book-every", true, O_BOOK_EVERY, NULL},
+    {"depth", true, O_DEPTH, NULL},
+    {"book-symbols", true, O_BOOK_SYMBOLS, NULL},
     {"buf-size", true, 0, "input.io_buffer_size"},
     {"bufs", true, 0, "input.io_buffers"},
     {"queue-depth", true, 0, "input.io_queue_depth"},
@@ -241,6 +261,29 @@ static int on_opt(void *ctx, int id, const char *val)
     case O_TRADES_OUT:
         rc->trades_out = val;
         break;
+    case O_BARS_OUT:
+        rc->bars_out = val;
+        break;
+    case O_BOOK_OUT:
+        rc->book_out = val;
+        break;
+    case O_BOOK_EVERY: {
+        /* the config's duration parser, through a scratch copy (same 1s..1d bounds as bars) */
+        config_t tmp = o->cfg;
+        char err[200];
+        if (config_set(&tmp, "stats.bar_interval", val, err, sizeof err) < 0)
+            return args_bad("replay", "--book-every", val, "a duration 1s..1d (30s, 1m, 1h)");
+        rc->book_every_ns = tmp.bar_interval_ns;
+        break;
+    }
+    case O_DEPTH:
+        if (args_count("replay", "--depth", val, 1, 100, "1..100", &v))
+            return 2;
+        rc->book_depth = (uint32_t)v;
+        break;
+    case O_BOOK_SYMBOLS:
+        rc->book_symbols = val;
+        break;
     }
     return 0;
 }
@@ -289,6 +332,37 @@ static void on_progress(void *ctx, const replay_progress_t *p)
         fputc('\n', stderr);
 }
 
+/* A capture's packets, duplicates and gaps (by sequence number): "capture":{...} or nothing. */
+static void print_capture_json(const replay_file_t *fr)
+{
+    if (fr->format != STREAM_PCAP)
+        return;
+    printf(",\"capture\":{\"packets\":%" PRIu64 ",\"mold_packets\":%" PRIu64
+           ",\"skipped_packets\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"gaps\":%" PRIu64
+           ",\"gap_messages\":%" PRIu64 ",\"gap_ranges\":[",
+           fr->cap_packets, fr->cap_mold_packets, fr->cap_skipped, fr->cap_duplicates, fr->cap_gaps,
+           fr->cap_gap_messages);
+    for (uint64_t i = 0; i < fr->cap_gaps && i < CAPTURE_GAPS_KEPT; i++)
+        printf("%s{\"from\":%" PRIu64 ",\"to\":%" PRIu64 ",\"count\":%" PRIu64 "}", i ? "," : "",
+               fr->cap_gap[i].from, fr->cap_gap[i].from + fr->cap_gap[i].count - 1,
+               fr->cap_gap[i].count);
+    printf("]}");
+}
+
+static void print_capture_text(const replay_file_t *fr)
+{
+    if (fr->format != STREAM_PCAP)
+        return;
+    printf("    capture: %" PRIu64 " packets (%" PRIu64 " MoldUDP64, %" PRIu64 " skipped), %" PRIu64
+           " duplicate messages dropped, %" PRIu64 " gaps (%" PRIu64 " messages missing)",
+           fr->cap_packets, fr->cap_mold_packets, fr->cap_skipped, fr->cap_duplicates, fr->cap_gaps,
+           fr->cap_gap_messages);
+    for (uint64_t i = 0; i < fr->cap_gaps && i < CAPTURE_GAPS_KEPT; i++)
+        printf("%s%" PRIu64 "-%" PRIu64, i ? ", " : ": sequence ", fr->cap_gap[i].from,
+               fr->cap_gap[i].from + fr->cap_gap[i].count - 1);
+    printf("%s\n", fr->cap_gaps > CAPTURE_GAPS_KEPT ? ", ..." : "");
+}
+
 static void print_report(const replay_opts_t *o, const replay_result_t *res, int status)
 {
     const unsigned nfiles = res->nfiles;
@@ -313,6 +387,7 @@ static void print_report(const replay_opts_t *o, const replay_result_t *res, int
                 jbuf_fput_str(stdout, fr->err);
             else
                 printf("null");
+            print_capture_json(fr);
             printf("}");
         }
         printf("],\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.6f"
@@ -350,6 +425,7 @@ static void print_report(const replay_opts_t *o, const replay_result_t *res, int
             if (res->skip_bad && (fr->bad_frames || fr->skipped_bytes))
                 printf("    skipped (--skip-bad): %" PRIu64 " bad regions, %" PRIu64 " bytes\n",
                        fr->bad_frames, fr->skipped_bytes);
+            print_capture_text(fr);
             if (fr->csv_rows_bad)
                 printf("    bad CSV rows: %" PRIu64 " (listed on stderr)\n", fr->csv_rows_bad);
             if (fr->err[0])
@@ -378,7 +454,11 @@ int replay_main(int argc, char **argv)
     static replay_opts_t o;
     memset(&o, 0, sizeof o);
     config_default(&o.cfg);
-    o.rc = (replay_cfg_t){.cfg = &o.cfg, .repeat = 1, .format = STREAM_AUTO};
+    o.rc = (replay_cfg_t){.cfg = &o.cfg,
+                          .repeat = 1,
+                          .format = STREAM_AUTO,
+                          .book_every_ns = 60000000000ull,
+                          .book_depth = 10};
     o.progress = isatty(2);
     o.rss_fd = o.statm_fd = -1;
     const args_spec_t spec = {.command = "replay",

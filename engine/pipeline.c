@@ -227,7 +227,7 @@ static void route(pipeline_t *p, pipe_batch_t *b)
     const uint8_t *owner = p->owner;
     uint8_t *sid = p->sid;
     uint32_t *lc = p->loc_count, *marks = b->marks, nm = 0;
-    uint64_t end = p->clk_end, bn = p->bar_ns;
+    uint64_t end = p->clk_end, bn = p->bar_ns, snap = p->snap_end, sn = p->snap_ns;
     bool origin = p->clk_origin;
     const ev_t *ev = b->ev;
     for (uint32_t i = 0; i < b->n; i++) {
@@ -237,13 +237,18 @@ static void route(pipeline_t *p, pipe_batch_t *b)
         cnt[sh]++;
         lc[loc]++;
         uint64_t ts = ev[i].ts;
-        if (unlikely(ts >= end || !origin)) { /* this event moves every shard's clock */
+        if (unlikely(ts >= end || !origin || ts >= snap)) {
+            /* this event moves every shard's clock (a bar end), or crosses a book snapshot
+             * boundary (--book-out): every worker must see it */
             marks[nm++] = i;
             end = bar_end(ts, bn);
             origin = true;
+            if (sn)
+                snap = bar_end(ts, sn);
         }
     }
     p->clk_end = end;
+    p->snap_end = snap;
     p->clk_origin = origin;
     b->nmarks = nm;
     p->marks_total += nm;
@@ -335,6 +340,8 @@ int pipeline_init(pipeline_t *p, const config_t *cfg, const symtab_t *symbols)
     p->batch_cap = cfg->batch_events;
     p->m = cfg->matrix_symbols;
     p->bar_ns = cfg->bar_interval_ns ? cfg->bar_interval_ns : 1;
+    p->snap_ns = 0;
+    p->snap_end = UINT64_MAX; /* no book snapshots until pipeline_set_export asks */
     size_t nev = (size_t)p->nbatches * p->batch_cap;
     p->batches = mem_calloc(MEM_TAG_ENGINE, p->nbatches, sizeof *p->batches);
     p->events = mem_alloc_prefault(MEM_TAG_ENGINE, nev * sizeof(ev_t), 64);
@@ -517,16 +524,15 @@ void pipeline_new_session(pipeline_t *p, uint32_t held)
     back_wait_t c = {p, p->nbatches - held};
     if (!batches_back(&c))
         ring_signal_wait(&p->back_sig, batches_back, &c);
-    for (unsigned i = 0; i < p->k; i++) {
-        book_reset(&p->w[i].shard.book);
-        stats_new_session(&p->w[i].shard.stats);
-    }
+    for (unsigned i = 0; i < p->k; i++)
+        shard_new_session(&p->w[i].shard);
     if (p->k > 1) {
         /* nothing of a symbol survives the reset: re-pack the shards by last session's counts */
         pipeline_balance(p, p->loc_count);
         memset(p->loc_count, 0, 65536 * sizeof(uint32_t));
         p->clk_origin = false;
         p->clk_end = 0;
+        p->snap_end = p->snap_ns ? 0 : UINT64_MAX;
     }
     p->sessions++;
 }
@@ -597,6 +603,18 @@ void pipeline_stream_cfg(stream_cfg_t *s, const config_t *c)
     s->csv.max_line = (uint32_t)c->max_line;
     s->csv.require_order = c->csv_require_order;
     s->skip_bad = c->on_bad_input == CFG_BAD_SKIP;
+}
+
+int pipeline_set_export(pipeline_t *p, export_t *x)
+{
+    if (p->started || (export_enabled(x) && x->nworkers != p->k))
+        return -EINVAL;
+    for (unsigned i = 0; i < p->k; i++)
+        shard_set_export(&p->w[i].shard, export_enabled(x) ? &x->w[i] : NULL);
+    /* routed workers see only their events: the reader marks the snapshot crossings too */
+    p->snap_ns = export_enabled(x) && x->w[0].part[EXPORT_KIND_BOOK].buf ? x->cfg.book_every_ns : 0;
+    p->snap_end = p->snap_ns ? 0 : UINT64_MAX;
+    return 0;
 }
 
 int pipeline_set_trades_out(pipeline_t *p, csvout_t *w, const symtab_t *t)

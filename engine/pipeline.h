@@ -127,6 +127,7 @@ typedef struct pipeline {
     uint32_t *loc_count;                   /* [65536] messages per locate this session */
     uint64_t *sort_keys;                   /* [65536] scratch for pipeline_balance */
     uint64_t bar_ns;                       /* the stats' bar interval, for the clock mirror */
+    uint64_t snap_ns, snap_end;            /* book snapshot interval (0: none), next boundary */
     uint64_t clk_end;                      /* mirror of the stats clock: end of the open bar */
     bool clk_origin;                       /* the mirror has seen the session's first event */
     uint64_t marks_total;                  /* clock marks handed to the workers */
@@ -169,6 +170,10 @@ int pipeline_start(pipeline_t *p);
 /* Before pipeline_start: every trade the stats count goes to w (not owned; the caller closes it
  * after pipeline_finish), symbols named from t. Feed order needs one worker: -EINVAL otherwise. */
 int pipeline_set_trades_out(pipeline_t *p, csvout_t *w, const symtab_t *t);
+/* Before pipeline_start: closed bars and book snapshots of worker i go to x->w[i] (x sized for
+ * p->k workers by export_init; not owned: the caller merges with export_finish after
+ * pipeline_finish). -EINVAL if started or sized for another K. */
+int pipeline_set_export(pipeline_t *p, export_t *x);
 /* Reader thread: a free batch to decode into, waiting for one if all are in flight. */
 pipe_batch_t *pipeline_acquire(pipeline_t *p);
 /* Reader thread: hand b (b->n events) to every worker; n == 0 gives it back unused. */

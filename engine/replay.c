@@ -8,7 +8,9 @@
  */
 #include "engine/replay.h"
 #include "base/clock.h"
+#include "base/npy.h"
 
+#include "engine/export.h"
 #include "engine/pipeline.h"
 #include "engine/truth.h"
 #include "engine/xsection.h"
@@ -31,12 +33,31 @@ struct replay {
     stream_t stream;
     pipeline_t pl;
     csvout_t trades;
+    export_t exp; /* --bars-out, --book-out */
     bool have_stream, have_pipeline, have_trades;
 };
 
 static bool stopped(const replay_t *r)
 {
     return r->c.stop && *r->c.stop;
+}
+
+/* --bars-out and --book-out: one export part per worker (engine/export), before the seal. 0, or
+ * -errno with err naming the file or setting. */
+static int setup_export(replay_t *r, char *err, size_t errlen)
+{
+    const replay_cfg_t *c = &r->c;
+    const export_cfg_t ec = {.bars_out = c->bars_out,
+                             .book_out = c->book_out,
+                             .bar_ns = r->cfg.bar_interval_ns,
+                             .book_every_ns = c->book_every_ns,
+                             .depth = c->book_depth,
+                             .book_symbols = c->book_symbols,
+                             .max_symbols = r->cfg.max_symbols};
+    int rc = export_init(&r->exp, &ec, r->pl.k, &r->symbols, err, errlen);
+    if (rc == 0)
+        rc = pipeline_set_export(&r->pl, &r->exp);
+    return rc;
 }
 
 int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errlen)
@@ -61,6 +82,7 @@ int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errle
     r->scfg.csv.strict = c->strict;
 
     const char *what = "symbol table";
+    char xmsg[400] = "";
     int rc = symtab_init(&r->symbols, r->cfg.max_symbols);
     if (rc == 0) {
         what = "input";
@@ -79,13 +101,19 @@ int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errle
                 rc = pipeline_set_trades_out(&r->pl, &r->trades, &r->symbols);
         }
         if (rc == 0) {
+            what = "export";
+            rc = setup_export(r, xmsg, sizeof xmsg);
+        }
+        if (rc == 0) {
             what = "pipeline threads";
             rc = pipeline_start(&r->pl);
         }
     }
     if (rc < 0) {
         snprintf(err, errlen, "start-up failed: %s: %s", what,
-                 r->stream.err[0] ? r->stream.err : strerror(-rc));
+                 xmsg[0]            ? xmsg
+                 : r->stream.err[0] ? r->stream.err
+                                    : strerror(-rc));
         replay_destroy(r);
         return rc;
     }
@@ -101,6 +129,7 @@ void replay_destroy(replay_t *r)
         csvout_close(&r->trades); /* harmless after replay_run closed it */
     if (r->have_pipeline)
         pipeline_fini(&r->pl);
+    export_fini(&r->exp);
     if (r->have_stream)
         stream_fini(&r->stream);
     symtab_fini(&r->symbols);
@@ -207,6 +236,19 @@ static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st)
     return rc;
 }
 
+/* A capture's packets and sequencing into its file result (over every pass). */
+static void account_capture(replay_file_t *fr, const capture_t *c)
+{
+    fr->cap_packets += c->packets;
+    fr->cap_mold_packets += c->mold_packets;
+    fr->cap_skipped += c->not_udp + c->fragments + c->truncated + c->not_mold;
+    fr->cap_duplicates += c->duplicates;
+    for (uint64_t i = 0; i < c->gaps && fr->cap_gaps + i < CAPTURE_GAPS_KEPT; i++)
+        fr->cap_gap[fr->cap_gaps + i] = c->gap[i];
+    fr->cap_gaps += c->gaps;
+    fr->cap_gap_messages += c->gap_messages;
+}
+
 /* The file's counters into its result and the totals. */
 static void account(replay_t *r, replay_result_t *res, replay_file_t *fr, int rc, run_state_t *st)
 {
@@ -218,6 +260,8 @@ static void account(replay_t *r, replay_result_t *res, replay_file_t *fr, int rc
     fr->skipped_bytes += s->skipped_bytes;
     if (s->format == STREAM_CSV)
         fr->csv_rows_bad += s->csv.rows_bad;
+    if (s->format == STREAM_PCAP)
+        account_capture(fr, &s->cap);
     if (!stopped(r) && rc < 0 && !fr->status) {
         fr->status = 1;
         res->failed++;
@@ -263,7 +307,8 @@ static void finish(replay_t *r, replay_result_t *res, const run_state_t *st,
     }
     int failed = 0;
     if (xs_rc == 0) {
-        failed |= report_write_file(c->corr_out, xsection_write_corr, xs);
+        failed |= report_write_file(
+            c->corr_out, npy_path(c->corr_out) ? xsection_write_corr_npy : xsection_write_corr, xs);
         failed |= report_write_file(c->mst_out, xsection_write_mst, xs);
         failed |= report_write_file(c->clusters_out, xsection_write_clusters, xs);
     } else if (c->corr_out || c->mst_out || c->clusters_out) {
@@ -314,6 +359,11 @@ int replay_run(replay_t *r, replay_result_t *res)
     if (!c->decode_only) {
         pipeline_close_bars(&r->pl); /* end of input: the bar still open closes and counts */
         pipeline_finish(&r->pl);     /* drain: every published batch is applied */
+    }
+    char xerr[600];
+    if (export_finish(&r->exp, xerr, sizeof xerr) < 0) {
+        fprintf(stderr, "tickcore replay: %s\n", xerr);
+        res->outputs_failed = true;
     }
     if (r->have_trades) {
         int trc = csvout_close(&r->trades);

@@ -52,8 +52,12 @@ typedef struct replay_cfg {
     double speed;          /* market pace factor; 0 = as fast as possible */
     bool decode_only;      /* no pipeline: decode and count */
     const char *trades_out, *corr_out, *mst_out, *clusters_out; /* NULL: not written */
-    const char *truth; /* NULL: FILE.truth.csv next to a single input, if present */
-    FILE *diag;        /* CSV row errors of each file (NULL: not shown) */
+    const char *bars_out, *book_out; /* engine/export: closed bars, book snapshots (NULL: none) */
+    uint64_t book_every_ns;          /* snapshot interval of market time (with book_out) */
+    uint32_t book_depth;             /* levels per side (with book_out) */
+    const char *book_symbols;        /* "A,B" or NULL: every symbol (with book_out) */
+    const char *truth;               /* NULL: FILE.truth.csv next to a single input, if present */
+    FILE *diag;                      /* CSV row errors of each file (NULL: not shown) */
     replay_progress_fn *progress;
     void *progress_ctx;
     double progress_interval; /* seconds (0: 0.1) */
@@ -67,6 +71,9 @@ typedef struct replay_file {
     uint64_t messages, bytes, file_bytes, bad_frames, skipped_bytes, csv_rows_bad;
     int status; /* 0 clean, 1 ended by an error */
     char err[512];
+    /* a pcap/pcapng capture (format pcap): its packets and MoldUDP64 sequencing (ingest/capture) */
+    uint64_t cap_packets, cap_mold_packets, cap_skipped, cap_duplicates, cap_gaps, cap_gap_messages;
+    capture_gap_t cap_gap[CAPTURE_GAPS_KEPT]; /* the first cap_gaps ranges */
 } replay_file_t;
 
 typedef struct replay_result {

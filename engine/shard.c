@@ -10,9 +10,22 @@
 
 #include <string.h>
 
+/* The stats' bar callback: the caller's first (the cross-section row), then the export. */
+static void shard_on_bar(void *ctx, const stats_t *st, uint64_t k)
+{
+    shard_t *s = ctx;
+    if (s->on_bar)
+        s->on_bar(s->on_bar_ctx, st, k);
+    if (s->xw)
+        export_bar(s->xw, st, k);
+}
+
 int shard_init(shard_t *s, const config_t *cfg, unsigned nshards, stats_bar_fn *on_bar, void *ctx)
 {
     memset(s, 0, sizeof *s);
+    s->snap_next = UINT64_MAX;
+    s->on_bar = on_bar;
+    s->on_bar_ctx = ctx;
     book_config_t bc;
     book_config_default(&bc);
     /* one shard's share of the capacities, with a quarter spare for uneven symbols */
@@ -30,8 +43,8 @@ int shard_init(shard_t *s, const config_t *cfg, unsigned nshards, stats_bar_fn *
         .bar_ns = cfg->bar_interval_ns,
         .bar_history = cfg->bar_history,
         .match_capacity = cfg->break_window,
-        .on_bar = on_bar,
-        .on_bar_ctx = ctx,
+        .on_bar = shard_on_bar,
+        .on_bar_ctx = s,
     };
     rc = stats_init(&s->stats, &sc);
     if (rc < 0) {
@@ -56,6 +69,29 @@ void shard_set_trades_out(shard_t *s, csvout_t *w, const symtab_t *t)
 {
     s->trades_out = w;
     s->symbols = t;
+}
+
+void shard_set_export(shard_t *s, export_worker_t *xw)
+{
+    s->xw = xw;
+    s->snap_next = xw && xw->part[EXPORT_KIND_BOOK].buf ? 0 : UINT64_MAX;
+}
+
+void shard_new_session(shard_t *s)
+{
+    book_reset(&s->book);
+    stats_new_session(&s->stats);
+    if (s->xw) {
+        export_new_session(s->xw);
+        s->snap_next = s->xw->part[EXPORT_KIND_BOOK].buf ? 0 : UINT64_MAX;
+    }
+}
+
+/* Cold: the book snapshot due before the event at ts. */
+static HINT_COLD void snapshot(shard_t *s, uint64_t ts)
+{
+    export_book(s->xw, &s->book, &s->stats, ts);
+    s->snap_next = s->xw->snap_next;
 }
 
 /* The trade an event makes, as the stats count it (see analytics/stats.h). */
@@ -119,8 +155,11 @@ static inline void apply_one(shard_t *s, const ev_t *e)
 
 void shard_apply(shard_t *s, const ev_t *ev, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (unlikely(ev[i].ts >= s->snap_next))
+            snapshot(s, ev[i].ts);
         apply_one(s, &ev[i]);
+    }
     s->events += n;
 }
 
@@ -129,6 +168,8 @@ size_t shard_apply_part(shard_t *s, const ev_t *ev, size_t n, const uint8_t *own
     size_t mine = 0;
     for (size_t i = 0; i < n; i++) {
         const ev_t *e = &ev[i];
+        if (unlikely(e->ts >= s->snap_next))
+            snapshot(s, e->ts);
         if (owner[e->locate] == id) {
             apply_one(s, e);
             mine++;
@@ -140,6 +181,14 @@ size_t shard_apply_part(shard_t *s, const ev_t *ev, size_t n, const uint8_t *own
     return mine;
 }
 
+/* Another shard's event that moves the clock or crosses a book snapshot boundary. */
+static inline void advance_mark(shard_t *s, uint64_t ts)
+{
+    if (unlikely(ts >= s->snap_next))
+        snapshot(s, ts);
+    stats_advance(&s->stats, ts);
+}
+
 void shard_apply_routed(shard_t *s, const ev_t *ev, const uint32_t *own, size_t n,
                         const uint32_t *marks, size_t nmarks)
 {
@@ -148,10 +197,12 @@ void shard_apply_routed(shard_t *s, const ev_t *ev, const uint32_t *own, size_t 
         uint32_t pos = own[i];
         /* a mark at pos itself is the event's own advance; re-advancing to it later is a no-op */
         while (j < nmarks && marks[j] < pos)
-            stats_advance(&s->stats, ev[marks[j++]].ts);
+            advance_mark(s, ev[marks[j++]].ts);
+        if (unlikely(ev[pos].ts >= s->snap_next))
+            snapshot(s, ev[pos].ts);
         apply_one(s, &ev[pos]);
     }
     while (j < nmarks)
-        stats_advance(&s->stats, ev[marks[j++]].ts);
+        advance_mark(s, ev[marks[j++]].ts);
     s->events += n;
 }

@@ -16,6 +16,7 @@
 #include "analytics/book.h"
 #include "analytics/stats.h"
 #include "config/config.h"
+#include "engine/export.h"
 #include "event/event.h"
 #include "event/symtab.h"
 #include "ingest/csvout.h"
@@ -30,6 +31,10 @@ typedef struct shard {
     uint64_t by_result[BOOK_RESULT_COUNT];
     csvout_t *trades_out; /* optional: every trade the stats count, as CSV (replay --trades-out) */
     const symtab_t *symbols;
+    export_worker_t *xw;  /* optional: bars and book snapshots (replay --bars-out, --book-out) */
+    uint64_t snap_next;   /* the next book snapshot boundary (UINT64_MAX: none) */
+    stats_bar_fn *on_bar; /* the caller's bar callback, called before the export */
+    void *on_bar_ctx;
 } shard_t;
 
 /* One of nshards shards (its share of the book capacities: see pipeline.h). on_bar: called for
@@ -40,6 +45,14 @@ void shard_fini(shard_t *s);
  * shares, CSV t) to w, naming symbols from t. The writer is the caller's, opened before the seal.
  */
 void shard_set_trades_out(shard_t *s, csvout_t *w, const symtab_t *t);
+
+/* Export this shard's closed bars and book snapshots through xw (engine/export; the caller's,
+ * set up before the seal). */
+void shard_set_export(shard_t *s, export_worker_t *xw);
+/* A new trading session: every book emptied, the stats' symbols, bars and clock forgotten
+ * (counters carry on), the snapshot clock restarted. Allocates nothing. Owner thread (or any
+ * thread while the owner is idle). */
+void shard_new_session(shard_t *s);
 
 /* Apply a batch of events in order. Allocates nothing. */
 void shard_apply(shard_t *s, const ev_t *ev, size_t n);

@@ -5,6 +5,8 @@
  */
 #include "engine/xsection.h"
 
+#include "base/npy.h"
+
 #include "mem/arena.h"
 #include "mem/mem.h"
 
@@ -214,6 +216,13 @@ int xsection_write_corr(const xsection_t *x, FILE *f)
         fputc('\n', f);
     }
     return ferror(f) ? -EIO : 0;
+}
+
+int xsection_write_corr_npy(const xsection_t *x, FILE *f)
+{
+    if (!x->have_result)
+        return -EAGAIN;
+    return npy_write_f64(f, x->compact, x->n, x->n);
 }
 
 int xsection_write_mst(const xsection_t *x, FILE *f)

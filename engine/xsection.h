@@ -113,6 +113,9 @@ int xsection_compute(xsection_t *x);
 /* After xsection_compute: write the correlation matrix (symbols as header), the MST edges, and
  * the nodes with their cluster, degree and betweenness, as CSV. 0 or -errno (control path). */
 int xsection_write_corr(const xsection_t *x, FILE *f);
+/* The same matrix as a NumPy .npy file (base/npy: '<f8', C order, shape (n, n)), in the
+ * column order of the CSV's header. 0 or -errno. */
+int xsection_write_corr_npy(const xsection_t *x, FILE *f);
 int xsection_write_mst(const xsection_t *x, FILE *f);
 int xsection_write_clusters(const xsection_t *x, FILE *f);
 

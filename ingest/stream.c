@@ -13,9 +13,11 @@
 #include "mem/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void stream_cfg_default(stream_cfg_t *cfg)
 {
@@ -34,6 +36,8 @@ const char *stream_format_name(stream_format_t f)
         return "itch";
     case STREAM_CSV:
         return "csv";
+    case STREAM_PCAP:
+        return "pcap";
     default:
         return "auto";
     }
@@ -58,7 +62,12 @@ int stream_init(stream_t *s, const stream_cfg_t *cfg, symtab_t *symbols)
         return rc;
     }
     s->events = mem_alloc_aligned(MEM_TAG_INGEST, s->cfg.batch_events * sizeof(ev_t), 64);
-    if (!s->events) {
+    s->cap_copy = mem_alloc(MEM_TAG_INGEST, STREAM_CAPTURE_COPY);
+    if (!s->events || !s->cap_copy) {
+        if (s->events)
+            mem_free(MEM_TAG_INGEST, s->events, s->cfg.batch_events * sizeof(ev_t));
+        if (s->cap_copy)
+            mem_free(MEM_TAG_INGEST, s->cap_copy, STREAM_CAPTURE_COPY);
         reader_fini(&s->reader);
         snprintf(s->err, sizeof s->err, "stream: out of memory for %u events", s->cfg.batch_events);
         return -ENOMEM;
@@ -73,6 +82,9 @@ void stream_fini(stream_t *s)
     if (s->events)
         mem_free(MEM_TAG_INGEST, s->events, s->cfg.batch_events * sizeof(ev_t));
     s->events = NULL;
+    if (s->cap_copy)
+        mem_free(MEM_TAG_INGEST, s->cap_copy, STREAM_CAPTURE_COPY);
+    s->cap_copy = NULL;
 }
 
 void stream_close(stream_t *s)
@@ -81,6 +93,19 @@ void stream_close(stream_t *s)
         reader_release(&s->reader, s->chunk.buf);
     s->have_chunk = false;
     reader_close(&s->reader);
+    capture_close(&s->cap);
+}
+
+/* A pcap or pcapng file, by its first 4 bytes (read with pread; 0 bytes or an error: no). */
+static bool is_capture(const char *path)
+{
+    uint8_t m[4];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t k = pread(fd, m, sizeof m, 0);
+    close(fd);
+    return k == (ssize_t)sizeof m && capture_magic(m, sizeof m);
 }
 
 int stream_open(stream_t *s, const char *path)
@@ -95,6 +120,13 @@ int stream_open(stream_t *s, const char *path)
     memset(s->by_type, 0, sizeof s->by_type);
     s->err[0] = '\0';
     s->format = s->cfg.format;
+    if (s->format == STREAM_AUTO && is_capture(path)) {
+        s->format = STREAM_PCAP;
+        int rc = capture_open(&s->cap, path, s->cfg.skip_bad, s->cap_copy, STREAM_CAPTURE_COPY);
+        if (rc < 0)
+            err_set(s->err, sizeof s->err, "%s", s->cap.err);
+        return rc;
+    }
     int rc = reader_open(&s->reader, path);
     if (rc < 0) {
         err_set(s->err, sizeof s->err, "%s", s->reader.err);
@@ -213,12 +245,33 @@ static int at_end(stream_t *s, ev_t **ev, size_t *n)
     return -1;
 }
 
+/* A batch out of a capture. */
+static int capture_batch(stream_t *s, ev_t **ev, size_t *n)
+{
+    int rc = capture_next(&s->cap, s->out, s->out_max, n);
+    s->bytes = s->cap.pos;
+    if (rc > 0) {
+        count_batch(s, *n);
+        *ev = s->out;
+        return 1;
+    }
+    if (rc < 0) {
+        err_set(s->err, sizeof s->err, "%s: %s", s->path, s->cap.err);
+        s->pending = -1;
+    } else {
+        s->ended = true;
+    }
+    return rc;
+}
+
 static int next_batch(stream_t *s, ev_t **ev, size_t *n)
 {
     if (s->pending)
         return -1;
     if (s->ended)
         return 0;
+    if (s->format == STREAM_PCAP)
+        return capture_batch(s, ev, n);
     for (;;) {
         if (!s->have_chunk || s->need_more) {
             const uint8_t *carry = s->have_chunk ? s->chunk.data + s->pos : NULL;

@@ -1,7 +1,9 @@
 /*
  * stream: one input file as a sequence of event batches. It joins the reader (io_uring, gzip,
  * carry-over) to the decoder that the content calls for: ITCH 5.0 BinaryFILE or trades/quotes
- * CSV, chosen by the first bytes (gzip is looked through first), or forced by the caller. It
+ * CSV, chosen by the first bytes (gzip is looked through first), or forced by the caller; or a
+ * pcap/pcapng capture of MoldUDP64 (ingest/capture), recognised by its magic bytes when the
+ * file is opened and read by libpcap instead of the reader (uncompressed captures only). It
  * owns the error policy: by default the first framing error ends the stream after every valid
  * event before it has been delivered, with a message naming the file, the byte offset, the
  * message (or line) index and what was expected; with skip_bad it resynchronises (ITCH) or skips
@@ -17,13 +19,21 @@
 
 #include "event/event.h"
 #include "event/symtab.h"
+#include "ingest/capture.h"
 #include "ingest/csv.h"
 #include "ingest/reader.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum stream_format { STREAM_AUTO = 0, STREAM_ITCH, STREAM_CSV } stream_format_t;
+typedef enum stream_format {
+    STREAM_AUTO = 0,
+    STREAM_ITCH,
+    STREAM_CSV,
+    STREAM_PCAP
+} stream_format_t;
+
+#define STREAM_CAPTURE_COPY (1u << 20) /* bytes of captured packets per batch */
 
 typedef struct stream_cfg {
     reader_cfg_t reader;
@@ -43,6 +53,8 @@ typedef struct stream {
     ev_t *out; /* where the current call decodes to: events, or the caller's array */
     size_t out_max;
     csv_t csv;
+    capture_t cap;     /* STREAM_PCAP: the capture (libpcap reads it, not the reader) */
+    uint8_t *cap_copy; /* [STREAM_CAPTURE_COPY]: the packets of one batch (tag INGEST) */
     const char *path;
     stream_format_t format; /* of the open file */
     /* position */

@@ -204,6 +204,85 @@ check gen_replay_counts_agree 0 \
     --clusters-out "$tmp/k.csv" "$tmp/day.itch"
 check gen_replay_outputs_written 0 '^51 50 51$' -- bash -c \
     "echo \$(wc -l < '$tmp/c.csv') \$(wc -l < '$tmp/m.csv') \$(wc -l < '$tmp/k.csv')"
+# --corr-out FILE.npy: NumPy format (base/npy), read back with numpy.load, equal to the CSV (which
+# has 10 significant digits) and of the same shape.
+numpy_py=
+for py in python3 /usr/bin/python3; do
+    if command -v "$py" > /dev/null && "$py" -c 'import numpy' 2> /dev/null; then numpy_py=$py; break; fi
+done
+if [ -n "$numpy_py" ]; then
+    check corr_npy_loads_like_csv 0 '^same 50x50$' -- bash -c "'$bin' replay ${small[*]} \
+        --corr-out '$tmp/c.npy' '$tmp/day.itch' > /dev/null && '$numpy_py' -c '
+import csv, numpy as np
+a = np.load(\"$tmp/c.npy\"); rows = list(csv.reader(open(\"$tmp/c.csv\")))
+b = np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+assert a.dtype == np.float64 and not np.isfortran(a), a.dtype
+print(\"same\" if a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-9) else (a.shape, b.shape),
+      \"%dx%d\" % a.shape)'"
+fi
+# --bars-out and --book-out (engine/export) against naive references (tests/export_ref.py): bars
+# recomputed from the --trades-out file of the same run; book snapshots from a dict-of-orders walk
+# of the ITCH file; both files byte-identical with 1 and 2 workers; no allocation after the seal.
+if command -v python3 > /dev/null; then
+    check export_bars_naive_reference 0 '^ok [0-9]+$' -- bash -c "'$bin' replay ${small[*]} \
+        --trades-out '$tmp/t.csv' --bars-out '$tmp/b.csv' '$tmp/day.itch' > /dev/null &&
+        tests/export_ref.py bars '$tmp/t.csv' '$tmp/b.csv' 60000000000"
+    check export_book_naive_reference 0 '^ok [0-9]+$' -- bash -c "'$bin' replay ${small[*]} \
+        --set pipeline.workers=2 --book-out '$tmp/s.csv' --depth 3 --book-every 1m \
+        '$tmp/day.itch' > /dev/null && tests/export_ref.py book '$tmp/day.itch' 3 60000000000 '$tmp/s.csv'"
+    if [ -f "$aapl" ]; then
+        check export_book_aapl_naive_reference 0 '^ok 2390$' -- bash -c "'$bin' replay ${small[*]} \
+            --book-out '$tmp/sa.csv' --depth 5 --book-every 1m '$aapl' > /dev/null &&
+            tests/export_ref.py book '$aapl' 5 60000000000 '$tmp/sa.csv'"
+        check export_book_symbols_filter 0 '^same$' -- bash -c "'$bin' replay ${small[*]} \
+            --book-out '$tmp/sb.csv' --depth 5 --book-symbols MSFT,AAPL '$aapl' > /dev/null &&
+            cmp -s '$tmp/sa.csv' '$tmp/sb.csv' && '$bin' replay ${small[*]} --book-out '$tmp/sc.csv' \
+            --book-symbols MSFT '$aapl' > /dev/null && [ \$(wc -l < '$tmp/sc.csv') = 1 ] && echo same"
+    fi
+fi
+check export_k_invariant_no_churn 0 '^same$' -- bash -c "for k in 1 2; do '$bin' replay ${small[*]} \
+    --strict --set pipeline.workers=\$k --bars-out $tmp/b\$k.csv --book-out $tmp/s\$k.csv \
+    --depth 4 --book-every 30s '$tmp/day.itch' | grep -q 'after the seal): 0 ' || exit 1; done &&
+    cmp -s '$tmp/b1.csv' '$tmp/b2.csv' && cmp -s '$tmp/s1.csv' '$tmp/s2.csv' && echo same"
+check usage_replay_bad_book_every 2 "--book-every wants a duration" -- \
+    "$bin" replay --book-every 0.5s --book-out "$tmp/x.csv" "$tmp/day.itch"
+# pcap/pcapng captures of MoldUDP64 (ingest/capture): tests/pcap_write.py wraps a BinaryFILE in
+# MoldUDP64 over Ethernet/IPv4/UDP (framing written from the specs), with an ARP packet and a
+# heartbeat to skip; the capture replays exactly like the BinaryFILE (the --json results, the
+# correlation, bars and book files); a dropped packet is one gap with its sequence range, a
+# repeated one is dropped as duplicates.
+if command -v python3 > /dev/null; then
+    tests/pcap_write.py "$tmp/day.itch" "$tmp/day.pcap" > /dev/null
+    tests/pcap_write.py "$tmp/day.itch" "$tmp/day.pcapng" --ng > /dev/null
+    for f in day.itch day.pcap day.pcapng; do
+        "$bin" replay --json "${small[@]}" --corr-out "$tmp/$f.corr.csv" --bars-out "$tmp/$f.bars.csv" \
+            --book-out "$tmp/$f.book.csv" --depth 3 "$tmp/$f" > "$tmp/$f.json"
+    done
+    for f in day.pcap day.pcapng; do
+        check "capture_${f#day.}_same_as_itch" 0 '^same$' -- bash -c "tests/replay_same.py \
+            '$tmp/day.itch.json' '$tmp/$f.json' && for o in corr bars book; do
+            cmp $tmp/day.itch.\$o.csv $tmp/$f.\$o.csv || exit 1; done"
+    done
+    check capture_format_reported 0 'day.pcapng: pcap, 300000 messages' -- \
+        "$bin" replay "${small[@]}" "$tmp/day.pcapng"
+    if [ -f "$aapl" ]; then
+        tests/pcap_write.py "$aapl" "$tmp/gap.pcap" --drop 5 --dup 9 > "$tmp/gap.txt"
+        check capture_gap_and_duplicates 0 '^ok$' -- bash -c "grep -q '^dropped 5 seq 170-212$' \
+            '$tmp/gap.txt' && '$bin' replay --json ${small[*]} '$tmp/gap.pcap' | python3 -c '
+import json, sys
+f = json.load(sys.stdin)[\"files\"][0]; c = f[\"capture\"]
+assert f[\"messages\"] == 10000 - 43, f[\"messages\"]
+assert c[\"gaps\"] == 1 and c[\"gap_messages\"] == 43, c
+assert c[\"gap_ranges\"] == [{\"from\": 170, \"to\": 212, \"count\": 43}], c
+assert c[\"duplicates\"] == 44 and c[\"skipped_packets\"] == 1 and c[\"packets\"] == 228, c
+print(\"ok\")'"
+        check capture_gap_in_text_report 0 '1 gaps \(43 messages missing\): sequence 170-212' -- \
+            "$bin" replay "${small[@]}" "$tmp/gap.pcap"
+    fi
+    head -c 5000 "$tmp/day.pcap" > "$tmp/cut.pcap"
+    check capture_truncated_file_error 1 'cut.pcap: packet [0-9]+: truncated' -- \
+        "$bin" replay "${small[@]}" "$tmp/cut.pcap"
+fi
 check gen_gzip_replays_the_same 0 'itch \(gzip\), 300000 messages' -- bash -c \
     "'$bin' gen --messages 300000 --symbols 50 --sectors 5 --seed 11 --gzip --out '$tmp/day.gz' \
      > /dev/null && '$bin' replay ${small[*]} --decode-only '$tmp/day.gz'"
