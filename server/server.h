@@ -17,11 +17,11 @@
  * pieces stay the caller's: the log (base/log: log_open before server_open, log_close after
  * server_close), signal handlers, mem_seal and strict mode.
  *
- * Threads: server_open, server_run, server_close and server_report from one thread (the live
- * loop runs on it); server_stop and server_reopen_log from any thread or a signal handler
- * (each stores one lock-free atomic); server_stats and the port accessors from any thread. The
- * server starts its own threads (shard workers, cross-section, HTTP) and joins them before
- * server_run returns.
+ * Threads: server_open, server_run, server_report and server_close one after the other, from
+ * one thread or from threads ordered by a join (the live loop runs on server_run's); server_stop
+ * and server_reopen_log from any thread or a signal handler (each stores one lock-free atomic);
+ * server_stats and the port accessors from any thread. The server starts its own threads (shard
+ * workers, cross-section, HTTP) and joins them before server_run returns.
  */
 #ifndef TICKCORE_SERVER_SERVER_H
 #define TICKCORE_SERVER_SERVER_H

@@ -313,6 +313,40 @@ static void check_no_leak_no_churn(const mem_snapshot_t *sealed)
     }
 }
 
+/* A server running on its own thread, sealed after server_open as a command does. */
+typedef struct running {
+    server_t *s;
+    pthread_t th;
+    mem_snapshot_t sealed;
+} running_t;
+
+static void start(running_t *r, const config_t *cfg)
+{
+    char err[800];
+    server_opts_t opts = {.ephemeral_ports = true};
+    int rc = server_open(&r->s, cfg, &opts, err, sizeof err);
+    if (rc < 0)
+        fail_msg("server_open: %s", err);
+    mem_seal();
+    mem_snapshot(&r->sealed);
+    assert_int_equal(pthread_create(&r->th, NULL, run_thread, r->s), 0);
+}
+
+/* server_stop from this thread; server_run drains and returns. */
+static void stop(running_t *r)
+{
+    server_stop(r->s);
+    assert_int_equal(pthread_join(r->th, NULL), 0);
+}
+
+/* server_close; then 0 bytes live in every tag and 0 allocations since the seal. */
+static void close_and_check(running_t *r)
+{
+    server_close(r->s);
+    check_no_leak_no_churn(&r->sealed);
+    mem_unseal();
+}
+
 static void test_server_oracle_counts(void **state)
 {
     (void)state;
@@ -327,24 +361,17 @@ static void test_server_oracle_counts(void **state)
 static void test_server_feed_query_stop_close(void **state)
 {
     (void)state;
-    char journal[96], err[800];
+    char journal[96];
     snprintf(journal, sizeof journal, "%s/live.journal", g_dir);
     config_t cfg;
     test_config(&cfg, journal, "10ms");
-    server_opts_t opts = {.ephemeral_ports = true};
-    server_t *s;
-    int rc = server_open(&s, &cfg, &opts, err, sizeof err);
-    if (rc < 0)
-        fail_msg("server_open: %s", err);
+    static running_t r;
+    start(&r, &cfg);
+    server_t *s = r.s;
     uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
     assert_true(tcp > 0 && tcp != cfg.tcp_port);
     assert_true(server_udp_port(s) > 0 && server_udp_port(s) != cfg.udp_port);
     assert_true(http > 0 && http != cfg.http_port);
-    mem_seal();
-    mem_snapshot_t sealed;
-    mem_snapshot(&sealed);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, run_thread, s), 0);
 
     /* 6,000 messages in two sessions (the second resumes at 4,001) */
     const size_t n1 = 4000, n2 = 6000;
@@ -384,8 +411,7 @@ static void test_server_feed_query_stop_close(void **state)
     assert_non_null(strstr(body, "tickcore_feed_messages_total{feed=\"tcp\"} 6000\n"));
     assert_non_null(strstr(body, "tickcore_tcp_disconnects_total{reason=\"logout\"} 2\n"));
 
-    server_stop(s);
-    assert_int_equal(pthread_join(th, NULL), 0);
+    stop(&r);
     server_stats(s, &st);
     assert_false(st.failed);
     assert_int_equal(st.journal_messages, n2);
@@ -395,9 +421,7 @@ static void test_server_feed_query_stop_close(void **state)
     assert_string_equal(rep.top[0].name, "AAPL");
     assert_int_equal(rep.top[0].trades, want.trades);
     assert_int_equal(rep.top[0].volume, want.volume);
-    server_close(s);
-    check_no_leak_no_churn(&sealed);
-    mem_unseal();
+    close_and_check(&r);
 
     /* the journal holds exactly the messages fed: the file's first n2, byte for byte */
     FILE *f = fopen(journal, "rb");
@@ -416,7 +440,7 @@ static void test_server_rebuild_shows_whole_journal(void **state)
 {
     (void)state;
     const size_t prefix = 7000; /* 28 batches of 256 */
-    char journal[96], err[800];
+    char journal[96];
     snprintf(journal, sizeof journal, "%s/prefix.journal", g_dir);
     int fd = open(journal, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     assert_true(fd >= 0);
@@ -424,16 +448,9 @@ static void test_server_rebuild_shows_whole_journal(void **state)
     close(fd);
     config_t cfg;
     test_config(&cfg, journal, "60s");
-    server_opts_t opts = {.ephemeral_ports = true};
-    server_t *s;
-    int rc = server_open(&s, &cfg, &opts, err, sizeof err);
-    if (rc < 0)
-        fail_msg("server_open: %s", err);
-    mem_seal();
-    mem_snapshot_t sealed;
-    mem_snapshot(&sealed);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, run_thread, s), 0);
+    static running_t r;
+    start(&r, &cfg);
+    server_t *s = r.s;
     server_stats_t st;
     server_stats(s, &st);
     assert_int_equal(st.recovered, prefix);
@@ -457,11 +474,8 @@ static void test_server_rebuild_shows_whole_journal(void **state)
     assert_int_equal(http_get(server_http_port(s), "/v1/symbols", body, sizeof body), 200);
     assert_int_equal(json_u64(body, "\"volume\":"), want.volume);
 
-    server_stop(s);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    server_close(s);
-    check_no_leak_no_churn(&sealed);
-    mem_unseal();
+    stop(&r);
+    close_and_check(&r);
 }
 
 /* The cross-section endpoints' published_ns is the same wall clock as the symbol records'. A
@@ -474,7 +488,7 @@ static void test_server_published_ns_is_wall_clock(void **state)
     enum { DAY_MSGS = 60000 };
     static uint8_t day_p[4 << 20];
     static uint32_t day_off[DAY_MSGS + 1];
-    char day[96], journal[96], err[800];
+    char day[96], journal[96];
     snprintf(day, sizeof day, "%s/day.itch", g_dir);
     snprintf(journal, sizeof journal, "%s/day.journal", g_dir);
     gen_cfg_t gc;
@@ -497,13 +511,9 @@ static void test_server_published_ns_is_wall_clock(void **state)
 
     config_t cfg;
     test_config(&cfg, journal, "10ms");
-    server_opts_t opts = {.ephemeral_ports = true};
-    server_t *s;
-    int rc = server_open(&s, &cfg, &opts, err, sizeof err);
-    if (rc < 0)
-        fail_msg("server_open: %s", err);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, run_thread, s), 0);
+    static running_t r;
+    start(&r, &cfg);
+    server_t *s = r.s;
     uint16_t http = server_http_port(s);
     static char body[1 << 18];
     soup_publish(server_tcp_port(s), &cfg, &ms, 0, ms.n / 2);
@@ -529,9 +539,8 @@ static void test_server_published_ns_is_wall_clock(void **state)
     assert_int_equal(http_get(http, path, body, sizeof body), 200);
     double sym = (double)json_u64(body, "\"published_ns\":") * 1e-9;
     assert_true(sym > now - 30 && sym <= wall_s() + 1);
-    server_stop(s);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    server_close(s);
+    stop(&r);
+    close_and_check(&r);
 }
 
 /* A port in use is refused with a message naming it; nothing stays allocated. */
