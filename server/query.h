@@ -12,7 +12,8 @@
  * are the feed's (since midnight for ITCH, since the epoch for CSV); "published_ns", on every
  * endpoint, is the wall clock (CLOCK_REALTIME) at the publish, nanoseconds since the epoch.
  * Absent values are null. Symbols: 1..8 bytes of letters, digits, space (not first) and
- * . - / _ + ^ = * # $ : (anything else is a 400); names are matched exactly. Any thread (the HTTP thread); one jbuf per call.
+ * . - / _ + ^ = * # $ : (anything else is a 400); names are matched exactly. Any thread (the
+ * HTTP thread); one jbuf per call.
  */
 #ifndef TICKCORE_SERVER_QUERY_H
 #define TICKCORE_SERVER_QUERY_H
