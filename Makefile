@@ -132,7 +132,7 @@ run: deps
 # make test: normal build (unit, integration, memory budgets, serve), then ASan+UBSan, then
 # valgrind memcheck of the normal unit tests, then TSan for the threaded tests. Each stage appends to build/test-results; the last line
 # printed is "N passed, N failed", and the exit status is non-zero if anything failed.
-TSAN_TESTS := test_ring test_mem test_pipeline test_snapshot test_http test_reader
+TSAN_TESTS := test_ring test_mem test_pipeline test_snapshot test_http test_reader test_server
 JOBS := -j$(shell nproc 2>/dev/null || echo 2)
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
 test:

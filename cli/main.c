@@ -8,7 +8,7 @@
 #include "cli/cmd_gen.h"
 #include "cli/cmd_replay.h"
 #include "cli/cmd_selfcheck.h"
-#include "server/server.h"
+#include "cli/cmd_serve.h"
 
 #include <stdio.h>
 #include <string.h>

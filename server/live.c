@@ -11,8 +11,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "ingest/itch.h"
-#include "net/soup.h"
 #include "mem/mem.h"
+#include "net/soup.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -569,9 +569,10 @@ static void timers(live_t *l, uint64_t t)
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
-static int open_socket(int type, const char *addr, uint32_t port, uint16_t *bound, char *err,
+static int open_socket(int type, const char *addr, uint32_t cfg_port, uint16_t *bound, char *err,
                        size_t errlen)
 {
+    uint16_t port = cfg_port == LIVE_PORT_ANY ? 0 : (uint16_t)cfg_port;
     int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -586,7 +587,7 @@ static int open_socket(int type, const char *addr, uint32_t port, uint16_t *boun
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     }
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, addr, &sa.sin_addr);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
         (type == SOCK_STREAM && listen(fd, 64) < 0)) {

@@ -81,7 +81,7 @@ typedef struct live {
     struct io_uring ring;
     bool ring_ok;
     int tcp_fd, udp_fd;
-    uint16_t tcp_port, udp_port; /* bound ports (config 0 would be off; tests pass free ports) */
+    uint16_t tcp_port, udp_port; /* bound ports (LIVE_PORT_ANY: the kernel's choice) */
     struct live_client *clients;
     uint8_t *rx_mem, *tx_mem;
     /* UDP */
@@ -106,9 +106,13 @@ typedef struct live {
     char log_line[320];
 } live_t;
 
-/* Bind and listen (cfg: live.*; a port of 0 disables that feed), allocate every buffer, and
- * set the next expected sequence number (journal_next_seq). 0, or -errno with a message in
- * err. */
+/* A port for live_init's cfg that config keys cannot hold: bind to one the kernel chooses (read
+ * it back from tcp_port/udp_port). For servers embedded in tests. */
+#define LIVE_PORT_ANY 65536u
+
+/* Bind and listen (cfg: live.*; a port of 0 disables that feed, LIVE_PORT_ANY takes any), allocate
+ * every buffer, and set the next expected sequence number (journal_next_seq). 0, or -errno with a
+ * message in err. */
 int live_init(live_t *l, const config_t *cfg, uint64_t next_seq, live_deliver_fn *deliver,
               live_lost_fn *lost, void *ctx, char *err, size_t errlen);
 /* Process what has arrived, waiting up to timeout_ns for the first completion; runs the timers

@@ -8,11 +8,12 @@
  * A body larger than the buffer is a 500 that asks for a narrower query.
  *
  * Units: prices are printed in dollars, exactly (the engine's 1/10,000 $ integers as decimals);
- * VWAP, mid, spread in dollars; times are nanoseconds (feed timestamps: since midnight for ITCH,
- * since the epoch for CSV; published_ns: CLOCK_REALTIME for the cross-section, the engine's
- * monotonic clock for symbol records). Absent values are null. Symbols: 1..8 bytes of letters,
- * digits, space (not first) and . - / _ + ^ = * # $ : (anything else is a 400); names are
- * matched exactly. Any thread (the HTTP thread); one jbuf per call.
+ * VWAP, mid, spread in dollars; times are nanoseconds: feed timestamps ("ts", bars' "start_ns")
+ * are the feed's (since midnight for ITCH, since the epoch for CSV); "published_ns", on every
+ * endpoint, is the wall clock (CLOCK_REALTIME) at the publish, nanoseconds since the epoch.
+ * Absent values are null. Symbols: 1..8 bytes of letters, digits, space (not first) and
+ * . - / _ + ^ = * # $ : (anything else is a 400); names are matched exactly. Any thread (the
+ * HTTP thread); one jbuf per call.
  */
 #ifndef TICKCORE_SERVER_QUERY_H
 #define TICKCORE_SERVER_QUERY_H

@@ -1,35 +1,37 @@
 /*
- * serve: see serve.h. Ownership: serve_main owns one serve_t (static: it is large) holding the
- * symbol table, the pipeline, the snapshots, the journal, the feeds and the HTTP server, and
- * tears them down in reverse order before the leak check. Threads: the caller runs the live loop
- * and owns the batch being filled, the journal and the feeds; the pipeline's workers and
- * cross-section thread write the snapshots; the HTTP thread reads snapshots and atomics only
- * (the gauges below are refreshed by the live loop every 100 ms, single writer, relaxed).
+ * server: see server.h. Ownership: server_open allocates one server_t (MEM_TAG_SERVER) holding
+ * the symbol table, the pipeline, the snapshots, the journal, the feeds, the HTTP server with its
+ * route table, and the /v1/memory stream; server_close tears them down in reverse order. Threads:
+ * the caller of server_run owns the batch being filled, the journal and the feeds; the pipeline's
+ * workers and cross-section thread write the snapshots; the HTTP thread reads snapshots and
+ * atomics only (the gauges below are refreshed by the live loop every 100 ms, single writer,
+ * relaxed). The stop and log-reopen requests are lock-free atomics any thread or a signal handler
+ * may store. Clocks: the monotonic clock times intervals (fsync, snapshot ticks, rates, uptime);
+ * every time an endpoint returns (published_ns) is the wall clock, nanoseconds since the epoch.
  */
 #include "server/server.h"
-
 #include "base/clock.h"
-#include "config/config.h"
-#include "server/http.h"
+
 #include "base/jbuf.h"
-#include "server/journal.h"
-#include "server/live.h"
 #include "base/log.h"
+#include "config/config.h"
 #include "engine/pipeline.h"
-#include "server/prom.h"
-#include "server/query.h"
 #include "engine/report.h"
-#include "server/snapshot.h"
 #include "event/symtab.h"
 #include "ingest/itch.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
+#include "server/http.h"
+#include "server/journal.h"
+#include "server/live.h"
+#include "server/prom.h"
+#include "server/query.h"
+#include "server/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -38,26 +40,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SERVE_VERSION "0.6"
-
-static volatile sig_atomic_t g_stop, g_hup;
-static void on_stop(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-static void on_hup(int sig)
-{
-    (void)sig;
-    g_hup = 1;
-}
-
 #define GSET(field, v) atomic_store_explicit(&(field), (v), memory_order_relaxed)
 #define GGET(field)    atomic_load_explicit(&(field), memory_order_relaxed)
 
-typedef struct serve {
+/* Endpoints that answer from the snapshots alone (no parameters): one handler, the query in the
+ * route's context. */
+typedef struct snap_route {
+    const snapshot_t *snap;
+    int (*query)(const snapshot_t *s, jbuf_t *out);
+} snap_route_t;
+
+#define NROUTES 9
+
+struct server {
     config_t cfg;
-    bool strict, json, draining;
+    server_opts_t opts;
     symtab_t symbols;
     pipeline_t pl;
     bool pl_ok;
@@ -69,45 +66,66 @@ typedef struct serve {
     bool live_ok;
     http_t http;
     bool http_ok;
+    http_route_t routes[NROUTES];
+    snap_route_t snap_routes[NROUTES];
+    /* requests (any thread, signal handlers) */
+    atomic_bool stop, hup;
     /* the batch being filled (live thread) */
     pipe_batch_t *batch;
     uint64_t last_ts;
-    bool have_ts, dirty;
+    bool have_ts, dirty, drained;
     uint64_t last_tick, bad_messages, sessions;
-    int fatal; /* a journal error: stop taking data */
-    char fatal_msg[600];
-    /* start-up figures */
-    uint64_t recovered, recovered_torn;
+    atomic_bool draining;
+    atomic_int fatal; /* a journal or io_uring error: stop taking data (release after fatal_msg) */
+    char fatal_msg[600]; /* written once, before fatal */
+    /* start-up and final figures */
+    uint64_t recovered;
     double rebuild_s;
     uint64_t t_start;
+    _Atomic uint64_t wall_ns;     /* server_open to the end of the drain; 0 while running */
+    _Atomic uint64_t loop_cpu_ns; /* CPU time of server_run's thread, set when it returns */
     /* gauges for /metrics, written by the live loop */
     _Atomic uint64_t g_journal_messages, g_journal_bytes, g_journal_writes, g_journal_fsyncs;
     _Atomic uint64_t g_journal_waits, g_journal_errors, g_journal_lost;
     _Atomic uint64_t g_rate_milli; /* messages per second over the last second, x1000 */
     _Atomic uint64_t g_batches, g_symbols;
     uint64_t rate_t, rate_n;
-    /* /v1/memory: a stdio stream over a buffer made at start-up (HTTP thread only) */
+    /* /v1/memory and /metrics: a stdio stream over a buffer made at start-up (HTTP thread) */
     FILE *memf;
     char *membuf;
     size_t memcap;
     mem_snapshot_t msnap;
     int statm_fd;
-} serve_t;
+};
 
 /* ---- the live path ------------------------------------------------------------------------ */
 
-static void flush(serve_t *s)
+/* The first failure stops ingest; later ones only log. */
+__attribute__((format(printf, 2, 3))) static void fail(server_t *s, const char *fmt, ...)
+{
+    if (atomic_load_explicit(&s->fatal, memory_order_relaxed))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->fatal_msg, sizeof s->fatal_msg, fmt, ap);
+    va_end(ap);
+    atomic_store_explicit(&s->fatal, 1, memory_order_release);
+    log_msg("serve: %s: no more data is taken", s->fatal_msg);
+}
+
+static bool failed(server_t *s)
+{
+    return atomic_load_explicit(&s->fatal, memory_order_relaxed) != 0;
+}
+
+static void flush(server_t *s)
 {
     if (!s->batch)
         return;
-    if (s->batch->n && s->have_journal && !s->fatal) {
+    if (s->batch->n && s->have_journal && !failed(s)) {
         int rc = journal_commit(&s->journal, clock_mono_ns());
-        if (rc < 0) {
-            s->fatal = 1;
-            snprintf(s->fatal_msg, sizeof s->fatal_msg, "journal %s: %s", s->cfg.journal_path,
-                     strerror(-rc));
-            log_msg("serve: %s: no more data is taken (nothing could be kept)", s->fatal_msg);
-        }
+        if (rc < 0)
+            fail(s, "journal %s: %s", s->cfg.journal_path, strerror(-rc));
     }
     pipeline_publish(&s->pl, s->batch);
     s->batch = NULL;
@@ -116,17 +134,14 @@ static void flush(serve_t *s)
 
 static void deliver(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len)
 {
-    serve_t *s = ctx;
+    server_t *s = ctx;
     (void)seq;
-    if (s->fatal)
+    if (failed(s))
         return;
     if (s->have_journal) {
         int rc = journal_append(&s->journal, msg, len);
         if (rc < 0) {
-            s->fatal = 1;
-            snprintf(s->fatal_msg, sizeof s->fatal_msg, "journal %s: %s", s->cfg.journal_path,
-                     strerror(-rc));
-            log_msg("serve: %s: no more data is taken (nothing could be kept)", s->fatal_msg);
+            fail(s, "journal %s: %s", s->cfg.journal_path, strerror(-rc));
             return;
         }
     }
@@ -161,7 +176,7 @@ static void deliver(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len)
 
 static void lost(void *ctx, uint64_t from, uint64_t count)
 {
-    serve_t *s = ctx;
+    server_t *s = ctx;
     if (!s->have_journal)
         return;
     /* the gap is recorded after the messages before it are in the journal's buffers */
@@ -171,21 +186,22 @@ static void lost(void *ctx, uint64_t from, uint64_t count)
                 (unsigned long long)from, (unsigned long long)count, strerror(-rc));
 }
 
-/* Snapshot hooks (worker and cross-section threads). */
+/* Snapshot hooks (worker and cross-section threads). The records' publish time is the wall
+ * clock: the one clock of every *_ns an endpoint returns. */
 static void on_batch(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, size_t n,
                      const uint8_t *owner, bool force)
 {
-    serve_t *s = ctx;
-    snapshot_after_batch(&s->snap, w, sh, &s->symbols, ev, n, owner, clock_mono_ns(), force);
+    server_t *s = ctx;
+    snapshot_after_batch(&s->snap, w, sh, &s->symbols, ev, n, owner, clock_wall_ns(), force);
 }
 
 static void on_xs(void *ctx, const xsection_t *x)
 {
-    serve_t *s = ctx;
+    server_t *s = ctx;
     snapshot_publish_xs(&s->snap, x);
 }
 
-static void refresh_gauges(serve_t *s, uint64_t t)
+static void refresh_gauges(server_t *s, uint64_t t)
 {
     if (s->have_journal) {
         const journal_t *j = &s->journal;
@@ -211,22 +227,16 @@ static void refresh_gauges(serve_t *s, uint64_t t)
 
 static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
 {
-    serve_t *s = ctx;
+    server_t *s = ctx;
     (void)req;
+    bool draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
     jbuf_printf(out,
-                "{\"status\":\"%s\",\"version\":\"" SERVE_VERSION "\",\"next_sequence\":%" PRIu64
+                "{\"status\":\"%s\",\"version\":\"" SERVER_VERSION "\",\"next_sequence\":%" PRIu64
                 ",\"messages\":%" PRIu64 ",\"uptime_s\":%.3f}",
-                s->draining ? "draining" : (s->fatal ? "failed" : "ok"), GGET(s->live.c.next_seq),
+                draining ? "draining" : (failed(s) ? "failed" : "ok"), GGET(s->live.c.next_seq),
                 GGET(s->live.c.delivered), (double)(clock_mono_ns() - s->t_start) * 1e-9);
-    return s->fatal || s->draining ? 503 : 200;
+    return failed(s) || draining ? 503 : 200;
 }
-
-/* Endpoints that answer from the snapshots alone (no parameters): one handler, the query in the
- * route's context. */
-typedef struct snap_route {
-    const snapshot_t *snap;
-    int (*query)(const snapshot_t *s, jbuf_t *out);
-} snap_route_t;
 
 static int h_snap(void *ctx, const http_request_t *req, jbuf_t *out)
 {
@@ -237,20 +247,20 @@ static int h_snap(void *ctx, const http_request_t *req, jbuf_t *out)
 
 static int h_symbol(void *ctx, const http_request_t *req, jbuf_t *out)
 {
-    serve_t *s = ctx;
+    server_t *s = ctx;
     const char *name = req->path + strlen("/v1/symbols/");
     return query_symbol(&s->snap, name, http_param(req, "depth"), out);
 }
 
 static int h_correlation(void *ctx, const http_request_t *req, jbuf_t *out)
 {
-    serve_t *s = ctx;
+    server_t *s = ctx;
     return query_correlation(&s->snap, http_param(req, "symbols"), out);
 }
 
 static int h_memory(void *ctx, const http_request_t *req, jbuf_t *out)
 {
-    serve_t *s = ctx;
+    server_t *s = ctx;
     (void)req;
     if (!s->memf)
         return http_error(out, 500, "the memory report stream is not available");
@@ -265,7 +275,19 @@ static int h_memory(void *ctx, const http_request_t *req, jbuf_t *out)
     return 200;
 }
 
-static uint64_t rss_bytes(serve_t *s)
+/* ---- /metrics: one table, one loop -------------------------------------------------------- */
+
+static double m_rate(const server_t *s)
+{
+    return (double)GGET(((server_t *)s)->g_rate_milli) / 1000.0;
+}
+
+static double m_sealed(const server_t *s)
+{
+    return s->msnap.sealed ? 1 : 0;
+}
+
+static double m_rss(const server_t *s)
 {
     char b[128];
     if (s->statm_fd < 0)
@@ -277,239 +299,291 @@ static uint64_t rss_bytes(serve_t *s)
     unsigned long long size = 0, rss = 0;
     if (sscanf(b, "%llu %llu", &size, &rss) != 2)
         return 0;
-    return rss * (uint64_t)sysconf(_SC_PAGESIZE);
+    return (double)(rss * (uint64_t)sysconf(_SC_PAGESIZE));
 }
 
-static void counter(jbuf_t *jb, const char *name, const char *help, uint64_t v)
+static double m_uptime(const server_t *s)
 {
-    prom_family(jb, name, "counter", help);
-    prom_sample_u64(jb, name, NULL, v);
+    return (double)(clock_mono_ns() - s->t_start) * 1e-9;
 }
 
-static void gauge(jbuf_t *jb, const char *name, const char *help, double v)
+/* Where a metric's samples come from. Single values: an _Atomic uint64_t at `off` in the live
+ * counters, this server, the HTTP server or the pipeline, or a function. Families with one
+ * sample per label value: the disconnect reasons, the workers, the memory tags (off into
+ * mem_tag_stats_t), and the registered arenas, pools and rings (off into mem_obj_stats_t; the
+ * family is left out when no object of that kind is registered). */
+typedef enum metric_src {
+    M_LIVE,
+    M_SERVER,
+    M_HTTP,
+    M_PIPE,
+    M_FN,
+    M_DROPS,
+    M_WORKERS,
+    M_TAGS,
+    M_ARENAS,
+    M_POOLS,
+    M_RINGS,
+} metric_src_t;
+
+typedef struct metric {
+    const char *name;
+    const char *type;   /* "counter" or "gauge" */
+    const char *help;   /* NULL: one more sample of the family above */
+    const char *labels; /* a fixed label set, or NULL */
+    metric_src_t src;
+    size_t off;
+    double (*fn)(const server_t *s); /* M_FN */
+} metric_t;
+
+#define C                "counter"
+#define G                "gauge"
+#define LIVE(f)          M_LIVE, offsetof(live_counters_t, f), NULL
+#define SRV(f)           M_SERVER, offsetof(server_t, f), NULL
+#define HTTP(f)          M_HTTP, offsetof(http_t, f), NULL
+#define PIPE(f)          M_PIPE, offsetof(pipeline_t, f), NULL
+#define FN(f)            M_FN, 0, f
+#define EACH(src, st, f) src, offsetof(st, f), NULL
+#define OBJ(src, f)      EACH(src, mem_obj_stats_t, f)
+
+static const metric_t metrics[] = {
+    /* feeds */
+    {"tickcore_feed_messages_total", C,
+     "messages taken from each live feed (first arrival of each sequence number)", "feed=\"tcp\"",
+     LIVE(tcp_messages)},
+    {"tickcore_feed_messages_total", C, NULL, "feed=\"udp\"", LIVE(udp_messages)},
+    {"tickcore_feed_bytes_total", C, "bytes received on each live feed", "feed=\"tcp\"",
+     LIVE(tcp_bytes)},
+    {"tickcore_feed_bytes_total", C, NULL, "feed=\"udp\"", LIVE(udp_bytes)},
+    {"tickcore_feed_duplicates_total", C,
+     "messages whose sequence number had already been taken (ignored)", "feed=\"tcp\"",
+     LIVE(tcp_duplicates)},
+    {"tickcore_feed_duplicates_total", C, NULL, "feed=\"udp\"", LIVE(udp_duplicates)},
+    {"tickcore_messages_total", C, "messages taken from the live feeds since start", NULL,
+     LIVE(delivered)},
+    {"tickcore_next_sequence", G, "sequence number of the next message expected", NULL,
+     LIVE(next_seq)},
+    {"tickcore_message_rate", G, "messages per second taken over the last second", NULL,
+     FN(m_rate)},
+    {"tickcore_recovered_messages_total", C, "messages replayed from the journal at start-up", NULL,
+     SRV(recovered)},
+    /* TCP */
+    {"tickcore_tcp_clients", G, "SoupBinTCP connections open now", NULL, LIVE(tcp_active)},
+    {"tickcore_tcp_connections_total", C, "SoupBinTCP connections accepted", NULL,
+     LIVE(tcp_accepted)},
+    {"tickcore_tcp_refused_total", C, "connections closed at accept (live.max_clients)", NULL,
+     LIVE(tcp_refused)},
+    {"tickcore_tcp_logins_total", C, "SoupBinTCP logins accepted", NULL, LIVE(tcp_logins)},
+    {"tickcore_tcp_logins_rejected_total", C, "SoupBinTCP logins rejected (credentials or session)",
+     NULL, LIVE(tcp_rejected)},
+    {"tickcore_tcp_heartbeats_sent_total", C, "server heartbeats sent", NULL,
+     LIVE(tcp_heartbeats_out)},
+    {"tickcore_tcp_disconnects_total", C,
+     "SoupBinTCP sessions ended, by reason (logout is the normal end)", NULL,
+     EACH(M_DROPS, live_counters_t, drops)},
+    /* UDP */
+    {"tickcore_udp_datagrams_total", C, "MoldUDP64 datagrams received", NULL, LIVE(udp_datagrams)},
+    {"tickcore_udp_bad_datagrams_total", C, "datagrams that are not MoldUDP64 packets", NULL,
+     LIVE(udp_bad)},
+    {"tickcore_udp_truncated_total", C, "datagrams larger than live.udp_buffer_size", NULL,
+     LIVE(udp_truncated)},
+    {"tickcore_udp_wrong_session_total", C, "packets of another session", NULL,
+     LIVE(udp_wrong_session)},
+    {"tickcore_udp_gaps_total", C, "sequence gaps detected", NULL, LIVE(udp_gaps)},
+    {"tickcore_udp_recovered_messages_total", C,
+     "missing messages that arrived later (retransmission)", NULL, LIVE(udp_recovered)},
+    {"tickcore_udp_lost_gaps_total", C, "gaps that could not be filled (declared lost)", NULL,
+     LIVE(udp_lost_gaps)},
+    {"tickcore_udp_lost_messages_total", C, "messages in gaps declared lost", NULL,
+     LIVE(udp_lost_messages)},
+    {"tickcore_udp_rerequests_total", C, "retransmission requests sent", NULL,
+     LIVE(udp_rerequests)},
+    {"tickcore_udp_reorder_peak_bytes", G, "most bytes held past a gap at once", NULL,
+     LIVE(udp_held_peak)},
+    {"tickcore_udp_reorder_full_total", C, "messages that found the reorder store full", NULL,
+     LIVE(udp_store_full)},
+    /* journal */
+    {"tickcore_journal_messages_total", C, "messages in the journal", NULL,
+     SRV(g_journal_messages)},
+    {"tickcore_journal_bytes_total", C, "bytes written to the journal", NULL, SRV(g_journal_bytes)},
+    {"tickcore_journal_writes_total", C, "io_uring writes to the journal", NULL,
+     SRV(g_journal_writes)},
+    {"tickcore_journal_fsyncs_total", C, "journal fsyncs", NULL, SRV(g_journal_fsyncs)},
+    {"tickcore_journal_buffer_waits_total", C,
+     "appends that waited for a journal buffer (disk slower than the feed)", NULL,
+     SRV(g_journal_waits)},
+    {"tickcore_journal_errors_total", C, "journal write errors (ingest stops)", NULL,
+     SRV(g_journal_errors)},
+    /* pipeline */
+    {"tickcore_pipeline_batches_total", C, "event batches published to the workers", NULL,
+     SRV(g_batches)},
+    {"tickcore_pipeline_full_waits_total", C,
+     "times the live loop waited for a free batch (backpressure)", NULL, PIPE(acquire_waits)},
+    {"tickcore_worker_events_total", C, "events each shard worker has scanned", NULL,
+     EACH(M_WORKERS, pipe_worker_t, events)},
+    {"tickcore_xsection_computes_total", C, "correlation/PCA/MST recomputations published", NULL,
+     PIPE(xs_computes)},
+    {"tickcore_symbols", G, "symbols in the symbol table", NULL, SRV(g_symbols)},
+    /* memory */
+    {"tickcore_memory_live_bytes", G, "bytes allocated now, by tag", NULL,
+     EACH(M_TAGS, mem_tag_stats_t, live)},
+    {"tickcore_memory_peak_bytes", G, "most bytes allocated at once, by tag", NULL,
+     EACH(M_TAGS, mem_tag_stats_t, peak)},
+    {"tickcore_memory_allocations_total", C, "allocations, by tag", NULL,
+     EACH(M_TAGS, mem_tag_stats_t, allocs)},
+    {"tickcore_memory_churn_total", C,
+     "allocations after the seal (steady state must show 0), by tag", NULL,
+     EACH(M_TAGS, mem_tag_stats_t, churn_allocs)},
+    {"tickcore_memory_sealed", G, "1 once start-up is over", NULL, FN(m_sealed)},
+    {"tickcore_arena_capacity", G, "capacity of each registered arena (bytes)", NULL,
+     OBJ(M_ARENAS, capacity)},
+    {"tickcore_arena_used", G, "used of each registered arena (bytes)", NULL, OBJ(M_ARENAS, used)},
+    {"tickcore_arena_high_water", G, "high_water of each registered arena (bytes)", NULL,
+     OBJ(M_ARENAS, high_water)},
+    {"tickcore_arena_exhausted_total", C, "exhausted of each registered arena (bytes): refusals",
+     NULL, OBJ(M_ARENAS, exhausted)},
+    {"tickcore_pool_capacity", G, "capacity of each registered pool (objects)", NULL,
+     OBJ(M_POOLS, capacity)},
+    {"tickcore_pool_used", G, "used of each registered pool (objects)", NULL, OBJ(M_POOLS, used)},
+    {"tickcore_pool_high_water", G, "high_water of each registered pool (objects)", NULL,
+     OBJ(M_POOLS, high_water)},
+    {"tickcore_pool_exhausted_total", C, "exhausted of each registered pool (objects): refusals",
+     NULL, OBJ(M_POOLS, exhausted)},
+    {"tickcore_ring_capacity", G, "capacity of each registered ring (slots)", NULL,
+     OBJ(M_RINGS, capacity)},
+    {"tickcore_ring_used", G, "used of each registered ring (slots)", NULL, OBJ(M_RINGS, used)},
+    {"tickcore_ring_high_water", G, "high_water of each registered ring (slots)", NULL,
+     OBJ(M_RINGS, high_water)},
+    {"tickcore_ring_exhausted_total", C,
+     "exhausted of each registered ring (slots): producer waits on a full ring", NULL,
+     OBJ(M_RINGS, exhausted)},
+    {"tickcore_resident_bytes", G, "resident set size of the process", NULL, FN(m_rss)},
+    {"tickcore_uptime_seconds", G, "seconds since start", NULL, FN(m_uptime)},
+    /* HTTP */
+    {"tickcore_http_responses_total", C, "HTTP responses by status class", "class=\"2xx\"",
+     HTTP(responses_2xx)},
+    {"tickcore_http_responses_total", C, NULL, "class=\"4xx\"", HTTP(responses_4xx)},
+    {"tickcore_http_responses_total", C, NULL, "class=\"5xx\"", HTTP(responses_5xx)},
+    {"tickcore_http_unauthorized_total", C, "requests without the right bearer token", NULL,
+     HTTP(unauthorized)},
+    {"tickcore_http_too_large_total", C, "requests over http.max_request", NULL, HTTP(too_large)},
+    {"tickcore_http_connections_refused_total", C, "connections over the limit", NULL,
+     HTTP(connections_refused)},
+};
+
+static uint64_t load_u64(const void *base, size_t off)
 {
-    prom_family(jb, name, "gauge", help);
-    prom_sample(jb, name, NULL, v);
+    return atomic_load_explicit((_Atomic uint64_t *)((char *)(uintptr_t)base + off),
+                                memory_order_relaxed);
+}
+
+static void sample(jbuf_t *jb, const metric_t *m, const char *labels, uint64_t v)
+{
+    if (m->type[0] == 'c')
+        prom_sample_u64(jb, m->name, labels, v);
+    else
+        prom_sample(jb, m->name, labels, (double)v);
 }
 
 static int h_metrics(void *ctx, const http_request_t *req, jbuf_t *jb)
 {
-    serve_t *s = ctx;
+    server_t *s = ctx;
     (void)req;
-    const live_counters_t *c = &s->live.c;
-    char lab[96];
-    /* feeds */
-    prom_family(jb, "tickcore_feed_messages_total", "counter",
-                "messages taken from each live feed (first arrival of each sequence number)");
-    prom_sample_u64(jb, "tickcore_feed_messages_total", "feed=\"tcp\"", GGET(c->tcp_messages));
-    prom_sample_u64(jb, "tickcore_feed_messages_total", "feed=\"udp\"", GGET(c->udp_messages));
-    prom_family(jb, "tickcore_feed_bytes_total", "counter", "bytes received on each live feed");
-    prom_sample_u64(jb, "tickcore_feed_bytes_total", "feed=\"tcp\"", GGET(c->tcp_bytes));
-    prom_sample_u64(jb, "tickcore_feed_bytes_total", "feed=\"udp\"", GGET(c->udp_bytes));
-    prom_family(jb, "tickcore_feed_duplicates_total", "counter",
-                "messages whose sequence number had already been taken (ignored)");
-    prom_sample_u64(jb, "tickcore_feed_duplicates_total", "feed=\"tcp\"", GGET(c->tcp_duplicates));
-    prom_sample_u64(jb, "tickcore_feed_duplicates_total", "feed=\"udp\"", GGET(c->udp_duplicates));
-    counter(jb, "tickcore_messages_total", "messages taken from the live feeds since start",
-            GGET(c->delivered));
-    gauge(jb, "tickcore_next_sequence", "sequence number of the next message expected",
-          (double)GGET(c->next_seq));
-    gauge(jb, "tickcore_message_rate", "messages per second taken over the last second",
-          (double)GGET(s->g_rate_milli) / 1000.0);
-    counter(jb, "tickcore_recovered_messages_total",
-            "messages replayed from the journal at start-up", s->recovered);
-    /* TCP */
-    gauge(jb, "tickcore_tcp_clients", "SoupBinTCP connections open now",
-          (double)GGET(c->tcp_active));
-    counter(jb, "tickcore_tcp_connections_total", "SoupBinTCP connections accepted",
-            GGET(c->tcp_accepted));
-    counter(jb, "tickcore_tcp_refused_total", "connections closed at accept (live.max_clients)",
-            GGET(c->tcp_refused));
-    counter(jb, "tickcore_tcp_logins_total", "SoupBinTCP logins accepted", GGET(c->tcp_logins));
-    counter(jb, "tickcore_tcp_logins_rejected_total",
-            "SoupBinTCP logins rejected (credentials or session)", GGET(c->tcp_rejected));
-    counter(jb, "tickcore_tcp_heartbeats_sent_total", "server heartbeats sent",
-            GGET(c->tcp_heartbeats_out));
-    prom_family(jb, "tickcore_tcp_disconnects_total", "counter",
-                "SoupBinTCP sessions ended, by reason (logout is the normal end)");
-    for (int r = 0; r < LIVE_DROP_COUNT; r++) {
-        snprintf(lab, sizeof lab, "reason=\"%s\"", live_drop_name((live_drop_t)r));
-        prom_sample_u64(jb, "tickcore_tcp_disconnects_total", lab, GGET(c->drops[r]));
-    }
-    /* UDP */
-    counter(jb, "tickcore_udp_datagrams_total", "MoldUDP64 datagrams received",
-            GGET(c->udp_datagrams));
-    counter(jb, "tickcore_udp_bad_datagrams_total", "datagrams that are not MoldUDP64 packets",
-            GGET(c->udp_bad));
-    counter(jb, "tickcore_udp_truncated_total", "datagrams larger than live.udp_buffer_size",
-            GGET(c->udp_truncated));
-    counter(jb, "tickcore_udp_wrong_session_total", "packets of another session",
-            GGET(c->udp_wrong_session));
-    counter(jb, "tickcore_udp_gaps_total", "sequence gaps detected", GGET(c->udp_gaps));
-    counter(jb, "tickcore_udp_recovered_messages_total",
-            "missing messages that arrived later (retransmission)", GGET(c->udp_recovered));
-    counter(jb, "tickcore_udp_lost_gaps_total", "gaps that could not be filled (declared lost)",
-            GGET(c->udp_lost_gaps));
-    counter(jb, "tickcore_udp_lost_messages_total", "messages in gaps declared lost",
-            GGET(c->udp_lost_messages));
-    counter(jb, "tickcore_udp_rerequests_total", "retransmission requests sent",
-            GGET(c->udp_rerequests));
-    gauge(jb, "tickcore_udp_reorder_peak_bytes", "most bytes held past a gap at once",
-          (double)GGET(c->udp_held_peak));
-    counter(jb, "tickcore_udp_reorder_full_total", "messages that found the reorder store full",
-            GGET(c->udp_store_full));
-    /* journal */
-    counter(jb, "tickcore_journal_messages_total", "messages in the journal",
-            GGET(s->g_journal_messages));
-    counter(jb, "tickcore_journal_bytes_total", "bytes written to the journal",
-            GGET(s->g_journal_bytes));
-    counter(jb, "tickcore_journal_writes_total", "io_uring writes to the journal",
-            GGET(s->g_journal_writes));
-    counter(jb, "tickcore_journal_fsyncs_total", "journal fsyncs", GGET(s->g_journal_fsyncs));
-    counter(jb, "tickcore_journal_buffer_waits_total",
-            "appends that waited for a journal buffer (disk slower than the feed)",
-            GGET(s->g_journal_waits));
-    counter(jb, "tickcore_journal_errors_total", "journal write errors (ingest stops)",
-            GGET(s->g_journal_errors));
-    /* pipeline */
-    counter(jb, "tickcore_pipeline_batches_total", "event batches published to the workers",
-            GGET(s->g_batches));
-    counter(jb, "tickcore_pipeline_full_waits_total",
-            "times the live loop waited for a free batch (backpressure)",
-            GGET(s->pl.acquire_waits));
-    prom_family(jb, "tickcore_worker_events_total", "counter",
-                "events each shard worker has scanned");
-    for (unsigned w = 0; w < s->pl.k; w++) {
-        snprintf(lab, sizeof lab, "worker=\"%u\"", w);
-        prom_sample_u64(jb, "tickcore_worker_events_total", lab, GGET(s->pl.w[w].events));
-    }
-    counter(jb, "tickcore_xsection_computes_total", "correlation/PCA/MST recomputations published",
-            GGET(s->pl.xs_computes));
-    gauge(jb, "tickcore_symbols", "symbols in the symbol table", (double)GGET(s->g_symbols));
-    /* memory */
     mem_snapshot(&s->msnap);
-    const mem_snapshot_t *m = &s->msnap;
-    static const struct {
-        const char *name, *type, *help;
-        size_t off; /* of the int64_t or uint64_t field in mem_tag_stats_t */
-    } per_tag[] = {
-        {"tickcore_memory_live_bytes", "gauge", "bytes allocated now, by tag",
-         offsetof(mem_tag_stats_t, live)},
-        {"tickcore_memory_peak_bytes", "gauge", "most bytes allocated at once, by tag",
-         offsetof(mem_tag_stats_t, peak)},
-        {"tickcore_memory_allocations_total", "counter", "allocations, by tag",
-         offsetof(mem_tag_stats_t, allocs)},
-        {"tickcore_memory_churn_total", "counter",
-         "allocations after the seal (steady state must show 0), by tag",
-         offsetof(mem_tag_stats_t, churn_allocs)},
-    };
-    for (size_t k = 0; k < sizeof per_tag / sizeof per_tag[0]; k++) {
-        prom_family(jb, per_tag[k].name, per_tag[k].type, per_tag[k].help);
-        for (int t = 0; t < MEM_TAG_COUNT; t++) {
-            uint64_t v;
-            memcpy(&v, (const char *)&m->tag[t] + per_tag[k].off, sizeof v); /* 64-bit fields */
-            snprintf(lab, sizeof lab, "tag=\"%s\"", mem_tag_name((mem_tag_t)t));
-            prom_sample(jb, per_tag[k].name, lab, (double)(int64_t)v);
+    const mem_snapshot_t *ms = &s->msnap;
+    const void *base[] = {
+        [M_LIVE] = &s->live.c, [M_SERVER] = s, [M_HTTP] = &s->http, [M_PIPE] = &s->pl};
+    char lab[96];
+    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+        const metric_t *m = &metrics[i];
+        mem_obj_kind_t kind = (mem_obj_kind_t)(m->src - M_ARENAS);
+        if (m->src >= M_ARENAS) {
+            unsigned n = 0;
+            for (unsigned o = 0; o < ms->nobjs; o++)
+                n += ms->objs[o].kind == kind;
+            if (n == 0)
+                continue;
         }
-    }
-    gauge(jb, "tickcore_memory_sealed", "1 once start-up is over", m->sealed ? 1 : 0);
-    static const char *const kind_metric[] = {"tickcore_arena", "tickcore_pool", "tickcore_ring"};
-    static const char *const kind_help[] = {"arena (bytes)", "pool (objects)", "ring (slots)"};
-    for (int kind = 0; kind < 3; kind++) {
-        char name[64], help[160];
-        const char *fields[] = {"capacity", "used", "high_water", "exhausted"};
-        for (int f = 0; f < 4; f++) {
-            bool any = false;
-            for (unsigned i = 0; i < m->nobjs; i++)
-                any |= (int)m->objs[i].kind == kind;
-            if (!any)
-                break;
-            snprintf(name, sizeof name, "%s_%s%s", kind_metric[kind], fields[f],
-                     f == 3 ? "_total" : "");
-            snprintf(help, sizeof help, "%s of each registered %s%s", fields[f], kind_help[kind],
-                     f == 3 ? (kind == 2 ? ": producer waits on a full ring" : ": refusals") : "");
-            prom_family(jb, name, f == 3 ? "counter" : "gauge", help);
-            for (unsigned i = 0; i < m->nobjs; i++) {
-                const mem_obj_row_t *o = &m->objs[i];
-                if ((int)o->kind != kind)
+        if (m->help)
+            prom_family(jb, m->name, m->type, m->help);
+        switch (m->src) {
+        case M_LIVE:
+        case M_SERVER:
+        case M_HTTP:
+        case M_PIPE:
+            sample(jb, m, m->labels, load_u64(base[m->src], m->off));
+            break;
+        case M_FN:
+            prom_sample(jb, m->name, m->labels, m->fn(s));
+            break;
+        case M_DROPS:
+            for (int r = 0; r < LIVE_DROP_COUNT; r++) {
+                snprintf(lab, sizeof lab, "reason=\"%s\"", live_drop_name((live_drop_t)r));
+                sample(jb, m, lab, load_u64(&s->live.c, m->off + (size_t)r * sizeof(uint64_t)));
+            }
+            break;
+        case M_WORKERS:
+            for (unsigned w = 0; w < s->pl.k; w++) {
+                snprintf(lab, sizeof lab, "worker=\"%u\"", w);
+                sample(jb, m, lab, load_u64(&s->pl.w[w], m->off));
+            }
+            break;
+        case M_TAGS:
+            for (int t = 0; t < MEM_TAG_COUNT; t++) {
+                int64_t v; /* the fields are int64_t or uint64_t; the counters stay below 2^63 */
+                memcpy(&v, (const char *)&ms->tag[t] + m->off, sizeof v);
+                snprintf(lab, sizeof lab, "tag=\"%s\"", mem_tag_name((mem_tag_t)t));
+                prom_sample(jb, m->name, lab, (double)v);
+            }
+            break;
+        case M_ARENAS:
+        case M_POOLS:
+        case M_RINGS:
+            for (unsigned o = 0; o < ms->nobjs; o++) {
+                const mem_obj_row_t *row = &ms->objs[o];
+                if (row->kind != kind)
                     continue;
-                uint64_t v = f == 0   ? o->st.capacity
-                             : f == 1 ? o->st.used
-                             : f == 2 ? o->st.high_water
-                                      : o->st.exhausted;
+                uint64_t v;
+                memcpy(&v, (const char *)&row->st + m->off, sizeof v);
                 jbuf_t lb;
                 jbuf_init(&lb, lab, sizeof lab);
-                prom_label(&lb, "name", o->name);
-                prom_sample_u64(jb, name, lab, v);
+                prom_label(&lb, "name", row->name);
+                prom_sample_u64(jb, m->name, lab, v);
             }
+            break;
         }
     }
-    gauge(jb, "tickcore_resident_bytes", "resident set size of the process", (double)rss_bytes(s));
-    gauge(jb, "tickcore_uptime_seconds", "seconds since start",
-          (double)(clock_mono_ns() - s->t_start) * 1e-9);
-    /* HTTP */
-    const http_t *h = &s->http;
-    prom_family(jb, "tickcore_http_responses_total", "counter", "HTTP responses by status class");
-    prom_sample_u64(jb, "tickcore_http_responses_total", "class=\"2xx\"", GGET(h->responses_2xx));
-    prom_sample_u64(jb, "tickcore_http_responses_total", "class=\"4xx\"", GGET(h->responses_4xx));
-    prom_sample_u64(jb, "tickcore_http_responses_total", "class=\"5xx\"", GGET(h->responses_5xx));
-    counter(jb, "tickcore_http_unauthorized_total", "requests without the right bearer token",
-            GGET(h->unauthorized));
-    counter(jb, "tickcore_http_too_large_total", "requests over http.max_request",
-            GGET(h->too_large));
-    counter(jb, "tickcore_http_connections_refused_total", "connections over the limit",
-            GGET(h->connections_refused));
     return 200;
 }
 
-/* ---- start-up, loop, teardown ------------------------------------------------------------- */
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: tickcore serve [options]\n"
-            "  Run the engine as a server: take ITCH 5.0 from SoupBinTCP publishers (TCP) and\n"
-            "  MoldUDP64 datagrams (UDP), journal every message, and answer HTTP queries.\n"
-            "  Publish a file with `tickcore feed FILE --to tcp://127.0.0.1:7001`.\n"
-            "options:\n"
-            "  --config FILE      configuration (default: built-in; see config/tickcore.ini)\n"
-            "  --set S.KEY=VALUE  override one key (e.g. --set http.port=9090)\n"
-            "  --print-config     print the effective configuration and exit\n"
-            "  --strict           exit 3 if anything allocated after start-up or leaked\n"
-            "  --json             the final report as JSON\n"
-            "  --help             this text\n"
-            "endpoints: /healthz /metrics /v1/symbols /v1/symbols/{SYM}?depth=N\n"
-            "           /v1/correlation?symbols=A,B,C /v1/pca /v1/mst /v1/clusters /v1/memory\n"
-            "signals: SIGTERM/SIGINT drain, fsync the journal and exit; SIGHUP reopens the log\n");
-}
+/* ---- start-up ----------------------------------------------------------------------------- */
 
 /* Replay the journal through the pipeline (before the seal): books, stats and matrices as they
- * were. 0, or -1 with a message. */
-static int rebuild(serve_t *s, char *err, size_t errlen)
+ * were. Then a forced publish, so that the snapshots show the end of the journal and not its last
+ * periodic publish (queries would otherwise show an early part of the replay until new live data
+ * touched each symbol). 0, or -EIO with a message. */
+static int rebuild(server_t *s, char *err, size_t errlen)
 {
     uint64_t want = journal_messages(&s->journal);
     if (want == 0)
         return 0;
-    double t0 = (double)clock_mono_ns();
-    static stream_t st;
+    uint64_t t0 = clock_mono_ns();
+    stream_t *st = mem_calloc(MEM_TAG_SERVER, 1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "rebuilding from the journal %s: out of memory", s->cfg.journal_path);
+        return -ENOMEM;
+    }
     stream_cfg_t scfg;
     pipeline_stream_cfg(&scfg, &s->cfg);
     scfg.format = STREAM_ITCH;
     scfg.skip_bad = false;
-    int rc = stream_init(&st, &scfg, &s->symbols);
-    if (rc == 0)
-        rc = stream_open(&st, s->cfg.journal_path);
-    if (rc < 0) {
-        snprintf(err, errlen, "rebuilding from the journal: %s",
-                 st.err[0] ? st.err : strerror(-rc));
-        stream_fini(&st);
-        return -1;
-    }
-    int r;
-    for (;;) {
+    int r = stream_init(st, &scfg, &s->symbols);
+    if (r == 0)
+        r = stream_open(st, s->cfg.journal_path);
+    while (r == 0) {
         pipe_batch_t *b = pipeline_acquire(&s->pl);
         size_t n = 0;
-        r = stream_next_into(&st, b->ev, s->pl.batch_cap, &n);
+        r = stream_next_into(st, b->ev, s->pl.batch_cap, &n);
         b->n = r > 0 ? (uint32_t)n : 0;
         if (r > 0) {
             if (s->have_ts && b->ev[0].ts + 1000000000ull < s->last_ts) {
@@ -520,180 +594,142 @@ static int rebuild(serve_t *s, char *err, size_t errlen)
             s->have_ts = true;
             for (size_t i = 0; i < n; i++)
                 b->ev[i].raw = NULL;
+            r = 0;
+        } else if (r == 0) {
+            r = 1; /* the end */
         }
         pipeline_publish(&s->pl, b);
-        if (r <= 0)
-            break;
     }
-    uint64_t got = st.messages;
+    uint64_t got = st->messages;
     if (r < 0)
-        snprintf(err, errlen, "rebuilding from the journal: %s", st.err);
-    stream_close(&st);
-    stream_fini(&st);
-    if (r < 0)
-        return -1;
-    if (got != want) {
+        snprintf(err, errlen, "rebuilding from the journal %s: %s", s->cfg.journal_path,
+                 st->err[0] ? st->err : strerror(-r));
+    else if (got != want)
         snprintf(err, errlen,
-                 "rebuilding from the journal: read %" PRIu64
-                 " messages, the journal holds %" PRIu64,
-                 got, want);
-        return -1;
-    }
+                 "rebuilding from the journal %s: read %" PRIu64 " messages, it holds %" PRIu64,
+                 s->cfg.journal_path, got, want);
+    stream_close(st);
+    stream_fini(st);
+    mem_free(MEM_TAG_SERVER, st, sizeof *st);
+    if (r < 0 || got != want)
+        return -EIO;
+    pipeline_publish_tick(&s->pl);
     s->recovered = got;
-    s->rebuild_s = ((double)clock_mono_ns() - t0) * 1e-9;
+    s->rebuild_s = (double)(clock_mono_ns() - t0) * 1e-9;
     return 0;
 }
 
-static int parse_args(serve_t *s, int argc, char **argv, bool *print_config)
+static int open_journal(server_t *s, char *err, size_t errlen)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"set", required_argument, NULL, 'S'},
-        {"print-config", no_argument, NULL, 'C'},
-        {"strict", no_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    journal_cfg_t jc = {.path = s->cfg.journal_path,
+                        .buffer_size = s->cfg.journal_buffer_size,
+                        .buffers = s->cfg.journal_buffers,
+                        .fsync = (journal_fsync_t)s->cfg.journal_fsync,
+                        .fsync_interval_ns = s->cfg.journal_fsync_interval_ns};
+    int rc = journal_open(&s->journal, &jc, err, errlen);
+    s->have_journal = rc == 0;
+    if (rc < 0)
+        return rc;
+    if (s->journal.torn_bytes)
+        log_msg("serve: journal %s: a torn last record (%llu bytes at offset %llu, a crash "
+                "mid-write) was cut off",
+                s->cfg.journal_path, (unsigned long long)s->journal.torn_bytes,
+                (unsigned long long)s->journal.torn_offset);
+    rc = rebuild(s, err, errlen);
+    if (rc == 0 && s->recovered)
+        log_msg("serve: rebuilt from the journal: %llu messages in %.2f s; next sequence number "
+                "%llu",
+                (unsigned long long)s->recovered, s->rebuild_s,
+                (unsigned long long)journal_next_seq(&s->journal));
+    return rc;
+}
+
+static int start_http(server_t *s, char *err, size_t errlen)
+{
+    static const struct {
+        const char *path;
+        bool prefix, public_;
+        const char *type;
+        http_handler_fn *fn;
+        int (*query)(const snapshot_t *s, jbuf_t *out); /* h_snap routes */
+    } table[NROUTES] = {
+        {"/healthz", false, true, HTTP_CONTENT_JSON, h_healthz, NULL},
+        {"/metrics", false, false, PROM_CONTENT_TYPE, h_metrics, NULL},
+        {"/v1/symbols", false, false, HTTP_CONTENT_JSON, h_snap, query_symbols},
+        {"/v1/symbols/", true, false, HTTP_CONTENT_JSON, h_symbol, NULL},
+        {"/v1/correlation", false, false, HTTP_CONTENT_JSON, h_correlation, NULL},
+        {"/v1/pca", false, false, HTTP_CONTENT_JSON, h_snap, query_pca},
+        {"/v1/mst", false, false, HTTP_CONTENT_JSON, h_snap, query_mst},
+        {"/v1/clusters", false, false, HTTP_CONTENT_JSON, h_snap, query_clusters},
+        {"/v1/memory", false, false, HTTP_CONTENT_JSON, h_memory, NULL},
     };
-    char err[600];
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-        if (c == 'c' && config_load(&s->cfg, optarg, err, sizeof err) < 0) {
-            fprintf(stderr, "tickcore serve: %s\n", err);
-            return 2;
-        }
-    opterr = 1;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            break;
-        case 'S':
-            if (config_set(&s->cfg, optarg, NULL, err, sizeof err) < 0) {
-                fprintf(stderr, "tickcore serve: %s\n", err);
-                return 2;
-            }
-            break;
-        case 'C':
-            *print_config = true;
-            break;
-        case 's':
-            s->strict = true;
-            break;
-        case 'j':
-            s->json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
+    for (size_t i = 0; i < NROUTES; i++) {
+        s->snap_routes[i] = (snap_route_t){.snap = &s->snap, .query = table[i].query};
+        s->routes[i] = (http_route_t){.path = table[i].path,
+                                      .prefix = table[i].prefix,
+                                      .public_ = table[i].public_,
+                                      .content_type = table[i].type,
+                                      .fn = table[i].fn,
+                                      .ctx = table[i].query ? (void *)&s->snap_routes[i] : s};
     }
-    if (config_check(&s->cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "tickcore serve: %s\n", err);
-        return 2;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "tickcore serve: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-    if (!s->cfg.tcp_port && !s->cfg.udp_port) {
-        fprintf(stderr, "tickcore serve: live.tcp_port and live.udp_port are both 0: no feed\n");
-        return 2;
-    }
-    return -1;
+    s->memcap = 256 << 10;
+    s->membuf = mem_alloc(MEM_TAG_SERVER, s->memcap);
+    s->memf = s->membuf ? fmemopen(s->membuf, s->memcap, "w") : NULL;
+    if (s->memf)
+        setvbuf(s->memf, NULL, _IONBF, 0);
+    s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    http_cfg_t hc;
+    memset(&hc, 0, sizeof hc);
+    snprintf(hc.addr, sizeof hc.addr, "%.15s", s->cfg.http_addr);
+    hc.port = s->opts.ephemeral_ports ? 0 : (uint16_t)s->cfg.http_port;
+    hc.max_connections = s->cfg.http_max_connections;
+    hc.max_request_bytes = s->cfg.http_max_request;
+    hc.response_bytes = s->cfg.http_response_buffer;
+    snprintf(hc.token, sizeof hc.token, "%.127s", s->cfg.http_token);
+    hc.timeout_s = (unsigned)(s->cfg.http_timeout_ns / 1000000000ull);
+    int rc = http_start(&s->http, &hc, s->routes, NROUTES, err, errlen);
+    s->http_ok = rc == 0;
+    return rc;
 }
 
-static void print_report(serve_t *s, const report_t *rep, const mem_snapshot_t *end, double secs,
-                         int status)
+static void teardown(server_t *s)
 {
-    const live_counters_t *c = &s->live.c;
-    if (s->json) {
-        printf("{\"command\":\"serve\",\"seconds\":%.3f,\"recovered\":%" PRIu64
-               ",\"messages\":%" PRIu64 ",\"tcp_messages\":%" PRIu64 ",\"udp_messages\":%" PRIu64
-               ",\"duplicates\":%" PRIu64 ",\"next_sequence\":%" PRIu64 ",\"udp_gaps\":%" PRIu64
-               ",\"udp_lost_messages\":%" PRIu64 ",\"tcp_logins\":%" PRIu64
-               ",\"journal_messages\":%" PRIu64 ",\"http_requests\":%" PRIu64 ",\"analytics\":",
-               secs, s->recovered, GGET(c->delivered), GGET(c->tcp_messages), GGET(c->udp_messages),
-               GGET(c->tcp_duplicates) + GGET(c->udp_duplicates), GGET(c->next_seq),
-               GGET(c->udp_gaps), GGET(c->udp_lost_messages), GGET(c->tcp_logins),
-               GGET(s->g_journal_messages), GGET(s->http.requests));
-        report_json(stdout, rep);
-        printf(",\"memory\":");
-        mem_report_json(stdout, end, MEM_REPORT_LEAKS);
-        printf(",\"exit_status\":%d}\n", status);
-        return;
-    }
-    printf("tickcore serve: %.1f s; %" PRIu64 " messages recovered from the journal, %" PRIu64
-           " taken live (tcp %" PRIu64 ", udp %" PRIu64 "), %" PRIu64
-           " duplicates ignored; next sequence number %" PRIu64 "\n",
-           secs, s->recovered, GGET(c->delivered), GGET(c->tcp_messages), GGET(c->udp_messages),
-           GGET(c->tcp_duplicates) + GGET(c->udp_duplicates), GGET(c->next_seq));
-    printf("  tcp: %" PRIu64 " connections, %" PRIu64 " logins, %" PRIu64 " rejected, %" PRIu64
-           " refused at accept; ended:",
-           GGET(c->tcp_accepted), GGET(c->tcp_logins), GGET(c->tcp_rejected), GGET(c->tcp_refused));
-    for (int r = 0; r < LIVE_DROP_COUNT; r++)
-        if (GGET(c->drops[r]))
-            printf(" %s %" PRIu64, live_drop_name((live_drop_t)r), GGET(c->drops[r]));
-    printf("\n  udp: %" PRIu64 " datagrams (%" PRIu64 " bad, %" PRIu64 " other session), %" PRIu64
-           " gaps, %" PRIu64 " messages recovered by re-request, %" PRIu64 " lost in %" PRIu64
-           " gaps\n",
-           GGET(c->udp_datagrams), GGET(c->udp_bad), GGET(c->udp_wrong_session), GGET(c->udp_gaps),
-           GGET(c->udp_recovered), GGET(c->udp_lost_messages), GGET(c->udp_lost_gaps));
+    if (s->http_ok)
+        http_stop(&s->http);
+    if (s->live_ok)
+        live_fini(&s->live);
     if (s->have_journal)
-        printf("  journal %s: %" PRIu64 " messages, %" PRIu64 " writes, %" PRIu64
-               " fsyncs (%s), %" PRIu64 " buffer waits%s%s\n",
-               s->cfg.journal_path, GGET(s->g_journal_messages), GGET(s->g_journal_writes),
-               GGET(s->g_journal_fsyncs),
-               s->cfg.journal_fsync == CFG_FSYNC_BATCH      ? "every batch"
-               : s->cfg.journal_fsync == CFG_FSYNC_INTERVAL ? "interval"
-                                                            : "off",
-               GGET(s->g_journal_waits), s->fatal ? "; FAILED: " : "",
-               s->fatal ? s->fatal_msg : "");
-    printf("  http: %" PRIu64 " requests (%" PRIu64 " 2xx, %" PRIu64 " 4xx, %" PRIu64 " 5xx)\n",
-           GGET(s->http.requests), GGET(s->http.responses_2xx), GGET(s->http.responses_4xx),
-           GGET(s->http.responses_5xx));
-    report_text(stdout, rep);
-    mem_report_text(stdout, end, MEM_REPORT_LEAKS);
+        journal_close(&s->journal);
+    if (s->pl_ok)
+        pipeline_fini(&s->pl);
+    if (s->snap_ok)
+        snapshot_fini(&s->snap);
+    if (s->memf)
+        fclose(s->memf);
+    if (s->membuf)
+        mem_free(MEM_TAG_SERVER, s->membuf, s->memcap);
+    if (s->statm_fd >= 0)
+        close(s->statm_fd);
+    symtab_fini(&s->symbols);
+    mem_free(MEM_TAG_SERVER, s, sizeof *s);
 }
 
-int serve_main(int argc, char **argv)
+int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, char *err,
+                size_t errlen)
 {
-    static serve_t sv;
-    serve_t *s = &sv;
-    memset(s, 0, sizeof *s);
-    config_default(&s->cfg);
+    *out = NULL;
+    if (errlen)
+        err[0] = '\0';
+    server_t *s = mem_calloc(MEM_TAG_SERVER, 1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory for the server");
+        return -ENOMEM;
+    }
+    s->cfg = *cfg;
+    if (opts)
+        s->opts = *opts;
     s->statm_fd = -1;
-    bool print_config = false;
-    int prc = parse_args(s, argc, argv, &print_config);
-    if (prc >= 0)
-        return prc;
-    if (print_config) {
-        config_print(stdout, &s->cfg);
-        return 0;
-    }
-    if (s->strict)
-        mem_set_strict(true);
-    int lrc = log_open(s->cfg.log_path);
-    if (lrc < 0) {
-        fprintf(stderr, "tickcore serve: log %s: %s\n", s->cfg.log_path, strerror(-lrc));
-        return 1;
-    }
-    g_stop = g_hup = 0;
-    struct sigaction sa = {.sa_handler = on_stop};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    struct sigaction sh = {.sa_handler = on_hup};
-    sigaction(SIGHUP, &sh, NULL);
-    signal(SIGPIPE, SIG_IGN);
     s->t_start = clock_mono_ns();
-
-    char err[600] = "";
     const char *what = "symbol table";
     int rc = symtab_init(&s->symbols, s->cfg.max_symbols);
     if (rc == 0) {
@@ -715,146 +751,55 @@ int serve_main(int argc, char **argv)
         rc = pipeline_start(&s->pl);
     }
     if (rc == 0 && s->cfg.journal_path[0]) {
-        journal_cfg_t jc = {.path = s->cfg.journal_path,
-                            .buffer_size = s->cfg.journal_buffer_size,
-                            .buffers = s->cfg.journal_buffers,
-                            .fsync = (journal_fsync_t)s->cfg.journal_fsync,
-                            .fsync_interval_ns = s->cfg.journal_fsync_interval_ns};
         what = "journal";
-        rc = journal_open(&s->journal, &jc, err, sizeof err);
-        s->have_journal = rc == 0;
-        if (rc == 0) {
-            if (s->journal.torn_bytes)
-                log_msg("serve: journal %s: a torn last record (%llu bytes at offset %llu, a "
-                        "crash mid-write) was cut off",
-                        s->cfg.journal_path, (unsigned long long)s->journal.torn_bytes,
-                        (unsigned long long)s->journal.torn_offset);
-            what = "journal replay";
-            rc = rebuild(s, err, sizeof err) < 0 ? -EIO : 0;
-            if (rc == 0 && s->recovered)
-                log_msg("serve: rebuilt from the journal: %llu messages in %.2f s; next sequence "
-                        "number %llu",
-                        (unsigned long long)s->recovered, s->rebuild_s,
-                        (unsigned long long)journal_next_seq(&s->journal));
-        }
+        rc = open_journal(s, err, errlen);
     }
     if (rc == 0) {
+        config_t lc = s->cfg;
+        if (s->opts.ephemeral_ports) {
+            lc.tcp_port = lc.tcp_port ? LIVE_PORT_ANY : 0;
+            lc.udp_port = lc.udp_port ? LIVE_PORT_ANY : 0;
+        }
         what = "feeds";
-        rc = live_init(&s->live, &s->cfg, s->have_journal ? journal_next_seq(&s->journal) : 1,
-                       deliver, lost, s, err, sizeof err);
+        rc = live_init(&s->live, &lc, s->have_journal ? journal_next_seq(&s->journal) : 1, deliver,
+                       lost, s, err, errlen);
         s->live_ok = rc == 0;
     }
     if (rc == 0 && s->cfg.http_port) {
-        http_cfg_t hc;
-        memset(&hc, 0, sizeof hc);
-        snprintf(hc.addr, sizeof hc.addr, "%.15s", s->cfg.http_addr);
-        hc.port = (uint16_t)s->cfg.http_port;
-        hc.max_connections = s->cfg.http_max_connections;
-        hc.max_request_bytes = s->cfg.http_max_request;
-        hc.response_bytes = s->cfg.http_response_buffer;
-        snprintf(hc.token, sizeof hc.token, "%.127s", s->cfg.http_token);
-        hc.timeout_s = (unsigned)(s->cfg.http_timeout_ns / 1000000000ull);
-        static snap_route_t q_symbols = {.query = query_symbols}, q_pca = {.query = query_pca},
-                            q_mst = {.query = query_mst}, q_clusters = {.query = query_clusters};
-        q_symbols.snap = q_pca.snap = q_mst.snap = q_clusters.snap = &s->snap;
-        static const http_route_t routes_tmpl[] = {
-            {"/healthz", false, true, "application/json", h_healthz, NULL},
-            {"/metrics", false, false, "text/plain; version=0.0.4; charset=utf-8", h_metrics, NULL},
-            {"/v1/symbols", false, false, "application/json", h_snap, &q_symbols},
-            {"/v1/symbols/", true, false, "application/json", h_symbol, NULL},
-            {"/v1/correlation", false, false, "application/json", h_correlation, NULL},
-            {"/v1/pca", false, false, "application/json", h_snap, &q_pca},
-            {"/v1/mst", false, false, "application/json", h_snap, &q_mst},
-            {"/v1/clusters", false, false, "application/json", h_snap, &q_clusters},
-            {"/v1/memory", false, false, "application/json", h_memory, NULL},
-        };
-        static http_route_t routes[sizeof routes_tmpl / sizeof routes_tmpl[0]];
-        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-            routes[i] = routes_tmpl[i];
-            if (!routes[i].ctx)
-                routes[i].ctx = s;
-        }
-        s->memcap = 256 << 10;
-        s->membuf = mem_alloc(MEM_TAG_SERVER, s->memcap);
-        s->memf = s->membuf ? fmemopen(s->membuf, s->memcap, "w") : NULL;
-        if (s->memf)
-            setvbuf(s->memf, NULL, _IONBF, 0);
-        s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
         what = "HTTP server";
-        rc = http_start(&s->http, &hc, routes, sizeof routes / sizeof routes[0], err, sizeof err);
-        s->http_ok = rc == 0;
+        rc = start_http(s, err, errlen);
     }
     if (rc < 0) {
-        fprintf(stderr, "tickcore serve: start-up failed: %s: %s\n", what,
-                err[0] ? err : strerror(-rc));
-        log_msg("serve: start-up failed: %s: %s", what, err[0] ? err : strerror(-rc));
-        if (s->http_ok)
-            http_stop(&s->http);
-        if (s->live_ok)
-            live_fini(&s->live);
-        if (s->have_journal)
-            journal_close(&s->journal);
-        if (s->pl_ok)
-            pipeline_fini(&s->pl);
-        if (s->snap_ok)
-            snapshot_fini(&s->snap);
-        if (s->memf)
-            fclose(s->memf);
-        if (s->membuf)
-            mem_free(MEM_TAG_SERVER, s->membuf, s->memcap);
-        if (s->statm_fd >= 0)
-            close(s->statm_fd);
-        symtab_fini(&s->symbols);
-        log_close();
-        return rc == -EINVAL ? 2 : 1;
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s: %s", what, err[0] ? err : strerror(-rc));
+        snprintf(err, errlen, "%s", msg);
+        log_msg("serve: start-up failed: %s", msg);
+        teardown(s);
+        return rc;
     }
     log_msg("serve: listening: soupbintcp %s:%u, moldudp64 %s:%u, http %s:%u; session %s; next "
             "sequence number %llu; journal %s (fsync %s)",
             s->cfg.tcp_addr, s->live.tcp_port, s->cfg.udp_addr, s->live.udp_port, s->cfg.http_addr,
-            s->http_ok ? http_port(&s->http) : 0, s->cfg.session,
-            (unsigned long long)s->live.next_seq, s->have_journal ? s->cfg.journal_path : "(none)",
+            server_http_port(s), s->cfg.session, (unsigned long long)s->live.next_seq,
+            s->have_journal ? s->cfg.journal_path : "(none)",
             s->cfg.journal_fsync == CFG_FSYNC_BATCH      ? "every batch"
             : s->cfg.journal_fsync == CFG_FSYNC_INTERVAL ? "interval"
                                                          : "off");
-    static mem_snapshot_t before, after, end;
-    mem_seal();
-    mem_snapshot(&before);
+    *out = s;
+    return 0;
+}
 
-    uint64_t t_gauges = 0;
-    /* the live loop's busy time: its thread's CPU time (waiting for the ring costs none) */
-    const uint64_t cpu0 = clock_thread_cpu_ns();
-    s->rate_t = clock_mono_ns();
-    while (!g_stop && !s->fatal) {
-        int n = live_poll(&s->live, 5000000ull);
-        if (n < 0) {
-            snprintf(s->fatal_msg, sizeof s->fatal_msg, "io_uring: %s", strerror(-n));
-            log_msg("serve: %s", s->fatal_msg);
-            s->fatal = 1;
-            break;
-        }
-        flush(s);
-        uint64_t t = clock_mono_ns();
-        if (s->have_journal)
-            journal_commit(&s->journal, t); /* the interval fsync, also when idle */
-        if (n == 0 && s->dirty && t - s->last_tick >= s->cfg.snapshot_interval_ns) {
-            pipeline_publish_tick(&s->pl); /* workers publish what they held back */
-            s->dirty = false;
-            s->last_tick = t;
-        }
-        if (g_hup) {
-            g_hup = 0;
-            int r = log_reopen();
-            log_msg("serve: SIGHUP: log reopened%s%s", r < 0 ? ": " : "",
-                    r < 0 ? strerror(-r) : "");
-        }
-        if (t - t_gauges >= 100000000ull) {
-            refresh_gauges(s, t);
-            t_gauges = t;
-        }
-    }
-    /* Drain: no new connections or datagrams; what has arrived is applied and journalled. */
-    s->draining = true;
-    log_msg("serve: %s: draining", s->fatal ? "stopping after an error" : "signal received");
+/* ---- the loop, the drain, teardown -------------------------------------------------------- */
+
+/* No new connections or datagrams; what has arrived is applied and journalled; the journal
+ * fsynced; queries end; the workers finish and the last cross-section is computed. */
+static void drain(server_t *s)
+{
+    if (s->drained)
+        return;
+    s->drained = true;
+    atomic_store_explicit(&s->draining, true, memory_order_relaxed);
+    log_msg("serve: %s: draining", failed(s) ? "stopping after an error" : "stop requested");
     live_stop(&s->live);
     for (int i = 0; i < 200 && !live_idle(&s->live); i++) {
         if (live_poll(&s->live, 10000000ull) < 0)
@@ -873,40 +818,130 @@ int serve_main(int argc, char **argv)
     /* shutdown: the bar still open closes and counts */
     pipeline_close_bars(&s->pl);
     pipeline_finish(&s->pl);
-    double secs = (double)(clock_mono_ns() - s->t_start) * 1e-9;
-    int xs_rc = xsection_compute(&s->pl.xs);
-    (void)xs_rc;
-    mem_snapshot(&after);
-    static report_t rep;
-    report_collect(&rep, &s->pl, &s->symbols, s->cfg.top_symbols);
-    report_set_times(&rep, (double)(clock_thread_cpu_ns() - cpu0) * 1e-9, secs);
+    (void)xsection_compute(&s->pl.xs); /* the report's matrices: as of the last row */
+    GSET(s->wall_ns, clock_mono_ns() - s->t_start);
+    log_msg("serve: stopped: %llu messages taken", (unsigned long long)GGET(s->live.c.delivered));
+}
 
-    live_fini(&s->live);
-    if (s->have_journal)
-        journal_close(&s->journal);
-    pipeline_fini(&s->pl);
-    snapshot_fini(&s->snap);
-    if (s->memf)
-        fclose(s->memf);
-    if (s->membuf)
-        mem_free(MEM_TAG_SERVER, s->membuf, s->memcap);
-    if (s->statm_fd >= 0)
-        close(s->statm_fd);
-    symtab_fini(&s->symbols);
-    mem_snapshot(&end);
-    memcpy(end.objs, after.objs, sizeof end.objs);
-    end.nobjs = after.nobjs;
-    int status = mem_exit_status(&end);
-    if (s->fatal && status == 0)
-        status = 1;
-    uint64_t churn = after.total.churn_allocs - before.total.churn_allocs;
-    print_report(s, &rep, &end, secs, status);
-    if (!s->json)
-        printf("  allocations while serving (after the seal): %" PRIu64 "%s\n", churn,
-               churn ? "  <-- churn" : " (steady state allocates nothing)");
-    log_msg("serve: stopped: %llu messages taken, exit status %d",
-            (unsigned long long)GGET(s->live.c.delivered), status);
-    log_close();
-    fflush(stdout);
-    return status;
+int server_run(server_t *s)
+{
+    uint64_t t_gauges = 0;
+    /* the live loop's busy time: its thread's CPU time (waiting for the ring costs none) */
+    uint64_t cpu0 = clock_thread_cpu_ns();
+    s->rate_t = clock_mono_ns();
+    while (!atomic_load_explicit(&s->stop, memory_order_relaxed) && !failed(s)) {
+        int n = live_poll(&s->live, 5000000ull);
+        if (n < 0) {
+            fail(s, "io_uring: %s", strerror(-n));
+            break;
+        }
+        flush(s);
+        uint64_t t = clock_mono_ns();
+        if (s->have_journal)
+            journal_commit(&s->journal, t); /* the interval fsync, also when idle */
+        if (n == 0 && s->dirty && t - s->last_tick >= s->cfg.snapshot_interval_ns) {
+            pipeline_publish_tick(&s->pl); /* workers publish what they held back */
+            s->dirty = false;
+            s->last_tick = t;
+        }
+        if (atomic_exchange_explicit(&s->hup, false, memory_order_relaxed)) {
+            int r = log_reopen();
+            log_msg("serve: SIGHUP: log reopened%s%s", r < 0 ? ": " : "",
+                    r < 0 ? strerror(-r) : "");
+        }
+        if (t - t_gauges >= 100000000ull) {
+            refresh_gauges(s, t);
+            t_gauges = t;
+        }
+    }
+    drain(s);
+    GSET(s->loop_cpu_ns, clock_thread_cpu_ns() - cpu0);
+    return failed(s) ? -EIO : 0;
+}
+
+void server_stop(server_t *s)
+{
+    atomic_store_explicit(&s->stop, true, memory_order_relaxed);
+}
+
+void server_reopen_log(server_t *s)
+{
+    atomic_store_explicit(&s->hup, true, memory_order_relaxed);
+}
+
+uint16_t server_tcp_port(const server_t *s)
+{
+    return s->live.tcp_port;
+}
+
+uint16_t server_udp_port(const server_t *s)
+{
+    return s->live.udp_port;
+}
+
+uint16_t server_http_port(const server_t *s)
+{
+    return s->http_ok ? http_port(&s->http) : 0;
+}
+
+void server_stats(const server_t *cs, server_stats_t *o)
+{
+    server_t *s = (server_t *)cs; /* atomic loads take non-const pointers in C17 */
+    live_counters_t *c = &s->live.c;
+    memset(o, 0, sizeof *o);
+    uint64_t wall = GGET(s->wall_ns);
+    o->seconds = (double)(wall ? wall : clock_mono_ns() - s->t_start) * 1e-9;
+    o->loop_cpu_s = (double)GGET(s->loop_cpu_ns) * 1e-9;
+    o->recovered = s->recovered;
+    o->rebuild_s = s->rebuild_s;
+    o->delivered = GGET(c->delivered);
+    o->next_seq = GGET(c->next_seq);
+    o->tcp_messages = GGET(c->tcp_messages);
+    o->udp_messages = GGET(c->udp_messages);
+    o->duplicates = GGET(c->tcp_duplicates) + GGET(c->udp_duplicates);
+    o->tcp_accepted = GGET(c->tcp_accepted);
+    o->tcp_logins = GGET(c->tcp_logins);
+    o->tcp_rejected = GGET(c->tcp_rejected);
+    o->tcp_refused = GGET(c->tcp_refused);
+    for (int r = 0; r < LIVE_DROP_COUNT; r++)
+        o->drops[r] = GGET(c->drops[r]);
+    o->udp_datagrams = GGET(c->udp_datagrams);
+    o->udp_bad = GGET(c->udp_bad);
+    o->udp_wrong_session = GGET(c->udp_wrong_session);
+    o->udp_gaps = GGET(c->udp_gaps);
+    o->udp_recovered = GGET(c->udp_recovered);
+    o->udp_lost_messages = GGET(c->udp_lost_messages);
+    o->udp_lost_gaps = GGET(c->udp_lost_gaps);
+    o->journal = s->have_journal;
+    o->journal_messages = GGET(s->g_journal_messages);
+    o->journal_writes = GGET(s->g_journal_writes);
+    o->journal_fsyncs = GGET(s->g_journal_fsyncs);
+    o->journal_waits = GGET(s->g_journal_waits);
+    o->journal_errors = GGET(s->g_journal_errors);
+    http_stats_t h;
+    http_stats(&s->http, &h);
+    o->http_requests = h.requests;
+    o->http_2xx = h.responses_2xx;
+    o->http_4xx = h.responses_4xx;
+    o->http_5xx = h.responses_5xx;
+    if (atomic_load_explicit(&s->fatal, memory_order_acquire)) {
+        o->failed = true;
+        snprintf(o->error, sizeof o->error, "%s", s->fatal_msg);
+    }
+}
+
+void server_report(const server_t *s, report_t *out)
+{
+    report_collect(out, &s->pl, &s->symbols, s->cfg.top_symbols);
+    server_stats_t st;
+    server_stats(s, &st);
+    report_set_times(out, st.loop_cpu_s, st.seconds);
+}
+
+void server_close(server_t *s)
+{
+    if (!s)
+        return;
+    drain(s);
+    teardown(s);
 }

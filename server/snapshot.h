@@ -67,7 +67,7 @@ typedef struct snapshot_sym {
     char symbol[SYMTAB_SYM_MAX + 1];
     uint64_t version;    /* publishes of this record (1 for the first) */
     uint64_t ts;         /* feed timestamp (ns) of the symbol's last event before the publish */
-    uint64_t publish_ns; /* the writer's now_ns at the publish */
+    uint64_t publish_ns; /* now_ns given to the publish (serve: wall clock, ns since epoch) */
     int64_t bid, ask;    /* best prices; 0 = side empty */
     uint64_t bid_size, ask_size;
     book_symbol_t book; /* live orders and levels per side (0 bid, 1 ask) */
