@@ -22,6 +22,7 @@
 #define NEIGHBOUR_PROBES 2  /* ticks tried on each side of a new price */
 #define BOOK_WIN         64 /* ticks in a side's price window */
 #define BOOK_WIN_MAX     32768 /* windows in a book at most (16,384 symbols with both sides) */
+#define DIR_SCALE_LOG2   0     /* direct order table: 2^this times max_orders (rounded up) */
 
 /* An order: one 16-byte slot of the order table. Its price, locate and side are its level's.
  * shares == 0 marks an empty slot (a live order always has at least one share). */
@@ -86,55 +87,118 @@ static inline uint64_t slot_make(uint32_t fp, uint32_t idx)
     return (uint64_t)fp << 32 | (uint64_t)(idx + 1);
 }
 
-/* An order reference's home slot. ITCH hands out references in sequence, and most orders die
- * young, so the live orders a stream touches are mostly recent ones: a block of 256 consecutive
- * references shares one hashed base and takes consecutive home slots (one 4 KiB page of the
- * table, which new references fill line by line, as a hardware prefetcher likes), while blocks
- * scatter like any hash, so references that share their low bits do not pile up. The price: a
- * run of live consecutive references is one probe run, which a delete scans to its end (at most
- * about a block while the table's load stays under 1/2 and blocks rarely meet). */
+/* ---- the order table ------------------------------------------------------------------------
+ * ITCH hands out references in sequence and most orders die young, so the live orders are mostly
+ * a dense run of recent references. The direct table holds order ref in slot ref & dmask (the
+ * slot keeps the whole reference, so a lookup validates it with one compare): a new order is one
+ * store into the slot after the previous order's, and a delete clears a slot with no probe and
+ * no shifting. An order whose slot a newer reference needs (it has lived through a whole table's
+ * worth of later references, or the references are not sequential) moves to the far table, an
+ * open-addressing hash of max_orders capacity. far_max (the highest reference the far table has
+ * held since it was last empty) lets a lookup of a newer reference skip the far table, so the
+ * hot path never touches it; only old orders pay a probe there.
+ *
+ * Far-table home slots: a block of 256 consecutive references shares one hashed base and takes
+ * consecutive home slots (the orders a stream moves out together sit together), while blocks
+ * scatter like any hash. */
 #define REF_BLOCK_BITS 8
 static inline uint32_t ref_home(const book_t *b, uint64_t ref)
 {
-    return ((hash_fp(ref >> REF_BLOCK_BITS) >> b->oshift) +
+    return ((hash_fp(ref >> REF_BLOCK_BITS) >> b->fshift) +
             (uint32_t)(ref & ((1u << REF_BLOCK_BITS) - 1))) &
-           b->omask;
+           b->fmask;
 }
 
-/* The live order ref, or NULL with *pos = the empty slot where it would go. The load factor is
- * at most 1/2, so the probe always ends. */
-static inline book_ord_t *ord_find(const book_t *b, uint64_t ref, uint32_t *pos)
+static book_ord_t *far_find(const book_t *b, uint64_t ref)
 {
     uint32_t i = ref_home(b, ref);
     for (;;) {
-        book_ord_t *o = &b->otab[i];
-        if (o->shares == 0) {
-            *pos = i;
+        book_ord_t *o = &b->ofar[i];
+        if (o->shares == 0)
             return NULL;
-        }
         if (o->ref == ref)
             return o;
-        i = (i + 1) & b->omask;
+        i = (i + 1) & b->fmask;
     }
 }
 
-/* Empty order slot o, pulling back later entries of its run as hash_delete does. */
-static inline void ord_delete(book_t *b, book_ord_t *o)
+/* The live order ref, or NULL. */
+static inline book_ord_t *ord_find(const book_t *b, uint64_t ref)
 {
-    uint32_t mask = b->omask, i = (uint32_t)(o - b->otab), j = i;
+    book_ord_t *o = &b->odir[ref & b->dmask];
+    if (mem_likely(o->ref == ref && o->shares != 0))
+        return o;
+    if (mem_likely(ref > b->far_max))
+        return NULL;
+    return far_find(b, ref);
+}
+
+/* Move order o (a live direct slot's occupant) to the far table. Its load stays at most 1/2:
+ * it has twice max_orders slots, and no more than max_orders orders are live. */
+static __attribute__((noinline)) void far_insert(book_t *b, const book_ord_t *o)
+{
+    uint32_t i = ref_home(b, o->ref);
+    while (b->ofar[i].shares != 0)
+        i = (i + 1) & b->fmask;
+    b->ofar[i] = *o;
+    if (o->ref > b->far_max)
+        b->far_max = o->ref;
+    uint32_t n = MEM_LD(b->far_live) + 1;
+    MEM_ST(b->far_live, n);
+    if (n > MEM_LD(b->far_peak))
+        MEM_ST(b->far_peak, n);
+    MEM_ST(b->far_moves, MEM_LD(b->far_moves) + 1);
+}
+
+/* Empty far slot o, then pull back every later entry of its run that may live at or before the
+ * hole (its home is not cyclically in (hole, j]), so no lookup ever needs a tombstone. */
+static __attribute__((noinline)) void far_delete(book_t *b, book_ord_t *o)
+{
+    uint32_t mask = b->fmask, i = (uint32_t)(o - b->ofar), j = i;
     for (;;) {
         j = (j + 1) & mask;
-        book_ord_t *s = &b->otab[j];
+        book_ord_t *s = &b->ofar[j];
         if (s->shares == 0)
             break;
         uint32_t home = ref_home(b, s->ref);
         if (((j - home) & mask) >= ((j - i) & mask)) {
-            b->otab[i] = *s;
+            b->ofar[i] = *s;
             i = j;
         }
     }
-    b->otab[i].shares = 0;
+    b->ofar[i].shares = 0;
+    uint32_t n = MEM_LD(b->far_live) - 1;
+    MEM_ST(b->far_live, n);
+    if (n == 0)
+        b->far_max = 0; /* nothing far: every lookup stays in the direct table */
+}
+
+static inline bool ord_is_direct(const book_t *b, const book_ord_t *o)
+{
+    return (uintptr_t)o - (uintptr_t)b->odir < ((uintptr_t)b->dmask + 1) * sizeof *o;
+}
+
+/* Remove live order o, found by ord_find. */
+static inline void ord_delete(book_t *b, book_ord_t *o)
+{
+    if (mem_likely(ord_is_direct(b, o)))
+        o->shares = 0;
+    else
+        far_delete(b, o);
     MEM_ST(b->olive, MEM_LD(b->olive) - 1);
+}
+
+/* Store new order n (its reference not live) in its direct slot, moving a live occupant far. */
+static inline void ord_insert(book_t *b, const book_ord_t *n)
+{
+    book_ord_t *d = &b->odir[n->ref & b->dmask];
+    if (mem_unlikely(d->shares != 0))
+        far_insert(b, d);
+    *d = *n;
+    uint32_t live = MEM_LD(b->olive) + 1;
+    MEM_ST(b->olive, live);
+    if (live > MEM_LD(b->opeak))
+        MEM_ST(b->opeak, live);
 }
 
 /* A level key's fingerprint. Activity on a side clusters within a few ticks of its best price,
@@ -558,27 +622,22 @@ static book_result_t apply_add(book_t *b, const ev_t *e)
     if (mem_unlikely(!add_fields_ok(b, e->locate, e->shares, e->price) ||
                      (e->side != 'B' && e->side != 'S')))
         return count(&b->invalid, BOOK_INVALID);
-    uint32_t pos;
-    if (mem_unlikely(ord_find(b, e->ref, &pos) != NULL))
+    if (mem_unlikely(ord_find(b, e->ref) != NULL))
         return count(&b->dup_refs, BOOK_DUP_REF);
-    uint32_t live = MEM_LD(b->olive);
-    if (mem_unlikely(live == b->cfg.max_orders))
+    if (mem_unlikely(MEM_LD(b->olive) == b->cfg.max_orders))
         return count(&b->orders_exhausted, BOOK_NO_ORDER);
-    book_ord_t *o = &b->otab[pos];
-    if (mem_unlikely(!order_attach(b, o, e->price, e->locate, e->side == 'S', (uint32_t)e->shares)))
+    book_ord_t o = {.ref = e->ref};
+    if (mem_unlikely(
+            !order_attach(b, &o, e->price, e->locate, e->side == 'S', (uint32_t)e->shares)))
         return count(&b->levels_exhausted, BOOK_NO_LEVEL);
-    o->ref = e->ref;
-    MEM_ST(b->olive, live + 1);
-    if (live + 1 > MEM_LD(b->opeak))
-        MEM_ST(b->opeak, live + 1);
+    ord_insert(b, &o);
     return count(&b->applied, BOOK_OK);
 }
 
 /* E, C, X: take shares off the order; all of them (or more: an anomaly) removes it. */
 static book_result_t apply_reduce(book_t *b, const ev_t *e, book_fill_t *fill)
 {
-    uint32_t pos;
-    book_ord_t *o = ord_find(b, e->ref, &pos);
+    book_ord_t *o = ord_find(b, e->ref);
     if (mem_unlikely(o == NULL))
         return count(&b->unknown_refs, BOOK_UNKNOWN_REF);
     fill_order(b, o, fill);
@@ -604,8 +663,7 @@ static book_result_t apply_reduce(book_t *b, const ev_t *e, book_fill_t *fill)
 
 static book_result_t apply_delete(book_t *b, const ev_t *e, book_fill_t *fill)
 {
-    uint32_t pos;
-    book_ord_t *o = ord_find(b, e->ref, &pos);
+    book_ord_t *o = ord_find(b, e->ref);
     if (mem_unlikely(o == NULL))
         return count(&b->unknown_refs, BOOK_UNKNOWN_REF);
     fill_order(b, o, fill);
@@ -619,8 +677,7 @@ static book_result_t apply_delete(book_t *b, const ev_t *e, book_fill_t *fill)
  * and side with the new price and shares, at the back of its level. */
 static book_result_t apply_replace(book_t *b, const ev_t *e, book_fill_t *fill)
 {
-    uint32_t pos;
-    book_ord_t *o = ord_find(b, e->ref, &pos);
+    book_ord_t *o = ord_find(b, e->ref);
     if (mem_unlikely(o == NULL))
         return count(&b->unknown_refs, BOOK_UNKNOWN_REF);
     fill_order(b, o, fill);
@@ -631,13 +688,12 @@ static book_result_t apply_replace(book_t *b, const ev_t *e, book_fill_t *fill)
     ord_delete(b, o);
     if (mem_unlikely(!add_fields_ok(b, locate, e->shares, e->price)))
         return count(&b->invalid, BOOK_INVALID);
-    if (mem_unlikely(ord_find(b, e->new_ref, &pos) != NULL))
+    if (mem_unlikely(ord_find(b, e->new_ref) != NULL))
         return count(&b->dup_refs, BOOK_DUP_REF);
-    o = &b->otab[pos];
-    if (mem_unlikely(!order_attach(b, o, e->price, locate, ask, (uint32_t)e->shares)))
+    book_ord_t n = {.ref = e->new_ref};
+    if (mem_unlikely(!order_attach(b, &n, e->price, locate, ask, (uint32_t)e->shares)))
         return count(&b->levels_exhausted, BOOK_NO_LEVEL);
-    o->ref = e->new_ref;
-    MEM_ST(b->olive, MEM_LD(b->olive) + 1);
+    ord_insert(b, &n);
     return count(&b->applied, BOOK_OK);
 }
 
@@ -687,9 +743,9 @@ static inline bool is_ref_keyed(uint8_t t)
 static inline void prefetch_event(const book_t *b, const ev_t *e)
 {
     if (is_ref_keyed(e->type)) {
-        __builtin_prefetch(&b->otab[ref_home(b, e->ref)], 1);
+        __builtin_prefetch(&b->odir[e->ref & b->dmask], 1);
     } else if (is_add(e->type)) {
-        __builtin_prefetch(&b->otab[ref_home(b, e->ref)], 1);
+        __builtin_prefetch(&b->odir[e->ref & b->dmask], 1);
         uint64_t key = lvl_key(e->price & BOOK_PRICE_MAX, e->locate, e->side == 'S');
         __builtin_prefetch(&b->lhash[lvl_fp(b, key) >> b->lshift], 0);
         if (e->locate <= b->cfg.max_locate)
@@ -766,8 +822,7 @@ int book_depth(const book_t *b, uint16_t locate, uint8_t side, uint32_t n, book_
 
 int book_order(const book_t *b, uint64_t ref, book_order_t *out)
 {
-    uint32_t pos;
-    const book_ord_t *o = ord_find(b, ref, &pos);
+    const book_ord_t *o = ord_find(b, ref);
     if (o == NULL)
         return -ENOENT;
     uint64_t key = lvl_at(b, o->level)->key;
@@ -797,9 +852,12 @@ void book_stats(const book_t *b, book_stats_t *out)
     out->max_orders = b->cfg.max_orders;
     out->max_levels = b->cfg.max_levels;
     out->max_locate = b->cfg.max_locate;
-    if (b->otab == NULL)
+    if (b->odir == NULL)
         return;
     out->orders = MEM_LD(b->olive);
+    out->far_orders = MEM_LD(b->far_live);
+    out->far_peak = MEM_LD(b->far_peak);
+    out->far_moves = MEM_LD(b->far_moves);
     out->levels = pool_in_use(&b->levels);
     out->orders_peak = MEM_LD(b->opeak);
     out->levels_peak = MEM_LD(b->levels.peak);
@@ -866,9 +924,14 @@ static size_t side_bytes(const book_config_t *cfg)
     return ((size_t)cfg->max_locate + 1) * 2 * sizeof(book_side_t);
 }
 
-static size_t otab_bytes(const book_t *b)
+static size_t odir_bytes(const book_t *b)
 {
-    return ((size_t)b->omask + 1) * sizeof(book_ord_t);
+    return ((size_t)b->dmask + 1) * sizeof(book_ord_t);
+}
+
+static size_t ofar_bytes(const book_t *b)
+{
+    return ((size_t)b->fmask + 1) * sizeof(book_ord_t);
 }
 
 /* The order table in the memory report, as a pool of max_orders objects. Any thread. */
@@ -903,16 +966,19 @@ int book_init(book_t *b, const book_config_t *cfg)
         return -EINVAL;
     b->cfg = *cfg;
     unsigned ok = table_log2(cfg->max_orders), lk = table_log2(cfg->max_levels);
-    b->omask = (uint32_t)((1ull << ok) - 1);
+    b->dmask = (uint32_t)((1ull << (ok - 1 + DIR_SCALE_LOG2)) - 1);
+    b->fmask = (uint32_t)((1ull << ok) - 1);
     b->lmask = (uint32_t)((1ull << lk) - 1);
-    b->oshift = 32 - ok;
+    b->fshift = 32 - ok;
     b->lshift = 32 - lk;
     int rc =
         pool_init(&b->levels, "book.levels", MEM_TAG_BOOK, sizeof(book_lvl_t), 32, cfg->max_levels);
     if (rc != 0)
         goto fail;
     rc = -ENOMEM;
-    b->otab = mem_alloc_at(MEM_TAG_BOOK, otab_bytes(b), MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
+    b->odir = mem_alloc_at(MEM_TAG_BOOK, odir_bytes(b), MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
+                           __FILE__, __LINE__);
+    b->ofar = mem_alloc_at(MEM_TAG_BOOK, ofar_bytes(b), MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
                            __FILE__, __LINE__);
     b->lhash = mem_alloc_at(MEM_TAG_BOOK, ((size_t)b->lmask + 1) * sizeof(uint64_t), MEM_CACHE_LINE,
                             MEM_ZERO | MEM_PREFAULT, __FILE__, __LINE__);
@@ -921,7 +987,8 @@ int book_init(book_t *b, const book_config_t *cfg)
     if (b->nwin > BOOK_WIN_MAX)
         b->nwin = BOOK_WIN_MAX;
     b->wins = mem_alloc_prefault(MEM_TAG_BOOK, wins_bytes(b), MEM_CACHE_LINE);
-    if (b->otab == NULL || b->lhash == NULL || b->sides == NULL || b->wins == NULL)
+    if (b->odir == NULL || b->ofar == NULL || b->lhash == NULL || b->sides == NULL ||
+        b->wins == NULL)
         goto fail;
     sides_clear(b);
     mem_obj_register(&b->oobj, MEM_OBJ_POOL, MEM_TAG_BOOK, "book.orders", b, orders_stats);
@@ -939,12 +1006,14 @@ void book_fini(book_t *b)
     if (b->oobj.obj != NULL) /* registered */
         mem_obj_unregister(&b->oobj);
     pool_fini(&b->levels);
-    mem_free(MEM_TAG_BOOK, b->otab, otab_bytes(b));
+    mem_free(MEM_TAG_BOOK, b->odir, odir_bytes(b));
+    mem_free(MEM_TAG_BOOK, b->ofar, ofar_bytes(b));
     mem_free(MEM_TAG_BOOK, b->lhash, ((size_t)b->lmask + 1) * sizeof(uint64_t));
     mem_free(MEM_TAG_BOOK, b->sides, side_bytes(&b->cfg));
     mem_free(MEM_TAG_BOOK, b->wins, wins_bytes(b));
     b->wins = NULL;
-    b->otab = NULL;
+    b->odir = NULL;
+    b->ofar = NULL;
     b->lhash = NULL;
     b->sides = NULL;
     b->cfg.max_orders = 0;
@@ -952,10 +1021,14 @@ void book_fini(book_t *b)
 
 void book_reset(book_t *b)
 {
-    if (b->otab == NULL)
+    if (b->odir == NULL)
         return;
-    memset(b->otab, 0, otab_bytes(b));
+    memset(b->odir, 0, odir_bytes(b));
+    if (MEM_LD(b->far_peak) != 0) /* the far table was used since init */
+        memset(b->ofar, 0, ofar_bytes(b));
     MEM_ST(b->olive, 0);
+    MEM_ST(b->far_live, 0);
+    b->far_max = 0;
     memset(b->lhash, 0, ((size_t)b->lmask + 1) * sizeof(uint64_t));
     sides_clear(b);
     pool_reset(&b->levels);

@@ -110,9 +110,11 @@ typedef struct book_stats {
     uint32_t max_orders, max_levels, max_locate; /* the config */
     uint64_t orders, levels;                     /* live now */
     uint64_t orders_peak, levels_peak;           /* most at once */
-    uint64_t events;                             /* events given to book_apply */
-    uint64_t applied;                            /* BOOK_OK or BOOK_ANOMALY */
-    uint64_t ignored;                            /* BOOK_IGNORED */
+    uint64_t far_orders, far_peak; /* live orders in the far table (see book.h): now, most */
+    uint64_t far_moves;            /* orders moved there since init */
+    uint64_t events;               /* events given to book_apply */
+    uint64_t applied;              /* BOOK_OK or BOOK_ANOMALY */
+    uint64_t ignored;              /* BOOK_IGNORED */
     uint64_t unknown_refs, dup_refs;
     uint64_t orders_exhausted, levels_exhausted; /* adds dropped for want of capacity */
     uint64_t anomalies, invalid;
@@ -126,18 +128,22 @@ typedef struct book_side {
 } book_side_t;
 
 typedef struct book {
-    struct book_ord *otab; /* the order table: open addressing, 16-byte orders in the slots */
+    struct book_ord *odir; /* the direct order table: order ref in slot ref & dmask */
+    struct book_ord *ofar; /* the far table: open addressing, orders moved out of odir */
     pool_t levels;         /* struct book_lvl (32 bytes) */
     uint64_t *lhash;       /* (price, locate, side) -> level: (hash >> 32) << 32 | (index + 1) */
     book_side_t *sides;    /* [(max_locate + 1) * 2]: locate * 2 + (side == 'S') */
     struct book_win *wins; /* [nwin] price windows, given to sides as they first need one */
     uint32_t nwin, wused;
-    uint32_t omask, lmask;   /* slots - 1 */
-    uint32_t oshift, lshift; /* home slot = (hash >> 32) >> shift */
+    uint32_t dmask, fmask, lmask; /* slots - 1 */
+    uint32_t fshift, lshift;      /* home slot = (hash >> 32) >> shift */
+    uint64_t far_max;             /* highest reference in ofar since it was last empty */
     book_config_t cfg;
     mem_obj_t oobj; /* the order table in the memory report ("book.orders") */
     /* Counters: written by the owner with MEM_ST, read by book_stats() from any thread. */
-    _Atomic uint32_t olive, opeak; /* live orders now, most at once */
+    _Atomic uint32_t olive, opeak;       /* live orders now, most at once */
+    _Atomic uint32_t far_live, far_peak; /* the same in the far table */
+    _Atomic uint64_t far_moves;          /* orders moved to the far table */
     _Atomic uint64_t events, applied, ignored, unknown_refs, dup_refs, orders_exhausted,
         levels_exhausted, anomalies, invalid;
 } book_t;
