@@ -724,12 +724,11 @@ book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill)
     return apply_one(b, e, fill ? fill : &scratch);
 }
 
-/* Batch prefetch, PREFETCH_AHEAD events ahead: the home slot of the event's order reference,
- * and for an add the home slot of its level key and its side. Hints only: nothing is read. On
- * bench_book's stream the gain is within the noise (an out-of-order core already overlaps the
- * misses of neighbouring events); colder streams may gain more. */
-#define PREFETCH_AHEAD 8
-
+/* Prefetch in two stages, so that no event waits on a chain of misses: BOOK_PREFETCH_FAR events
+ * ahead, the line of the event's direct order slot (and for an add its side and the line of its
+ * level-table home); BOOK_PREFETCH_NEAR events ahead, when that slot has arrived, the level its
+ * order points at (for an add, the side's window). Stage 1 reads the slot and the side, which
+ * is why it runs later; both only hint, nothing is written. */
 static inline bool is_add(uint8_t t)
 {
     return t == 'A' || t == 'F';
@@ -740,28 +739,55 @@ static inline bool is_ref_keyed(uint8_t t)
     return t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U';
 }
 
-static inline void prefetch_event(const book_t *b, const ev_t *e)
+static inline void prefetch_far(const book_t *b, const ev_t *e)
 {
     if (is_ref_keyed(e->type)) {
         __builtin_prefetch(&b->odir[e->ref & b->dmask], 1);
     } else if (is_add(e->type)) {
         __builtin_prefetch(&b->odir[e->ref & b->dmask], 1);
-        uint64_t key = lvl_key(e->price & BOOK_PRICE_MAX, e->locate, e->side == 'S');
-        __builtin_prefetch(&b->lhash[lvl_fp(b, key) >> b->lshift], 0);
         if (e->locate <= b->cfg.max_locate)
             __builtin_prefetch(side_of(b, e->locate, e->side == 'S'), 1);
     }
+}
+
+static inline void prefetch_near(const book_t *b, const ev_t *e)
+{
+    if (is_ref_keyed(e->type)) {
+        const book_ord_t *o = &b->odir[e->ref & b->dmask];
+        if (o->ref == e->ref && o->shares != 0)
+            __builtin_prefetch(lvl_at(b, o->level), 1);
+    } else if (is_add(e->type) && e->locate <= b->cfg.max_locate) {
+        const book_side_t *sd = side_of(b, e->locate, e->side == 'S');
+        const book_win_t *w = win_of(b, sd);
+        int k = w ? win_slot(w, e->price) : -1;
+        if (k >= 0) {
+            __builtin_prefetch(&w->lvl[k], 0);
+        } else {
+            uint64_t key = lvl_key(e->price & BOOK_PRICE_MAX, e->locate, e->side == 'S');
+            __builtin_prefetch(&b->lhash[lvl_fp(b, key) >> b->lshift], 0);
+        }
+    }
+}
+
+void book_prefetch(const book_t *b, const ev_t *e, int stage)
+{
+    if (stage == 0)
+        prefetch_far(b, e);
+    else
+        prefetch_near(b, e);
 }
 
 size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills)
 {
     size_t changed = 0;
     book_fill_t scratch;
-    for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
-        prefetch_event(b, &ev[i]);
+    for (size_t i = 0; i < n && i < BOOK_PREFETCH_FAR; i++)
+        prefetch_far(b, &ev[i]);
     for (size_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n)
-            prefetch_event(b, &ev[i + PREFETCH_AHEAD]);
+        if (i + BOOK_PREFETCH_FAR < n)
+            prefetch_far(b, &ev[i + BOOK_PREFETCH_FAR]);
+        if (i + BOOK_PREFETCH_NEAR < n)
+            prefetch_near(b, &ev[i + BOOK_PREFETCH_NEAR]);
         book_result_t r = apply_one(b, &ev[i], fills ? &fills[i] : &scratch);
         changed += r == BOOK_OK || r == BOOK_ANOMALY;
     }

@@ -170,6 +170,14 @@ book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill);
  * BOOK_ANOMALY). Allocates nothing. */
 size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills);
 
+/* Prefetch hints for an event that will be applied soon (nothing changes): stage 0 about
+ * BOOK_PREFETCH_FAR events ahead of it, stage 1 about BOOK_PREFETCH_NEAR ahead (stage 1 reads the
+ * lines stage 0 asked for). book_apply_batch does this itself; a caller that applies events one
+ * by one (engine/shard) calls it. Owner thread only. */
+#define BOOK_PREFETCH_FAR  16
+#define BOOK_PREFETCH_NEAR 6
+void book_prefetch(const book_t *b, const ev_t *e, int stage);
+
 /* Best bid and offer of a symbol. Returns -EINVAL for a locate above max_locate, else a mask:
  * 1 if there is a bid, 2 if there is an offer; an empty side reports price 0 and size 0. Any
  * out pointer may be NULL. */

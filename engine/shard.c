@@ -116,10 +116,21 @@ static inline void apply_one(shard_t *s, const ev_t *e)
     }
 }
 
+/* The book's prefetch hints for the events FAR and NEAR places after i (see book_prefetch). */
+static inline void prefetch_ahead(const shard_t *s, const ev_t *ev, size_t i, size_t n)
+{
+    if (i + BOOK_PREFETCH_FAR < n)
+        book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_FAR], 0);
+    if (i + BOOK_PREFETCH_NEAR < n)
+        book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_NEAR], 1);
+}
+
 void shard_apply(shard_t *s, const ev_t *ev, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        prefetch_ahead(s, ev, i, n);
         apply_one(s, &ev[i]);
+    }
     s->events += n;
 }
 
@@ -129,6 +140,7 @@ size_t shard_apply_part(shard_t *s, const ev_t *ev, size_t n, const uint8_t *own
     for (size_t i = 0; i < n; i++) {
         const ev_t *e = &ev[i];
         if (owner[e->locate] == id) {
+            prefetch_ahead(s, ev, i, n); /* another shard's event only costs a hint */
             apply_one(s, e);
             mine++;
         } else {
