@@ -47,7 +47,7 @@ static_assert(sizeof(book_lvl_t) == 32, "a level is 32 bytes");
 
 static inline book_lvl_t *lvl_at(const book_t *b, uint32_t i)
 {
-    return (book_lvl_t *)pool_at(&b->levels, i);
+    return &b->lvl[i]; /* pool_at(&b->levels, i), with the size known here */
 }
 
 static inline uint64_t lvl_key(int64_t price, uint16_t locate, unsigned ask)
@@ -557,7 +557,7 @@ static inline bool order_attach(book_t *b, book_ord_t *o, int64_t price, uint16_
         lv = pool_get(&b->levels);
         if (mem_unlikely(lv == NULL))
             return false;
-        li = pool_index(&b->levels, lv);
+        li = (uint32_t)(lv - b->lvl);
         lv->key = key;
         lv->shares = 0;
         lv->orders = 0;
@@ -1001,6 +1001,7 @@ int book_init(book_t *b, const book_config_t *cfg)
         pool_init(&b->levels, "book.levels", MEM_TAG_BOOK, sizeof(book_lvl_t), 32, cfg->max_levels);
     if (rc != 0)
         goto fail;
+    b->lvl = pool_at(&b->levels, 0);
     rc = -ENOMEM;
     b->odir = mem_alloc_at(MEM_TAG_BOOK, odir_bytes(b), MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
                            __FILE__, __LINE__);

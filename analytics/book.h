@@ -131,6 +131,7 @@ typedef struct book {
     struct book_ord *odir; /* the direct order table: order ref in slot ref & dmask */
     struct book_ord *ofar; /* the far table: open addressing, orders moved out of odir */
     pool_t levels;         /* struct book_lvl (32 bytes) */
+    struct book_lvl *lvl;  /* the pool's objects, so level i is lvl + i */
     uint64_t *lhash;       /* (price, locate, side) -> level: (hash >> 32) << 32 | (index + 1) */
     book_side_t *sides;    /* [(max_locate + 1) * 2]: locate * 2 + (side == 'S') */
     struct book_win *wins; /* [nwin] price windows, given to sides as they first need one */
