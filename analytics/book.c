@@ -1,12 +1,12 @@
 /*
- * book: the order books (see book.h for the design). This file holds the order table (16-byte
- * orders in open-addressing slots, an empty slot has 0 shares), the level table (linear probing,
- * backward-shift deletion, an 8-byte slot of 32 hash bits and index + 1), the per-side price
- * windows, the per-side level lists, the event handlers, book_apply_batch's prefetching and the
- * queries. A level's key packs price << 17 | locate << 1 | ask, so one 64-bit compare identifies
- * it and its locate and side need no field of their own. The book owns the level pool, both
- * tables, the side array and the windows, all allocated in book_init and freed in book_fini; the
- * handlers only move orders and levels between them.
+ * book: the order books (see book.h for the design). This file holds the order tables (16-byte
+ * orders; the direct table indexed by reference, the far hash for displaced orders; an empty
+ * slot has 0 shares), the level table (linear probing, backward-shift deletion, an 8-byte slot of
+ * 32 hash bits and index + 1), the per-side price windows, the per-side level lists, the event
+ * handlers, the two-stage prefetch and the queries. A level's key packs price << 17 | locate << 1
+ * | ask, so one 64-bit compare identifies it and its locate and side need no field of their own.
+ * The book owns the level pool, all tables, the side array and the windows, all allocated in
+ * book_init and freed in book_fini; the handlers only move orders and levels between them.
  */
 #include "analytics/book.h"
 

@@ -1,13 +1,18 @@
 /*
  * book: full-depth, per-order limit order books for every symbol, rebuilt from ITCH events.
  *
- * Orders live in the slots of an open-addressing order table (linear probing, backward-shift
- * deletion, so no tombstones): 16 bytes of reference, shares left and level index, so finding an
- * order by reference touches one line and no second object. ITCH numbers orders in sequence and
- * most die young, so blocks of 256 consecutive references share a hashed base and take
- * consecutive home slots: new orders fill the table line after line and the recent orders a
- * stream touches sit in few lines. Price levels live in a pool of 32-byte objects (a packed key
- * of price, locate and side; aggregate shares; order count; links); each symbol side keeps its
+ * Orders are 16 bytes (reference, shares left, level index) in a direct table indexed by the
+ * reference itself: order ref lives in slot ref & (slots - 1), slots = max_orders rounded up to a
+ * power of two, and the slot keeps the whole reference, so one compare validates it. ITCH hands
+ * out references in sequence and most orders die young, so the live orders are a dense run of
+ * recent slots: an add is a store into the line after the previous add's, a delete clears a
+ * slot (no probe, no shifting), and the batch path can prefetch an event's slot from its
+ * reference alone. An order still live when a newer reference needs its slot (it outlived a
+ * table's worth of later references, or the references are not sequential) moves to the far
+ * table, an open-addressing hash (linear probing, backward-shift deletion) of twice max_orders
+ * slots; a lookup goes there only for a reference no newer than the newest it holds, so the
+ * common path never touches it. Price levels live in a pool of 32-byte objects (a packed key of
+ * price, locate and side; aggregate shares; order count; links); each symbol side keeps its
  * levels as a doubly linked list from best to worst plus its counts, so the best bid and offer
  * are O(1) and depth N walks N levels. Each side also gets (while any are left: at most 32,768
  * per book) a price window: the levels at $0.01 prices within 64 ticks of a base that follows
@@ -17,17 +22,19 @@
  * consecutive ticks of a side share a line; a new level there is linked in by a short walk from
  * the nearer end of the side or from a level a tick or two away. When a new level leaves the
  * best outside its window's comfort zone, the window moves (at most 128 levels change hands
- * between the window and the table). Both tables are a power of two of at least twice their
- * capacity (load <= 1/2). Per-order time priority within a level is not kept (aggregate depth
- * does not need it); U moves the order to the back of its new level by construction.
- * Everything (order table, level pool, level table, sides, windows) is allocated by book_init
- * from a config, charged to MEM_TAG_BOOK and backed by RAM at once; book_apply never allocates.
- * Capacity policy: an add that finds max_orders orders live or the level pool empty is dropped
- * and counted, and later events for that reference count as unknown references; nothing crashes
- * and the book stays consistent. Other bad input (unknown references, executions or cancels
- * larger than the order, duplicate references, fields out of range) is counted and never fatal.
- * One thread owns a book: every function except book_stats() must be called by it; book_stats()
- * may be called from any thread (its counters are single-writer relaxed atomics).
+ * between the window and the table). book_apply_batch (and book_prefetch, for callers that apply
+ * one event at a time) prefetches in two stages: an event's order slot and side 16 events ahead,
+ * then the level its order points at 6 events ahead, so an event rarely waits on memory. Per-order
+ * time priority within a level is not kept (aggregate depth does not need it); U moves the order
+ * to the back of its new level by construction.
+ * Everything (both order tables, level pool, level table, sides, windows) is allocated by
+ * book_init from a config, charged to MEM_TAG_BOOK and backed by RAM at once; book_apply never
+ * allocates. Capacity policy: an add that finds max_orders orders live or the level pool empty is
+ * dropped and counted, and later events for that reference count as unknown references; nothing
+ * crashes and the book stays consistent. Other bad input (unknown references, executions or
+ * cancels larger than the order, duplicate references, fields out of range) is counted and never
+ * fatal. One thread owns a book: every function except book_stats() must be called by it;
+ * book_stats() may be called from any thread (its counters are single-writer relaxed atomics).
  */
 #ifndef TICKCORE_ANALYTICS_BOOK_H
 #define TICKCORE_ANALYTICS_BOOK_H
@@ -52,7 +59,8 @@ typedef struct book_config {
 } book_config_t;
 
 /* Sized for a full NASDAQ day (published peaks: 1.65 M live orders, 8,371 symbols, 2,422 levels
- * in one book): 2^21 = 2,097,152 orders, 2^20 levels, every locate; about 130 MB. */
+ * in one book): 2^21 = 2,097,152 orders, 2^20 levels, every locate; about 160 MB (the direct
+ * order table 32 MB, the far table 64 MB). */
 void book_config_default(book_config_t *cfg);
 
 /* What book_apply did with an event. Every outcome but BOOK_OK and BOOK_IGNORED is counted. */

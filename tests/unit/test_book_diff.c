@@ -341,6 +341,7 @@ typedef struct gen {
     uint64_t next_ref, dir_span; /* the book's direct table size (for colliding references) */
     int64_t mid[NSYM + 2];       /* per symbol: mid in $0.01 ticks (sub-$1 symbols: 1e-4 $) */
     uint32_t target;             /* live orders the stream aims at */
+    bool surge;                  /* adding faster, past the book's capacity */
     size_t pick;                 /* the refs entry the last event named, or SIZE_MAX */
 } gen_t;
 
@@ -411,7 +412,7 @@ static void gen_event(gen_t *g, ev_t *e, uint64_t ts)
     e->ts = ts;
     g->pick = SIZE_MAX;
     uint64_t k = below(1000);
-    if (g->nrefs == 0 || (k < 440 && g->nrefs < g->target) || k < 300) {
+    if (g->nrefs == 0 || (k < (g->surge ? 650u : 440u) && g->nrefs < g->target) || k < 300) {
         uint16_t loc = gen_locate();
         e->type = below(40) ? 'A' : 'F';
         e->side = below(2) ? 'B' : 'S';
@@ -660,9 +661,11 @@ static uint64_t run(const run_cfg_t *rc, book_stats_t *end)
     uint16_t turn = 1;
     while (done < rc->events) {
         size_t n = rc->events - done < chunk ? rc->events - done : chunk;
-        if (below(50) == 0) /* a surge past the capacity, or back to normal */
-            g.target = below(3) ? rc->target_lo + (uint32_t)below(rc->target_hi - rc->target_lo)
-                                : rc->max_orders + 1000;
+        if (below(50) == 0) { /* a surge past the capacity, or back to normal */
+            g.surge = below(3) == 0;
+            g.target = g.surge ? rc->max_orders + 1000
+                               : rc->target_lo + (uint32_t)below(rc->target_hi - rc->target_lo);
+        }
         for (size_t i = 0; i < n; i++) {
             gen_event(&g, &g_ev[i], done + i);
             g_want[i] = naive_apply(m, &g_ev[i], &g_wfill[i]);
