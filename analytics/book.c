@@ -1,12 +1,12 @@
 /*
- * book: the order books (see book.h for the design). This file holds the order table (16-byte
- * orders in open-addressing slots, an empty slot has 0 shares), the level table (linear probing,
- * backward-shift deletion, an 8-byte slot of 32 hash bits and index + 1), the per-side price
- * windows, the per-side level lists, the event handlers, book_apply_batch's prefetching and the
- * queries. A level's key packs price << 17 | locate << 1 | ask, so one 64-bit compare identifies
- * it and its locate and side need no field of their own. The book owns the level pool, both
- * tables, the side array and the windows, all allocated in book_init and freed in book_fini; the
- * handlers only move orders and levels between them.
+ * book: the order books (see book.h for the design). This file holds the order tables (16-byte
+ * orders; the direct table indexed by reference, the far hash for displaced orders; an empty
+ * slot has 0 shares), the level table (linear probing, backward-shift deletion, an 8-byte slot of
+ * 32 hash bits and index + 1), the per-side price windows, the per-side level lists, the event
+ * handlers, the two-stage prefetch and the queries. A level's key packs price << 17 | locate << 1
+ * | ask, so one 64-bit compare identifies it and its locate and side need no field of their own.
+ * The book owns the level pool, all tables, the side array and the windows, all allocated in
+ * book_init and freed in book_fini; the handlers only move orders and levels between them.
  */
 #include "analytics/book.h"
 
@@ -22,6 +22,7 @@
 #define NEIGHBOUR_PROBES 2  /* ticks tried on each side of a new price */
 #define BOOK_WIN         64 /* ticks in a side's price window */
 #define BOOK_WIN_MAX     32768 /* windows in a book at most (16,384 symbols with both sides) */
+#define DIR_SCALE_LOG2   0     /* direct order table: 2^this times max_orders (rounded up) */
 
 /* An order: one 16-byte slot of the order table. Its price, locate and side are its level's.
  * shares == 0 marks an empty slot (a live order always has at least one share). */
@@ -46,7 +47,7 @@ static_assert(sizeof(book_lvl_t) == 32, "a level is 32 bytes");
 
 static inline book_lvl_t *lvl_at(const book_t *b, uint32_t i)
 {
-    return (book_lvl_t *)pool_at(&b->levels, i);
+    return &b->lvl[i]; /* pool_at(&b->levels, i), with the size known here */
 }
 
 static inline uint64_t lvl_key(int64_t price, uint16_t locate, unsigned ask)
@@ -86,55 +87,118 @@ static inline uint64_t slot_make(uint32_t fp, uint32_t idx)
     return (uint64_t)fp << 32 | (uint64_t)(idx + 1);
 }
 
-/* An order reference's home slot. ITCH hands out references in sequence, and most orders die
- * young, so the live orders a stream touches are mostly recent ones: a block of 256 consecutive
- * references shares one hashed base and takes consecutive home slots (one 4 KiB page of the
- * table, which new references fill line by line, as a hardware prefetcher likes), while blocks
- * scatter like any hash, so references that share their low bits do not pile up. The price: a
- * run of live consecutive references is one probe run, which a delete scans to its end (at most
- * about a block while the table's load stays under 1/2 and blocks rarely meet). */
+/* ---- the order table ------------------------------------------------------------------------
+ * ITCH hands out references in sequence and most orders die young, so the live orders are mostly
+ * a dense run of recent references. The direct table holds order ref in slot ref & dmask (the
+ * slot keeps the whole reference, so a lookup validates it with one compare): a new order is one
+ * store into the slot after the previous order's, and a delete clears a slot with no probe and
+ * no shifting. An order whose slot a newer reference needs (it has lived through a whole table's
+ * worth of later references, or the references are not sequential) moves to the far table, an
+ * open-addressing hash of max_orders capacity. far_max (the highest reference the far table has
+ * held since it was last empty) lets a lookup of a newer reference skip the far table, so the
+ * hot path never touches it; only old orders pay a probe there.
+ *
+ * Far-table home slots: a block of 256 consecutive references shares one hashed base and takes
+ * consecutive home slots (the orders a stream moves out together sit together), while blocks
+ * scatter like any hash. */
 #define REF_BLOCK_BITS 8
 static inline uint32_t ref_home(const book_t *b, uint64_t ref)
 {
-    return ((hash_fp(ref >> REF_BLOCK_BITS) >> b->oshift) +
+    return ((hash_fp(ref >> REF_BLOCK_BITS) >> b->fshift) +
             (uint32_t)(ref & ((1u << REF_BLOCK_BITS) - 1))) &
-           b->omask;
+           b->fmask;
 }
 
-/* The live order ref, or NULL with *pos = the empty slot where it would go. The load factor is
- * at most 1/2, so the probe always ends. */
-static inline book_ord_t *ord_find(const book_t *b, uint64_t ref, uint32_t *pos)
+static book_ord_t *far_find(const book_t *b, uint64_t ref)
 {
     uint32_t i = ref_home(b, ref);
     for (;;) {
-        book_ord_t *o = &b->otab[i];
-        if (o->shares == 0) {
-            *pos = i;
+        book_ord_t *o = &b->ofar[i];
+        if (o->shares == 0)
             return NULL;
-        }
         if (o->ref == ref)
             return o;
-        i = (i + 1) & b->omask;
+        i = (i + 1) & b->fmask;
     }
 }
 
-/* Empty order slot o, pulling back later entries of its run as hash_delete does. */
-static inline void ord_delete(book_t *b, book_ord_t *o)
+/* The live order ref, or NULL. */
+static inline book_ord_t *ord_find(const book_t *b, uint64_t ref)
 {
-    uint32_t mask = b->omask, i = (uint32_t)(o - b->otab), j = i;
+    book_ord_t *o = &b->odir[ref & b->dmask];
+    if (likely(o->ref == ref && o->shares != 0))
+        return o;
+    if (likely(ref > b->far_max))
+        return NULL;
+    return far_find(b, ref);
+}
+
+/* Move order o (a live direct slot's occupant) to the far table. Its load stays at most 1/2:
+ * it has twice max_orders slots, and no more than max_orders orders are live. */
+static __attribute__((noinline)) void far_insert(book_t *b, const book_ord_t *o)
+{
+    uint32_t i = ref_home(b, o->ref);
+    while (b->ofar[i].shares != 0)
+        i = (i + 1) & b->fmask;
+    b->ofar[i] = *o;
+    if (o->ref > b->far_max)
+        b->far_max = o->ref;
+    uint32_t n = MEM_LD(b->far_live) + 1;
+    MEM_ST(b->far_live, n);
+    if (n > MEM_LD(b->far_peak))
+        MEM_ST(b->far_peak, n);
+    MEM_ST(b->far_moves, MEM_LD(b->far_moves) + 1);
+}
+
+/* Empty far slot o, then pull back every later entry of its run that may live at or before the
+ * hole (its home is not cyclically in (hole, j]), so no lookup ever needs a tombstone. */
+static __attribute__((noinline)) void far_delete(book_t *b, book_ord_t *o)
+{
+    uint32_t mask = b->fmask, i = (uint32_t)(o - b->ofar), j = i;
     for (;;) {
         j = (j + 1) & mask;
-        book_ord_t *s = &b->otab[j];
+        book_ord_t *s = &b->ofar[j];
         if (s->shares == 0)
             break;
         uint32_t home = ref_home(b, s->ref);
         if (((j - home) & mask) >= ((j - i) & mask)) {
-            b->otab[i] = *s;
+            b->ofar[i] = *s;
             i = j;
         }
     }
-    b->otab[i].shares = 0;
+    b->ofar[i].shares = 0;
+    uint32_t n = MEM_LD(b->far_live) - 1;
+    MEM_ST(b->far_live, n);
+    if (n == 0)
+        b->far_max = 0; /* nothing far: every lookup stays in the direct table */
+}
+
+static inline bool ord_is_direct(const book_t *b, const book_ord_t *o)
+{
+    return (uintptr_t)o - (uintptr_t)b->odir < ((uintptr_t)b->dmask + 1) * sizeof *o;
+}
+
+/* Remove live order o, found by ord_find. */
+static inline void ord_delete(book_t *b, book_ord_t *o)
+{
+    if (likely(ord_is_direct(b, o)))
+        o->shares = 0;
+    else
+        far_delete(b, o);
     MEM_ST(b->olive, MEM_LD(b->olive) - 1);
+}
+
+/* Store new order n (its reference not live) in its direct slot, moving a live occupant far. */
+static inline void ord_insert(book_t *b, const book_ord_t *n)
+{
+    book_ord_t *d = &b->odir[n->ref & b->dmask];
+    if (unlikely(d->shares != 0))
+        far_insert(b, d);
+    *d = *n;
+    uint32_t live = MEM_LD(b->olive) + 1;
+    MEM_ST(b->olive, live);
+    if (live > MEM_LD(b->opeak))
+        MEM_ST(b->opeak, live);
 }
 
 /* A level key's fingerprint. Activity on a side clusters within a few ticks of its best price,
@@ -487,13 +551,13 @@ static inline bool order_attach(book_t *b, book_ord_t *o, int64_t price, uint16_
     else
         pos = lhash_find(b, key, &li);
     book_lvl_t *lv;
-    if (mem_likely(li != NIL)) {
+    if (likely(li != NIL)) {
         lv = lvl_at(b, li);
     } else {
         lv = pool_get(&b->levels);
-        if (mem_unlikely(lv == NULL))
+        if (unlikely(lv == NULL))
             return false;
-        li = pool_index(&b->levels, lv);
+        li = (uint32_t)(lv - b->lvl);
         lv->key = key;
         lv->shares = 0;
         lv->orders = 0;
@@ -508,7 +572,7 @@ static inline bool order_attach(book_t *b, book_ord_t *o, int64_t price, uint16_
             side_place(b, sd, key, price, ask, &up, &down);
         }
         side_link(b, sd, lv, li, up, down);
-        if (mem_unlikely(!win_comfortable(b, sd, ask)))
+        if (unlikely(!win_comfortable(b, sd, ask)))
             win_recenter(b, sd, ask);
     }
     lv->shares += shares;
@@ -555,31 +619,25 @@ static inline bool add_fields_ok(const book_t *b, uint16_t locate, uint64_t shar
 
 static book_result_t apply_add(book_t *b, const ev_t *e)
 {
-    if (mem_unlikely(!add_fields_ok(b, e->locate, e->shares, e->price) ||
-                     (e->side != 'B' && e->side != 'S')))
+    if (unlikely(!add_fields_ok(b, e->locate, e->shares, e->price) ||
+                 (e->side != 'B' && e->side != 'S')))
         return count(&b->invalid, BOOK_INVALID);
-    uint32_t pos;
-    if (mem_unlikely(ord_find(b, e->ref, &pos) != NULL))
+    if (unlikely(ord_find(b, e->ref) != NULL))
         return count(&b->dup_refs, BOOK_DUP_REF);
-    uint32_t live = MEM_LD(b->olive);
-    if (mem_unlikely(live == b->cfg.max_orders))
+    if (unlikely(MEM_LD(b->olive) == b->cfg.max_orders))
         return count(&b->orders_exhausted, BOOK_NO_ORDER);
-    book_ord_t *o = &b->otab[pos];
-    if (mem_unlikely(!order_attach(b, o, e->price, e->locate, e->side == 'S', (uint32_t)e->shares)))
+    book_ord_t o = {.ref = e->ref};
+    if (unlikely(!order_attach(b, &o, e->price, e->locate, e->side == 'S', (uint32_t)e->shares)))
         return count(&b->levels_exhausted, BOOK_NO_LEVEL);
-    o->ref = e->ref;
-    MEM_ST(b->olive, live + 1);
-    if (live + 1 > MEM_LD(b->opeak))
-        MEM_ST(b->opeak, live + 1);
+    ord_insert(b, &o);
     return count(&b->applied, BOOK_OK);
 }
 
 /* E, C, X: take shares off the order; all of them (or more: an anomaly) removes it. */
 static book_result_t apply_reduce(book_t *b, const ev_t *e, book_fill_t *fill)
 {
-    uint32_t pos;
-    book_ord_t *o = ord_find(b, e->ref, &pos);
-    if (mem_unlikely(o == NULL))
+    book_ord_t *o = ord_find(b, e->ref);
+    if (unlikely(o == NULL))
         return count(&b->unknown_refs, BOOK_UNKNOWN_REF);
     fill_order(b, o, fill);
     fill->exec_price = e->type == 'E' ? fill->price : e->type == 'C' ? e->price : 0;
@@ -593,7 +651,7 @@ static book_result_t apply_reduce(book_t *b, const ev_t *e, book_fill_t *fill)
     }
     fill->shares = o->shares;
     book_result_t r = BOOK_OK;
-    if (mem_unlikely(e->shares > o->shares)) {
+    if (unlikely(e->shares > o->shares)) {
         count(&b->anomalies, BOOK_ANOMALY);
         r = BOOK_ANOMALY;
     }
@@ -604,9 +662,8 @@ static book_result_t apply_reduce(book_t *b, const ev_t *e, book_fill_t *fill)
 
 static book_result_t apply_delete(book_t *b, const ev_t *e, book_fill_t *fill)
 {
-    uint32_t pos;
-    book_ord_t *o = ord_find(b, e->ref, &pos);
-    if (mem_unlikely(o == NULL))
+    book_ord_t *o = ord_find(b, e->ref);
+    if (unlikely(o == NULL))
         return count(&b->unknown_refs, BOOK_UNKNOWN_REF);
     fill_order(b, o, fill);
     fill->shares = o->shares;
@@ -619,9 +676,8 @@ static book_result_t apply_delete(book_t *b, const ev_t *e, book_fill_t *fill)
  * and side with the new price and shares, at the back of its level. */
 static book_result_t apply_replace(book_t *b, const ev_t *e, book_fill_t *fill)
 {
-    uint32_t pos;
-    book_ord_t *o = ord_find(b, e->ref, &pos);
-    if (mem_unlikely(o == NULL))
+    book_ord_t *o = ord_find(b, e->ref);
+    if (unlikely(o == NULL))
         return count(&b->unknown_refs, BOOK_UNKNOWN_REF);
     fill_order(b, o, fill);
     fill->shares = o->shares;
@@ -629,15 +685,14 @@ static book_result_t apply_replace(book_t *b, const ev_t *e, book_fill_t *fill)
     unsigned ask = fill->side == 'S';
     order_detach(b, o);
     ord_delete(b, o);
-    if (mem_unlikely(!add_fields_ok(b, locate, e->shares, e->price)))
+    if (unlikely(!add_fields_ok(b, locate, e->shares, e->price)))
         return count(&b->invalid, BOOK_INVALID);
-    if (mem_unlikely(ord_find(b, e->new_ref, &pos) != NULL))
+    if (unlikely(ord_find(b, e->new_ref) != NULL))
         return count(&b->dup_refs, BOOK_DUP_REF);
-    o = &b->otab[pos];
-    if (mem_unlikely(!order_attach(b, o, e->price, locate, ask, (uint32_t)e->shares)))
+    book_ord_t n = {.ref = e->new_ref};
+    if (unlikely(!order_attach(b, &n, e->price, locate, ask, (uint32_t)e->shares)))
         return count(&b->levels_exhausted, BOOK_NO_LEVEL);
-    o->ref = e->new_ref;
-    MEM_ST(b->olive, MEM_LD(b->olive) + 1);
+    ord_insert(b, &n);
     return count(&b->applied, BOOK_OK);
 }
 
@@ -668,12 +723,11 @@ book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill)
     return apply_one(b, e, fill ? fill : &scratch);
 }
 
-/* Batch prefetch, PREFETCH_AHEAD events ahead: the home slot of the event's order reference,
- * and for an add the home slot of its level key and its side. Hints only: nothing is read. On
- * bench_book's stream the gain is within the noise (an out-of-order core already overlaps the
- * misses of neighbouring events); colder streams may gain more. */
-#define PREFETCH_AHEAD 8
-
+/* Prefetch in two stages, so that no event waits on a chain of misses: BOOK_PREFETCH_FAR events
+ * ahead, the line of the event's direct order slot (and for an add its side and the line of its
+ * level-table home); BOOK_PREFETCH_NEAR events ahead, when that slot has arrived, the level its
+ * order points at (for an add, the side's window). Stage 1 reads the slot and the side, which
+ * is why it runs later; both only hint, nothing is written. */
 static inline bool is_add(uint8_t t)
 {
     return t == 'A' || t == 'F';
@@ -684,28 +738,64 @@ static inline bool is_ref_keyed(uint8_t t)
     return t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U';
 }
 
-static inline void prefetch_event(const book_t *b, const ev_t *e)
+/* One line into the cache. Not __builtin_prefetch: GCC 12 at -O1 and above dropped every
+ * prefetch of these branchy hint functions (book_prefetch compiled to a bare ret, and so did the
+ * batch prefetch before it), so on x86 the hint is an asm statement the optimizer must keep. */
+static inline void prefetch_line(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p, 1);
+#endif
+}
+
+static inline void prefetch_far(const book_t *b, const ev_t *e)
+{
+    if (is_ref_keyed(e->type) || is_add(e->type))
+        prefetch_line(&b->odir[e->ref & b->dmask]);
+    if (is_add(e->type) && e->locate <= b->cfg.max_locate)
+        prefetch_line(side_of(b, e->locate, e->side == 'S'));
+}
+
+static inline void prefetch_near(const book_t *b, const ev_t *e)
 {
     if (is_ref_keyed(e->type)) {
-        __builtin_prefetch(&b->otab[ref_home(b, e->ref)], 1);
-    } else if (is_add(e->type)) {
-        __builtin_prefetch(&b->otab[ref_home(b, e->ref)], 1);
-        uint64_t key = lvl_key(e->price & BOOK_PRICE_MAX, e->locate, e->side == 'S');
-        __builtin_prefetch(&b->lhash[lvl_fp(b, key) >> b->lshift], 0);
-        if (e->locate <= b->cfg.max_locate)
-            __builtin_prefetch(side_of(b, e->locate, e->side == 'S'), 1);
+        const book_ord_t *o = &b->odir[e->ref & b->dmask];
+        if (o->ref == e->ref && o->shares != 0)
+            prefetch_line(lvl_at(b, o->level));
+    } else if (is_add(e->type) && e->locate <= b->cfg.max_locate) {
+        const book_side_t *sd = side_of(b, e->locate, e->side == 'S');
+        const book_win_t *w = win_of(b, sd);
+        int k = w ? win_slot(w, e->price) : -1;
+        if (k >= 0) {
+            prefetch_line(&w->lvl[k]);
+        } else {
+            uint64_t key = lvl_key(e->price & BOOK_PRICE_MAX, e->locate, e->side == 'S');
+            prefetch_line(&b->lhash[lvl_fp(b, key) >> b->lshift]);
+        }
     }
+}
+
+void book_prefetch(const book_t *b, const ev_t *e, int stage)
+{
+    if (stage == 0)
+        prefetch_far(b, e);
+    else
+        prefetch_near(b, e);
 }
 
 size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills)
 {
     size_t changed = 0;
     book_fill_t scratch;
-    for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
-        prefetch_event(b, &ev[i]);
+    for (size_t i = 0; i < n && i < BOOK_PREFETCH_FAR; i++)
+        prefetch_far(b, &ev[i]);
     for (size_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n)
-            prefetch_event(b, &ev[i + PREFETCH_AHEAD]);
+        if (i + BOOK_PREFETCH_FAR < n)
+            prefetch_far(b, &ev[i + BOOK_PREFETCH_FAR]);
+        if (i + BOOK_PREFETCH_NEAR < n)
+            prefetch_near(b, &ev[i + BOOK_PREFETCH_NEAR]);
         book_result_t r = apply_one(b, &ev[i], fills ? &fills[i] : &scratch);
         changed += r == BOOK_OK || r == BOOK_ANOMALY;
     }
@@ -766,8 +856,7 @@ int book_depth(const book_t *b, uint16_t locate, uint8_t side, uint32_t n, book_
 
 int book_order(const book_t *b, uint64_t ref, book_order_t *out)
 {
-    uint32_t pos;
-    const book_ord_t *o = ord_find(b, ref, &pos);
+    const book_ord_t *o = ord_find(b, ref);
     if (o == NULL)
         return -ENOENT;
     uint64_t key = lvl_at(b, o->level)->key;
@@ -797,9 +886,12 @@ void book_stats(const book_t *b, book_stats_t *out)
     out->max_orders = b->cfg.max_orders;
     out->max_levels = b->cfg.max_levels;
     out->max_locate = b->cfg.max_locate;
-    if (b->otab == NULL)
+    if (b->odir == NULL)
         return;
     out->orders = MEM_LD(b->olive);
+    out->far_orders = MEM_LD(b->far_live);
+    out->far_peak = MEM_LD(b->far_peak);
+    out->far_moves = MEM_LD(b->far_moves);
     out->levels = pool_in_use(&b->levels);
     out->orders_peak = MEM_LD(b->opeak);
     out->levels_peak = MEM_LD(b->levels.peak);
@@ -866,9 +958,14 @@ static size_t side_bytes(const book_config_t *cfg)
     return ((size_t)cfg->max_locate + 1) * 2 * sizeof(book_side_t);
 }
 
-static size_t otab_bytes(const book_t *b)
+static size_t odir_bytes(const book_t *b)
 {
-    return ((size_t)b->omask + 1) * sizeof(book_ord_t);
+    return ((size_t)b->dmask + 1) * sizeof(book_ord_t);
+}
+
+static size_t ofar_bytes(const book_t *b)
+{
+    return ((size_t)b->fmask + 1) * sizeof(book_ord_t);
 }
 
 /* The order table in the memory report, as a pool of max_orders objects. Any thread. */
@@ -903,16 +1000,20 @@ int book_init(book_t *b, const book_config_t *cfg)
         return -EINVAL;
     b->cfg = *cfg;
     unsigned ok = table_log2(cfg->max_orders), lk = table_log2(cfg->max_levels);
-    b->omask = (uint32_t)((1ull << ok) - 1);
+    b->dmask = (uint32_t)((1ull << (ok - 1 + DIR_SCALE_LOG2)) - 1);
+    b->fmask = (uint32_t)((1ull << ok) - 1);
     b->lmask = (uint32_t)((1ull << lk) - 1);
-    b->oshift = 32 - ok;
+    b->fshift = 32 - ok;
     b->lshift = 32 - lk;
     int rc =
         pool_init(&b->levels, "book.levels", MEM_TAG_BOOK, sizeof(book_lvl_t), 32, cfg->max_levels);
     if (rc != 0)
         goto fail;
+    b->lvl = pool_at(&b->levels, 0);
     rc = -ENOMEM;
-    b->otab = mem_alloc_at(MEM_TAG_BOOK, otab_bytes(b), MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
+    b->odir = mem_alloc_at(MEM_TAG_BOOK, odir_bytes(b), MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
+                           __FILE__, __LINE__);
+    b->ofar = mem_alloc_at(MEM_TAG_BOOK, ofar_bytes(b), MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT,
                            __FILE__, __LINE__);
     b->lhash = mem_alloc_at(MEM_TAG_BOOK, ((size_t)b->lmask + 1) * sizeof(uint64_t), MEM_CACHE_LINE,
                             MEM_ZERO | MEM_PREFAULT, __FILE__, __LINE__);
@@ -921,7 +1022,8 @@ int book_init(book_t *b, const book_config_t *cfg)
     if (b->nwin > BOOK_WIN_MAX)
         b->nwin = BOOK_WIN_MAX;
     b->wins = mem_alloc_prefault(MEM_TAG_BOOK, wins_bytes(b), MEM_CACHE_LINE);
-    if (b->otab == NULL || b->lhash == NULL || b->sides == NULL || b->wins == NULL)
+    if (b->odir == NULL || b->ofar == NULL || b->lhash == NULL || b->sides == NULL ||
+        b->wins == NULL)
         goto fail;
     sides_clear(b);
     mem_obj_register(&b->oobj, MEM_OBJ_POOL, MEM_TAG_BOOK, "book.orders", b, orders_stats);
@@ -939,12 +1041,14 @@ void book_fini(book_t *b)
     if (b->oobj.obj != NULL) /* registered */
         mem_obj_unregister(&b->oobj);
     pool_fini(&b->levels);
-    mem_free(MEM_TAG_BOOK, b->otab, otab_bytes(b));
+    mem_free(MEM_TAG_BOOK, b->odir, odir_bytes(b));
+    mem_free(MEM_TAG_BOOK, b->ofar, ofar_bytes(b));
     mem_free(MEM_TAG_BOOK, b->lhash, ((size_t)b->lmask + 1) * sizeof(uint64_t));
     mem_free(MEM_TAG_BOOK, b->sides, side_bytes(&b->cfg));
     mem_free(MEM_TAG_BOOK, b->wins, wins_bytes(b));
     b->wins = NULL;
-    b->otab = NULL;
+    b->odir = NULL;
+    b->ofar = NULL;
     b->lhash = NULL;
     b->sides = NULL;
     b->cfg.max_orders = 0;
@@ -952,10 +1056,14 @@ void book_fini(book_t *b)
 
 void book_reset(book_t *b)
 {
-    if (b->otab == NULL)
+    if (b->odir == NULL)
         return;
-    memset(b->otab, 0, otab_bytes(b));
+    memset(b->odir, 0, odir_bytes(b));
+    if (MEM_LD(b->far_peak) != 0) /* the far table was used since init */
+        memset(b->ofar, 0, ofar_bytes(b));
     MEM_ST(b->olive, 0);
+    MEM_ST(b->far_live, 0);
+    b->far_max = 0;
     memset(b->lhash, 0, ((size_t)b->lmask + 1) * sizeof(uint64_t));
     sides_clear(b);
     pool_reset(&b->levels);

@@ -1,13 +1,18 @@
 /*
  * book: full-depth, per-order limit order books for every symbol, rebuilt from ITCH events.
  *
- * Orders live in the slots of an open-addressing order table (linear probing, backward-shift
- * deletion, so no tombstones): 16 bytes of reference, shares left and level index, so finding an
- * order by reference touches one line and no second object. ITCH numbers orders in sequence and
- * most die young, so blocks of 256 consecutive references share a hashed base and take
- * consecutive home slots: new orders fill the table line after line and the recent orders a
- * stream touches sit in few lines. Price levels live in a pool of 32-byte objects (a packed key
- * of price, locate and side; aggregate shares; order count; links); each symbol side keeps its
+ * Orders are 16 bytes (reference, shares left, level index) in a direct table indexed by the
+ * reference itself: order ref lives in slot ref & (slots - 1), slots = max_orders rounded up to a
+ * power of two, and the slot keeps the whole reference, so one compare validates it. ITCH hands
+ * out references in sequence and most orders die young, so the live orders are a dense run of
+ * recent slots: an add is a store into the line after the previous add's, a delete clears a
+ * slot (no probe, no shifting), and the batch path can prefetch an event's slot from its
+ * reference alone. An order still live when a newer reference needs its slot (it outlived a
+ * table's worth of later references, or the references are not sequential) moves to the far
+ * table, an open-addressing hash (linear probing, backward-shift deletion) of twice max_orders
+ * slots; a lookup goes there only for a reference no newer than the newest it holds, so the
+ * common path never touches it. Price levels live in a pool of 32-byte objects (a packed key of
+ * price, locate and side; aggregate shares; order count; links); each symbol side keeps its
  * levels as a doubly linked list from best to worst plus its counts, so the best bid and offer
  * are O(1) and depth N walks N levels. Each side also gets (while any are left: at most 32,768
  * per book) a price window: the levels at $0.01 prices within 64 ticks of a base that follows
@@ -17,17 +22,19 @@
  * consecutive ticks of a side share a line; a new level there is linked in by a short walk from
  * the nearer end of the side or from a level a tick or two away. When a new level leaves the
  * best outside its window's comfort zone, the window moves (at most 128 levels change hands
- * between the window and the table). Both tables are a power of two of at least twice their
- * capacity (load <= 1/2). Per-order time priority within a level is not kept (aggregate depth
- * does not need it); U moves the order to the back of its new level by construction.
- * Everything (order table, level pool, level table, sides, windows) is allocated by book_init
- * from a config, charged to MEM_TAG_BOOK and backed by RAM at once; book_apply never allocates.
- * Capacity policy: an add that finds max_orders orders live or the level pool empty is dropped
- * and counted, and later events for that reference count as unknown references; nothing crashes
- * and the book stays consistent. Other bad input (unknown references, executions or cancels
- * larger than the order, duplicate references, fields out of range) is counted and never fatal.
- * One thread owns a book: every function except book_stats() must be called by it; book_stats()
- * may be called from any thread (its counters are single-writer relaxed atomics).
+ * between the window and the table). book_apply_batch (and book_prefetch, for callers that apply
+ * one event at a time) prefetches in two stages: an event's order slot and side 16 events ahead,
+ * then the level its order points at 6 events ahead, so an event rarely waits on memory. Per-order
+ * time priority within a level is not kept (aggregate depth does not need it); U moves the order
+ * to the back of its new level by construction.
+ * Everything (both order tables, level pool, level table, sides, windows) is allocated by
+ * book_init from a config, charged to MEM_TAG_BOOK and backed by RAM at once; book_apply never
+ * allocates. Capacity policy: an add that finds max_orders orders live or the level pool empty is
+ * dropped and counted, and later events for that reference count as unknown references; nothing
+ * crashes and the book stays consistent. Other bad input (unknown references, executions or
+ * cancels larger than the order, duplicate references, fields out of range) is counted and never
+ * fatal. One thread owns a book: every function except book_stats() must be called by it;
+ * book_stats() may be called from any thread (its counters are single-writer relaxed atomics).
  */
 #ifndef TICKCORE_ANALYTICS_BOOK_H
 #define TICKCORE_ANALYTICS_BOOK_H
@@ -52,7 +59,8 @@ typedef struct book_config {
 } book_config_t;
 
 /* Sized for a full NASDAQ day (published peaks: 1.65 M live orders, 8,371 symbols, 2,422 levels
- * in one book): 2^21 = 2,097,152 orders, 2^20 levels, every locate; about 130 MB. */
+ * in one book): 2^21 = 2,097,152 orders, 2^20 levels, every locate; about 160 MB (the direct
+ * order table 32 MB, the far table 64 MB). */
 void book_config_default(book_config_t *cfg);
 
 /* What book_apply did with an event. Every outcome but BOOK_OK and BOOK_IGNORED is counted. */
@@ -110,9 +118,11 @@ typedef struct book_stats {
     uint32_t max_orders, max_levels, max_locate; /* the config */
     uint64_t orders, levels;                     /* live now */
     uint64_t orders_peak, levels_peak;           /* most at once */
-    uint64_t events;                             /* events given to book_apply */
-    uint64_t applied;                            /* BOOK_OK or BOOK_ANOMALY */
-    uint64_t ignored;                            /* BOOK_IGNORED */
+    uint64_t far_orders, far_peak; /* live orders in the far table (see book.h): now, most */
+    uint64_t far_moves;            /* orders moved there since init */
+    uint64_t events;               /* events given to book_apply */
+    uint64_t applied;              /* BOOK_OK or BOOK_ANOMALY */
+    uint64_t ignored;              /* BOOK_IGNORED */
     uint64_t unknown_refs, dup_refs;
     uint64_t orders_exhausted, levels_exhausted; /* adds dropped for want of capacity */
     uint64_t anomalies, invalid;
@@ -126,18 +136,23 @@ typedef struct book_side {
 } book_side_t;
 
 typedef struct book {
-    struct book_ord *otab; /* the order table: open addressing, 16-byte orders in the slots */
+    struct book_ord *odir; /* the direct order table: order ref in slot ref & dmask */
+    struct book_ord *ofar; /* the far table: open addressing, orders moved out of odir */
     pool_t levels;         /* struct book_lvl (32 bytes) */
+    struct book_lvl *lvl;  /* the pool's objects, so level i is lvl + i */
     uint64_t *lhash;       /* (price, locate, side) -> level: (hash >> 32) << 32 | (index + 1) */
     book_side_t *sides;    /* [(max_locate + 1) * 2]: locate * 2 + (side == 'S') */
     struct book_win *wins; /* [nwin] price windows, given to sides as they first need one */
     uint32_t nwin, wused;
-    uint32_t omask, lmask;   /* slots - 1 */
-    uint32_t oshift, lshift; /* home slot = (hash >> 32) >> shift */
+    uint32_t dmask, fmask, lmask; /* slots - 1 */
+    uint32_t fshift, lshift;      /* home slot = (hash >> 32) >> shift */
+    uint64_t far_max;             /* highest reference in ofar since it was last empty */
     book_config_t cfg;
     mem_obj_t oobj; /* the order table in the memory report ("book.orders") */
     /* Counters: written by the owner with MEM_ST, read by book_stats() from any thread. */
-    _Atomic uint32_t olive, opeak; /* live orders now, most at once */
+    _Atomic uint32_t olive, opeak;       /* live orders now, most at once */
+    _Atomic uint32_t far_live, far_peak; /* the same in the far table */
+    _Atomic uint64_t far_moves;          /* orders moved to the far table */
     _Atomic uint64_t events, applied, ignored, unknown_refs, dup_refs, orders_exhausted,
         levels_exhausted, anomalies, invalid;
 } book_t;
@@ -163,6 +178,14 @@ book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill);
  * table lines that a later one will need. Returns how many events changed the book (BOOK_OK or
  * BOOK_ANOMALY). Allocates nothing. */
 size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills);
+
+/* Prefetch hints for an event that will be applied soon (nothing changes): stage 0 about
+ * BOOK_PREFETCH_FAR events ahead of it, stage 1 about BOOK_PREFETCH_NEAR ahead (stage 1 reads the
+ * lines stage 0 asked for). book_apply_batch does this itself; a caller that applies events one
+ * by one (engine/shard) calls it. Owner thread only. */
+#define BOOK_PREFETCH_FAR  16
+#define BOOK_PREFETCH_NEAR 6
+void book_prefetch(const book_t *b, const ev_t *e, int stage);
 
 /* Best bid and offer of a symbol. Returns -EINVAL for a locate above max_locate, else a mask:
  * 1 if there is a bid, 2 if there is an offer; an empty side reports price 0 and size 0. Any

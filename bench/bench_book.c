@@ -5,14 +5,19 @@
  * clustered near a drifting mid (a fifth up to 2 dollars away), references increasing as ITCH
  * assigns them, and removals biased to recent orders (most of a real day's orders live for well
  * under a second) with one in five anywhere in the book. Each run resets the book (default config:
- * the NASDAQ-day sizing) and applies the whole stream, alternately with book_apply one event at
- * a time and with book_apply_batch on batches of 4,096; each figure is the median of its runs.
+ * the NASDAQ-day sizing) and applies the whole stream, in turn with book_apply one event at a
+ * time, with book_apply_batch on batches of 4,096, and with shard_apply on the same batches (book
+ * and stats, as one pipeline worker runs them: the stats see every event, and the best bid and
+ * offer after each book change; its book is sized by config_default); each figure is the median of
+ * its runs.
  * The stream is applied after mem_seal(), and the mem/ churn counters are printed: they
  * must be 0. N = $TICKCORE_BENCH_EVENTS (default 10^7), runs = $TICKCORE_BENCH_RUNS (default 5).
  */
 #include "analytics/book.h"
 #include "base/clock.h"
 #include "bench/bench_util.h"
+#include "config/config.h"
+#include "engine/shard.h"
 #include "mem/mem.h"
 
 #include <stdbool.h>
@@ -147,6 +152,13 @@ int main(void)
         fprintf(stderr, "bench_book: book_init failed\n");
         return 1;
     }
+    config_t ccfg;
+    config_default(&ccfg);
+    shard_t sh;
+    if (shard_init(&sh, &ccfg, 1, NULL, NULL) != 0) {
+        fprintf(stderr, "bench_book: shard_init failed\n");
+        return 1;
+    }
     size_t cap = cfg.max_orders;
     ev_t *evs = mem_alloc_prefault(MEM_TAG_BENCH, n * sizeof(ev_t), 64);
     gorder_t *live = mem_alloc(MEM_TAG_BENCH, cap * sizeof(gorder_t));
@@ -169,15 +181,25 @@ int main(void)
     mem_seal();
     mem_snapshot_t s0, s1;
     mem_snapshot(&s0);
-    /* Runs alternate between book_apply one event at a time and book_apply_batch on batches of
-     * BATCH events (the stream's default), so both see the same machine. */
-    double rate[2][64], cpu_rate[2][64];
-    uint64_t sink = 0, csum[2] = {0, 0};
-    for (int r = 0; r < 2 * runs; r++) {
-        int batched = r & 1;
-        book_reset(&b);
+    /* Runs take turns: book_apply one event at a time, book_apply_batch on batches of BATCH
+     * events (the stream's default), shard_apply on the same batches; so all see the same
+     * machine. */
+    enum { MODES = 3 };
+    double rate[MODES][64], cpu_rate[MODES][64];
+    uint64_t sink = 0, csum[MODES] = {0, 0, 0};
+    for (int r = 0; r < MODES * runs; r++) {
+        int batched = r % MODES;
+        if (batched == 2) { /* b keeps the last batched run's book for the report below */
+            book_reset(&sh.book);
+            stats_new_session(&sh.stats);
+        } else {
+            book_reset(&b);
+        }
         double t0 = clock_mono_s(), c0 = clock_thread_cpu_s();
-        if (batched) {
+        if (batched == 2) {
+            for (size_t i = 0; i < n; i += BATCH)
+                shard_apply(&sh, &evs[i], n - i < BATCH ? n - i : BATCH);
+        } else if (batched) {
             for (size_t i = 0; i < n; i += BATCH) {
                 size_t k = n - i < BATCH ? n - i : BATCH;
                 sink += book_apply_batch(&b, &evs[i], k, g_fills);
@@ -189,24 +211,25 @@ int main(void)
                 sink += (uint64_t)book_apply(&b, &evs[i], &f) + f.shares;
             }
         }
-        rate[batched][r / 2] = (double)n / (clock_mono_s() - t0);
-        cpu_rate[batched][r / 2] = (double)n / (clock_thread_cpu_s() - c0);
-        csum[batched] = book_checksum(&b, 1) ^ book_checksum(&b, NSYM);
+        rate[batched][r / MODES] = (double)n / (clock_mono_s() - t0);
+        cpu_rate[batched][r / MODES] = (double)n / (clock_thread_cpu_s() - c0);
+        const book_t *bk = batched == 2 ? &sh.book : &b;
+        csum[batched] = book_checksum(bk, 1) ^ book_checksum(bk, NSYM);
     }
     mem_snapshot(&s1);
     mem_unseal();
     book_stats_t st;
     book_stats(&b, &st);
-    const char *what[2] = {"book_apply", "book_apply_batch"};
-    for (int k = 0; k < 2; k++) {
+    const char *what[MODES] = {"book_apply", "book_apply_batch", "shard_apply"};
+    for (int k = 0; k < MODES; k++) {
         double med = bench_median(rate[k], (size_t)runs);
         double cmed = bench_median(cpu_rate[k], (size_t)runs);
         printf("%-16s: %.2f M msgs/s wall (%.1f ns/msg), %.2f M msgs per CPU second; medians of "
                "%d runs  [check %llu]\n",
                what[k], med / 1e6, 1e9 / med, cmed / 1e6, runs, (unsigned long long)(sink & 0xff));
     }
-    if (csum[0] != csum[1]) {
-        fprintf(stderr, "bench_book: the batched book differs from the one-by-one book\n");
+    if (csum[0] != csum[1] || csum[0] != csum[2]) {
+        fprintf(stderr, "bench_book: the batched or shard book differs from the one-by-one book\n");
         return 1;
     }
     printf("last run: %llu live orders at the end (peak %llu), %llu levels (peak %llu); "
@@ -221,8 +244,12 @@ int main(void)
            (unsigned long long)(s1.total.churn_allocs - s0.total.churn_allocs));
     mem_free(MEM_TAG_BENCH, evs, n * sizeof(ev_t));
     book_fini(&b);
+    shard_fini(&sh);
     mem_snapshot(&s1);
-    printf("mem after teardown: %lld live bytes in tag book, %lld in bench (must be 0)\n",
-           (long long)s1.tag[MEM_TAG_BOOK].live, (long long)s1.tag[MEM_TAG_BENCH].live);
-    return allocs != 0 || s1.tag[MEM_TAG_BOOK].live != 0 || s1.tag[MEM_TAG_BENCH].live != 0;
+    printf("mem after teardown: %lld live bytes in tag book, %lld in stats, %lld in bench (must "
+           "be 0)\n",
+           (long long)s1.tag[MEM_TAG_BOOK].live, (long long)s1.tag[MEM_TAG_STATS].live,
+           (long long)s1.tag[MEM_TAG_BENCH].live);
+    return allocs != 0 || s1.tag[MEM_TAG_BOOK].live != 0 || s1.tag[MEM_TAG_STATS].live != 0 ||
+           s1.tag[MEM_TAG_BENCH].live != 0;
 }

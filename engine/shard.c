@@ -153,11 +153,21 @@ static inline void apply_one(shard_t *s, const ev_t *e)
     }
 }
 
+/* The book's prefetch hints for the events FAR and NEAR places after i (see book_prefetch). */
+static inline void prefetch_ahead(const shard_t *s, const ev_t *ev, size_t i, size_t n)
+{
+    if (i + BOOK_PREFETCH_FAR < n)
+        book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_FAR], 0);
+    if (i + BOOK_PREFETCH_NEAR < n)
+        book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_NEAR], 1);
+}
+
 void shard_apply(shard_t *s, const ev_t *ev, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (unlikely(ev[i].ts >= s->snap_next))
             snapshot(s, ev[i].ts);
+        prefetch_ahead(s, ev, i, n);
         apply_one(s, &ev[i]);
     }
     s->events += n;
@@ -171,6 +181,7 @@ size_t shard_apply_part(shard_t *s, const ev_t *ev, size_t n, const uint8_t *own
         if (unlikely(e->ts >= s->snap_next))
             snapshot(s, e->ts);
         if (owner[e->locate] == id) {
+            prefetch_ahead(s, ev, i, n); /* another shard's event only costs a hint */
             apply_one(s, e);
             mine++;
         } else {
@@ -198,6 +209,10 @@ void shard_apply_routed(shard_t *s, const ev_t *ev, const uint32_t *own, size_t 
         /* a mark at pos itself is the event's own advance; re-advancing to it later is a no-op */
         while (j < nmarks && marks[j] < pos)
             advance_mark(s, ev[marks[j++]].ts);
+        if (i + BOOK_PREFETCH_FAR < n)
+            book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_FAR]], 0);
+        if (i + BOOK_PREFETCH_NEAR < n)
+            book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_NEAR]], 1);
         if (unlikely(ev[pos].ts >= s->snap_next))
             snapshot(s, ev[pos].ts);
         apply_one(s, &ev[pos]);

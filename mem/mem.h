@@ -55,11 +55,6 @@ enum {
 #define MEM_SITES_PER_THREAD 64
 #define MEM_REPORT_SITES     10 /* churn sites listed in a report */
 
-/* The old spellings of likely/unlikely (base/hints.h), kept until the branches that still use
- * them (analytics/book.c, mem/ring.h) have merged; new code writes likely/unlikely. */
-#define mem_likely(x)   likely(x)
-#define mem_unlikely(x) unlikely(x)
-
 /* Counters with one writer that other threads may read (memory report, metrics): relaxed
  * atomic load and store, no read-modify-write. On x86 these are plain moves; TSan sees them. */
 #define MEM_LD(x)    atomic_load_explicit(&(x), memory_order_relaxed)

@@ -177,7 +177,7 @@ static inline size_t ring_try_claim(ring_t *r, size_t want, size_t *first)
 static inline size_t ring_claim(ring_t *r, size_t want, size_t *first)
 {
     size_t n = ring_try_claim(r, want, first);
-    if (mem_likely(n > 0) || want == 0)
+    if (likely(n > 0) || want == 0)
         return n;
     return ring_claim_wait(r, want, first);
 }
@@ -200,7 +200,7 @@ static inline void ring_commit(ring_t *r, size_t n)
     }
     if (r->wait == RING_WAIT_BLOCK) {
         RING_FENCE();
-        if (mem_unlikely(atomic_load_explicit(&r->cons_sleeping, RING_ORDER_FLAG)))
+        if (unlikely(atomic_load_explicit(&r->cons_sleeping, RING_ORDER_FLAG)))
             ring_wake_consumer(r);
     }
 }
@@ -236,7 +236,7 @@ static inline size_t ring_peek(ring_t *r, size_t max, size_t *first)
 static inline size_t ring_wait_peek(ring_t *r, size_t max, size_t *first)
 {
     size_t n = ring_peek(r, max, first);
-    if (mem_likely(n > 0) || max == 0)
+    if (likely(n > 0) || max == 0)
         return n;
     return ring_peek_wait(r, max, first);
 }
@@ -250,7 +250,7 @@ static inline void ring_release(ring_t *r, size_t n)
     atomic_store_explicit(&r->head, head, RING_ORDER_PUBLISH);
     if (r->wait == RING_WAIT_BLOCK) {
         RING_FENCE();
-        if (mem_unlikely(atomic_load_explicit(&r->prod_sleeping, RING_ORDER_FLAG)))
+        if (unlikely(atomic_load_explicit(&r->prod_sleeping, RING_ORDER_FLAG)))
             ring_wake_producer(r);
     }
 }
@@ -315,7 +315,7 @@ void ring_signal_wake(ring_signal_t *s);
 static inline void ring_signal_notify(ring_signal_t *s)
 {
     RING_FENCE();
-    if (mem_unlikely(atomic_load_explicit(&s->sleepers, RING_ORDER_FLAG) != 0))
+    if (unlikely(atomic_load_explicit(&s->sleepers, RING_ORDER_FLAG) != 0))
         ring_signal_wake(s);
 }
 
