@@ -52,8 +52,9 @@ typedef struct replay_cfg {
     double speed;          /* market pace factor; 0 = as fast as possible */
     bool decode_only;      /* no pipeline: decode and count */
     const char *trades_out, *corr_out, *mst_out, *clusters_out; /* NULL: not written */
-    const char *truth; /* NULL: FILE.truth.csv next to a single input, if present */
-    FILE *diag;        /* CSV row errors of each file (NULL: not shown) */
+    const char *truth;     /* NULL: FILE.truth.csv next to a single input, if present */
+    const char *plots_dir; /* the heatmap, MST and PCA data for engine/plots (NULL: none) */
+    FILE *diag;            /* CSV row errors of each file (NULL: not shown) */
     replay_progress_fn *progress;
     void *progress_ctx;
     double progress_interval; /* seconds (0: 0.1) */
