@@ -4,6 +4,7 @@
 #   make run           install missing packages, build, run the main job, print its report
 #   make test          every test: normal build, ASan+UBSan, valgrind memcheck, TSan
 #   make bench         build and run the benchmarks in bench/ (figures, not pass/fail)
+#   make compare BASE=rev  speed and memory of the working tree against a git revision
 #   make deps          install the Debian packages the build needs (only what is missing)
 #   make fuzz          libFuzzer targets in tests/fuzz/ (clang), each for FUZZ_TIME seconds
 #   make format        apply .clang-format (make format-check: fail if anything would change)
@@ -72,7 +73,7 @@ MI_WRAP := -Wl,--wrap=mi_malloc,--wrap=mi_zalloc,--wrap=mi_calloc,--wrap=mi_real
            -Wl,--wrap=mi_malloc_aligned,--wrap=mi_zalloc_aligned,--wrap=mi_free
 
 # ---- targets ----------------------------------------------------------------------------------
-.PHONY: all lib tests bench-bin run test bench fuzz deps format format-check clean soak \
+.PHONY: all lib tests bench-bin run test bench compare fuzz deps format format-check clean soak \
         profile-heaptrack profile-massif profile-memcheck profile-perf profile-callgrind
 all: $(BIN) $(LIB) $(TESTS) $(BENCHES)
 lib: $(LIB)
@@ -130,8 +131,8 @@ run: deps
 	    --clusters-out build/demo/clusters.csv --rss-log build/demo/rss.log \
 	    --plots build/demo $(DEMO)
 
-# make test: normal build, then ASan+UBSan, then valgrind memcheck of the normal unit tests,
-# then TSan for the threaded tests. Each stage appends to build/test-results; the last line
+# make test: normal build (unit, integration, memory budgets, serve), then ASan+UBSan, then
+# valgrind memcheck of the normal unit tests, then TSan for the threaded tests. Each stage appends to build/test-results; the last line
 # printed is "N passed, N failed", and the exit status is non-zero if anything failed.
 TSAN_TESTS := test_ring test_mem test_pipeline test_snapshot test_http test_reader
 JOBS := -j$(shell nproc 2>/dev/null || echo 2)
@@ -142,6 +143,7 @@ test:
 	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN)
 	@tests/run.sh normal build/test-results "" $(TESTS)
 	@tests/integration.sh build/test-results $(BIN)
+	@tests/budgets/run.sh --results build/test-results --bin $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
 	@tests/plots_test.py build/test-results $(BIN)
 	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests
@@ -163,6 +165,14 @@ bench:
 	@echo "== bench/soak.sh"; env $(BENCH_ENV) bench/soak.sh build/release/tickcore
 	@echo; echo "== bench/peer.sh (pandas/numpy on the same data)"; \
 	    env $(BENCH_ENV) bench/peer.sh build/release/tickcore 2e7 500
+
+# make compare BASE=<git rev>: what the working tree costs against BASE, built in a temporary git
+# worktree under build/compare/ (RELEASE=1 both): speed (replay, decode-only, bench_book, query
+# latency under load; interleaved runs, medians) and the memory scenarios of tests/budgets, in one
+# table with the ratio. COMPARE_RUNS=N rounds (default 5). See bench/compare.sh.
+compare:
+	@if [ -z "$(BASE)" ]; then echo "usage: make compare BASE=<git rev> (e.g. BASE=HEAD~1)"; exit 2; fi
+	@env $(BENCH_ENV) bench/compare.sh '$(BASE)'
 
 # The soak alone: one day replayed 10 times in one process, RSS plotted to build/soak/soak.png.
 soak:

@@ -270,6 +270,13 @@ int stats_advance(stats_t *st, uint64_t ts)
     return advance_slow(st, ts);
 }
 
+int stats_close_open(stats_t *st)
+{
+    if (!st->has_origin || st->open_end == UINT64_MAX)
+        return 0; /* nothing seen yet, or the clock is at its end (no bar after the open one) */
+    return advance_slow(st, st->open_end);
+}
+
 /* ---- events ---- */
 
 /* The slot of a locate, taking a new one on first sight. 0 when none (counted). */

@@ -23,12 +23,14 @@
  * traded before is carried (open = high = low = close = previous close, volume 0, flag
  * STATS_BAR_CARRIED, log return 0); a symbol with no trade yet has no price (flag
  * STATS_BAR_NOPRICE, prices 0, return NaN); a bar's log return is ln(close / previous close),
- * NaN on a symbol's first priced bar. Rows for the covariance module (stats_bar_row) carry NaN
- * for no price, so the consumer decides whether to drop or fill. Each symbol keeps its last
- * bar_history closed bars in a ring. After one advance that jumps more than bar_history bars,
- * the bars that fell out are closed in closed form (carried, returns of 0 merged into the
- * variance at once) without being stored or reported to the callback (counted in
- * bars_skipped), so a gap costs O(symbols * bar_history), not O(gap).
+ * NaN on a symbol's first priced bar (no previous close: the return is missing, not 0). The bar
+ * open when the input ends is closed by stats_close_open (end of input / of the session), so the
+ * last close counts: T daily closes give T - 1 returns, as log returns of consecutive closes do.
+ * Rows for the covariance module (stats_bar_row) carry NaN for no price, so the consumer decides
+ * whether to drop or fill. Each symbol keeps its last bar_history closed bars in a ring. After one
+ * advance that jumps more than bar_history bars, the bars that fell out are closed in closed form
+ * (carried, returns of 0 merged into the variance at once) without being stored or reported to the
+ * callback (counted in bars_skipped), so a gap costs O(symbols * bar_history), not O(gap).
  *
  * Volatility: for each symbol, the sample variance (n - 1) of its per-bar log returns over
  * every closed bar after its first priced bar, carried bars included (return 0), by Welford's
@@ -249,6 +251,14 @@ int stats_quote(stats_t *st, uint16_t locate, int64_t bid, int64_t ask);
  * event) sets the origin. Returns the number of bars closed (>= 0; capped at INT32_MAX in the
  * return value, the counters are exact). Owner thread; allocates nothing. */
 int stats_advance(stats_t *st, uint64_t ts);
+
+/* End of input (or of the session): close the open bar now, as if time had reached its end,
+ * so the last bar's close and return count like any other (the on_bar callback runs for it).
+ * Without it the bar still open when the data stops would never close and every symbol would
+ * lose its last return (a daily-close file its last day). Call it once, when no more events of
+ * the session follow: an event timestamped inside the bar just closed would count as late.
+ * Returns the bars closed (0 before the first event, else 1). Owner thread; allocates nothing. */
+int stats_close_open(stats_t *st);
 
 /* The figures of one symbol. 0, -EINVAL (locate out of range), -ENOENT (never seen). */
 int stats_get(const stats_t *st, uint16_t locate, stats_sym_t *out);

@@ -22,12 +22,14 @@
  * the run. Exit 1 on a real error: a command that fails, a server that does not answer or does
  * not take every message, a transport error, an answer other than 200, a 404/503 before the
  * endpoint's first 200 (warm-up) or a documented 404/503 later, churn, a non-zero exit status.
+ * TICKCORE_BENCH_SERVE_RUNS=tcp-peak (a comma list of run names) runs only those runs: with
+ * TICKCORE_BENCH_SERVE_MESSAGES=2M that is a short measurement (make compare uses it).
  * Every buffer of the bench is allocated before the first run; the folder is removed at the end
  * (on an error the logs are kept and named).
  */
-#include "bench/bench_util.h"
 #include "base/clock.h"
 #include "base/histo.h"
+#include "bench/bench_util.h"
 #include "cli/args.h"
 #include "sim/gen.h"
 
@@ -1192,6 +1194,19 @@ static void build_requests(load_t *L, char (*syms)[32], unsigned nsyms)
     }
 }
 
+/* Is name one of the comma-separated names in list? */
+static bool name_listed(const char *name, const char *list)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && strncmp(p, name, n) == 0)
+            return true;
+        p += k + (p[k] == ',');
+    }
+    return false;
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1202,6 +1217,22 @@ int main(void)
         fprintf(stderr, "bench_serve: bad TICKCORE_BENCH_SERVE_MESSAGES '%s' (at least 1000)\n",
                 ms);
         return 1;
+    }
+    run_t runs[] = {{.name = "tcp", .udp = false, .rate = "max"},
+                    {.name = "udp", .udp = true, .rate = "max"},
+                    {.name = "udp-paced", .udp = true, .rate = "2M/s"},
+                    /* a peak NASDAQ second, sustained: query latency when the feed leaves CPU */
+                    {.name = "tcp-peak", .udp = false, .rate = "560k/s"}};
+    size_t nruns = sizeof runs / sizeof runs[0];
+    const char *only = getenv("TICKCORE_BENCH_SERVE_RUNS");
+    if (only) {
+        size_t nsel = 0;
+        for (size_t i = 0; i < nruns; i++)
+            if (name_listed(runs[i].name, only))
+                runs[nsel++] = runs[i];
+        if (nsel == 0)
+            die("TICKCORE_BENCH_SERVE_RUNS=%s names no run (tcp, udp, udp-paced, tcp-peak)", only);
+        nruns = nsel;
     }
     g_bin = getenv("TICKCORE_BIN");
     if (g_bin && access(g_bin, X_OK) != 0)
@@ -1274,16 +1305,10 @@ int main(void)
            kind_name[K_SYMBOL], kind_name[K_CORR], kind_name[K_METRICS], kind_name[K_MST],
            kind_name[K_HEALTHZ]);
 
-    run_t runs[] = {{.name = "tcp", .udp = false, .rate = "max"},
-                    {.name = "udp", .udp = true, .rate = "max"},
-                    {.name = "udp-paced", .udp = true, .rate = "2M/s"},
-                    /* a peak NASDAQ second, sustained: query latency when the feed leaves CPU */
-                    {.name = "tcp-peak", .udp = false, .rate = "560k/s"}};
-    size_t nruns = sizeof runs / sizeof runs[0];
     for (size_t i = 0; i < nruns; i++)
         run_one(&runs[i], L, rs, &ctl);
 
-    printf("\nsummary (server side, messages taken per second; ratios to tcp):\n");
+    printf("\nsummary (server side, messages taken per second; ratios to %s):\n", runs[0].name);
     printf("  %-10s %-6s %12s %7s %12s %12s\n", "run", "rate", "M msg/s", "ratio", "lost msgs",
            "query p99 ms");
     for (size_t i = 0; i < nruns; i++)

@@ -79,7 +79,7 @@ if [ -z "$TRADES" ]; then
         echo "peer.sh: tickcore replay of the ITCH day failed (exit status above in $D/R.json)" >&2
         exit 1
     fi
-    "$PY" "$PEER" --itch "$D/day.itch" --label "replay of the ITCH day" \
+    "$PY" "$PEER" --label "replay of the ITCH day" \
         "$D/T.csv" "$D/R.json" "$D/C.csv" || status=1
     TRADES="$D/T.csv"
     echo

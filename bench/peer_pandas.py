@@ -11,24 +11,22 @@ time.perf_counter. It then compares with tickcore's figures for the same data: t
 its --corr-out CSV, prints the differences and a table of seconds and ratios, and exits 1 when
 they disagree beyond the tolerances (0 agree, 2 usage or input error).
 
-Semantics copied from the engine (engine/xsection.c, analytics/stats.h, analytics/covariance.h),
-so that the two must agree to rounding:
-  - a trade is a row with price > 0 and size > 0 (the stats count the rest as bad);
-  - bar k = floor(ts / bar_ns); a trade older than the open bar goes into the open bar (late),
-    i.e. the bar of a row is the running maximum of the rows' bar numbers;
-  - a closed bar is a row of the matrix if a tracked symbol traded in it; bars with no tracked
-    trade are idle and skipped; the bar open at the end of the data (the bar of the last event:
-    the last trade for CSV input, the last ITCH message for ITCH input, see --end-ts/--itch) is
-    not closed and not in the matrix;
-  - close = last trade price in the bar (file order), carried over bars without a trade;
-    return = ln(close / previous row's close); 0 for a symbol not priced yet and for its first
-    priced bar;
-  - tracked symbols and their order: the --corr-out header (the engine tracks the first
-    matrix.symbols symbols by stock locate at its first bar close; for CSV input that is
-    first-seen order, checked here);
-  - correlation: sample covariance (n - 1) of the last `window` rows; a column whose centred
-    sum of squares is <= 1e-12 of its raw one (or all zero) has variance 0, hence correlation 0
-    off the diagonal; the diagonal is 1; values clamped to [-1, 1].
+The computation is the textbook one, written the plain pandas/numpy way with no copy of the
+engine's internal rules (issue 14: an earlier version copied two engine quirks, the dropped last
+bar and the zero return of a first close, and so agreed with them):
+  - a trade is a row with price > 0 and size > 0;
+  - bars: pandas groupby on pd.Grouper(freq=bar, origin="epoch") and symbol, `last` price as the
+    close (bars aligned to multiples of the interval); every bar with a trade counts, the last
+    one included; bars where no tracked symbol traded do not exist (nights, weekends);
+  - returns: a symbol without a trade in a bar keeps its previous close (ffill: return 0), and
+    the return is numpy log of consecutive closes; it is missing (NaN) before a symbol's second
+    close, and a bar enters the correlation only when every tracked symbol has a return
+    (complete cases: dropna);
+  - correlation: numpy.corrcoef of the last `window` rows (tracked symbols and their order from
+    the --corr-out header); a pair numpy leaves undefined (a constant column) is reported, not
+    compared.
+Out-of-order timestamps are binned by their own time here (the engine puts them in the open bar
+and counts them as late): the count is printed, and generated days have none.
 
 Tolerances. VWAP, 1e-9 relative: tickcore sums price * size exactly in 128-bit integers and
 prints the VWAP with 10 significant digits (%.10g: relative rounding <= 5e-10, at worst just
@@ -37,15 +35,13 @@ error ~1e-16 per trade, < 1e-11 for 10^6 trades). So agreement is bounded by ~5e
 trade more or less moves a VWAP by ~1e-5 relative, 4 orders of magnitude above 1e-9. Last
 price: 4-decimal prices below 10^6 print exactly in 10 digits; the same 1e-9 bound. Trade
 counts and volumes: exact. Correlation, 1e-6 absolute: tickcore's rolling dsyrk update
-(S - n mu mu^T, recomputed every few batches) and its 10-digit print leave errors ~1e-10 for
+(S - n mu mu^T, recomputed every few batches) leaves errors ~1e-10 for
 returns; a window shifted by one row of ~390, or one bar binned differently, moves correlations
 by ~1e-3.
 """
 import argparse
-import gzip
 import json
 import math
-import struct
 import sys
 import time
 
@@ -69,28 +65,6 @@ def die(msg, code=2):
     sys.exit(code)
 
 
-def itch_last_ts(path):
-    """Timestamp (ns since midnight) of the last message of an ITCH 5.0 BinaryFILE (plain or
-    gzip): 2-byte big-endian length, then the message; its timestamp is bytes 5..10."""
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    pos, n, last = 0, len(data), None
-    while pos + 2 <= n:
-        ln = (data[pos] << 8) | data[pos + 1]
-        if ln == 0 or pos + 2 + ln > n:
-            break
-        if ln >= 11:
-            last = pos + 2
-        pos += 2 + ln
-    if last is None:
-        die("%s: no ITCH message with a timestamp" % path)
-    hi, lo = struct.unpack_from(">HI", data, last + 5)
-    return (hi << 32) | lo
-
-
 def load_tickcore_json(path):
     try:
         with open(path, "rb") as f:
@@ -110,9 +84,6 @@ def main():
     ap.add_argument("trades", help="trades CSV: timestamp,symbol,price,size,side (integer ns)")
     ap.add_argument("tickcore_json", help="the output of tickcore replay --json")
     ap.add_argument("corr", nargs="?", help="tickcore replay --corr-out CSV")
-    ap.add_argument("--end-ts", type=int, help="timestamp of the replay's last event "
-                    "(default: the last trade's, right for CSV input)")
-    ap.add_argument("--itch", help="the ITCH file the replay read: --end-ts from its last message")
     ap.add_argument("--window", type=int, help="rows in the window (default: the JSON's)")
     ap.add_argument("--bar-ns", type=int, help="bar interval in ns (default: the JSON's)")
     ap.add_argument("--label", default="tickcore replay", help="what tickcore's seconds measure")
@@ -125,9 +96,6 @@ def main():
     window = args.window or int(xs.get("window") or 390)
     tc_seconds = float(doc.get("seconds", float("nan")))
     tc_xs_seconds = float(xs.get("seconds", float("nan")))
-    end_ts = args.end_ts
-    if end_ts is None and args.itch:
-        end_ts = itch_last_ts(args.itch)
 
     tm = {}
     # ---- read -----------------------------------------------------------------------------
@@ -149,18 +117,17 @@ def main():
     if len(df) == 0:
         die("%s: no trades" % args.trades)
 
-    # ---- bars -----------------------------------------------------------------------------
+    # ---- bars ----------------------------------------------------------------------------
     t0 = time.perf_counter()
     ok = (df["price"].to_numpy() > 0) & (df["size"].to_numpy() > 0)
     nbad = int((~ok).sum())
     if nbad:
         df = df[ok]
     ts = df["timestamp"].to_numpy()
-    k_raw = ts // bar_ns
-    k = np.maximum.accumulate(k_raw)  # late trades go into the open bar
-    nlate = int((k != k_raw).sum())
-    df = df.assign(bar=k)
-    g = df.groupby(["bar", "symbol"], sort=True)
+    nlate = int((ts[1:] < np.maximum.accumulate(ts)[:-1]).sum())  # out of order (see above)
+    df = df.assign(t=pd.to_datetime(df["timestamp"], unit="ns"))
+    g = df.groupby([pd.Grouper(key="t", freq=pd.Timedelta(bar_ns, unit="ns"), origin="epoch"),
+                    "symbol"], sort=True)
     bars = g["price"].agg(["first", "max", "min", "last"])
     bars.columns = ["open", "high", "low", "close"]
     bars["volume"] = g["size"].sum()
@@ -187,26 +154,16 @@ def main():
             die("%s: %s" % (args.corr, e))
         tracked = [str(c) for c in corr_tc.columns]
     t0 = time.perf_counter()
-    if end_ts is None:
-        end_ts = int(ts[-1])
-    end_k = max(int(k[-1]), end_ts // bar_ns)  # the bar still open at the end
     sub = close_w.reindex(columns=tracked)
-    sub = sub[sub.notna().any(axis=1).to_numpy() & (sub.index.to_numpy() < end_k)]
-    rets = np.log(sub.ffill()).diff().fillna(0.0)  # unpriced, first priced bar: 0
+    sub = sub[sub.notna().any(axis=1)]  # bars where a tracked symbol traded
+    rets = np.log(sub.ffill()).diff().dropna()  # consecutive closes; complete rows only
     X = rets.to_numpy()[-window:]
     nrows_total = len(rets)
     n = X.shape[0]
     corr_pd = None
     if n >= 2 and X.shape[1] >= 2:
-        Xc = X - X.mean(axis=0)
-        cov = Xc.T @ Xc / (n - 1)
-        raw = (X * X).sum(axis=0)
-        cent = np.diag(cov) * (n - 1)
-        zero = (raw == 0) | (cent <= 1e-12 * raw)
-        var = np.where(zero, 0.0, np.diag(cov))
-        d = np.where(var > 0, 1.0 / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
-        corr_pd = np.clip(cov * np.outer(d, d), -1.0, 1.0)
-        np.fill_diagonal(corr_pd, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr_pd = np.corrcoef(X.T)
     tm["correlation"] = time.perf_counter() - t0
     total = sum(tm.values())
 
@@ -260,12 +217,11 @@ def main():
               "them all" % (len(top), len(per), max(len(per), 1000)))
 
     tc_rows = xs.get("rows")
-    print("  bar rows: pandas %d (window %d: %d), tickcore %s; end of data in bar %d"
-          % (nrows_total, window, n, tc_rows, end_k))
+    print("  bar rows: pandas %d (window %d: %d), tickcore %s" % (nrows_total, window, n, tc_rows))
     if tc_rows is not None and int(tc_rows) != nrows_total:
         fails.append("bar rows: tickcore %s, pandas %d" % (tc_rows, nrows_total))
     if corr_tc is not None:
-        if args.itch is None and args.end_ts is None and tracked != first_seen[:len(tracked)]:
+        if tracked != first_seen[:len(tracked)]:
             print("  note: tickcore's tracked symbols are not the first %d seen in the CSV"
                   % len(tracked))
         if corr_pd is None:
@@ -275,15 +231,20 @@ def main():
             if rows_tc != tracked:
                 fails.append("%s: row names differ from the header" % args.corr)
             else:
-                diff = np.abs(corr_tc.to_numpy(dtype=float) - corr_pd)
+                tcm = corr_tc.to_numpy(dtype=float)
+                undefined = ~np.isfinite(corr_pd)
+                if undefined.any():
+                    print("  note: numpy leaves %d entries undefined (a constant column): not "
+                          "compared" % int(undefined.sum()))
+                if not np.isfinite(tcm).all():
+                    fails.append("correlation: tickcore's matrix has non-numbers")
+                diff = np.where(undefined, 0.0, np.abs(tcm - corr_pd))
                 i, j = np.unravel_index(int(np.nanargmax(diff)), diff.shape)
                 mx = float(diff[i, j])
                 print("  correlation %dx%d: max abs difference %.3g (%s, %s), mean %.3g"
                       % (len(tracked), len(tracked), mx, tracked[i], tracked[j],
                          float(diff.mean())))
-                if not np.isfinite(diff).all():
-                    fails.append("correlation: tickcore's matrix has non-numbers")
-                elif mx > CORR_ATOL:
+                if mx > CORR_ATOL:
                     fails.append("correlation of %s and %s differs by %.3g (> %g)"
                                  % (tracked[i], tracked[j], mx, CORR_ATOL))
     else:

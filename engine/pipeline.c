@@ -1,9 +1,11 @@
 /*
- * pipeline: see pipeline.h. Thread roles: the reader (the caller) owns the free-batch stack and
- * the producing ends of the `in` rings and the consuming ends of the `back` rings; worker i owns
- * its shard, the consuming end of its `in` ring and the producing end of its `back` ring (and,
- * for worker 0, of the `bars` ring); the cross-section thread owns the xsection and consumes
- * `bars`. Row slots are handed between workers and the cross-section thread by their atomics.
+ * pipeline: see pipeline.h. Thread roles: the reader (the caller) owns the free-batch stack, the
+ * routing state (owner table, counts, clock mirror, each batch's idx/off/marks until it is
+ * published), the producing ends of the `in` rings and the consuming ends of the `back` rings;
+ * worker i owns its shard, the consuming end of its `in` ring and the producing end of its `back`
+ * ring (and, for worker 0, of the `bars` ring); the cross-section thread owns the xsection and
+ * consumes `bars`. Row slots are handed between workers and the cross-section thread by their
+ * atomics (seq_cst: they pair with the signals' sleep/wake handshake).
  */
 #include "engine/pipeline.h"
 
@@ -37,27 +39,45 @@ static void pin(unsigned cpu)
 
 /* ---- bars: worker side ------------------------------------------------------------------- */
 
+typedef struct slot_claim {
+    pipe_rowslot_t *slot;
+    uint64_t k1;
+} slot_claim_t;
+
+/* Take the row slot for bar k1 - 1 (or find it taken by a peer for the same bar). */
+static bool slot_claim(void *ctx)
+{
+    slot_claim_t *c = ctx;
+    uint64_t cur = atomic_load_explicit(&c->slot->k1, memory_order_seq_cst);
+    if (cur == c->k1)
+        return true;
+    return cur == 0 && atomic_compare_exchange_strong_explicit(
+                           &c->slot->k1, &cur, c->k1, memory_order_seq_cst, memory_order_seq_cst);
+}
+
 static void on_bar(void *ctx, const stats_t *st, uint64_t k)
 {
     pipe_worker_t *w = ctx;
     pipeline_t *p = w->p;
     pipe_rowslot_t *slot = &p->rows[k % PIPE_ROW_SLOTS];
-    for (;;) {
-        uint64_t cur = atomic_load_explicit(&slot->k1, memory_order_acquire);
-        if (cur == k + 1)
-            break;
-        uint64_t zero = 0;
-        if (cur == 0 && atomic_compare_exchange_strong_explicit(
-                            &slot->k1, &zero, k + 1, memory_order_acq_rel, memory_order_acquire))
-            break;
-        w->row_waits++; /* the slot still holds an older bar: the cross-section is behind */
-        sched_yield();
+    slot_claim_t c = {slot, k + 1};
+    if (!slot_claim(&c)) {
+        /* the slot still holds an older bar: the cross-section is behind; sleep until it frees
+         * the slot (counted apart from the worker's busy time) */
+        uint64_t t0 = clock_mono_ns();
+        w->row_waits++;
+        ring_signal_wait(&p->slot_sig, slot_claim, &c);
+        w->row_wait_ns += clock_mono_ns() - t0;
     }
     bool traded = false;
-    xsection_fill_row(st, k, p->xs.row_kind, p->k, w->id, slot->row, p->m, &traded);
+    if (p->k == 1)
+        xsection_fill_row(st, k, p->xs.row_kind, 1, 0, slot->row, p->m, &traded);
+    else
+        xsection_fill_row_owned(st, k, p->xs.row_kind, p->owner, w->id, slot->row, p->m, &traded);
     if (traded)
         atomic_store_explicit(&slot->traded, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&slot->done, 1, memory_order_release);
+    if (atomic_fetch_add_explicit(&slot->done, 1, memory_order_seq_cst) + 1 == p->k)
+        ring_signal_notify(&p->xs_sig); /* the last part: the row is complete */
     if (w->id == 0) {
         size_t first;
         ring_claim(&w->bars, 1, &first);
@@ -82,11 +102,16 @@ static void *worker_main(void *arg)
             pipe_batch_t *b = &p->batches[bi];
             uint64_t t1 = clock_mono_ns();
             size_t mine = b->n;
-            if (p->k == 1)
+            if (p->k == 1) {
                 shard_apply(&w->shard, b->ev, b->n);
-            else
-                mine = shard_apply_part(&w->shard, b->ev, b->n, p->owner, (uint8_t)w->id);
+            } else {
+                uint32_t lo = b->off[w->id];
+                mine = b->off[w->id + 1] - lo;
+                shard_apply_routed(&w->shard, b->ev, b->idx + lo, mine, b->marks, b->nmarks);
+            }
             w->owned += mine;
+            if (b->close_bars) /* end of input: every worker closes the same open bar */
+                stats_close_open(&w->shard.stats);
             uint64_t t2 = clock_mono_ns();
             if (p->on_batch)
                 p->on_batch(p->hook_ctx, w->id, &w->shard, b->ev, b->n, p->k == 1 ? NULL : p->owner,
@@ -111,30 +136,48 @@ static void *worker_main(void *arg)
                 ring_claim(&w->back, 1, &f);
                 *(uint32_t *)ring_slot(&w->back, f) = bi;
                 ring_commit(&w->back, 1);
+                ring_signal_notify(&p->back_sig);
             }
         }
         ring_release(&w->in, n);
     }
     if (w->id == 0)
         ring_close(&w->bars);
-    w->busy = (double)busy * 1e-9;
+    /* row waits happened inside shard_apply: they are waiting, not work */
+    w->busy = (double)(busy > w->row_wait_ns ? busy - w->row_wait_ns : 0) * 1e-9;
+    w->row_wait = (double)w->row_wait_ns * 1e-9;
     w->wall = (double)(clock_mono_ns() - t0) * 1e-9;
+    w->cpu = clock_thread_cpu_s();
     return NULL;
+}
+
+typedef struct parts_wait {
+    pipe_rowslot_t *slot;
+    unsigned k;
+} parts_wait_t;
+
+static bool parts_done(void *ctx)
+{
+    parts_wait_t *c = ctx;
+    return atomic_load_explicit(&c->slot->done, memory_order_seq_cst) >= c->k;
 }
 
 static void *xsection_main(void *arg)
 {
     pipeline_t *p = arg;
     ring_t *bars = &p->w[0].bars;
-    uint64_t t0 = clock_mono_ns(), busy = 0, last_compute = t0, rows_computed = 0;
+    uint64_t t0 = clock_mono_ns(), busy = 0, wait = 0, last_compute = t0, rows_computed = 0;
     size_t first, n;
     while ((n = ring_wait_peek(bars, 16, &first)) > 0) {
         for (size_t i = 0; i < n; i++) {
             uint64_t k = *(uint64_t *)ring_slot(bars, first + i);
             pipe_rowslot_t *slot = &p->rows[k % PIPE_ROW_SLOTS];
-            while (atomic_load_explicit(&slot->done, memory_order_acquire) < p->k) {
+            parts_wait_t c = {slot, p->k};
+            if (!parts_done(&c)) { /* a worker has not closed this bar yet: sleep until it has */
+                uint64_t tw = clock_mono_ns();
                 p->xs_waits++;
-                sched_yield();
+                ring_signal_wait(&p->xs_sig, parts_done, &c);
+                wait += clock_mono_ns() - tw;
             }
             uint64_t t1 = clock_mono_ns();
             xsection_push(&p->xs, k, slot->row,
@@ -142,7 +185,8 @@ static void *xsection_main(void *arg)
             busy += clock_mono_ns() - t1;
             atomic_store_explicit(&slot->traded, 0, memory_order_relaxed);
             atomic_store_explicit(&slot->done, 0, memory_order_relaxed);
-            atomic_store_explicit(&slot->k1, 0, memory_order_release);
+            atomic_store_explicit(&slot->k1, 0, memory_order_seq_cst);
+            ring_signal_notify(&p->slot_sig);
         }
         ring_release(bars, n);
         if (p->on_xs && p->xs_interval_ns && p->xs.rows > rows_computed) {
@@ -159,8 +203,118 @@ static void *xsection_main(void *arg)
         }
     }
     p->xs_busy = (double)busy * 1e-9;
+    p->xs_wait = (double)wait * 1e-9;
     p->xs_wall = (double)(clock_mono_ns() - t0) * 1e-9;
+    p->xs_cpu = clock_thread_cpu_s();
     return NULL;
+}
+
+/* ---- routing (reader thread) -------------------------------------------------------------- */
+
+/* The stats clock's bar end after an advance to ts (analytics/stats.c: set_open). */
+static inline uint64_t bar_end(uint64_t ts, uint64_t bn)
+{
+    uint64_t k = ts / bn;
+    return k >= UINT64_MAX / bn - 1 ? UINT64_MAX : (k + 1) * bn;
+}
+
+/* Sort b's positions by shard (counting sort) and list the clock marks. */
+static void route(pipeline_t *p, pipe_batch_t *b)
+{
+    uint32_t cnt[PIPE_MAX_WORKERS];
+    unsigned k = p->k;
+    memset(cnt, 0, k * sizeof cnt[0]);
+    const uint8_t *owner = p->owner;
+    uint8_t *sid = p->sid;
+    uint32_t *lc = p->loc_count, *marks = b->marks, nm = 0;
+    uint64_t end = p->clk_end, bn = p->bar_ns;
+    bool origin = p->clk_origin;
+    const ev_t *ev = b->ev;
+    for (uint32_t i = 0; i < b->n; i++) {
+        uint16_t loc = ev[i].locate;
+        uint8_t sh = owner[loc];
+        sid[i] = sh;
+        cnt[sh]++;
+        lc[loc]++;
+        uint64_t ts = ev[i].ts;
+        if (unlikely(ts >= end || !origin)) { /* this event moves every shard's clock */
+            marks[nm++] = i;
+            end = bar_end(ts, bn);
+            origin = true;
+        }
+    }
+    p->clk_end = end;
+    p->clk_origin = origin;
+    b->nmarks = nm;
+    p->marks_total += nm;
+    uint32_t pos[PIPE_MAX_WORKERS], o = 0;
+    for (unsigned s = 0; s < k; s++) {
+        b->off[s] = o;
+        pos[s] = o;
+        o += cnt[s];
+        p->shard_load[s] += cnt[s];
+    }
+    b->off[k] = o;
+    uint32_t *idx = b->idx;
+    for (uint32_t i = 0; i < b->n; i++)
+        idx[pos[sid[i]]++] = i;
+}
+
+/* In-place heapsort of n keys, ascending (no allocation: glibc's qsort may call malloc). */
+static void sift(uint64_t *a, size_t i, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && a[c + 1] > a[c])
+            c++;
+        if (a[i] >= a[c])
+            return;
+        uint64_t t = a[i];
+        a[i] = a[c];
+        a[c] = t;
+        i = c;
+    }
+}
+
+static void heapsort_u64(uint64_t *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift(a, i, n);
+    for (size_t e = n; e-- > 1;) {
+        uint64_t t = a[0];
+        a[0] = a[e];
+        a[e] = t;
+        sift(a, 0, e);
+    }
+}
+
+void pipeline_balance(pipeline_t *p, const uint32_t *counts)
+{
+    unsigned k = p->k;
+    if (k == 1 || !p->sort_keys)
+        return;
+    /* key: count, then the lower locate first among equal counts (deterministic) */
+    size_t n = 0;
+    for (uint32_t loc = 0; loc < 65536; loc++) {
+        if (counts[loc])
+            p->sort_keys[n++] = (uint64_t)counts[loc] << 16 | (0xFFFFu - loc);
+        else
+            p->owner[loc] = (uint8_t)(loc % k);
+    }
+    heapsort_u64(p->sort_keys, n);
+    uint64_t load[PIPE_MAX_WORKERS] = {0};
+    for (size_t i = n; i-- > 0;) {
+        uint64_t key = p->sort_keys[i];
+        unsigned best = 0;
+        for (unsigned s = 1; s < k; s++)
+            if (load[s] < load[best])
+                best = s;
+        p->owner[0xFFFFu - (key & 0xFFFFu)] = (uint8_t)best;
+        load[best] += key >> 16;
+    }
+    p->rebalances++;
 }
 
 /* ---- set-up and teardown ------------------------------------------------------------------ */
@@ -180,6 +334,7 @@ int pipeline_init(pipeline_t *p, const config_t *cfg, const symtab_t *symbols)
     p->nbatches = cfg->batches;
     p->batch_cap = cfg->batch_events;
     p->m = cfg->matrix_symbols;
+    p->bar_ns = cfg->bar_interval_ns ? cfg->bar_interval_ns : 1;
     size_t nev = (size_t)p->nbatches * p->batch_cap;
     p->batches = mem_calloc(MEM_TAG_ENGINE, p->nbatches, sizeof *p->batches);
     p->events = mem_alloc_prefault(MEM_TAG_ENGINE, nev * sizeof(ev_t), 64);
@@ -191,9 +346,27 @@ int pipeline_init(pipeline_t *p, const config_t *cfg, const symtab_t *symbols)
         pipeline_fini(p);
         return -ENOMEM;
     }
+    if (k > 1) {
+        /* idx and marks of every batch, off of every batch, the reader's scratch and counts */
+        p->route_mem = mem_alloc_prefault(MEM_TAG_ENGINE, 2 * nev * sizeof(uint32_t), 64);
+        p->off_mem = mem_zalloc(MEM_TAG_ENGINE, (size_t)p->nbatches * (k + 1) * sizeof(uint32_t));
+        p->sid = mem_alloc_prefault(MEM_TAG_ENGINE, p->batch_cap ? p->batch_cap : 1, 64);
+        p->loc_count = mem_calloc(MEM_TAG_ENGINE, 65536, sizeof(uint32_t));
+        p->sort_keys = mem_alloc_prefault(MEM_TAG_ENGINE, 65536 * sizeof(uint64_t), 64);
+        if (!p->route_mem || !p->off_mem || !p->sid || !p->loc_count || !p->sort_keys) {
+            pipeline_fini(p);
+            return -ENOMEM;
+        }
+    }
     for (uint32_t i = 0; i < p->nbatches; i++) {
-        p->batches[i].ev = p->events + (size_t)i * p->batch_cap;
-        p->batches[i].index = i;
+        pipe_batch_t *b = &p->batches[i];
+        b->ev = p->events + (size_t)i * p->batch_cap;
+        b->index = i;
+        if (k > 1) {
+            b->idx = p->route_mem + (size_t)i * 2 * p->batch_cap;
+            b->marks = b->idx + p->batch_cap;
+            b->off = p->off_mem + (size_t)i * (k + 1);
+        }
         p->free_stack[i] = p->nbatches - 1 - i;
     }
     p->nfree = p->nbatches;
@@ -215,8 +388,9 @@ int pipeline_init(pipeline_t *p, const config_t *cfg, const symtab_t *symbols)
         snprintf(name, sizeof name, "worker%u.in", i);
         rc = ring_init(&w->in, name, MEM_TAG_RING, sizeof(uint32_t), cap, RING_WAIT_BLOCK);
         if (rc == 0) {
+            /* never waited on through the ring: the reader sleeps on back_sig for all K */
             snprintf(name, sizeof name, "worker%u.back", i);
-            rc = ring_init(&w->back, name, MEM_TAG_RING, sizeof(uint32_t), cap, RING_WAIT_BLOCK);
+            rc = ring_init(&w->back, name, MEM_TAG_RING, sizeof(uint32_t), cap, RING_WAIT_SPIN);
         }
         if (rc == 0 && i == 0)
             rc = ring_init(&w->bars, "bars", MEM_TAG_RING, sizeof(uint64_t), PIPE_ROW_SLOTS,
@@ -250,6 +424,7 @@ int pipeline_start(pipeline_t *p)
             return -EAGAIN;
         }
     }
+    p->reader_cpu0 = clock_thread_cpu_s();
     p->started = true;
     return 0;
 }
@@ -267,29 +442,35 @@ static void reclaim(pipeline_t *p)
     }
 }
 
+typedef struct back_wait {
+    pipeline_t *p;
+    uint32_t want; /* free batches needed */
+} back_wait_t;
+
+static bool batches_back(void *ctx)
+{
+    back_wait_t *c = ctx;
+    reclaim(c->p);
+    return c->p->nfree >= c->want;
+}
+
 pipe_batch_t *pipeline_acquire(pipeline_t *p)
 {
     if (p->nfree == 0)
         reclaim(p);
     if (p->nfree == 0) {
-        /* every batch is in flight: wait for the slowest worker (backpressure, counted) */
+        /* every batch is in flight: sleep until a worker returns one (backpressure, counted) */
         p->acquire_waits++;
         uint64_t t0 = clock_mono_ns();
-        unsigned spins = 0;
-        while (p->nfree == 0) {
-            if (++spins < 64) {
-                sched_yield();
-            } else {
-                struct timespec d = {0, 20000};
-                nanosleep(&d, NULL);
-            }
-            reclaim(p);
-        }
+        back_wait_t c = {p, 1};
+        ring_signal_wait(&p->back_sig, batches_back, &c);
         p->acquire_wait_s += (double)(clock_mono_ns() - t0) * 1e-9;
     }
     pipe_batch_t *b = &p->batches[p->free_stack[--p->nfree]];
     b->n = 0;
+    b->nmarks = 0;
     b->force = false;
+    b->close_bars = false;
     return b;
 }
 
@@ -306,6 +487,11 @@ void pipeline_publish(pipeline_t *p, pipe_batch_t *b)
         p->free_stack[p->nfree++] = b->index;
         return;
     }
+    if (p->k > 1) {
+        uint64_t t0 = clock_mono_ns();
+        route(p, b);
+        p->route_s += (double)(clock_mono_ns() - t0) * 1e-9;
+    }
     atomic_store_explicit(&b->refs, p->k, memory_order_relaxed);
     b->t_publish = clock_mono_ns();
     for (unsigned i = 0; i < p->k; i++) {
@@ -317,17 +503,30 @@ void pipeline_publish(pipeline_t *p, pipe_batch_t *b)
     p->published++;
 }
 
+void pipeline_close_bars(pipeline_t *p)
+{
+    pipe_batch_t *b = pipeline_acquire(p);
+    b->force = true;
+    b->close_bars = true;
+    pipeline_publish(p, b);
+}
+
 void pipeline_new_session(pipeline_t *p, uint32_t held)
 {
     /* every batch but the ones the caller holds must be back: then no worker touches its shard */
-    while (p->nfree + held < p->nbatches) {
-        reclaim(p);
-        if (p->nfree + held < p->nbatches)
-            sched_yield();
-    }
+    back_wait_t c = {p, p->nbatches - held};
+    if (!batches_back(&c))
+        ring_signal_wait(&p->back_sig, batches_back, &c);
     for (unsigned i = 0; i < p->k; i++) {
         book_reset(&p->w[i].shard.book);
         stats_new_session(&p->w[i].shard.stats);
+    }
+    if (p->k > 1) {
+        /* nothing of a symbol survives the reset: re-pack the shards by last session's counts */
+        pipeline_balance(p, p->loc_count);
+        memset(p->loc_count, 0, 65536 * sizeof(uint32_t));
+        p->clk_origin = false;
+        p->clk_end = 0;
     }
     p->sessions++;
 }
@@ -342,6 +541,7 @@ void pipeline_finish(pipeline_t *p)
         pthread_join(p->w[i].thread, NULL);
     pthread_join(p->xs_thread, NULL);
     reclaim(p);
+    p->reader_cpu = clock_thread_cpu_s() - p->reader_cpu0;
     p->started = false;
 }
 
@@ -371,6 +571,16 @@ void pipeline_fini(pipeline_t *p)
         mem_free(MEM_TAG_ENGINE, p->owner, 65536);
     if (p->row_mem)
         mem_free(MEM_TAG_ENGINE, p->row_mem, PIPE_ROW_SLOTS * p->m * sizeof(double));
+    if (p->route_mem)
+        mem_free(MEM_TAG_ENGINE, p->route_mem, 2 * nev * sizeof(uint32_t));
+    if (p->off_mem)
+        mem_free(MEM_TAG_ENGINE, p->off_mem, (size_t)p->nbatches * (p->k + 1) * sizeof(uint32_t));
+    if (p->sid)
+        mem_free(MEM_TAG_ENGINE, p->sid, p->batch_cap ? p->batch_cap : 1);
+    if (p->loc_count)
+        mem_free(MEM_TAG_ENGINE, p->loc_count, 65536 * sizeof(uint32_t));
+    if (p->sort_keys)
+        mem_free(MEM_TAG_ENGINE, p->sort_keys, 65536 * sizeof(uint64_t));
     memset(p, 0, sizeof *p);
 }
 

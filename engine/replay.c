@@ -187,8 +187,10 @@ static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st)
             ev = b->ev;
             b->n = rc > 0 ? (uint32_t)n : 0;
             /* the clock went back: the next day's file, a new session */
-            if (rc > 0 && first && st->have_ts && ev[0].ts < st->last_ts)
+            if (rc > 0 && first && st->have_ts && ev[0].ts < st->last_ts) {
+                pipeline_close_bars(&r->pl); /* the last bar of the day counts */
                 pipeline_new_session(&r->pl, 1);
+            }
         }
         if (rc > 0) {
             first = false;
@@ -318,8 +320,10 @@ int replay_run(replay_t *r, replay_result_t *res)
             account(r, res, fr, rc, &st);
             stream_close(&r->stream);
         }
-    if (!c->decode_only)
-        pipeline_finish(&r->pl); /* drain: every published batch is applied */
+    if (!c->decode_only) {
+        pipeline_close_bars(&r->pl); /* end of input: the bar still open closes and counts */
+        pipeline_finish(&r->pl);     /* drain: every published batch is applied */
+    }
     if (r->have_trades) {
         int trc = csvout_close(&r->trades);
         if (trc < 0) {

@@ -71,6 +71,8 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
         }
         r->worker_busy[w] = p->w[w].busy;
         r->worker_wall[w] = p->w[w].wall;
+        r->worker_wait[w] = p->w[w].row_wait;
+        r->worker_cpu[w] = p->w[w].cpu;
         r->worker_owned[w] = p->w[w].owned;
         r->row_waits += p->w[w].row_waits;
         histo_merge(lat, &p->w[w].latency);
@@ -80,6 +82,9 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     r->acquire_wait_s = p->acquire_wait_s;
     r->xs_waits = p->xs_waits;
     r->xs_busy = p->xs_busy;
+    r->xs_wait = p->xs_wait;
+    r->xs_cpu = p->xs_cpu;
+    r->route_s = p->route_s;
     r->lat_n = lat->n;
     r->lat_p50 = histo_quantile(lat, 0.50);
     r->lat_p99 = histo_quantile(lat, 0.99);
@@ -130,6 +135,9 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     r->window = x->cov.cfg.window;
     r->rows = x->rows;
     r->idle_bars = x->idle_bars;
+    r->partial_rows = x->partial_rows;
+    r->restarts = x->restarts;
+    r->discarded_rows = x->discarded_rows;
     r->rejected = x->rejected + x->cov.rejected;
     r->recomputes = x->cov.recomputes;
     r->xs_ok = x->have_result;
@@ -186,25 +194,34 @@ static void report_pipeline_text(FILE *f, const report_t *r)
             " times (%.3f s) for a free batch (backpressure)\n",
             r->workers, r->workers == 1 ? "" : "s", r->batches_published, r->acquire_waits,
             r->acquire_wait_s);
-    fprintf(f, "    %-30s %9s %9s %7s\n", "stage", "busy s", "wall s", "busy");
+    /* busy: working; wait: blocked on another stage (not work); the busiest stage is the
+     * bottleneck */
+    fprintf(f, "    %-30s %9s %9s %9s %9s %7s\n", "stage", "busy s", "wait s", "cpu s", "wall s",
+            "busy");
     double wall = r->wall > 0 ? r->wall : 1;
-    const char *worst = "reader (read + decode)";
+    const char *worst = "reader (read + decode + route)";
     double worst_f = r->reader_busy / wall;
-    fprintf(f, "    %-30s %9.3f %9.3f %6.1f%%\n", "reader (read + decode)", r->reader_busy, r->wall,
-            100 * r->reader_busy / wall);
+    fprintf(f, "    %-30s %9.3f %9.3f %9s %9.3f %6.1f%%\n", worst, r->reader_busy,
+            r->acquire_wait_s, "-", r->wall, 100 * r->reader_busy / wall);
     static char names[PIPE_MAX_WORKERS][48];
     for (unsigned w = 0; w < r->workers; w++) {
         snprintf(names[w], sizeof names[w], "worker %u (books + stats)", w);
         double fr = r->worker_busy[w] / wall;
-        fprintf(f, "    %-30s %9.3f %9.3f %6.1f%%  %" PRIu64 " events applied\n", names[w],
-                r->worker_busy[w], r->worker_wall[w], 100 * fr, r->worker_owned[w]);
+        fprintf(f, "    %-30s %9.3f %9.3f %9.3f %9.3f %6.1f%%  %" PRIu64 " events applied\n",
+                names[w], r->worker_busy[w], r->worker_wait[w], r->worker_cpu[w], r->worker_wall[w],
+                100 * fr, r->worker_owned[w]);
         if (fr > worst_f) {
             worst_f = fr;
             worst = names[w];
         }
     }
-    fprintf(f, "    %-30s %9.3f %9.3f %6.1f%%\n", "cross-section (bar rows)", r->xs_busy, r->wall,
-            100 * r->xs_busy / wall);
+    const char *xs = "cross-section (bar rows)";
+    fprintf(f, "    %-30s %9.3f %9.3f %9.3f %9.3f %6.1f%%\n", xs, r->xs_busy, r->xs_wait, r->xs_cpu,
+            r->wall, 100 * r->xs_busy / wall);
+    if (r->xs_busy / wall > worst_f) {
+        worst_f = r->xs_busy / wall;
+        worst = xs;
+    }
     fprintf(f, "    bottleneck: %s (%.0f%% busy)\n", worst, 100 * worst_f);
     fprintf(f,
             "    latency, batch published -> applied: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, "
@@ -248,8 +265,11 @@ void report_text(FILE *f, const report_t *r)
     }
     fprintf(f,
             "  cross-section: %zu symbols, %" PRIu64 " bar rows (window %zu, %" PRIu64
-            " idle bars skipped, %" PRIu64 " rejected, %" PRIu64 " full recomputes)\n",
-            r->n, r->rows, r->window, r->idle_bars, r->rejected, r->recomputes);
+            " idle bars skipped, %" PRIu64 " partial rows skipped, %" PRIu64
+            " rows before a late starter's first return dropped, %" PRIu64 " rejected, %" PRIu64
+            " full recomputes)\n",
+            r->n, r->rows, r->window, r->idle_bars, r->partial_rows, r->discarded_rows, r->rejected,
+            r->recomputes);
     if (!r->xs_ok) {
         fprintf(f, "    no correlation: %s\n",
                 r->n < 2 ? "it needs at least 2 symbols" : "fewer than 2 bars with trades");
@@ -329,8 +349,10 @@ void report_json(FILE *f, const report_t *r)
     }
     fprintf(f,
             "],\"xsection\":{\"symbols\":%zu,\"rows\":%" PRIu64
-            ",\"window\":%zu,\"idle_bars\":%" PRIu64 ",\"ok\":%s,\"pc_explained\":[",
-            r->n, r->rows, r->window, r->idle_bars, r->xs_ok ? "true" : "false");
+            ",\"window\":%zu,\"idle_bars\":%" PRIu64 ",\"partial_rows\":%" PRIu64
+            ",\"restarts\":%" PRIu64 ",\"discarded_rows\":%" PRIu64 ",\"ok\":%s,\"pc_explained\":[",
+            r->n, r->rows, r->window, r->idle_bars, r->partial_rows, r->restarts, r->discarded_rows,
+            r->xs_ok ? "true" : "false");
     for (size_t i = 0; i < r->npc; i++) {
         if (i)
             fputc(',', f);
@@ -341,10 +363,11 @@ void report_json(FILE *f, const report_t *r)
     fprintf(f, ",\"clusters\":%zu,\"seconds\":%.6f}", r->nclusters, r->xs_seconds);
     fprintf(f,
             ",\"pipeline\":{\"workers\":%u,\"batches\":%" PRIu64 ",\"acquire_waits\":%" PRIu64
-            ",\"acquire_wait_s\":%.6f,\"reader_busy_s\":%.6f,\"xsection_busy_s\":%.6f,"
+            ",\"acquire_wait_s\":%.6f,\"reader_busy_s\":%.6f,\"route_s\":%.6f,"
+            "\"xsection_busy_s\":%.6f,\"xsection_wait_s\":%.6f,\"xsection_cpu_s\":%.6f,"
             "\"wall_s\":%.6f,\"worker_busy_s\":[",
             r->workers, r->batches_published, r->acquire_waits, r->acquire_wait_s, r->reader_busy,
-            r->xs_busy, r->wall);
+            r->route_s, r->xs_busy, r->xs_wait, r->xs_cpu, r->wall);
     for (unsigned w = 0; w < r->workers; w++)
         fprintf(f, "%s%.6f", w ? "," : "", r->worker_busy[w]);
     fprintf(f,

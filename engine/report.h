@@ -43,7 +43,7 @@ typedef struct report {
     /* cross-section */
     bool xs_ok;
     size_t n, window;
-    uint64_t rows, idle_bars, rejected, recomputes;
+    uint64_t rows, idle_bars, partial_rows, restarts, discarded_rows, rejected, recomputes;
     size_t npc;
     double pc[8];
     double mst_total;
@@ -57,6 +57,8 @@ typedef struct report {
     uint64_t batches_published, acquire_waits, xs_waits, row_waits;
     double acquire_wait_s, xs_busy, reader_busy, wall;
     double worker_busy[PIPE_MAX_WORKERS], worker_wall[PIPE_MAX_WORKERS];
+    double worker_wait[PIPE_MAX_WORKERS], worker_cpu[PIPE_MAX_WORKERS]; /* row waits; CPU s */
+    double xs_wait, xs_cpu, route_s; /* cross-section waiting for row parts; reader routing */
     uint64_t worker_owned[PIPE_MAX_WORKERS];
     uint64_t lat_n, lat_p50, lat_p99, lat_p999, lat_max; /* ns */
     histo_t lat_scratch;

@@ -139,3 +139,19 @@ size_t shard_apply_part(shard_t *s, const ev_t *ev, size_t n, const uint8_t *own
     s->events += mine;
     return mine;
 }
+
+void shard_apply_routed(shard_t *s, const ev_t *ev, const uint32_t *own, size_t n,
+                        const uint32_t *marks, size_t nmarks)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t pos = own[i];
+        /* a mark at pos itself is the event's own advance; re-advancing to it later is a no-op */
+        while (j < nmarks && marks[j] < pos)
+            stats_advance(&s->stats, ev[marks[j++]].ts);
+        apply_one(s, &ev[pos]);
+    }
+    while (j < nmarks)
+        stats_advance(&s->stats, ev[marks[j++]].ts);
+    s->events += n;
+}

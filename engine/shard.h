@@ -46,5 +46,11 @@ void shard_apply(shard_t *s, const ev_t *ev, size_t n);
 /* Apply the events whose locate this shard owns (owner[locate] == id) and advance the bar clock
  * with the others. Returns the events applied. Allocates nothing. */
 size_t shard_apply_part(shard_t *s, const ev_t *ev, size_t n, const uint8_t *owner, uint8_t id);
+/* Apply ev[own[0]], ev[own[1]], ... (n positions, increasing) and, in feed order between them,
+ * advance the bar clock to ev[marks[j]].ts (nmarks positions, increasing): the events of the
+ * batch that move the clock (see pipeline.h). The result equals shard_apply_part over the whole
+ * batch, at a cost proportional to n + nmarks. Allocates nothing. */
+void shard_apply_routed(shard_t *s, const ev_t *ev, const uint32_t *own, size_t n,
+                        const uint32_t *marks, size_t nmarks);
 
 #endif

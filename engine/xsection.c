@@ -38,11 +38,12 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
     size_t nn = x->max_n * x->max_n;
     x->locs = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, sizeof *x->locs);
     x->row = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, sizeof *x->row);
+    x->started = mem_calloc(MEM_TAG_ANALYTICS, x->max_n, 1);
     x->full = mem_alloc_prefault(MEM_TAG_ANALYTICS, nn * sizeof(double), 64);
     if (rc == 0)
         rc = arena_init(&x->scratch, "xsection.cycle", MEM_TAG_ANALYTICS,
                         nn * sizeof(double) + 4096, ARENA_FIXED);
-    if (rc == 0 && (!x->locs || !x->row || !x->full))
+    if (rc == 0 && (!x->locs || !x->row || !x->started || !x->full))
         rc = -ENOMEM;
     if (rc < 0)
         xsection_fini(x);
@@ -59,35 +60,74 @@ void xsection_fini(xsection_t *x)
         mem_free(MEM_TAG_ANALYTICS, x->locs, x->max_n * sizeof *x->locs);
     if (x->row)
         mem_free(MEM_TAG_ANALYTICS, x->row, x->max_n * sizeof *x->row);
+    if (x->started)
+        mem_free(MEM_TAG_ANALYTICS, x->started, x->max_n);
     if (x->full)
         mem_free(MEM_TAG_ANALYTICS, x->full, nn * sizeof(double));
     arena_fini(&x->scratch);
     memset(x, 0, sizeof *x);
 }
 
+static void fill_col(const stats_t *st, uint64_t k, int kind, size_t c, double *row, bool *traded)
+{
+    uint16_t loc = (uint16_t)(c + 1);
+    double v = NAN;
+    if (stats_bar_row(st, k, (stats_row_kind_t)kind, &loc, 1, &v) < 0 || !isfinite(v))
+        v = NAN; /* not priced yet, or no previous close: missing, decided in push */
+    row[c] = v;
+    if (!*traded) {
+        stats_bar_t b;
+        if (stats_bar(st, loc, k, &b) == 0 && b.trades > 0)
+            *traded = true;
+    }
+}
+
 void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts, unsigned part,
                        double *row, size_t m, bool *traded)
 {
     /* columns c of this part: locate c + 1 with (c + 1) % nparts == part */
-    for (size_t c = (part + nparts - 1) % nparts; c < m; c += nparts) {
-        uint16_t loc = (uint16_t)(c + 1);
-        double v = 0.0;
-        if (stats_bar_row(st, k, (stats_row_kind_t)kind, &loc, 1, &v) < 0 || !isfinite(v))
-            v = 0.0; /* not priced yet, or no previous close: return 0 */
-        row[c] = v;
-        if (!*traded) {
-            stats_bar_t b;
-            if (stats_bar(st, loc, k, &b) == 0 && b.trades > 0)
-                *traded = true;
-        }
-    }
+    for (size_t c = (part + nparts - 1) % nparts; c < m; c += nparts)
+        fill_col(st, k, kind, c, row, traded);
 }
 
-void xsection_push(xsection_t *x, uint64_t k, const double *row, bool traded)
+void xsection_fill_row_owned(const stats_t *st, uint64_t k, int kind, const uint8_t *owner,
+                             unsigned part, double *row, size_t m, bool *traded)
+{
+    for (size_t c = 0; c < m; c++)
+        if (owner[c + 1] == part)
+            fill_col(st, k, kind, c, row, traded);
+}
+
+void xsection_push(xsection_t *x, uint64_t k, double *row, bool traded)
 {
     x->bars++;
-    if (!traded) {
+    /* complete cases over the symbols that have had a return (started); decided from the row
+     * alone (the stats' state at the bar), so it does not depend on thread timing */
+    size_t have = 0, missing = 0, fresh = 0;
+    for (size_t c = 0; c < x->max_n; c++) {
+        if (isnan(row[c])) {
+            row[c] = 0.0;
+            missing += x->started[c];
+        } else {
+            have++;
+            if (!x->started[c]) {
+                x->started[c] = 1;
+                fresh++;
+            }
+        }
+    }
+    if (fresh && x->rows) { /* the rows so far lack a symbol's returns: not complete cases */
+        covariance_reset(&x->cov);
+        x->restarts++;
+        x->discarded_rows += x->rows;
+        x->rows = 0;
+    }
+    if (!traded || have == 0) {
         x->idle_bars++;
+        return;
+    }
+    if (missing) {
+        x->partial_rows++;
         return;
     }
     if (covariance_push(&x->cov, row) < 0) {
@@ -170,7 +210,7 @@ int xsection_write_corr(const xsection_t *x, FILE *f)
     for (size_t i = 0; i < x->n; i++) {
         fputs(name(x, i), f);
         for (size_t j = 0; j < x->n; j++)
-            fprintf(f, ",%.10g", x->compact[i * x->n + j]);
+            fprintf(f, ",%.17g", x->compact[i * x->n + j]);
         fputc('\n', f);
     }
     return ferror(f) ? -EIO : 0;
@@ -183,7 +223,7 @@ int xsection_write_mst(const xsection_t *x, FILE *f)
     fputs("from,to,rho,distance\n", f);
     for (size_t i = 0; i < x->graph.nedges; i++) {
         const graph_edge_t *e = &x->graph.edges[i];
-        fprintf(f, "%s,%s,%.10g,%.10g\n", name(x, e->u), name(x, e->v), e->rho, e->d);
+        fprintf(f, "%s,%s,%.17g,%.17g\n", name(x, e->u), name(x, e->v), e->rho, e->d);
     }
     return ferror(f) ? -EIO : 0;
 }

@@ -12,11 +12,26 @@
  * Returns: by default from the mid-quote at each bar's end (matrix.returns = mid), which is
  * free of the bid-ask bounce that attenuates correlations of trade prices when bars hold few
  * trades; a symbol without a two-sided quote falls back to its trade price (trades-only CSV);
- * matrix.returns = trade uses last trade prices throughout. Missing data: a symbol without a
- * trade or quote change in a bar carries its last price (return 0); a symbol that has no price
- * yet has return 0 too. Bars in which no tracked symbol traded (the feed
- * before the open, after the close, weekends in daily CSV) are not rows at all: they are counted
- * as idle and skipped, so they neither dilute nor shift the estimates.
+ * matrix.returns = trade uses last trade prices throughout.
+ * Missing data: a symbol without a trade or quote change in a bar carries its last price
+ * (previous-tick carry: return 0, a real observation of "no change"). A return needs two
+ * consecutive closes, so a symbol has none (missing, NaN: not 0) on its first priced bar and
+ * before it (late starters), and every symbol has none on the first bar of a session (the
+ * previous close is forgotten). Missing values enter the covariance by complete cases
+ * (listwise deletion), the textbook rule that keeps the matrix a sample covariance of one set
+ * of observations (positive semi-definite, so PCA and the MST distances sqrt(2(1 - rho)) stay
+ * valid), over the symbols that have had a return: a row where one of them has none is counted
+ * as partial and skipped, and when a symbol has its first return (a late starter) the rows
+ * before it, which lack it, are emptied from the window (counted in restarts and
+ * discarded_rows) and estimation starts again from that row. So at the end the result equals
+ * numpy.corrcoef of the log returns of consecutive closes over the rows where every symbol
+ * with returns has one (within the window); a symbol that never has a return is a zero column
+ * (correlation 0). The decision uses only the row (the stats at the bar), never the symbol
+ * table, so it is the same whatever the threads' timing. Bars in which no tracked symbol
+ * traded (the feed before the open, after the close, weekends in daily CSV) or no symbol has a
+ * return are not rows at all: they are counted as idle and skipped, so they neither dilute nor
+ * shift the estimates. The bar open when the input ends is closed (pipeline_close_bars), so the
+ * last return counts.
  *
  * Memory: xsection_init sizes everything for matrix.symbols columns (tag ANALYTICS): the
  * covariance state, an N x N matrix, the PCA workspace, the graph arrays, and the per-cycle
@@ -46,18 +61,22 @@ typedef struct xsection {
     pca_t pca;
     graph_t graph;
     const symtab_t *symbols;
-    size_t max_n, n; /* capacity, and symbols tracked (0 until the first bar close) */
-    uint16_t *locs;  /* [max_n] tracked locates, column order */
-    double *row;     /* [max_n] */
-    double *full;    /* [max_n^2] covariance / correlation at full size */
-    double *compact; /* n x n tracked block, from the cycle arena; valid until the next
-                        xsection_compute */
-    arena_t scratch; /* the per-cycle arena, reset at each compute */
+    size_t max_n, n;  /* capacity, and symbols tracked (0 until the first bar close) */
+    uint16_t *locs;   /* [max_n] tracked locates, column order */
+    double *row;      /* [max_n] */
+    uint8_t *started; /* [max_n] the column has had a return (complete cases are over these) */
+    double *full;     /* [max_n^2] covariance / correlation at full size */
+    double *compact;  /* n x n tracked block, from the cycle arena; valid until the next
+                         xsection_compute */
+    arena_t scratch;  /* the per-cycle arena, reset at each compute */
     uint32_t clusters, min_cluster;
     double cut_distance;
     int row_kind; /* stats_row_kind_t: STATS_ROW_MIDRET or STATS_ROW_LOGRET */
     /* figures */
-    uint64_t bars, rows, idle_bars, rejected;
+    uint64_t bars, idle_bars, partial_rows, rejected;
+    uint64_t rows;           /* rows in the estimate: pushed since the last restart */
+    uint64_t restarts;       /* window emptied because a symbol had its first return */
+    uint64_t discarded_rows; /* rows those restarts emptied */
     uint64_t first_k, last_k;
     bool have_result;
     int pca_rc, graph_rc;
@@ -75,8 +94,15 @@ void xsection_fini(xsection_t *x);
  * *traded if one of them traded in the bar. Any thread (reads only st). */
 void xsection_fill_row(const stats_t *st, uint64_t k, int kind, unsigned nparts, unsigned part,
                        double *row, size_t m, bool *traded);
-/* One complete row (max_n columns) for bar k; bars where nothing traded are idle, skipped. */
-void xsection_push(xsection_t *x, uint64_t k, const double *row, bool traded);
+/* The same for the columns c whose locate c + 1 has owner[c + 1] == part (a locate -> shard
+ * table, as the pipeline balances them). Any thread (reads only st and owner). */
+void xsection_fill_row_owned(const stats_t *st, uint64_t k, int kind, const uint8_t *owner,
+                             unsigned part, double *row, size_t m, bool *traded);
+/* One complete row (max_n columns) for bar k, NaN where a symbol has no return: bars where
+ * nothing traded or no symbol has a return are idle; rows where a started symbol has no return
+ * are partial; both are skipped (counted); a symbol's first return restarts the window. NaN
+ * entries are set to 0 in place. */
+void xsection_push(xsection_t *x, uint64_t k, double *row, bool traded);
 /* A stats_bar_fn for one shard holding every symbol (ctx is the xsection): fill and push. */
 void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k);
 

@@ -26,6 +26,7 @@
 #include "base/hints.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <mimalloc.h>
@@ -33,8 +34,14 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <valgrind/valgrind.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 typedef struct tag_ctr {
     _Atomic uint64_t allocs, frees, bytes_alloc, bytes_freed;
@@ -61,6 +68,9 @@ static tslot_t g_slots[MEM_MAX_THREADS];
 static _Atomic bool g_sealed;
 static _Atomic bool g_strict;
 static _Atomic bool g_churn_abort;
+/* Each tag's allocations and live bytes at the last mem_seal(): the start-up figures. */
+static _Atomic uint64_t g_seal_allocs[MEM_TAG_COUNT];
+static _Atomic int64_t g_seal_live[MEM_TAG_COUNT];
 static bool g_libc_backend; /* set once by backend_choose(), before main */
 static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
@@ -74,6 +84,23 @@ static inline bool slot_shared(const tslot_t *s)
 }
 
 static pthread_mutex_t g_obj_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Large blocks (see "large blocks" below): their own mappings, listed here so mem_free knows
+ * them. Filled and emptied at start-up and teardown only, under the lock. */
+#define LARGE_MIN ((size_t)1 << 20) /* bytes: smaller blocks stay with the backend */
+#define LARGE_MAX 256               /* mappings at once; past that, the backend takes them */
+#define HUGE_PAGE ((size_t)2 << 20)
+typedef struct large_blk {
+    void *p;
+    size_t len; /* mapped bytes */
+} large_blk_t;
+static pthread_mutex_t g_large_lock = PTHREAD_MUTEX_INITIALIZER;
+static large_blk_t g_large[LARGE_MAX];
+static _Atomic unsigned g_nlarge;
+static _Atomic bool g_hugetlb_off;  /* MAP_HUGETLB failed once (no reserved pages): stop trying */
+static _Atomic bool g_populate_off; /* MADV_POPULATE_WRITE unsupported: touch pages instead */
+static _Atomic uint64_t g_large_huge_bytes, g_large_thp_bytes; /* how large blocks were backed */
+static _Atomic int64_t g_faults_at_seal = -1; /* minor faults of the process at mem_seal() */
 static mem_obj_t *g_objs;
 
 static const char *const g_tag_names[] = {
@@ -241,13 +268,192 @@ static inline void backend_free(void *p)
 
 /* Write a zero byte in every page of [p, p+n): the kernel backs each page now, not on first
  * use in the steady state (a read alone would map the shared zero page). */
-static HINT_COLD void prefault(void *p, size_t n)
+static HINT_COLD HINT_NOINLINE void prefault_touch(void *p, size_t n)
 {
     volatile unsigned char *c = p;
     for (size_t i = 0; i < n; i += 4096)
         c[i] = 0;
     if (n)
         c[n - 1] = 0;
+}
+
+/* One slice of a parallel populate. */
+typedef struct populate_job {
+    void *p;
+    size_t n;
+    int rc;
+} populate_job_t;
+
+static void *populate_main(void *arg)
+{
+    populate_job_t *j = arg;
+    j->rc = madvise(j->p, j->n, MADV_POPULATE_WRITE);
+    return NULL;
+}
+
+/* MADV_POPULATE_WRITE over [p, p+n) (page-aligned): the kernel faults every page in (zeroing
+ * it), one system call and no trap per page. Ranges of POPULATE_SPLIT bytes and more are cut
+ * in 2 MiB-aligned slices populated by up to POPULATE_THREADS threads at once, since zeroing
+ * is what start-up spends its time on. 0 or -1 (not supported: the caller touches pages). */
+#define POPULATE_SPLIT   ((size_t)32 << 20)
+#define POPULATE_THREADS 4
+static int populate(void *p, size_t n)
+{
+    long ncpu = n >= POPULATE_SPLIT ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    unsigned nt = ncpu > POPULATE_THREADS ? POPULATE_THREADS : ncpu > 1 ? (unsigned)ncpu : 1;
+    populate_job_t job[POPULATE_THREADS];
+    pthread_t th[POPULATE_THREADS];
+    bool started[POPULATE_THREADS] = {false};
+    size_t slice = ((n / nt) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), off = 0;
+    unsigned used = 0;
+    for (unsigned i = 0; i < nt && off < n; i++, used++) {
+        size_t len = i + 1 == nt || off + slice > n ? n - off : slice;
+        job[i] = (populate_job_t){(unsigned char *)p + off, len, 0};
+        off += len;
+    }
+    for (unsigned i = 1; i < used; i++)
+        started[i] = pthread_create(&th[i], NULL, populate_main, &job[i]) == 0;
+    populate_main(&job[0]);
+    int rc = job[0].rc;
+    for (unsigned i = 1; i < used; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            populate_main(&job[i]); /* no thread: do it here */
+        if (job[i].rc != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* Back [p, p+n) with RAM now: populate() on the whole pages inside, the ends (and everything on
+ * kernels before 5.14) by touching. Contents are kept. */
+static HINT_COLD HINT_NOINLINE void prefault(void *p, size_t n)
+{
+    uintptr_t a = (uintptr_t)p, e = a + n;
+    uintptr_t pa = (a + 4095) & ~(uintptr_t)4095, pe = e & ~(uintptr_t)4095;
+    if (pe > pa && pe - pa >= 16 * 4096 &&
+        !atomic_load_explicit(&g_populate_off, memory_order_relaxed)) {
+        if (populate((void *)pa, pe - pa) == 0) {
+            prefault_touch(p, pa - a);
+            prefault_touch((void *)pe, e - pe);
+            return;
+        }
+        atomic_store_explicit(&g_populate_off, true, memory_order_relaxed);
+    }
+    prefault_touch(p, n);
+}
+
+/* ---- large blocks ---------------------------------------------------------------------------
+ * A block of LARGE_MIN bytes or more (the books', stats' and batches' start-up tables) gets its
+ * own anonymous mapping instead of the backend's: fresh mappings are already zero, so MEM_ZERO
+ * costs nothing (mimalloc would memset them, page-faulting every page on the way), and the
+ * mapping can use huge pages. Order of preference: MAP_HUGETLB when the system has reserved
+ * huge pages (populated by the kernel at mmap), else a 2 MiB-aligned mapping with
+ * madvise(MADV_HUGEPAGE) (transparent huge pages, where the system allows them). MEM_ZERO and
+ * MEM_PREFAULT blocks are populated at once (so the steady state takes no page faults, as
+ * before); plain blocks fault on first use. Under valgrind or TICKCORE_MEM_BACKEND=libc the
+ * backend keeps every block, so the tools see them. */
+
+static void *map_anon(size_t len, int extra)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* A 2 MiB-aligned mapping of len bytes (len a multiple of 2 MiB), trimmed from a larger one. */
+static void *map_aligned(size_t len)
+{
+    unsigned char *raw = map_anon(len + HUGE_PAGE, MAP_NORESERVE);
+    if (!raw)
+        return NULL;
+    uintptr_t a = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    size_t head = a - (uintptr_t)raw, tail = HUGE_PAGE - head;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((void *)(a + len), tail);
+    return (void *)a;
+}
+
+static HINT_COLD HINT_NOINLINE void *large_alloc(size_t size, size_t align, unsigned flags)
+{
+    if (align > 4096)
+        return NULL; /* not needed by anyone: the backend takes it */
+    size_t len = (size + 4095) & ~(size_t)4095, hlen = (size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    void *p = NULL;
+    bool populate = (flags & (MEM_ZERO | MEM_PREFAULT)) != 0;
+    pthread_mutex_lock(&g_large_lock);
+    if (atomic_load_explicit(&g_nlarge, memory_order_relaxed) == LARGE_MAX)
+        goto out;
+    if (size >= HUGE_PAGE && !atomic_load_explicit(&g_hugetlb_off, memory_order_relaxed)) {
+        p = map_anon(hlen, MAP_HUGETLB | (populate ? MAP_POPULATE : 0));
+        if (p) {
+            len = hlen;
+            atomic_fetch_add_explicit(&g_large_huge_bytes, len, memory_order_relaxed);
+        } else {
+            atomic_store_explicit(&g_hugetlb_off, true, memory_order_relaxed);
+        }
+    }
+    if (!p && size >= HUGE_PAGE) {
+        p = map_aligned(hlen);
+        if (p) {
+            len = hlen;
+            if (madvise(p, len, MADV_HUGEPAGE) == 0)
+                atomic_fetch_add_explicit(&g_large_thp_bytes, len, memory_order_relaxed);
+            if (populate)
+                prefault(p, len);
+        }
+    }
+    if (!p) {
+        p = map_anon(len, 0);
+        if (p && populate)
+            prefault(p, len);
+    }
+    if (p) {
+        unsigned n = atomic_load_explicit(&g_nlarge, memory_order_relaxed);
+        g_large[n] = (large_blk_t){p, len};
+        atomic_store_explicit(&g_nlarge, n + 1, memory_order_relaxed);
+    }
+out:
+    pthread_mutex_unlock(&g_large_lock);
+    return p;
+}
+
+/* true if p was a large block (now unmapped). */
+static HINT_COLD HINT_NOINLINE bool large_free(void *p)
+{
+    bool found = false;
+    size_t len = 0;
+    pthread_mutex_lock(&g_large_lock);
+    unsigned n = atomic_load_explicit(&g_nlarge, memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++) {
+        if (g_large[i].p == p) {
+            len = g_large[i].len;
+            g_large[i] = g_large[n - 1];
+            atomic_store_explicit(&g_nlarge, n - 1, memory_order_relaxed);
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_large_lock);
+    if (found)
+        munmap(p, len);
+    return found;
+}
+
+static bool large_has(const void *p, size_t *len)
+{
+    bool found = false;
+    pthread_mutex_lock(&g_large_lock);
+    unsigned n = atomic_load_explicit(&g_nlarge, memory_order_relaxed);
+    for (unsigned i = 0; i < n && !found; i++)
+        if (g_large[i].p == p) {
+            *len = g_large[i].len;
+            found = true;
+        }
+    pthread_mutex_unlock(&g_large_lock);
+    return found;
 }
 
 /* The shared slot 0: every update a read-modify-write, the peak a CAS loop. */
@@ -311,7 +517,13 @@ void *mem_alloc_at(mem_tag_t tag, size_t size, size_t align, unsigned flags, con
         size = 1; /* a distinct, freeable pointer, counted as 1 byte */
     if (unlikely(align & (align - 1)))
         return alloc_failed(s, tag);
-    void *p = backend_alloc(size, align, flags & MEM_ZERO);
+    void *p = NULL;
+    if (unlikely(size >= LARGE_MIN) && !g_libc_backend) {
+        p = large_alloc(size, align, flags); /* zero and populated as flags ask */
+        flags &= ~(unsigned)MEM_PREFAULT;
+    }
+    if (likely(p == NULL))
+        p = backend_alloc(size, align, flags & MEM_ZERO);
     if (unlikely(p == NULL))
         return alloc_failed(s, tag);
     if (flags & MEM_PREFAULT)
@@ -340,7 +552,22 @@ void *mem_realloc_at(mem_tag_t tag, void *p, size_t old_size, size_t new_size, c
         tag = MEM_TAG_CORE;
     if (new_size == 0)
         new_size = 1;
-    void *q = g_libc_backend ? realloc(p, new_size) : mi_realloc(p, new_size);
+    void *q;
+    size_t len;
+    if (!g_libc_backend &&
+        (new_size >= LARGE_MIN || (old_size >= LARGE_MIN && large_has(p, &len)))) {
+        /* to or from a large block: move it by hand */
+        q = new_size >= LARGE_MIN ? large_alloc(new_size, 0, 0) : NULL;
+        if (q == NULL)
+            q = backend_alloc(new_size, 0, false);
+        if (q == NULL)
+            return alloc_failed(s, tag);
+        memcpy(q, p, old_size < new_size ? old_size : new_size);
+        if (!large_free(p))
+            backend_free(p);
+    } else {
+        q = g_libc_backend ? realloc(p, new_size) : mi_realloc(p, new_size);
+    }
     if (q == NULL)
         return alloc_failed(s, tag);
     count_free(s, tag, old_size ? old_size : 1);
@@ -352,6 +579,11 @@ void mem_free(mem_tag_t tag, void *p, size_t size)
 {
     if (p == NULL)
         return;
+    if (unlikely(size >= LARGE_MIN) && !g_libc_backend && large_free(p)) {
+        tslot_t *s = slot_get();
+        count_free(s, (unsigned)tag < MEM_TAG_COUNT ? tag : MEM_TAG_CORE, size);
+        return;
+    }
 #ifndef NDEBUG
     size_t usable = g_libc_backend ? malloc_usable_size(p) : mi_usable_size(p);
     if (size > usable) {
@@ -400,6 +632,22 @@ void mem_seal(void)
 {
     const char *e = getenv("TICKCORE_CHURN_ABORT");
     atomic_store(&g_churn_abort, e != NULL && strcmp(e, "1") == 0);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        atomic_store(&g_faults_at_seal, (int64_t)ru.ru_minflt + ru.ru_majflt);
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+        uint64_t allocs = 0, bytes_alloc = 0, bytes_freed = 0;
+        for (unsigned i = 0; i < MEM_MAX_THREADS; i++) {
+            const tag_ctr_t *c = &g_slots[i].tag[t];
+            if (!MEM_LD(g_slots[i].ever_used))
+                continue;
+            allocs += MEM_LD(c->allocs);
+            bytes_alloc += MEM_LD(c->bytes_alloc);
+            bytes_freed += MEM_LD(c->bytes_freed);
+        }
+        MEM_ST(g_seal_allocs[t], allocs);
+        MEM_ST(g_seal_live[t], (int64_t)(bytes_alloc - bytes_freed));
+    }
     atomic_store(&g_sealed, true);
 }
 
@@ -495,6 +743,29 @@ static bool site_before(const mem_site_t *x, const mem_site_t *y)
     return f ? f < 0 : x->line < y->line;
 }
 
+/* This process's peak resident set: VmHWM, the high-water mark of its own address space. Not
+ * getrusage's ru_maxrss: Linux carries that across fork and exec, so a small command started by
+ * a large process (a test runner) would report its parent's peak. No allocation (stack buffer). */
+static uint64_t peak_rss(void)
+{
+    char b[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, b, sizeof b - 1);
+        close(fd);
+        if (n > 0) {
+            b[n] = '\0';
+            const char *p = strstr(b, "\nVmHWM:");
+            if (p)
+                return strtoull(p + strlen("\nVmHWM:"), NULL, 10) * 1024u;
+        }
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        return (uint64_t)ru.ru_maxrss * 1024u;
+    return 0;
+}
+
 void mem_snapshot(mem_snapshot_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -533,6 +804,8 @@ void mem_snapshot(mem_snapshot_t *out)
     for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
         out->tag[t].live = (int64_t)(out->tag[t].bytes_alloc - out->tag[t].bytes_freed);
         out->tag[t].live_blocks = (int64_t)(out->tag[t].allocs - out->tag[t].frees);
+        out->tag[t].seal_allocs = MEM_LD(g_seal_allocs[t]);
+        out->tag[t].seal_live = MEM_LD(g_seal_live[t]);
         const mem_tag_stats_t *d = &out->tag[t];
         tot->allocs += d->allocs;
         tot->frees += d->frees;
@@ -545,6 +818,8 @@ void mem_snapshot(mem_snapshot_t *out)
         tot->churn_bytes += d->churn_bytes;
         tot->control_allocs += d->control_allocs;
         tot->failed += d->failed;
+        tot->seal_allocs += d->seal_allocs;
+        tot->seal_live += d->seal_live;
     }
     /* Top sites by selection (no qsort: glibc's may call malloc, and a snapshot must not). */
     while (out->nsites < MEM_REPORT_SITES && out->nsites < nall) {
@@ -583,8 +858,13 @@ void mem_snapshot(mem_snapshot_t *out)
     }
 
     struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        out->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        int64_t at_seal = atomic_load(&g_faults_at_seal);
+        out->faults_after_seal = at_seal < 0 ? -1 : (int64_t)ru.ru_minflt + ru.ru_majflt - at_seal;
+    }
+    out->large_huge_bytes = atomic_load_explicit(&g_large_huge_bytes, memory_order_relaxed);
+    out->large_thp_bytes = atomic_load_explicit(&g_large_thp_bytes, memory_order_relaxed);
+    out->peak_rss = peak_rss();
 }
 
 unsigned mem_leak_count(const mem_snapshot_t *s)
@@ -609,6 +889,10 @@ void mem_debug_reset(void)
         memset(s->tag, 0, sizeof s->tag);
         memset(s->site, 0, sizeof s->site);
         atomic_store(&s->sites_dropped, 0);
+    }
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+        atomic_store(&g_seal_allocs[t], 0);
+        atomic_store(&g_seal_live[t], 0);
     }
     /* Forget registered objects too: a test that failed half-way left its (stack) objects
      * registered, and the next snapshot must not follow them. */
@@ -694,6 +978,16 @@ void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags)
         fprintf(f, "  (%" PRIu64 " more registered objects not listed)\n", s->objs_dropped);
     fmt_bytes(tot, sizeof tot, (int64_t)s->peak_rss);
     fprintf(f, "  peak RSS: %s\n", tot);
+    if (s->faults_after_seal >= 0)
+        fprintf(f, "  page faults after the seal: %" PRId64 "\n", s->faults_after_seal);
+    if (s->large_huge_bytes || s->large_thp_bytes) {
+        char h[32], t[32];
+        fmt_bytes(h, sizeof h, (int64_t)s->large_huge_bytes);
+        fmt_bytes(t, sizeof t, (int64_t)s->large_thp_bytes);
+        fprintf(
+            f, "  large blocks: %s on reserved huge pages, %s advised for transparent huge pages\n",
+            h, t);
+    }
     if (flags & MEM_REPORT_LEAKS) {
         unsigned leaks = mem_leak_count(s);
         if (leaks == 0) {
@@ -733,9 +1027,11 @@ static void json_tag(FILE *f, const mem_tag_stats_t *d)
             "{\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"bytes_alloc\":%" PRIu64
             ",\"bytes_freed\":%" PRIu64 ",\"live\":%" PRId64 ",\"live_blocks\":%" PRId64
             ",\"peak\":%" PRId64 ",\"churn_allocs\":%" PRIu64 ",\"churn_bytes\":%" PRIu64
-            ",\"control_allocs\":%" PRIu64 ",\"failed\":%" PRIu64 "}",
+            ",\"control_allocs\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"seal_allocs\":%" PRIu64
+            ",\"seal_live\":%" PRId64 "}",
             d->allocs, d->frees, d->bytes_alloc, d->bytes_freed, d->live, d->live_blocks, d->peak,
-            d->churn_allocs, d->churn_bytes, d->control_allocs, d->failed);
+            d->churn_allocs, d->churn_bytes, d->control_allocs, d->failed, d->seal_allocs,
+            d->seal_live);
 }
 
 void mem_report_json(FILE *f, const mem_snapshot_t *s, unsigned flags)
@@ -772,7 +1068,10 @@ void mem_report_json(FILE *f, const mem_snapshot_t *s, unsigned flags)
                 mem_tag_name(r->tag), r->st.capacity, r->st.used, r->st.high_water, r->st.grows,
                 r->st.exhausted, r->st.waits, r->st.refused_puts);
     }
-    fprintf(f, "],\"peak_rss\":%" PRIu64, s->peak_rss);
+    fprintf(f,
+            "],\"peak_rss\":%" PRIu64 ",\"faults_after_seal\":%" PRId64
+            ",\"large_huge_bytes\":%" PRIu64 ",\"large_thp_bytes\":%" PRIu64,
+            s->peak_rss, s->faults_after_seal, s->large_huge_bytes, s->large_thp_bytes);
     if (flags & MEM_REPORT_LEAKS) {
         fprintf(f, ",\"leaks\":{");
         first = true;

@@ -107,7 +107,9 @@ void *mem_calloc_at(mem_tag_t tag, size_t n, size_t size, const char *file, int 
 /* "mimalloc", or "glibc malloc" under valgrind or with TICKCORE_MEM_BACKEND=libc. */
 const char *mem_backend_name(void);
 
-/* End of start-up: from now on, allocations outside a control scope are churn. Any thread. */
+/* End of start-up: from now on, allocations outside a control scope are churn. Any thread.
+ * Records each tag's allocation count and live bytes at this moment (seal_allocs, seal_live in
+ * every later snapshot), so a report can show what start-up cost; a later seal overwrites them. */
 void mem_seal(void);
 /* Back to start-up (tests; reconfiguration). Churn counted so far is kept. */
 void mem_unseal(void);
@@ -137,6 +139,8 @@ typedef struct mem_tag_stats {
     uint64_t churn_bytes;
     uint64_t control_allocs; /* allocations after the seal inside control scopes */
     uint64_t failed;         /* allocations that returned NULL */
+    uint64_t seal_allocs;    /* allocations made before the last mem_seal(): start-up calls */
+    int64_t seal_live;       /* bytes held at the last mem_seal(): what start-up sized */
 } mem_tag_stats_t;
 
 /* One call site that allocated after the seal. */
@@ -205,6 +209,12 @@ typedef struct mem_snapshot {
     unsigned nobjs;
     uint64_t objs_dropped;
     uint64_t peak_rss; /* bytes, from getrusage */
+    /* Page faults (minor + major) of the whole process since the last mem_seal(), -1 before any
+     * seal: sizing at start-up prefaults everything, so the steady state should take none. */
+    int64_t faults_after_seal;
+    /* Bytes of large blocks (1 MiB and up, their own mappings) on reserved huge pages
+     * (MAP_HUGETLB) and on mappings advised for transparent huge pages, over the run. */
+    uint64_t large_huge_bytes, large_thp_bytes;
 } mem_snapshot_t;
 
 void mem_snapshot(mem_snapshot_t *out);

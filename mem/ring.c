@@ -45,6 +45,12 @@ static void futex_wake(_Atomic uint32_t *word)
     (void)syscall(SYS_futex, (uint32_t *)(void *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+static void futex_wake_all(_Atomic uint32_t *word)
+{
+    (void)syscall(SYS_futex, (uint32_t *)(void *)word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL,
+                  0);
+}
+
 static void bump_and_wake(_Atomic uint32_t *event)
 {
     atomic_fetch_add_explicit(event, 1, memory_order_seq_cst);
@@ -204,4 +210,34 @@ HINT_COLD size_t ring_peek_wait(ring_t *r, size_t max, size_t *first)
     }
     atomic_store_explicit(&r->cons_sleeping, 0, memory_order_relaxed);
     return n;
+}
+
+/* ---- signal ------------------------------------------------------------------------------- */
+
+HINT_COLD void ring_signal_wake(ring_signal_t *s)
+{
+    atomic_fetch_add_explicit(&s->seq, 1, memory_order_seq_cst);
+    futex_wake_all(&s->seq);
+}
+
+HINT_COLD unsigned ring_signal_wait(ring_signal_t *s, ring_ready_fn *ready, void *ctx)
+{
+    for (unsigned spins = 0; spins < RING_SPIN_BEFORE_SLEEP; spins++) {
+        if (ready(ctx))
+            return 0;
+        cpu_relax();
+    }
+    unsigned slept = 0;
+    for (;;) {
+        uint32_t ev = atomic_load_explicit(&s->seq, memory_order_acquire);
+        atomic_fetch_add_explicit(&s->sleepers, 1, memory_order_seq_cst);
+        RING_FENCE();
+        if (ready(ctx)) {
+            atomic_fetch_sub_explicit(&s->sleepers, 1, memory_order_relaxed);
+            return slept;
+        }
+        futex_wait(&s->seq, ev);
+        slept++;
+        atomic_fetch_sub_explicit(&s->sleepers, 1, memory_order_relaxed);
+    }
 }

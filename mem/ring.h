@@ -288,4 +288,35 @@ static inline size_t ring_count(const ring_t *r)
     return n > r->capacity ? r->capacity : (size_t)n;
 }
 
+/* ---- signal: sleep until a condition holds ----------------------------------------------
+ * For waits that are not one ring's full or empty: a reader waiting for a batch to come back on
+ * any of K rings, the cross-section thread waiting for the K parts of a row, a worker waiting
+ * for a row slot. The waiter spins briefly on ready(ctx), then sleeps on the futex word `seq`;
+ * whoever makes the condition true (a release store, or a ring commit) calls ring_signal_notify,
+ * which costs a fence and a load unless someone sleeps. Same handshake as the rings: waiter
+ * `sleepers += 1; fence; ready()?` against notifier `store; fence; sleepers?`, so no wake-up is
+ * lost; several waiters may sleep at once (all are woken, each re-checks). The stores that make
+ * the condition true must be RING_ORDER_PUBLISH or stronger and ready() must load with
+ * RING_ORDER_OBSERVE or stronger (ThreadSanitizer builds have no fence, see above). */
+typedef struct ring_signal {
+    _Alignas(MEM_CACHE_LINE) _Atomic uint32_t seq;
+    _Atomic uint32_t sleepers;
+} ring_signal_t;
+
+typedef bool ring_ready_fn(void *ctx);
+
+/* Waiter: return once ready(ctx) returned true (it may have side effects: it is called until it
+ * says true, on the waiting thread). Returns the times it slept (0: the condition came during
+ * the spin). Any thread; allocates nothing. */
+unsigned ring_signal_wait(ring_signal_t *s, ring_ready_fn *ready, void *ctx);
+void ring_signal_wake(ring_signal_t *s);
+
+/* Notifier: after making a waiter's condition true. Any thread. */
+static inline void ring_signal_notify(ring_signal_t *s)
+{
+    RING_FENCE();
+    if (mem_unlikely(atomic_load_explicit(&s->sleepers, RING_ORDER_FLAG) != 0))
+        ring_signal_wake(s);
+}
+
 #endif

@@ -141,6 +141,7 @@ static void deliver(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len)
     /* the clock went back by more than a second: the next day's session */
     if (s->have_ts && e.ts + 1000000000ull < s->last_ts) {
         flush(s);
+        pipeline_close_bars(&s->pl); /* the last bar of the day counts */
         pipeline_new_session(&s->pl, 0);
         s->sessions++;
         log_msg("serve: the feed's clock went back: a new session (books and bars cleared)");
@@ -152,6 +153,10 @@ static void deliver(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len)
     s->batch->ev[s->batch->n++] = e;
     if (s->batch->n == s->pl.batch_cap)
         flush(s);
+    if (e.type == 'S' && e.aux == 'C') { /* End of Messages: the day's last bar closes now */
+        flush(s);
+        pipeline_close_bars(&s->pl);
+    }
 }
 
 static void lost(void *ctx, uint64_t from, uint64_t count)
@@ -507,8 +512,10 @@ static int rebuild(serve_t *s, char *err, size_t errlen)
         r = stream_next_into(&st, b->ev, s->pl.batch_cap, &n);
         b->n = r > 0 ? (uint32_t)n : 0;
         if (r > 0) {
-            if (s->have_ts && b->ev[0].ts + 1000000000ull < s->last_ts)
+            if (s->have_ts && b->ev[0].ts + 1000000000ull < s->last_ts) {
+                pipeline_close_bars(&s->pl);
                 pipeline_new_session(&s->pl, 1);
+            }
             s->last_ts = b->ev[n - 1].ts;
             s->have_ts = true;
             for (size_t i = 0; i < n; i++)
@@ -863,6 +870,8 @@ int serve_main(int argc, char **argv)
     refresh_gauges(s, clock_mono_ns());
     if (s->http_ok)
         http_stop(&s->http); /* no query reads the snapshots from here on */
+    /* shutdown: the bar still open closes and counts */
+    pipeline_close_bars(&s->pl);
     pipeline_finish(&s->pl);
     double secs = (double)(clock_mono_ns() - s->t_start) * 1e-9;
     int xs_rc = xsection_compute(&s->pl.xs);

@@ -187,6 +187,13 @@ check replay_csv_daily_correlation 0 '^AAA,1,(1|0\.999[0-9]*),-(1|0\.999[0-9]*)$
     bash -c "'$bin' replay ${small[*]} --bar 1d --corr-out '$tmp/corr.csv' '$tmp/daily.csv' \
     > /dev/null && cat '$tmp/corr.csv'"
 
+# Daily closes against plain numpy (issue 14): several files (planted correlation, late starters,
+# days without a trade); correlation = numpy.corrcoef of every log return and the MST total =
+# Prim on sqrt(2(1-rho)), to 1e-9. The last day counts and a first close gives no return.
+if /usr/bin/python3 -c 'import numpy' 2> /dev/null; then
+    check replay_daily_matches_numpy 0 '^all ok$' -- /usr/bin/python3 tests/daily_test.py "$bin" "$tmp/daily"
+fi
+
 # A generated day: generator and decoder agree on the count, the analytics run, the steady state
 # allocates nothing, and the correlation, MST and cluster files are written.
 check gen_small_day 0 'messages' -- "$bin" gen --messages 300000 --symbols 50 --sectors 5 \

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
+#include <valgrind/valgrind.h>
 
 static int reset_counters(void **state)
 {
@@ -133,6 +135,63 @@ static void test_mem_prefault_backs_every_page(void **state)
     assert_true(resident_fraction(plain, n) < 0.5);
     mem_free(MEM_TAG_TEST, plain, n);
     mem_free(MEM_TAG_TEST, pre, n);
+}
+
+/* Blocks of 1 MiB and more get their own mappings (mimalloc's otherwise): zeroed without a
+ * memset, backed at once when zeroed or prefaulted (mincore says every page is resident, and
+ * touching them after the seal takes no page fault), moved correctly by realloc in both
+ * directions, and returned by mem_free with the accounting exact. */
+static void test_mem_large_blocks_zeroed_resident_and_freed(void **state)
+{
+    (void)state;
+    size_t big = (5u << 20) + 123; /* not a multiple of a page or of 2 MiB */
+    unsigned char *z = mem_zalloc(MEM_TAG_TEST, big);
+    unsigned char *f = mem_alloc_prefault(MEM_TAG_TEST, big, 64);
+    assert_non_null(z);
+    assert_non_null(f);
+    assert_int_equal((uintptr_t)f % 64, 0);
+    for (size_t i = 0; i < big; i += 997)
+        assert_int_equal(z[i], 0);
+    assert_int_equal(z[big - 1], 0);
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t base = (uintptr_t)z & ~(uintptr_t)(pg - 1);
+    size_t npages = ((uintptr_t)z + big - base + (size_t)pg - 1) / (size_t)pg;
+    unsigned char *vec = malloc(npages);
+    assert_int_equal(mincore((void *)base, (uintptr_t)z + big - base, vec), 0);
+    /* glibc's calloc (valgrind, TICKCORE_MEM_BACKEND=libc) leaves fresh pages unbacked */
+    if (strcmp(mem_backend_name(), "mimalloc") == 0)
+        for (size_t i = 0; i < npages; i++)
+            assert_true(vec[i] & 1);
+    free(vec);
+    mem_seal();
+    mem_snapshot_t *s = malloc(sizeof *s);
+    mem_snapshot(s);
+    int64_t before = s->faults_after_seal;
+    assert_true(before >= 0);
+    for (size_t i = 0; i < big; i += 4096)
+        f[i] = (unsigned char)i;
+    mem_snapshot(s);
+    /* not one fault per page of f (1280 pages). Tools fault on their own: AddressSanitizer's
+     * shadow of f is 1/8 of its pages, valgrind's shadow memory more (not checked there). */
+    if (!RUNNING_ON_VALGRIND)
+        assert_true(s->faults_after_seal - before < (int64_t)(big / 4096 / 4));
+    mem_unseal();
+    /* realloc: large -> larger (contents kept), -> small (prefix kept) */
+    for (size_t i = 0; i < big; i += 4096)
+        z[i] = (unsigned char)(i >> 12);
+    unsigned char *z2 = mem_realloc(MEM_TAG_TEST, z, big, big * 2);
+    assert_non_null(z2);
+    for (size_t i = 0; i < big; i += 4096)
+        assert_int_equal(z2[i], (unsigned char)(i >> 12));
+    unsigned char *z3 = mem_realloc(MEM_TAG_TEST, z2, big * 2, 100);
+    assert_non_null(z3);
+    assert_int_equal(z3[0], 0);
+    mem_free(MEM_TAG_TEST, z3, 100);
+    mem_free(MEM_TAG_TEST, f, big);
+    mem_snapshot(s);
+    assert_int_equal(s->tag[MEM_TAG_TEST].live, 0);
+    assert_int_equal(s->tag[MEM_TAG_TEST].live_blocks, 0);
+    free(s);
 }
 
 static void test_mem_failures_counted(void **state)
@@ -249,6 +308,74 @@ static void test_mem_churn_attributed_to_call_site(void **state)
         mem_free(MEM_TAG_ANALYTICS, p[i], 24);
     mem_free(MEM_TAG_SERVER, p[3], 100);
     mem_free(MEM_TAG_TEST, before, 8);
+}
+
+/* The seal records what start-up made per tag; later allocations do not move those figures. */
+static void test_mem_seal_records_startup_figures(void **state)
+{
+    (void)state;
+    void *a = mem_alloc(MEM_TAG_BOOK, 1000);
+    void *b = mem_alloc(MEM_TAG_BOOK, 24);
+    void *c = mem_alloc(MEM_TAG_STATS, 300);
+    mem_free(MEM_TAG_BOOK, b, 24); /* freed before the seal: a call, but no bytes held */
+    mem_seal();
+    void *d = mem_alloc(MEM_TAG_BOOK, 4096); /* churn: not a start-up figure */
+    mem_free(MEM_TAG_STATS, c, 300);
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].seal_allocs, 2);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].seal_live, 1000);
+    assert_int_equal(s.tag[MEM_TAG_STATS].seal_allocs, 1);
+    assert_int_equal(s.tag[MEM_TAG_STATS].seal_live, 300);
+    assert_int_equal(s.tag[MEM_TAG_ENGINE].seal_allocs, 0);
+    assert_int_equal(s.total.seal_allocs, 3);
+    assert_int_equal(s.total.seal_live, 1300);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].allocs, 3);
+
+    mem_unseal(); /* open_memstream allocates: keep it out of the figures */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    mem_report_json(f, &s, 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "\"stats\":{\"allocs\":1,"));
+    assert_non_null(strstr(buf, "\"seal_allocs\":2,\"seal_live\":1000}"));
+    free(buf);
+
+    /* A second seal takes the figures again. */
+    mem_seal();
+    mem_snapshot(&s);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].seal_allocs, 3);
+    assert_int_equal(s.tag[MEM_TAG_BOOK].seal_live, 5096);
+    assert_int_equal(s.tag[MEM_TAG_STATS].seal_live, 0);
+    mem_free(MEM_TAG_BOOK, a, 1000);
+    mem_free(MEM_TAG_BOOK, d, 4096);
+}
+
+/* peak_rss is this process's resident high-water mark, in bytes: touching 48 MiB shows, and it is
+ * not more than the address space has ever held (VmPeak, read independently here). */
+static void test_mem_peak_rss_sees_touched_pages(void **state)
+{
+    (void)state;
+    size_t n = 48u << 20;
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = (unsigned char)i;
+    mem_snapshot_t s;
+    mem_snapshot(&s);
+    munmap(p, n);
+    assert_true(s.peak_rss >= n);
+    unsigned long long vmpeak_kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmPeak: %llu kB", &vmpeak_kb) == 1)
+            break;
+    fclose(f);
+    assert_true(vmpeak_kb > 0);
+    assert_true(s.peak_rss <= vmpeak_kb * 1024u);
 }
 
 static void test_mem_control_scope_is_not_churn(void **state)
@@ -626,6 +753,7 @@ int main(void)
         cmocka_unit_test_setup(test_mem_aligned_and_zeroed, reset_counters),
         cmocka_unit_test_setup(test_mem_group_all_or_nothing, reset_counters),
         cmocka_unit_test_setup(test_mem_prefault_backs_every_page, reset_counters),
+        cmocka_unit_test_setup(test_mem_large_blocks_zeroed_resident_and_freed, reset_counters),
         cmocka_unit_test_setup(test_mem_failures_counted, reset_counters),
         cmocka_unit_test_setup(test_mem_realloc_counts_free_and_alloc, reset_counters),
         cmocka_unit_test_setup(test_mem_churn_attributed_to_call_site, reset_counters),
@@ -640,6 +768,8 @@ int main(void)
         cmocka_unit_test_setup(test_mem_process_counter_sees_allocations, reset_counters),
         cmocka_unit_test_setup(test_mem_arena_and_pool_loop_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_mem_snapshot_allocates_nothing, reset_counters),
+        cmocka_unit_test_setup(test_mem_seal_records_startup_figures, reset_counters),
+        cmocka_unit_test_setup(test_mem_peak_rss_sees_touched_pages, reset_counters),
     };
     return cmocka_run_group_tests_name("mem", tests, NULL, NULL);
 }

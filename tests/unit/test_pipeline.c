@@ -7,6 +7,11 @@
  *    is applied exactly once (the workers' applied counts add up to the file's messages) and the
  *    results still equal the K = 1 run.
  *  - The steady state allocates nothing in the whole process (malloc_count) with threads running.
+ *  - K = 8 and a skewed day (20 of the 60 symbols merged into locate 1, a third of the messages):
+ *    still identical to K = 1; after a session boundary the shards are re-packed by the counts
+ *    of the session that ended, and the heaviest shard is within Graham's 4/3 bound of the
+ *    lower bound max(largest locate, total / K) computed here from the counts.
+ *  - pipeline_balance on a hand-worked example (greedy, largest first).
  * The oracle for the K = 1 run itself is the single-shard path (engine/shard, tested with the
  * generator's truth in test_xsection) applied directly on this thread.
  */
@@ -20,9 +25,9 @@
 
 #include "config/config.h"
 #include "engine/pipeline.h"
-#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
+#include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 
 #include <math.h>
@@ -80,7 +85,23 @@ typedef struct run_result {
     double corr[NSYM * NSYM];
     uint64_t applied, allocs_after_seal, acquire_waits;
     size_t n;
+    uint64_t pass_load[2][PIPE_MAX_WORKERS]; /* messages routed to each shard, passes 1 and 2 */
+    uint64_t loc_msgs[NSYM + 1];             /* messages per locate in one pass */
+    uint64_t rebalances;
 } run_result_t;
+
+/* Skewed day: locates 1..20 become locate 1 (order references are unique across the day, so
+ * the merged book stays consistent): one locate carries about a third of the messages. */
+static bool g_skew;
+
+static void skew(ev_t *ev, size_t n)
+{
+    if (!g_skew)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].locate >= 1 && ev[i].locate <= 20)
+            ev[i].locate = 1;
+}
 
 static void run_passes(unsigned workers, uint32_t batches, uint32_t batch_events, uint64_t delay_ns,
                        unsigned passes, run_result_t *out)
@@ -121,8 +142,16 @@ static void run_passes(unsigned workers, uint32_t batches, uint32_t batch_events
             size_t n = 0;
             rc = stream_next_into(&s, b->ev, p.batch_cap, &n);
             b->n = rc > 0 ? (uint32_t)n : 0;
-            if (first && pass > 0)
+            skew(b->ev, b->n);
+            if (pass == 0)
+                for (size_t i = 0; i < b->n; i++)
+                    if (b->ev[i].locate <= NSYM)
+                        out->loc_msgs[b->ev[i].locate]++;
+            if (first && pass > 0) {
+                for (unsigned w = 0; w < p.k; w++)
+                    out->pass_load[0][w] = p.shard_load[w];
                 pipeline_new_session(&p, 1); /* the same day again: a new session */
+            }
             first = false;
             pipeline_publish(&p, b);
             if (rc <= 0)
@@ -131,6 +160,10 @@ static void run_passes(unsigned workers, uint32_t batches, uint32_t batch_events
         assert_int_equal(rc, 0);
     }
     pipeline_finish(&p);
+    if (passes > 1)
+        for (unsigned w = 0; w < p.k; w++)
+            out->pass_load[1][w] = p.shard_load[w] - out->pass_load[0][w];
+    out->rebalances = p.rebalances;
     assert_int_equal(xsection_compute(&p.xs), 0);
     out->allocs_after_seal = malloc_count_allocs_since(&before);
     mem_unseal();
@@ -206,6 +239,86 @@ static void test_pipeline_results_do_not_depend_on_workers(void **state)
     run(4, 32, 1000, 0, &k4);
     same(&g_k1, &k4);
     assert_int_equal(k4.applied, g_messages);
+    run(8, 32, 777, 0, &k4);
+    same(&g_k1, &k4);
+    assert_int_equal(k4.applied, g_messages);
+}
+
+static void test_pipeline_skewed_day_same_results_and_rebalanced(void **state)
+{
+    (void)state;
+    static run_result_t one, eight, twice;
+    g_skew = true;
+    run(1, 32, 4096, 0, &one);
+    run(8, 32, 1000, 0, &eight);
+    same(&one, &eight);
+    assert_int_equal(eight.applied, g_messages);
+    /* the skew is real: locate 1 carries over a quarter of the messages */
+    uint64_t total = 0, largest = 0;
+    for (int loc = 0; loc <= NSYM; loc++) {
+        total += one.loc_msgs[loc];
+        if (one.loc_msgs[loc] > largest)
+            largest = one.loc_msgs[loc];
+    }
+    assert_true(largest * 4 > total);
+    /* two sessions on 4 workers: the second is packed from the first's counts */
+    const unsigned k = 4;
+    run_passes(k, 16, 4096, 0, 2, &twice);
+    g_skew = false;
+    assert_int_equal(twice.rebalances, 1);
+    memcpy(twice.corr, one.corr, sizeof twice.corr);
+    same(&one, &twice); /* the second session equals one session alone */
+    uint64_t max1 = 0, max2 = 0, sum2 = 0;
+    for (unsigned w = 0; w < k; w++) {
+        if (twice.pass_load[0][w] > max1)
+            max1 = twice.pass_load[0][w];
+        if (twice.pass_load[1][w] > max2)
+            max2 = twice.pass_load[1][w];
+        sum2 += twice.pass_load[1][w];
+    }
+    assert_int_equal(sum2, g_messages);
+    uint64_t lb = largest > (total + k - 1) / k ? largest : (total + k - 1) / k;
+    assert_true(max2 * 3 <= lb * 4); /* LPT: within 4/3 of the optimum, hence of this bound */
+    assert_true(max2 <= max1);       /* and no worse than locate % K */
+}
+
+static void test_pipeline_balance_packs_largest_first(void **state)
+{
+    (void)state;
+    config_t cfg;
+    config_default(&cfg);
+    cfg.workers = 2;
+    cfg.batches = 2;
+    cfg.batch_events = 64;
+    cfg.max_orders = 1024;
+    cfg.max_levels = 1024;
+    cfg.max_symbols = 16;
+    cfg.bar_history = 2;
+    cfg.matrix_symbols = 8;
+    cfg.ring_slots = 4;
+    symtab_t sy;
+    static pipeline_t p;
+    static uint32_t counts[65536];
+    assert_int_equal(symtab_init(&sy, cfg.max_symbols), 0);
+    assert_int_equal(pipeline_init(&p, &cfg, &sy), 0);
+    counts[1] = 10;
+    counts[2] = 7;
+    counts[3] = 6;
+    counts[4] = 5;
+    counts[5] = 4;
+    pipeline_balance(&p, counts);
+    /* by hand: 10 -> s0 (10, 0); 7 -> s1 (10, 7); 6 -> s1 (10, 13); 5 -> s0 (15, 13);
+     * 4 -> s1 (15, 17). locate % 2 would give s1 = 10 + 6 + 4 = 20. */
+    assert_int_equal(p.owner[1], 0);
+    assert_int_equal(p.owner[2], 1);
+    assert_int_equal(p.owner[3], 1);
+    assert_int_equal(p.owner[4], 0);
+    assert_int_equal(p.owner[5], 1);
+    /* locates without messages keep locate % K */
+    assert_int_equal(p.owner[6], 0);
+    assert_int_equal(p.owner[7], 1);
+    pipeline_fini(&p);
+    symtab_fini(&sy);
 }
 
 static void test_pipeline_backpressure_loses_nothing(void **state)
@@ -247,6 +360,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline_results_do_not_depend_on_workers),
+        cmocka_unit_test(test_pipeline_skewed_day_same_results_and_rebalanced),
+        cmocka_unit_test(test_pipeline_balance_packs_largest_first),
         cmocka_unit_test(test_pipeline_backpressure_loses_nothing),
         cmocka_unit_test(test_pipeline_new_session_starts_clean),
         cmocka_unit_test(test_pipeline_steady_state_allocates_nothing),

@@ -660,6 +660,66 @@ static void on_watchdog(int sig)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_ring, teardown_ring)
 
+/* ring_signal: ping-pong of a counter between two threads, each sleeping on its own signal
+ * until the counter has the parity it waits for. A lost wake-up hangs the test (main's
+ * watchdog fails it); a peer that notifies 2 ms late proves the sleep path ran. */
+typedef struct pingpong {
+    ring_signal_t sig[2];
+    _Atomic uint64_t c;
+    unsigned rounds;
+} pingpong_t;
+
+typedef struct parity_wait {
+    pingpong_t *pp;
+    uint64_t parity;
+} parity_wait_t;
+
+static bool has_parity(void *ctx)
+{
+    parity_wait_t *w = ctx;
+    return (atomic_load_explicit(&w->pp->c, memory_order_seq_cst) & 1) == w->parity;
+}
+
+static void *pong_main(void *arg)
+{
+    pingpong_t *pp = arg;
+    parity_wait_t w = {pp, 1};
+    unsigned slept = 0;
+    for (unsigned i = 0; i < pp->rounds; i++) {
+        slept += ring_signal_wait(&pp->sig[1], has_parity, &w);
+        atomic_fetch_add_explicit(&pp->c, 1, memory_order_seq_cst);
+        ring_signal_notify(&pp->sig[0]);
+    }
+    return (void *)(uintptr_t)slept;
+}
+
+static void test_ring_signal_wakes_every_waiter(void **state)
+{
+    (void)state;
+    static pingpong_t pp;
+    memset(&pp, 0, sizeof pp);
+    pp.rounds = RUNNING_ON_VALGRIND ? 2000 : 20000;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, pong_main, &pp), 0);
+    parity_wait_t w = {&pp, 0};
+    for (unsigned i = 0; i < pp.rounds; i++) {
+        ring_signal_wait(&pp.sig[0], has_parity, &w);
+        if (i % 500 == 0) { /* notify late: the peer is asleep by now */
+            struct timespec d = {0, 2000000};
+            nanosleep(&d, NULL);
+        }
+        atomic_fetch_add_explicit(&pp.c, 1, memory_order_seq_cst);
+        ring_signal_notify(&pp.sig[1]);
+    }
+    ring_signal_wait(&pp.sig[0], has_parity, &w);
+    void *slept;
+    pthread_join(t, &slept);
+    assert_int_equal(atomic_load(&pp.c), 2 * pp.rounds);
+    assert_true((uintptr_t)slept > 0); /* the late notifications found the peer asleep */
+    assert_int_equal(atomic_load(&pp.sig[0].sleepers), 0);
+    assert_int_equal(atomic_load(&pp.sig[1].sleepers), 0);
+}
+
 int main(void)
 {
     /* A lost wake-up shows as a hang: turn it into a failure (unless the item count was
@@ -677,6 +737,7 @@ int main(void)
         T(test_ring_transfer_block_single),        T(test_ring_transfer_block_batched),
         T(test_ring_transfer_tiny_ring),           T(test_ring_waits_counted),
         T(test_ring_close_wakes_waiting_consumer), T(test_ring_transfer_no_allocations),
+        T(test_ring_signal_wakes_every_waiter),
     };
     return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
 }

@@ -6,8 +6,8 @@
  * corrected two-pass variance (1e-12 relative), with a large offset that breaks the naive
  * one-pass formula; broken trades (applied, too old, repeated, non-printable); printable 'N';
  * cross trades; CSV trades and quotes; top-by-volume against a naive selection; bad input and
- * capacity policies; zero allocations on the hot path (malloc_count) and zero live bytes after
- * fini.
+ * capacity policies; the open bar closed at end of input (stats_close_open); zero allocations on
+ * the hot path (malloc_count) and zero live bytes after fini.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -538,6 +538,76 @@ static void test_stats_carry_forward_and_gaps(void **state)
 
 /* ---- Welford ---- */
 
+/* End of input (issue 14): the bar still open when the data stops closes with
+ * stats_close_open, so the last close gives a return like any other; a symbol's first priced
+ * bar has no return (NaN, not 0, and not in the variance). Hand-computed: closes 100, 110, 121
+ * in bars 0, 1, 2 give returns NaN, ln 1.1, ln 1.1; a symbol first trading in bar 2 has none. */
+static int close_calls;
+static uint64_t close_last_k;
+static void count_close(void *ctx, const stats_t *st, uint64_t k)
+{
+    (void)ctx;
+    (void)st;
+    close_calls++;
+    close_last_k = k;
+}
+
+static void test_stats_close_open_counts_last_bar(void **state)
+{
+    (void)state;
+    stats_t st;
+    stats_cfg_t c = cfg_of(16, 4, 60 * SEC, 8, 0);
+    c.on_bar = count_close;
+    assert_int_equal(stats_init(&st, &c), 0);
+    close_calls = 0;
+    assert_int_equal(stats_close_open(&st), 0); /* nothing seen: nothing to close */
+    assert_int_equal(close_calls, 0);
+    ev_t e = mk(EV_CSV_TRADE, 0, 1, 1000000, 100, 0, 0);
+    stats_apply(&st, &e, 0);
+    e = mk(EV_CSV_TRADE, 60 * SEC, 1, 1100000, 100, 0, 0);
+    stats_apply(&st, &e, 0);
+    e = mk(EV_CSV_TRADE, 125 * SEC, 2, 500000, 100, 0, 0); /* a late starter */
+    stats_apply(&st, &e, 0);
+    e = mk(EV_CSV_TRADE, 130 * SEC, 1, 1210000, 100, 0, 0);
+    stats_apply(&st, &e, 0);
+    assert_int_equal(close_calls, 2);
+    stats_bar_t b;
+    assert_int_equal(stats_bar(&st, 1, 2, &b), -ERANGE); /* bar 2 is still open */
+    stats_sym_t sy;
+    assert_int_equal(stats_get(&st, 1, &sy), 0);
+    assert_int_equal(sy.ret_n, 1);
+
+    assert_int_equal(stats_close_open(&st), 1);
+    assert_int_equal(close_calls, 3);
+    assert_int_equal(close_last_k, 2);
+    assert_int_equal(stats_open_k(&st), 3);
+    assert_int_equal(stats_bar(&st, 1, 2, &b), 0);
+    assert_int_equal(b.close, 1210000);
+    assert_int_equal(b.trades, 1);
+    assert_rel(b.ret, log(1.1), 1e-12);
+    assert_int_equal(stats_bar(&st, 1, 0, &b), 0);
+    assert_true(isnan(b.ret)); /* first priced bar: no previous close, missing (not 0) */
+    assert_int_equal(stats_bar(&st, 2, 2, &b), 0);
+    assert_int_equal(b.close, 500000);
+    assert_true(isnan(b.ret));
+    double row[2];
+    uint16_t locs[2] = {1, 2};
+    assert_int_equal(stats_bar_row(&st, 2, STATS_ROW_LOGRET, locs, 2, row), 0);
+    assert_rel(row[0], log(1.1), 1e-12);
+    assert_true(isnan(row[1]));
+    assert_int_equal(stats_get(&st, 1, &sy), 0);
+    assert_int_equal(sy.ret_n, 2); /* ln 1.1 twice: the first bar is not a 0 in the variance */
+    assert_rel(sy.ret_mean, log(1.1), 1e-12);
+    assert_int_equal(stats_get(&st, 2, &sy), 0);
+    assert_int_equal(sy.ret_n, 0);
+
+    stats_new_session(&st);
+    assert_int_equal(stats_close_open(&st), 0); /* a new session has no open bar yet */
+    assert_int_equal(close_calls, 3);
+    stats_fini(&st);
+    assert_int_equal(live_stats_bytes(), 0);
+}
+
 static void test_stats_welford_vs_two_pass(void **state)
 {
     (void)state;
@@ -1025,6 +1095,7 @@ int main(void)
         cmocka_unit_test_setup(test_stats_bars_1s_vs_naive, reset_counters),
         cmocka_unit_test_setup(test_stats_bars_1min_vs_naive, reset_counters),
         cmocka_unit_test_setup(test_stats_carry_forward_and_gaps, reset_counters),
+        cmocka_unit_test_setup(test_stats_close_open_counts_last_bar, reset_counters),
         cmocka_unit_test_setup(test_stats_welford_vs_two_pass, reset_counters),
         cmocka_unit_test_setup(test_stats_broken_trades, reset_counters),
         cmocka_unit_test_setup(test_stats_nonprintable_excluded, reset_counters),

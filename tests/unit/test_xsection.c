@@ -6,8 +6,9 @@
  * clusters). The estimated correlation must be close to the truth, the clusters must recover
  * the sectors (adjusted Rand index computed here from the contingency table), and PC1 must
  * explain about the share of variance the model gives the market factor. Also: the whole chain
- * allocates nothing after the seal, and K-invariance of the books is checked in the pipeline
- * tests (issue #5).
+ * allocates nothing after the seal; issue 14's rules (the last bar counts, a first close gives
+ * no return, complete rows only) against a naive Pearson correlation; K-invariance of the books is
+ * checked in the pipeline tests (issue #5).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,9 +21,9 @@
 #include "config/config.h"
 #include "engine/shard.h"
 #include "engine/xsection.h"
-#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
+#include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 
 #include <math.h>
@@ -183,10 +184,134 @@ static void test_xsection_recovers_the_generator_truth(void **state)
     gen_destroy(g);
 }
 
+/* Issue 14's rules, end to end through stats bars and xsection rows, against a naive Pearson
+ * correlation computed here: closes of 3 named symbols over T one-minute bars (locate 3 starts
+ * at bar LATE, locate 2 has no trade in bar 10 and carries its close); locate 4 names no
+ * symbol. Expected, by the textbook: returns are ln of consecutive closes, the last bar counts
+ * (closed by stats_close_open), a first close gives no return, and only rows where every
+ * symbol with returns has one count (bar 0: no return at all, idle; bars 1..LATE lack locate
+ * 3's return: emptied from the window at its first return). */
+enum { T = 40, LATE = 5, NNAMED = 3 };
+
+static void test_xsection_rows_every_return_none_invented(void **state)
+{
+    (void)state;
+    config_t cfg;
+    config_default(&cfg);
+    cfg.matrix_symbols = 4;
+    cfg.max_symbols = 16;
+    cfg.clusters = 2;
+    cfg.min_cluster = 1;
+    cfg.pca_components = 2;
+    symtab_t sy;
+    assert_int_equal(symtab_init(&sy, 16), 0);
+    assert_int_equal(symtab_set(&sy, 1, "AAA", 3), 0);
+    assert_int_equal(symtab_set(&sy, 2, "BBB", 3), 0);
+    assert_int_equal(symtab_set(&sy, 3, "CCC", 3), 0);
+    static xsection_t xs;
+    int xrc = xsection_init(&xs, &cfg, &sy);
+    if (xrc)
+        fail_msg("xsection_init %d", xrc);
+    stats_t st;
+    stats_cfg_t sc = {.max_locate = 16,
+                      .max_symbols = 16,
+                      .bar_ns = 60000000000ull,
+                      .bar_history = 4,
+                      .on_bar = xsection_on_bar,
+                      .on_bar_ctx = &xs};
+    assert_int_equal(stats_init(&st, &sc), 0);
+
+    int64_t px[T][NNAMED];
+    int traded[T][NNAMED];
+    uint64_t r = 12345;
+    double lp[NNAMED] = {4.6, 3.9, 5.3};
+    for (int k = 0; k < T; k++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        double f = ((double)(r >> 11) / 9007199254740992.0 - 0.5) * 0.02;
+        for (int j = 0; j < NNAMED; j++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            lp[j] += f * (1.0 + 0.5 * j) + ((double)(r >> 11) / 9007199254740992.0 - 0.5) * 0.02;
+            px[k][j] = (int64_t)llround(exp(lp[j]) * 10000.0);
+            traded[k][j] = !(j == 2 && k < LATE) && !(j == 1 && k == 10);
+        }
+    }
+    for (int k = 0; k < T; k++)
+        for (int j = 0; j < NNAMED; j++)
+            if (traded[k][j]) {
+                ev_t e;
+                memset(&e, 0, sizeof e);
+                e.type = EV_CSV_TRADE;
+                e.ts = (uint64_t)k * 60000000000ull + 30000000000ull + (uint64_t)j;
+                e.locate = (uint16_t)(j + 1);
+                e.price = px[k][j];
+                e.shares = 100;
+                stats_apply(&st, &e, 0);
+            }
+    assert_int_equal(xs.bars, T - 1); /* the last bar is still open */
+    assert_int_equal(stats_close_open(&st), 1);
+    assert_int_equal(xs.bars, T);
+
+    /* the oracle: carried closes, log returns of consecutive closes, complete rows */
+    double ret[T][NNAMED];
+    size_t nrows = 0;
+    int64_t last[NNAMED] = {0};
+    for (int k = 0; k < T; k++) {
+        int complete = 1;
+        double row[NNAMED];
+        for (int j = 0; j < NNAMED; j++) {
+            int64_t c = traded[k][j] ? px[k][j] : last[j];
+            row[j] = c > 0 && last[j] > 0 ? log((double)c / (double)last[j]) : NAN;
+            complete &= !isnan(row[j]);
+            last[j] = c;
+        }
+        if (complete)
+            memcpy(ret[nrows++], row, sizeof row);
+    }
+    assert_int_equal(nrows, T - 1 - LATE);
+    assert_int_equal(xs.rows, nrows);
+    assert_int_equal(xs.idle_bars, 1); /* bar 0: nobody has a return */
+    /* bars 1..LATE went in without CCC (it had no return yet); its first return (bar LATE + 1)
+     * emptied them: complete cases over every symbol with returns */
+    assert_int_equal(xs.restarts, 1);
+    assert_int_equal(xs.discarded_rows, LATE);
+    assert_int_equal(xs.partial_rows, 0);
+    assert_int_equal(xs.rejected, 0);
+    /* a started symbol without a return: a partial row, skipped */
+    double part[4] = {0.01, NAN, 0.02, NAN};
+    xsection_push(&xs, T, part, true);
+    assert_int_equal(xs.partial_rows, 1);
+    assert_int_equal(xs.rows, nrows);
+
+    assert_int_equal(xsection_compute(&xs), 0);
+    assert_int_equal(xs.n, NNAMED);
+    double mean[NNAMED] = {0};
+    for (size_t t = 0; t < nrows; t++)
+        for (int j = 0; j < NNAMED; j++)
+            mean[j] += ret[t][j] / (double)nrows;
+    for (int a = 0; a < NNAMED; a++)
+        for (int b = 0; b < NNAMED; b++) {
+            double sab = 0, saa = 0, sbb = 0;
+            for (size_t t = 0; t < nrows; t++) {
+                double da = ret[t][a] - mean[a], db = ret[t][b] - mean[b];
+                sab += da * db;
+                saa += da * da;
+                sbb += db * db;
+            }
+            double want = sab / sqrt(saa * sbb);
+            double got = xs.compact[a * NNAMED + b];
+            if (fabs(got - want) > 1e-12)
+                fail_msg("rho[%d][%d] = %.17g, naive %.17g", a, b, got, want);
+        }
+    stats_fini(&st);
+    xsection_fini(&xs);
+    symtab_fini(&sy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xsection_recovers_the_generator_truth),
+        cmocka_unit_test(test_xsection_rows_every_return_none_invented),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
