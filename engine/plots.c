@@ -270,7 +270,7 @@ int plots_write_xsection(const char *dir, const xsection_t *x, const char *truth
             goto fail;
         for (size_t p = 0; p < n; p++) {
             for (size_t q = 0; q < n; q++)
-                fprintf(f, q ? " %.10g" : "%.10g", a[(size_t)perm[p] * n + perm[q]]);
+                fprintf(f, q ? " %.17g" : "%.17g", a[(size_t)perm[p] * n + perm[q]]);
             fputc('\n', f);
         }
         if ((rc = close_in(f, dir, fname, err, errlen)) < 0)

@@ -168,12 +168,13 @@ def main():
         truth[row[0]] = {"sector": row[2], **dict(zip(hdr[6:], row[6:]))}
     check("order_sectors_from_truth", all(o["sector"] == truth[o["symbol"]]["sector"] for o in order))
 
-    # corr.dat = --corr-out permuted; truth.dat = the truth file permuted
+    # corr.dat = --corr-out permuted (both round-trip doubles: equal exactly); truth.dat = the truth file permuted
     _, corr = read_matrix_csv(outs["corr"])
     with open(os.path.join(d, "corr.dat")) as f:
         cd = [line.split() for line in f]
     check("corr_dat_is_corr_out_in_order",
-          len(cd) == len(syms) and all(cd[i][j] == corr[a][b] for i, a in enumerate(syms)
+          len(cd) == len(syms) and all(float(cd[i][j]) == float(corr[a][b])
+                                       for i, a in enumerate(syms)
                                        for j, b in enumerate(syms)))
     with open(os.path.join(d, "truth.dat")) as f:
         td = [[float(v) for v in line.split()] for line in f]
