@@ -88,6 +88,17 @@ $(LIB): $(call obj,$(LIB_SRCS))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+# The live page's files (server/web/) embedded as C arrays: xxd -i (Debian xxd) at build time.
+WEB_ASSETS := server/web/index.html server/web/app.js server/web/app.css
+$(BUILD)/gen/web_assets.h: $(WEB_ASSETS)
+	@mkdir -p $(@D)
+	@{ echo '/* generated from server/web/ by the Makefile (xxd -i); do not edit */'; \
+	  for f in $^; do n=$$(basename $$f | tr 'a-z.' 'A-Z_'); \
+	    echo "static const unsigned char WEB_$$n[] = {"; xxd -i < $$f; echo '};'; done; } > $@.tmp
+	@mv $@.tmp $@
+$(BUILD)/obj/server/web.o: $(BUILD)/gen/web_assets.h
+$(BUILD)/obj/server/web.o: CPPFLAGS += -I$(BUILD)/gen
+
 $(BIN): $(call obj,$(MAIN_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -105,7 +116,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 # ---- packages ---------------------------------------------------------------------------------
 DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
                 libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev \
-                gnuplot-nox graphviz valgrind heaptrack clang-format clang libclang-rt-14-dev gzip \
+                gnuplot-nox graphviz xxd chromium valgrind heaptrack clang-format clang libclang-rt-14-dev gzip \
                 python3-pandas python3-numpy linux-perf prometheus curl
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -146,6 +157,7 @@ test:
 	@tests/budgets/run.sh --results build/test-results --bin $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
 	@tests/plots_test.py build/test-results $(BIN)
+	@tests/web_test.py build/test-results $(BIN)
 	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \
 	    $(patsubst build/%,build/asan-ubsan/%,$(TESTS))

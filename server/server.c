@@ -24,6 +24,7 @@
 #include "ingest/itch.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
+#include "server/web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -447,18 +448,8 @@ static int h_metrics(void *ctx, const http_request_t *req, jbuf_t *jb)
     gauge(jb, "tickcore_resident_bytes", "resident set size of the process", (double)rss_bytes(s));
     gauge(jb, "tickcore_uptime_seconds", "seconds since start",
           (double)(clock_mono_ns() - s->t_start) * 1e-9);
-    /* HTTP */
-    const http_t *h = &s->http;
-    prom_family(jb, "tickcore_http_responses_total", "counter", "HTTP responses by status class");
-    prom_sample_u64(jb, "tickcore_http_responses_total", "class=\"2xx\"", GGET(h->responses_2xx));
-    prom_sample_u64(jb, "tickcore_http_responses_total", "class=\"4xx\"", GGET(h->responses_4xx));
-    prom_sample_u64(jb, "tickcore_http_responses_total", "class=\"5xx\"", GGET(h->responses_5xx));
-    counter(jb, "tickcore_http_unauthorized_total", "requests without the right bearer token",
-            GGET(h->unauthorized));
-    counter(jb, "tickcore_http_too_large_total", "requests over http.max_request",
-            GGET(h->too_large));
-    counter(jb, "tickcore_http_connections_refused_total", "connections over the limit",
-            GGET(h->connections_refused));
+    /* HTTP: the module's own families (requests by class, refusals, the latency summary) */
+    http_metrics_prom(&s->http, jb, "tickcore");
     return 200;
 }
 
@@ -478,7 +469,7 @@ static void usage(FILE *f)
             "  --strict           exit 3 if anything allocated after start-up or leaked\n"
             "  --json             the final report as JSON\n"
             "  --help             this text\n"
-            "endpoints: /healthz /metrics /v1/symbols /v1/symbols/{SYM}?depth=N\n"
+            "endpoints: / (the live page) /healthz /metrics /v1/symbols /v1/symbols/{SYM}?depth=N\n"
             "           /v1/correlation?symbols=A,B,C /v1/pca /v1/mst /v1/clusters /v1/memory\n"
             "signals: SIGTERM/SIGINT drain, fsync the journal and exit; SIGHUP reopens the log\n");
 }
@@ -768,12 +759,19 @@ int serve_main(int argc, char **argv)
             {"/v1/clusters", false, false, "application/json", h_snap, &q_clusters},
             {"/v1/memory", false, false, "application/json", h_memory, NULL},
         };
-        static http_route_t routes[sizeof routes_tmpl / sizeof routes_tmpl[0]];
-        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-            routes[i] = routes_tmpl[i];
-            if (!routes[i].ctx)
-                routes[i].ctx = s;
+        enum { NTMPL = sizeof routes_tmpl / sizeof routes_tmpl[0], NWEB_MAX = 8 };
+        static http_route_t routes[NTMPL + NWEB_MAX];
+        size_t nroutes = 0, nweb;
+        for (; nroutes < NTMPL; nroutes++) {
+            routes[nroutes] = routes_tmpl[nroutes];
+            if (!routes[nroutes].ctx)
+                routes[nroutes].ctx = s;
         }
+        /* the live page (server/web): public files, the data behind the token */
+        const web_file_t *web = web_files(&nweb);
+        for (size_t i = 0; i < nweb && i < NWEB_MAX; i++)
+            routes[nroutes++] = (http_route_t){web[i].path,         false,     true,
+                                               web[i].content_type, web_serve, (void *)&web[i]};
         s->memcap = 256 << 10;
         s->membuf = mem_alloc(MEM_TAG_SERVER, s->memcap);
         s->memf = s->membuf ? fmemopen(s->membuf, s->memcap, "w") : NULL;
@@ -781,7 +779,7 @@ int serve_main(int argc, char **argv)
             setvbuf(s->memf, NULL, _IONBF, 0);
         s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
         what = "HTTP server";
-        rc = http_start(&s->http, &hc, routes, sizeof routes / sizeof routes[0], err, sizeof err);
+        rc = http_start(&s->http, &hc, routes, nroutes, err, sizeof err);
         s->http_ok = rc == 0;
     }
     if (rc < 0) {
