@@ -88,6 +88,17 @@ $(LIB): $(call obj,$(LIB_SRCS))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+# The live page's files (server/web/) embedded as C arrays: xxd -i (Debian xxd) at build time.
+WEB_ASSETS := server/web/index.html server/web/app.js server/web/app.css
+$(BUILD)/gen/web_assets.h: $(WEB_ASSETS)
+	@mkdir -p $(@D)
+	@{ echo '/* generated from server/web/ by the Makefile (xxd -i); do not edit */'; \
+	  for f in $^; do n=$$(basename $$f | tr 'a-z.' 'A-Z_'); \
+	    echo "static const unsigned char WEB_$$n[] = {"; xxd -i < $$f; echo '};'; done; } > $@.tmp
+	@mv $@.tmp $@
+$(BUILD)/obj/server/web.o: $(BUILD)/gen/web_assets.h
+$(BUILD)/obj/server/web.o: CPPFLAGS += -I$(BUILD)/gen
+
 $(BIN): $(call obj,$(MAIN_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -105,7 +116,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 # ---- packages ---------------------------------------------------------------------------------
 DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
                 libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev libpcap-dev \
-                gnuplot-nox valgrind heaptrack clang-format clang libclang-rt-14-dev gzip \
+                gnuplot-nox graphviz xxd chromium valgrind heaptrack clang-format clang \
+                libclang-rt-14-dev gzip \
                 python3-pandas python3-numpy linux-perf prometheus curl
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -119,7 +131,8 @@ deps:
 
 # ---- the two commands of the README -----------------------------------------------------------
 # make run: a demo trading day (10^7 ITCH messages, 500 symbols in 10 sectors, with its true
-# correlation next to it) is generated once into build/demo/, then replayed with the full report.
+# correlation next to it) is generated once into build/demo/, then replayed with the full report;
+# the pictures (heatmap, MST, PCA, latency, stages, memory) land in build/demo/ as PNGs.
 DEMO := build/demo/day.itch
 DEMO_MESSAGES ?= 10M
 run: deps
@@ -127,7 +140,8 @@ run: deps
 	@if [ ! -f $(DEMO) ]; then mkdir -p $(dir $(DEMO)) && \
 	    $(BIN) gen --messages $(DEMO_MESSAGES) --symbols 500 --sectors 10 --seed 1 --out $(DEMO); fi
 	$(BIN) replay --strict --corr-out build/demo/corr.csv --mst-out build/demo/mst.csv \
-	    --clusters-out build/demo/clusters.csv $(DEMO)
+	    --clusters-out build/demo/clusters.csv --rss-log build/demo/rss.log \
+	    --plots build/demo $(DEMO)
 
 # make test: normal build (unit, integration, memory budgets, serve), then ASan+UBSan, then
 # valgrind memcheck of the normal unit tests, then TSan for the threaded tests. Each stage appends to build/test-results; the last line
@@ -143,6 +157,8 @@ test:
 	@tests/integration.sh build/test-results $(BIN)
 	@tests/budgets/run.sh --results build/test-results --bin $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
+	@tests/plots_test.py build/test-results $(BIN)
+	@tests/web_test.py build/test-results $(BIN)
 	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \
 	    $(patsubst build/%,build/asan-ubsan/%,$(TESTS))

@@ -9,6 +9,7 @@
 
 #include "base/jbuf.h"
 #include "cli/args.h"
+#include "engine/plots.h"
 #include "engine/replay.h"
 #include "engine/report.h"
 #include "ingest/itch.h"
@@ -79,7 +80,10 @@ static void usage(FILE *f)
         "  --repeat N              replay the inputs N times in one process (soak); a file whose\n"
         "                          clock starts before the last one ended starts a new session:\n"
         "                          books and per-symbol stats are cleared, counters carry on\n"
-        "  --rss-log FILE          every 0.1 s append 'seconds rss_bytes messages' (soak plots)\n"
+        "  --rss-log FILE          every 0.1 s append 'seconds rss_bytes messages allocs' (soak\n"
+        "                          plots; allocs: allocations after the seal so far)\n");
+    fprintf(
+        f,
         "analytics:\n"
         "  --decode-only           decode and count only (no books, stats or matrices)\n"
         "  --bar DURATION          bar interval, 1s..1d (= --set stats.bar_interval=DURATION)\n"
@@ -101,6 +105,13 @@ static void usage(FILE *f)
         "  --truth FILE.truth.csv  compare with the generator's true correlations and sectors\n"
         "                          (default: FILE.truth.csv next to a single input, if present)\n"
         "output:\n"
+        "  --plots DIR             PNGs in DIR after the run: correlation heatmap in cluster "
+        "order\n"
+        "                          (beside the true matrix when the truth file is known), MST,\n"
+        "                          PCA scree and loadings, batch latency, stage busy/wait, and\n"
+        "                          with --rss-log the memory over time; their data files and\n"
+        "                          gnuplot scripts stay beside them (needs gnuplot and graphviz;\n"
+        "                          without them the data is written and a message says so)\n"
         "  --json                  one JSON object on stdout instead of the text report\n"
         "  --no-progress           no progress line (default: on when stderr is a terminal)\n"
         "  --progress              progress line even when stderr is not a terminal\n"
@@ -163,6 +174,7 @@ enum {
     O_BOOK_EVERY,
     O_DEPTH,
     O_BOOK_SYMBOLS,
+    O_PLOTS,
 };
 
 static const args_opt_t OPTS[] = {
@@ -187,6 +199,7 @@ static const args_opt_t OPTS[] = {
     {"book-every", true, O_BOOK_EVERY, NULL},
     {"depth", true, O_DEPTH, NULL},
     {"book-symbols", true, O_BOOK_SYMBOLS, NULL},
+    {"plots", true, O_PLOTS, NULL},
     {"buf-size", true, 0, "input.io_buffer_size"},
     {"bufs", true, 0, "input.io_buffers"},
     {"queue-depth", true, 0, "input.io_queue_depth"},
@@ -284,12 +297,15 @@ static int on_opt(void *ctx, int id, const char *val)
     case O_BOOK_SYMBOLS:
         rc->book_symbols = val;
         break;
+    case O_PLOTS:
+        rc->plots_dir = val;
+        break;
     }
     return 0;
 }
 
-/* One line of the soak log: seconds, resident bytes (from /proc/self/statm), messages. No
- * allocation: a stack buffer and write(2). */
+/* One line of the soak log: seconds, resident bytes (from /proc/self/statm), messages,
+ * allocations after the seal (churn) so far. No allocation: a stack buffer and write(2). */
 static void rss_sample(const replay_opts_t *o, double t, uint64_t msgs)
 {
     char buf[128];
@@ -302,8 +318,11 @@ static void rss_sample(const replay_opts_t *o, double t, uint64_t msgs)
             rss_pages = p ? strtol(p + 1, NULL, 10) : 0;
         }
     }
-    int len = snprintf(buf, sizeof buf, "%.3f %lld %llu\n", t,
-                       (long long)rss_pages * sysconf(_SC_PAGESIZE), (unsigned long long)msgs);
+    static mem_snapshot_t ms; /* large; the reader thread is the only caller */
+    mem_snapshot(&ms);
+    int len = snprintf(buf, sizeof buf, "%.3f %lld %llu %llu\n", t,
+                       (long long)rss_pages * sysconf(_SC_PAGESIZE), (unsigned long long)msgs,
+                       (unsigned long long)ms.total.churn_allocs);
     if (len > 0 && write(o->rss_fd, buf, (size_t)len) < 0)
         return;
 }
@@ -517,6 +536,8 @@ int replay_main(int argc, char **argv)
         close(o.rss_fd);
     if (o.statm_fd >= 0)
         close(o.statm_fd);
+    if (o.rc.plots_dir && plots_render(o.rc.plots_dir, &res, o.rss_log, stderr) && status == 0)
+        status = 1;
     print_report(&o, &res, status);
     return status;
 }

@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "  --strict           exit 3 if anything allocated after start-up or leaked\n"
             "  --json             the final report as JSON\n"
             "  --help             this text\n"
-            "endpoints: /healthz /metrics /v1/symbols /v1/symbols/{SYM}?depth=N\n"
+            "endpoints: / (the live page) /healthz /metrics /v1/symbols /v1/symbols/{SYM}?depth=N\n"
             "           /v1/correlation?symbols=A,B,C /v1/pca /v1/mst /v1/clusters /v1/memory\n"
             "signals: SIGTERM/SIGINT drain, fsync the journal and exit; SIGHUP reopens the log\n");
 }

@@ -12,6 +12,7 @@
 
 #include "engine/export.h"
 #include "engine/pipeline.h"
+#include "engine/plots.h"
 #include "engine/truth.h"
 #include "engine/xsection.h"
 #include "event/symtab.h"
@@ -311,7 +312,15 @@ static void finish(replay_t *r, replay_result_t *res, const run_state_t *st,
             c->corr_out, npy_path(c->corr_out) ? xsection_write_corr_npy : xsection_write_corr, xs);
         failed |= report_write_file(c->mst_out, xsection_write_mst, xs);
         failed |= report_write_file(c->clusters_out, xsection_write_clusters, xs);
-    } else if (c->corr_out || c->mst_out || c->clusters_out) {
+    }
+    if (xs_rc == 0 && c->plots_dir) {
+        char perr[600];
+        if (plots_write_xsection(c->plots_dir, xs, truth, perr, sizeof perr) < 0) {
+            fprintf(stderr, "tickcore replay: --plots: %s\n", perr);
+            failed = 1;
+        }
+    }
+    if (xs_rc != 0 && (c->corr_out || c->mst_out || c->clusters_out)) {
         fprintf(stderr, "tickcore replay: no correlation to write: %s\n",
                 c->decode_only ? "--decode-only"
                 : xs->n < 2    ? "it needs at least 2 symbols"

@@ -58,6 +58,7 @@ typedef struct replay_cfg {
     const char *book_symbols;        /* "A,B" or NULL: every symbol (with book_out) */
     const char *truth;               /* NULL: FILE.truth.csv next to a single input, if present */
     FILE *diag;                      /* CSV row errors of each file (NULL: not shown) */
+    const char *plots_dir; /* the heatmap, MST and PCA data for engine/plots (NULL: none) */
     replay_progress_fn *progress;
     void *progress_ctx;
     double progress_interval; /* seconds (0: 0.1) */

@@ -58,33 +58,30 @@ static size_t split(char *line, char **f, size_t max)
     return n;
 }
 
-int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
+int truth_load(const char *path, const xsection_t *x, double *rho, uint32_t *sector, char *err,
+               size_t errlen)
 {
-    memset(r, 0, sizeof *r);
-    r->ari = NAN;
-    if (!x->have_result || x->n < 2) {
-        snprintf(r->err, sizeof r->err, "no correlation to compare");
-        return -1;
+    const size_t n = x->n, cap = 70000;
+    for (size_t i = 0; i < n; i++) {
+        sector[i] = TRUTH_NO_SECTOR;
+        for (size_t j = 0; j < n; j++)
+            rho[i * n + j] = NAN;
     }
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(r->err, sizeof r->err, "%s: cannot open: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     mem_control_enter();
-    const size_t n = x->n, cap = 70000;
     int32_t *row_of_loc = mem_alloc(MEM_TAG_ANALYTICS, 65536 * sizeof(int32_t));
     int32_t *tcol = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(int32_t)); /* field of column j */
-    bool *have = mem_calloc(MEM_TAG_ANALYTICS, n, sizeof(bool));
-    double *rho = mem_alloc(MEM_TAG_ANALYTICS, n * n * sizeof(double));
-    uint32_t *sector = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(uint32_t));
     char **hfld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
     char **fld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
     char *hdr = NULL, *line = NULL;
     size_t hdrcap = 0, linecap = 0, ncols = 0, lineno = 0;
     int rc = -1;
-    if (!row_of_loc || !tcol || !have || !rho || !sector || !hfld || !fld) {
-        snprintf(r->err, sizeof r->err, "out of memory");
+    if (!row_of_loc || !tcol || !hfld || !fld) {
+        snprintf(err, errlen, "out of memory");
         goto out;
     }
     for (int i = 0; i < 65536; i++)
@@ -97,12 +94,12 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
             break;
     }
     if (!hdr || hdr[0] == '#') {
-        snprintf(r->err, sizeof r->err, "%s: no header line", path);
+        snprintf(err, errlen, "%s: no header line", path);
         goto out;
     }
     ncols = split(hdr, hfld, cap);
     if (ncols < 7 || strcmp(hfld[0], "symbol") || strcmp(hfld[1], "locate")) {
-        snprintf(r->err, sizeof r->err,
+        snprintf(err, errlen,
                  "%s:%zu: expected the header symbol,locate,sector,beta,gamma,sigma,SYM... "
                  "(a truth file with its correlation matrix)",
                  path, lineno);
@@ -117,40 +114,76 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
                 break;
             }
     }
-    uint32_t max_sector = 0;
     while (getline(&line, &linecap, f) > 0) {
         lineno++;
         if (line[0] == '#' || line[0] == '\n')
             continue;
         size_t k = split(line, fld, cap);
         if (k != ncols) {
-            snprintf(r->err, sizeof r->err, "%s:%zu: %zu fields, the header has %zu", path, lineno,
-                     k, ncols);
+            snprintf(err, errlen, "%s:%zu: %zu fields, the header has %zu", path, lineno, k, ncols);
             goto out;
         }
         long loc = strtol(fld[1], NULL, 10);
         if (loc <= 0 || loc > 65535) {
-            snprintf(r->err, sizeof r->err, "%s:%zu: bad locate '%s'", path, lineno, fld[1]);
+            snprintf(err, errlen, "%s:%zu: bad locate '%s'", path, lineno, fld[1]);
             goto out;
         }
         int32_t i = row_of_loc[loc];
         if (i < 0 || strcmp(fld[0], symtab_name(x->symbols, (uint16_t)loc)) != 0)
             continue; /* not tracked, or another symbol under that locate */
-        have[i] = true;
         sector[i] = (uint32_t)strtoul(fld[2], NULL, 10);
-        if (sector[i] > max_sector)
-            max_sector = sector[i];
         for (size_t j = 0; j < n; j++)
             rho[(size_t)i * n + j] = tcol[j] >= 0 ? strtod(fld[tcol[j]], NULL) : NAN;
     }
+    rc = 0;
+out:
+    free(hdr);
+    free(line);
+    fclose(f);
+    if (row_of_loc)
+        mem_free(MEM_TAG_ANALYTICS, row_of_loc, 65536 * sizeof(int32_t));
+    if (tcol)
+        mem_free(MEM_TAG_ANALYTICS, tcol, n * sizeof(int32_t));
+    if (hfld)
+        mem_free(MEM_TAG_ANALYTICS, hfld, cap * sizeof(char *));
+    if (fld)
+        mem_free(MEM_TAG_ANALYTICS, fld, cap * sizeof(char *));
+    mem_control_leave();
+    return rc;
+}
+
+int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->ari = NAN;
+    if (!x->have_result || x->n < 2) {
+        snprintf(r->err, sizeof r->err, "no correlation to compare");
+        return -1;
+    }
+    const size_t n = x->n;
+    mem_control_enter();
+    double *rho = mem_alloc(MEM_TAG_ANALYTICS, n * n * sizeof(double));
+    uint32_t *sector = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(uint32_t));
+    int rc = -1;
+    if (!rho || !sector) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        goto out;
+    }
+    if (truth_load(path, x, rho, sector, r->err, sizeof r->err) < 0)
+        goto out;
+    uint32_t max_sector = 0;
+    for (size_t i = 0; i < n; i++)
+        if (sector[i] != TRUTH_NO_SECTOR && sector[i] > max_sector)
+            max_sector = sector[i];
     double sum = 0, mx = 0, se = 0, st = 0;
     size_t pairs = 0;
     bool all = true;
     for (size_t i = 0; i < n; i++) {
-        all = all && have[i];
-        for (size_t j = i + 1; j < n && have[i]; j++) {
+        bool have_i = sector[i] != TRUTH_NO_SECTOR;
+        all = all && have_i;
+        for (size_t j = i + 1; j < n && have_i; j++) {
             double tv = rho[i * n + j];
-            if (!have[j] || !isfinite(tv))
+            if (sector[j] == TRUTH_NO_SECTOR || !isfinite(tv))
                 continue;
             double ev = x->compact[i * n + j];
             double d = fabs(ev - tv);
@@ -182,23 +215,10 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
     }
     rc = 0;
 out:
-    free(hdr);
-    free(line);
-    fclose(f);
-    if (row_of_loc)
-        mem_free(MEM_TAG_ANALYTICS, row_of_loc, 65536 * sizeof(int32_t));
-    if (tcol)
-        mem_free(MEM_TAG_ANALYTICS, tcol, n * sizeof(int32_t));
-    if (have)
-        mem_free(MEM_TAG_ANALYTICS, have, n * sizeof(bool));
     if (rho)
         mem_free(MEM_TAG_ANALYTICS, rho, n * n * sizeof(double));
     if (sector)
         mem_free(MEM_TAG_ANALYTICS, sector, n * sizeof(uint32_t));
-    if (hfld)
-        mem_free(MEM_TAG_ANALYTICS, hfld, cap * sizeof(char *));
-    if (fld)
-        mem_free(MEM_TAG_ANALYTICS, fld, cap * sizeof(char *));
     mem_control_leave();
     return rc;
 }

@@ -25,6 +25,14 @@ typedef struct truth_result {
 /* 0, or -1 with a message in r->err (file missing, malformed, no matrix in it). */
 int truth_compare(const char *path, const xsection_t *x, truth_result_t *r);
 
+/* The truth file's rows for the x->n tracked symbols, in column order: rho (n x n) gets their true
+ * correlations (NaN where the file has none), sector (n) their sectors (TRUTH_NO_SECTOR where the
+ * file has no row). 0, or -1 with a message in err (file missing, malformed). Control path: it
+ * allocates inside a mem control scope and frees before it returns. */
+#define TRUTH_NO_SECTOR UINT32_MAX
+int truth_load(const char *path, const xsection_t *x, double *rho, uint32_t *sector, char *err,
+               size_t errlen);
+
 /* Adjusted Rand index of two labelings a, b of n items (labels < na, < nb), Hubert-Arabie.
  * scratch: na * nb + na + nb doubles. NaN when undefined (n < 2). */
 double truth_ari(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb, size_t n,

@@ -27,6 +27,7 @@
 #include "server/prom.h"
 #include "server/query.h"
 #include "server/snapshot.h"
+#include "server/web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +51,8 @@ typedef struct snap_route {
     int (*query)(const snapshot_t *s, jbuf_t *out);
 } snap_route_t;
 
-#define NROUTES 9
+#define NROUTES  9
+#define NWEB_MAX 8 /* files of the live page (server/web) */
 
 struct server {
     config_t cfg;
@@ -66,7 +68,7 @@ struct server {
     bool live_ok;
     http_t http;
     bool http_ok;
-    http_route_t routes[NROUTES];
+    http_route_t routes[NROUTES + NWEB_MAX]; /* the API, then the live page's files */
     snap_route_t snap_routes[NROUTES];
     /* requests (any thread, signal handlers) */
     atomic_bool stop, hup;
@@ -340,7 +342,6 @@ typedef struct metric {
 #define G                "gauge"
 #define LIVE(f)          M_LIVE, offsetof(live_counters_t, f), NULL
 #define SRV(f)           M_SERVER, offsetof(server_t, f), NULL
-#define HTTP(f)          M_HTTP, offsetof(http_t, f), NULL
 #define PIPE(f)          M_PIPE, offsetof(pipeline_t, f), NULL
 #define FN(f)            M_FN, 0, f
 #define EACH(src, st, f) src, offsetof(st, f), NULL
@@ -459,16 +460,7 @@ static const metric_t metrics[] = {
      OBJ(M_RINGS, exhausted)},
     {"tickcore_resident_bytes", G, "resident set size of the process", NULL, FN(m_rss)},
     {"tickcore_uptime_seconds", G, "seconds since start", NULL, FN(m_uptime)},
-    /* HTTP */
-    {"tickcore_http_responses_total", C, "HTTP responses by status class", "class=\"2xx\"",
-     HTTP(responses_2xx)},
-    {"tickcore_http_responses_total", C, NULL, "class=\"4xx\"", HTTP(responses_4xx)},
-    {"tickcore_http_responses_total", C, NULL, "class=\"5xx\"", HTTP(responses_5xx)},
-    {"tickcore_http_unauthorized_total", C, "requests without the right bearer token", NULL,
-     HTTP(unauthorized)},
-    {"tickcore_http_too_large_total", C, "requests over http.max_request", NULL, HTTP(too_large)},
-    {"tickcore_http_connections_refused_total", C, "connections over the limit", NULL,
-     HTTP(connections_refused)},
+    /* HTTP: the module's own families (http_metrics_prom), after this table */
 };
 
 static uint64_t load_u64(const void *base, size_t off)
@@ -553,6 +545,7 @@ static int h_metrics(void *ctx, const http_request_t *req, jbuf_t *jb)
             break;
         }
     }
+    http_metrics_prom(&s->http, jb, "tickcore");
     return 200;
 }
 
@@ -687,7 +680,16 @@ static int start_http(server_t *s, char *err, size_t errlen)
     hc.response_bytes = s->cfg.http_response_buffer;
     snprintf(hc.token, sizeof hc.token, "%.127s", s->cfg.http_token);
     hc.timeout_s = (unsigned)(s->cfg.http_timeout_ns / 1000000000ull);
-    int rc = http_start(&s->http, &hc, s->routes, NROUTES, err, errlen);
+    /* the live page (server/web): public files; the data it reads stays behind the token */
+    size_t nroutes = NROUTES, nweb;
+    const web_file_t *web = web_files(&nweb);
+    for (size_t i = 0; i < nweb && i < NWEB_MAX; i++)
+        s->routes[nroutes++] = (http_route_t){.path = web[i].path,
+                                              .public_ = true,
+                                              .content_type = web[i].content_type,
+                                              .fn = web_serve,
+                                              .ctx = (void *)&web[i]};
+    int rc = http_start(&s->http, &hc, s->routes, nroutes, err, errlen);
     s->http_ok = rc == 0;
     return rc;
 }

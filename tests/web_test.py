@@ -1,0 +1,329 @@
+#!/usr/bin/python3
+"""tests/web_test.py RESULTS TICKCORE: the live page and the Grafana dashboard against a real server.
+
+Starts `tickcore serve` on free loopback ports and feeds it the NASDAQ AAPL sample with the real
+`tickcore feed` over SoupBinTCP. Then:
+- Grafana (server/grafana/tickcore.json): every PromQL expression names only metrics that this
+  server's /metrics exports (parsed from its # TYPE lines; summaries add _sum and _count), and
+  promtool, when present, accepts every expression as a rule.
+- The page: GET / is public, the page and its files are served from the binary with their
+  content types, the first load is under 300 KB; the data stays behind http.token.
+- Headless Chromium (skipped with a message where it is absent): the page loaded against the server,
+  after it polled, shows in its DOM the best bid, best ask and volume of /v1/symbols/AAPL and 0
+  allocations after the seal; a screenshot goes to build/test-logs/web/page.png. The same with a
+  server that has an http.token, the token given in the URL (#token=...).
+Appends "web <case> P F S" lines to RESULTS like tests/run.sh. Standard library only.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from html.parser import HTMLParser
+
+RESULTS, BIN = sys.argv[1], os.path.abspath(sys.argv[2])
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOGDIR = os.path.abspath("build/test-logs/web")
+os.makedirs(LOGDIR, exist_ok=True)
+AAPL = os.path.join(os.environ.get("TICKCORE_DATA", os.path.join(ROOT, "tests/data")),
+                    "itch/nasdaq-20200130-aapl-10k.itch")
+DASHBOARD = os.path.join(ROOT, "server/grafana/tickcore.json")
+TMP = tempfile.mkdtemp(prefix="tickcore-web-")
+passed = failed = skipped = 0
+
+
+def record(name, ok, detail="", skip=False):
+    global passed, failed, skipped
+    if skip:
+        skipped += 1
+        print(f"  {'web':<11} {name:<40} skipped ({detail})")
+        line = f"web {name} 0 0 1"
+    elif ok:
+        passed += 1
+        print(f"  {'web':<11} {name:<40} ok")
+        line = f"web {name} 1 0 0"
+    else:
+        failed += 1
+        print(f"  {'web':<11} {name:<40} FAILED: {detail}")
+        line = f"web {name} 0 1 0"
+    with open(RESULTS, "a") as f:
+        f.write(line + "\n")
+
+
+def check(name, cond, detail=""):
+    record(name, bool(cond), detail)
+    return bool(cond)
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, name, extra=()):
+        self.name, self.token = name, None
+        self.tcp, self.udp, self.http = free_port(), free_port(socket.SOCK_DGRAM), free_port()
+        for a in extra:
+            if a.startswith("http.token="):
+                self.token = a.split("=", 1)[1]
+        sets = [f"live.tcp_port={self.tcp}", f"live.udp_port={self.udp}", f"http.port={self.http}",
+                f"journal.path={TMP}/{name}.journal", f"server.log={LOGDIR}/{name}.log",
+                "server.analytics_interval=100ms", "stats.bar_interval=1s", "matrix.symbols=32",
+                "book.max_orders=256K", "book.max_levels=64K", "symbols.max_symbols=1000",
+                "pipeline.workers=1"] + list(extra)
+        args = [BIN, "serve"] + [x for s in sets for x in ("--set", s)]
+        self.outf = open(os.path.join(LOGDIR, name + ".out"), "w")
+        self.p = subprocess.Popen(args, stdout=self.outf, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{name}: serve exited {self.p.returncode}")
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{name}: no /healthz in 20 s")
+
+    def url(self, path=""):
+        return f"http://127.0.0.1:{self.http}{path}"
+
+    def get(self, path, token=None):
+        req = urllib.request.Request(self.url(path))
+        tok = token if token is not None else self.token
+        if tok:
+            req.add_header("Authorization", f"Bearer {tok}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read(), r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.headers.get("Content-Type", "")
+
+    def json(self, path):
+        st, body, _ = self.get(path)
+        return json.loads(body) if st == 200 else None
+
+    def feed_aapl(self):
+        subprocess.run([BIN, "feed", AAPL, "--to", f"tcp://127.0.0.1:{self.tcp}", "--quiet"],
+                       check=True, timeout=60, capture_output=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            h = self.json("/healthz")
+            if h and h["messages"] >= 10000:
+                break
+            time.sleep(0.05)
+        # the snapshots are published after the messages are counted: wait until AAPL settles
+        last = None
+        while time.time() < deadline:
+            cur = self.json("/v1/symbols/AAPL")
+            if cur and cur == last:
+                return True
+            last = cur
+            time.sleep(0.3)
+        return False
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+        self.outf.close()
+
+
+# ---- PromQL: the metric names an expression uses ------------------------------------------------
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
+                "or", "unless", "offset", "inf", "nan"}
+
+
+def promql_metrics(expr):
+    """Metric names in a PromQL expression: identifiers that are not functions (followed by '('),
+    keywords, label names (inside {...} or a by/without/on/ignoring list), strings or durations."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)              # strings
+    e = re.sub(r"\{[^}]*\}", "", e)                            # label matchers
+    e = re.sub(r"\[[^\]]*\]", "", e)                           # range selectors
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", e)
+    names = set()
+    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", e):
+        word, rest = m.group(0), e[m.end():].lstrip()
+        if rest.startswith("(") or word.lower() in PROMQL_WORDS:
+            continue
+        if m.start() > 0 and (e[m.start() - 1].isdigit() or e[m.start() - 1] == "."):
+            continue  # 1e6, 0.5
+        names.add(word)
+    return names
+
+
+def exported_metrics(text):
+    names = set()
+    for line in text.splitlines():
+        m = re.match(r"# TYPE (\S+) (\S+)", line)
+        if m:
+            names.add(m.group(1))
+            if m.group(2) in ("summary", "histogram"):
+                names |= {m.group(1) + "_sum", m.group(1) + "_count"}
+            if m.group(2) == "histogram":
+                names.add(m.group(1) + "_bucket")
+    return names
+
+
+def grafana_checks(srv):
+    st, body, _ = srv.get("/metrics")
+    exported = exported_metrics(body.decode())
+    check("metrics_exported", st == 200 and len(exported) > 20, f"{st}, {len(exported)} names")
+    # the parser itself, on hand-made expressions
+    check("promql_parser_selfcheck",
+          promql_metrics('sum by (feed) (rate(a_total{feed="tcp"}[1m])) / on(x) b_total') ==
+          {"a_total", "b_total"} and
+          promql_metrics('histogram_quantile(0.99, rate(c_bucket[5m])) > 1e6') == {"c_bucket"})
+    d = json.load(open(DASHBOARD))
+    exprs = [(p["title"], t["expr"]) for p in d["panels"] for t in p.get("targets", [])]
+    check("grafana_has_panels", len(d["panels"]) >= 8 and len(exprs) >= 20, f"{len(exprs)}")
+    unknown = [(title, e, sorted(promql_metrics(e) - exported)) for title, e in exprs
+               if not promql_metrics(e) or promql_metrics(e) - exported]
+    check("grafana_exprs_name_exported_metrics", not unknown, f"{unknown}")
+    want = {"ingest": "tickcore_messages_total", "gaps": "tickcore_udp_gaps_total",
+            "journal": "tickcore_journal_bytes_total",
+            "http latency": "tickcore_http_request_duration_seconds",
+            "memory": "tickcore_memory_churn_total"}
+    used = set().union(*(promql_metrics(e) for _, e in exprs))
+    check("grafana_covers_issue_topics", all(m in used for m in want.values()),
+          f"{[k for k, m in want.items() if m not in used]}")
+    # a fake name must be caught (the check above can fail)
+    check("grafana_check_catches_unknown", promql_metrics("rate(tickcore_no_such_total[1m])") - exported)
+    promtool = shutil.which("promtool")
+    if promtool:
+        rules = os.path.join(TMP, "rules.yml")
+        with open(rules, "w") as f:
+            f.write("groups:\n- name: tickcore\n  rules:\n")
+            for i, (_, e) in enumerate(exprs):
+                f.write(f"  - record: tickcore:dashboard_{i}\n    expr: {json.dumps(e)}\n")
+        r = subprocess.run([promtool, "check", "rules", rules], capture_output=True, text=True)
+        check("grafana_exprs_parse_promtool", r.returncode == 0, r.stdout + r.stderr)
+    else:
+        record("grafana_exprs_parse_promtool", False, "promtool not found (Debian prometheus)", skip=True)
+
+
+class Dom(HTMLParser):
+    """The elements of interest in a dumped DOM: by id, and the AAPL row's cells by class."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.row, self.cells, self.body, self.cur = {}, None, {}, {}, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.body = a
+        if "id" in a:
+            self.ids[a["id"]] = a
+        if tag == "tr" and a.get("data-symbol"):
+            self.row = a["data-symbol"]
+        if tag == "td" and self.row:
+            self.cur = (self.row, a.get("class"))
+            self.cells[self.cur] = {"value": a.get("data-value"), "text": ""}
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self.row = None
+        if tag == "td":
+            self.cur = None
+
+    def handle_data(self, data):
+        if self.cur:
+            self.cells[self.cur]["text"] += data
+
+
+def chromium():
+    for c in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(c):
+            return shutil.which(c)
+    return None
+
+
+def browse(exe, url, extra):
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--virtual-time-budget=4000", f"--user-data-dir={TMP}/chrome"] + extra
+    return subprocess.run(args + [url], capture_output=True, text=True, timeout=120)
+
+
+def page_checks(srv, exe, tag):
+    sym = srv.json("/v1/symbols/AAPL")
+    t0 = time.time()
+    r = browse(exe, srv.url("/") + (f"#token={srv.token}" if srv.token else ""), ["--dump-dom"])
+    dom = Dom()
+    dom.feed(r.stdout)
+    check(f"{tag}_page_loaded", dom.body.get("data-loaded") == "1",
+          f"exit {r.returncode}, {time.time() - t0:.1f} s; {r.stderr[-500:]}")
+    cells = {k[1]: v for k, v in dom.cells.items() if k[0] == "AAPL"}
+    ok = sym and all(c in cells for c in ("bid", "ask", "volume"))
+    check(f"{tag}_dom_bid_ask_volume", ok and
+          float(cells["bid"]["value"]) == sym["bid"]["price"] and
+          float(cells["ask"]["value"]) == sym["ask"]["price"] and
+          int(cells["volume"]["value"]) == sym["stats"]["volume"] and
+          cells["bid"]["text"] == f"{sym['bid']['price']:.2f}" and
+          cells["ask"]["text"] == f"{sym['ask']['price']:.2f}" and
+          cells["volume"]["text"] == f"{sym['stats']['volume']:,}",
+          f"{cells} vs {sym and (sym['bid'], sym['ask'], sym['stats']['volume'])}")
+    a = dom.ids.get("allocs-after-seal", {})
+    check(f"{tag}_dom_zero_allocs_after_seal", a.get("data-value") == "0", f"{a}")
+    mem = srv.json("/v1/memory")
+    check(f"{tag}_server_no_churn_after_page", mem and mem["total"]["churn_allocs"] == 0, f"{mem and mem['total']}")
+
+
+def main():
+    srv = Server("web")
+    try:
+        if not check("feed_aapl", srv.feed_aapl(), "the server did not apply 10000 messages"):
+            return
+        grafana_checks(srv)
+        total = 0
+        for path, ctype in (("/", "text/html"), ("/app.js", "text/javascript"),
+                            ("/app.css", "text/css")):
+            st, body, ct = srv.get(path, token="")
+            total += len(body)
+            check(f"serves_{path.strip('/').replace('.', '_') or 'index'}",
+                  st == 200 and ct.startswith(ctype) and body == open(
+                      os.path.join(ROOT, "server/web", path.strip("/") or "index.html"), "rb").read(),
+                  f"{st} {ct}")
+        check("first_load_under_300KB", total < 300 * 1024, f"{total} bytes")
+        exe = chromium()
+        if not exe:
+            record("browser", False, "chromium not found: install the Debian package chromium "
+                   "(make deps)", skip=True)
+            return
+        page_checks(srv, exe, "page")
+        shot = os.path.join(LOGDIR, "page.png")
+        browse(exe, srv.url("/"), [f"--screenshot={shot}", "--window-size=1400,900",
+                                   "--hide-scrollbars"])
+        check("page_screenshot", os.path.getsize(shot) > 10000 if os.path.exists(shot) else False)
+    finally:
+        srv.stop()
+    tok = Server("web-token", ["http.token=s3cret"])
+    try:
+        check("token_feed_aapl", tok.feed_aapl())
+        st, _, _ = tok.get("/", token="")
+        st2, _, _ = tok.get("/v1/symbols", token="")
+        check("token_page_public_data_not", st == 200 and st2 == 401, f"{st} {st2}")
+        page_checks(tok, exe, "token")
+    finally:
+        tok.stop()
+
+
+try:
+    main()
+finally:
+    shutil.rmtree(TMP, ignore_errors=True)
+print(f"web: {passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
