@@ -106,11 +106,12 @@ $(BIN): $(call obj,$(MAIN_SRCS)) $(LIB)
 $(SO): $(BUILD)/obj/api/tickcore.o $(LIB) api/tickcore.map
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,--version-script=api/tickcore.map \
 	    -Wl,--no-undefined $(BUILD)/obj/api/tickcore.o $(LIB) $(LDLIBS) -o $@
+	ln -sf libtickcore.so $(BUILD)/$(SONAME)
 
 # test_api sees only the public header and links the shared library, as a user's program does.
 $(API_TEST): $(BUILD)/obj/tests/unit/test_api.o $(SO)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $< -L$(BUILD) -ltickcore -Wl,-rpath,'$$ORIGIN/..' -lcmocka -o $@
+	$(CC) $(LDFLAGS) $< -L$(BUILD) -ltickcore -Wl,-rpath,'$$ORIGIN/..' -lcmocka -lm -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TEST_SUPPORT_SRCS)) $(LIB)
 	@mkdir -p $(@D)
