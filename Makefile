@@ -48,10 +48,12 @@ endif
 # check, valgrind annotations). RELEASE=1 (build/release/, used by make bench): -DNDEBUG.
 OPT ?= -O2 -g$(if $(RELEASE), -DNDEBUG)
 CPPFLAGS := -I. -Iinclude -D_GNU_SOURCE -MMD -MP
-# Every object also goes into libtickcore.so: position-independent, and hidden unless declared
-# TICKCORE_API in include/tickcore/tickcore.h (with hidden symbols -fPIC costs nothing over the
-# default -fPIE: no symbol can be interposed, so calls stay direct).
-CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread -fPIC -fvisibility=hidden
+CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
+# The library's objects also go into libtickcore.so: position-independent, and hidden unless
+# declared TICKCORE_API in include/tickcore/tickcore.h (with hidden symbols -fPIC costs nothing
+# over the default -fPIE: nothing can be interposed, so calls stay direct). Not the tests': their
+# malloc interposers (tests/support/malloc_count.c) must stay visible to the dynamic linker.
+LIB_CFLAGS := -fPIC -fvisibility=hidden
 LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
 LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lmimalloc -lm -lpthread
 
@@ -95,6 +97,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+$(call obj,$(LIB_SRCS)): CFLAGS += $(LIB_CFLAGS)
 $(LIB): $(call obj,$(LIB_SRCS))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
