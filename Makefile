@@ -160,7 +160,7 @@ python: $(SO)
 	cp $(SO) python/tickcore/libtickcore.so
 	/usr/bin/python3 -m pip install --user --break-system-packages --no-build-isolation \
 	    --no-deps ./python
-	rm -f python/tickcore/libtickcore.so
+	rm -rf python/tickcore/libtickcore.so python/tickcore.egg-info python/build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY: # keep objects that only tests and benchmarks use: no rebuild on the next make
