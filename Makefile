@@ -201,7 +201,7 @@ VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-l
 test:
 	@rm -f build/test-results
 	@tests/layout_check.sh build/test-results
-	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN)
+	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN) $(SO)
 	@tests/run.sh normal build/test-results "" $(TESTS)
 	@tests/integration.sh build/test-results $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
