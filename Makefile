@@ -1,6 +1,10 @@
 # tickcore: one non-recursive GNU Makefile.
 #
-#   make               build build/tickcore, build/libtickcore.a, the tests and benchmarks
+#   make               build build/tickcore, build/libtickcore.{a,so}, build/tickcore.pc,
+#                      build/tickcore.1, the tests and benchmarks
+#   make install       PREFIX=/usr/local (DESTDIR too): binary, library, header, pkg-config,
+#                      man page, default config
+#   make python        the Python package (python/) installed with pip for this user
 #   make run           install missing packages, build, run the main job, print its report
 #   make test          every test: normal build, ASan+UBSan, valgrind memcheck, TSan
 #   make bench         build and run the benchmarks in bench/ (figures, not pass/fail)
@@ -44,15 +48,20 @@ endif
 # Default build: -O2 with assertions and debug checks (pool double-put bitmap, mem_free size
 # check, valgrind annotations). RELEASE=1 (build/release/, used by make bench): -DNDEBUG.
 OPT ?= -O2 -g$(if $(RELEASE), -DNDEBUG)
-CPPFLAGS := -I. -D_GNU_SOURCE -MMD -MP
+CPPFLAGS := -I. -Iinclude -D_GNU_SOURCE -MMD -MP
 CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
+# The library's objects also go into libtickcore.so: position-independent, and hidden unless
+# declared TICKCORE_API in include/tickcore/tickcore.h (with hidden symbols -fPIC costs nothing
+# over the default -fPIE: nothing can be interposed, so calls stay direct). Not the tests': their
+# malloc interposers (tests/support/malloc_count.c) must stay visible to the dynamic linker.
+LIB_CFLAGS := -fPIC -fvisibility=hidden
 LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
 LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lpcap -lmimalloc -lm -lpthread
 
 # ---- sources ----------------------------------------------------------------------------------
 # Every module's .c in the folders of DESIGN.md goes into libtickcore.a; cli/main.c is the binary.
 # The folders, lowest first: a folder includes only folders before it (tests/layout_check.sh).
-LAYERS := base mem config event net ingest sim analytics engine server cli
+LAYERS := base mem config event net ingest sim analytics engine api server cli
 MAIN_SRCS := cli/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRCS),$(sort $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))))
 
@@ -64,8 +73,13 @@ BENCH_SRCS := $(filter-out $(BENCH_SUPPORT_SRCS),$(BENCH_SRCS))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB := $(BUILD)/libtickcore.a
+SO := $(BUILD)/libtickcore.so
+SONAME := libtickcore.so.1
+PC := $(BUILD)/tickcore.pc
+MAN := $(BUILD)/tickcore.1
 BIN := $(BUILD)/tickcore
 TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+API_TEST := $(BUILD)/tests/test_api
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 # The process-wide malloc counter sees mimalloc calls through --wrap (see malloc_count.c).
@@ -73,10 +87,10 @@ MI_WRAP := -Wl,--wrap=mi_malloc,--wrap=mi_zalloc,--wrap=mi_calloc,--wrap=mi_real
            -Wl,--wrap=mi_malloc_aligned,--wrap=mi_zalloc_aligned,--wrap=mi_free
 
 # ---- targets ----------------------------------------------------------------------------------
-.PHONY: all lib tests bench-bin run test bench compare fuzz deps format format-check clean soak \
+.PHONY: all lib tests bench-bin run test bench compare fuzz deps format format-check clean soak install python \
         profile-heaptrack profile-massif profile-memcheck profile-perf profile-callgrind
-all: $(BIN) $(LIB) $(TESTS) $(BENCHES)
-lib: $(LIB)
+all: $(BIN) $(LIB) $(SO) $(PC) $(MAN) $(TESTS) $(BENCHES)
+lib: $(LIB) $(SO)
 tests: $(TESTS)
 bench-bin: $(BENCHES)
 
@@ -84,6 +98,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+$(call obj,$(LIB_SRCS)): CFLAGS += $(LIB_CFLAGS)
 $(LIB): $(call obj,$(LIB_SRCS))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
@@ -102,6 +117,17 @@ $(BUILD)/obj/server/web.o: CPPFLAGS += -I$(BUILD)/gen
 $(BIN): $(call obj,$(MAIN_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The library: the API object and what it needs from the archive; only the public API exported.
+$(SO): $(BUILD)/obj/api/tickcore.o $(LIB) api/tickcore.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,--version-script=api/tickcore.map \
+	    -Wl,--no-undefined $(BUILD)/obj/api/tickcore.o $(LIB) $(LDLIBS) -o $@
+	ln -sf libtickcore.so $(BUILD)/$(SONAME)
+
+# test_api sees only the public header and links the shared library, as a user's program does.
+$(API_TEST): $(BUILD)/obj/tests/unit/test_api.o $(SO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< -L$(BUILD) -ltickcore -Wl,-rpath,'$$ORIGIN/..' -lcmocka -lm -o $@
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TEST_SUPPORT_SRCS)) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(MI_WRAP) $^ $(LDLIBS) -lcmocka -o $@
@@ -110,6 +136,44 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# ---- install ----------------------------------------------------------------------------------
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR := $(PREFIX)/lib
+LIB_PRIVATE := $(filter-out -lm -lpthread,$(LDLIBS)) -lm -lpthread
+$(PC): Makefile
+	@mkdir -p $(@D)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	    'Name: tickcore' 'Description: market-data analytics engine (ITCH 5.0, books, bars, correlation)' \
+	    'Version: 1.0.0' 'Libs: -L$${libdir} -ltickcore' 'Libs.private: $(LIB_PRIVATE)' \
+	    'Cflags: -I$${includedir}' > $@
+
+# The man page is the commands' own --help texts (cli/manpage.sh), so it cannot drift from them.
+$(MAN): $(BIN) cli/manpage.sh
+	cli/manpage.sh $(BIN) > $@.tmp && mv $@.tmp $@
+
+install: $(BIN) $(LIB) $(SO) $(PC) $(MAN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/include/tickcore $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/tickcore
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tickcore
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libtickcore.a
+	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtickcore.so
+	install -m 644 include/tickcore/tickcore.h $(DESTDIR)$(PREFIX)/include/tickcore/tickcore.h
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(LIBDIR)/pkgconfig/tickcore.pc
+	install -m 644 $(MAN) $(DESTDIR)$(PREFIX)/share/man/man1/tickcore.1
+	install -m 644 config/tickcore.ini $(DESTDIR)$(PREFIX)/share/tickcore/tickcore.ini
+
+# The Python package over build/libtickcore.so (it also works from the checkout as it is:
+# PYTHONPATH=python). pip installs it for this user; the library is found next to the package
+# (copied in), through TICKCORE_LIB, or as an installed libtickcore.so.1.
+python: $(SO)
+	cp $(SO) python/tickcore/libtickcore.so
+	/usr/bin/python3 -m pip install --user --break-system-packages --no-build-isolation \
+	    --no-deps ./python
+	rm -rf python/tickcore/libtickcore.so python/tickcore.egg-info python/build
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY: # keep objects that only tests and benchmarks use: no rebuild on the next make
 
@@ -117,8 +181,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_SUPPORT_SRCS)) $(LIB
 DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev liblapacke-dev \
                 libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev libpcap-dev \
                 gnuplot-nox graphviz xxd chromium valgrind heaptrack clang-format clang \
-                libclang-rt-14-dev gzip \
-                python3-pandas python3-numpy linux-perf prometheus curl
+                libclang-rt-14-dev gzip python3-pandas python3-numpy python3-cffi linux-perf \
+                prometheus curl
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -152,13 +216,14 @@ VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-l
 test:
 	@rm -f build/test-results
 	@tests/layout_check.sh build/test-results
-	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN)
+	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN) $(SO)
 	@tests/run.sh normal build/test-results "" $(TESTS)
 	@tests/integration.sh build/test-results $(BIN)
 	@tests/budgets/run.sh --results build/test-results --bin $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
 	@tests/plots_test.py build/test-results $(BIN)
 	@tests/web_test.py build/test-results $(BIN)
+	@tests/python/test_tickcore.py build/test-results $(BIN)
 	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \
 	    $(patsubst build/%,build/asan-ubsan/%,$(TESTS))

@@ -392,6 +392,21 @@ int replay_run(replay_t *r, replay_result_t *res)
     return (int)res->failed;
 }
 
+const symtab_t *replay_symbols(const replay_t *r)
+{
+    return &r->symbols;
+}
+
+const xsection_t *replay_xsection(const replay_t *r)
+{
+    return r->have_pipeline ? &r->pl.xs : NULL;
+}
+
+const shard_t *replay_shard(const replay_t *r, uint16_t locate)
+{
+    return r->have_pipeline ? &r->pl.w[r->pl.owner[locate]].shard : NULL;
+}
+
 int replay_end(replay_result_t *res)
 {
     mem_snapshot(&res->end);

@@ -20,6 +20,9 @@
 
 #include "config/config.h"
 #include "engine/report.h"
+#include "engine/shard.h"
+#include "engine/xsection.h"
+#include "event/symtab.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
 
@@ -105,6 +108,15 @@ int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errle
 int replay_run(replay_t *r, replay_result_t *res);
 /* Join and free everything (NULL: nothing). */
 void replay_destroy(replay_t *r);
+
+/* The results in place (the library, include/tickcore/): after replay_run the threads are
+ * joined but the books, stats, symbol table and cross-section stay allocated until
+ * replay_destroy, so a reader may view them instead of copying. NULL with decode_only (no
+ * pipeline). replay_shard: the shard that owns a locate's book and stats. Reader thread, after
+ * replay_run. */
+const symtab_t *replay_symbols(const replay_t *r);
+const xsection_t *replay_xsection(const replay_t *r);
+const shard_t *replay_shard(const replay_t *r, uint16_t locate);
 /* After replay_destroy: the final memory snapshot into res->end (with the registered objects as
  * they were at the end of the run). Returns the exit status: 3 on churn or a leak in strict mode,
  * else 1 if a file or an output failed, else 0. */

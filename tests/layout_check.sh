@@ -15,6 +15,7 @@ declare -A allowed=(
     [sim]="ingest event base mem"
     [analytics]="event base mem"
     [engine]="analytics sim ingest event config base mem"
+    [api]="engine analytics sim ingest event config base mem"
     [server]="engine net analytics sim ingest event config base mem"
     [cli]="server engine net analytics sim ingest event config base mem"
 )
