@@ -217,6 +217,7 @@ test:
 	@rm -f build/test-results
 	@tests/layout_check.sh build/test-results
 	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN) $(SO)
+	@tests/readme_check.sh build/test-results $(BIN)
 	@tests/run.sh normal build/test-results "" $(TESTS)
 	@tests/integration.sh build/test-results $(BIN)
 	@tests/budgets/run.sh --results build/test-results --bin $(BIN)

@@ -34,7 +34,8 @@ while read -r target; do
     [ -e "$target" ] || probs+=("link to a missing path: $target")
 done < <(grep -oE '\]\([^)]+\)' "$readme" | sed -E 's/^\]\((.*)\)$/\1/')
 while read -r path; do
-    [ -e "$path" ] || probs+=("names a missing file: $path")
+    # a module may be named without its extension (`cli/args`)
+    [ -e "$path" ] || [ -e "$path.c" ] || [ -e "$path.h" ] || probs+=("names a missing file: $path")
 done < <(grep -oE '`(mem|base|config|event|ingest|net|sim|analytics|engine|server|cli|tests|bench)/[A-Za-z0-9_./-]+`' "$readme" |
          tr -d '`' | grep -v '[<>*{]' | sort -u)
 if grep -nE '\.\./|[Ii]ssue #?[0-9]+' "$readme" >/tmp/readme_refs.$$; then
