@@ -61,7 +61,7 @@ LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lpca
 # ---- sources ----------------------------------------------------------------------------------
 # Every module's .c in the folders of DESIGN.md goes into libtickcore.a; cli/main.c is the binary.
 # The folders, lowest first: a folder includes only folders before it (tests/layout_check.sh).
-LAYERS := base mem config event net ingest sim analytics engine api server cli
+LAYERS := base mem config event net ingest sim analytics engine api feed server cli
 MAIN_SRCS := cli/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRCS),$(sort $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))))
 

@@ -1,6 +1,6 @@
 /*
  * cmd_feed: see cmd_feed.h. Ownership: the options and the result live on the caller's stack;
- * everything the run allocates belongs to server/publish. This file parses the command line
+ * everything the run allocates belongs to feed/publish. This file parses the command line
  * (cli/args), installs the SIGINT/SIGTERM handlers for the run, calls publish_run and prints the
  * report.
  */

@@ -1,13 +1,13 @@
 /*
  * cmd_feed: `tickcore feed FILE --to tcp://IP:PORT | udp://IP:PORT`, the publisher side of the
  * live feeds: an ITCH 5.0 BinaryFILE replayed as a live feed into `tickcore serve`. The command
- * parses its arguments with cli/args, checks that the file is readable, runs server/publish (which
+ * parses its arguments with cli/args, checks that the file is readable, runs feed/publish (which
  * describes the protocols, pacing and memory) and prints the report (text or --json).
  */
 #ifndef TICKCORE_CLI_CMD_FEED_H
 #define TICKCORE_CLI_CMD_FEED_H
 
-#include "server/publish.h"
+#include "feed/publish.h"
 
 /* Run `tickcore feed` with argv[0..argc) (argv[0] is "feed"). Returns the process exit status:
  * 0 ok, 1 runtime error (file error, connection refused or lost, login rejected), 2 usage.

@@ -16,8 +16,9 @@ declare -A allowed=(
     [analytics]="event base mem"
     [engine]="analytics sim ingest event config base mem"
     [api]="engine analytics sim ingest event config base mem"
+    [feed]="engine net analytics sim ingest event config base mem"
     [server]="engine net analytics sim ingest event config base mem"
-    [cli]="server engine net analytics sim ingest event config base mem"
+    [cli]="feed server engine net analytics sim ingest event config base mem"
 )
 bad=0 checked=0
 for dir in "${!allowed[@]}"; do

@@ -26,7 +26,7 @@
 #include "mem/mem.h"
 #include "net/mold.h"
 #include "net/soup.h"
-#include "server/publish.h"
+#include "feed/publish.h"
 #include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 

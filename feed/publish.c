@@ -12,7 +12,7 @@
  * dropped: retried when a retry time is set) or FEED_FATAL (not retried); the message is in
  * f->err.
  */
-#include "server/publish.h"
+#include "feed/publish.h"
 #include "base/clock.h"
 
 #include "config/config.h"

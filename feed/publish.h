@@ -24,8 +24,8 @@
  * Sockets are plain non-blocking sockets driven by poll (io_uring is the server's business).
  * Threads: publish_run runs on the caller's thread; *stop may be set from a signal handler.
  */
-#ifndef TICKCORE_SERVER_PUBLISH_H
-#define TICKCORE_SERVER_PUBLISH_H
+#ifndef TICKCORE_FEED_PUBLISH_H
+#define TICKCORE_FEED_PUBLISH_H
 
 #include "config/config.h"
 
