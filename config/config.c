@@ -134,14 +134,17 @@ static const key_t_ KEYS[] = {
     {"live", "password", K_STR, OFF(password), 1, 11, "core", "name",
      "SoupBinTCP login password (1-10 letters or digits); a login with another is rejected"},
     {"live", "max_clients", K_U32, OFF(max_clients), 1, 1024, "8", NULL,
-     "TCP connections at once (each gets a receive and a send buffer at start-up); more are closed "
-     "at accept and counted"},
+     "SoupBinTCP sessions logged in at once (each gets a receive and a send buffer at start-up); a "
+     "login past them is rejected and counted"},
     {"live", "recv_buffer", K_SIZE, OFF(recv_buffer), 4096, 64 << 20, "256K", NULL,
      "receive buffer per TCP connection (registered with io_uring, reused)"},
     {"live", "max_packet", K_SIZE, OFF(max_packet), 64, 65537, "1K", NULL,
      "largest SoupBinTCP packet accepted (an ITCH message is at most 50 bytes); a larger length "
      "prefix drops the client"},
-    {"live", "login_timeout", K_DUR, OFF(login_timeout_ns), 1e6, 3600e9, "5s", NULL,
+    {"live", "max_pending", K_U32, OFF(max_pending), 1, 65536, "256", NULL,
+     "TCP connections not yet logged in, held apart from the sessions (64 bytes each way); when "
+     "all are taken, the one waiting longest is closed for the newcomer"},
+    {"live", "login_timeout", K_DUR, OFF(login_timeout_ns), 1e6, 3600e9, "1s", NULL,
      "a TCP client that has not logged in by then is dropped"},
     {"live", "idle_timeout", K_DUR, OFF(idle_timeout_ns), 1e6, 3600e9, "15s", NULL,
      "a TCP client that sends nothing (not even a heartbeat) for this long, or stalls in the "

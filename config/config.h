@@ -72,6 +72,7 @@ typedef struct config {
     char username[7];
     char password[11];
     uint32_t max_clients;
+    uint32_t max_pending;
     uint64_t recv_buffer;
     uint64_t max_packet;
     uint64_t login_timeout_ns;
