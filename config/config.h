@@ -97,6 +97,9 @@ typedef struct config {
     uint64_t http_max_request;
     uint64_t http_response_buffer;
     uint64_t http_timeout_ns;
+    uint64_t http_header_timeout_ns;
+    uint32_t http_per_ip;
+    uint32_t http_response_buffers;
     /* [server] */
     uint64_t snapshot_interval_ns;
     uint64_t analytics_interval_ns;

@@ -687,6 +687,9 @@ static int start_http(server_t *s, char *err, size_t errlen)
     hc.response_bytes = s->cfg.http_response_buffer;
     snprintf(hc.token, sizeof hc.token, "%.127s", s->cfg.http_token);
     hc.timeout_s = (unsigned)(s->cfg.http_timeout_ns / 1000000000ull);
+    hc.header_timeout_s = (unsigned)(s->cfg.http_header_timeout_ns / 1000000000ull);
+    hc.response_buffers = s->cfg.http_response_buffers;
+    hc.per_ip_connections = s->cfg.http_per_ip;
     int rc = http_start(&s->http, &hc, s->routes, NROUTES, err, errlen);
     s->http_ok = rc == 0;
     return rc;
