@@ -53,7 +53,7 @@ typedef struct live_client {
 static const char *const DROP_NAMES[LIVE_DROP_COUNT] = {
     "garbage",       "protocol",     "bad_login",     "bad_session", "bad_message",
     "login_timeout", "idle_timeout", "disconnect",    "logout",      "send_full",
-    "shutdown",      "evicted",      "sessions_full",
+    "shutdown",      "evicted",      "sessions_full", "refused",
 };
 
 const char *live_drop_name(live_drop_t r)
@@ -285,9 +285,12 @@ static void on_accept(live_t *l, int res)
 }
 
 /* The next sequence number a Login Accepted names. */
-static uint64_t live_ack_seq(const live_t *l)
+static uint64_t live_ack_seq(live_t *l)
 {
-    return l->next_seq;
+    if (!l->ack)
+        return l->next_seq;
+    uint64_t a = l->ack(l->ctx);
+    return a < l->next_seq ? a : l->next_seq;
 }
 
 /* One message of the stream from anywhere: deliver it if it is the next one. */
@@ -331,6 +334,16 @@ static uint32_t on_login(live_t *l, uint32_t i, const soup_packet_t *p, const ui
             snprintf(err, sizeof err, "login rejected: session '%s' is not '%s'", lg.session,
                      l->cfg.session);
             drop_client(l, i, LIVE_DROP_BAD_SESSION, err);
+        }
+        return UINT32_MAX;
+    }
+    if (l->refusing) {
+        CADD(l->c.tcp_rejected, 1);
+        size_t n = soup_put_rejected(pkt, sizeof pkt, 'S');
+        if (queue_packet(l, i, pkt, n)) {
+            snprintf(err, sizeof err, "login rejected: the server takes no more data: %.100s",
+                     l->refuse_reason);
+            drop_client(l, i, LIVE_DROP_REFUSED, err);
         }
         return UINT32_MAX;
     }
@@ -617,7 +630,7 @@ static void on_udp(live_t *l, uint32_t b, int res)
             if (bad < 10 || (bad & (bad - 1)) == 0)
                 log_msg("serve: udp: packet of session '%s', not '%s': dropped", h.session,
                         l->cfg.session);
-        } else {
+        } else if (!l->refusing) {
             l->mold_source = *src;
             l->have_source = true;
             mold_rx_set_next(&l->mold, l->next_seq);
@@ -891,6 +904,28 @@ void live_stop(live_t *l)
             io_uring_prep_cancel_fd(sqe, l->udp_fd, IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, 0);
         }
+    }
+    io_uring_submit(&l->ring);
+}
+
+void live_refuse(live_t *l, const char *reason)
+{
+    if (l->refusing)
+        return;
+    l->refusing = true;
+    snprintf(l->refuse_reason, sizeof l->refuse_reason, "%s", reason);
+    for (uint32_t i = 0; l->clients && i < l->cfg.max_clients; i++) {
+        if (l->clients[i].state != C_ACTIVE)
+            continue;
+        uint8_t pkt[256];
+        char text[220];
+        int tn = snprintf(text, sizeof text, "no more data taken: %s", reason);
+        size_t n =
+            soup_put_packet(pkt, sizeof pkt, SOUP_DEBUG, (const uint8_t *)text,
+                            tn > 0 && (size_t)tn < sizeof text ? (size_t)tn : sizeof text - 1);
+        n += soup_put_empty(pkt + n, sizeof pkt - n, SOUP_END_OF_SESSION);
+        if (queue_packet(l, i, pkt, n))
+            drop_client(l, i, LIVE_DROP_REFUSED, text);
     }
     io_uring_submit(&l->ring);
 }

@@ -44,6 +44,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The next sequence number a Login Accepted may name: never past what the journal wrote. */
+typedef uint64_t live_ack_fn(void *ctx);
+
 /* Why a client was dropped (counted per reason; /metrics label `reason`). */
 typedef enum live_drop {
     LIVE_DROP_GARBAGE = 0,   /* bytes that are not a SoupBinTCP packet */
@@ -59,6 +62,7 @@ typedef enum live_drop {
     LIVE_DROP_SHUTDOWN,      /* the server stops */
     LIVE_DROP_EVICTED,       /* not logged in, oldest of a full live.max_pending table */
     LIVE_DROP_SESSIONS_FULL, /* logged in while live.max_clients sessions were */
+    LIVE_DROP_REFUSED,       /* the server takes no more data (live_refuse: journal failed) */
     LIVE_DROP_COUNT
 } live_drop_t;
 
@@ -108,7 +112,10 @@ typedef struct live {
     uint64_t next_seq;
     live_deliver_fn *deliver;
     live_lost_fn *lost;
+    live_ack_fn *ack; /* NULL: the next sequence delivered */
     void *ctx;
+    bool refusing; /* live_refuse: no more data, logins rejected */
+    char refuse_reason[200];
     bool accepting, accept_inflight;
     unsigned inflight; /* operations in flight */
     live_counters_t c;
@@ -131,6 +138,10 @@ int live_poll(live_t *l, uint64_t timeout_ns);
 /* Stop accepting connections and datagrams (SIGTERM): End of Session to every client, then
  * close them once their operations finish (live_poll until live_idle). */
 void live_stop(live_t *l);
+/* Take no more data (the journal failed): every session gets a Debug packet with reason and End
+ * of Session and is closed (reason refused); later logins are rejected ('S') and datagrams
+ * ignored. Queries are not live's business: the server keeps serving them. Serve thread. */
+void live_refuse(live_t *l, const char *reason);
 bool live_idle(const live_t *l);
 void live_fini(live_t *l);
 

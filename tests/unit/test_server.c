@@ -608,6 +608,86 @@ static void test_server_silent_connections_cannot_lock_out_publisher(void **stat
     close_and_check(&r);
 }
 
+static void *run_thread_rc(void *arg)
+{
+    static int rc;
+    rc = server_run(arg);
+    return &rc;
+}
+
+/* Issue 15 item 4: a journal write error left /healthz "ok", the next sequence past the disk,
+ * the publisher going on and the exit status 0; a full disk stopped queries. With the fault seam
+ * failing the 3rd journal write (ENOSPC): /healthz turns 503 "degraded: journal" and names the
+ * next sequence the journal really holds; queries are still answered; a new login is rejected;
+ * server_run returns -EIO; the file holds exactly the messages counted, byte for byte. */
+static void test_server_journal_failure_degrades_read_only(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    const size_t n = 6000;
+    char journal[96], err[800];
+    snprintf(journal, sizeof journal, "%s/fault.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "journal.buffer_size", "4K", err, sizeof err), 0);
+    server_t *s;
+    server_opts_t opts = {.ephemeral_ports = true};
+    if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
+        fail_msg("server_open: %s", err);
+    server_journal_fault(s, 3, 0, -ENOSPC);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
+    uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
+    soup_publish(tcp, &cfg, &g_aapl, 0, n);
+    static char body[1 << 18];
+    int st = 0;
+    for (double end = mono_s() + DEADLINE_S; mono_s() < end; sleep_ms(20))
+        if ((st = http_get(http, "/healthz", body, sizeof body)) == 503)
+            break;
+    assert_int_equal(st, 503);
+    assert_non_null(strstr(body, "\"status\":\"degraded: journal\""));
+    assert_non_null(strstr(body, "No space left on device"));
+    /* queries go on, read-only */
+    assert_int_equal(http_get(http, "/v1/symbols/AAPL", body, sizeof body), 200);
+    assert_int_equal(http_get(http, "/v1/symbols", body, sizeof body), 200);
+    /* a new publisher is refused */
+    int fd = connect_port(tcp);
+    uint8_t pkt[SOUP_MAX_PACKET];
+    size_t pn = soup_put_login(pkt, sizeof pkt, cfg.username, cfg.password, "", 0);
+    send_all(fd, pkt, pn);
+    uint8_t rx[64];
+    size_t have = 0;
+    soup_packet_t p;
+    int took = 0;
+    while (took == 0) {
+        ssize_t r = recv(fd, rx + have, sizeof rx - have, 0);
+        assert_true(r > 0);
+        have += (size_t)r;
+        took = soup_parse(rx, have, sizeof rx, &p, NULL, 0);
+    }
+    assert_true(took > 0);
+    assert_int_equal(p.type, SOUP_LOGIN_REJECTED);
+    close(fd);
+
+    server_stop(s);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_int_equal(*(int *)ret, -EIO);
+    server_stats_t ss;
+    server_stats(s, &ss);
+    assert_true(ss.failed);
+    assert_true(ss.journal_messages < n);
+    server_close(s);
+    FILE *f = fopen(journal, "rb");
+    assert_non_null(f);
+    static uint8_t jb[400000];
+    size_t jn = fread(jb, 1, sizeof jb, f);
+    fclose(f);
+    assert_int_equal(jn, g_off[ss.journal_messages]);
+    assert_memory_equal(jb, g_file.p, jn);
+}
+
 /* A port in use is refused with a message naming it; nothing stays allocated. */
 static void test_server_open_error_names_port(void **state)
 {
@@ -649,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_server_published_ns_is_wall_clock),
         cmocka_unit_test(test_server_open_error_names_port),
         cmocka_unit_test(test_server_silent_connections_cannot_lock_out_publisher),
+        cmocka_unit_test(test_server_journal_failure_degrades_read_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
