@@ -134,14 +134,17 @@ static const key_t_ KEYS[] = {
     {"live", "password", K_STR, OFF(password), 1, 11, "core", "name",
      "SoupBinTCP login password (1-10 letters or digits); a login with another is rejected"},
     {"live", "max_clients", K_U32, OFF(max_clients), 1, 1024, "8", NULL,
-     "TCP connections at once (each gets a receive and a send buffer at start-up); more are closed "
-     "at accept and counted"},
+     "SoupBinTCP sessions logged in at once (each gets a receive and a send buffer at start-up); a "
+     "login past them is rejected and counted"},
     {"live", "recv_buffer", K_SIZE, OFF(recv_buffer), 4096, 64 << 20, "256K", NULL,
      "receive buffer per TCP connection (registered with io_uring, reused)"},
     {"live", "max_packet", K_SIZE, OFF(max_packet), 64, 65537, "1K", NULL,
      "largest SoupBinTCP packet accepted (an ITCH message is at most 50 bytes); a larger length "
      "prefix drops the client"},
-    {"live", "login_timeout", K_DUR, OFF(login_timeout_ns), 1e6, 3600e9, "5s", NULL,
+    {"live", "max_pending", K_U32, OFF(max_pending), 1, 65536, "256", NULL,
+     "TCP connections not yet logged in, held apart from the sessions (64 bytes each way); when "
+     "all are taken, the one waiting longest is closed for the newcomer"},
+    {"live", "login_timeout", K_DUR, OFF(login_timeout_ns), 1e6, 3600e9, "1s", NULL,
      "a TCP client that has not logged in by then is dropped"},
     {"live", "idle_timeout", K_DUR, OFF(idle_timeout_ns), 1e6, 3600e9, "15s", NULL,
      "a TCP client that sends nothing (not even a heartbeat) for this long, or stalls in the "
@@ -183,14 +186,23 @@ static const key_t_ KEYS[] = {
     {"http", "port", K_U32, OFF(http_port), 0, 65535, "8080", NULL, "HTTP port; 0 = no HTTP"},
     {"http", "token", K_STR, OFF(http_token), 0, sizeof(((config_t *)0)->http_token), "", NULL,
      "if set, every endpoint but /healthz wants `Authorization: Bearer <token>`"},
-    {"http", "max_connections", K_U32, OFF(http_max_connections), 1, 1024, "16", NULL,
-     "HTTP connections at once; each gets a response buffer at start-up"},
+    {"http", "max_connections", K_U32, OFF(http_max_connections), 1, 65536, "4096", NULL,
+     "HTTP connections at once (each costs a descriptor and http.max_request + 2K of "
+     "libmicrohttpd's memory, not a response buffer); more are closed at once and counted"},
+    {"http", "per_ip_connections", K_U32, OFF(http_per_ip), 0, 65536, "64", NULL,
+     "HTTP connections at once from one address (0 = no limit); more are closed at once"},
+    {"http", "response_buffers", K_U32, OFF(http_response_buffers), 1, 4096, "16", NULL,
+     "responses being sent at once from preallocated buffers (http.response_buffer each); with "
+     "none free a response is copied (counted), never refused"},
     {"http", "max_request", K_SIZE, OFF(http_max_request), 1024, 1 << 20, "16K", NULL,
      "largest HTTP request (line and headers); larger ones are refused"},
     {"http", "response_buffer", K_SIZE, OFF(http_response_buffer), 4096, 1 << 30, "1M", NULL,
-     "response buffer per connection; a larger answer is a 500 asking for a narrower query"},
+     "bytes per response buffer; a larger answer is a 500 asking for a narrower query"},
     {"http", "timeout", K_DUR, OFF(http_timeout_ns), 1e9, 3600e9, "10s", NULL,
-     "an HTTP connection idle this long is closed (slow clients)"},
+     "a kept-alive HTTP connection idle this long between requests is closed"},
+    {"http", "header_timeout", K_DUR, OFF(http_header_timeout_ns), 1e9, 3600e9, "2s", NULL,
+     "a new HTTP connection silent this long before its request headers are complete is closed "
+     "(slow-loris clients; whole seconds)"},
 
     {"server", "snapshot_interval", K_DUR, OFF(snapshot_interval_ns), 0, 60e9, "10ms", NULL,
      "how often the shard workers publish the symbols they changed for queries (0 = every batch)"},

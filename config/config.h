@@ -72,6 +72,7 @@ typedef struct config {
     char username[7];
     char password[11];
     uint32_t max_clients;
+    uint32_t max_pending;
     uint64_t recv_buffer;
     uint64_t max_packet;
     uint64_t login_timeout_ns;
@@ -96,6 +97,9 @@ typedef struct config {
     uint64_t http_max_request;
     uint64_t http_response_buffer;
     uint64_t http_timeout_ns;
+    uint64_t http_header_timeout_ns;
+    uint32_t http_per_ip;
+    uint32_t http_response_buffers;
     /* [server] */
     uint64_t snapshot_interval_ns;
     uint64_t analytics_interval_ns;

@@ -94,6 +94,7 @@ typedef struct feed {
     /* TCP */
     int login_state;
     char reject;
+    char said[128]; /* the server's last Debug packet (why it ended the session) */
     uint64_t login_seq;
     /* sending */
     uint64_t end_seq; /* last sequence number to send (inclusive) */
@@ -272,8 +273,13 @@ static void handle_packet(feed_t *f, const soup_packet_t *p)
     case SOUP_END_OF_SESSION:
         f->r->end_of_session = true;
         return;
-    case SOUP_DEBUG:
+    case SOUP_DEBUG: { /* a server that ends the session says why here (tickcore serve does) */
+        size_t n = p->len < sizeof f->said - 1 ? p->len : sizeof f->said - 1;
+        for (size_t k = 0; k < n; k++)
+            f->said[k] = p->payload[k] >= 0x20 && p->payload[k] < 0x7f ? (char)p->payload[k] : '?';
+        f->said[n] = '\0';
         return;
+    }
     default:
         f->r->unexpected_packets++;
         return;
@@ -504,7 +510,8 @@ static int tcp_login(feed_t *f)
         if (ev && tcp_read(f))
             rc = FEED_CONN;
         if (f->r->end_of_session) {
-            snprintf(f->err, sizeof f->err, "the server ended the session (End of Session)");
+            snprintf(f->err, sizeof f->err, "the server ended the session (End of Session)%s%s",
+                     f->said[0] ? ": " : "", f->said);
             rc = FEED_FATAL;
         }
     }
@@ -615,7 +622,8 @@ static int tcp_send(feed_t *f, uint64_t from, bool first)
     }
     if (rc != FEED_OK && r->end_of_session) {
         snprintf(f->err, sizeof f->err,
-                 "the server ended the session (End of Session) at sequence %" PRIu64, f->cur.seq);
+                 "the server ended the session (End of Session) at sequence %" PRIu64 "%s%s",
+                 f->cur.seq, f->said[0] ? ": " : "", f->said);
         return FEED_FATAL;
     }
     if (rc)

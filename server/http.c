@@ -13,8 +13,8 @@
 
 #include "base/clock.h"
 #include "base/err.h"
-#include "server/prom.h"
 #include "mem/mem.h"
+#include "server/prom.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -41,8 +42,14 @@ enum {
     HTTP_ERR_MSG = 200, /* bytes of an error message before escaping */
 };
 
-/* The request context once the response is queued (an even address; stamps are odd). */
+/* The request context once the response is queued: the pooled response buffer it holds until
+ * the response is sent, or &g_done (an even address; stamps are odd). */
 static _Alignas(8) char g_done;
+
+static bool req_done(const void *rc)
+{
+    return rc != NULL && ((uintptr_t)rc & 1u) == 0;
+}
 
 void http_cfg_default(http_cfg_t *cfg)
 {
@@ -53,6 +60,9 @@ void http_cfg_default(http_cfg_t *cfg)
     cfg->max_request_bytes = 8192;
     cfg->response_bytes = 1u << 20;
     cfg->timeout_s = 10;
+    cfg->response_buffers = 0;   /* min(max_connections, 16) */
+    cfg->header_timeout_s = 0;   /* = timeout_s */
+    cfg->per_ip_connections = 0; /* no limit */
 }
 
 const char *http_param(const http_request_t *r, const char *name)
@@ -142,7 +152,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_t *h = cls;
     (void)version;
     (void)upload_data;
-    if (*req_cls == &g_done) { /* more body after our response: discard it */
+    if (req_done(*req_cls)) { /* more body after our response: discard it */
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -162,14 +172,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
      * (libmicrohttpd refuses a response in the middle of a body), and the connection is closed
      * after the response. */
     uint64_t t0 = (uint64_t)(stamp >> 2);
-    *req_cls = &g_done;
-
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    char *buf = ci ? ci->socket_context : NULL;
-    if (buf == NULL) { /* no buffer: cannot happen while the limit matches the buffers */
-        INC(h->mhd_errors);
-        return MHD_NO;
+    /* The headers are in: from here the connection has the keep-alive timeout, not the
+     * header deadline. */
+    if (h->cfg.header_timeout_s != h->cfg.timeout_s)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, h->cfg.timeout_s);
+    /* A pooled buffer, held until the response is sent (on_completed); with none free the
+     * response is built in the scratch buffer and libmicrohttpd copies it: every request is
+     * answered, /healthz included, however many responses wait for slow readers. */
+    char *buf;
+    bool copy = h->nfree == 0;
+    if (copy) {
+        buf = h->scratch;
+        INC(h->response_copies);
+        *req_cls = &g_done;
+    } else {
+        buf = h->bufs + (size_t)h->free_stack[--h->nfree] * h->cfg.response_bytes;
+        *req_cls = buf;
     }
     jbuf_t out;
     jbuf_init(&out, buf, h->cfg.response_bytes);
@@ -226,8 +244,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     uint64_t t1 = clock_mono_ns();
     histo_record(&h->latency, t1 > t0 ? t1 - t0 : 0);
 
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(jbuf_len(&out), out.buf, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        jbuf_len(&out), out.buf, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) { /* out of memory in libmicrohttpd: close the connection */
         INC(h->mhd_errors);
         return MHD_NO;
@@ -245,36 +263,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return ok;
 }
 
+/* A request ends (sent, or the connection closed): its pooled buffer is free again. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_t *h = cls;
+    (void)conn;
+    (void)toe;
+    char *p = *req_cls;
+    size_t total = (size_t)h->nbufs * h->cfg.response_bytes;
+    if (req_done(p) && p >= h->bufs && p < h->bufs + total)
+        h->free_stack[h->nfree++] = (uint32_t)((size_t)(p - h->bufs) / h->cfg.response_bytes);
+    *req_cls = NULL;
+}
+
 static void on_conn(void *cls, struct MHD_Connection *conn, void **sctx,
                     enum MHD_ConnectionNotificationCode toe)
 {
     http_t *h = cls;
     (void)conn;
+    (void)sctx;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         INC(h->connections);
-        if (h->nfree == 0) { /* on_request closes it */
-            *sctx = NULL;
-            INC(h->mhd_errors);
-            return;
-        }
-        uint32_t i = h->free_stack[--h->nfree];
-        *sctx = h->bufs + (size_t)i * h->cfg.response_bytes;
         INC(h->open_connections);
-    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *sctx) {
-        size_t i = (size_t)((char *)*sctx - h->bufs) / h->cfg.response_bytes;
-        h->free_stack[h->nfree++] = (uint32_t)i;
-        *sctx = NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
         DEC(h->open_connections);
     }
 }
 
-/* Accept a connection only if a response buffer is free for it (connection limit). */
+/* The connection limit is ours: past max_connections a connection is closed at once (counted),
+ * not left waiting in the backlog behind libmicrohttpd's own limit. */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
     http_t *h = cls;
     (void)addr;
     (void)addrlen;
-    if (h->nfree > 0)
+    if (LD(h->open_connections) < h->cfg.max_connections)
         return MHD_YES;
     INC(h->connections_refused);
     return MHD_NO;
@@ -307,13 +331,24 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
+/* Each connection is a descriptor: lift the soft RLIMIT_NOFILE toward the hard one when the
+ * budget needs it (best effort; past the limit accept fails and libmicrohttpd logs it). */
+static void raise_fd_limit(unsigned max_connections)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_connections + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void free_buffers(http_t *h)
 {
     if (h->bufs)
-        mem_free(MEM_TAG_SERVER, h->bufs, (size_t)h->cfg.max_connections * h->cfg.response_bytes);
+        mem_free(MEM_TAG_SERVER, h->bufs, ((size_t)h->nbufs + 1) * h->cfg.response_bytes);
     if (h->free_stack)
-        mem_free(MEM_TAG_SERVER, h->free_stack,
-                 (size_t)h->cfg.max_connections * sizeof *h->free_stack);
+        mem_free(MEM_TAG_SERVER, h->free_stack, (size_t)h->nbufs * sizeof *h->free_stack);
     h->bufs = NULL;
     h->free_stack = NULL;
 }
@@ -365,20 +400,30 @@ int http_start(http_t *h, const http_cfg_t *cfg, const http_route_t *routes, siz
     h->routes = routes;
     h->nroutes = n;
 
-    size_t total = (size_t)c->max_connections * c->response_bytes;
+    if (c->header_timeout_s == 0 || c->header_timeout_s > c->timeout_s)
+        c->header_timeout_s = c->timeout_s;
+    h->nbufs = c->response_buffers ? c->response_buffers
+                                   : (c->max_connections < 16 ? c->max_connections : 16);
+    if (h->nbufs > c->max_connections)
+        h->nbufs = c->max_connections;
+    /* the pooled buffers, then the scratch buffer */
+    size_t total = ((size_t)h->nbufs + 1) * c->response_bytes;
     h->bufs = mem_alloc_prefault(MEM_TAG_SERVER, total, MEM_CACHE_LINE);
-    h->free_stack = mem_alloc(MEM_TAG_SERVER, (size_t)c->max_connections * sizeof *h->free_stack);
+    h->free_stack = mem_alloc(MEM_TAG_SERVER, (size_t)h->nbufs * sizeof *h->free_stack);
     if (h->bufs == NULL || h->free_stack == NULL) {
         free_buffers(h);
         return err_fail(err, errlen, -ENOMEM,
-                        "http: cannot allocate %u response buffers of %zu bytes",
-                        c->max_connections, c->response_bytes);
+                        "http: cannot allocate %u response buffers of %zu bytes", h->nbufs + 1,
+                        c->response_bytes);
     }
-    for (uint32_t i = 0; i < c->max_connections; i++) /* buffer 0 on top */
-        h->free_stack[i] = c->max_connections - 1 - i;
-    h->nfree = c->max_connections;
+    h->scratch = h->bufs + (size_t)h->nbufs * c->response_bytes;
+    for (uint32_t i = 0; i < h->nbufs; i++) /* buffer 0 on top */
+        h->free_stack[i] = h->nbufs - 1 - i;
+    h->nfree = h->nbufs;
+    raise_fd_limit(c->max_connections);
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* epoll: thousands of connections cost nothing per poll (poll() would scan them all) */
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     h->start_err = err;
     h->start_errlen = errlen;
@@ -390,7 +435,9 @@ int http_start(http_t *h, const http_cfg_t *cfg, const http_route_t *routes, siz
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)c->max_connections + 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(c->max_request_bytes + HTTP_POOL_SLACK), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)c->timeout_s, MHD_OPTION_NOTIFY_CONNECTION, on_conn, h,
+        (unsigned)c->header_timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)c->per_ip_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)SOMAXCONN,
+        MHD_OPTION_NOTIFY_CONNECTION, on_conn, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
     int e = errno;
     atomic_store(&h->starting, false);
@@ -445,6 +492,7 @@ void http_stats(const http_t *h, http_stats_t *o)
     o->bad_request = LD(m->bad_request);
     o->connections = LD(m->connections);
     o->connections_refused = LD(m->connections_refused);
+    o->response_copies = LD(m->response_copies);
     o->mhd_errors = LD(m->mhd_errors);
     o->open_connections = LD(m->open_connections);
 }

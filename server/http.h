@@ -4,20 +4,26 @@
  * buffer; no file serving, nothing in a request can change state.
  *
  * Threads: one internal polling thread (epoll where libmicrohttpd has it, else poll) runs every
- * callback, so handlers run on that thread, one at a time, and must not block. Memory:
- * http_start allocates max_connections response buffers of response_bytes (MEM_TAG_SERVER,
- * prefaulted) and a free stack; a connection takes a buffer when it opens and gives it back when
- * it closes. The connection limit is ours: a new connection is accepted only while a buffer is
- * free (libmicrohttpd's accept-policy callback; its own limit is set one higher so that it never
- * stalls the listening socket, which at its limit would leave clients waiting in the backlog
- * instead of refused), so an open connection always has a buffer and a connection past the
- * limit is closed at once and counted (connections_refused). A response is built in place and
- * handed to libmicrohttpd without a copy (MHD_RESPMEM_PERSISTENT); libmicrohttpd parses the next
- * request on a connection only after the response has been sent. A GET or HEAD is answered once
- * its headers are complete; a request with a body, or another method, is answered (405) before
- * the body is read and the connection is then closed. libmicrohttpd itself allocates a
- * per-connection memory pool (max_request_bytes + 2 KiB) and, per request, a response object and
- * its header lines: that is its allocation, not ours (test_http measures it: 7 malloc calls per
+ * callback, so handlers run on that thread, one at a time, and must not block. Connections and
+ * responses are budgeted apart, so that clients that hold connections (slow or silent ones)
+ * cannot take what answering needs: a connection costs a descriptor and libmicrohttpd's pool
+ * (max_request_bytes + 2 KiB), and max_connections may be in the thousands (epoll); a response
+ * takes one of response_buffers buffers of response_bytes (MEM_TAG_SERVER, prefaulted, allocated
+ * by http_start) when its request is complete and gives it back when it has been sent. With none
+ * free the response is built in a scratch buffer and libmicrohttpd copies it (counted in
+ * response_copies), so every complete request is answered. Past max_connections, or past
+ * per_ip_connections from one address, a connection is closed at once and counted
+ * (connections_refused; our accept policy, so the listening socket never stalls with clients
+ * left in the backlog). A new connection has header_timeout_s of silence to complete its request
+ * headers (slow-loris clients are cut early); once they are in, the connection has the keep-alive
+ * timeout_s. libmicrohttpd's timeouts count silence, not the total: a client sending a byte
+ * every second keeps its connection, but holds one of thousands, and at most per_ip_connections
+ * from its address. A response is handed to libmicrohttpd without a copy (MHD_RESPMEM_PERSISTENT);
+ * libmicrohttpd parses the next request on a connection only after the response has been sent. A
+ * GET or HEAD is answered once its headers are complete; a request with a body, or another method,
+ * is answered (405) before the body is read and the connection is then closed. libmicrohttpd
+ * itself allocates a per-connection memory pool and, per request, a response object and its
+ * header lines: that is its allocation, not ours (test_http measures it: 7 malloc calls per
  * request on a kept-alive connection, 11 with a new connection each time). Limits: a request
  * larger than the pool is refused by libmicrohttpd (431 for headers, 414 for a URL) and counted
  * as too_large; a malformed one gets its 400/505 (bad_request); a response larger than its
@@ -50,10 +56,13 @@ typedef struct http_cfg {
     char addr[64]; /* IPv4 literal; "" means "127.0.0.1" */
     uint16_t port; /* 0 = any free port (see http_port) */
     unsigned max_connections;
-    size_t max_request_bytes; /* request line + headers, roughly (libmicrohttpd's pool) */
-    size_t response_bytes;    /* per connection, preallocated */
-    char token[128];          /* "" = no auth; else visible ASCII, no spaces */
-    unsigned timeout_s;       /* idle connection timeout, > 0 */
+    size_t max_request_bytes;    /* request line + headers, roughly (libmicrohttpd's pool) */
+    size_t response_bytes;       /* per connection, preallocated */
+    char token[128];             /* "" = no auth; else visible ASCII, no spaces */
+    unsigned timeout_s;          /* idle connection timeout (keep-alive), > 0 */
+    unsigned header_timeout_s;   /* a new connection's request headers: 0 = timeout_s */
+    unsigned response_buffers;   /* pooled response buffers: 0 = min(max_connections, 16) */
+    unsigned per_ip_connections; /* connections at once from one address: 0 = no limit */
 } http_cfg_t;
 
 /* 127.0.0.1:8080, 64 connections, 8 KiB requests, 1 MiB responses, no token, 10 s timeout. */
@@ -97,6 +106,7 @@ typedef struct http_stats {
     uint64_t bad_request;         /* refused by libmicrohttpd: malformed request (400, 505, ...) */
     uint64_t connections;         /* connections accepted */
     uint64_t connections_refused; /* closed at once: connection limit (not in connections) */
+    uint64_t response_copies;     /* responses built with no pooled buffer free (copied) */
     uint64_t mhd_errors;          /* other libmicrohttpd errors and messages */
     uint64_t open_connections;    /* open now */
 } http_stats_t;
@@ -108,17 +118,19 @@ typedef struct http {
     size_t nroutes;
     size_t token_len;
     uint16_t port;
-    char *bufs;           /* max_connections * response_bytes */
+    char *bufs;           /* nbufs pooled response buffers, then the scratch one */
+    char *scratch;        /* a response built when no pooled buffer is free (then copied) */
     uint32_t *free_stack; /* indexes of free buffers */
-    uint32_t nfree;       /* server thread only */
-    char *start_err;      /* where the logger writes during http_start, from its thread only */
+    uint32_t nbufs;
+    uint32_t nfree;  /* server thread only */
+    char *start_err; /* where the logger writes during http_start, from its thread only */
     size_t start_errlen;
     pthread_t starter;
     atomic_bool starting;
     /* Counters: relaxed atomics, any thread may read them (http_stats copies them all). */
     _Atomic uint64_t requests, responses_2xx, responses_3xx, responses_4xx, responses_5xx,
         unauthorized, not_found, bad_method, overflow, too_large, bad_request, connections,
-        connections_refused, mhd_errors, open_connections;
+        connections_refused, mhd_errors, open_connections, response_copies;
     histo_t latency; /* ns from the request line parsed to the response queued */
 } http_t;
 

@@ -48,8 +48,13 @@ enum { OP_FREE = 0, OP_WRITE };
 /* The first failure is the sticky error; every failure is counted. */
 static int fail(journal_t *j, int rc)
 {
-    if (MEM_LD(j->err) == 0)
+    if (MEM_LD(j->err) == 0) {
         MEM_ST(j->err, rc);
+        /* nothing more is submitted: what was appended but not handed to a write never reaches
+         * the file, so it is not counted (a failed write lowers the count further) */
+        if (j->submitted_msgs < MEM_LD(j->messages))
+            MEM_ST(j->messages, j->submitted_msgs);
+    }
     MEM_INC(j->errors);
     return MEM_LD(j->err);
 }
@@ -142,12 +147,24 @@ static int op_issue(journal_t *j, uint32_t oi)
     return 0;
 }
 
+static void note_failed_write(journal_t *j, uint64_t at, uint64_t msgs_before)
+{
+    if (at < j->err_offset) {
+        j->err_offset = at;
+        j->err_messages = msgs_before;
+        if (msgs_before < MEM_LD(j->messages))
+            MEM_ST(j->messages, msgs_before);
+    }
+}
+
 static void complete(journal_t *j, uint64_t ud, int res)
 {
     if (ud >= j->nops || j->ops[ud].kind == OP_FREE)
         return; /* not ours (cannot happen) */
     uint32_t oi = (uint32_t)ud;
     journal_op_t *o = &j->ops[oi];
+    if (j->fault_write_nth && --j->fault_write_nth == 0)
+        res = j->fault_err;
     if ((res == -EINTR || res == -EAGAIN) && o->retries < MAX_RETRIES) {
         o->retries++;
         op_issue(j, oi);
@@ -155,9 +172,9 @@ static void complete(journal_t *j, uint64_t ud, int res)
     }
     if (res <= 0) {
         fail(j, res < 0 ? res : -EIO); /* a write of 0 bytes to a regular file: give up */
-        uint64_t at = j->bufs[o->buf].off + o->start + o->done;
-        if (at < j->err_offset)
-            j->err_offset = at;
+        /* the file is cut back to where this write began (a record boundary): the bytes of
+         * it that did land, and the writes behind it, go, so the count stays exact */
+        note_failed_write(j, j->bufs[o->buf].off + o->start, o->msgs_before);
         op_release(j, oi);
         return;
     }
@@ -252,17 +269,21 @@ static uint64_t written_end(const journal_t *j)
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
-static int pwrite_all(journal_t *j, const uint8_t *p, size_t n, uint64_t off)
+static int pwrite_all(journal_t *j, const uint8_t *p, size_t n, uint64_t off, uint64_t msgs)
 {
+    uint64_t off0 = off;
     while (n > 0) {
         MEM_INC(j->writes);
         ssize_t w = pwrite(j->fd, p, n, (off_t)off);
+        if (j->fault_write_nth && --j->fault_write_nth == 0) {
+            w = -1;
+            errno = -j->fault_err;
+        }
         if (w <= 0) {
             if (w < 0 && errno == EINTR)
                 continue;
             int rc = w < 0 ? -errno : -EIO;
-            if (off < j->err_offset)
-                j->err_offset = off;
+            note_failed_write(j, off0, msgs);
             return fail(j, rc);
         }
         if ((size_t)w < n)
@@ -281,9 +302,11 @@ static int buf_submit(journal_t *j, uint32_t bi)
     if (b->sub == b->len)
         return 0;
     uint32_t start = b->sub, n = b->len - b->sub;
+    uint64_t before = j->submitted_msgs;
     b->sub = b->len;
+    j->submitted_msgs = MEM_LD(j->messages); /* the buffer ends where the journal does */
     if (!j->uring)
-        return pwrite_all(j, b->data + start, n, b->off + start);
+        return pwrite_all(j, b->data + start, n, b->off + start, before);
     j->submitted_end = b->off + b->len;
     uint32_t oi;
     int rc = op_get(j, &oi);
@@ -294,6 +317,7 @@ static int buf_submit(journal_t *j, uint32_t bi)
     o->buf = bi;
     o->start = start;
     o->len = n;
+    o->msgs_before = before;
     b->ops++;
     ADD(j->inflight_bytes, n);
     MAX_ST(j->inflight_high, MEM_LD(j->inflight_bytes));
@@ -304,6 +328,8 @@ static int buf_submit(journal_t *j, uint32_t bi)
 
 static void fsync_done(journal_t *j, int res, uint64_t covers, uint64_t t0)
 {
+    if (j->fault_fsync_nth && --j->fault_fsync_nth == 0)
+        res = j->fault_err;
     uint64_t lat = clock_mono_ns() - t0;
     MEM_INC(j->fsyncs);
     ADD(j->fsync_total_ns, lat);
@@ -520,6 +546,38 @@ int journal_sync(journal_t *j)
 int journal_error(const journal_t *j)
 {
     return MEM_LD(j->err);
+}
+
+uint64_t journal_written(journal_t *j, bool wait)
+{
+    if (!j->is_open)
+        return 0;
+    if (j->uring) {
+        if (wait) {
+            if (MEM_LD(j->err) == 0)
+                buf_submit(j, j->cur);
+            wait_writes(j); /* after an error too: the writes in flight land or fail */
+        } else {
+            reap(j);
+        }
+    } else if (wait && MEM_LD(j->err) == 0) {
+        buf_submit(j, j->cur);
+    }
+    if (MEM_LD(j->err) != 0 && j->err_offset != UINT64_MAX)
+        return j->err_messages;
+    uint64_t w = j->submitted_msgs;
+    for (uint32_t i = 0; i < j->nops && ops_inflight(j) > 0; i++)
+        if (j->ops[i].kind == OP_WRITE && j->ops[i].msgs_before < w)
+            w = j->ops[i].msgs_before;
+    uint64_t m = MEM_LD(j->messages);
+    return w < m ? w : m;
+}
+
+void journal_fault(journal_t *j, uint64_t write_nth, uint64_t fsync_nth, int err)
+{
+    j->fault_write_nth = write_nth;
+    j->fault_fsync_nth = fsync_nth;
+    j->fault_err = err;
 }
 
 const char *journal_mode(const journal_t *j)
@@ -917,6 +975,7 @@ static int scan(journal_t *j, char *err, size_t errlen)
         MEM_ST(j->torn_offset, x);
     }
     j->end = x;
+    j->submitted_msgs = msgs;
     MEM_ST(j->messages, msgs);
     MEM_ST(j->bytes, x);
     MEM_ST(j->recovered_messages, msgs);

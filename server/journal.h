@@ -141,6 +141,7 @@ typedef struct journal_buf {
 /* Internal: one write request (user_data = its index). */
 typedef struct journal_op {
     uint32_t buf, start, len, done; /* buffer, its bytes [start, start + len), done so far */
+    uint64_t msgs_before;           /* messages in the journal before its first byte */
     uint8_t kind;                   /* 0 free, 1 write */
     uint8_t retries;                /* -EINTR / -EAGAIN resubmissions */
 } journal_op_t;
@@ -166,9 +167,14 @@ typedef struct journal {
     journal_op_t *ops;
     uint32_t *free_ops;
     uint32_t nops, nfree;
-    uint64_t end;          /* journal size (the offset of the next byte appended) */
-    uint64_t gsize;        /* sidecar size */
-    uint64_t err_offset;   /* where the first failed write began (UINT64_MAX: none) */
+    uint64_t end;            /* journal size (the offset of the next byte appended) */
+    uint64_t gsize;          /* sidecar size */
+    uint64_t err_offset;     /* where the first failed write began (UINT64_MAX: none) */
+    uint64_t err_messages;   /* messages before err_offset: what the file holds after close */
+    uint64_t submitted_msgs; /* messages before submitted_end */
+    /* test seam: the nth write (or fsync) completion from now returns fault_err */
+    uint64_t fault_write_nth, fault_fsync_nth;
+    int fault_err;
     char mode[80];         /* what journal_mode() returns */
     struct io_uring ring;  /* writes, one after the other (IOSQE_IO_DRAIN) */
     struct io_uring sring; /* fsyncs, so that writes go on while one runs */
@@ -196,7 +202,8 @@ int journal_fsync_parse(const char *s, journal_fsync_t *out);
  * success err holds "". Call before mem_seal(); the owner thread then uses the journal. */
 int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errlen);
 
-/* Messages in the journal (recovered + appended). Owner thread. */
+/* Messages in the journal (recovered + appended; after a failed write, only those before it, as
+ * journal_written). Owner thread. */
 uint64_t journal_messages(const journal_t *j);
 /* The feed sequence number of the next message: 1 + messages + lost messages. Owner thread. */
 uint64_t journal_next_seq(const journal_t *j);
@@ -228,6 +235,17 @@ int journal_sync(journal_t *j);
 
 /* The sticky error (-errno), 0 if none. */
 int journal_error(const journal_t *j);
+
+/* Messages whose writes have completed (the page cache has them: a crash of the process loses
+ * none), at most journal_messages(); after a failed write, the messages before it, which is what
+ * the file holds once journal_close has cut it back. With wait, first waits for the writes in
+ * flight (a rare control path: a login names 1 + this + lost as the next sequence number). Owner
+ * thread. */
+uint64_t journal_written(journal_t *j, bool wait);
+
+/* Test seam (fault injection): the nth write completion (pwrite call) from now, and the nth fsync
+ * from now, return err (-EIO, -ENOSPC, ...) instead of their result; 0 disarms. Owner thread. */
+void journal_fault(journal_t *j, uint64_t write_nth, uint64_t fsync_nth, int err);
 
 /* "io_uring, registered buffers", "io_uring", "pwrite (requested)" or "pwrite (io_uring
  * unavailable: <reason>)". */

@@ -26,6 +26,10 @@
 #include <valgrind/memcheck.h>
 
 #define TX_BUF 4096
+/* A connection not yet logged in holds a small slot: room for one Login Request (49 bytes) and
+ * a Login Rejected (4 bytes). The Login Accepted goes out from the session slot it moves to. */
+#define PENDING_RX 64
+#define PENDING_TX 16
 
 enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_UDP };
 
@@ -37,9 +41,9 @@ typedef struct live_client {
     unsigned ops; /* operations in flight on this slot */
     bool recv_inflight, send_inflight, end_sent;
     uint8_t *rx;
-    size_t rx_len;
+    size_t rx_len, rx_cap;
     uint8_t *tx;
-    size_t tx_len, tx_sending;
+    size_t tx_len, tx_sending, tx_cap;
     uint64_t t_connect, t_rx, t_tx, t_partial; /* ns; t_partial: since a partial packet waits */
     uint64_t seq;                              /* sequence number of its next packet */
     uint64_t messages, duplicates;
@@ -47,8 +51,9 @@ typedef struct live_client {
 } live_client_t;
 
 static const char *const DROP_NAMES[LIVE_DROP_COUNT] = {
-    "garbage",      "protocol",   "bad_login", "bad_session", "bad_message", "login_timeout",
-    "idle_timeout", "disconnect", "logout",    "send_full",   "shutdown",
+    "garbage",       "protocol",     "bad_login",     "bad_session", "bad_message",
+    "login_timeout", "idle_timeout", "disconnect",    "logout",      "send_full",
+    "shutdown",      "evicted",      "sessions_full", "refused",
 };
 
 const char *live_drop_name(live_drop_t r)
@@ -81,7 +86,7 @@ static struct io_uring_sqe *get_sqe(live_t *l)
 
 static void submit_accept(live_t *l)
 {
-    if (l->tcp_fd < 0 || !l->accepting || l->accept_inflight)
+    if (l->tcp_fd < 0 || !l->accepting || l->accept_inflight || l->parked_fd >= 0)
         return;
     struct io_uring_sqe *sqe = get_sqe(l);
     if (!sqe)
@@ -100,7 +105,7 @@ static void submit_recv(live_t *l, uint32_t i)
     struct io_uring_sqe *sqe = get_sqe(l);
     if (!sqe)
         return;
-    io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, l->cfg.recv_buffer - c->rx_len, 0);
+    io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len, 0);
     io_uring_sqe_set_data64(sqe, ud(OP_RECV, i));
     c->recv_inflight = true;
     c->ops++;
@@ -129,7 +134,7 @@ static void drop_client(live_t *l, uint32_t i, live_drop_t why, const char *deta
 static bool queue_packet(live_t *l, uint32_t i, const uint8_t *pkt, size_t n)
 {
     live_client_t *c = &l->clients[i];
-    if (c->tx_len + n > TX_BUF) {
+    if (c->tx_len + n > c->tx_cap) {
         drop_client(l, i, LIVE_DROP_SEND_FULL, "its send buffer is full");
         return false;
     }
@@ -140,17 +145,40 @@ static bool queue_packet(live_t *l, uint32_t i, const uint8_t *pkt, size_t n)
     return true;
 }
 
+static bool is_pending_slot(const live_t *l, uint32_t i)
+{
+    return i >= l->cfg.max_clients;
+}
+
+static void place(live_t *l, uint32_t slot, int fd, const char *name);
+
+/* A slot whose operations have all ended is free again; a parked connection takes a free
+ * pending slot at once, and the accept is re-armed. */
+static void free_slot(live_t *l, uint32_t i)
+{
+    live_client_t *c = &l->clients[i];
+    c->fd = -1;
+    c->state = C_FREE;
+    c->rx_len = c->tx_len = c->tx_sending = 0;
+    if (is_pending_slot(l, i)) {
+        CADD(l->c.tcp_pending, (uint64_t)-1);
+        if (l->parked_fd >= 0) {
+            int fd = l->parked_fd;
+            l->parked_fd = -1;
+            place(l, i, fd, l->parked_peer);
+        }
+    }
+    submit_accept(l); /* a slot is free again */
+}
+
 static void release_if_done(live_t *l, uint32_t i)
 {
     live_client_t *c = &l->clients[i];
     if (c->state != C_CLOSING || c->ops)
         return;
     close(c->fd);
-    c->fd = -1;
-    c->state = C_FREE;
-    c->rx_len = c->tx_len = c->tx_sending = 0;
     CADD(l->c.tcp_active, (uint64_t)-1);
-    submit_accept(l); /* a slot is free again */
+    free_slot(l, i);
 }
 
 static void drop_client(live_t *l, uint32_t i, live_drop_t why, const char *detail)
@@ -158,8 +186,15 @@ static void drop_client(live_t *l, uint32_t i, live_drop_t why, const char *deta
     live_client_t *c = &l->clients[i];
     if (c->state == C_CLOSING || c->state == C_FREE)
         return;
+    uint64_t nth = atomic_load_explicit(&l->c.drops[why], memory_order_relaxed);
     CADD(l->c.drops[why], 1);
-    if (why == LIVE_DROP_LOGOUT || why == LIVE_DROP_SHUTDOWN)
+    bool flood = why == LIVE_DROP_EVICTED || why == LIVE_DROP_LOGIN_TIMEOUT;
+    if (flood && nth >= 10 && (nth & (nth - 1)) != 0) {
+        /* connections that never log in come in floods: the first ones, then powers of two */
+    } else if (flood)
+        log_msg("serve: tcp %s: dropped (%s): %s (%llu so far)", c->peer, live_drop_name(why),
+                detail ? detail : "", (unsigned long long)nth + 1);
+    else if (why == LIVE_DROP_LOGOUT || why == LIVE_DROP_SHUTDOWN)
         log_msg("serve: tcp %s: session ended (%s) after %llu messages (%llu duplicates)", c->peer,
                 live_drop_name(why), (unsigned long long)c->messages,
                 (unsigned long long)c->duplicates);
@@ -173,6 +208,33 @@ static void drop_client(live_t *l, uint32_t i, live_drop_t why, const char *deta
     release_if_done(l, i);
 }
 
+/* A new connection into free pending slot `slot`: it has live.login_timeout to log in. */
+static void place(live_t *l, uint32_t slot, int fd, const char *name)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    live_client_t *c = &l->clients[slot];
+    c->fd = fd;
+    c->state = C_LOGIN;
+    c->ops = 0;
+    c->recv_inflight = c->send_inflight = c->end_sent = false;
+    c->rx_len = c->tx_len = c->tx_sending = 0;
+    c->t_connect = c->t_rx = c->t_tx = clock_mono_ns();
+    c->t_partial = 0;
+    c->messages = c->duplicates = 0;
+    snprintf(c->peer, sizeof c->peer, "%s", name);
+    CADD(l->c.tcp_accepted, 1);
+    CADD(l->c.tcp_active, 1);
+    CADD(l->c.tcp_pending, 1);
+    submit_recv(l, slot);
+}
+
+/* Connections that have not logged in live apart from the sessions, in live.max_pending slots.
+ * When those are full, the one waiting longest is closed (evicted) and the new one waits, parked,
+ * until its slot is free (a moment: the evicted receive completes at once); the accept is not
+ * re-armed meanwhile, so further connections wait in the kernel's backlog. Silent connections so
+ * cost a newcomer nothing but the eviction of the oldest of them, and a real publisher, which
+ * logs in as soon as it connects, is never the oldest for long. */
 static void on_accept(live_t *l, int res)
 {
     l->accept_inflight = false;
@@ -191,36 +253,44 @@ static void on_accept(live_t *l, int res)
         inet_ntop(AF_INET, &peer.sin_addr, a, sizeof a);
         snprintf(name, sizeof name, "%s:%u", a, ntohs(peer.sin_port));
     }
-    uint32_t slot = UINT32_MAX;
-    for (uint32_t i = 0; i < l->cfg.max_clients; i++)
-        if (l->clients[i].state == C_FREE) {
+    if (!l->accepting) {
+        close(fd);
+        return;
+    }
+    uint32_t n = l->cfg.max_clients + l->cfg.max_pending, slot = UINT32_MAX, oldest = UINT32_MAX;
+    for (uint32_t i = l->cfg.max_clients; i < n; i++) {
+        const live_client_t *c = &l->clients[i];
+        if (c->state == C_FREE) {
             slot = i;
             break;
         }
-    if (slot == UINT32_MAX || !l->accepting) {
-        CADD(l->c.tcp_refused, 1);
-        log_msg("serve: tcp %s: refused: %u clients already connected (live.max_clients)", name,
-                l->cfg.max_clients);
-        close(fd);
+        if (c->state == C_LOGIN &&
+            (oldest == UINT32_MAX || c->t_connect < l->clients[oldest].t_connect))
+            oldest = i;
+    }
+    if (slot != UINT32_MAX) {
+        place(l, slot, fd, name);
         submit_accept(l);
         return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    live_client_t *c = &l->clients[slot];
-    c->fd = fd;
-    c->state = C_LOGIN;
-    c->ops = 0;
-    c->recv_inflight = c->send_inflight = c->end_sent = false;
-    c->rx_len = c->tx_len = c->tx_sending = 0;
-    c->t_connect = c->t_rx = c->t_tx = clock_mono_ns();
-    c->t_partial = 0;
-    c->messages = c->duplicates = 0;
-    snprintf(c->peer, sizeof c->peer, "%s", name);
-    CADD(l->c.tcp_accepted, 1);
-    CADD(l->c.tcp_active, 1);
-    submit_recv(l, slot);
-    submit_accept(l);
+    l->parked_fd = fd;
+    snprintf(l->parked_peer, sizeof l->parked_peer, "%s", name);
+    if (oldest != UINT32_MAX) {
+        char d[96];
+        snprintf(d, sizeof d, "not logged in after %.3f s and %u others wait (live.max_pending)",
+                 (double)(clock_mono_ns() - l->clients[oldest].t_connect) * 1e-9,
+                 l->cfg.max_pending);
+        drop_client(l, oldest, LIVE_DROP_EVICTED, d);
+    }
+}
+
+/* The next sequence number a Login Accepted names. */
+static uint64_t live_ack_seq(live_t *l)
+{
+    if (!l->ack)
+        return l->next_seq;
+    uint64_t a = l->ack(l->ctx);
+    return a < l->next_seq ? a : l->next_seq;
 }
 
 /* One message of the stream from anywhere: deliver it if it is the next one. */
@@ -235,7 +305,10 @@ static bool offer(live_t *l, uint64_t seq, const uint8_t *msg, uint16_t len)
     return true;
 }
 
-static void on_login(live_t *l, uint32_t i, const soup_packet_t *p)
+/* A Login Request on pending slot i. Accepted: the connection moves to a free session slot
+ * (returned; the pending slot is free again). Otherwise it is dropped: UINT32_MAX. */
+static uint32_t on_login(live_t *l, uint32_t i, const soup_packet_t *p, const uint8_t *rest,
+                         size_t nrest)
 {
     live_client_t *c = &l->clients[i];
     soup_login_t lg;
@@ -243,7 +316,7 @@ static void on_login(live_t *l, uint32_t i, const soup_packet_t *p)
     uint8_t pkt[64];
     if (soup_login_parse(p, &lg, err, sizeof err) < 0) {
         drop_client(l, i, LIVE_DROP_PROTOCOL, err);
-        return;
+        return UINT32_MAX;
     }
     if (strcmp(lg.username, l->cfg.username) || strcmp(lg.password, l->cfg.password)) {
         CADD(l->c.tcp_rejected, 1);
@@ -252,7 +325,7 @@ static void on_login(live_t *l, uint32_t i, const soup_packet_t *p)
             snprintf(err, sizeof err, "login rejected: user '%s': not authorized", lg.username);
             drop_client(l, i, LIVE_DROP_BAD_LOGIN, err);
         }
-        return;
+        return UINT32_MAX;
     }
     if (lg.session[0] && strcmp(lg.session, l->cfg.session)) {
         CADD(l->c.tcp_rejected, 1);
@@ -262,34 +335,78 @@ static void on_login(live_t *l, uint32_t i, const soup_packet_t *p)
                      l->cfg.session);
             drop_client(l, i, LIVE_DROP_BAD_SESSION, err);
         }
-        return;
+        return UINT32_MAX;
     }
-    size_t n = soup_put_accepted(pkt, sizeof pkt, l->cfg.session, l->next_seq);
-    if (!queue_packet(l, i, pkt, n))
-        return;
-    c->state = C_ACTIVE;
-    c->seq = l->next_seq;
+    if (l->refusing) {
+        CADD(l->c.tcp_rejected, 1);
+        size_t n = soup_put_rejected(pkt, sizeof pkt, 'S');
+        if (queue_packet(l, i, pkt, n)) {
+            snprintf(err, sizeof err, "login rejected: the server takes no more data: %.100s",
+                     l->refuse_reason);
+            drop_client(l, i, LIVE_DROP_REFUSED, err);
+        }
+        return UINT32_MAX;
+    }
+    uint32_t j = 0;
+    while (j < l->cfg.max_clients && l->clients[j].state != C_FREE)
+        j++;
+    if (j == l->cfg.max_clients) {
+        CADD(l->c.tcp_rejected, 1);
+        size_t n = soup_put_rejected(pkt, sizeof pkt, 'S');
+        if (queue_packet(l, i, pkt, n)) {
+            snprintf(err, sizeof err,
+                     "login rejected: %u sessions already logged in "
+                     "(live.max_clients)",
+                     l->cfg.max_clients);
+            drop_client(l, i, LIVE_DROP_SESSIONS_FULL, err);
+        }
+        return UINT32_MAX;
+    }
+    /* the connection moves: its fd, name and times; nothing is in flight on the pending slot
+     * (its receive just completed; it sent nothing) */
+    live_client_t *s = &l->clients[j];
+    s->fd = c->fd;
+    s->ops = 0;
+    s->recv_inflight = s->send_inflight = s->end_sent = false;
+    s->rx_len = s->tx_len = s->tx_sending = 0;
+    s->t_connect = c->t_connect;
+    s->t_rx = c->t_rx;
+    s->t_partial = 0;
+    s->messages = s->duplicates = 0;
+    memcpy(s->peer, c->peer, sizeof s->peer);
+    memcpy(s->rx, rest, nrest); /* what came after the login goes on in the session's buffer */
+    s->rx_len = nrest;
+    s->state = C_ACTIVE;
+    free_slot(l, i);
+    uint64_t next = live_ack_seq(l);
+    size_t n = soup_put_accepted(pkt, sizeof pkt, l->cfg.session, next);
+    if (!queue_packet(l, j, pkt, n))
+        return UINT32_MAX;
+    s->seq = next;
     CADD(l->c.tcp_logins, 1);
-    log_msg("serve: tcp %s: logged in as '%s', session %s, next sequence number %llu", c->peer,
-            lg.username, l->cfg.session, (unsigned long long)l->next_seq);
+    log_msg("serve: tcp %s: logged in as '%s', session %s, next sequence number %llu", s->peer,
+            lg.username, l->cfg.session, (unsigned long long)next);
+    return j;
 }
 
-/* Whole packets at the front of the client's buffer; false if the client was dropped. */
-static bool handle_packets(live_t *l, uint32_t i)
+/* Whole packets at the front of the client's buffer. Returns the slot to receive on next (a
+ * login moves the connection to a session slot), or UINT32_MAX if the client was dropped. */
+static uint32_t handle_packets(live_t *l, uint32_t i)
 {
     live_client_t *c = &l->clients[i];
     size_t off = 0;
     char err[160];
     while (off < c->rx_len && c->state != C_CLOSING) {
         soup_packet_t p;
-        int r = soup_parse(c->rx + off, c->rx_len - off, l->cfg.max_packet, &p, err, sizeof err);
+        size_t maxp = c->state == C_LOGIN ? c->rx_cap : l->cfg.max_packet;
+        int r = soup_parse(c->rx + off, c->rx_len - off, maxp, &p, err, sizeof err);
         if (r == 0)
             break;
         if (r < 0) {
             char d[220];
             snprintf(d, sizeof d, "at byte %llu of its stream: %s", (unsigned long long)(off), err);
             drop_client(l, i, LIVE_DROP_GARBAGE, d);
-            return false;
+            return UINT32_MAX;
         }
         off += (size_t)r;
         CADD(l->c.tcp_packets, 1);
@@ -298,10 +415,10 @@ static bool handle_packets(live_t *l, uint32_t i)
                 snprintf(err, sizeof err, "a %s packet before its login request",
                          soup_type_name(p.type));
                 drop_client(l, i, LIVE_DROP_PROTOCOL, err);
-                return false;
+                return UINT32_MAX;
             }
-            on_login(l, i, &p);
-            continue;
+            uint32_t j = on_login(l, i, &p, c->rx + off, c->rx_len - off);
+            return j == UINT32_MAX ? UINT32_MAX : handle_packets(l, j);
         }
         switch (p.type) {
         case SOUP_SEQUENCED: {
@@ -312,7 +429,7 @@ static bool handle_packets(live_t *l, uint32_t i)
                          (unsigned long long)c->seq, p.len ? p.payload[0] : 0, p.len,
                          p.len ? itch_msg_len[p.payload[0]] : 0);
                 drop_client(l, i, LIVE_DROP_BAD_MESSAGE, err);
-                return false;
+                return UINT32_MAX;
             }
             if (offer(l, c->seq, p.payload, p.len)) {
                 c->messages++;
@@ -329,7 +446,7 @@ static bool handle_packets(live_t *l, uint32_t i)
             break;
         case SOUP_LOGOUT_REQUEST:
             drop_client(l, i, LIVE_DROP_LOGOUT, NULL);
-            return false;
+            return UINT32_MAX;
         case SOUP_DEBUG:
         case SOUP_UNSEQUENCED:
             break;
@@ -337,7 +454,7 @@ static bool handle_packets(live_t *l, uint32_t i)
             snprintf(err, sizeof err, "a %s packet from a logged-in publisher",
                      soup_type_name(p.type));
             drop_client(l, i, LIVE_DROP_PROTOCOL, err);
-            return false;
+            return UINT32_MAX;
         }
     }
     if (off && off < c->rx_len)
@@ -347,7 +464,13 @@ static bool handle_packets(live_t *l, uint32_t i)
         c->t_partial = 0;
     else if (off || !c->t_partial)
         c->t_partial = clock_mono_ns();
-    return true;
+    if (c->state == C_CLOSING)
+        return UINT32_MAX;
+    if (c->state == C_LOGIN && c->rx_len == c->rx_cap) { /* cannot happen: maxp above */
+        drop_client(l, i, LIVE_DROP_GARBAGE, "a first packet longer than a login request");
+        return UINT32_MAX;
+    }
+    return i;
 }
 
 static void on_recv(live_t *l, uint32_t i, int res)
@@ -371,8 +494,9 @@ static void on_recv(live_t *l, uint32_t i, int res)
     c->t_rx = clock_mono_ns();
     CADD(l->c.tcp_bytes, (uint64_t)res);
     c->rx_len += (size_t)res;
-    if (handle_packets(l, i))
-        submit_recv(l, i);
+    uint32_t next = handle_packets(l, i);
+    if (next != UINT32_MAX)
+        submit_recv(l, next);
 }
 
 static void on_send(live_t *l, uint32_t i, int res)
@@ -506,7 +630,7 @@ static void on_udp(live_t *l, uint32_t b, int res)
             if (bad < 10 || (bad & (bad - 1)) == 0)
                 log_msg("serve: udp: packet of session '%s', not '%s': dropped", h.session,
                         l->cfg.session);
-        } else {
+        } else if (!l->refusing) {
             l->mold_source = *src;
             l->have_source = true;
             mold_rx_set_next(&l->mold, l->next_seq);
@@ -523,7 +647,7 @@ static void on_udp(live_t *l, uint32_t b, int res)
 
 static void timers(live_t *l, uint64_t t)
 {
-    for (uint32_t i = 0; i < l->cfg.max_clients; i++) {
+    for (uint32_t i = 0; l->clients && i < l->cfg.max_clients + l->cfg.max_pending; i++) {
         live_client_t *c = &l->clients[i];
         if (c->state == C_FREE || c->state == C_CLOSING)
             continue;
@@ -590,7 +714,7 @@ static int open_socket(int type, const char *addr, uint32_t cfg_port, uint16_t *
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, addr, &sa.sin_addr);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-        (type == SOCK_STREAM && listen(fd, 64) < 0)) {
+        (type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
         int e = errno;
         snprintf(err, errlen, "%s %s:%u: %s", type == SOCK_STREAM ? "tcp" : "udp", addr, port,
                  strerror(e));
@@ -603,12 +727,22 @@ static int open_socket(int type, const char *addr, uint32_t cfg_port, uint16_t *
     return fd;
 }
 
+static size_t rx_bytes(const config_t *cfg)
+{
+    return cfg->max_clients * cfg->recv_buffer + (size_t)cfg->max_pending * PENDING_RX;
+}
+
+static size_t tx_bytes(const config_t *cfg)
+{
+    return (size_t)cfg->max_clients * TX_BUF + (size_t)cfg->max_pending * PENDING_TX;
+}
+
 int live_init(live_t *l, const config_t *cfg, uint64_t next_seq, live_deliver_fn *deliver,
               live_lost_fn *lost, void *ctx, char *err, size_t errlen)
 {
     memset(l, 0, sizeof *l);
     l->cfg = *cfg;
-    l->tcp_fd = l->udp_fd = -1;
+    l->tcp_fd = l->udp_fd = l->parked_fd = -1;
     l->next_seq = next_seq ? next_seq : 1;
     CSET(l->c.next_seq, l->next_seq);
     l->deliver = deliver;
@@ -621,7 +755,8 @@ int live_init(live_t *l, const config_t *cfg, uint64_t next_seq, live_deliver_fn
     }
     unsigned nudp = cfg->udp_port ? cfg->udp_buffers : 0;
     unsigned depth = 8;
-    while (depth < 2 * cfg->max_clients + nudp + 16)
+    uint32_t nslots = cfg->max_clients + cfg->max_pending;
+    while (depth < 2 * nslots + nudp + 16)
         depth <<= 1;
     int rc = io_uring_queue_init(depth, &l->ring, 0);
     if (rc < 0) {
@@ -630,18 +765,25 @@ int live_init(live_t *l, const config_t *cfg, uint64_t next_seq, live_deliver_fn
     }
     l->ring_ok = true;
     if (cfg->tcp_port) {
-        l->clients = mem_calloc(MEM_TAG_SERVER, cfg->max_clients, sizeof *l->clients);
-        l->rx_mem = mem_alloc_prefault(MEM_TAG_SERVER, cfg->max_clients * cfg->recv_buffer, 64);
-        l->tx_mem = mem_alloc(MEM_TAG_SERVER, (size_t)cfg->max_clients * TX_BUF);
+        l->clients = mem_calloc(MEM_TAG_SERVER, nslots, sizeof *l->clients);
+        l->rx_mem = mem_alloc_prefault(MEM_TAG_SERVER, rx_bytes(cfg), 64);
+        l->tx_mem = mem_alloc(MEM_TAG_SERVER, tx_bytes(cfg));
         if (!l->clients || !l->rx_mem || !l->tx_mem) {
             snprintf(err, errlen, "live: out of memory for %u clients", cfg->max_clients);
             live_fini(l);
             return -ENOMEM;
         }
-        for (uint32_t i = 0; i < cfg->max_clients; i++) {
-            l->clients[i].fd = -1;
-            l->clients[i].rx = l->rx_mem + (size_t)i * cfg->recv_buffer;
-            l->clients[i].tx = l->tx_mem + (size_t)i * TX_BUF;
+        for (uint32_t i = 0; i < nslots; i++) {
+            live_client_t *c = &l->clients[i];
+            bool sess = i < cfg->max_clients;
+            uint32_t k = sess ? i : i - cfg->max_clients;
+            size_t rx0 = sess ? 0 : cfg->max_clients * cfg->recv_buffer;
+            size_t tx0 = sess ? 0 : (size_t)cfg->max_clients * TX_BUF;
+            c->fd = -1;
+            c->rx_cap = sess ? cfg->recv_buffer : PENDING_RX;
+            c->tx_cap = sess ? TX_BUF : PENDING_TX;
+            c->rx = l->rx_mem + rx0 + (size_t)k * c->rx_cap;
+            c->tx = l->tx_mem + tx0 + (size_t)k * c->tx_cap;
         }
         rc = open_socket(SOCK_STREAM, cfg->tcp_addr, cfg->tcp_port, &l->tcp_port, err, errlen);
         if (rc < 0) {
@@ -742,7 +884,11 @@ void live_stop(live_t *l)
     }
     if (l->udp_fd >= 0)
         shutdown(l->udp_fd, SHUT_RDWR);
-    for (uint32_t i = 0; l->clients && i < l->cfg.max_clients; i++) {
+    if (l->parked_fd >= 0) {
+        close(l->parked_fd);
+        l->parked_fd = -1;
+    }
+    for (uint32_t i = 0; l->clients && i < l->cfg.max_clients + l->cfg.max_pending; i++) {
         live_client_t *c = &l->clients[i];
         if (c->state == C_ACTIVE) {
             uint8_t pkt[8];
@@ -758,6 +904,28 @@ void live_stop(live_t *l)
             io_uring_prep_cancel_fd(sqe, l->udp_fd, IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, 0);
         }
+    }
+    io_uring_submit(&l->ring);
+}
+
+void live_refuse(live_t *l, const char *reason)
+{
+    if (l->refusing)
+        return;
+    l->refusing = true;
+    snprintf(l->refuse_reason, sizeof l->refuse_reason, "%s", reason);
+    for (uint32_t i = 0; l->clients && i < l->cfg.max_clients; i++) {
+        if (l->clients[i].state != C_ACTIVE)
+            continue;
+        uint8_t pkt[256];
+        char text[220];
+        int tn = snprintf(text, sizeof text, "no more data taken: %s", reason);
+        size_t n =
+            soup_put_packet(pkt, sizeof pkt, SOUP_DEBUG, (const uint8_t *)text,
+                            tn > 0 && (size_t)tn < sizeof text ? (size_t)tn : sizeof text - 1);
+        n += soup_put_empty(pkt + n, sizeof pkt - n, SOUP_END_OF_SESSION);
+        if (queue_packet(l, i, pkt, n))
+            drop_client(l, i, LIVE_DROP_REFUSED, text);
     }
     io_uring_submit(&l->ring);
 }
@@ -778,9 +946,12 @@ void live_fini(live_t *l)
         io_uring_queue_exit(&l->ring);
         l->ring_ok = false;
     }
-    for (uint32_t i = 0; l->clients && i < l->cfg.max_clients; i++)
+    for (uint32_t i = 0; l->clients && i < l->cfg.max_clients + l->cfg.max_pending; i++)
         if (l->clients[i].fd >= 0)
             close(l->clients[i].fd);
+    if (l->parked_fd >= 0)
+        close(l->parked_fd);
+    l->parked_fd = -1;
     if (l->tcp_fd >= 0)
         close(l->tcp_fd);
     if (l->udp_fd >= 0)
@@ -789,13 +960,13 @@ void live_fini(live_t *l)
     if (l->mold_ok)
         mold_rx_fini(&l->mold);
     l->mold_ok = false;
-    size_t nc = l->cfg.max_clients, nb = l->cfg.udp_buffers;
+    size_t nc = (size_t)l->cfg.max_clients + l->cfg.max_pending, nb = l->cfg.udp_buffers;
     if (l->clients)
         mem_free(MEM_TAG_SERVER, l->clients, nc * sizeof *l->clients);
     if (l->rx_mem)
-        mem_free(MEM_TAG_SERVER, l->rx_mem, nc * l->cfg.recv_buffer);
+        mem_free(MEM_TAG_SERVER, l->rx_mem, rx_bytes(&l->cfg));
     if (l->tx_mem)
-        mem_free(MEM_TAG_SERVER, l->tx_mem, nc * TX_BUF);
+        mem_free(MEM_TAG_SERVER, l->tx_mem, tx_bytes(&l->cfg));
     if (l->dgram_mem)
         mem_free(MEM_TAG_SERVER, l->dgram_mem, nb * l->cfg.udp_buffer_size);
     if (l->dgram_msg)

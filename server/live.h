@@ -18,8 +18,12 @@
  * login or a login with the wrong credentials or session, a malformed ITCH message, or that
  * stalls in the middle of a packet or sends nothing for live.idle_timeout, is dropped with a
  * counted reason and a log line; the other clients are unaffected (each has its own buffers,
- * and the loop never waits on one client). Past live.max_clients a connection is closed at
- * accept (counted).
+ * and the loop never waits on one client). Connections that have not logged in are held apart
+ * from the sessions: live.max_pending small slots (64 bytes each way), live.login_timeout (1 s)
+ * to log in, and when the table is full the one waiting longest is evicted for the newcomer, so
+ * silent connections, however many, cannot keep a real publisher from logging in. A login moves
+ * the connection to one of live.max_clients session slots (full buffers); with none free the
+ * login is rejected (counted).
  *
  * I/O: one io_uring owned by the serve thread: an accept, one receive per client into its own
  * buffer, one send per client from its own send buffer, and live.udp_buffers datagram receives
@@ -40,6 +44,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The next sequence number a Login Accepted may name: never past what the journal wrote. */
+typedef uint64_t live_ack_fn(void *ctx);
+
 /* Why a client was dropped (counted per reason; /metrics label `reason`). */
 typedef enum live_drop {
     LIVE_DROP_GARBAGE = 0,   /* bytes that are not a SoupBinTCP packet */
@@ -53,6 +60,9 @@ typedef enum live_drop {
     LIVE_DROP_LOGOUT,        /* a logout request: the normal end */
     LIVE_DROP_SEND_FULL,     /* the client does not read what we send */
     LIVE_DROP_SHUTDOWN,      /* the server stops */
+    LIVE_DROP_EVICTED,       /* not logged in, oldest of a full live.max_pending table */
+    LIVE_DROP_SESSIONS_FULL, /* logged in while live.max_clients sessions were */
+    LIVE_DROP_REFUSED,       /* the server takes no more data (live_refuse: journal failed) */
     LIVE_DROP_COUNT
 } live_drop_t;
 
@@ -67,6 +77,7 @@ typedef struct live_counters {
     _Atomic uint64_t tcp_accepted, tcp_refused, tcp_logins, tcp_rejected, tcp_active;
     _Atomic uint64_t tcp_packets, tcp_bytes, tcp_messages, tcp_duplicates, tcp_heartbeats_in;
     _Atomic uint64_t tcp_heartbeats_out, drops[LIVE_DROP_COUNT];
+    _Atomic uint64_t tcp_pending; /* connections not logged in yet, now */
     _Atomic uint64_t udp_datagrams, udp_bytes, udp_messages, udp_bad, udp_truncated;
     _Atomic uint64_t udp_wrong_session, udp_duplicates, udp_gaps, udp_recovered, udp_lost_gaps;
     _Atomic uint64_t udp_lost_messages, udp_rerequests, udp_held_peak, udp_store_full;
@@ -82,7 +93,9 @@ typedef struct live {
     bool ring_ok;
     int tcp_fd, udp_fd;
     uint16_t tcp_port, udp_port; /* bound ports (LIVE_PORT_ANY: the kernel's choice) */
-    struct live_client *clients;
+    struct live_client *clients; /* max_clients sessions, then max_pending pending slots */
+    int parked_fd;               /* accepted, waiting for an evicted pending slot to free */
+    char parked_peer[32];
     uint8_t *rx_mem, *tx_mem;
     /* UDP */
     uint8_t *dgram_mem;
@@ -99,7 +112,10 @@ typedef struct live {
     uint64_t next_seq;
     live_deliver_fn *deliver;
     live_lost_fn *lost;
+    live_ack_fn *ack; /* NULL: the next sequence delivered */
     void *ctx;
+    bool refusing; /* live_refuse: no more data, logins rejected */
+    char refuse_reason[200];
     bool accepting, accept_inflight;
     unsigned inflight; /* operations in flight */
     live_counters_t c;
@@ -122,6 +138,10 @@ int live_poll(live_t *l, uint64_t timeout_ns);
 /* Stop accepting connections and datagrams (SIGTERM): End of Session to every client, then
  * close them once their operations finish (live_poll until live_idle). */
 void live_stop(live_t *l);
+/* Take no more data (the journal failed): every session gets a Debug packet with reason and End
+ * of Session and is closed (reason refused); later logins are rejected ('S') and datagrams
+ * ignored. Queries are not live's business: the server keeps serving them. Serve thread. */
+void live_refuse(live_t *l, const char *reason);
 bool live_idle(const live_t *l);
 void live_fini(live_t *l);
 

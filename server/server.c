@@ -79,7 +79,9 @@ struct server {
     uint64_t last_tick, bad_messages, sessions;
     atomic_bool draining;
     atomic_int fatal; /* a journal or io_uring error: stop taking data (release after fatal_msg) */
-    char fatal_msg[600]; /* written once, before fatal */
+    atomic_bool degraded;       /* the error is the journal's: queries go on, read-only */
+    _Atomic uint64_t g_ack_seq; /* next sequence acknowledged: never past the journal's writes */
+    char fatal_msg[600];        /* written once, before fatal */
     /* start-up and final figures */
     uint64_t recovered;
     double rebuild_s;
@@ -120,6 +122,35 @@ static bool failed(server_t *s)
     return atomic_load_explicit(&s->fatal, memory_order_relaxed) != 0;
 }
 
+static void flush(server_t *s);
+
+/* A journal error (issue 15): no more data, and the publisher is told why (live_refuse); every
+ * query goes on being served read-only; /healthz answers 503 "degraded: journal" from now on;
+ * server_run returns -EIO when stopped. */
+static void journal_failed(server_t *s, int rc)
+{
+    if (failed(s))
+        return;
+    atomic_store_explicit(&s->degraded, true, memory_order_relaxed);
+    fail(s, "journal %s: %s", s->cfg.journal_path, strerror(-rc));
+    GSET(s->g_ack_seq, journal_next_seq(&s->journal));
+    live_refuse(&s->live, s->fatal_msg);
+}
+
+/* The next sequence number a login may be told: what the journal has written (waiting for the
+ * writes in flight; a login is rare), + 1 + the lost ones. */
+static uint64_t ack_seq(void *ctx)
+{
+    server_t *s = ctx;
+    if (!s->have_journal)
+        return GGET(s->live.c.next_seq);
+    flush(s);
+    uint64_t lost = journal_next_seq(&s->journal) - 1 - journal_messages(&s->journal);
+    uint64_t a = 1 + journal_written(&s->journal, true) + lost;
+    GSET(s->g_ack_seq, a);
+    return a;
+}
+
 static void flush(server_t *s)
 {
     if (!s->batch)
@@ -127,7 +158,7 @@ static void flush(server_t *s)
     if (s->batch->n && s->have_journal && !failed(s)) {
         int rc = journal_commit(&s->journal, clock_mono_ns());
         if (rc < 0)
-            fail(s, "journal %s: %s", s->cfg.journal_path, strerror(-rc));
+            journal_failed(s, rc);
     }
     pipeline_publish(&s->pl, s->batch);
     s->batch = NULL;
@@ -143,7 +174,7 @@ static void deliver(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len)
     if (s->have_journal) {
         int rc = journal_append(&s->journal, msg, len);
         if (rc < 0) {
-            fail(s, "journal %s: %s", s->cfg.journal_path, strerror(-rc));
+            journal_failed(s, rc);
             return;
         }
     }
@@ -214,6 +245,10 @@ static void refresh_gauges(server_t *s, uint64_t t)
         GSET(s->g_journal_waits, j->write_waits);
         GSET(s->g_journal_errors, j->errors);
         GSET(s->g_journal_lost, j->lost_messages);
+        uint64_t lost = journal_next_seq(&s->journal) - 1 - journal_messages(&s->journal);
+        GSET(s->g_ack_seq, 1 + journal_written(&s->journal, false) + lost);
+    } else {
+        GSET(s->g_ack_seq, GGET(s->live.c.next_seq));
     }
     uint64_t d = GGET(s->live.c.delivered);
     if (t - s->rate_t >= 1000000000ull) {
@@ -232,11 +267,21 @@ static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
     server_t *s = ctx;
     (void)req;
     bool draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
+    bool degraded = atomic_load_explicit(&s->degraded, memory_order_relaxed);
+    /* next_sequence: what the journal has written + 1, never what is still in a buffer */
     jbuf_printf(out,
                 "{\"status\":\"%s\",\"version\":\"" SERVER_VERSION "\",\"next_sequence\":%" PRIu64
-                ",\"messages\":%" PRIu64 ",\"uptime_s\":%.3f}",
-                draining ? "draining" : (failed(s) ? "failed" : "ok"), GGET(s->live.c.next_seq),
-                GGET(s->live.c.delivered), (double)(clock_mono_ns() - s->t_start) * 1e-9);
+                ",\"messages\":%" PRIu64 ",\"uptime_s\":%.3f",
+                degraded   ? "degraded: journal"
+                : draining ? "draining"
+                           : (failed(s) ? "failed" : "ok"),
+                GGET(s->g_ack_seq), GGET(s->live.c.delivered),
+                (double)(clock_mono_ns() - s->t_start) * 1e-9);
+    if (atomic_load_explicit(&s->fatal, memory_order_acquire)) { /* fatal_msg is written */
+        jbuf_puts(out, ",\"error\":");
+        jbuf_str(out, s->fatal_msg);
+    }
+    jbuf_putc(out, '}');
     return failed(s) || draining ? 503 : 200;
 }
 
@@ -680,6 +725,9 @@ static int start_http(server_t *s, char *err, size_t errlen)
     hc.response_bytes = s->cfg.http_response_buffer;
     snprintf(hc.token, sizeof hc.token, "%.127s", s->cfg.http_token);
     hc.timeout_s = (unsigned)(s->cfg.http_timeout_ns / 1000000000ull);
+    hc.header_timeout_s = (unsigned)(s->cfg.http_header_timeout_ns / 1000000000ull);
+    hc.response_buffers = s->cfg.http_response_buffers;
+    hc.per_ip_connections = s->cfg.http_per_ip;
     /* the live page (server/web): public files; the data it reads stays behind the token */
     size_t nroutes = NROUTES, nweb;
     const web_file_t *web = web_files(&nweb);
@@ -766,6 +814,8 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
         rc = live_init(&s->live, &lc, s->have_journal ? journal_next_seq(&s->journal) : 1, deliver,
                        lost, s, err, errlen);
         s->live_ok = rc == 0;
+        s->live.ack = ack_seq;
+        GSET(s->g_ack_seq, s->live.next_seq);
     }
     if (rc == 0 && s->cfg.http_port) {
         what = "HTTP server";
@@ -831,7 +881,9 @@ int server_run(server_t *s)
     /* the live loop's busy time: its thread's CPU time (waiting for the ring costs none) */
     uint64_t cpu0 = clock_thread_cpu_ns();
     s->rate_t = clock_mono_ns();
-    while (!atomic_load_explicit(&s->stop, memory_order_relaxed) && !failed(s)) {
+    /* a journal failure (degraded) keeps the loop, and so the queries, going until stopped */
+    while (!atomic_load_explicit(&s->stop, memory_order_relaxed) &&
+           (!failed(s) || atomic_load_explicit(&s->degraded, memory_order_relaxed))) {
         int n = live_poll(&s->live, 5000000ull);
         if (n < 0) {
             fail(s, "io_uring: %s", strerror(-n));
@@ -839,8 +891,11 @@ int server_run(server_t *s)
         }
         flush(s);
         uint64_t t = clock_mono_ns();
-        if (s->have_journal)
-            journal_commit(&s->journal, t); /* the interval fsync, also when idle */
+        if (s->have_journal && !failed(s)) { /* the interval fsync, also when idle */
+            int rc = journal_commit(&s->journal, t);
+            if (rc < 0)
+                journal_failed(s, rc); /* at once, not at the next message */
+        }
         if (n == 0 && s->dirty && t - s->last_tick >= s->cfg.snapshot_interval_ns) {
             pipeline_publish_tick(&s->pl); /* workers publish what they held back */
             s->dirty = false;
@@ -884,6 +939,12 @@ uint16_t server_udp_port(const server_t *s)
 uint16_t server_http_port(const server_t *s)
 {
     return s->http_ok ? http_port(&s->http) : 0;
+}
+
+void server_journal_fault(server_t *s, uint64_t write_nth, uint64_t fsync_nth, int err)
+{
+    if (s->have_journal)
+        journal_fault(&s->journal, write_nth, fsync_nth, err);
 }
 
 void server_stats(const server_t *cs, server_stats_t *o)

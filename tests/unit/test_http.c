@@ -17,10 +17,10 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "server/http.h"
 #include "base/jbuf.h"
-#include "server/prom.h"
 #include "mem/mem.h"
+#include "server/http.h"
+#include "server/prom.h"
 #include "tests/support/malloc_count.h"
 
 #include <arpa/inet.h>
@@ -921,6 +921,97 @@ static void test_http_connection_limit(void **state)
     stop_and_check(&g_srv);
 }
 
+/* A connection from source address 127.0.0.<host> (the whole 127/8 is loopback). */
+static int cli_connect_from(uint16_t port, unsigned host)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = g_io_timeout_s};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + host - 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Issue 15 item 2: 16 clients holding half a request (http.max_connections) locked every query
+ * out, /healthz included, for as long as they trickled bytes. Now connections are budgeted in the
+ * thousands apart from response buffers, at most per_ip_connections come from one address, and
+ * a connection gets header_timeout_s of silence to send its headers while a kept-alive one gets
+ * timeout_s between requests. 200 slow clients from 10 addresses (20 each, the limit) hold
+ * connections; a 21st from one of them is closed at once; a good client's 200 queries all
+ * succeed (latency printed, not asserted); two response buffers for all of them (the rest are
+ * copied); the slow ones are closed after the header deadline while a kept-alive connection idle
+ * as long survives. */
+static void test_http_slow_clients_do_not_starve(void **state)
+{
+    (void)state;
+    enum { ADDRS = 10, PER_IP = 20, SLOW = ADDRS * PER_IP, QUERIES = 200 };
+    http_cfg_t c;
+    small_cfg(&c);
+    c.max_connections = 512;
+    c.per_ip_connections = PER_IP;
+    c.response_buffers = 2;
+    c.header_timeout_s = 1;
+    c.timeout_s = 30;
+    uint16_t port = start(&g_srv, &c);
+    static int slow[SLOW];
+    const char *half = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    for (int i = 0; i < SLOW; i++) {
+        slow[i] = cli_connect_from(port, 10 + (unsigned)(i % ADDRS));
+        assert_true(cli_send(slow[i], half, strlen(half)));
+    }
+    wait_open(&g_srv, SLOW);
+    int over = cli_connect_from(port, 10); /* the 21st from 127.0.0.10 */
+    assert_int_equal(cli_read(over, &g_resp, false), CLI_CLOSED);
+    close(over);
+
+    /* a kept-alive connection: one request now, one after more than the header deadline */
+    int keep = cli_connect(port);
+    const char *ok = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_true(cli_send(keep, ok, strlen(ok)));
+    assert_int_equal(cli_read(keep, &g_resp, false), CLI_OK);
+
+    static double lat[QUERIES];
+    for (int i = 0; i < QUERIES; i++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        assert_int_equal(get(port, i % 2 ? "/hello" : "/echo?a=1", NULL), 200);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        lat[i] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) * 1e-6;
+    }
+    qsort(lat, QUERIES, sizeof lat[0], cmp_double);
+    print_message("%d queries with %d slow clients open: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+                  QUERIES, SLOW, lat[QUERIES / 2], lat[QUERIES * 99 / 100], lat[QUERIES - 1]);
+
+    /* the slow clients are closed by the server (the socket timeout bounds the wait) */
+    for (int i = 0; i < SLOW; i++) {
+        assert_int_equal(cli_read(slow[i], &g_resp, false), CLI_CLOSED);
+        close(slow[i]);
+    }
+    nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+    assert_true(cli_send(keep, ok, strlen(ok)));
+    assert_int_equal(cli_read(keep, &g_resp, false), CLI_OK);
+    assert_int_equal(g_resp.status, 200);
+    close(keep);
+    wait_open(&g_srv, 0);
+    http_stats_t st;
+    http_stats(&g_srv, &st);
+    assert_int_equal(st.requests, QUERIES + 2);
+    assert_int_equal(st.responses_2xx, QUERIES + 2);
+    assert_true(st.connections_refused >= 1);
+    stop_and_check(&g_srv);
+}
+
 /* Requests on one keep-alive connection and on fresh connections: our code allocates nothing
  * after http_start (mem/ counters); libmicrohttpd's own allocations are counted process-wide
  * and printed. */
@@ -1110,6 +1201,7 @@ int main(void)
         cmocka_unit_test_setup(test_http_malformed_request, setup),
         cmocka_unit_test_setup(test_http_slow_client, setup),
         cmocka_unit_test_setup(test_http_connection_limit, setup),
+        cmocka_unit_test_setup(test_http_slow_clients_do_not_starve, setup),
         cmocka_unit_test_setup(test_http_allocations_per_request, setup),
         cmocka_unit_test_setup(test_http_metrics_route, setup),
         cmocka_unit_test_setup(test_http_bind_address_and_bad_configs, setup),

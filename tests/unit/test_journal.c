@@ -21,9 +21,9 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "server/journal.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
+#include "server/journal.h"
 #include "tests/support/malloc_count.h"
 #include "tests/support/testdata.h"
 
@@ -947,8 +947,14 @@ static int efbig_child(const char *path, bool pw, uint64_t limit)
         return 14;
     if (st.short_writes < 1) /* the write that crossed the limit wrote up to it */
         return 15;
+    /* issue 15: the count is what the file holds after close, not what was appended */
+    uint64_t n = journal_messages(&j);
+    if (journal_written(&j, true) != n || n >= i)
+        return 17;
     if (journal_close(&j) != -EFBIG)
         return 16;
+    if (file_size(path) != (off_t)expect_size(0, n))
+        return 18;
     return 0;
 }
 
@@ -970,19 +976,72 @@ static void test_journal_write_error_is_sticky(void **state)
         if (WEXITSTATUS(status) != 0)
             print_error("child (pwrite %d) failed check %d\n", pw, WEXITSTATUS(status));
         assert_int_equal(WEXITSTATUS(status), 0);
-        assert_int_equal(file_size(path), (off_t)limit);
-        /* Reopened without the limit: the record cut at the limit is a torn tail. */
+        /* cut back to where the failed request began (a record boundary), below the limit */
+        assert_true(file_size(path) <= (off_t)limit);
         journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_OFF, 4096, 2, false);
         journal_t j;
         open_ok(&j, &c);
         uint64_t n = journal_messages(&j);
         journal_stats_t st;
         journal_stats(&j, &st);
-        assert_true(expect_size(0, n) <= limit && expect_size(0, n + 1) > limit);
-        assert_int_equal(st.torn_bytes, limit - expect_size(0, n));
+        assert_int_equal(file_size(path), (off_t)expect_size(0, n));
+        assert_int_equal(st.torn_bytes, 0);
         assert_int_equal(journal_close(&j), 0);
         assert_file_is_prefix(path, n);
     }
+}
+
+/* Issue 15 item 4: after a failed write the journal's count ran ahead of the file. The fault
+ * seam fails the nth write (EIO, ENOSPC) or the first fsync, in both modes and every policy:
+ * the error is sticky and returned by append/commit; journal_messages() and journal_written()
+ * then equal what the file holds after close (a prefix of what was appended, checked byte for
+ * byte, no torn tail), and never more than was appended. */
+static void test_journal_fault_seam_counts_stay_exact(void **state)
+{
+    (void)state;
+    static const int errs[] = {-EIO, -ENOSPC};
+    for (int pw = 0; pw < 2; pw++)
+        for (int pol = 0; pol <= JOURNAL_FSYNC_OFF; pol++)
+            for (uint64_t nth = 1; nth <= 4; nth++)
+                for (int fs = 0; fs < 2; fs++) {
+                    int e = errs[nth % 2];
+                    char path[256];
+                    tpath(path, sizeof path, "fault.itch");
+                    journal_cfg_t c = mk_cfg(path, (journal_fsync_t)pol, 4096, 2, pw != 0);
+                    journal_t j;
+                    open_ok(&j, &c);
+                    journal_fault(&j, fs ? 0 : nth, fs ? 1 : 0, e);
+                    uint8_t m[64];
+                    int rc = 0;
+                    uint64_t i, now = 0;
+                    for (i = 0; i < 20000 && rc == 0; i++) {
+                        uint16_t len = gen_msg(i, m);
+                        rc = journal_append(&j, m, len);
+                        if (rc == 0 && i % 50 == 49)
+                            rc = journal_commit(&j, now += 200000000ull);
+                    }
+                    if (rc == 0)
+                        rc = journal_sync(&j);
+                    assert_int_equal(rc, e);
+                    assert_int_equal(journal_error(&j), e);
+                    uint64_t n = journal_messages(&j);
+                    assert_true(n <= i);
+                    assert_int_equal(journal_written(&j, true), n);
+                    assert_int_equal(journal_next_seq(&j), n + 1);
+                    assert_int_equal(journal_close(&j), e);
+                    journal_t r;
+                    open_ok(&r, &c);
+                    uint64_t got = journal_messages(&r);
+                    journal_stats_t st;
+                    journal_stats(&r, &st);
+                    if (!fs) /* a failed write: the file is cut back to exactly n records */
+                        assert_int_equal(got, n);
+                    else /* a failed fsync: the writes landed (page cache), nothing is cut */
+                        assert_true(got >= n);
+                    assert_int_equal(st.torn_bytes, 0);
+                    assert_int_equal(journal_close(&r), 0);
+                    assert_file_is_prefix(path, got);
+                }
 }
 
 typedef struct crash_shared {
@@ -1102,6 +1161,7 @@ int main(void)
         cmocka_unit_test_setup(test_journal_gap_sidecar_torn_and_bad_lines, reset_counters),
         cmocka_unit_test_setup(test_journal_hot_path_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_journal_write_error_is_sticky, reset_counters),
+        cmocka_unit_test_setup(test_journal_fault_seam_counts_stay_exact, reset_counters),
         cmocka_unit_test_setup(test_journal_survives_kill9, reset_counters),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

@@ -227,10 +227,11 @@ static uint64_t json_u64(const char *s, const char *key)
 
 /* Publish messages [from, to) of the file as a SoupBinTCP publisher: log in (the server names
  * the next sequence number it expects, which must be from + 1), one Sequenced Data packet per
- * message, then a Logout Request. */
-static void soup_publish(uint16_t port, const config_t *cfg, const msgs_t *ms, size_t from,
-                         size_t to)
+ * message, then a Logout Request. Returns the seconds from connect to the Login Accepted. */
+static double soup_publish(uint16_t port, const config_t *cfg, const msgs_t *ms, size_t from,
+                           size_t to)
 {
+    double t0 = mono_s();
     int fd = connect_port(port);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -261,6 +262,7 @@ static void soup_publish(uint16_t port, const config_t *cfg, const msgs_t *ms, s
         }
         assert_true(took >= 0);
     }
+    double login_s = mono_s() - t0;
     assert_int_equal(next, from + 1);
     static uint8_t out[1 << 16];
     size_t used = 0;
@@ -276,6 +278,7 @@ static void soup_publish(uint16_t port, const config_t *cfg, const msgs_t *ms, s
     used += soup_put_empty(out + used, sizeof out - used, SOUP_LOGOUT_REQUEST);
     send_all(fd, out, used);
     close(fd);
+    return login_s;
 }
 
 static void *run_thread(void *arg)
@@ -559,6 +562,132 @@ static void test_server_published_ns_is_wall_clock(void **state)
     close_and_check(&r);
 }
 
+/* Issue 15 item 3: live.max_clients silent TCP connections kept the publisher out (refused at
+ * accept) for the whole login timeout, and forever under a reconnect loop. Now connections that
+ * have not logged in wait in their own table (16 here) and the oldest is evicted for a newcomer:
+ * with 100 silent connections held open the real publisher logs in and publishes. */
+static void test_server_silent_connections_cannot_lock_out_publisher(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    enum { SILENT = 100, PENDING = 16, N = 2000 };
+    char journal[96], err[200];
+    snprintf(journal, sizeof journal, "%s/silent.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "live.max_pending", "16", err, sizeof err), 0);
+    static running_t r;
+    start(&r, &cfg);
+    server_t *s = r.s;
+    uint16_t tcp = server_tcp_port(s);
+    int silent[SILENT];
+    for (int i = 0; i < SILENT; i++)
+        silent[i] = connect_port(tcp);
+    double login_s = soup_publish(tcp, &cfg, &g_aapl, 0, N);
+    print_message("real publisher logged in %.3f s after connecting, %d silent connections "
+                  "open\n",
+                  login_s, SILENT);
+    server_stats_t st;
+    double end = mono_s() + DEADLINE_S;
+    do {
+        server_stats(s, &st);
+        sleep_ms(10);
+    } while ((st.delivered < N ||
+              st.drops[LIVE_DROP_EVICTED] + st.drops[LIVE_DROP_LOGIN_TIMEOUT] < SILENT - PENDING) &&
+             mono_s() < end);
+    assert_int_equal(st.delivered, N);
+    assert_int_equal(st.tcp_logins, 1);
+    /* the table held 16: the others (and perhaps the publisher's wait) made room by eviction */
+    assert_true(st.drops[LIVE_DROP_EVICTED] > 0);
+    assert_true(st.drops[LIVE_DROP_EVICTED] + st.drops[LIVE_DROP_LOGIN_TIMEOUT] >=
+                SILENT - PENDING);
+    for (int i = 0; i < SILENT; i++)
+        close(silent[i]);
+    stop(&r);
+    close_and_check(&r);
+}
+
+static void *run_thread_rc(void *arg)
+{
+    static int rc;
+    rc = server_run(arg);
+    return &rc;
+}
+
+/* Issue 15 item 4: a journal write error left /healthz "ok", the next sequence past the disk,
+ * the publisher going on and the exit status 0; a full disk stopped queries. With the fault seam
+ * failing the 3rd journal write (ENOSPC): /healthz turns 503 "degraded: journal" and names the
+ * next sequence the journal really holds; queries are still answered; a new login is rejected;
+ * server_run returns -EIO; the file holds exactly the messages counted, byte for byte. */
+static void test_server_journal_failure_degrades_read_only(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    const size_t n = 6000;
+    char journal[96], err[800];
+    snprintf(journal, sizeof journal, "%s/fault.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "journal.buffer_size", "4K", err, sizeof err), 0);
+    server_t *s;
+    server_opts_t opts = {.ephemeral_ports = true};
+    if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
+        fail_msg("server_open: %s", err);
+    server_journal_fault(s, 3, 0, -ENOSPC);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
+    uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
+    soup_publish(tcp, &cfg, &g_aapl, 0, n);
+    static char body[1 << 18];
+    int st = 0;
+    for (double end = mono_s() + DEADLINE_S; mono_s() < end; sleep_ms(20))
+        if ((st = http_get(http, "/healthz", body, sizeof body)) == 503)
+            break;
+    assert_int_equal(st, 503);
+    assert_non_null(strstr(body, "\"status\":\"degraded: journal\""));
+    assert_non_null(strstr(body, "No space left on device"));
+    /* queries go on, read-only */
+    assert_int_equal(http_get(http, "/v1/symbols/AAPL", body, sizeof body), 200);
+    assert_int_equal(http_get(http, "/v1/symbols", body, sizeof body), 200);
+    /* a new publisher is refused */
+    int fd = connect_port(tcp);
+    uint8_t pkt[SOUP_MAX_PACKET];
+    size_t pn = soup_put_login(pkt, sizeof pkt, cfg.username, cfg.password, "", 0);
+    send_all(fd, pkt, pn);
+    uint8_t rx[64];
+    size_t have = 0;
+    soup_packet_t p;
+    int took = 0;
+    while (took == 0) {
+        ssize_t r = recv(fd, rx + have, sizeof rx - have, 0);
+        assert_true(r > 0);
+        have += (size_t)r;
+        took = soup_parse(rx, have, sizeof rx, &p, NULL, 0);
+    }
+    assert_true(took > 0);
+    assert_int_equal(p.type, SOUP_LOGIN_REJECTED);
+    close(fd);
+
+    server_stop(s);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_int_equal(*(int *)ret, -EIO);
+    server_stats_t ss;
+    server_stats(s, &ss);
+    assert_true(ss.failed);
+    assert_true(ss.journal_messages < n);
+    server_close(s);
+    FILE *f = fopen(journal, "rb");
+    assert_non_null(f);
+    static uint8_t jb[400000];
+    size_t jn = fread(jb, 1, sizeof jb, f);
+    fclose(f);
+    assert_int_equal(jn, g_off[ss.journal_messages]);
+    assert_memory_equal(jb, g_file.p, jn);
+}
+
 /* A port in use is refused with a message naming it; nothing stays allocated. */
 static void test_server_open_error_names_port(void **state)
 {
@@ -599,6 +728,8 @@ int main(void)
         cmocka_unit_test(test_server_rebuild_shows_whole_journal),
         cmocka_unit_test(test_server_published_ns_is_wall_clock),
         cmocka_unit_test(test_server_open_error_names_port),
+        cmocka_unit_test(test_server_silent_connections_cannot_lock_out_publisher),
+        cmocka_unit_test(test_server_journal_failure_degrades_read_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
