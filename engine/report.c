@@ -132,14 +132,16 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     }
     const xsection_t *x = &p->xs;
     r->n = x->n;
-    r->window = x->cov.cfg.window;
+    r->window = x->est.cfg.cov.window;
     r->rows = x->rows;
     r->idle_bars = x->idle_bars;
     r->partial_rows = x->partial_rows;
     r->restarts = x->restarts;
     r->discarded_rows = x->discarded_rows;
-    r->rejected = x->rejected + x->cov.rejected;
-    r->recomputes = x->cov.recomputes;
+    r->rejected = x->rejected + x->est.rejected;
+    r->recomputes = 0;
+    for (unsigned g = 0; g < x->est.k; g++)
+        r->recomputes += x->est.grid[g].recomputes;
     r->xs_ok = x->have_result;
     if (!x->have_result)
         return;

@@ -760,7 +760,7 @@ static void fake_set(fake_xs_t *f, uint64_t c)
     for (int i = 0; i < 2 * FMAXN; i++)
         f->vectors[i] = v;
     f->x.rows = f->x.first_k = f->x.last_k = c;
-    f->x.cov.nwin = c;
+    f->x.rows_window = c;
 }
 
 static void fake_init(fake_xs_t *f, const symtab_t *sy)
