@@ -92,7 +92,7 @@ static const key_t_ KEYS[] = {
      "subsample: K, the grids (returns over K bars, one grid per offset of one bar)"},
     {"matrix", "shrinkage", K_ENUM, OFF(matrix_shrinkage), 0, 0, "none", "none|ledoit-wolf",
      "shrink the covariance toward constant correlation with the Ledoit-Wolf optimal intensity "
-     "(reported), or not"},
+     "(reported), or not; off with matrix.ewma_lambda > 0 (no window to estimate it from)"},
     {"matrix", "window", K_U32, OFF(window), 2, 1 << 20, "390", NULL,
      "bars of returns in the rolling covariance window (390 one-minute bars = one session)"},
     {"matrix", "update_batch", K_U32, OFF(update_batch), 1, 4096, "16", NULL,
@@ -408,12 +408,6 @@ static int check(const config_t *c, char *err, size_t n)
     if (c->matrix_symbols > c->max_symbols) {
         err_set(err, n, "matrix.symbols (%u) exceeds symbols.max_symbols (%u)", c->matrix_symbols,
                 c->max_symbols);
-        return -1;
-    }
-    if (c->matrix_shrinkage == CFG_SHRINK_LW && c->ewma_lambda > 0) {
-        err_set(err, n,
-                "matrix.shrinkage = ledoit-wolf needs the rolling window (matrix.ewma_lambda = 0): "
-                "its intensity is estimated from the window's rows");
         return -1;
     }
     if (c->matrix_estimator == CFG_EST_SUBSAMPLE && c->ewma_lambda <= 0 &&

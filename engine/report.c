@@ -143,6 +143,7 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     r->shrinkage = x->est.cfg.shrink;
     r->lw_delta = x->est.lw_delta;
     r->lw_rbar = x->est.lw_rbar;
+    r->est_rows = x->rows_window;
     r->rows = x->rows;
     r->idle_bars = x->idle_bars;
     r->partial_rows = x->partial_rows;
@@ -282,7 +283,7 @@ void report_text(FILE *f, const report_t *r)
             " full recomputes)\n",
             r->n, r->rows, r->window, r->idle_bars, r->partial_rows, r->discarded_rows, r->rejected,
             r->recomputes);
-    fprintf(f, "    estimator: %s", r->estimator);
+    fprintf(f, "    estimator: %s over %" PRIu64 " rows", r->estimator, r->est_rows);
     if (r->shrinkage)
         fprintf(f, ", Ledoit-Wolf shrinkage to constant correlation %.3f: intensity %.4f",
                 r->lw_rbar, r->lw_delta);
@@ -381,7 +382,7 @@ void report_json(FILE *f, const report_t *r)
             r->xs_ok ? "true" : "false");
     fputs("\"estimator\":", f);
     jbuf_fput_str(f, r->estimator);
-    fputs(",\"shrinkage\":", f);
+    fprintf(f, ",\"estimator_rows\":%" PRIu64 ",\"shrinkage\":", r->est_rows);
     jbuf_fput_str(f, r->shrinkage ? "ledoit-wolf" : "none");
     key_num(f, "lw_intensity", r->shrinkage ? r->lw_delta : NAN);
     key_num(f, "lw_target_rho", r->shrinkage ? r->lw_rbar : NAN);

@@ -23,7 +23,8 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
     x->row_kind = cfg->matrix_returns == CFG_RETURNS_TRADE ? STATS_ROW_LOGRET : STATS_ROW_MIDRET;
     estimator_config_t ec = {.kind = (estimator_kind_t)cfg->matrix_estimator,
                              .grids = cfg->subsample_grids,
-                             .shrink = cfg->matrix_shrinkage == CFG_SHRINK_LW};
+                             .shrink =
+                                 cfg->matrix_shrinkage == CFG_SHRINK_LW && !(cfg->ewma_lambda > 0)};
     covariance_config_default(&ec.cov, x->max_n, cfg->window);
     ec.cov.batch = cfg->update_batch < cfg->window ? cfg->update_batch : cfg->window;
     ec.cov.recompute_every = cfg->recompute_every;
