@@ -244,6 +244,8 @@ bench:
 	@echo "== bench/soak.sh"; env $(BENCH_ENV) bench/soak.sh build/release/tickcore
 	@echo; echo "== bench/peer.sh (pandas/numpy on the same data)"; \
 	    env $(BENCH_ENV) bench/peer.sh build/release/tickcore 2e7 500
+	@echo; echo "== bench/estimators.sh (correlation estimators against the generator's truth)"; \
+	    env $(BENCH_ENV) bench/estimators.sh build/release/tickcore
 
 # make compare BASE=<git rev>: what the working tree costs against BASE, built in a temporary git
 # worktree under build/compare/ (RELEASE=1 both): speed (replay, decode-only, bench_book, query

@@ -20,6 +20,12 @@
 
 typedef enum cfg_bad_input { CFG_BAD_STOP = 0, CFG_BAD_SKIP } cfg_bad_input_t;
 typedef enum cfg_returns { CFG_RETURNS_MID = 0, CFG_RETURNS_TRADE } cfg_returns_t;
+typedef enum cfg_estimator {
+    CFG_EST_CLOSE = 0,
+    CFG_EST_REFRESH,
+    CFG_EST_SUBSAMPLE
+} cfg_estimator_t;
+typedef enum cfg_shrinkage { CFG_SHRINK_NONE = 0, CFG_SHRINK_LW } cfg_shrinkage_t;
 typedef enum cfg_overflow { CFG_OVERFLOW_BLOCK = 0, CFG_OVERFLOW_DROP } cfg_overflow_t;
 typedef enum cfg_fsync { CFG_FSYNC_BATCH = 0, CFG_FSYNC_INTERVAL, CFG_FSYNC_OFF } cfg_fsync_t;
 
@@ -46,7 +52,10 @@ typedef struct config {
     uint32_t break_window;
     /* [matrix] */
     uint32_t matrix_symbols;
-    uint32_t matrix_returns; /* cfg_returns_t */
+    uint32_t matrix_returns;   /* cfg_returns_t */
+    uint32_t matrix_estimator; /* cfg_estimator_t */
+    uint32_t subsample_grids;
+    uint32_t matrix_shrinkage; /* cfg_shrinkage_t */
     uint32_t window;
     uint32_t update_batch;
     uint32_t recompute_every;

@@ -3,6 +3,8 @@
  */
 #include "engine/report.h"
 
+#include "base/jbuf.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -132,14 +134,25 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     }
     const xsection_t *x = &p->xs;
     r->n = x->n;
-    r->window = x->cov.cfg.window;
+    r->window = x->est.cfg.cov.window;
+    static const char *const est_names[] = {"close", "refresh", "subsample"};
+    if (x->est.cfg.kind == ESTIMATOR_SUBSAMPLE)
+        snprintf(r->estimator, sizeof r->estimator, "subsample K=%u", x->est.k);
+    else
+        snprintf(r->estimator, sizeof r->estimator, "%s", est_names[x->est.cfg.kind]);
+    r->shrinkage = x->est.cfg.shrink;
+    r->lw_delta = x->est.lw_delta;
+    r->lw_rbar = x->est.lw_rbar;
+    r->est_rows = x->rows_window;
     r->rows = x->rows;
     r->idle_bars = x->idle_bars;
     r->partial_rows = x->partial_rows;
     r->restarts = x->restarts;
     r->discarded_rows = x->discarded_rows;
-    r->rejected = x->rejected + x->cov.rejected;
-    r->recomputes = x->cov.recomputes;
+    r->rejected = x->rejected + x->est.rejected;
+    r->recomputes = 0;
+    for (unsigned g = 0; g < x->est.k; g++)
+        r->recomputes += x->est.grid[g].recomputes;
     r->xs_ok = x->have_result;
     if (!x->have_result)
         return;
@@ -270,6 +283,11 @@ void report_text(FILE *f, const report_t *r)
             " full recomputes)\n",
             r->n, r->rows, r->window, r->idle_bars, r->partial_rows, r->discarded_rows, r->rejected,
             r->recomputes);
+    fprintf(f, "    estimator: %s over %" PRIu64 " rows", r->estimator, r->est_rows);
+    if (r->shrinkage)
+        fprintf(f, ", Ledoit-Wolf shrinkage to constant correlation %.3f: intensity %.4f",
+                r->lw_rbar, r->lw_delta);
+    fputc('\n', f);
     if (!r->xs_ok) {
         fprintf(f, "    no correlation: %s\n",
                 r->n < 2 ? "it needs at least 2 symbols" : "fewer than 2 bars with trades");
@@ -293,6 +311,15 @@ void report_text(FILE *f, const report_t *r)
                 "%.3f, true %.3f); clusters vs %zu sectors: adjusted Rand index %.3f\n",
                 r->truth_path, r->truth.mae, r->truth.pairs, r->truth.max_err, r->truth.mean_est,
                 r->truth.mean_true, r->truth.sectors, r->truth.ari);
+    if (r->truth_rc == 0 && r->truth.floor_pairs)
+        fprintf(f,
+                "    estimator %s: bias %+.4f, mean |error| %.4f; floor (latent one-minute "
+                "sample correlation, %s): bias %+.4f, mean |error| %.4f; ratio %.2f\n",
+                r->estimator, r->truth.bias, r->truth.mae, r->truth.floor_path, r->truth.floor_bias,
+                r->truth.floor_mae, r->truth.mae / r->truth.floor_mae);
+    else if (r->truth_rc == 0)
+        fprintf(f, "    estimator %s: bias %+.4f, mean |error| %.4f (no floor file)\n",
+                r->estimator, r->truth.bias, r->truth.mae);
     else if (r->truth_rc < 0)
         fprintf(f, "    vs truth: %s\n", r->truth.err);
 }
@@ -350,9 +377,16 @@ void report_json(FILE *f, const report_t *r)
     fprintf(f,
             "],\"xsection\":{\"symbols\":%zu,\"rows\":%" PRIu64
             ",\"window\":%zu,\"idle_bars\":%" PRIu64 ",\"partial_rows\":%" PRIu64
-            ",\"restarts\":%" PRIu64 ",\"discarded_rows\":%" PRIu64 ",\"ok\":%s,\"pc_explained\":[",
+            ",\"restarts\":%" PRIu64 ",\"discarded_rows\":%" PRIu64 ",\"ok\":%s,",
             r->n, r->rows, r->window, r->idle_bars, r->partial_rows, r->restarts, r->discarded_rows,
             r->xs_ok ? "true" : "false");
+    fputs("\"estimator\":", f);
+    jbuf_fput_str(f, r->estimator);
+    fprintf(f, ",\"estimator_rows\":%" PRIu64 ",\"shrinkage\":", r->est_rows);
+    jbuf_fput_str(f, r->shrinkage ? "ledoit-wolf" : "none");
+    key_num(f, "lw_intensity", r->shrinkage ? r->lw_delta : NAN);
+    key_num(f, "lw_target_rho", r->shrinkage ? r->lw_rbar : NAN);
+    fputs(",\"pc_explained\":[", f);
     for (size_t i = 0; i < r->npc; i++) {
         if (i)
             fputc(',', f);
@@ -380,6 +414,14 @@ void report_json(FILE *f, const report_t *r)
         key_num(f, "mae", r->truth.mae);
         key_num(f, "max_err", r->truth.max_err);
         key_num(f, "ari", r->truth.ari);
+        key_num(f, "mean_est", r->truth.mean_est);
+        key_num(f, "mean_true", r->truth.mean_true);
+        key_num(f, "bias", r->truth.bias);
+        fprintf(f, ",\"floor_pairs\":%zu", r->truth.floor_pairs);
+        key_num(f, "floor_mae", r->truth.floor_mae);
+        key_num(f, "floor_bias", r->truth.floor_bias);
+        key_num(f, "mae_over_floor",
+                r->truth.floor_pairs ? r->truth.mae / r->truth.floor_mae : NAN);
         fputc('}', f);
     } else {
         fputs("null", f);

@@ -42,6 +42,10 @@ typedef struct report {
     report_sym_t top[REPORT_TOP_MAX];
     /* cross-section */
     bool xs_ok;
+    char estimator[32]; /* matrix.estimator, with its K for subsample */
+    bool shrinkage;     /* ledoit-wolf */
+    double lw_delta, lw_rbar;
+    uint64_t est_rows; /* rows in the estimator's windows (refresh: sampled; subsample: K-bar) */
     size_t n, window;
     uint64_t rows, idle_bars, partial_rows, restarts, discarded_rows, rejected, recomputes;
     size_t npc;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 double truth_ari(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb, size_t n,
                  double *scratch)
@@ -58,42 +59,33 @@ static size_t split(char *line, char **f, size_t max)
     return n;
 }
 
-int truth_load(const char *path, const xsection_t *x, double *rho, uint32_t *sector, char *err,
-               size_t errlen)
+/* Read the matrix file path (the truth file's format) for the tracked symbols of x into rho
+ * (n x n, NaN where absent), have[i] and sector[i]. 0, or -1 with a message in err. */
+static int load_matrix(const char *path, const xsection_t *x, int32_t *row_of_loc, int32_t *tcol,
+                       char **hfld, char **fld, size_t cap, double *rho, bool *have,
+                       uint32_t *sector, uint32_t *max_sector, char *err, size_t errlen)
 {
-    const size_t n = x->n, cap = 70000;
-    for (size_t i = 0; i < n; i++) {
-        sector[i] = TRUTH_NO_SECTOR;
-        for (size_t j = 0; j < n; j++)
-            rho[i * n + j] = NAN;
-    }
+    const size_t n = x->n;
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    mem_control_enter();
-    int32_t *row_of_loc = mem_alloc(MEM_TAG_ANALYTICS, 65536 * sizeof(int32_t));
-    int32_t *tcol = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(int32_t)); /* field of column j */
-    char **hfld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
-    char **fld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
     char *hdr = NULL, *line = NULL;
     size_t hdrcap = 0, linecap = 0, ncols = 0, lineno = 0;
     int rc = -1;
-    if (!row_of_loc || !tcol || !hfld || !fld) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < 65536; i++)
-        row_of_loc[i] = -1;
-    for (size_t i = 0; i < n; i++)
-        row_of_loc[x->locs[i]] = (int32_t)i;
+    memset(have, 0, n * sizeof(bool));
+    for (size_t i = 0; i < n * n; i++)
+        rho[i] = NAN;
+    bool got = false;
     while (getline(&hdr, &hdrcap, f) > 0) {
         lineno++;
-        if (hdr[0] != '#' && hdr[0] != '\n')
+        if (hdr[0] != '#' && hdr[0] != '\n') {
+            got = true;
             break;
+        }
     }
-    if (!hdr || hdr[0] == '#') {
+    if (!got) {
         snprintf(err, errlen, "%s: no header line", path);
         goto out;
     }
@@ -114,6 +106,7 @@ int truth_load(const char *path, const xsection_t *x, double *rho, uint32_t *sec
                 break;
             }
     }
+    *max_sector = 0;
     while (getline(&line, &linecap, f) > 0) {
         lineno++;
         if (line[0] == '#' || line[0] == '\n')
@@ -131,7 +124,10 @@ int truth_load(const char *path, const xsection_t *x, double *rho, uint32_t *sec
         int32_t i = row_of_loc[loc];
         if (i < 0 || strcmp(fld[0], symtab_name(x->symbols, (uint16_t)loc)) != 0)
             continue; /* not tracked, or another symbol under that locate */
+        have[i] = true;
         sector[i] = (uint32_t)strtoul(fld[2], NULL, 10);
+        if (sector[i] > *max_sector)
+            *max_sector = sector[i];
         for (size_t j = 0; j < n; j++)
             rho[(size_t)i * n + j] = tcol[j] >= 0 ? strtod(fld[tcol[j]], NULL) : NAN;
     }
@@ -140,10 +136,41 @@ out:
     free(hdr);
     free(line);
     fclose(f);
+    return rc;
+}
+
+int truth_load(const char *path, const xsection_t *x, double *rho, uint32_t *sector, char *err,
+               size_t errlen)
+{
+    const size_t n = x->n, cap = 70000;
+    mem_control_enter();
+    int32_t *row_of_loc = mem_alloc(MEM_TAG_ANALYTICS, 65536 * sizeof(int32_t));
+    int32_t *tcol = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(int32_t));
+    bool *have = mem_calloc(MEM_TAG_ANALYTICS, n, sizeof(bool));
+    char **hfld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
+    char **fld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
+    int rc = -1;
+    uint32_t max_sector = 0;
+    if (!row_of_loc || !tcol || !have || !hfld || !fld) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < 65536; i++)
+        row_of_loc[i] = -1;
+    for (size_t i = 0; i < n; i++)
+        row_of_loc[x->locs[i]] = (int32_t)i;
+    rc = load_matrix(path, x, row_of_loc, tcol, hfld, fld, cap, rho, have, sector, &max_sector,
+                     err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!have[i])
+            sector[i] = TRUTH_NO_SECTOR;
+out:
     if (row_of_loc)
         mem_free(MEM_TAG_ANALYTICS, row_of_loc, 65536 * sizeof(int32_t));
     if (tcol)
         mem_free(MEM_TAG_ANALYTICS, tcol, n * sizeof(int32_t));
+    if (have)
+        mem_free(MEM_TAG_ANALYTICS, have, n * sizeof(bool));
     if (hfld)
         mem_free(MEM_TAG_ANALYTICS, hfld, cap * sizeof(char *));
     if (fld)
@@ -152,38 +179,68 @@ out:
     return rc;
 }
 
+int truth_floor_path(char *dst, size_t cap, const char *truth_path)
+{
+    size_t len = strlen(truth_path), sl = strlen(".truth.csv");
+    if (len < sl || strcmp(truth_path + len - sl, ".truth.csv") != 0)
+        return -EINVAL;
+    if (len - sl + sizeof ".floor.csv" > cap)
+        return -ENAMETOOLONG;
+    memcpy(dst, truth_path, len - sl);
+    memcpy(dst + len - sl, ".floor.csv", sizeof ".floor.csv");
+    return 0;
+}
+
 int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
 {
     memset(r, 0, sizeof *r);
-    r->ari = NAN;
+    r->ari = r->floor_mae = r->floor_bias = NAN;
     if (!x->have_result || x->n < 2) {
         snprintf(r->err, sizeof r->err, "no correlation to compare");
         return -1;
     }
-    const size_t n = x->n;
     mem_control_enter();
+    const size_t n = x->n, cap = 70000;
+    int32_t *row_of_loc = mem_alloc(MEM_TAG_ANALYTICS, 65536 * sizeof(int32_t));
+    int32_t *tcol = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(int32_t)); /* field of column j */
+    bool *have = mem_calloc(MEM_TAG_ANALYTICS, n, sizeof(bool));
+    bool *fhave = mem_calloc(MEM_TAG_ANALYTICS, n, sizeof(bool));
     double *rho = mem_alloc(MEM_TAG_ANALYTICS, n * n * sizeof(double));
+    double *frho = mem_alloc(MEM_TAG_ANALYTICS, n * n * sizeof(double));
     uint32_t *sector = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(uint32_t));
+    uint32_t *fsector = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(uint32_t));
+    char **hfld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
+    char **fld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
     int rc = -1;
-    if (!rho || !sector) {
+    if (!row_of_loc || !tcol || !have || !fhave || !rho || !frho || !sector || !fsector || !hfld ||
+        !fld) {
         snprintf(r->err, sizeof r->err, "out of memory");
         goto out;
     }
-    if (truth_load(path, x, rho, sector, r->err, sizeof r->err) < 0)
-        goto out;
-    uint32_t max_sector = 0;
+    for (int i = 0; i < 65536; i++)
+        row_of_loc[i] = -1;
     for (size_t i = 0; i < n; i++)
-        if (sector[i] != TRUTH_NO_SECTOR && sector[i] > max_sector)
-            max_sector = sector[i];
-    double sum = 0, mx = 0, se = 0, st = 0;
-    size_t pairs = 0;
+        row_of_loc[x->locs[i]] = (int32_t)i;
+    uint32_t max_sector = 0, fmax = 0;
+    if (load_matrix(path, x, row_of_loc, tcol, hfld, fld, cap, rho, have, sector, &max_sector,
+                    r->err, sizeof r->err) < 0)
+        goto out;
+    /* the floor next to the truth, when the generator wrote one */
+    char fpath[sizeof r->floor_path];
+    char ferr[sizeof r->err];
+    bool floor = truth_floor_path(fpath, sizeof fpath, path) == 0 && access(fpath, R_OK) == 0 &&
+                 load_matrix(fpath, x, row_of_loc, tcol, hfld, fld, cap, frho, fhave, fsector,
+                             &fmax, ferr, sizeof ferr) == 0;
+    if (floor)
+        snprintf(r->floor_path, sizeof r->floor_path, "%s", fpath);
+    double sum = 0, mx = 0, se = 0, st = 0, fsum = 0, fbias = 0;
+    size_t pairs = 0, fpairs = 0;
     bool all = true;
     for (size_t i = 0; i < n; i++) {
-        bool have_i = sector[i] != TRUTH_NO_SECTOR;
-        all = all && have_i;
-        for (size_t j = i + 1; j < n && have_i; j++) {
+        all = all && have[i];
+        for (size_t j = i + 1; j < n && have[i]; j++) {
             double tv = rho[i * n + j];
-            if (sector[j] == TRUTH_NO_SECTOR || !isfinite(tv))
+            if (!have[j] || !isfinite(tv))
                 continue;
             double ev = x->compact[i * n + j];
             double d = fabs(ev - tv);
@@ -192,6 +249,12 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
             se += ev;
             st += tv;
             pairs++;
+            double fv = floor && fhave[i] && fhave[j] ? frho[i * n + j] : NAN;
+            if (isfinite(fv)) {
+                fsum += fabs(fv - tv);
+                fbias += fv - tv;
+                fpairs++;
+            }
         }
     }
     if (pairs == 0) {
@@ -203,6 +266,12 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
     r->max_err = mx;
     r->mean_est = se / (double)pairs;
     r->mean_true = st / (double)pairs;
+    r->bias = r->mean_est - r->mean_true;
+    r->floor_pairs = fpairs;
+    if (fpairs) {
+        r->floor_mae = fsum / (double)fpairs;
+        r->floor_bias = fbias / (double)fpairs;
+    }
     r->sectors = max_sector + 1;
     if (all && x->nclusters > 0 && x->graph.n == n) {
         uint32_t nb = (uint32_t)x->nclusters, na = max_sector + 1;
@@ -215,10 +284,26 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
     }
     rc = 0;
 out:
+    if (row_of_loc)
+        mem_free(MEM_TAG_ANALYTICS, row_of_loc, 65536 * sizeof(int32_t));
+    if (tcol)
+        mem_free(MEM_TAG_ANALYTICS, tcol, n * sizeof(int32_t));
+    if (have)
+        mem_free(MEM_TAG_ANALYTICS, have, n * sizeof(bool));
+    if (fhave)
+        mem_free(MEM_TAG_ANALYTICS, fhave, n * sizeof(bool));
     if (rho)
         mem_free(MEM_TAG_ANALYTICS, rho, n * n * sizeof(double));
+    if (frho)
+        mem_free(MEM_TAG_ANALYTICS, frho, n * n * sizeof(double));
     if (sector)
         mem_free(MEM_TAG_ANALYTICS, sector, n * sizeof(uint32_t));
+    if (fsector)
+        mem_free(MEM_TAG_ANALYTICS, fsector, n * sizeof(uint32_t));
+    if (hfld)
+        mem_free(MEM_TAG_ANALYTICS, hfld, cap * sizeof(char *));
+    if (fld)
+        mem_free(MEM_TAG_ANALYTICS, fld, cap * sizeof(char *));
     mem_control_leave();
     return rc;
 }

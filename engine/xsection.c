@@ -23,16 +23,19 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
     x->cut_distance = cfg->cluster_distance;
     x->min_cluster = cfg->min_cluster;
     x->row_kind = cfg->matrix_returns == CFG_RETURNS_TRADE ? STATS_ROW_LOGRET : STATS_ROW_MIDRET;
-    covariance_config_t cc;
-    covariance_config_default(&cc, x->max_n, cfg->window);
-    cc.batch = cfg->update_batch < cfg->window ? cfg->update_batch : cfg->window;
-    cc.recompute_every = cfg->recompute_every;
-    cc.blas_threads = (int)cfg->blas_threads;
+    estimator_config_t ec = {.kind = (estimator_kind_t)cfg->matrix_estimator,
+                             .grids = cfg->subsample_grids,
+                             .shrink =
+                                 cfg->matrix_shrinkage == CFG_SHRINK_LW && !(cfg->ewma_lambda > 0)};
+    covariance_config_default(&ec.cov, x->max_n, cfg->window);
+    ec.cov.batch = cfg->update_batch < cfg->window ? cfg->update_batch : cfg->window;
+    ec.cov.recompute_every = cfg->recompute_every;
+    ec.cov.blas_threads = (int)cfg->blas_threads;
     if (cfg->ewma_lambda > 0) {
-        cc.mode = COVARIANCE_EWMA;
-        cc.lambda = cfg->ewma_lambda;
+        ec.cov.mode = COVARIANCE_EWMA;
+        ec.cov.lambda = cfg->ewma_lambda;
     }
-    int rc = covariance_init(&x->cov, &cc);
+    int rc = estimator_init(&x->est, &ec);
     if (rc == 0)
         rc = pca_init(&x->pca, x->max_n, cfg->pca_components);
     if (rc == 0)
@@ -54,7 +57,7 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
 
 void xsection_fini(xsection_t *x)
 {
-    covariance_fini(&x->cov);
+    estimator_fini(&x->est);
     pca_fini(&x->pca);
     graph_fini(&x->graph);
     size_t nn = x->max_n * x->max_n;
@@ -119,7 +122,7 @@ void xsection_push(xsection_t *x, uint64_t k, double *row, bool traded)
         }
     }
     if (fresh && x->rows) { /* the rows so far lack a symbol's returns: not complete cases */
-        covariance_reset(&x->cov);
+        estimator_reset(&x->est);
         x->restarts++;
         x->discarded_rows += x->rows;
         x->rows = 0;
@@ -132,7 +135,7 @@ void xsection_push(xsection_t *x, uint64_t k, double *row, bool traded)
         x->partial_rows++;
         return;
     }
-    if (covariance_push(&x->cov, row) < 0) {
+    if (estimator_push(&x->est, row, x->started) < 0) {
         x->rejected++;
         return;
     }
@@ -153,13 +156,14 @@ void xsection_on_bar(void *ctx, const stats_t *st, uint64_t k)
 int xsection_compute(xsection_t *x)
 {
     x->have_result = false;
-    covariance_flush(&x->cov);
+    estimator_flush(&x->est);
+    x->rows_window = estimator_rows(&x->est);
     /* the tracked symbols: locates 1..max_n that name a symbol */
     x->n = 0;
     for (size_t c = 0; c < x->max_n; c++)
         if (symtab_name(x->symbols, (uint16_t)(c + 1))[0])
             x->locs[x->n++] = (uint16_t)(c + 1);
-    if (x->n < 2 || covariance_correlation(&x->cov, x->full, true) < 0)
+    if (x->n < 2 || estimator_correlation(&x->est, x->full, true) < 0)
         return -EAGAIN;
     size_t N = x->max_n, n = x->n;
     /* this cycle's scratch: the tracked block, valid until the next compute */

@@ -45,6 +45,7 @@
 #define TICKCORE_ENGINE_XSECTION_H
 
 #include "analytics/covariance.h"
+#include "analytics/estimator.h"
 #include "analytics/graph.h"
 #include "analytics/pca.h"
 #include "analytics/stats.h"
@@ -57,7 +58,7 @@
 #include <stdio.h>
 
 typedef struct xsection {
-    covariance_t cov;
+    estimator_t est; /* matrix.estimator and matrix.shrinkage over the rows */
     pca_t pca;
     graph_t graph;
     const symtab_t *symbols;
@@ -75,6 +76,7 @@ typedef struct xsection {
     /* figures */
     uint64_t bars, idle_bars, partial_rows, rejected;
     uint64_t rows;           /* rows in the estimate: pushed since the last restart */
+    uint64_t rows_window;    /* rows behind the last compute (the estimator's windows) */
     uint64_t restarts;       /* window emptied because a symbol had its first return */
     uint64_t discarded_rows; /* rows those restarts emptied */
     uint64_t first_k, last_k;

@@ -461,7 +461,7 @@ int snapshot_publish_xs(snapshot_t *s, const xsection_t *x)
     st(b, H_NCL, ncl);
     st(b, H_PCARC, (uint64_t)(int64_t)x->pca_rc);
     st(b, H_GRAPHRC, (uint64_t)(int64_t)x->graph_rc);
-    st(b, H_ROWSWIN, covariance_rows(&x->cov));
+    st(b, H_ROWSWIN, x->rows_window);
     st(b, H_ROWS, x->rows);
     st(b, H_BARS, x->bars);
     st(b, H_IDLE, x->idle_bars);

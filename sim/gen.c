@@ -71,10 +71,11 @@ typedef struct gsym {
     uint32_t bid, ask; /* the quote implied by the mid at last_step */
     uint32_t last_step;
     uint32_t sector;
-    double logp0;     /* log of the open mid in 1/10,000 dollars */
-    double b, gm, sg; /* per-step loadings */
-    double ecum;      /* sum of the symbol's own N(0,1) draws so far */
-    char stock[8];    /* space padded */
+    double logp0;      /* log of the open mid in 1/10,000 dollars */
+    double b, gm, sg;  /* per-step loadings */
+    double ecum;       /* sum of the symbol's own N(0,1) draws so far */
+    uint32_t min_done; /* floor: latent minutes 0..min_done-1 of ecum are recorded */
+    char stock[8];     /* space padded */
 } gsym_t;
 
 struct gen {
@@ -111,6 +112,15 @@ struct gen {
     uint64_t truth_bytes;
     gen_stats_t *st;
     char path[PATH_MAX];
+    /* floor (the latent one-minute path, see gen.h): on with the truth matrix */
+    bool floor_on;
+    uint32_t nmin;      /* minutes in the session */
+    uint32_t *mstep;    /* [nmin + 2] the step count at minute m's end; [nmin + 1] = UINT32_MAX */
+    double *fmin;       /* [(nmin + 1) * (1 + nsec)] mcum, scum[0..nsec) at minute m */
+    uint32_t fmin_done; /* minutes of fmin recorded */
+    double *emin;       /* [nsym * (nmin + 1)] ecum of each symbol at minute m */
+    rng_t bridge;       /* draws of the latent path between a symbol's touches (own stream: the
+                           data bytes do not depend on the floor) */
 };
 
 static const char mpids[8][4] = {{'G', 'S', 'C', 'O'}, {'M', 'S', 'C', 'O'}, {'U', 'B', 'S', 'S'},
@@ -660,6 +670,16 @@ static inline pick_t pick_stale(const gsym_t *s, uint32_t cap, uint64_t r)
 
 /* ---- the model ------------------------------------------------------------------------------- */
 
+static HINT_COLD void record_factors(gen_t *g)
+{
+    while (g->mstep[g->fmin_done] <= g->step) {
+        double *f = g->fmin + (size_t)g->fmin_done * (1 + g->nsec);
+        f[0] = g->mcum;
+        memcpy(f + 1, g->scum, g->nsec * sizeof(double));
+        g->fmin_done++;
+    }
+}
+
 static void advance_step(gen_t *g)
 {
     g->step++;
@@ -667,6 +687,33 @@ static void advance_step(gen_t *g)
     g->mcum += zig_normal(&g->zig, &g->fac);
     for (uint32_t k = 0; k < g->nsec; k++)
         g->scum[k] += zig_normal(&g->zig, &g->fac);
+    if (unlikely(g->floor_on && g->mstep[g->fmin_done] <= g->step))
+        record_factors(g);
+}
+
+/* The symbol's latent ecum at the minute ends up to step sb, from its last recorded point
+ * (sa, ea) to (sb, eb): a Brownian bridge between the two draws the data used (the same law as
+ * one draw per step), or, with forward set, a random walk past the last touch. */
+static HINT_COLD void fill_minutes(gen_t *g, gsym_t *s, uint32_t sa, double ea, uint32_t sb,
+                                   double eb, bool forward)
+{
+    double *e = g->emin + (size_t)(s - g->sym) * (g->nmin + 1);
+    double cs = sa, ce = ea;
+    while (s->min_done <= g->nmin && g->mstep[s->min_done] <= sb) {
+        double t = g->mstep[s->min_done], v;
+        if (t <= cs)
+            v = ce;
+        else if (forward)
+            v = ce + sqrt(t - cs) * zig_normal(&g->zig, &g->bridge);
+        else if (t >= sb)
+            v = eb;
+        else
+            v = ce + (t - cs) / (sb - cs) * (eb - ce) +
+                sqrt((t - cs) * (sb - t) / (sb - cs)) * zig_normal(&g->zig, &g->bridge);
+        e[s->min_done++] = v;
+        cs = t;
+        ce = v;
+    }
 }
 
 static void quote_from_log(gsym_t *s, double x)
@@ -688,6 +735,8 @@ static inline void refresh(gen_t *g, gsym_t *s)
     double z = zig_normal(&g->zig, &g->flow);
     if (gap != 1)
         z *= gap < 64 ? g->sqrt_small[gap] : sqrt((double)gap);
+    if (unlikely(g->floor_on && g->mstep[s->min_done] <= g->step))
+        fill_minutes(g, s, s->last_step, s->ecum, g->step, s->ecum + z, false);
     s->ecum += z;
     s->last_step = g->step;
     quote_from_log(s, s->logp0 + s->b * g->mcum + s->gm * g->scum[s->sector] + s->sg * s->ecum);
@@ -1178,6 +1227,9 @@ void gen_destroy(gen_t *g)
     mem_free(MEM_TAG_INGEST, g->z, sizeof *g->z);
     mem_free(MEM_TAG_INGEST, g->lvlbuf, ISAL_DEF_LVL1_DEFAULT);
     mem_free(MEM_TAG_INGEST, g->zbuf, g->zcap);
+    mem_free(MEM_TAG_INGEST, g->mstep, sizeof(uint32_t) * (g->nmin + 2));
+    mem_free(MEM_TAG_INGEST, g->fmin, sizeof(double) * (g->nmin + 1) * (1 + g->nsec));
+    mem_free(MEM_TAG_INGEST, g->emin, sizeof(double) * (g->nmin + 1) * g->nsym);
     mem_free(MEM_TAG_INGEST, g, sizeof *g);
 }
 
@@ -1229,8 +1281,16 @@ int gen_create(gen_t **out, const gen_cfg_t *cfg, char *err, size_t errlen)
         g->lvlbuf = mem_alloc(MEM_TAG_INGEST, ISAL_DEF_LVL1_DEFAULT);
         g->zbuf = mem_alloc_prefault(MEM_TAG_INGEST, g->zcap, 64);
     }
+    g->floor_on = cfg->out && cfg->truth && g->nsym <= GEN_TRUTH_MATRIX_MAX;
+    if (g->floor_on) {
+        g->nmin = (uint32_t)(SESSION_NS / (60 * 1000000000ull));
+        g->mstep = mem_alloc(MEM_TAG_INGEST, sizeof(uint32_t) * (g->nmin + 2));
+        g->fmin = mem_zalloc(MEM_TAG_INGEST, sizeof(double) * (g->nmin + 1) * (1 + g->nsec));
+        g->emin = mem_zalloc(MEM_TAG_INGEST, sizeof(double) * (g->nmin + 1) * g->nsym);
+    }
     if (!g->sym || !g->info || !g->orders || !g->scum || !g->symtab || !g->buf || !seen || !w ||
-        (g->zcap && (!g->z || !g->lvlbuf || !g->zbuf))) {
+        (g->zcap && (!g->z || !g->lvlbuf || !g->zbuf)) ||
+        (g->floor_on && (!g->mstep || !g->fmin || !g->emin))) {
         err_set(err, errlen, "out of memory (%u symbols x %u live orders)", g->nsym, g->cap);
         rc = -ENOMEM;
         goto out;
@@ -1249,6 +1309,13 @@ int gen_create(gen_t **out, const gen_cfg_t *cfg, char *err, size_t errlen)
     rng_seed(&g->fac, cfg->seed, 3);
     rng_seed(&g->flow, cfg->seed, 5);
     rng_seed(&g->slot, cfg->seed, 6);
+    rng_seed(&g->bridge, cfg->seed, 7);
+    if (g->floor_on) {
+        for (uint32_t m = 0; m <= g->nmin; m++)
+            g->mstep[m] = (uint32_t)((uint64_t)m * 60000000000ull / g->cfg.step_ns);
+        g->mstep[g->nmin + 1] = UINT32_MAX;
+        record_factors(g); /* minute 0 (and any other at step 0): all zero */
+    }
     g->next_step_ts = GEN_SESSION_OPEN_NS + cfg->step_ns;
     if (g->z) {
         isal_deflate_init(g->z);
@@ -1288,6 +1355,102 @@ out:
     }
     *out = g;
     return 0;
+}
+
+/* The latent path to the close (the steps no message reached, the minutes after each symbol's
+ * last touch), then the sample correlation of the latent one-minute returns: the statistics in
+ * g->st and the matrix in FILE.floor.csv (the truth file's format). Uses the order buffer for
+ * formatting (the data is flushed). */
+static void finish_floor(gen_t *g)
+{
+    gen_stats_t *st = g->st;
+    while (g->fmin_done <= g->nmin)
+        advance_step(g);
+    uint32_t T = g->nmin, W = T + 1, send = g->mstep[T];
+    for (uint32_t i = 0; i < g->nsym; i++) {
+        gsym_t *s = &g->sym[i];
+        fill_minutes(g, s, s->last_step, s->ecum, send, 0.0, true);
+        /* row i: latent log mid (less its open) at the minute ends, then the returns, centred;
+         * the last slot keeps 1 / sqrt(sum of squares) */
+        double *e = g->emin + (size_t)i * W;
+        for (uint32_t m = 0; m <= T; m++) {
+            const double *f = g->fmin + (size_t)m * (1 + g->nsec);
+            e[m] = s->b * f[0] + s->gm * f[1 + s->sector] + s->sg * e[m];
+        }
+        double mean = 0, ss = 0;
+        for (uint32_t m = 0; m < T; m++) {
+            e[m] = e[m + 1] - e[m];
+            mean += e[m];
+        }
+        mean /= T;
+        for (uint32_t m = 0; m < T; m++) {
+            e[m] -= mean;
+            ss += e[m] * e[m];
+        }
+        e[T] = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
+    }
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s.floor.csv", g->cfg.out);
+    g->st->error[0] = '\0';
+    int rc = open_out(path, &g->truth_fd, st->error, sizeof st->error);
+    double sum = 0, bias = 0, mx = 0;
+    uint64_t pairs = 0;
+    g->pos = 0;
+    if (!rc)
+        rc = truth_put(g,
+                       "# tickcore gen floor for %s: the sample correlation of the latent "
+                       "one-minute log-mid returns (%u minutes, the model's path before any "
+                       "quote, tick or staleness), in the truth file's format\n",
+                       g->cfg.out, T);
+    if (!rc)
+        rc = truth_put(g, "symbol,locate,sector,beta,gamma,sigma");
+    for (uint32_t i = 0; !rc && i < g->nsym; i++)
+        rc = truth_put(g, ",%s", g->info[i].name);
+    if (!rc)
+        rc = truth_put(g, "\n");
+    for (uint32_t i = 0; !rc && i < g->nsym; i++) {
+        const gen_symbol_t *in = &g->info[i];
+        const double *a = g->emin + (size_t)i * W;
+        rc = truth_put(g, "%s,%u,%u,%.17g,%.17g,%.17g", in->name, i + 1, in->sector, in->beta,
+                       in->gamma, in->sigma);
+        for (uint32_t j = 0; !rc && j < g->nsym; j++) {
+            if (i == j) {
+                rc = truth_put(g, ",1");
+                continue;
+            }
+            const double *b = g->emin + (size_t)j * W;
+            double d = 0;
+            for (uint32_t m = 0; m < T; m++)
+                d += a[m] * b[m];
+            double r = d * a[T] * b[T];
+            rc = truth_put(g, ",%.12g", r);
+            if (j > i) {
+                double t = gen_truth_corr(g, (uint16_t)(i + 1), (uint16_t)(j + 1));
+                double err = fabs(r - t);
+                sum += err;
+                bias += r - t;
+                mx = err > mx ? err : mx;
+                pairs++;
+            }
+        }
+        if (!rc)
+            rc = truth_put(g, "\n");
+    }
+    if (!rc)
+        rc = write_all(g->truth_fd, g->buf, g->pos);
+    g->pos = 0;
+    if (rc && !st->error[0])
+        snprintf(st->error, sizeof st->error, "cannot write %.120s: %s", path, strerror(-rc));
+    if (rc)
+        g->werr = rc;
+    if (g->truth_fd >= 0) {
+        close(g->truth_fd);
+        g->truth_fd = -1;
+    }
+    st->floor_minutes = T;
+    st->floor_mae = pairs ? sum / (double)pairs : NAN;
+    st->floor_bias = pairs ? bias / (double)pairs : NAN;
+    st->floor_max = mx;
 }
 
 static inline void prefetch_symbol(const gen_t *g, uint32_t i)
@@ -1370,6 +1533,8 @@ int gen_generate(gen_t *g, gen_stats_t *st)
     put_system(g, 20 * 3600 * hms, 'E');
     put_system(g, 20 * 3600 * hms + 5 * 60 * hms, 'C');
     flush_buf(g, true);
+    if (g->floor_on && g->werr == 0)
+        finish_floor(g); /* after the flush: it formats in the order buffer */
 
     st->seconds = (double)(clock_mono_ns() - t0) * 1e-9;
     for (int t = 0; t < 256; t++) {

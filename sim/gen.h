@@ -45,6 +45,16 @@
  * (a comment says so) and the correlation follows from the parameters.
  * python: pandas.read_csv(path, comment='#', index_col=0); C: skip '#' lines, split on ','.
  *
+ * The floor file, FILE.floor.csv (written by gen_generate with the truth matrix, at most
+ * GEN_TRUTH_MATRIX_MAX symbols), has the same format; its matrix is the sample correlation of the
+ * latent one-minute returns of the day (T = 390): the model's log mid at each minute's end, before
+ * any tick rounding, book or staleness. It is the error that even noise-free one-minute returns
+ * leave against the true correlation (the "floor" an estimator is measured against; the
+ * statistics are in gen_stats_t). A symbol's own noise is drawn only when it is touched, so its
+ * path at the minute ends between two touches is a Brownian bridge between those two draws (and a
+ * random walk after its last touch), drawn from a stream of its own: the data file is the same
+ * bytes with or without the floor.
+ *
  * Determinism: the same configuration and seed give the same bytes (own PRNG, xoshiro256**,
  * own ziggurat normals and exp, no libm call on the price path). Symbols and their parameters
  * depend only on seed, symbols and sectors.
@@ -130,6 +140,12 @@ typedef struct gen_stats {
     uint64_t last_ref;      /* highest order reference number used */
     uint64_t last_match;    /* highest match number used */
     double seconds;         /* gen_generate's wall time */
+    /* the floor (FILE.floor.csv, with the truth matrix): latent one-minute sample correlation
+       against the truth, over every pair */
+    uint32_t floor_minutes; /* T: one-minute returns (0: no floor written) */
+    double floor_mae;       /* mean |sample - true| */
+    double floor_bias;      /* mean (sample - true) */
+    double floor_max;       /* largest |sample - true| */
     char error[192];        /* gen_run: what went wrong, when it returns < 0 */
 } gen_stats_t;
 

@@ -116,6 +116,7 @@ def run_case(tc, work, seed, n, t, late, skips, results):
     corr, mst = csv + ".corr", csv + ".mst"
     write_csv(csv, names, closes, traded)
     cmd = [tc, "replay", "--json", "--bar", "1d", "--set", "matrix.window=1000",
+           "--set", "matrix.estimator=close", "--set", "matrix.shrinkage=none",
            "--corr-out", corr, "--mst-out", mst, csv]
     p = subprocess.run(cmd, capture_output=True, text=True)
     label = "seed %d, %d symbols x %d days, %d late, %d skipped days" % (seed, n, t, late, skips)

@@ -18,8 +18,8 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "sim/gen.h"
 #include "mem/mem.h"
+#include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 #include "tests/support/testdata.h"
 
@@ -85,6 +85,8 @@ static void remove_data(const char *path)
     char t[512];
     unlink(path);
     snprintf(t, sizeof t, "%s.truth.csv", path);
+    unlink(t);
+    snprintf(t, sizeof t, "%s.floor.csv", path);
     unlink(t);
 }
 
@@ -1101,6 +1103,69 @@ static int group_setup(void **state)
     return mkdtemp(tmpdir) ? 0 : -1;
 }
 
+/* The floor file: the truth file's format, a correlation matrix (unit diagonal, symmetric, in
+ * [-1, 1]) whose mean |error| against the truth (recomputed here from the two files) is the one
+ * gen_stats_t reports and is of the size sampling error gives 389 one-minute returns; and the
+ * bridge draws come from a stream of their own: the data is the same bytes without the floor. */
+static void test_gen_floor_file(void **state)
+{
+    (void)state;
+    char p[256], q[256], tp[512], fp[512];
+    path_in_tmp(p, sizeof p, "floor.itch");
+    path_in_tmp(q, sizeof q, "floor-nt.itch");
+    gen_cfg_t cfg;
+    gen_stats_t st;
+    small_cfg(&cfg, p, 300000);
+    cfg.symbols = 12;
+    cfg.sectors = 3;
+    assert_int_equal(gen_run(&cfg, &st), 0);
+    assert_int_equal(st.floor_minutes, 390);
+    assert_int_equal(gen_truth_path(tp, sizeof tp, p), 0);
+    snprintf(fp, sizeof fp, "%s.floor.csv", p);
+    truth_t t, f;
+    truth_parse(tp, cfg.symbols, &t);
+    truth_parse(fp, cfg.symbols, &f);
+    uint32_t n = cfg.symbols;
+    double sum = 0, expect = 0;
+    size_t pairs = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        assert_string_equal(f.name[i], t.name[i]);
+        assert_int_equal(f.sector[i], t.sector[i]);
+        assert_true(f.corr[(size_t)i * n + i] == 1.0);
+        for (uint32_t j = i + 1; j < n; j++) {
+            double r = f.corr[(size_t)i * n + j], tr = t.corr[(size_t)i * n + j];
+            assert_true(fabs(r - f.corr[(size_t)j * n + i]) < 1e-12);
+            assert_true(r >= -1 && r <= 1);
+            sum += fabs(r - tr);
+            /* E|r - rho| of a sample correlation of T normal pairs: sqrt(2/pi)(1-rho^2)/sqrt(T) */
+            expect += sqrt(2 / M_PI) * (1 - tr * tr) / sqrt(389.0);
+            pairs++;
+        }
+    }
+    sum /= (double)pairs;
+    expect /= (double)pairs;
+    print_message("floor: mean |latent one-minute rho - true| %.4f (stats %.4f), sampling "
+                  "error alone %.4f\n",
+                  sum, st.floor_mae, expect);
+    assert_true(fabs(sum - st.floor_mae) < 1e-9);
+    assert_true(sum > 0.2 * expect && sum < 4 * expect);
+    truth_fini(&t);
+    truth_fini(&f);
+    /* the same model without the truth (so without the floor): the same data bytes */
+    cfg.out = q;
+    cfg.truth = false;
+    gen_stats_t st2;
+    assert_int_equal(gen_run(&cfg, &st2), 0);
+    assert_int_equal(st2.floor_minutes, 0);
+    blob_t a = read_file(p), b = read_file(q);
+    assert_int_equal(a.n, b.n);
+    assert_memory_equal(a.p, b.p, a.n);
+    free_blob(&a);
+    free_blob(&b);
+    remove_data(p);
+    remove_data(q);
+}
+
 static int group_teardown(void **state)
 {
     (void)state;
@@ -1115,6 +1180,7 @@ int main(void)
         cmocka_unit_test_setup(test_gen_counts_mix_and_fields, reset_counters),
         cmocka_unit_test_setup(test_gen_referential_integrity, reset_counters),
         cmocka_unit_test_setup(test_gen_truth_file, reset_counters),
+        cmocka_unit_test_setup(test_gen_floor_file, reset_counters),
         cmocka_unit_test_setup(test_gen_trade_bar_correlation_near_truth, reset_counters),
         cmocka_unit_test_setup(test_gen_gzip_inflates_to_plain, reset_counters),
         cmocka_unit_test_setup(test_gen_generating_allocates_nothing, reset_counters),

@@ -103,6 +103,9 @@ static void skew(ev_t *ev, size_t n)
             ev[i].locate = 1;
 }
 
+/* matrix.estimator and matrix.shrinkage of the runs (test_pipeline_every_estimator_...) */
+static uint32_t g_estimator = CFG_EST_SUBSAMPLE, g_shrinkage = CFG_SHRINK_NONE;
+
 static void run_passes(unsigned workers, uint32_t batches, uint32_t batch_events, uint64_t delay_ns,
                        unsigned passes, run_result_t *out)
 {
@@ -118,6 +121,9 @@ static void run_passes(unsigned workers, uint32_t batches, uint32_t batch_events
     cfg.bar_history = 8;
     cfg.matrix_symbols = 64;
     cfg.ring_slots = 64;
+    cfg.matrix_estimator = g_estimator;
+    cfg.matrix_shrinkage = g_shrinkage;
+    cfg.subsample_grids = 3;
     symtab_t sy;
     stream_t s;
     stream_cfg_t sc;
@@ -244,6 +250,32 @@ static void test_pipeline_results_do_not_depend_on_workers(void **state)
     assert_int_equal(k4.applied, g_messages);
 }
 
+/* Each estimator (with and without shrinkage) gives the same correlation bit for bit with 1 and
+ * 4 workers; and the estimators do differ, so the key reaches the cross-section. */
+static void test_pipeline_every_estimator_independent_of_workers(void **state)
+{
+    (void)state;
+    static run_result_t one, four, prev;
+    const uint32_t kinds[][2] = {{CFG_EST_CLOSE, CFG_SHRINK_NONE},
+                                 {CFG_EST_REFRESH, CFG_SHRINK_NONE},
+                                 {CFG_EST_SUBSAMPLE, CFG_SHRINK_NONE},
+                                 {CFG_EST_SUBSAMPLE, CFG_SHRINK_LW},
+                                 {CFG_EST_CLOSE, CFG_SHRINK_LW}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        g_estimator = kinds[i][0];
+        g_shrinkage = kinds[i][1];
+        run(1, 32, 4096, 0, &one);
+        run(4, 32, 1000, 0, &four);
+        assert_int_equal(four.allocs_after_seal, 0);
+        same(&one, &four);
+        if (i > 0)
+            assert_true(memcmp(one.corr, prev.corr, sizeof one.corr) != 0);
+        prev = one;
+    }
+    g_estimator = CFG_EST_SUBSAMPLE;
+    g_shrinkage = CFG_SHRINK_NONE;
+}
+
 static void test_pipeline_skewed_day_same_results_and_rebalanced(void **state)
 {
     (void)state;
@@ -360,6 +392,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline_results_do_not_depend_on_workers),
+        cmocka_unit_test(test_pipeline_every_estimator_independent_of_workers),
         cmocka_unit_test(test_pipeline_skewed_day_same_results_and_rebalanced),
         cmocka_unit_test(test_pipeline_balance_packs_largest_first),
         cmocka_unit_test(test_pipeline_backpressure_loses_nothing),

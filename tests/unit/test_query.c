@@ -211,6 +211,7 @@ static int setup(void **state)
         return -1;
     config_t *cfg = &f->cfg;
     config_default(cfg);
+    cfg->matrix_estimator = CFG_EST_CLOSE; /* the textbook figures the queries are checked on */
     cfg->max_orders = 4096;
     cfg->max_levels = 4096;
     cfg->max_symbols = 64;

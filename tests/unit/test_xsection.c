@@ -198,6 +198,8 @@ static void test_xsection_rows_every_return_none_invented(void **state)
     (void)state;
     config_t cfg;
     config_default(&cfg);
+    cfg.matrix_estimator = CFG_EST_CLOSE; /* the textbook computation this test checks */
+    cfg.matrix_shrinkage = CFG_SHRINK_NONE;
     cfg.matrix_symbols = 4;
     cfg.max_symbols = 16;
     cfg.clusters = 2;
