@@ -52,6 +52,7 @@
 typedef struct snap_route {
     const snapshot_t *snap;
     int (*query)(const snapshot_t *s, jbuf_t *out);
+    query_cache_t *cache; /* the pre-serialised answer of a parameterless cross-section route */
 } snap_route_t;
 
 #define NROUTES 9
@@ -100,6 +101,10 @@ struct server {
     size_t memcap;
     mem_snapshot_t msnap;
     int statm_fd;
+    /* pre-serialised /v1/pca, /v1/mst, /v1/clusters (HTTP thread), response_buffer bytes each */
+    query_cache_t xs_cache[3];
+    char *xs_cache_buf;
+    size_t xs_cache_bytes;
     const char *http_sched; /* the scheduling the HTTP thread got (start-up log) */
 };
 
@@ -247,7 +252,7 @@ static int h_snap(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     const snap_route_t *r = ctx;
     (void)req;
-    return r->query(r->snap, out);
+    return r->cache ? query_cached(r->cache, r->snap, out) : r->query(r->snap, out);
 }
 
 static int h_symbol(void *ctx, const http_request_t *req, jbuf_t *out)
@@ -305,6 +310,17 @@ static double m_rss(const server_t *s)
     if (sscanf(b, "%llu %llu", &size, &rss) != 2)
         return 0;
     return (double)(rss * (uint64_t)sysconf(_SC_PAGESIZE));
+}
+
+/* the pre-serialised answers (HTTP thread: /metrics runs there too) */
+static double m_cache_hits(const server_t *s)
+{
+    return (double)(s->xs_cache[0].hits + s->xs_cache[1].hits + s->xs_cache[2].hits);
+}
+
+static double m_cache_fills(const server_t *s)
+{
+    return (double)(s->xs_cache[0].fills + s->xs_cache[1].fills + s->xs_cache[2].fills);
 }
 
 static double m_uptime(const server_t *s)
@@ -463,6 +479,12 @@ static const metric_t metrics[] = {
      "exhausted of each registered ring (slots): producer waits on a full ring", NULL,
      OBJ(M_RINGS, exhausted)},
     {"tickcore_resident_bytes", G, "resident set size of the process", NULL, FN(m_rss)},
+    {"tickcore_query_cache_hits_total", C,
+     "/v1/pca, /v1/mst, /v1/clusters answers copied from the body written for their publish", NULL,
+     FN(m_cache_hits)},
+    {"tickcore_query_cache_fills_total", C,
+     "/v1/pca, /v1/mst, /v1/clusters bodies written (at most one per endpoint and publish)", NULL,
+     FN(m_cache_fills)},
     {"tickcore_uptime_seconds", G, "seconds since start", NULL, FN(m_uptime)},
     /* HTTP */
     {"tickcore_http_responses_total", C, "HTTP responses by status class", "class=\"2xx\"",
@@ -727,19 +749,35 @@ static int start_http(server_t *s, char *err, size_t errlen)
         const char *type;
         http_handler_fn *fn;
         int (*query)(const snapshot_t *s, jbuf_t *out); /* h_snap routes */
+        int cached; /* 1 + query_xs_t of a pre-serialised answer, 0: none */
     } table[NROUTES] = {
-        {"/healthz", false, true, HTTP_CONTENT_JSON, h_healthz, NULL},
-        {"/metrics", false, false, PROM_CONTENT_TYPE, h_metrics, NULL},
-        {"/v1/symbols", false, false, HTTP_CONTENT_JSON, h_snap, query_symbols},
-        {"/v1/symbols/", true, false, HTTP_CONTENT_JSON, h_symbol, NULL},
-        {"/v1/correlation", false, false, HTTP_CONTENT_JSON, h_correlation, NULL},
-        {"/v1/pca", false, false, HTTP_CONTENT_JSON, h_snap, query_pca},
-        {"/v1/mst", false, false, HTTP_CONTENT_JSON, h_snap, query_mst},
-        {"/v1/clusters", false, false, HTTP_CONTENT_JSON, h_snap, query_clusters},
-        {"/v1/memory", false, false, HTTP_CONTENT_JSON, h_memory, NULL},
+        {"/healthz", false, true, HTTP_CONTENT_JSON, h_healthz, NULL, 0},
+        {"/metrics", false, false, PROM_CONTENT_TYPE, h_metrics, NULL, 0},
+        {"/v1/symbols", false, false, HTTP_CONTENT_JSON, h_snap, query_symbols, 0},
+        {"/v1/symbols/", true, false, HTTP_CONTENT_JSON, h_symbol, NULL, 0},
+        {"/v1/correlation", false, false, HTTP_CONTENT_JSON, h_correlation, NULL, 0},
+        {"/v1/pca", false, false, HTTP_CONTENT_JSON, h_snap, query_pca, 1 + QUERY_XS_PCA},
+        {"/v1/mst", false, false, HTTP_CONTENT_JSON, h_snap, query_mst, 1 + QUERY_XS_MST},
+        {"/v1/clusters", false, false, HTTP_CONTENT_JSON, h_snap, query_clusters,
+         1 + QUERY_XS_CLUSTERS},
+        {"/v1/memory", false, false, HTTP_CONTENT_JSON, h_memory, NULL, 0},
     };
+    /* the caches' buffers, touched now so that no request takes their page faults */
+    size_t cb = s->cfg.http_response_buffer;
+    s->xs_cache_bytes = 3 * cb;
+    s->xs_cache_buf = mem_alloc(MEM_TAG_SERVER, s->xs_cache_bytes);
+    if (!s->xs_cache_buf) {
+        snprintf(err, errlen, "cannot allocate the pre-serialised answers (3 x %zu bytes)", cb);
+        return -ENOMEM;
+    }
+    memset(s->xs_cache_buf, 0, s->xs_cache_bytes);
+    for (int k = 0; k < 3; k++)
+        query_cache_init(&s->xs_cache[k], (query_xs_t)k, s->xs_cache_buf + (size_t)k * cb, cb);
     for (size_t i = 0; i < NROUTES; i++) {
-        s->snap_routes[i] = (snap_route_t){.snap = &s->snap, .query = table[i].query};
+        s->snap_routes[i] =
+            (snap_route_t){.snap = &s->snap,
+                           .query = table[i].query,
+                           .cache = table[i].cached ? &s->xs_cache[table[i].cached - 1] : NULL};
         s->routes[i] = (http_route_t){.path = table[i].path,
                                       .prefix = table[i].prefix,
                                       .public_ = table[i].public_,
@@ -786,6 +824,8 @@ static void teardown(server_t *s)
         fclose(s->memf);
     if (s->membuf)
         mem_free(MEM_TAG_SERVER, s->membuf, s->memcap);
+    if (s->xs_cache_buf)
+        mem_free(MEM_TAG_SERVER, s->xs_cache_buf, s->xs_cache_bytes);
     if (s->statm_fd >= 0)
         close(s->statm_fd);
     symtab_fini(&s->symbols);
