@@ -2,25 +2,29 @@
  * bench_serve: `tickcore serve` under load, end to end through its real interfaces. A day of
  * 5*10^6 ITCH messages and 500 symbols (TICKCORE_BENCH_SERVE_MESSAGES overrides the count) is
  * generated into a temporary folder with `tickcore gen` (the binary: $TICKCORE_BIN, else
- * build/release/tickcore, else build/tickcore). Three runs follow, each on a fresh server started
+ * build/release/tickcore, else build/tickcore). Five runs follow, each on a fresh server started
  * on free loopback ports with its journal in the folder (journal.fsync=interval): SoupBinTCP
- * (tcp://) at --rate max, MoldUDP64 (udp://) at --rate max, and MoldUDP64 paced at the target
- * rate of 2 M msg/s. In each, three things run at once: `tickcore feed --json` publishes the day;
- * a query thread sends a fixed mix of HTTP/1.1 requests over 4 keep-alive connections (50%
- * /v1/symbols/{SYM}?depth=5, 20% /v1/correlation?symbols=A,B,C, 10% each /metrics, /v1/mst,
- * /healthz) on an open-loop schedule of 1,000 requests/s: request i is due at t0 + i ms and its
- * latency runs from that scheduled time to the last byte of its answer, so a stall delays every
- * request behind it and shows in the percentiles (no coordinated omission); and a sampler reads
- * the server's RSS from /proc/PID/statm every 100 ms. Printed per run: the ingest rate (messages
- * taken from the first one to next_sequence = messages + 1, seen by polling /healthz every 1 ms
- * until the first message and every 10 ms after; beside it the feed's own figure), the latency
- * of the 200 answers (p50, p99, p99.9, max: whole run, while ingesting, per endpoint, from the
- * actual send) and the other answers by status, RSS at the start of the feed, its max and end,
+ * (tcp://) at --rate max, MoldUDP64 (udp://) at --rate max, MoldUDP64 paced at the target rate
+ * of 2 M msg/s (udp-paced), SoupBinTCP paced at a peak NASDAQ second, 560k msg/s (tcp-peak), and
+ * SoupBinTCP paced at 1 M msg/s, about twice that second (tcp-1m: the query latency target, p99
+ * < 1 ms and p99.9 < 5 ms, is for the paced runs; at max rate it is p99 < 5 ms). In each, three
+ * things run at once: `tickcore feed --json` publishes the day; a query thread sends a fixed mix of
+ * HTTP/1.1 requests over 4 keep-alive connections (50% /v1/symbols/{SYM}?depth=5, 20%
+ * /v1/correlation?symbols=A,B,C, 10% each /metrics, /v1/mst, /healthz) on an open-loop schedule of
+ * 1,000 requests/s from a thread that asks for SCHED_FIFO 1 (it stands for a client on another
+ * machine; granted when run as root or with CAP_SYS_NICE, printed): request i is due at t0 + i ms
+ * and its latency runs from that scheduled time to the last byte of its answer, so a stall delays
+ * every request behind it and shows in the percentiles (no coordinated omission); and a sampler
+ * reads the server's RSS from /proc/PID/statm every 100 ms. Printed per run: the ingest rate
+ * (messages taken from the first one to next_sequence = messages + 1, seen by polling /healthz
+ * every 1 ms until the first message and every 10 ms after; beside it the feed's own figure), the
+ * latency of the 200 answers (p50, p99, p99.9, max: whole run, while ingesting, per endpoint, from
+ * the actual send) and the other answers by status, RSS at the start of the feed, its max and end,
  * the allocations after the seal from /metrics, UDP gaps, recovered and lost messages, and after
  * SIGTERM the server's exit status and its "allocations while serving" line. Targets (>= 2 M
- * msg/s, p99 < 1 ms, flat RSS, no churn) are printed beside the figures; slowness never fails
- * the run. Exit 1 on a real error: a command that fails, a server that does not answer or does
- * not take every message, a transport error, an answer other than 200, a 404/503 before the
+ * msg/s, the latencies above, flat RSS, no churn) are printed beside the figures; slowness never
+ * fails the run. Exit 1 on a real error: a command that fails, a server that does not answer or
+ * does not take every message, a transport error, an answer other than 200, a 404/503 before the
  * endpoint's first 200 (warm-up) or a documented 404/503 later, churn, a non-zero exit status.
  * TICKCORE_BENCH_SERVE_RUNS=tcp-peak (a comma list of run names) runs only those runs: with
  * TICKCORE_BENCH_SERVE_MESSAGES=2M that is a short measurement (make compare uses it).
@@ -42,6 +46,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -455,6 +460,7 @@ typedef struct load {
     uint8_t req_kind[NREQ];
     hconn_t c[NCONN];
     pthread_t th;
+    bool rt;     /* the load thread got SCHED_FIFO */
     uint64_t t0; /* request i is due at t0 + i * PERIOD_NS */
     _Atomic uint64_t ingest_from, ingest_to;
     _Atomic int stop;
@@ -544,6 +550,12 @@ static void *load_main(void *arg)
 {
     load_t *L = arg;
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the scheduled time, not 50 us later */
+    /* The client stands for another machine: where permitted it runs at the lowest real-time
+     * priority so that the server's ingest threads (and anything else on the 2 cores) do not make
+     * it late; the server's HTTP thread asks for the same (server/server.c, sched_boost). Its
+     * own remaining lateness is still measured and printed below. */
+    struct sched_param sp = {.sched_priority = sched_get_priority_min(SCHED_FIFO)};
+    L->rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
     uint64_t next = 0, limit = UINT64_MAX, drain_end = 0;
     struct pollfd pfd[NCONN];
     int who[NCONN];
@@ -755,11 +767,11 @@ static void *rss_main(void *arg)
  */
 
 typedef struct run {
-    const char *name; /* "tcp", "udp", "udp-paced", "tcp-peak": names the logs */
+    const char *name; /* "tcp", "udp", "udp-paced", "tcp-peak", "tcp-1m": names the logs */
     bool udp;
     const char *rate;   /* the feed's --rate */
     double ingest_rate; /* messages taken per second, server side */
-    double p99_ms, lost;
+    double p99_ms, p999_ms, lost;
     bool incomplete; /* next_sequence never reached messages + 1 */
 } run_t;
 
@@ -814,9 +826,15 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     snprintf(a_j, sizeof a_j, "journal.path=%s", journal);
     snprintf(a_log, sizeof a_log, "server.log=%s", slog);
     snprintf(a_to, sizeof a_to, "%s://127.0.0.1:%u", R->udp ? "udp" : "tcp", R->udp ? udp : tcp);
-    char *sargv[] = {(char *)g_bin, "serve", "--set", a_tcp, "--set", a_udp,
-                     "--set",       a_http,  "--set", a_j,   "--set", "journal.fsync=interval",
-                     "--set",       a_log,   NULL};
+    /* paced runs (a peak second, 1 M msg/s) ask for http.boost, the HTTP thread ahead of ingest;
+     * maximum-rate runs keep the default (the boost can starve MoldUDP64 recovery there) */
+    const bool boost = strcmp(R->rate, "max") != 0;
+    char *sargv[] = {
+        (char *)g_bin, "serve", "--set", a_tcp,
+        "--set",       a_udp,   "--set", a_http,
+        "--set",       a_j,     "--set", "journal.fsync=interval",
+        "--set",       a_log,   "--set", boost ? "http.boost=true" : "http.boost=false",
+        NULL};
     printf("\n== %s: tickcore feed --to %s --rate %s, into tickcore serve (journal fsync "
            "interval), 1,000 queries/s\n",
            R->name, a_to, R->rate);
@@ -1033,9 +1051,9 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
                g_messages);
         g_failed = 1;
     }
-    printf("queries (open loop, %u/s over %d keep-alive connections; latency from the scheduled "
-           "send time to the whole answer):\n",
-           RATE_HZ, NCONN);
+    printf("queries (open loop, %u/s over %d keep-alive connections, load thread %s; latency from "
+           "the scheduled send time to the whole answer):\n",
+           RATE_HZ, NCONN, L->rt ? "SCHED_FIFO 1" : "default priority");
     printf("  %" PRIu64 " sent, %" PRIu64 " answered: %" PRIu64 " 200, %" PRIu64
            " warm-up (404/503 before the endpoint's first 200: no directory or cross-section "
            "yet), %" PRIu64 " other",
@@ -1061,9 +1079,19 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
            (double)histo_quantile(&L->wake, 0.99) * 1e-6, (double)L->wake.max * 1e-6);
     R->p99_ms = L->all.n ? (double)histo_quantile(&L->all, 0.99) * 1e-6 : 0;
     double p99i = L->ingest.n ? (double)histo_quantile(&L->ingest, 0.99) * 1e-6 : 0;
-    printf("  answers over 1 ms: %" PRIu64 " of %" PRIu64 "  [target p99 < 1 ms: whole run %s, "
-           "while ingesting %s]\n",
-           L->over_1ms, L->ok, R->p99_ms < 1.0 ? "met" : "MISSED", p99i < 1.0 ? "met" : "MISSED");
+    /* paced runs: p99 < 1 ms and p99.9 < 5 ms; at max rate the server has no CPU to spare and
+     * the bar is p99 < 5 ms */
+    bool paced = strcmp(R->rate, "max") != 0;
+    double bar = paced ? 1.0 : 5.0;
+    double p999 = L->all.n ? (double)histo_quantile(&L->all, 0.999) * 1e-6 : 0;
+    R->p999_ms = p999;
+    printf("  answers over 1 ms: %" PRIu64 " of %" PRIu64 "  [target p99 < %.0f ms: whole run %s, "
+           "while ingesting %s",
+           L->over_1ms, L->ok, bar, R->p99_ms < bar ? "met" : "MISSED",
+           p99i < bar ? "met" : "MISSED");
+    if (paced)
+        printf("; p99.9 < 5 ms: %s", p999 < 5.0 ? "met" : "MISSED");
+    printf("]\n");
     if (L->fatal) {
         printf("  ERROR: query load: %s\n", L->err);
         g_failed = 1;
@@ -1222,7 +1250,9 @@ int main(void)
                     {.name = "udp", .udp = true, .rate = "max"},
                     {.name = "udp-paced", .udp = true, .rate = "2M/s"},
                     /* a peak NASDAQ second, sustained: query latency when the feed leaves CPU */
-                    {.name = "tcp-peak", .udp = false, .rate = "560k/s"}};
+                    {.name = "tcp-peak", .udp = false, .rate = "560k/s"},
+                    /* about twice the busiest NASDAQ second, live: the query latency target */
+                    {.name = "tcp-1m", .udp = false, .rate = "1M/s"}};
     size_t nruns = sizeof runs / sizeof runs[0];
     const char *only = getenv("TICKCORE_BENCH_SERVE_RUNS");
     if (only) {
@@ -1231,7 +1261,8 @@ int main(void)
             if (name_listed(runs[i].name, only))
                 runs[nsel++] = runs[i];
         if (nsel == 0)
-            die("TICKCORE_BENCH_SERVE_RUNS=%s names no run (tcp, udp, udp-paced, tcp-peak)", only);
+            die("TICKCORE_BENCH_SERVE_RUNS=%s names no run (tcp, udp, udp-paced, tcp-peak, tcp-1m)",
+                only);
         nruns = nsel;
     }
     g_bin = getenv("TICKCORE_BIN");
@@ -1309,12 +1340,13 @@ int main(void)
         run_one(&runs[i], L, rs, &ctl);
 
     printf("\nsummary (server side, messages taken per second; ratios to %s):\n", runs[0].name);
-    printf("  %-10s %-6s %12s %7s %12s %12s\n", "run", "rate", "M msg/s", "ratio", "lost msgs",
-           "query p99 ms");
+    printf("  %-10s %-6s %12s %7s %12s %12s %14s\n", "run", "rate", "M msg/s", "ratio", "lost msgs",
+           "query p99 ms", "query p99.9 ms");
     for (size_t i = 0; i < nruns; i++)
-        printf("  %-10s %-6s %12.2f %7.2f %12.0f %12.3f%s\n", runs[i].name, runs[i].rate,
+        printf("  %-10s %-6s %12.2f %7.2f %12.0f %12.3f %14.3f%s\n", runs[i].name, runs[i].rate,
                runs[i].ingest_rate / 1e6, runs[i].ingest_rate / runs[0].ingest_rate, runs[i].lost,
-               runs[i].p99_ms, runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
+               runs[i].p99_ms, runs[i].p999_ms,
+               runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
     if (g_failed)
         printf("ERRORS above\n");
     clean_dir(g_failed != 0);

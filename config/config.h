@@ -99,6 +99,7 @@ typedef struct config {
     uint64_t journal_buffer_size;
     uint32_t journal_buffers;
     /* [http] */
+    bool http_boost;          /* http.boost: HTTP thread ahead of ingest in the scheduler */
     char http_addr[16];
     uint32_t http_port;
     char http_token[128];

@@ -44,6 +44,35 @@ int query_mst(const snapshot_t *s, jbuf_t *out);
 /* GET /v1/clusters: clusters as arrays of names, and per node cluster, degree, betweenness. */
 int query_clusters(const snapshot_t *s, jbuf_t *out);
 
+/* ---- pre-serialised answers ----------------------------------------------------------------
+ * The parameterless cross-section endpoints (/v1/pca, /v1/mst, /v1/clusters) change only when
+ * the cross-section thread publishes, a few times a second, while they are asked for up to
+ * thousands of times a second, and writing one (hundreds of doubles through printf) is the
+ * costliest thing the HTTP thread does. A query_cache_t keeps the last 200 body of one of them
+ * with the generation it was written from: query_cached copies it out while that generation is
+ * still the published one and writes it again (into the cache, then copied) on the first request
+ * after a publish, so each body is serialised at most once per publish, not once per request.
+ * The body sent is byte for byte what the plain query would write from that generation (the
+ * body's "generation" says which); it is at most one publish behind, like any read that races
+ * a publish. Errors (503 before the first cross-section, 500 too large) are not kept. Memory:
+ * the caller's buffer, given at init (before the seal); one thread at a time per cache (the
+ * HTTP thread). */
+typedef enum query_xs { QUERY_XS_PCA, QUERY_XS_MST, QUERY_XS_CLUSTERS } query_xs_t;
+
+typedef struct query_cache {
+    query_xs_t kind;
+    char *buf; /* the caller's, cap bytes */
+    size_t cap, len;
+    uint64_t gen;         /* generation of the body in buf; 0: none */
+    uint64_t hits, fills; /* answers copied from buf; bodies written */
+} query_cache_t;
+
+/* Use buf[0..cap) (cap: the response buffer size, so that the same answers fit) for kind. */
+void query_cache_init(query_cache_t *c, query_xs_t kind, char *buf, size_t cap);
+/* The answer of kind into out, as query_pca/mst/clusters(s, out) would write it; returns the
+ * HTTP status. Allocates nothing. */
+int query_cached(query_cache_t *c, const snapshot_t *s, jbuf_t *out);
+
 /* Is name a valid symbol for a query (1..8 bytes of the characters above)? */
 bool query_symbol_valid(const char *name, size_t len);
 

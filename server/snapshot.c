@@ -522,6 +522,11 @@ static inline uint32_t clampu(uint64_t v, uint32_t max)
     return v < max ? (uint32_t)v : max;
 }
 
+uint64_t snapshot_xs_gen(const snapshot_t *s)
+{
+    return atomic_load_explicit(&((snapshot_t *)s)->xs_gen, ACQUIRE);
+}
+
 int snapshot_xs_begin(const snapshot_t *s, snapshot_xs_tx_t *tx, snapshot_xs_head_t *head)
 {
     if (!s->xs[0])

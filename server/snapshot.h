@@ -211,6 +211,8 @@ typedef struct snapshot_xs_tx {
     uint32_t n, k, nedges, nclusters;
 } snapshot_xs_tx_t;
 int snapshot_xs_begin(const snapshot_t *s, snapshot_xs_tx_t *tx, snapshot_xs_head_t *head);
+/* The published generation (0: nothing yet): what snapshot_xs_begin would pin now. */
+uint64_t snapshot_xs_gen(const snapshot_t *s);
 bool snapshot_xs_valid(const snapshot_xs_tx_t *tx);
 void snapshot_xs_node(const snapshot_xs_tx_t *tx, uint32_t i, snapshot_xs_node_t *out);
 /* Node index of a symbol, or UINT32_MAX. */

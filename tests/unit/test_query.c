@@ -745,6 +745,178 @@ static void test_query_retries_while_republished(void **state)
     assert_true(ok + busy == 4000);
 }
 
+/* ---- pre-serialised answers --------------------------------------------------------------- */
+
+static char g_cache_buf[3][1 << 18];
+
+static int fresh(fix_t *f, query_xs_t k, jbuf_t *out)
+{
+    return k == QUERY_XS_PCA   ? query_pca(&f->s, out)
+           : k == QUERY_XS_MST ? query_mst(&f->s, out)
+                               : query_clusters(&f->s, out);
+}
+
+/* One more bar of the factor model and a new cross-section: every number in the bodies moves. */
+static void next_xs(fix_t *f, uint64_t k)
+{
+    double row[MAXN], m = gauss(), a = gauss(), b = gauss();
+    for (int c = 0; c < MAXN; c++)
+        row[c] = c < NTRACK ? 0.01 * (0.4 * m + (c < 3 ? a : b) + 0.5 * gauss()) : 0;
+    xsection_push(&f->x, k, row, true);
+    assert_int_equal(xsection_compute(&f->x), 0);
+}
+
+/* Before the first publish the cache answers the plain query's 503 and keeps nothing; after
+ * every publish each cached answer equals the plain query's body byte for byte, the first
+ * request writes it (one fill per publish) and the next ones copy it (hits). A cache too small
+ * for the body gives the plain query's 500, as a connection buffer of that size would. */
+static void test_query_cache_equals_fresh_after_every_publish(void **state)
+{
+    fix_t *f = *state;
+    static char want[1 << 18];
+    query_cache_t c[3];
+    for (int k = 0; k < 3; k++)
+        query_cache_init(&c[k], (query_xs_t)k, g_cache_buf[k], sizeof g_cache_buf[k]);
+    for (int k = 0; k < 3; k++) {
+        expect_error(f, query_cached(&c[k], &f->s, &f->jb), 503, "no cross-section");
+        assert_int_equal(c[k].fills + c[k].hits, 0);
+    }
+    enum { ROUNDS = 25, ASKS = 3 };
+    for (uint64_t r = 0; r < ROUNDS; r++) {
+        if (r)
+            next_xs(f, 1200 + r);
+        assert_int_equal(snapshot_publish_xs(&f->s, &f->x), 0);
+        assert_int_equal(snapshot_xs_gen(&f->s), r + 1);
+        for (int k = 0; k < 3; k++) {
+            for (int a = 0; a < ASKS; a++) {
+                int st = query_cached(&c[k], &f->s, &f->jb);
+                assert_int_equal(st, 200);
+                assert_true(strlen(f->buf) < sizeof want);
+                strcpy(want, f->buf);
+                assert_int_equal(fresh(f, (query_xs_t)k, &f->jb), 200);
+                if (strcmp(want, f->buf) != 0) {
+                    print_message("kind %d round %llu ask %d\ncached: %s\n fresh: %s\n", k,
+                                  (unsigned long long)r, a, want, f->buf);
+                    fail();
+                }
+                assert_true(json_valid(want));
+            }
+            assert_int_equal(c[k].fills, r + 1);
+            assert_int_equal(c[k].hits, (r + 1) * (ASKS - 1));
+        }
+    }
+    /* a response buffer smaller than the body: the same 500 as the plain query */
+    char small[64], small2[64];
+    jbuf_t sj, sj2;
+    jbuf_init(&sj, small, sizeof small);
+    jbuf_init(&sj2, small2, sizeof small2);
+    assert_int_equal(query_cached(&c[QUERY_XS_MST], &f->s, &sj), 500);
+    assert_int_equal(query_mst(&f->s, &sj2), 500);
+    assert_string_equal(small, small2);
+    /* a cache smaller than the body: nothing kept, the plain answer */
+    query_cache_t tiny;
+    static char tbuf[64];
+    query_cache_init(&tiny, QUERY_XS_MST, tbuf, sizeof tbuf);
+    assert_int_equal(query_cached(&tiny, &f->s, &f->jb), 200);
+    strcpy(want, f->buf);
+    assert_int_equal(query_mst(&f->s, &f->jb), 200);
+    assert_string_equal(want, f->buf);
+    assert_int_equal(tiny.fills + tiny.hits, 0);
+}
+
+/* While a writer computes and publishes a new cross-section as fast as it can, every cached
+ * answer is whole and of one generation: its MST total is the one published with the
+ * generation the body names (no torn body), that generation is at least the one published when
+ * the request began (never stale) and at most the one published when it returned; the cache is
+ * written at most once per generation. Run under TSan as well (make SAN=thread). */
+typedef struct xs_writer {
+    fix_t *f;
+    atomic_bool stop;
+    uint64_t n;
+    _Atomic uint64_t total[4096]; /* bits of the MST total published as generation g */
+} xs_writer_t;
+
+static void *xs_writer_main(void *arg)
+{
+    xs_writer_t *w = arg;
+    while (!atomic_load(&w->stop)) {
+        uint64_t g = snapshot_xs_gen(&w->f->s) + 1;
+        if (g >= 4096)
+            break;
+        next_xs(w->f, 1200 + g);
+        uint64_t bits;
+        memcpy(&bits, &w->f->x.graph.total, sizeof bits);
+        atomic_store_explicit(&w->total[g], bits, memory_order_relaxed);
+        if (snapshot_publish_xs(&w->f->s, &w->f->x) == 0)
+            w->n++;
+    }
+    return NULL;
+}
+
+static uint64_t body_u64(const char *body, const char *key)
+{
+    const char *p = strstr(body, key);
+    assert_non_null(p);
+    return strtoull(p + strlen(key), NULL, 10);
+}
+
+static void test_query_cache_never_torn_or_stale_under_publishes(void **state)
+{
+    fix_t *f = *state;
+    static xs_writer_t w;
+    memset(&w, 0, sizeof w);
+    w.f = f;
+    uint64_t bits;
+    memcpy(&bits, &f->x.graph.total, sizeof bits);
+    atomic_store(&w.total[1], bits);
+    assert_int_equal(snapshot_publish_xs(&f->s, &f->x), 0);
+    query_cache_t c[3];
+    for (int k = 0; k < 3; k++)
+        query_cache_init(&c[k], (query_xs_t)k, g_cache_buf[k], sizeof g_cache_buf[k]);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, xs_writer_main, &w), 0);
+    unsigned ok = 0, busy = 0, checked = 0;
+    for (int i = 0; i < 3000; i++) {
+        query_xs_t k = (query_xs_t)(i % 3);
+        uint64_t before = snapshot_xs_gen(&f->s);
+        int st = query_cached(&c[k], &f->s, &f->jb);
+        uint64_t after = snapshot_xs_gen(&f->s);
+        if (st == 503) {
+            assert_non_null(strstr(f->buf, "changed during every read"));
+            busy++;
+            continue;
+        }
+        assert_int_equal(st, 200);
+        assert_true(json_valid(f->buf));
+        uint64_t g = body_u64(f->buf, "\"generation\":");
+        assert_true(g >= before && g <= after);
+        if (k == QUERY_XS_MST) {
+            double total;
+            uint64_t tb = atomic_load_explicit(&w.total[g], memory_order_relaxed);
+            memcpy(&total, &tb, sizeof total);
+            char want[64];
+            snprintf(want, sizeof want, "\"total_distance\":%.10g,", total);
+            if (!strstr(f->buf, want)) {
+                print_message("generation %llu: want %s in %.300s\n", (unsigned long long)g, want,
+                              f->buf);
+                fail();
+            }
+            checked++;
+        }
+        ok++;
+    }
+    atomic_store(&w.stop, true);
+    pthread_join(th, NULL);
+    uint64_t fills = c[0].fills + c[1].fills + c[2].fills;
+    print_message("    %u answers (%u MST totals checked), %u busy, %llu publishes, %llu fills, "
+                  "%llu hits\n",
+                  ok, checked, busy, (unsigned long long)w.n, (unsigned long long)fills,
+                  (unsigned long long)(c[0].hits + c[1].hits + c[2].hits));
+    assert_true(ok + busy == 3000);
+    for (int k = 0; k < 3; k++)
+        assert_true(c[k].fills <= w.n + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +932,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_clusters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_allocates_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_retries_while_republished, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_cache_equals_fresh_after_every_publish, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_query_cache_never_torn_or_stale_under_publishes, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
