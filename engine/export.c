@@ -6,6 +6,7 @@
  * (vwap, return: %.10g), into the output buffer, written with write(2) when nearly full.
  */
 #include "engine/export.h"
+#include "base/fdio.h"
 
 #include "base/hints.h"
 #include "ingest/csvout.h"
@@ -28,24 +29,6 @@ static const char *const HEADER[EXPORT_KINDS] = {
     "time_ns,symbol,side,level,price,shares,orders\n",
 };
 
-/* write(2) all of buf[0..n): 0 or -errno. */
-static int write_all(int fd, const char *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, buf, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (k == 0)
-            return -EIO;
-        buf += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* An unlinked temporary file in the directory of path (same file system as the output). */
 static int open_part(const char *path)
 {
@@ -67,7 +50,7 @@ static int open_part(const char *path)
 static HINT_COLD void part_drain(export_part_t *p)
 {
     if (!p->err) {
-        int rc = write_all(p->fd, p->buf, p->len);
+        int rc = fdio_write_all(p->fd, p->buf, p->len, NULL);
         if (rc < 0)
             p->err = rc;
     }
@@ -421,7 +404,7 @@ static int merge(export_t *x, int kind)
                 best = i;
         head_t *h = &heads[best];
         if (EXPORT_OUT_BUF - len < ROW_MAX) {
-            if ((rc = write_all(fd, x->out, len)) < 0)
+            if ((rc = fdio_write_all(fd, x->out, len, NULL)) < 0)
                 return rc;
             len = 0;
         }
@@ -434,7 +417,7 @@ static int merge(export_t *x, int kind)
                 heads[best] = heads[--nh];
         }
     }
-    return write_all(fd, x->out, len);
+    return fdio_write_all(fd, x->out, len, NULL);
 }
 
 int export_finish(export_t *x, char *err, size_t errlen)

@@ -139,42 +139,80 @@ out:
     return rc;
 }
 
+/* The parser's scratch for one comparison (control path): the locate -> row map, the column of
+ * each tracked symbol in the file, and the header and line fields. */
+typedef struct parse_scratch {
+    int32_t *row_of_loc, *tcol;
+    char **hfld, **fld;
+    size_t n, cap;
+} parse_scratch_t;
+
+#define SCRATCH_SLOTS(ps)                                                                          \
+    {                                                                                              \
+        (void **)&(ps)->row_of_loc, (void **)&(ps)->tcol, (void **)&(ps)->hfld,                    \
+            (void **)&(ps)->fld                                                                    \
+    }
+#define SCRATCH_SIZES(ps)                                                                          \
+    {                                                                                              \
+        65536 * sizeof(int32_t), (ps)->n * sizeof(int32_t), (ps)->cap * sizeof(char *),            \
+            (ps)->cap * sizeof(char *)                                                             \
+    }
+
+/* 0, or -1 with "out of memory" in err. */
+static int scratch_open(parse_scratch_t *ps, const xsection_t *x, char *err, size_t errlen)
+{
+    ps->n = x->n;
+    ps->cap = 70000;
+    void **const slots[] = SCRATCH_SLOTS(ps);
+    const size_t sizes[] = SCRATCH_SIZES(ps);
+    if (mem_alloc_group(MEM_TAG_ANALYTICS, slots, sizes, 4, 0, 0) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < 65536; i++)
+        ps->row_of_loc[i] = -1;
+    for (size_t i = 0; i < ps->n; i++)
+        ps->row_of_loc[x->locs[i]] = (int32_t)i;
+    return 0;
+}
+
+static void scratch_close(parse_scratch_t *ps)
+{
+    if (!ps->row_of_loc)
+        return;
+    void **const slots[] = SCRATCH_SLOTS(ps);
+    const size_t sizes[] = SCRATCH_SIZES(ps);
+    mem_free_group(MEM_TAG_ANALYTICS, slots, sizes, 4);
+}
+
+/* load_matrix through a scratch. */
+static int scratch_load(parse_scratch_t *ps, const char *path, const xsection_t *x, double *rho,
+                        bool *have, uint32_t *sector, uint32_t *max_sector, char *err,
+                        size_t errlen)
+{
+    return load_matrix(path, x, ps->row_of_loc, ps->tcol, ps->hfld, ps->fld, ps->cap, rho, have,
+                       sector, max_sector, err, errlen);
+}
+
 int truth_load(const char *path, const xsection_t *x, double *rho, uint32_t *sector, char *err,
                size_t errlen)
 {
-    const size_t n = x->n, cap = 70000;
+    const size_t n = x->n;
     mem_control_enter();
-    int32_t *row_of_loc = mem_alloc(MEM_TAG_ANALYTICS, 65536 * sizeof(int32_t));
-    int32_t *tcol = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(int32_t));
+    parse_scratch_t ps = {0};
     bool *have = mem_calloc(MEM_TAG_ANALYTICS, n, sizeof(bool));
-    char **hfld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
-    char **fld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
-    int rc = -1;
     uint32_t max_sector = 0;
-    if (!row_of_loc || !tcol || !have || !hfld || !fld) {
+    int rc = -1;
+    if (!have)
         snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < 65536; i++)
-        row_of_loc[i] = -1;
-    for (size_t i = 0; i < n; i++)
-        row_of_loc[x->locs[i]] = (int32_t)i;
-    rc = load_matrix(path, x, row_of_loc, tcol, hfld, fld, cap, rho, have, sector, &max_sector,
-                     err, errlen);
+    else if (scratch_open(&ps, x, err, errlen) == 0)
+        rc = scratch_load(&ps, path, x, rho, have, sector, &max_sector, err, errlen);
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (!have[i])
             sector[i] = TRUTH_NO_SECTOR;
-out:
-    if (row_of_loc)
-        mem_free(MEM_TAG_ANALYTICS, row_of_loc, 65536 * sizeof(int32_t));
-    if (tcol)
-        mem_free(MEM_TAG_ANALYTICS, tcol, n * sizeof(int32_t));
+    scratch_close(&ps);
     if (have)
         mem_free(MEM_TAG_ANALYTICS, have, n * sizeof(bool));
-    if (hfld)
-        mem_free(MEM_TAG_ANALYTICS, hfld, cap * sizeof(char *));
-    if (fld)
-        mem_free(MEM_TAG_ANALYTICS, fld, cap * sizeof(char *));
     mem_control_leave();
     return rc;
 }
@@ -200,37 +238,29 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
         return -1;
     }
     mem_control_enter();
-    const size_t n = x->n, cap = 70000;
-    int32_t *row_of_loc = mem_alloc(MEM_TAG_ANALYTICS, 65536 * sizeof(int32_t));
-    int32_t *tcol = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(int32_t)); /* field of column j */
+    const size_t n = x->n;
+    parse_scratch_t ps = {0};
     bool *have = mem_calloc(MEM_TAG_ANALYTICS, n, sizeof(bool));
     bool *fhave = mem_calloc(MEM_TAG_ANALYTICS, n, sizeof(bool));
     double *rho = mem_alloc(MEM_TAG_ANALYTICS, n * n * sizeof(double));
     double *frho = mem_alloc(MEM_TAG_ANALYTICS, n * n * sizeof(double));
     uint32_t *sector = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(uint32_t));
     uint32_t *fsector = mem_alloc(MEM_TAG_ANALYTICS, n * sizeof(uint32_t));
-    char **hfld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
-    char **fld = mem_alloc(MEM_TAG_ANALYTICS, cap * sizeof(char *));
     int rc = -1;
-    if (!row_of_loc || !tcol || !have || !fhave || !rho || !frho || !sector || !fsector || !hfld ||
-        !fld) {
+    if (!have || !fhave || !rho || !frho || !sector || !fsector) {
         snprintf(r->err, sizeof r->err, "out of memory");
         goto out;
     }
-    for (int i = 0; i < 65536; i++)
-        row_of_loc[i] = -1;
-    for (size_t i = 0; i < n; i++)
-        row_of_loc[x->locs[i]] = (int32_t)i;
+    if (scratch_open(&ps, x, r->err, sizeof r->err) < 0)
+        goto out;
     uint32_t max_sector = 0, fmax = 0;
-    if (load_matrix(path, x, row_of_loc, tcol, hfld, fld, cap, rho, have, sector, &max_sector,
-                    r->err, sizeof r->err) < 0)
+    if (scratch_load(&ps, path, x, rho, have, sector, &max_sector, r->err, sizeof r->err) < 0)
         goto out;
     /* the floor next to the truth, when the generator wrote one */
     char fpath[sizeof r->floor_path];
     char ferr[sizeof r->err];
     bool floor = truth_floor_path(fpath, sizeof fpath, path) == 0 && access(fpath, R_OK) == 0 &&
-                 load_matrix(fpath, x, row_of_loc, tcol, hfld, fld, cap, frho, fhave, fsector,
-                             &fmax, ferr, sizeof ferr) == 0;
+                 scratch_load(&ps, fpath, x, frho, fhave, fsector, &fmax, ferr, sizeof ferr) == 0;
     if (floor)
         snprintf(r->floor_path, sizeof r->floor_path, "%s", fpath);
     double sum = 0, mx = 0, se = 0, st = 0, fsum = 0, fbias = 0;
@@ -284,10 +314,7 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r)
     }
     rc = 0;
 out:
-    if (row_of_loc)
-        mem_free(MEM_TAG_ANALYTICS, row_of_loc, 65536 * sizeof(int32_t));
-    if (tcol)
-        mem_free(MEM_TAG_ANALYTICS, tcol, n * sizeof(int32_t));
+    scratch_close(&ps);
     if (have)
         mem_free(MEM_TAG_ANALYTICS, have, n * sizeof(bool));
     if (fhave)
@@ -300,10 +327,6 @@ out:
         mem_free(MEM_TAG_ANALYTICS, sector, n * sizeof(uint32_t));
     if (fsector)
         mem_free(MEM_TAG_ANALYTICS, fsector, n * sizeof(uint32_t));
-    if (hfld)
-        mem_free(MEM_TAG_ANALYTICS, hfld, cap * sizeof(char *));
-    if (fld)
-        mem_free(MEM_TAG_ANALYTICS, fld, cap * sizeof(char *));
     mem_control_leave();
     return rc;
 }

@@ -5,6 +5,7 @@
  * that leaves it is the flush. write(2) is retried on EINTR and on short writes.
  */
 #include "ingest/csvout.h"
+#include "base/fdio.h"
 
 #include "base/hints.h"
 #include "event/event.h"
@@ -76,21 +77,10 @@ size_t csvout_format_price(char *out, int64_t price_e4)
 /* write(2) all of buf[0..n): 0 or -errno (-EIO if the kernel wrote nothing and said no error). */
 static int write_all(csvout_t *w, const char *buf, size_t n)
 {
-    while (n > 0) {
-        ssize_t k = write(w->fd, buf, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (k == 0)
-            return -EIO;
-        w->writes++;
-        w->bytes += (uint64_t)k;
-        buf += k;
-        n -= (size_t)k;
-    }
-    return 0;
+    int rc = fdio_write_all(w->fd, buf, n, &w->writes);
+    if (rc == 0)
+        w->bytes += n;
+    return rc;
 }
 
 /* Cold: empty the buffer. Keeps the first error. */

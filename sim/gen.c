@@ -17,6 +17,7 @@
  * arrays, buffers, the ISA-L state and its file descriptors; gen_destroy releases all of them.
  */
 #include "sim/gen.h"
+#include "base/fdio.h"
 
 #include "base/byteorder.h"
 #include "base/clock.h"
@@ -259,21 +260,6 @@ static inline double exp_fast(double x)
 /* ---- output -----------------------------------------------------------------------------------
  */
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* gzip output is a series of independent members of GEN_GZ_MEMBER input bytes each (the last
  * shorter; a member may cut a record: readers carry the tail over). Each member is deflated whole
  * into zbuf behind a header whose 'TK' extra subfield holds the member's compressed length - 1
@@ -322,7 +308,7 @@ static int gz_member_end(gen_t *g)
     uint32_t v = (uint32_t)(g->zpos - 1); /* 'TK' data at byte 16: 10 fixed, XLEN, SI1 SI2 LEN */
     for (int i = 0; i < 4; i++)
         g->zbuf[16 + i] = (uint8_t)(v >> (8 * i));
-    int w = write_all(g->fd, g->zbuf, g->zpos);
+    int w = fdio_write_all(g->fd, g->zbuf, g->zpos, NULL);
     if (w)
         return w;
     g->st->bytes_written += g->zpos;
@@ -372,7 +358,7 @@ static HINT_COLD void flush_buf(gen_t *g, bool end)
         if (g->z) {
             rc = gz_feed(g, g->buf, g->pos, end);
         } else {
-            rc = write_all(g->fd, g->buf, g->pos);
+            rc = fdio_write_all(g->fd, g->buf, g->pos, NULL);
             if (rc == 0)
                 g->st->bytes_written += g->pos;
         }
@@ -1122,7 +1108,7 @@ static int truth_put(gen_t *g, const char *fmt, ...) __attribute__((format(print
 static int truth_put(gen_t *g, const char *fmt, ...)
 {
     if (g->cap_buf - g->pos < TRUTH_MARGIN) {
-        int rc = write_all(g->truth_fd, g->buf, g->pos);
+        int rc = fdio_write_all(g->truth_fd, g->buf, g->pos, NULL);
         if (rc)
             return rc;
         g->pos = 0;
@@ -1181,7 +1167,7 @@ static int write_truth(gen_t *g, uint64_t *bytes)
             rc = truth_put(g, "\n");
     }
     if (!rc)
-        rc = write_all(g->truth_fd, g->buf, g->pos);
+        rc = fdio_write_all(g->truth_fd, g->buf, g->pos, NULL);
     if (rc == 0) {
         off_t end = lseek(g->truth_fd, 0, SEEK_CUR);
         *bytes = end > 0 ? (uint64_t)end : 0;
@@ -1437,7 +1423,7 @@ static void finish_floor(gen_t *g)
             rc = truth_put(g, "\n");
     }
     if (!rc)
-        rc = write_all(g->truth_fd, g->buf, g->pos);
+        rc = fdio_write_all(g->truth_fd, g->buf, g->pos, NULL);
     g->pos = 0;
     if (rc && !st->error[0])
         snprintf(st->error, sizeof st->error, "cannot write %.120s: %s", path, strerror(-rc));
