@@ -181,10 +181,16 @@ static int connect_port(uint16_t port)
     return fd;
 }
 
+/* Set by a test in which the server may end the publisher's session on purpose (a journal
+ * failure): a send that finds the connection closed by the server then ends the sending. */
+static bool g_server_may_close;
+
 static void send_all(int fd, const uint8_t *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && g_server_may_close && (errno == EPIPE || errno == ECONNRESET))
+            return;
         if (w <= 0)
             fail_msg("send: %s", w < 0 ? strerror(errno) : "0 bytes");
         p += w;
@@ -639,7 +645,10 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
     uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
+    g_server_may_close =
+        true; /* the server ends the session at the failure: when depends on load */
     soup_publish(tcp, &cfg, &g_aapl, 0, n);
+    g_server_may_close = false;
     static char body[1 << 18];
     int st = 0;
     for (double end = mono_s() + DEADLINE_S; mono_s() < end; sleep_ms(20))
@@ -648,8 +657,12 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     assert_int_equal(st, 503);
     assert_non_null(strstr(body, "\"status\":\"degraded: journal\""));
     assert_non_null(strstr(body, "No space left on device"));
-    /* queries go on, read-only */
-    assert_int_equal(http_get(http, "/v1/symbols/AAPL", body, sizeof body), 200);
+    /* queries go on, read-only (the workers publish what they applied before the failure on
+     * their next snapshot tick: under a sanitizer that can come after /healthz turned 503) */
+    for (double end = mono_s() + DEADLINE_S; mono_s() < end; sleep_ms(20))
+        if ((st = http_get(http, "/v1/symbols/AAPL", body, sizeof body)) == 200)
+            break;
+    assert_int_equal(st, 200);
     assert_int_equal(http_get(http, "/v1/symbols", body, sizeof body), 200);
     /* a new publisher is refused */
     int fd = connect_port(tcp);
