@@ -456,6 +456,8 @@ static const metric_t metrics[] = {
      LIVE(udp_truncated)},
     {"tickcore_udp_wrong_session_total", C, "packets of another session", NULL,
      LIVE(udp_wrong_session)},
+    {"tickcore_udp_foreign_total", C,
+     "datagrams from senders outside live.udp_allow (dropped unparsed)", NULL, LIVE(udp_foreign)},
     {"tickcore_udp_gaps_total", C, "sequence gaps detected", NULL, LIVE(udp_gaps)},
     {"tickcore_udp_recovered_messages_total", C,
      "missing messages that arrived later (retransmission)", NULL, LIVE(udp_recovered)},

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "mem/mem.h"
+#include "net/mold.h"
 #include "net/soup.h"
 #include "server/server.h"
 #include "sim/gen.h"
@@ -608,6 +609,77 @@ static void test_server_silent_connections_cannot_lock_out_publisher(void **stat
     close_and_check(&r);
 }
 
+/* A datagram of messages [from, to) of the file, sequence number from + 1, from a socket bound to
+ * src (host order) to the server's MoldUDP64 port. */
+static void mold_send_from(uint32_t src, uint16_t port, const config_t *cfg, size_t from, size_t to)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static uint8_t dg[1400];
+    mold_builder_t b;
+    mold_begin(&b, dg, sizeof dg, cfg->session, from + 1);
+    for (size_t i = from; i < to; i++)
+        assert_true(mold_add(&b, g_file.p + g_off[i] + 2, (uint16_t)(g_off[i + 1] - g_off[i] - 2)));
+    size_t n = mold_finish(&b);
+    struct sockaddr_in to_sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(sendto(fd, dg, n, 0, (struct sockaddr *)&to_sa, sizeof to_sa), (ssize_t)n);
+    close(fd);
+}
+
+/* Issue 15 item 6: the MoldUDP64 port took data from any local process (one injected message
+ * stayed in the journal forever). With live.udp_allow=127.0.0.1/32, five datagrams from
+ * 127.0.0.2 are dropped unparsed and counted (tickcore_udp_foreign_total 5), nothing is
+ * delivered, and no re-request goes to that source; the same datagram from 127.0.0.1 is taken. */
+static void test_server_udp_allow_drops_other_sources(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    char journal[96], err[200];
+    snprintf(journal, sizeof journal, "%s/allow.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    if (config_set(&cfg, "live.udp_allow", "127.0.0.1/32", err, sizeof err) < 0)
+        fail_msg("%s", err);
+    static running_t r;
+    start(&r, &cfg);
+    server_t *s = r.s;
+    uint16_t udp = server_udp_port(s), http = server_http_port(s);
+    static char body[1 << 18];
+    for (int i = 0; i < 5; i++)
+        mold_send_from(0x7f000002, udp, &cfg, 0, 10);
+    uint64_t foreign = 0;
+    double end = mono_s() + DEADLINE_S;
+    do {
+        sleep_ms(10);
+        assert_int_equal(http_get(http, "/metrics", body, sizeof body), 200);
+        foreign = json_u64(body, "\ntickcore_udp_foreign_total ");
+    } while (foreign != 5 && mono_s() < end);
+    assert_int_equal(foreign, 5);
+    assert_int_equal(json_u64(body, "\ntickcore_udp_datagrams_total "), 5);
+    assert_int_equal(json_u64(body, "\ntickcore_udp_rerequests_total "), 0);
+    server_stats_t st;
+    server_stats(s, &st);
+    assert_int_equal(st.delivered, 0);
+    assert_int_equal(st.udp_messages, 0);
+    assert_int_equal(st.udp_bad, 0);
+
+    mold_send_from(0x7f000001, udp, &cfg, 0, 10);
+    do {
+        server_stats(s, &st);
+        sleep_ms(10);
+    } while (st.delivered < 10 && mono_s() < end);
+    assert_int_equal(st.delivered, 10);
+    assert_int_equal(st.udp_messages, 10);
+    assert_int_equal(http_get(http, "/metrics", body, sizeof body), 200);
+    assert_int_equal(json_u64(body, "\ntickcore_udp_foreign_total "), 5);
+    stop(&r);
+    close_and_check(&r);
+}
+
 static void *run_thread_rc(void *arg)
 {
     static int rc;
@@ -730,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_server_open_error_names_port),
         cmocka_unit_test(test_server_silent_connections_cannot_lock_out_publisher),
         cmocka_unit_test(test_server_journal_failure_degrades_read_only),
+        cmocka_unit_test(test_server_udp_allow_drops_other_sources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
