@@ -29,6 +29,7 @@
 #include "server/snapshot.h"
 #include "server/web.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -889,6 +890,25 @@ static void teardown(server_t *s)
     mem_free(MEM_TAG_SERVER, s, sizeof *s);
 }
 
+/* HTTP on an address outside 127.0.0.0/8 with no http.token: every query and /metrics open to
+ * whoever can reach the port. Said in the log and, when the log is a file, on stderr too. */
+static void warn_public_http(const server_t *s)
+{
+    struct in_addr a;
+    if (!s->cfg.http_port || s->cfg.http_token[0] ||
+        inet_pton(AF_INET, s->cfg.http_addr, &a) != 1 || (ntohl(a.s_addr) >> 24) == 127)
+        return;
+    char w[300];
+    snprintf(w, sizeof w,
+             "warning: HTTP listens on %s:%u (not loopback) without http.token: anyone who "
+             "reaches the port reads every query and /metrics; set http.token, or "
+             "http.addr=127.0.0.1",
+             s->cfg.http_addr, server_http_port(s));
+    log_msg("serve: %s", w);
+    if (s->cfg.log_path[0])
+        fprintf(stderr, "tickcore serve: %s\n", w);
+}
+
 int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, char *err,
                 size_t errlen)
 {
@@ -954,6 +974,7 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
         teardown(s);
         return rc;
     }
+    warn_public_http(s); /* before "listening", which scripts wait for */
     log_msg("serve: listening: soupbintcp %s:%u, moldudp64 %s:%u, http %s:%u (thread: %s); "
             "session %s; next sequence number %llu; journal %s (fsync %s)",
             s->cfg.tcp_addr, s->live.tcp_port, s->cfg.udp_addr, s->live.udp_port, s->cfg.http_addr,
