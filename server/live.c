@@ -581,8 +581,8 @@ static void sync_mold(live_t *l)
     CSET(l->c.udp_duplicates, rx->duplicates + l->udp_offer_dups);
     CSET(l->c.udp_gaps, rx->gaps);
     CSET(l->c.udp_recovered, rx->recovered);
-    CSET(l->c.udp_lost_gaps, rx->lost_gaps);
-    CSET(l->c.udp_lost_messages, rx->lost_messages);
+    CSET(l->c.udp_lost_gaps, l->lost_gaps0 + rx->lost_gaps);
+    CSET(l->c.udp_lost_messages, l->lost_messages0 + rx->lost_messages);
     CSET(l->c.udp_held_peak, rx->held_peak_bytes);
     CSET(l->c.udp_store_full, rx->store_full);
     CSET(l->c.udp_heartbeats, rx->heartbeats);
@@ -943,6 +943,14 @@ void live_refuse(live_t *l, const char *reason)
             drop_client(l, i, LIVE_DROP_REFUSED, text);
     }
     io_uring_submit(&l->ring);
+}
+
+void live_restore_lost(live_t *l, uint64_t gaps, uint64_t messages)
+{
+    l->lost_gaps0 = gaps;
+    l->lost_messages0 = messages;
+    CSET(l->c.udp_lost_gaps, gaps + (l->mold_ok ? l->mold.lost_gaps : 0));
+    CSET(l->c.udp_lost_messages, messages + (l->mold_ok ? l->mold.lost_messages : 0));
 }
 
 bool live_idle(const live_t *l)

@@ -111,6 +111,7 @@ typedef struct live {
     struct sockaddr_in mold_source;         /* where re-requests go: the last (allowed) sender */
     bool have_source;
     uint64_t udp_offer_dups;
+    uint64_t lost_gaps0, lost_messages0; /* live_restore_lost: lost before this run */
     uint8_t req_buf[64];
     /* the stream */
     uint64_t next_seq;
@@ -146,6 +147,9 @@ void live_stop(live_t *l);
  * of Session and is closed (reason refused); later logins are rejected ('S') and datagrams
  * ignored. Queries are not live's business: the server keeps serving them. Serve thread. */
 void live_refuse(live_t *l, const char *reason);
+/* The UDP lost counters (udp_lost_gaps, udp_lost_messages) start from what earlier runs lost
+ * (the journal's gap sidecar), so that they survive a restart. Serve thread, after live_init. */
+void live_restore_lost(live_t *l, uint64_t gaps, uint64_t messages);
 bool live_idle(const live_t *l);
 void live_fini(live_t *l);
 

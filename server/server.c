@@ -279,14 +279,15 @@ static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
     (void)req;
     bool draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
     bool degraded = atomic_load_explicit(&s->degraded, memory_order_relaxed);
-    /* next_sequence: what the journal has written + 1, never what is still in a buffer */
+    /* next_sequence: what the journal has written + 1, never what is still in a buffer;
+     * messages: rebuilt from the journal at start-up + taken since (survives a restart) */
     jbuf_printf(out,
                 "{\"status\":\"%s\",\"version\":\"" SERVER_VERSION "\",\"next_sequence\":%" PRIu64
                 ",\"messages\":%" PRIu64 ",\"uptime_s\":%.3f",
                 degraded   ? "degraded: journal"
                 : draining ? "draining"
                            : (failed(s) ? "failed" : "ok"),
-                GGET(s->g_ack_seq), GGET(s->live.c.delivered),
+                GGET(s->g_ack_seq), s->recovered + GGET(s->live.c.delivered),
                 (double)(clock_mono_ns() - s->t_start) * 1e-9);
     if (atomic_load_explicit(&s->fatal, memory_order_acquire)) { /* fatal_msg is written */
         jbuf_puts(out, ",\"error\":");
@@ -960,6 +961,11 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
                        lost, s, err, errlen);
         s->live_ok = rc == 0;
         s->live.ack = ack_seq;
+        if (rc == 0 && s->have_journal) { /* the gaps of earlier runs, from the .gaps sidecar */
+            journal_stats_t js;
+            journal_stats(&s->journal, &js);
+            live_restore_lost(&s->live, js.gaps, js.lost_messages);
+        }
         GSET(s->g_ack_seq, s->live.next_seq);
     }
     if (rc == 0 && s->cfg.http_port) {
