@@ -31,7 +31,7 @@ static void on_signal(int sig)
 typedef struct feed_opts {
     publish_cfg_t p;
     bool json;
-    bool from_set, retry_set, retain_set, linger_set;
+    bool from_set, retry_set, retain_set, linger_set, rtx_rate_set;
 } feed_opts_t;
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -68,6 +68,8 @@ static void usage(FILE *f)
            "                        50 bytes + 5 bytes of index each)\n"
            "  --linger SECONDS      keep answering retransmission requests this long after the\n"
            "                        End of Session packets (default 1)\n"
+           "  --rtx-rate N          retransmitted messages per second at most (default 100000,\n"
+           "                        0 = no limit); requests are answered only from the target\n"
            "  --drop-every N        test/demo hook: hold back every N-th data datagram the first\n"
            "                        time, so that the server must re-request it\n"
            "output:\n"
@@ -201,19 +203,28 @@ enum {
     OPT_RETRY,
     OPT_RETAIN,
     OPT_LINGER,
+    OPT_RTX_RATE,
     OPT_DROP,
     OPT_JSON,
     OPT_QUIET,
 };
 
 static const args_opt_t OPTS[] = {
-    {"to", true, OPT_TO, NULL},           {"rate", true, OPT_RATE, NULL},
-    {"user", true, OPT_USER, NULL},       {"password", true, OPT_PASSWORD, NULL},
-    {"session", true, OPT_SESSION, NULL}, {"from", true, OPT_FROM, NULL},
-    {"count", true, OPT_COUNT, NULL},     {"retry", true, OPT_RETRY, NULL},
-    {"retain", true, OPT_RETAIN, NULL},   {"linger", true, OPT_LINGER, NULL},
-    {"drop-every", true, OPT_DROP, NULL}, {"json", false, OPT_JSON, NULL},
-    {"quiet", false, OPT_QUIET, NULL},    {NULL, false, 0, NULL},
+    {"to", true, OPT_TO, NULL},
+    {"rate", true, OPT_RATE, NULL},
+    {"user", true, OPT_USER, NULL},
+    {"password", true, OPT_PASSWORD, NULL},
+    {"session", true, OPT_SESSION, NULL},
+    {"from", true, OPT_FROM, NULL},
+    {"count", true, OPT_COUNT, NULL},
+    {"retry", true, OPT_RETRY, NULL},
+    {"retain", true, OPT_RETAIN, NULL},
+    {"linger", true, OPT_LINGER, NULL},
+    {"drop-every", true, OPT_DROP, NULL},
+    {"json", false, OPT_JSON, NULL},
+    {"quiet", false, OPT_QUIET, NULL},
+    {"rtx-rate", true, OPT_RTX_RATE, NULL},
+    {NULL, false, 0, NULL},
 };
 
 static int on_opt(void *ctx, int id, const char *val)
@@ -269,6 +280,12 @@ static int on_opt(void *ctx, int id, const char *val)
             return bad_opt("--linger", val, "seconds (0..3600)");
         fo->linger_set = true;
         break;
+    case OPT_RTX_RATE:
+        if (args_count("feed", "--rtx-rate", val, 0, PUBLISH_MAX_RTX_RATE,
+                       "0..10M messages per second (0 = no limit)", &o->rtx_rate))
+            return 2;
+        fo->rtx_rate_set = true;
+        break;
     case OPT_DROP:
         if (args_count("feed", "--drop-every", val, 1, UINT64_MAX, "a whole number >= 1",
                        &o->drop_every))
@@ -307,8 +324,10 @@ static int parse_args(int argc, char **argv, feed_opts_t *fo)
         return args_error("feed", "--to tcp://IP:PORT or udp://IP:PORT is required");
     if (parse_url(o->to, &o->tcp, &o->addr))
         return bad_opt("--to", o->to, "tcp://IPv4:PORT or udp://IPv4:PORT");
-    if (o->tcp && (fo->from_set || fo->retain_set || fo->linger_set || o->drop_every))
-        return args_error("feed", "--from, --retain, --linger and --drop-every are for udp:// "
+    if (o->tcp &&
+        (fo->from_set || fo->retain_set || fo->linger_set || o->drop_every || fo->rtx_rate_set))
+        return args_error("feed", "--from, --retain, --linger, --rtx-rate and --drop-every are "
+                                  "for udp:// "
                                   "(over TCP the server's Login Accepted names the sequence)");
     if (!o->tcp && fo->retry_set)
         return args_error("feed", "--retry is for tcp://");
@@ -352,10 +371,11 @@ static void report(const feed_opts_t *fo, const publish_result_t *r)
                    r->end_of_session ? "true" : "false", r->server_closed ? "true" : "false");
         else
             printf(",\"retransmission\":{\"requests\":%" PRIu64 ",\"bad_requests\":%" PRIu64
-                   ",\"answered\":%" PRIu64 ",\"unanswerable\":%" PRIu64 ",\"packets\":%" PRIu64
+                   ",\"answered\":%" PRIu64 ",\"unanswerable\":%" PRIu64
+                   ",\"rate_limited\":%" PRIu64 ",\"packets\":%" PRIu64
                    "},\"test_dropped_packets\":%" PRIu64,
-                   r->requests, r->bad_requests, r->answered, r->unanswerable, r->rtx_packets,
-                   r->test_dropped);
+                   r->requests, r->bad_requests, r->answered, r->unanswerable, r->rtx_limited,
+                   r->rtx_packets, r->test_dropped);
         printf("}\n");
         fflush(stdout);
         return;
@@ -380,9 +400,9 @@ static void report(const feed_opts_t *fo, const publish_result_t *r)
     else
         printf(" in %" PRIu64 " datagrams; retransmissions: %" PRIu64 " requests, %" PRIu64
                " messages answered in %" PRIu64 " datagrams, %" PRIu64 " unanswerable, %" PRIu64
-               " bad requests\n",
+               " over --rtx-rate, %" PRIu64 " bad requests\n",
                r->packets, r->requests, r->answered, r->rtx_packets, r->unanswerable,
-               r->bad_requests);
+               r->rtx_limited, r->bad_requests);
     if (!r->tcp && o->drop_every)
         printf("  --drop-every %" PRIu64 ": %" PRIu64 " datagrams held back the first time\n",
                o->drop_every, r->test_dropped);

@@ -137,6 +137,11 @@ static const key_t_ KEYS[] = {
      "addr", "IPv4 address `serve` receives MoldUDP64 datagrams on"},
     {"live", "udp_port", K_U32, OFF(udp_port), 0, 65535, "7002", NULL,
      "MoldUDP64 port; 0 = no UDP feed"},
+    {"live", "udp_allow", K_STR, OFF(udp_allow), 1, sizeof(((config_t *)0)->udp_allow),
+     "127.0.0.0/8", "cidr",
+     "IPv4 network (CIDR, like 10.1.2.0/24; a bare address is /32; 0.0.0.0/0 = anyone) MoldUDP64 "
+     "datagrams are taken from: others are dropped unparsed, counted "
+     "(tickcore_udp_foreign_total) and logged; re-requests go only to an allowed sender"},
     {"live", "session", K_STR, OFF(session), 1, 11, "TICKCORE", "name",
      "session name (1-10 letters or digits) of the one sequenced stream both feeds carry: "
      "SoupBinTCP "
@@ -284,6 +289,11 @@ static int parse_string(const key_t_ *k, const char *v, char *dst, char *why, si
             err_set(why, wn, "'%s' is not an IPv4 address (like 127.0.0.1)", tmp);
             return -1;
         }
+    }
+    if (k->choices && !strcmp(k->choices, "cidr")) {
+        uint32_t net, mask;
+        if (config_cidr(tmp, &net, &mask, why, wn) < 0)
+            return -1;
     }
     memcpy(dst, tmp, n + 1);
     return 0;
@@ -557,6 +567,44 @@ int config_set(config_t *c, const char *key, const char *value, char *err, size_
         return -1;
     }
     return 0;
+}
+
+int config_cidr(const char *s, uint32_t *net, uint32_t *mask, char *err, size_t errlen)
+{
+    char addr[16];
+    const char *slash = strchr(s, '/');
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+    unsigned long bits = 32;
+    struct in_addr a;
+    if (alen >= sizeof addr)
+        goto bad;
+    memcpy(addr, s, alen);
+    addr[alen] = '\0';
+    if (inet_pton(AF_INET, addr, &a) != 1)
+        goto bad;
+    if (slash) {
+        char *end;
+        if (!isdigit((unsigned char)slash[1]))
+            goto bad;
+        errno = 0;
+        bits = strtoul(slash + 1, &end, 10);
+        if (errno || *end || bits > 32)
+            goto bad;
+    }
+    *mask = bits ? ~0u << (32 - bits) : 0;
+    *net = ntohl(a.s_addr);
+    if (*net & ~*mask) {
+        struct in_addr n = {htonl(*net & *mask)};
+        char nb[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &n, nb, sizeof nb);
+        err_set(err, errlen, "'%s' has host bits set past /%lu (the network is %s/%lu)", s, bits,
+                nb, bits);
+        return -1;
+    }
+    return 0;
+bad:
+    err_set(err, errlen, "'%s' is not an IPv4 network (like 127.0.0.0/8 or 10.1.2.3)", s);
+    return -1;
 }
 
 int config_check(const config_t *c, char *err, size_t errlen)

@@ -77,6 +77,7 @@ typedef struct config {
     uint32_t tcp_port;
     char udp_addr[16];
     uint32_t udp_port;
+    char udp_allow[19]; /* CIDR: see config_cidr */
     char session[11];
     char username[7];
     char password[11];
@@ -99,7 +100,7 @@ typedef struct config {
     uint64_t journal_buffer_size;
     uint32_t journal_buffers;
     /* [http] */
-    bool http_boost;          /* http.boost: HTTP thread ahead of ingest in the scheduler */
+    bool http_boost; /* http.boost: HTTP thread ahead of ingest in the scheduler */
     char http_addr[16];
     uint32_t http_port;
     char http_token[128];
@@ -133,6 +134,9 @@ int config_set(config_t *c, const char *key, const char *value, char *err, size_
 
 /* The rules between keys. 0, or -1 with a message naming the keys. */
 int config_check(const config_t *c, char *err, size_t errlen);
+/* An IPv4 network "a.b.c.d/bits" (a bare address is /32) as *net and *mask in host byte order;
+ * 0, or -1 with err naming what is wrong (not an address, bits past 32, host bits set). */
+int config_cidr(const char *s, uint32_t *net, uint32_t *mask, char *err, size_t errlen);
 
 /* The effective configuration as an INI file, every key with its comment. */
 void config_print(FILE *f, const config_t *c);

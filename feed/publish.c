@@ -101,6 +101,8 @@ typedef struct feed {
     uint64_t last_send_ns;
     uint64_t t_start;
     bool started;
+    /* UDP retransmission budget (rtx_take): tokens in 1/FEED_NS messages, last refill */
+    uint64_t rtx_tokens, rtx_t;
     /* pacing */
     uint64_t pace_t0, pace_sent, pace_budget;
 } feed_t;
@@ -759,17 +761,41 @@ static int udp_sendto(feed_t *f, const uint8_t *buf, size_t len, const struct so
     }
 }
 
-/* Answer one retransmission request from `from`: the retained, already sent messages of the
- * range, in datagrams of up to 1400 bytes. */
-static int udp_answer(feed_t *f, uint64_t seq, uint16_t count, const struct sockaddr_in *from)
+/* The retransmission budget, a token bucket in messages: rtx_rate per second, at most one
+ * second's worth saved up. Returns how many of `want` messages may be sent now and takes them. */
+static uint64_t rtx_take(feed_t *f, uint64_t want)
+{
+    uint64_t rate = f->o->rtx_rate;
+    if (rate == 0)
+        return want;
+    uint64_t now = clock_mono_ns();
+    uint64_t dt = now - f->rtx_t;
+    f->rtx_t = now;
+    /* tokens in units of 1/FEED_NS messages: no rounding loss between calls */
+    uint64_t cap = rate * FEED_NS;
+    uint64_t add = dt >= FEED_NS ? cap : dt * rate;
+    f->rtx_tokens = f->rtx_tokens + add > cap ? cap : f->rtx_tokens + add; /* both <= 1e16 */
+    uint64_t have = f->rtx_tokens / FEED_NS;
+    uint64_t n = want < have ? want : have;
+    f->rtx_tokens -= n * FEED_NS;
+    return n;
+}
+
+/* Answer one retransmission request of the target: the retained, already sent messages of the
+ * range that the rate limit allows, in datagrams of up to 1400 bytes, sent to the target. */
+static int udp_answer(feed_t *f, uint64_t seq, uint16_t count)
 {
     publish_result_t *r = f->r;
+    const struct sockaddr_in *to = &f->o->addr;
     uint64_t hi = seq > UINT64_MAX - count ? UINT64_MAX : seq + count;
     uint64_t a = seq > f->ring_lo ? seq : f->ring_lo;
     uint64_t b = hi < f->sent_hi ? hi : f->sent_hi;
     uint64_t n = b > a ? b - a : 0;
     r->unanswerable += count - n;
-    if (n == 0)
+    uint64_t ok = rtx_take(f, n);
+    r->rtx_limited += n - ok;
+    b = a + ok;
+    if (ok == 0)
         return FEED_OK;
     mold_builder_t rb;
     mold_begin(&rb, f->rtx, FEED_DGRAM, f->session, a);
@@ -777,7 +803,7 @@ static int udp_answer(feed_t *f, uint64_t seq, uint16_t count, const struct sock
     for (uint64_t s = a; s < b; s++) {
         uint8_t len = ring_get(f, s, msg);
         if (!mold_add(&rb, msg, len)) {
-            int rc = udp_sendto(f, f->rtx, mold_finish(&rb), from);
+            int rc = udp_sendto(f, f->rtx, mold_finish(&rb), to);
             if (rc)
                 return rc;
             r->rtx_packets++;
@@ -786,7 +812,7 @@ static int udp_answer(feed_t *f, uint64_t seq, uint16_t count, const struct sock
         }
         r->answered++;
     }
-    int rc = udp_sendto(f, f->rtx, mold_finish(&rb), from);
+    int rc = udp_sendto(f, f->rtx, mold_finish(&rb), to);
     if (rc == FEED_OK)
         r->rtx_packets++;
     return rc;
@@ -809,13 +835,15 @@ static int udp_requests(feed_t *f)
         uint64_t seq;
         uint16_t count;
         if (fl != sizeof from || from.sin_family != AF_INET ||
+            from.sin_addr.s_addr != f->o->addr.sin_addr.s_addr ||
+            from.sin_port != f->o->addr.sin_port ||
             mold_request_parse(f->rx, (size_t)k, sess, &seq, &count, rerr, sizeof rerr) < 0 ||
             strcmp(sess, f->session) != 0) {
             f->r->bad_requests++;
             continue;
         }
         f->r->requests++;
-        int rc = udp_answer(f, seq, count, &from);
+        int rc = udp_answer(f, seq, count);
         if (rc)
             return rc;
     }
@@ -880,15 +908,21 @@ static int udp_run(feed_t *f)
     }
     int sndbuf = 4 << 20;
     setsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    struct sockaddr_in any = {.sin_family = AF_INET};
-    if (bind(f->fd, (const struct sockaddr *)&any, sizeof any) < 0) {
-        snprintf(f->err, sizeof f->err, "bind: %s", strerror(errno));
+    /* connect(): the kernel binds the local address the route to the target picks (not
+     * 0.0.0.0) and delivers datagrams from the target's address and port only, so nothing else
+     * can make the feed send anything anywhere (an open reflector otherwise: one 20-byte request
+     * naming the public session could ask for 60 KB). */
+    if (connect(f->fd, (const struct sockaddr *)&o->addr, sizeof o->addr) < 0) {
+        snprintf(f->err, sizeof f->err, "connect %s: %s", o->to ? o->to : "udp target",
+                 strerror(errno));
         return FEED_FATAL;
     }
     memcpy(r->session, f->session, sizeof r->session);
     r->first_seq = r->next_seq = o->from;
     f->end_seq = o->count && o->from <= UINT64_MAX - o->count ? o->from + o->count - 1 : UINT64_MAX;
     f->ring_lo = f->ring_hi = f->sent_hi = o->from;
+    f->rtx_t = clock_mono_ns();
+    f->rtx_tokens = o->rtx_rate * FEED_NS; /* a full second's budget */
     bool file_error = false;
     int k = cursor_seek(&f->cur, o->from, f->err, sizeof f->err);
     if (k < 0)
@@ -1000,6 +1034,7 @@ void publish_cfg_default(publish_cfg_t *c)
     c->from = 1;
     c->retain = PUBLISH_DEFAULT_RETAIN;
     c->linger_ns = FEED_NS;
+    c->rtx_rate = PUBLISH_DEFAULT_RTX_RATE;
 }
 
 int publish_run(const publish_cfg_t *o, publish_result_t *r)

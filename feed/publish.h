@@ -14,7 +14,11 @@
  * resumes where the new Login Accepted says (backwards or forwards in the file). Over UDP
  * (MoldUDP64) it sends datagrams of up to 1400 bytes, keeps the last `retain` messages in a ring
  * (preallocated bytes plus an index of offsets) and answers the server's retransmission requests,
- * which arrive on the same socket, from it; after the file it sends 3 End of Session packets and
+ * which arrive on the same socket, from it. The socket is connect()ed to the target: it is bound
+ * to the local address the route to the target picks and the kernel hands it datagrams from the
+ * target's address and port only; answers go to the target and nowhere else, at most `rtx_rate`
+ * messages a second (a token bucket holding one second; the rest is counted, and the receiver
+ * asks again). After the file it sends 3 End of Session packets and
  * keeps answering requests for `linger`. Pacing (rate) is smooth: the messages due are sent in
  * 1 ms slices, never in bursts of a second.
  *
@@ -34,8 +38,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PUBLISH_MAX_RETAIN     (64ull << 20)
-#define PUBLISH_DEFAULT_RETAIN (1ull << 20)
+#define PUBLISH_MAX_RETAIN       (64ull << 20)
+#define PUBLISH_DEFAULT_RETAIN   (1ull << 20)
+#define PUBLISH_DEFAULT_RTX_RATE 100000ull /* retransmitted messages/s */
+#define PUBLISH_MAX_RTX_RATE     10000000ull
 
 /* What to publish, where and how. publish_cfg_default gives the defaults of `tickcore feed`. */
 typedef struct publish_cfg {
@@ -48,6 +54,7 @@ typedef struct publish_cfg {
     uint64_t from;                     /* UDP: first sequence number (default 1) */
     uint64_t count;                    /* at most this many messages, 0 = all */
     uint64_t retain;                   /* UDP: messages kept for retransmission */
+    uint64_t rtx_rate;                 /* UDP: retransmitted messages/s at most, 0 = no limit */
     uint64_t drop_every;               /* UDP test hook: hold back every N-th data datagram once */
     uint64_t retry_ns, linger_ns;      /* TCP reconnect budget; UDP answers after the end */
     bool quiet;                        /* no status lines on stderr */
@@ -85,6 +92,7 @@ typedef struct publish_result {
     uint64_t bad_requests; /* malformed ones or of another session (ignored) */
     uint64_t answered;     /* messages sent again */
     uint64_t unanswerable; /* requested messages no longer retained or never sent */
+    uint64_t rtx_limited;  /* retained messages requested but not sent: over rtx_rate */
     uint64_t rtx_packets;  /* datagrams of retransmitted messages */
     uint64_t test_dropped; /* datagrams held back by drop_every */
     uint64_t allocs;       /* mem allocations after start-up (0: nothing per message) */

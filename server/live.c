@@ -581,8 +581,8 @@ static void sync_mold(live_t *l)
     CSET(l->c.udp_duplicates, rx->duplicates + l->udp_offer_dups);
     CSET(l->c.udp_gaps, rx->gaps);
     CSET(l->c.udp_recovered, rx->recovered);
-    CSET(l->c.udp_lost_gaps, rx->lost_gaps);
-    CSET(l->c.udp_lost_messages, rx->lost_messages);
+    CSET(l->c.udp_lost_gaps, l->lost_gaps0 + rx->lost_gaps);
+    CSET(l->c.udp_lost_messages, l->lost_messages0 + rx->lost_messages);
     CSET(l->c.udp_held_peak, rx->held_peak_bytes);
     CSET(l->c.udp_store_full, rx->store_full);
     CSET(l->c.udp_heartbeats, rx->heartbeats);
@@ -609,7 +609,17 @@ static void on_udp(live_t *l, uint32_t b, int res)
     CADD(l->c.udp_bytes, (uint64_t)res);
     char err[160], from[32];
     struct sockaddr_in *src = &l->dgram_from[b];
-    if (l->dgram_msg[b].msg_flags & MSG_TRUNC) {
+    if ((ntohl(src->sin_addr.s_addr) & l->udp_allow_mask) != l->udp_allow_net) {
+        /* not from live.udp_allow: dropped before parsing, never a re-request target */
+        uint64_t bad = atomic_load_explicit(&l->c.udp_foreign, memory_order_relaxed);
+        CADD(l->c.udp_foreign, 1);
+        if (bad < 10 || (bad & (bad - 1)) == 0) { /* the first ones, then powers of two */
+            inet_ntop(AF_INET, &src->sin_addr, from, sizeof from);
+            log_msg("serve: udp %s:%u: sender not in live.udp_allow %s: datagram dropped (%llu "
+                    "so far)",
+                    from, ntohs(src->sin_port), l->cfg.udp_allow, (unsigned long long)bad + 1);
+        }
+    } else if (l->dgram_msg[b].msg_flags & MSG_TRUNC) {
         CADD(l->c.udp_truncated, 1);
         inet_ntop(AF_INET, &src->sin_addr, from, sizeof from);
         log_msg("serve: udp %s:%u: datagram larger than live.udp_buffer_size (%llu): dropped", from,
@@ -751,6 +761,11 @@ int live_init(live_t *l, const config_t *cfg, uint64_t next_seq, live_deliver_fn
     if (cfg->recv_buffer < cfg->max_packet) {
         snprintf(err, errlen, "live.recv_buffer (%llu) must hold live.max_packet (%llu)",
                  (unsigned long long)cfg->recv_buffer, (unsigned long long)cfg->max_packet);
+        return -EINVAL;
+    }
+    char why[160];
+    if (config_cidr(cfg->udp_allow, &l->udp_allow_net, &l->udp_allow_mask, why, sizeof why) < 0) {
+        snprintf(err, errlen, "live.udp_allow: %s", why);
         return -EINVAL;
     }
     unsigned nudp = cfg->udp_port ? cfg->udp_buffers : 0;
@@ -928,6 +943,14 @@ void live_refuse(live_t *l, const char *reason)
             drop_client(l, i, LIVE_DROP_REFUSED, text);
     }
     io_uring_submit(&l->ring);
+}
+
+void live_restore_lost(live_t *l, uint64_t gaps, uint64_t messages)
+{
+    l->lost_gaps0 = gaps;
+    l->lost_messages0 = messages;
+    CSET(l->c.udp_lost_gaps, gaps + (l->mold_ok ? l->mold.lost_gaps : 0));
+    CSET(l->c.udp_lost_messages, messages + (l->mold_ok ? l->mold.lost_messages : 0));
 }
 
 bool live_idle(const live_t *l)

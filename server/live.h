@@ -12,7 +12,9 @@
  * it re-requests the gap from the packet's sender, and declares the gap lost after
  * live.gap_timeout (reported through on_lost, which the server records in the journal). Both
  * sources feed one sequence (A/B arbitration): whichever brings message `next` first delivers it,
- * the other's copy is a counted duplicate.
+ * the other's copy is a counted duplicate. Datagrams are taken only from live.udp_allow (a CIDR,
+ * default the loopback range): others are dropped before parsing, counted (udp_foreign) and
+ * logged (the first ten, then at powers of two), and never become the re-request target.
  *
  * Bad clients: a client that sends bytes that are not a SoupBinTCP packet, a packet before its
  * login or a login with the wrong credentials or session, a malformed ITCH message, or that
@@ -82,6 +84,7 @@ typedef struct live_counters {
     _Atomic uint64_t udp_wrong_session, udp_duplicates, udp_gaps, udp_recovered, udp_lost_gaps;
     _Atomic uint64_t udp_lost_messages, udp_rerequests, udp_held_peak, udp_store_full;
     _Atomic uint64_t udp_heartbeats, udp_end_of_session;
+    _Atomic uint64_t udp_foreign; /* datagrams from outside live.udp_allow (dropped) */
     _Atomic uint64_t delivered, next_seq;
 } live_counters_t;
 
@@ -104,9 +107,11 @@ typedef struct live {
     struct sockaddr_in *dgram_from;
     mold_rx_t mold;
     bool mold_ok;
-    struct sockaddr_in mold_source; /* where re-requests go: the last sender */
+    uint32_t udp_allow_net, udp_allow_mask; /* live.udp_allow, host byte order */
+    struct sockaddr_in mold_source;         /* where re-requests go: the last (allowed) sender */
     bool have_source;
     uint64_t udp_offer_dups;
+    uint64_t lost_gaps0, lost_messages0; /* live_restore_lost: lost before this run */
     uint8_t req_buf[64];
     /* the stream */
     uint64_t next_seq;
@@ -142,6 +147,9 @@ void live_stop(live_t *l);
  * of Session and is closed (reason refused); later logins are rejected ('S') and datagrams
  * ignored. Queries are not live's business: the server keeps serving them. Serve thread. */
 void live_refuse(live_t *l, const char *reason);
+/* The UDP lost counters (udp_lost_gaps, udp_lost_messages) start from what earlier runs lost
+ * (the journal's gap sidecar), so that they survive a restart. Serve thread, after live_init. */
+void live_restore_lost(live_t *l, uint64_t gaps, uint64_t messages);
 bool live_idle(const live_t *l);
 void live_fini(live_t *l);
 

@@ -29,6 +29,7 @@
 #include "server/snapshot.h"
 #include "server/web.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -278,14 +279,15 @@ static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
     (void)req;
     bool draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
     bool degraded = atomic_load_explicit(&s->degraded, memory_order_relaxed);
-    /* next_sequence: what the journal has written + 1, never what is still in a buffer */
+    /* next_sequence: what the journal has written + 1, never what is still in a buffer;
+     * messages: rebuilt from the journal at start-up + taken since (survives a restart) */
     jbuf_printf(out,
                 "{\"status\":\"%s\",\"version\":\"" SERVER_VERSION "\",\"next_sequence\":%" PRIu64
                 ",\"messages\":%" PRIu64 ",\"uptime_s\":%.3f",
                 degraded   ? "degraded: journal"
                 : draining ? "draining"
                            : (failed(s) ? "failed" : "ok"),
-                GGET(s->g_ack_seq), GGET(s->live.c.delivered),
+                GGET(s->g_ack_seq), s->recovered + GGET(s->live.c.delivered),
                 (double)(clock_mono_ns() - s->t_start) * 1e-9);
     if (atomic_load_explicit(&s->fatal, memory_order_acquire)) { /* fatal_msg is written */
         jbuf_puts(out, ",\"error\":");
@@ -456,6 +458,8 @@ static const metric_t metrics[] = {
      LIVE(udp_truncated)},
     {"tickcore_udp_wrong_session_total", C, "packets of another session", NULL,
      LIVE(udp_wrong_session)},
+    {"tickcore_udp_foreign_total", C,
+     "datagrams from senders outside live.udp_allow (dropped unparsed)", NULL, LIVE(udp_foreign)},
     {"tickcore_udp_gaps_total", C, "sequence gaps detected", NULL, LIVE(udp_gaps)},
     {"tickcore_udp_recovered_messages_total", C,
      "missing messages that arrived later (retransmission)", NULL, LIVE(udp_recovered)},
@@ -887,6 +891,25 @@ static void teardown(server_t *s)
     mem_free(MEM_TAG_SERVER, s, sizeof *s);
 }
 
+/* HTTP on an address outside 127.0.0.0/8 with no http.token: every query and /metrics open to
+ * whoever can reach the port. Said in the log and, when the log is a file, on stderr too. */
+static void warn_public_http(const server_t *s)
+{
+    struct in_addr a;
+    if (!s->cfg.http_port || s->cfg.http_token[0] ||
+        inet_pton(AF_INET, s->cfg.http_addr, &a) != 1 || (ntohl(a.s_addr) >> 24) == 127)
+        return;
+    char w[300];
+    snprintf(w, sizeof w,
+             "warning: HTTP listens on %s:%u (not loopback) without http.token: anyone who "
+             "reaches the port reads every query and /metrics; set http.token, or "
+             "http.addr=127.0.0.1",
+             s->cfg.http_addr, server_http_port(s));
+    log_msg("serve: %s", w);
+    if (s->cfg.log_path[0])
+        fprintf(stderr, "tickcore serve: %s\n", w);
+}
+
 int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, char *err,
                 size_t errlen)
 {
@@ -938,6 +961,11 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
                        lost, s, err, errlen);
         s->live_ok = rc == 0;
         s->live.ack = ack_seq;
+        if (rc == 0 && s->have_journal) { /* the gaps of earlier runs, from the .gaps sidecar */
+            journal_stats_t js;
+            journal_stats(&s->journal, &js);
+            live_restore_lost(&s->live, js.gaps, js.lost_messages);
+        }
         GSET(s->g_ack_seq, s->live.next_seq);
     }
     if (rc == 0 && s->cfg.http_port) {
@@ -952,6 +980,7 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
         teardown(s);
         return rc;
     }
+    warn_public_http(s); /* before "listening", which scripts wait for */
     log_msg("serve: listening: soupbintcp %s:%u, moldudp64 %s:%u, http %s:%u (thread: %s); "
             "session %s; next sequence number %llu; journal %s (fsync %s)",
             s->cfg.tcp_addr, s->live.tcp_port, s->cfg.udp_addr, s->live.udp_port, s->cfg.http_addr,

@@ -312,6 +312,43 @@ check replay_sigterm_clean_exit 0 'interrupted.*|leak check: OK, 0 live bytes in
      sleep 1.5; kill -TERM \$pid; wait \$pid; rc=\$?; cat '$tmp/sig.out'; exit \$rc"
 check replay_sigterm_reports_interrupted 0 '\(interrupted\)' -- cat "$tmp/sig.out"
 check replay_sigterm_no_leak 0 'leak check: OK, 0 live bytes in every tag' -- cat "$tmp/sig.out"
+# serve with HTTP on a non-loopback address and no http.token: a warning on stderr at start-up
+# (as well as in server.log). Bounded: up to 20 s for "listening", then SIGTERM. No traffic is
+# sent; the port is the kernel's free one. With a token, or on loopback, no warning.
+serve_briefly() { # serve_briefly NAME --set ...: stderr (and the log) on stdout, serve's status
+    local name=$1 port uport
+    shift
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    uport=$(python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$bin" serve --set http.port="$port" --set live.tcp_port=0 --set live.udp_port="$uport" \
+        --set journal.path="$tmp/$name.journal" --set server.log="$tmp/$name.log" \
+        --set book.max_orders=64K --set book.max_levels=16K --set symbols.max_symbols=1000 \
+        --set matrix.symbols=16 --set graph.clusters=2 --set pipeline.workers=1 "$@" \
+        > "$tmp/$name.out" 2> "$tmp/$name.err" < /dev/null &
+    local pid=$! i
+    for i in $(seq 200); do
+        grep -q 'serve: listening' "$tmp/$name.log" 2> /dev/null && break
+        kill -0 "$pid" 2> /dev/null || break
+        sleep 0.1
+    done
+    kill -TERM "$pid" 2> /dev/null
+    wait "$pid"
+    local rc=$?
+    echo "--- stderr"; cat "$tmp/$name.err"; echo "--- log"; cat "$tmp/$name.log"
+    return $rc
+}
+if command -v python3 > /dev/null; then
+    check serve_warns_public_http_without_token 0 \
+        '^tickcore serve: warning: HTTP listens on 0\.0\.0\.0:[0-9]+ \(not loopback\) without http\.token' -- \
+        serve_briefly pub --set http.addr=0.0.0.0
+    check serve_public_http_warning_logged 0 'serve: warning: HTTP listens on 0\.0\.0\.0' -- \
+        cat "$tmp/pub.log"
+    check serve_no_warning_with_token_or_loopback 0 '^no warning$' -- bash -c \
+        "$(declare -f serve_briefly); bin='$bin' tmp='$tmp';
+         serve_briefly tok --set http.addr=0.0.0.0 --set http.token=s3cret > /dev/null || exit 1
+         serve_briefly lo --set http.addr=127.0.0.5 > /dev/null || exit 1
+         grep -h warning '$tmp/tok.err' '$tmp/tok.log' '$tmp/lo.err' '$tmp/lo.log' || echo 'no warning'"
+fi
 # Market pace: the AAPL sample spans 17,535 s of feed time; at 100000x that is at least 0.17 s.
 if [ -f "$aapl" ] && command -v python3 > /dev/null; then
     check replay_speed_paces_by_timestamps 0 '^paced$' -- bash -c "'$bin' replay --json ${small[*]} \

@@ -178,6 +178,30 @@ static void test_config_values_and_set(void **state)
     assert_string_equal(c.http_token, "");
     assert_int_equal(config_set(&c, "live.username=ab1", NULL, err, sizeof err), 0);
     assert_string_equal(c.username, "ab1");
+    /* live.udp_allow: a CIDR; networks worked by hand (host byte order) */
+    uint32_t net, mask;
+    assert_string_equal(c.udp_allow, "127.0.0.0/8");
+    assert_int_equal(config_cidr(c.udp_allow, &net, &mask, err, sizeof err), 0);
+    assert_int_equal(net, 0x7f000000u);
+    assert_int_equal(mask, 0xff000000u);
+    assert_int_equal(config_cidr("10.1.2.3", &net, &mask, err, sizeof err), 0);
+    assert_int_equal(net, 0x0a010203u);
+    assert_int_equal(mask, 0xffffffffu);
+    assert_int_equal(config_cidr("0.0.0.0/0", &net, &mask, err, sizeof err), 0);
+    assert_int_equal(net, 0);
+    assert_int_equal(mask, 0);
+    assert_int_equal(config_cidr("192.168.4.0/22", &net, &mask, err, sizeof err), 0);
+    assert_int_equal(mask, 0xfffffc00u);
+    assert_int_equal(config_set(&c, "live.udp_allow=10.0.0.1/8", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "host bits set past /8 (the network is 10.0.0.0/8)"));
+    static const char *const bad[] = {"127.0.0.0/33", "127.0.0.0/",   "127.0.0.0/-1",
+                                      "localhost",    "127.0.0.0/8x", "1.2.3.4/ 8"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(config_set(&c, "live.udp_allow", bad[i], err, sizeof err), -1);
+        assert_non_null(strstr(err, "is not an IPv4 network"));
+    }
+    assert_int_equal(config_set(&c, "live.udp_allow=127.0.0.1/32", NULL, err, sizeof err), 0);
+    assert_string_equal(c.udp_allow, "127.0.0.1/32");
 }
 
 int main(void)

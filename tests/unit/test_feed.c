@@ -23,10 +23,10 @@
 #include <cmocka.h>
 
 #include "cli/cmd_feed.h"
+#include "feed/publish.h"
 #include "mem/mem.h"
 #include "net/mold.h"
 #include "net/soup.h"
-#include "feed/publish.h"
 #include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 
@@ -615,6 +615,10 @@ typedef struct urcv {
     uint16_t extra_count;
     bool extra_answered; /* wait for the answer (else send and finish) */
     bool send_garbage;
+    /* a second socket on 127.0.0.2 that sends the same extra request: its answers are counted */
+    bool foreign;
+    int foreign_fd;
+    uint64_t foreign_got; /* datagrams that reached it */
     /* what it saw */
     uint64_t lo, hi; /* lowest seen; 1 + highest seen */
     uint64_t firsts, dups, gaps_seen, requests_sent, extra_got, extra_bad;
@@ -690,10 +694,25 @@ static void *rcv_main(void *arg)
                         rcv_request(u, u->extra_seq, u->extra_count);
                     if (u->send_garbage)
                         sendto(u->fd, "junk!", 5, 0, (struct sockaddr *)&u->peer, sizeof u->peer);
+                    if (u->foreign) {
+                        uint8_t req[MOLD_REQUEST_LEN];
+                        size_t k = mold_put_request(req, sizeof req, u->session, u->extra_seq,
+                                                    u->extra_count);
+                        sendto(u->foreign_fd, req, k, 0, (struct sockaddr *)&u->peer,
+                               sizeof u->peer);
+                    }
                     extra_sent = true;
                 }
-                if (!u->extra_count || !u->extra_answered || u->extra_got >= u->extra_count)
+                if (!u->extra_count || !u->extra_answered || u->extra_got >= u->extra_count) {
+                    /* the foreign socket: anything that arrives within 300 ms is an answer */
+                    for (uint64_t t0 = now_ms(); u->foreign && now_ms() - t0 < 300;) {
+                        struct pollfd fp = {.fd = u->foreign_fd, .events = POLLIN};
+                        if (poll(&fp, 1, 20) > 0 &&
+                            recv(u->foreign_fd, u->buf, sizeof u->buf, 0) > 0)
+                            u->foreign_got++;
+                    }
                     return NULL;
+                }
             }
         }
         struct pollfd p = {.fd = u->fd, .events = POLLIN};
@@ -793,6 +812,18 @@ static void rcv_join(urcv_t *u)
 {
     pthread_join(u->th, NULL);
     close(u->fd);
+    if (u->foreign)
+        close(u->foreign_fd);
+}
+
+/* The receiver's second socket, bound to 127.0.0.2 (another source on loopback). */
+static void rcv_add_foreign(urcv_t *u)
+{
+    u->foreign = true;
+    u->foreign_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(u->foreign_fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+    assert_int_equal(bind(u->foreign_fd, (struct sockaddr *)&sa, sizeof sa), 0);
 }
 
 static void rcv_check_range(const urcv_t *u, uint64_t from, uint64_t to)
@@ -891,6 +922,59 @@ static void test_feed_udp_from_count_and_retention_limit(void **state)
     assert_int_equal(r.answered, 0);
     assert_int_equal(r.bad_requests, 1);
     assert_int_equal(r.allocs, 0);
+}
+
+/* The retransmission socket answers its target only: the same request sent from 127.0.0.2 (any
+ * other source could name the public session) gets no datagram back, while the target's is
+ * answered byte for byte. */
+static void test_feed_udp_answers_only_its_target(void **state)
+{
+    (void)state;
+    urcv_t *u = rcv_new();
+    rcv_add_foreign(u);
+    u->extra_seq = 5;
+    u->extra_count = 40;
+    u->extra_answered = true;
+    rcv_start(u);
+    publish_result_t r;
+    int rc = run_feed(&r, plain_path, "--to", u->url, "--quiet", "--count", "300", "--linger", "2",
+                      NULL);
+    rcv_join(u);
+    assert_string_equal(u->err, "");
+    assert_int_equal(rc, 0);
+    assert_int_equal(u->extra_got, 40);
+    assert_int_equal(u->extra_bad, 0);
+    assert_int_equal(u->foreign_got, 0);
+    assert_int_equal(r.requests, u->requests_sent);
+    assert_int_equal(r.answered, 40);
+}
+
+/* --rtx-rate 100: a request for 500 retained messages gets the bucket's one second, 100 of them
+ * (messages 50..149, the start of the range), and the other 400 are counted, not sent. Without
+ * a limit (0) the same request is answered whole. */
+static void test_feed_udp_retransmissions_rate_limited(void **state)
+{
+    (void)state;
+    static const char *rates[] = {"100", "0"};
+    for (int i = 0; i < 2; i++) {
+        urcv_t *u = rcv_new();
+        u->extra_seq = 50;
+        u->extra_count = 500;
+        u->extra_answered = i == 1;
+        rcv_start(u);
+        publish_result_t r;
+        int rc = run_feed(&r, plain_path, "--to", u->url, "--quiet", "--count", "1000",
+                          "--rtx-rate", rates[i], "--linger", "1", NULL);
+        rcv_join(u);
+        assert_string_equal(u->err, "");
+        assert_int_equal(rc, 0);
+        assert_int_equal(r.requests, u->requests_sent);
+        assert_int_equal(r.answered, i == 0 ? 100 : 500);
+        assert_int_equal(r.rtx_limited, i == 0 ? 400 : 0);
+        assert_int_equal(r.unanswerable, 0);
+        if (i == 1)
+            assert_int_equal(u->extra_got, 500);
+    }
 }
 
 /* ---- allocation ---------------------------------------------------------------------------- */
@@ -1026,6 +1110,8 @@ int main(void)
         cmocka_unit_test_setup(test_feed_udp_sends_in_order_and_retransmits, unseal),
         cmocka_unit_test_setup(test_feed_udp_drop_every_filled_by_rerequest, unseal),
         cmocka_unit_test_setup(test_feed_udp_from_count_and_retention_limit, unseal),
+        cmocka_unit_test_setup(test_feed_udp_answers_only_its_target, unseal),
+        cmocka_unit_test_setup(test_feed_udp_retransmissions_rate_limited, unseal),
         cmocka_unit_test_setup(test_feed_allocations_do_not_grow_with_messages, unseal),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

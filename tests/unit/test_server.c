@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "mem/mem.h"
+#include "net/mold.h"
 #include "net/soup.h"
 #include "server/server.h"
 #include "sim/gen.h"
@@ -181,21 +182,31 @@ static int connect_port(uint16_t port)
     return fd;
 }
 
-/* Set by a test in which the server may end the publisher's session on purpose (a journal
- * failure): a send that finds the connection closed by the server then ends the sending. */
-static bool g_server_may_close;
+/* soup_publish where the server may cut the publisher off mid-way (it refuses data): a reset
+ * or broken pipe ends the publishing instead of failing the test. */
+static bool g_cut_ok;
 
-static void send_all(int fd, const uint8_t *p, size_t n)
+/* Everything sent, or false when g_cut_ok and the server closed the connection. */
+static bool send_some(int fd, const uint8_t *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && g_server_may_close && (errno == EPIPE || errno == ECONNRESET))
-            return;
+        if (w < 0 && g_cut_ok && (errno == EPIPE || errno == ECONNRESET))
+            return false;
         if (w <= 0)
             fail_msg("send: %s", w < 0 ? strerror(errno) : "0 bytes");
         p += w;
         n -= (size_t)w;
     }
+    return true;
+}
+
+static void send_all(int fd, const uint8_t *p, size_t n)
+{
+    bool cut = g_cut_ok;
+    g_cut_ok = false;
+    send_some(fd, p, n);
+    g_cut_ok = cut;
 }
 
 /* GET path; returns the status, the body in body[0..cap) (NUL-terminated). */
@@ -276,13 +287,16 @@ static double soup_publish(uint16_t port, const config_t *cfg, const msgs_t *ms,
         const uint8_t *m = ms->p + ms->off[i] + 2;
         size_t len = ms->off[i + 1] - ms->off[i] - 2;
         if (used + len + 3 > sizeof out) {
-            send_all(fd, out, used);
+            if (!send_some(fd, out, used)) {
+                close(fd);
+                return login_s;
+            }
             used = 0;
         }
         used += soup_put_sequenced(out + used, sizeof out - used, m, len);
     }
     used += soup_put_empty(out + used, sizeof out - used, SOUP_LOGOUT_REQUEST);
-    send_all(fd, out, used);
+    send_some(fd, out, used);
     close(fd);
     return login_s;
 }
@@ -614,6 +628,120 @@ static void test_server_silent_connections_cannot_lock_out_publisher(void **stat
     close_and_check(&r);
 }
 
+/* A datagram of messages [from, to) of the file, sequence number from + 1, from a socket bound to
+ * src (host order) to the server's MoldUDP64 port. */
+static void mold_send_from(uint32_t src, uint16_t port, const config_t *cfg, size_t from, size_t to)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static uint8_t dg[1400];
+    mold_builder_t b;
+    mold_begin(&b, dg, sizeof dg, cfg->session, from + 1);
+    for (size_t i = from; i < to; i++)
+        assert_true(mold_add(&b, g_file.p + g_off[i] + 2, (uint16_t)(g_off[i + 1] - g_off[i] - 2)));
+    size_t n = mold_finish(&b);
+    struct sockaddr_in to_sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(sendto(fd, dg, n, 0, (struct sockaddr *)&to_sa, sizeof to_sa), (ssize_t)n);
+    close(fd);
+}
+
+/* Issue 15 item 6: the MoldUDP64 port took data from any local process (one injected message
+ * stayed in the journal forever). With live.udp_allow=127.0.0.1/32, five datagrams from
+ * 127.0.0.2 are dropped unparsed and counted (tickcore_udp_foreign_total 5), nothing is
+ * delivered, and no re-request goes to that source; the same datagram from 127.0.0.1 is taken. */
+static void test_server_udp_allow_drops_other_sources(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    char journal[96], err[200];
+    snprintf(journal, sizeof journal, "%s/allow.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    if (config_set(&cfg, "live.udp_allow", "127.0.0.1/32", err, sizeof err) < 0)
+        fail_msg("%s", err);
+    static running_t r;
+    start(&r, &cfg);
+    server_t *s = r.s;
+    uint16_t udp = server_udp_port(s), http = server_http_port(s);
+    static char body[1 << 18];
+    for (int i = 0; i < 5; i++)
+        mold_send_from(0x7f000002, udp, &cfg, 0, 10);
+    uint64_t foreign = 0;
+    double end = mono_s() + DEADLINE_S;
+    do {
+        sleep_ms(10);
+        assert_int_equal(http_get(http, "/metrics", body, sizeof body), 200);
+        foreign = json_u64(body, "\ntickcore_udp_foreign_total ");
+    } while (foreign != 5 && mono_s() < end);
+    assert_int_equal(foreign, 5);
+    assert_int_equal(json_u64(body, "\ntickcore_udp_datagrams_total "), 5);
+    assert_int_equal(json_u64(body, "\ntickcore_udp_rerequests_total "), 0);
+    server_stats_t st;
+    server_stats(s, &st);
+    assert_int_equal(st.delivered, 0);
+    assert_int_equal(st.udp_messages, 0);
+    assert_int_equal(st.udp_bad, 0);
+
+    mold_send_from(0x7f000001, udp, &cfg, 0, 10);
+    do {
+        server_stats(s, &st);
+        sleep_ms(10);
+    } while (st.delivered < 10 && mono_s() < end);
+    assert_int_equal(st.delivered, 10);
+    assert_int_equal(st.udp_messages, 10);
+    assert_int_equal(http_get(http, "/metrics", body, sizeof body), 200);
+    assert_int_equal(json_u64(body, "\ntickcore_udp_foreign_total "), 5);
+    stop(&r);
+    close_and_check(&r);
+}
+
+/* Issue 15 item 6: after a restart /healthz said 0 messages and the UDP lost counters read 0,
+ * though the journal held the day and its .gaps sidecar the lost gaps. A journal of the file's
+ * first 100 messages (byte for byte) and a sidecar of one lost gap of 7 after them (written
+ * here, in journal.h's format): /healthz says 100 messages and next sequence 108; /metrics and
+ * server_stats say 1 lost gap, 7 lost messages. */
+static void test_server_counters_survive_restart(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    char journal[96], gaps[128];
+    snprintf(journal, sizeof journal, "%s/restart.journal", g_dir);
+    snprintf(gaps, sizeof gaps, "%s.gaps", journal);
+    FILE *f = fopen(journal, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(g_file.p, 1, g_off[100], f), g_off[100]);
+    fclose(f);
+    f = fopen(gaps, "w");
+    assert_non_null(f);
+    fputs("after=100 from=101 count=7\n", f);
+    fclose(f);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    static running_t r;
+    start(&r, &cfg);
+    server_t *s = r.s;
+    uint16_t http = server_http_port(s);
+    static char body[1 << 18];
+    assert_int_equal(http_get(http, "/healthz", body, sizeof body), 200);
+    assert_int_equal(json_u64(body, "\"next_sequence\":"), 108);
+    assert_int_equal(json_u64(body, "\"messages\":"), 100);
+    assert_int_equal(http_get(http, "/metrics", body, sizeof body), 200);
+    assert_int_equal(json_u64(body, "\ntickcore_udp_lost_gaps_total "), 1);
+    assert_int_equal(json_u64(body, "\ntickcore_udp_lost_messages_total "), 7);
+    server_stats_t st;
+    server_stats(s, &st);
+    assert_int_equal(st.recovered, 100);
+    assert_int_equal(st.udp_lost_gaps, 1);
+    assert_int_equal(st.udp_lost_messages, 7);
+    stop(&r);
+    close_and_check(&r);
+}
+
 static void *run_thread_rc(void *arg)
 {
     static int rc;
@@ -645,10 +773,9 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
     uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
-    g_server_may_close =
-        true; /* the server ends the session at the failure: when depends on load */
+    g_cut_ok = true; /* the server refuses data after the failed write: it may close on us */
     soup_publish(tcp, &cfg, &g_aapl, 0, n);
-    g_server_may_close = false;
+    g_cut_ok = false;
     static char body[1 << 18];
     int st = 0;
     for (double end = mono_s() + DEADLINE_S; mono_s() < end; sleep_ms(20))
@@ -657,8 +784,8 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     assert_int_equal(st, 503);
     assert_non_null(strstr(body, "\"status\":\"degraded: journal\""));
     assert_non_null(strstr(body, "No space left on device"));
-    /* queries go on, read-only (the workers publish what they applied before the failure on
-     * their next snapshot tick: under a sanitizer that can come after /healthz turned 503) */
+    /* queries go on, read-only (the messages taken before the failure are published within
+     * server.snapshot_interval: under TSan that can be after the 503) */
     for (double end = mono_s() + DEADLINE_S; mono_s() < end; sleep_ms(20))
         if ((st = http_get(http, "/v1/symbols/AAPL", body, sizeof body)) == 200)
             break;
@@ -742,6 +869,10 @@ int main(void)
         cmocka_unit_test(test_server_published_ns_is_wall_clock),
         cmocka_unit_test(test_server_open_error_names_port),
         cmocka_unit_test(test_server_silent_connections_cannot_lock_out_publisher),
+        cmocka_unit_test(test_server_udp_allow_drops_other_sources),
+        cmocka_unit_test(test_server_counters_survive_restart),
+        /* last: a failure mid-way (it has been flaky under load) leaves memory that fails the
+         * leak check of every test after it */
         cmocka_unit_test(test_server_journal_failure_degrades_read_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
