@@ -412,6 +412,11 @@ def day_checks(exe):
                 bad.append((sy["symbol"], want, cell_))
         check("return_column_equals_v1_symbols", not bad and len(syms["symbols"]) == 24, f"{bad[:4]}")
         check("return_column_not_trivial", nonzero >= 12, f"{nonzero} of 24 returns non-zero")
+        # the list's return against the detail's last_bar (put_bar, another code path)
+        diff = [(sy["symbol"], sy["return"], d and d["last_bar"]) for sy in syms["symbols"]
+                for d in [srv.json("/v1/symbols/" + sy["symbol"])]
+                if not d or (d["last_bar"] or {}).get("return") != sy["return"]]
+        check("v1_symbols_return_is_last_bar_return", not diff, f"{diff[:3]}")
         ids = dom.ids
         sess = {"next-seq": hz["next_sequence"], "messages": hz["messages"], "gaps": hz["gaps"],
                 "lost": hz["lost_messages"], "journal": hz["journal"]["state"],
