@@ -117,6 +117,8 @@ int query_symbols(const snapshot_t *s, jbuf_t *out)
         put_px_opt(out, r.bid_size ? r.bid : (has ? st->bid : 0));
         jbuf_puts(out, ",\"ask\":");
         put_px_opt(out, r.ask_size ? r.ask : (has ? st->ask : 0));
+        jbuf_puts(out, ",\"return\":"); /* the last closed bar's, as in /v1/symbols/SYM */
+        jbuf_num(out, (r.flags & SNAPSHOT_HAS_LAST_BAR) ? r.last_bar.ret : NAN);
         jbuf_puts(out, ",\"ts\":");
         jbuf_u64(out, r.ts);
         jbuf_putc(out, '}');

@@ -273,6 +273,9 @@ static void refresh_gauges(server_t *s, uint64_t t)
 
 /* ---- HTTP handlers (HTTP thread) ---------------------------------------------------------- */
 
+static double m_rate(const server_t *s);
+static double m_rss(const server_t *s);
+
 static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     server_t *s = ctx;
@@ -289,6 +292,16 @@ static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
                            : (failed(s) ? "failed" : "ok"),
                 GGET(s->g_ack_seq), s->recovered + GGET(s->live.c.delivered),
                 (double)(clock_mono_ns() - s->t_start) * 1e-9);
+    /* the session panel of the live page: the ingest rate of the last gauge refresh, MoldUDP64
+     * gaps (detected, and messages declared lost), the journal's state and what it has written */
+    jbuf_printf(out,
+                ",\"msg_per_s\":%.1f,\"gaps\":%" PRIu64 ",\"lost_messages\":%" PRIu64
+                ",\"journal\":{\"state\":\"%s\",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+                m_rate(s), GGET(s->live.c.udp_gaps), GGET(s->live.c.udp_lost_messages),
+                !s->have_journal ? "off"
+                : degraded       ? "failed"
+                                 : "ok",
+                GGET(s->g_journal_messages), GGET(s->g_journal_bytes));
     if (atomic_load_explicit(&s->fatal, memory_order_acquire)) { /* fatal_msg is written */
         jbuf_puts(out, ",\"error\":");
         jbuf_str(out, s->fatal_msg);
@@ -330,7 +343,12 @@ static int h_memory(void *ctx, const http_request_t *req, jbuf_t *out)
     long n = ftell(s->memf);
     if (n < 0 || (size_t)n >= s->memcap)
         return http_error(out, 500, "the memory report is larger than its buffer");
-    jbuf_printf(out, "%.*s", (int)n, s->membuf);
+    /* the report is one JSON object: the current RSS (/proc/self/statm) goes in before its '}' */
+    while (n > 0 && (s->membuf[n - 1] == '\n' || s->membuf[n - 1] == ' '))
+        n--;
+    if (n < 2 || s->membuf[n - 1] != '}')
+        return http_error(out, 500, "the memory report is not a JSON object");
+    jbuf_printf(out, "%.*s,\"rss\":%.0f}", (int)(n - 1), s->membuf, m_rss(s));
     return 200;
 }
 

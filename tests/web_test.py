@@ -12,6 +12,13 @@ Starts `tickcore serve` on free loopback ports and feeds it the NASDAQ AAPL samp
   after it polled, shows in its DOM the best bid, best ask and volume of /v1/symbols/AAPL and 0
   allocations after the seal; a screenshot goes to build/test-logs/web/page.png. The same with a
   server that has an http.token, the token given in the URL (#token=...).
+- A generated 24-symbol day fed at a paced rate (1-minute bars) while PAGES copies of the page
+  stay open for LOAD_S seconds (one Chromium, iframes, real time; the server's request counter
+  shows they polled): the allocations after the seal in /metrics stay 0. Then one page against the
+  settled server: the MST canvas drew /v1/mst's edges and /v1/clusters' nodes (data-* attributes,
+  ink on the canvas), the return column equals /v1/symbols' last-bar return for every symbol, the
+  session bar equals /healthz, and the journal's bytes equal the file's first messages counted
+  here from their length prefixes. /v1/memory's rss is checked against /proc/PID/statm.
 Appends "web <case> P F S" lines to RESULTS like tests/run.sh. Standard library only.
 """
 import json
@@ -35,6 +42,9 @@ AAPL = os.path.join(os.environ.get("TICKCORE_DATA", os.path.join(ROOT, "tests/da
                     "itch/nasdaq-20200130-aapl-10k.itch")
 DASHBOARD = os.path.join(ROOT, "server/grafana/tickcore.json")
 TMP = tempfile.mkdtemp(prefix="tickcore-web-")
+PAGES = int(os.environ.get("WEB_TEST_PAGES", "10"))   # pages open at once in the load phase
+LOAD_S = 20                                           # how long they stay open
+DAY_COUNT = 299990  # messages fed: the day without its end-of-day events (bars stay mid-day)
 passed = failed = skipped = 0
 
 
@@ -282,6 +292,151 @@ def page_checks(srv, exe, tag):
     check(f"{tag}_server_no_churn_after_page", mem and mem["total"]["churn_allocs"] == 0, f"{mem and mem['total']}")
 
 
+def binaryfile_bytes(path, count):
+    """Bytes of the first count messages of an ITCH BinaryFILE: 2-byte big-endian length each."""
+    data, off = open(path, "rb").read(), 0
+    for _ in range(count):
+        off += 2 + int.from_bytes(data[off:off + 2], "big")
+    return off
+
+
+def statm_rss(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def churn_total(srv):
+    _, body, _ = srv.get("/metrics")
+    vals = [float(l.split()[-1]) for l in body.decode().splitlines()
+            if l.startswith("tickcore_memory_churn_total")]
+    return sum(vals) if vals else None
+
+
+def requests_total(srv):
+    _, body, _ = srv.get("/metrics")
+    m = re.search(r"^tickcore_http_requests_total (\S+)$", body.decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+def day_checks(exe):
+    day = os.path.join(TMP, "day.itch")
+    subprocess.run([BIN, "gen", "--messages", "300000", "--symbols", "24", "--seed", "11",
+                    "--no-truth", "--out", day], check=True, stdout=subprocess.DEVNULL)
+    srv = Server("web-day", ["stats.bar_interval=1m"])
+    try:
+        # ---- PAGES pages open for LOAD_S s while the server is fed --------------------------
+        frames = "".join(f'<iframe src="{srv.url("/")}" width="1200" height="900"></iframe>'
+                         for _ in range(PAGES))
+        wrapper = os.path.join(TMP, "pages.html")
+        with open(wrapper, "w") as f:
+            f.write(f"<!doctype html><title>pages</title>{frames}")
+        rate = max(1000, DAY_COUNT // LOAD_S)
+        fd = subprocess.Popen([BIN, "feed", day, "--to", f"tcp://127.0.0.1:{srv.tcp}", "--quiet",
+                               "--count", str(DAY_COUNT), "--rate", f"{rate}/s"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        req0 = requests_total(srv)
+        br = subprocess.Popen([exe, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--disable-dev-shm-usage", "--no-first-run", "--remote-debugging-port=0",
+                               f"--user-data-dir={TMP}/chrome-load", "file://" + wrapper],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(LOAD_S)
+        mid = srv.json("/healthz")
+        req1 = requests_total(srv)
+        br.terminate()
+        try:
+            br.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            br.kill()
+            br.wait()
+        out, _ = fd.communicate(timeout=120)
+        check("day_feed", fd.returncode == 0, out[-300:] if out else "")
+        # each page polls /healthz, /v1/symbols, the book and /v1/memory each second (4 requests
+        # a tick, PAGES*LOAD_S*4 in all): half that shows they were all open and polling (one
+        # page alone makes ~85; 10 pages measured 804 and 857 on 2 shared cores)
+        polled = (req1 or 0) - (req0 or 0)
+        print(f"  {'web':<11} {PAGES} pages for {LOAD_S} s: {polled:.0f} requests; "
+              f"fed {mid and mid['messages']} messages meanwhile")
+        check(f"{PAGES}_pages_polled", polled >= PAGES * LOAD_S * 2, f"{polled} requests")
+        check("fed_while_pages_open", mid and 0 < mid["messages"], f"{mid}")
+        deadline, h = time.time() + 30, None
+        while time.time() < deadline:
+            h = srv.json("/healthz")
+            if h and h["next_sequence"] == DAY_COUNT + 1:
+                break
+            time.sleep(0.1)
+        check("day_all_messages", h and h["next_sequence"] == DAY_COUNT + 1, f"{h}")
+        check(f"{PAGES}_pages_zero_churn_in_metrics", churn_total(srv) == 0, f"{churn_total(srv)}")
+        # settle: the cross-section and the snapshots stop changing
+        last, settled = None, False
+        while time.time() < deadline:
+            hz = srv.json("/healthz")
+            hz.pop("uptime_s", None)  # msg/s is over the last second: 0 once the feed is over
+            cur = (srv.get("/v1/mst")[1], srv.get("/v1/symbols")[1], hz)
+            if cur == last and srv.get("/v1/mst")[0] == 200 and hz["msg_per_s"] == 0:
+                settled = True
+                break
+            last = cur
+            time.sleep(0.5)
+        check("day_settled", settled)
+
+        # ---- /v1/memory rss against /proc/PID/statm, and below the peak ----------------------
+        mem, proc = srv.json("/v1/memory"), statm_rss(srv.p.pid)
+        check("memory_rss_is_current", mem and abs(mem["rss"] - proc) <= 0.02 * proc and
+              0 < mem["rss"] <= mem["peak_rss"] + 4096,
+              f"rss {mem and mem['rss']}, statm {proc}, peak {mem and mem['peak_rss']}")
+
+        # ---- one page on the settled server ---------------------------------------------------
+        mst, cl, syms, hz = (srv.json("/v1/mst"), srv.json("/v1/clusters"), srv.json("/v1/symbols"),
+                             srv.json("/healthz"))
+        r = browse(exe, srv.url("/"), ["--dump-dom"])
+        dom = Dom()
+        dom.feed(r.stdout)
+        check("day_page_loaded", dom.body.get("data-loaded") == "1", r.stderr[-300:])
+        c = dom.ids.get("mst", {})
+        check("mst_edges_drawn", mst and c.get("data-edges") == str(mst["count"]) ==
+              str(len(mst["edges"])) and mst["count"] == mst["n"] - 1 and
+              c.get("data-generation") == str(mst["generation"]), f"{c} vs {mst and mst['count']}")
+        check("mst_nodes_drawn", cl and c.get("data-nodes") == str(len(cl["nodes"])) and
+              int(c.get("data-ink", 0)) > 1000, f"{c}")
+        bad, nonzero = [], 0
+        for sy in syms["symbols"]:
+            cell_ = dom.cells.get((sy["symbol"], "barret"))
+            want = sy["return"]
+            if want is None:
+                ok = cell_ is not None and cell_["value"] is None and cell_["text"] == "–"
+            else:
+                nonzero += want != 0
+                ok = cell_ is not None and float(cell_["value"]) == want and \
+                    cell_["text"] == f"{100 * want:.3f}%"
+            if not ok:
+                bad.append((sy["symbol"], want, cell_))
+        check("return_column_equals_v1_symbols", not bad and len(syms["symbols"]) == 24, f"{bad[:4]}")
+        check("return_column_not_trivial", nonzero >= 12, f"{nonzero} of 24 returns non-zero")
+        # the list's return against the detail's last_bar (put_bar, another code path)
+        diff = [(sy["symbol"], sy["return"], d and d["last_bar"]) for sy in syms["symbols"]
+                for d in [srv.json("/v1/symbols/" + sy["symbol"])]
+                if not d or (d["last_bar"] or {}).get("return") != sy["return"]]
+        check("v1_symbols_return_is_last_bar_return", not diff, f"{diff[:3]}")
+        ids = dom.ids
+        sess = {"next-seq": hz["next_sequence"], "messages": hz["messages"], "gaps": hz["gaps"],
+                "lost": hz["lost_messages"], "journal": hz["journal"]["state"],
+                "rate": hz["msg_per_s"]}
+        got = {k: ids.get(k, {}).get("data-value") for k in sess}
+        check("session_panel_equals_healthz", all(
+            got[k] is not None and (float(got[k]) == float(v) if k != "journal" else got[k] == v)
+            for k, v in sess.items()), f"{got} vs {sess}")
+        want_bytes = binaryfile_bytes(day, DAY_COUNT)
+        check("healthz_journal_counts_the_file", hz["journal"]["messages"] == DAY_COUNT and
+              hz["journal"]["bytes"] == want_bytes, f"{hz['journal']} vs {DAY_COUNT}, {want_bytes}")
+        shot = os.path.join(LOGDIR, "page-day.png")
+        browse(exe, srv.url("/"), [f"--screenshot={shot}", "--window-size=1400,1500",
+                                   "--hide-scrollbars"])
+        check("day_page_screenshot", os.path.exists(shot) and os.path.getsize(shot) > 10000)
+        check("day_server_no_churn_after_pages", churn_total(srv) == 0, f"{churn_total(srv)}")
+    finally:
+        srv.stop()
+
+
 def main():
     srv = Server("web")
     try:
@@ -319,6 +474,7 @@ def main():
         page_checks(tok, exe, "token")
     finally:
         tok.stop()
+    day_checks(exe)
 
 
 try:

@@ -347,15 +347,56 @@ static void test_query_symbols_list(void **state)
     wp(f,
        "{\"symbols\":["
        "{\"symbol\":\"AAPL\",\"locate\":1,\"last\":150.02,\"volume\":320,\"trades\":3,"
-       "\"vwap\":150.014375,\"bid\":150.01,\"ask\":150.03,\"ts\":%llu},"
+       "\"vwap\":150.014375,\"bid\":150.01,\"ask\":150.03,\"return\":null,\"ts\":%llu},"
        "{\"symbol\":\"MSFT\",\"locate\":2,\"last\":299.5,\"volume\":5,\"trades\":1,"
-       "\"vwap\":299.5,\"bid\":null,\"ask\":null,\"ts\":%llu},"
+       "\"vwap\":299.5,\"bid\":null,\"ask\":null,\"return\":null,\"ts\":%llu},"
        "{\"symbol\":\"XOM\",\"locate\":20,\"last\":null,\"volume\":0,\"trades\":0,"
-       "\"vwap\":null,\"bid\":60.5,\"ask\":null,\"ts\":%llu}"
+       "\"vwap\":null,\"bid\":60.5,\"ask\":null,\"return\":null,\"ts\":%llu}"
        "],\"count\":3}",
        (unsigned long long)(T0 + 1011), (unsigned long long)(T0 + 1014),
        (unsigned long long)(T0 + 1015));
     expect_body(f, st, 200);
+}
+
+/* The list's "return" is the last closed bar's log return: AAPL's first bar (minute 570) closed
+ * at 150.02 in setup; a trade at 150.50 in minute 571 and one in minute 572 close bar 571, whose
+ * return is then log(150.50 / 150.02), computed here by hand. MSFT has no closed bar: null. */
+static void test_query_symbols_return_of_last_closed_bar(void **state)
+{
+    fix_t *f = *state;
+    const uint64_t min = 60ull * 1000000000ull;
+    ev_t ev[2] = {
+        {.ts = T0 + min + 5,
+         .type = 'P',
+         .locate = 1,
+         .price = PX(150.50),
+         .shares = 10,
+         .match = 5,
+         .side = 'B'},
+        {.ts = T0 + 2 * min + 5,
+         .type = 'P',
+         .locate = 1,
+         .price = PX(151.00),
+         .shares = 10,
+         .match = 6,
+         .side = 'B'},
+    };
+    shard_apply(&f->sh, ev, 2);
+    snapshot_after_batch(&f->s, 0, &f->sh, &f->sy, ev, 2, NULL, NOW + 1, true);
+    assert_int_equal(query_symbols(&f->s, &f->jb), 200);
+    assert_true(json_valid(f->buf));
+    const char *a = strstr(f->buf, "{\"symbol\":\"AAPL\"");
+    const char *m = strstr(f->buf, "{\"symbol\":\"MSFT\"");
+    assert_non_null(a);
+    assert_non_null(m);
+    const char *ra = strstr(a, "\"return\":");
+    assert_true(ra && ra < m);
+    double got = strtod(ra + strlen("\"return\":"), NULL), want = log(150.50 / 150.02);
+    if (fabs(got - want) > 1e-9 * fabs(want)) {
+        print_message("AAPL return %.12g, want %.12g: %s\n", got, want, f->buf);
+        fail();
+    }
+    assert_non_null(strstr(m, "\"return\":null"));
 }
 
 static void test_query_symbol_detail(void **state)
@@ -922,6 +963,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_query_json_validator_itself),
         cmocka_unit_test_setup_teardown(test_query_symbols_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_symbols_return_of_last_closed_bar, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_query_symbol_detail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_symbol_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_body_too_large_is_500, setup, teardown),
