@@ -37,6 +37,7 @@ for dir in "${!allowed[@]}"; do
 done
 echo "layout: $checked files checked, $bad includes against the layout"
 if [ $# -ge 1 ]; then
+    mkdir -p "$(dirname "$1")"
     echo "layout layout_check $((bad == 0 ? 1 : 0)) $((bad == 0 ? 0 : 1)) 0" >> "$1"
 fi
 [ "$bad" -eq 0 ]
