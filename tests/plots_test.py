@@ -26,30 +26,11 @@ import zlib
 
 RESULTS, BIN = sys.argv[1], os.path.abspath(sys.argv[2])
 TMP = tempfile.mkdtemp(prefix="tickcore-plots-")
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from stage import Stage  # noqa: E402
 
-
-def record(name, ok, detail="", skip=False):
-    global passed, failed, skipped
-    if skip:
-        skipped += 1
-        print(f"  {'plots':<11} {name:<40} skipped ({detail})")
-        line = f"plots {name} 0 0 1"
-    elif ok:
-        passed += 1
-        print(f"  {'plots':<11} {name:<40} ok")
-        line = f"plots {name} 1 0 0"
-    else:
-        failed += 1
-        print(f"  {'plots':<11} {name:<40} FAILED: {detail}")
-        line = f"plots {name} 0 1 0"
-    with open(RESULTS, "a") as f:
-        f.write(line + "\n")
-
-
-def check(name, cond, detail=""):
-    record(name, bool(cond), detail)
-    return bool(cond)
+STAGE = Stage("plots", RESULTS)
+record, check = STAGE.record, STAGE.check
 
 
 def png_info(path):
@@ -251,5 +232,4 @@ try:
     main()
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
-print(f"plots: {passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(1 if failed else 0)
+sys.exit(STAGE.finish())

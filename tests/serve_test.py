@@ -28,38 +28,11 @@ LOGDIR = os.path.abspath("build/test-logs/serve")
 shutil.rmtree(LOGDIR, ignore_errors=True)  # this run's logs only (a restart appends to its own)
 os.makedirs(LOGDIR, exist_ok=True)
 TMP = tempfile.mkdtemp(prefix="tickcore-serve-")
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from stage import Stage, free_port  # noqa: E402
 
-
-def record(name, ok, detail="", skip=False):
-    global passed, failed, skipped
-    if skip:
-        skipped += 1
-        print(f"  {'serve':<11} {name:<40} skipped ({detail})")
-        line = f"serve {name} 0 0 1"
-    elif ok:
-        passed += 1
-        print(f"  {'serve':<11} {name:<40} ok")
-        line = f"serve {name} 1 0 0"
-    else:
-        failed += 1
-        print(f"  {'serve':<11} {name:<40} FAILED: {detail}")
-        line = f"serve {name} 0 1 0"
-    with open(RESULTS, "a") as f:
-        f.write(line + "\n")
-
-
-def check(name, cond, detail=""):
-    record(name, bool(cond), detail)
-    return bool(cond)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+STAGE = Stage("serve", RESULTS)
+record, check = STAGE.record, STAGE.check
 
 
 class Server:

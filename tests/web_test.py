@@ -45,38 +45,11 @@ TMP = tempfile.mkdtemp(prefix="tickcore-web-")
 PAGES = int(os.environ.get("WEB_TEST_PAGES", "10"))   # pages open at once in the load phase
 LOAD_S = 20                                           # how long they stay open
 DAY_COUNT = 299990  # messages fed: the day without its end-of-day events (bars stay mid-day)
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from stage import Stage, free_port  # noqa: E402
 
-
-def record(name, ok, detail="", skip=False):
-    global passed, failed, skipped
-    if skip:
-        skipped += 1
-        print(f"  {'web':<11} {name:<40} skipped ({detail})")
-        line = f"web {name} 0 0 1"
-    elif ok:
-        passed += 1
-        print(f"  {'web':<11} {name:<40} ok")
-        line = f"web {name} 1 0 0"
-    else:
-        failed += 1
-        print(f"  {'web':<11} {name:<40} FAILED: {detail}")
-        line = f"web {name} 0 1 0"
-    with open(RESULTS, "a") as f:
-        f.write(line + "\n")
-
-
-def check(name, cond, detail=""):
-    record(name, bool(cond), detail)
-    return bool(cond)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+STAGE = Stage("web", RESULTS)
+record, check = STAGE.record, STAGE.check
 
 
 class Server:
@@ -481,5 +454,4 @@ try:
     main()
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
-print(f"web: {passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(1 if failed else 0)
+sys.exit(STAGE.finish())
