@@ -112,6 +112,14 @@ static void *worker_main(void *arg)
             w->owned += mine;
             if (b->close_bars) /* end of input: every worker closes the same open bar */
                 stats_close_open(&w->shard.stats);
+            if (b->force && w->id == 0) {
+                /* an idle tick (or the end of input): wake the cross-section thread, so rows
+                 * that came faster than xs_interval_ns are computed now, not at the next bar */
+                size_t f;
+                ring_claim(&w->bars, 1, &f);
+                *(uint64_t *)ring_slot(&w->bars, f) = PIPE_XS_TICK;
+                ring_commit(&w->bars, 1);
+            }
             uint64_t t2 = clock_mono_ns();
             if (p->on_batch)
                 p->on_batch(p->hook_ctx, w->id, &w->shard, b->ev, b->n, p->k == 1 ? NULL : p->owner,
@@ -169,8 +177,13 @@ static void *xsection_main(void *arg)
     uint64_t t0 = clock_mono_ns(), busy = 0, wait = 0, last_compute = t0, rows_computed = 0;
     size_t first, n;
     while ((n = ring_wait_peek(bars, 16, &first)) > 0) {
+        bool idle = false;
         for (size_t i = 0; i < n; i++) {
             uint64_t k = *(uint64_t *)ring_slot(bars, first + i);
+            if (k == PIPE_XS_TICK) {
+                idle = true;
+                continue;
+            }
             pipe_rowslot_t *slot = &p->rows[k % PIPE_ROW_SLOTS];
             parts_wait_t c = {slot, p->k};
             if (!parts_done(&c)) { /* a worker has not closed this bar yet: sleep until it has */
@@ -189,9 +202,13 @@ static void *xsection_main(void *arg)
             ring_signal_notify(&p->slot_sig);
         }
         ring_release(bars, n);
-        if (p->on_xs && p->xs_interval_ns && p->xs.rows > rows_computed) {
+        ring_signal_notify(&p->sync_sig); /* pipeline_sync may wait for the rows */
+        /* rows_computed is compared for inequality: a restart makes rows smaller */
+        if (p->on_xs && p->xs_interval_ns && p->xs.rows != rows_computed) {
             uint64_t t = clock_mono_ns();
-            if (t - last_compute >= p->xs_interval_ns) {
+            /* at most every xs_interval_ns while bars stream in; at once when the feed idles
+             * (without that, a day fed faster than the interval was never computed: #16) */
+            if (idle || t - last_compute >= p->xs_interval_ns) {
                 if (xsection_compute(&p->xs) == 0) {
                     p->on_xs(p->hook_ctx, &p->xs);
                     p->xs_computes++;
@@ -535,6 +552,25 @@ void pipeline_new_session(pipeline_t *p, uint32_t held)
         p->snap_end = p->snap_ns ? 0 : UINT64_MAX;
     }
     p->sessions++;
+}
+
+/* The cross-section thread has taken every bar announced (the bars ring is empty). */
+static bool xs_caught_up(void *ctx)
+{
+    ring_t *bars = &((pipeline_t *)ctx)->w[0].bars;
+    return atomic_load_explicit(&bars->head, RING_ORDER_OBSERVE) ==
+           atomic_load_explicit(&bars->tail, RING_ORDER_OBSERVE);
+}
+
+void pipeline_sync(pipeline_t *p)
+{
+    if (!p->started)
+        return;
+    back_wait_t c = {p, p->nbatches};
+    if (!batches_back(&c))
+        ring_signal_wait(&p->back_sig, batches_back, &c);
+    if (!xs_caught_up(p))
+        ring_signal_wait(&p->sync_sig, xs_caught_up, p);
 }
 
 void pipeline_finish(pipeline_t *p)

@@ -68,6 +68,7 @@
 
 #define PIPE_MAX_WORKERS 64
 #define PIPE_ROW_SLOTS   64
+#define PIPE_XS_TICK     UINT64_MAX /* in the bars ring: a forced batch (idle tick), not a bar */
 
 typedef struct pipe_batch {
     ev_t *ev;
@@ -136,6 +137,7 @@ typedef struct pipeline {
     ring_signal_t back_sig; /* a worker returned a batch (the reader may sleep on it) */
     ring_signal_t xs_sig;   /* a row got its last part (the cross-section thread) */
     ring_signal_t slot_sig; /* a row slot was freed (workers) */
+    ring_signal_t sync_sig; /* the cross-section thread released bars (pipeline_sync) */
     pipe_worker_t *w;
     pipe_rowslot_t rows[PIPE_ROW_SLOTS];
     double *row_mem;
@@ -147,7 +149,8 @@ typedef struct pipeline {
     bool started;
     /* serve: hooks (NULL in replay). on_batch runs on worker w after it applied a batch (force:
      * an idle tick, pipeline_publish_tick); on_xs on the cross-section thread after a periodic
-     * xsection_compute, at most every xs_interval_ns and only when new rows came. */
+     * xsection_compute, at most every xs_interval_ns and only when new rows came, and at once
+     * on a forced batch (an idle tick: the rows a fast feed left behind get computed). */
     void (*on_batch)(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, size_t n,
                      const uint8_t *owner, bool force);
     void (*on_xs)(void *ctx, const xsection_t *x);
@@ -196,6 +199,11 @@ void pipeline_balance(pipeline_t *p, const uint32_t *counts);
  * other; call it once before pipeline_finish (or pipeline_new_session) when no event of the
  * session follows. */
 void pipeline_close_bars(pipeline_t *p);
+/* Reader thread: wait until the workers have applied every published batch and the
+ * cross-section thread has pushed every row they closed. Until the next publish, the reader may
+ * then read the shards and the cross-section and run xsection_compute itself (the library's
+ * readers between steps). Allocates nothing; no-op before pipeline_start. */
+void pipeline_sync(pipeline_t *p);
 /* Reader thread: no more batches; wait for the workers and the cross-section thread. */
 void pipeline_finish(pipeline_t *p);
 void pipeline_fini(pipeline_t *p);

@@ -12,6 +12,8 @@
  *    of the session that ended, and the heaviest shard is within Graham's 4/3 bound of the
  *    lower bound max(largest locate, total / K) computed here from the counts.
  *  - pipeline_balance on a hand-worked example (greedy, largest first).
+ *  - A day published faster than the serve hook's analytics interval: pipeline_sync sees every
+ *    row pushed, and the idle tick (pipeline_publish_tick) computes them (#16's 503 on /v1/mst).
  * The oracle for the K = 1 run itself is the single-shard path (engine/shard, tested with the
  * generator's truth in test_xsection) applied directly on this thread.
  */
@@ -31,9 +33,11 @@
 #include "tests/support/malloc_count.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <valgrind/valgrind.h>
 
 enum { NSYM = 60 };
@@ -388,6 +392,74 @@ static void test_pipeline_steady_state_allocates_nothing(void **state)
     assert_int_equal(r.allocs_after_seal, 0);
 }
 
+/* #16: a day fed faster than server.analytics_interval (serve at max rate, 1 s bars) was never
+ * computed: the cross-section thread looked at the interval only when a bar came, and none
+ * came after the feed stopped. Here the interval is an hour, so only the idle tick can bring
+ * the compute: on_xs must run after it, over every row of the day. */
+typedef struct xs_seen {
+    _Atomic uint64_t computes, rows;
+} xs_seen_t;
+
+static void count_xs(void *ctx, const xsection_t *x)
+{
+    xs_seen_t *c = ctx;
+    atomic_store(&c->rows, x->rows);
+    atomic_fetch_add(&c->computes, 1);
+}
+
+static void test_pipeline_idle_tick_computes_rows_a_fast_feed_left(void **state)
+{
+    (void)state;
+    config_t cfg;
+    config_default(&cfg);
+    cfg.workers = 2;
+    cfg.batches = 8;
+    cfg.max_orders = 1u << 17;
+    cfg.max_levels = 1u << 16;
+    cfg.max_symbols = 256;
+    cfg.matrix_symbols = 64;
+    cfg.ring_slots = 64;
+    symtab_t sy;
+    stream_t s;
+    stream_cfg_t sc;
+    stream_cfg_default(&sc);
+    static pipeline_t p;
+    static xs_seen_t seen;
+    assert_int_equal(symtab_init(&sy, cfg.max_symbols), 0);
+    assert_int_equal(stream_init(&s, &sc, &sy), 0);
+    assert_int_equal(pipeline_init(&p, &cfg, &sy), 0);
+    p.on_xs = count_xs;
+    p.hook_ctx = &seen;
+    p.xs_interval_ns = 3600ull * 1000000000ull;
+    assert_int_equal(pipeline_start(&p), 0);
+    assert_int_equal(stream_open(&s, g_path), 0);
+    int rc;
+    do {
+        pipe_batch_t *b = pipeline_acquire(&p);
+        size_t n = 0;
+        rc = stream_next_into(&s, b->ev, p.batch_cap, &n);
+        b->n = rc > 0 ? (uint32_t)n : 0;
+        pipeline_publish(&p, b);
+    } while (rc > 0);
+    assert_int_equal(rc, 0);
+    pipeline_sync(&p); /* every row pushed: nothing computed yet (the interval is an hour) */
+    assert_true(p.xs.rows > 10);
+    assert_int_equal(atomic_load(&seen.computes), 0);
+    pipeline_publish_tick(&p);
+    for (int i = 0; i < 10000 && atomic_load(&seen.computes) == 0; i++) {
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
+    assert_int_equal(atomic_load(&seen.computes), 1);
+    assert_int_equal(atomic_load(&seen.rows), p.xs.rows);
+    pipeline_publish_tick(&p); /* no new row since: no second compute */
+    pipeline_finish(&p);
+    assert_int_equal(atomic_load(&seen.computes), 1);
+    pipeline_fini(&p);
+    stream_fini(&s);
+    symtab_fini(&sy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_backpressure_loses_nothing),
         cmocka_unit_test(test_pipeline_new_session_starts_clean),
         cmocka_unit_test(test_pipeline_steady_state_allocates_nothing),
+        cmocka_unit_test(test_pipeline_idle_tick_computes_rows_a_fast_feed_left),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
