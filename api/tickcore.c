@@ -56,7 +56,10 @@ struct tickcore {
     unsigned nfiles;
     replay_t *rp;
     replay_result_t *res;
-    bool ran;
+    bool ran;                        /* started: sized and sealed (the first step, feed or run) */
+    bool ended;                      /* the input has ended: the results are final */
+    bool fed;                        /* tickcore_feed was called */
+    bool reported[REPLAY_MAX_FILES]; /* a step said that files[i] ended by an error */
     char err[600];
 };
 
@@ -72,7 +75,7 @@ static int fail(tickcore_t *s, int rc, const char *fmt, ...)
 
 const char *tickcore_version(void)
 {
-    return "1.0.0";
+    return "1.1.0";
 }
 
 const char *tickcore_errmsg(const tickcore_t *s)
@@ -150,13 +153,11 @@ int tickcore_add_file(tickcore_t *s, const char *path)
     return 0;
 }
 
-int tickcore_run(tickcore_t *s)
+/* Size the session and seal memory (the first step, feed or run). 0 or -errno with the message. */
+static int start(tickcore_t *s, const char *what)
 {
-    s->err[0] = '\0';
     if (s->ran)
-        return fail(s, -EALREADY, "tickcore_run: the session has run already");
-    if (s->nfiles == 0)
-        return fail(s, -ENODATA, "tickcore_run: no input file (tickcore_add_file)");
+        return 0;
     replay_cfg_t rc = {
         .cfg = &s->cfg,
         .files = s->files,
@@ -170,13 +171,126 @@ int tickcore_run(tickcore_t *s)
     int r = s->res ? replay_create(&s->rp, &rc, err, sizeof err) : -ENOMEM;
     mem_control_leave();
     if (r < 0)
-        return fail(s, r, "tickcore_run: %s", s->res ? err : strerror(ENOMEM));
+        return fail(s, r, "%s: %s", what, s->res ? err : strerror(ENOMEM));
     s->ran = true;
-    replay_run(s->rp, s->res);
-    for (unsigned i = 0; i < s->res->nfiles; i++) {
-        const replay_file_t *f = &s->res->files[i];
-        if (f->status)
+    replay_begin(s->rp, s->res);
+    return 0;
+}
+
+/* The first file that ended by an error (with all: any; else one not reported yet): -EIO with
+ * its message, else 0. */
+static int file_failure(tickcore_t *s, bool all)
+{
+    const replay_result_t *res = s->res;
+    for (unsigned i = 0; res->failed && i < res->nfiles; i++) {
+        const replay_file_t *f = &res->files[i];
+        if (f->status && (all || !s->reported[i])) {
+            s->reported[i] = true;
             return fail(s, -EIO, "%s: %s", f->path, f->err[0] ? f->err : "ended by an error");
+        }
+    }
+    return 0;
+}
+
+static int end_input(tickcore_t *s)
+{
+    s->ended = true;
+    char err[512];
+    int rc = replay_finish(s->rp, err, sizeof err);
+    return rc < 0 ? fail(s, rc, "%s", err) : 0;
+}
+
+int tickcore_run(tickcore_t *s)
+{
+    s->err[0] = '\0';
+    if (s->ended)
+        return fail(s, -EALREADY, "tickcore_run: the session has run already");
+    if (s->nfiles == 0 && !s->fed)
+        return fail(s, -ENODATA, "tickcore_run: no input file (tickcore_add_file)");
+    int rc = start(s, "tickcore_run");
+    if (rc < 0)
+        return rc;
+    while (!replay_files_done(s->rp))
+        replay_step(s->rp, UINT64_MAX);
+    rc = end_input(s);
+    int frc = file_failure(s, true);
+    return frc < 0 ? frc : rc;
+}
+
+int64_t tickcore_step(tickcore_t *s, uint64_t max_messages)
+{
+    s->err[0] = '\0';
+    if (s->ended)
+        return 0;
+    if (s->nfiles == 0)
+        return fail(s, -ENODATA,
+                    "tickcore_step: no input file (tickcore_add_file; bytes are "
+                    "handed over with tickcore_feed)");
+    int rc = start(s, "tickcore_step");
+    if (rc < 0)
+        return rc;
+    if (max_messages == 0)
+        max_messages = 1;
+    uint64_t n = replay_step(s->rp, max_messages);
+    int frc = file_failure(s, false);
+    if (n == 0 && replay_files_done(s->rp)) {
+        rc = end_input(s);
+        if (rc < 0 && frc == 0)
+            frc = rc;
+    }
+    if (frc < 0)
+        return frc;
+    return n > INT64_MAX ? INT64_MAX : (int64_t)n;
+}
+
+int tickcore_feed(tickcore_t *s, const void *buf, size_t len)
+{
+    s->err[0] = '\0';
+    if (s->ended)
+        return fail(s, -EALREADY, "tickcore_feed: the input has ended (tickcore_finish)");
+    if (s->nfiles)
+        return fail(s, -EINVAL,
+                    "tickcore_feed: the session reads files (tickcore_add_file); "
+                    "open another session to feed bytes");
+    if (!buf && len)
+        return fail(s, -EINVAL, "tickcore_feed: NULL buffer");
+    int rc = start(s, "tickcore_feed");
+    if (rc < 0)
+        return rc;
+    s->fed = true;
+    char err[512];
+    rc = replay_feed(s->rp, buf, len, err, sizeof err);
+    return rc < 0 ? fail(s, rc, "%s", err) : 0;
+}
+
+int tickcore_finish(tickcore_t *s)
+{
+    s->err[0] = '\0';
+    if (s->ended)
+        return fail(s, -EALREADY, "tickcore_finish: the input has ended already");
+    int rc = start(s, "tickcore_finish");
+    if (rc < 0)
+        return rc;
+    return end_input(s);
+}
+
+int tickcore_position(tickcore_t *s, tickcore_position_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->state = s->ended ? TICKCORE_STATE_ENDED
+                 : s->ran ? TICKCORE_STATE_RUNNING
+                          : TICKCORE_STATE_OPEN;
+    if (!s->ran)
+        return 0;
+    out->messages = replay_messages(s->rp);
+    size_t carried = 0;
+    out->fed_bytes = replay_fed_bytes(s->rp, &carried);
+    out->carried = (uint32_t)carried;
+    replay_sync(s->rp);
+    const xsection_t *x = replay_xsection(s->rp);
+    if (x) {
+        out->bars = x->bars;
+        out->corr_bars = replay_corr_bars(s->rp);
     }
     return 0;
 }
@@ -195,11 +309,16 @@ void tickcore_close(tickcore_t *s)
 
 /* ---- readers ---- */
 
+/* The session has started: wait until every message so far is applied (the readers' view). */
 static int need_run(tickcore_t *s, const char *what)
 {
     s->err[0] = '\0';
     if (!s->ran)
-        return fail(s, -EAGAIN, "%s: the session has not run (tickcore_run)", what);
+        return fail(s, -EAGAIN,
+                    "%s: the session has not run yet (tickcore_run, tickcore_step or "
+                    "tickcore_feed start it)",
+                    what);
+    replay_sync(s->rp);
     return 0;
 }
 
@@ -209,7 +328,8 @@ static const xsection_t *matrix(tickcore_t *s, const char *what)
     if (need_run(s, what) < 0)
         return NULL;
     const xsection_t *x = replay_xsection(s->rp);
-    if (!x || !x->have_result) {
+    int rc = replay_compute(s->rp);
+    if (!x || rc < 0 || !x->have_result) {
         fail(s, -EAGAIN, "%s: no correlation: %s", what,
              !x         ? "no analytics"
              : x->n < 2 ? "it needs at least 2 symbols"
@@ -227,7 +347,7 @@ int tickcore_summary(tickcore_t *s, tickcore_summary_t *out)
     const replay_result_t *r = s->res;
     const xsection_t *x = replay_xsection(s->rp);
     *out = (tickcore_summary_t){
-        .messages = r->messages,
+        .messages = replay_messages(s->rp),
         .bytes = r->bytes,
         .seconds = r->seconds,
         .files = r->nfiles,
@@ -379,7 +499,7 @@ int tickcore_memory(tickcore_t *s, tickcore_memory_t *out)
     out->allocs = snap.total.allocs;
     out->frees = snap.total.frees;
     out->churn_allocs = snap.total.churn_allocs;
-    out->allocs_after_seal = s && s->ran ? s->res->allocs_after_seal : 0;
+    out->allocs_after_seal = s && s->ended ? s->res->allocs_after_seal : 0;
     out->peak_rss = snap.peak_rss;
     out->ntags = MEM_TAG_COUNT;
     for (unsigned i = 0; i < MEM_TAG_COUNT; i++) {

@@ -10,6 +10,8 @@
 #include "base/clock.h"
 #include "base/npy.h"
 
+#include "base/byteorder.h"
+#include "base/err.h"
 #include "engine/export.h"
 #include "engine/pipeline.h"
 #include "engine/plots.h"
@@ -17,6 +19,7 @@
 #include "engine/xsection.h"
 #include "event/symtab.h"
 #include "ingest/csvout.h"
+#include "ingest/itch.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -25,6 +28,30 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Market pace: hold back until wall time since the first message, times speed, reaches the
+ * message's timestamp distance from it. */
+typedef struct pacer {
+    double speed, wall0;
+    uint64_t ts0;
+    bool started;
+} pacer_t;
+
+/* The state of the files loop the progress callback and the session rule need. */
+typedef struct run_state {
+    double t0, last_progress, reader_busy;
+    uint64_t total_bytes, done_bytes; /* file bytes: all passes / finished files */
+    uint64_t last_ts;
+    bool have_ts;
+    unsigned pass;
+    /* where the files loop stands between replay_step calls */
+    unsigned file;         /* index of the file open or to open next */
+    bool open;             /* files[file] is open in the stream */
+    bool first;            /* no batch of the open file read yet */
+    bool files_done;       /* every pass of every file read (or stopped) */
+    pacer_t pacer;         /* of the open file */
+    uint64_t allocs_begin; /* mem/ allocations at the seal */
+} run_state_t;
 
 struct replay {
     replay_cfg_t c;
@@ -36,6 +63,20 @@ struct replay {
     csvout_t trades;
     export_t exp; /* --bars-out, --book-out */
     bool have_stream, have_pipeline, have_trades;
+    /* the run in steps: replay_begin .. replay_finish */
+    replay_result_t *res;
+    run_state_t st;
+    bool begun, finished;
+    uint64_t xs_bars_computed; /* bars behind the last replay_compute */
+    bool xs_computed;
+    int xs_rc;
+    /* ITCH bytes fed from memory (replay_feed): a message cut between two calls waits here */
+    uint8_t carry[ITCH_MAX_FRAME];
+    size_t carry_len;
+    uint64_t fed_bytes;    /* bytes taken so far (the offset of the next byte) */
+    uint64_t fed_messages; /* messages decoded from them */
+    int feed_rc;           /* sticky: a bad frame ended the fed stream */
+    char feed_err[512];
 };
 
 static bool stopped(const replay_t *r)
@@ -64,8 +105,11 @@ static int setup_export(replay_t *r, char *err, size_t errlen)
 int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errlen)
 {
     *out = NULL;
-    if (c->nfiles < 1 || c->nfiles > REPLAY_MAX_FILES || c->repeat < 1) {
-        snprintf(err, errlen, "1..%d files and a repeat count >= 1", REPLAY_MAX_FILES);
+    if (c->nfiles > REPLAY_MAX_FILES || c->repeat < 1 || (c->nfiles == 0 && c->decode_only)) {
+        snprintf(err, errlen,
+                 "0..%d files (0: bytes fed, not with decode-only) and a repeat "
+                 "count >= 1",
+                 REPLAY_MAX_FILES);
         return -EINVAL;
     }
     replay_t *r = mem_zalloc(MEM_TAG_ENGINE, sizeof *r);
@@ -137,14 +181,6 @@ void replay_destroy(replay_t *r)
     mem_free(MEM_TAG_ENGINE, r, sizeof *r);
 }
 
-/* Market pace: hold back until wall time since the first message, times speed, reaches the
- * message's timestamp distance from it. */
-typedef struct pacer {
-    double speed, wall0;
-    uint64_t ts0;
-    bool started;
-} pacer_t;
-
 static void pace(const replay_t *r, pacer_t *p, uint64_t ts)
 {
     if (!p->started) {
@@ -162,15 +198,6 @@ static void pace(const replay_t *r, pacer_t *p, uint64_t ts)
         nanosleep(&d, NULL);
     }
 }
-
-/* The state of the files loop the progress callback and the session rule need. */
-typedef struct run_state {
-    double t0, last_progress, reader_busy;
-    uint64_t total_bytes, done_bytes; /* file bytes: all passes / finished files */
-    uint64_t last_ts;
-    bool have_ts;
-    unsigned pass;
-} run_state_t;
 
 static void progress(replay_t *r, const replay_result_t *res, run_state_t *st, bool final)
 {
@@ -193,40 +220,45 @@ static void progress(replay_t *r, const replay_result_t *res, run_state_t *st, b
     r->c.progress(r->c.progress_ctx, &p);
 }
 
-/* One file through the stream (and the pipeline): the reader loop. Returns stream_next's last
- * result (0 clean end, < 0 error). */
-static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st)
+/* The open file through the stream (and the pipeline), at most *budget messages (taken off it):
+ * the reader loop. Returns 1 when the budget ran out with the file still open, else stream_next's
+ * last result (0 clean end, < 0 error). */
+static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st, uint64_t *budget)
 {
-    pacer_t pacer = {.speed = r->c.speed};
-    bool paced = r->c.speed > 0, first = true;
+    bool paced = r->c.speed > 0;
     /* When pacing, small batches: an event waits for at most its batch-mates' pacing. */
-    size_t cap = paced ? 64 : (r->c.decode_only ? 0 : r->pl.batch_cap);
+    size_t cap = paced ? 64 : (r->c.decode_only ? r->stream.cfg.batch_events : r->pl.batch_cap);
     int rc = 0;
     while (!stopped(r)) {
+        if (*budget == 0)
+            return 1;
+        size_t want = *budget < cap ? (size_t)*budget : cap;
         pipe_batch_t *b = NULL;
         ev_t *ev;
-        size_t n;
+        size_t n = 0;
         if (r->c.decode_only) {
-            rc = stream_next(&r->stream, &ev, &n);
+            ev = r->stream.events;
+            rc = stream_next_into(&r->stream, ev, want, &n);
         } else {
             b = pipeline_acquire(&r->pl);
             double td = clock_mono_s();
-            rc = stream_next_into(&r->stream, b->ev, cap, &n);
+            rc = stream_next_into(&r->stream, b->ev, want, &n);
             st->reader_busy += clock_mono_s() - td;
             ev = b->ev;
             b->n = rc > 0 ? (uint32_t)n : 0;
             /* the clock went back: the next day's file, a new session */
-            if (rc > 0 && first && st->have_ts && ev[0].ts < st->last_ts) {
+            if (rc > 0 && st->first && st->have_ts && ev[0].ts < st->last_ts) {
                 pipeline_close_bars(&r->pl); /* the last bar of the day counts */
                 pipeline_new_session(&r->pl, 1);
             }
         }
         if (rc > 0) {
-            first = false;
+            st->first = false;
             st->last_ts = ev[n - 1].ts;
             st->have_ts = true;
+            *budget -= n;
             for (size_t k = 0; paced && k < n && !stopped(r); k++)
-                pace(r, &pacer, ev[k].ts);
+                pace(r, &st->pacer, ev[k].ts);
         }
         if (b)
             pipeline_publish(&r->pl, b);
@@ -280,8 +312,7 @@ static void account(replay_t *r, replay_result_t *res, replay_file_t *fr, int rc
 
 /* After the drain: the matrices, the end of the count (stdio comes after it), the report, the
  * truth comparison and the files asked for. */
-static void finish(replay_t *r, replay_result_t *res, const run_state_t *st,
-                   const mem_snapshot_t *before)
+static void finish(replay_t *r, replay_result_t *res, const run_state_t *st, uint64_t allocs_begin)
 {
     const replay_cfg_t *c = &r->c;
     xsection_t *xs = &r->pl.xs;
@@ -289,7 +320,7 @@ static void finish(replay_t *r, replay_result_t *res, const run_state_t *st,
     int xs_rc = c->decode_only ? -EAGAIN : xsection_compute(xs);
     t = clock_mono_s() - t;
     mem_snapshot(&res->after);
-    res->allocs_after_seal = res->after.total.allocs - before->total.allocs;
+    res->allocs_after_seal = res->after.total.allocs - allocs_begin;
     report_collect(&res->report, c->decode_only ? NULL : &r->pl, &r->symbols, r->cfg.top_symbols);
     report_set_times(&res->report, st->reader_busy, res->seconds);
     res->report.xs_seconds = t;
@@ -330,41 +361,240 @@ static void finish(replay_t *r, replay_result_t *res, const run_state_t *st,
     res->outputs_failed |= failed != 0;
 }
 
-int replay_run(replay_t *r, replay_result_t *res)
+int replay_begin(replay_t *r, replay_result_t *res)
 {
+    if (r->begun)
+        return -EALREADY;
     const replay_cfg_t *c = &r->c;
+    r->begun = true;
+    r->res = res;
     memset(res, 0, offsetof(replay_result_t, report));
     res->nfiles = c->nfiles;
     res->skip_bad = r->scfg.skip_bad;
-    run_state_t st = {0};
+    run_state_t *st = &r->st;
+    memset(st, 0, sizeof *st);
     for (unsigned i = 0; i < c->nfiles; i++) {
         struct stat sb;
         if (stat(c->files[i], &sb) == 0 && S_ISREG(sb.st_mode))
-            st.total_bytes += (uint64_t)sb.st_size;
+            st->total_bytes += (uint64_t)sb.st_size;
     }
-    st.total_bytes *= c->repeat;
+    st->total_bytes *= c->repeat;
+    st->files_done = c->nfiles == 0;
 
-    static mem_snapshot_t before;
+    static mem_snapshot_t before; /* large; one reader thread at a time */
     mem_seal();
     mem_snapshot(&before);
-    st.t0 = clock_mono_s();
-    for (st.pass = 0; st.pass < c->repeat && !stopped(r); st.pass++)
-        for (unsigned i = 0; i < c->nfiles && !stopped(r); i++) {
-            replay_file_t *fr = &res->files[i];
-            fr->path = c->files[i];
+    st->allocs_begin = before.total.allocs;
+    st->t0 = clock_mono_s();
+    return 0;
+}
+
+uint64_t replay_step(replay_t *r, uint64_t max)
+{
+    const replay_cfg_t *c = &r->c;
+    replay_result_t *res = r->res;
+    run_state_t *st = &r->st;
+    uint64_t budget = max;
+    while (!st->files_done && budget > 0) {
+        if (stopped(r) || st->pass >= c->repeat) {
+            st->files_done = true;
+            break;
+        }
+        replay_file_t *fr = &res->files[st->file];
+        if (!st->open) {
+            fr->path = c->files[st->file];
             if (stream_open(&r->stream, fr->path) < 0) {
                 if (!fr->status)
                     res->failed++;
                 fr->status = 1;
                 snprintf(fr->err, sizeof fr->err, "%s", r->stream.err);
-                continue;
+            } else {
+                fr->gzip = reader_is_gzip(&r->stream.reader);
+                fr->file_bytes = r->stream.reader.file_size;
+                st->open = true;
+                st->first = true;
+                st->pacer = (pacer_t){.speed = c->speed};
             }
-            fr->gzip = reader_is_gzip(&r->stream.reader);
-            fr->file_bytes = r->stream.reader.file_size;
-            int rc = replay_file(r, res, &st);
-            account(r, res, fr, rc, &st);
-            stream_close(&r->stream);
         }
+        if (st->open) {
+            int rc = replay_file(r, res, st, &budget);
+            if (rc == 1)
+                break; /* the budget ran out inside the file */
+            account(r, res, fr, rc, st);
+            stream_close(&r->stream);
+            st->open = false;
+        }
+        if (++st->file == c->nfiles) {
+            st->file = 0;
+            st->pass++;
+        }
+    }
+    return max - budget;
+}
+
+bool replay_files_done(const replay_t *r)
+{
+    return r->st.files_done;
+}
+
+uint64_t replay_messages(const replay_t *r)
+{
+    return r->res ? r->res->messages + (r->st.open ? r->stream.messages : 0) : 0;
+}
+
+/* Decode the whole frames of p[0..len) into batches and publish them; *used: bytes taken. 0, or
+ * -EBADMSG with the frame at p + *used bad (r->feed_err says what and where). */
+static int feed_block(replay_t *r, const uint8_t *p, size_t len, size_t *used)
+{
+    replay_result_t *res = r->res;
+    size_t off = 0;
+    for (;;) {
+        pipe_batch_t *b = pipeline_acquire(&r->pl);
+        itch_result_t ir;
+        itch_decode_block(p + off, len - off, b->ev, r->pl.batch_cap, &ir);
+        for (size_t i = 0; i < ir.n; i++) {
+            const ev_t *e = &b->ev[i];
+            res->by_type[e->type]++;
+            if (e->type == 'R') /* the message is still here: name its symbol now */
+                (void)itch_directory_apply(&r->symbols, e);
+        }
+        if (ir.n) {
+            r->st.last_ts = b->ev[ir.n - 1].ts;
+            r->st.have_ts = true;
+        }
+        b->n = (uint32_t)ir.n;
+        pipeline_publish(&r->pl, b);
+        r->fed_messages += ir.n;
+        res->messages += ir.n;
+        off += ir.consumed;
+        if (ir.status == ITCH_FULL)
+            continue;
+        *used = off;
+        if (ir.status == ITCH_OK)
+            return 0;
+        char what[160];
+        itch_describe(&ir, what, sizeof what);
+        err_set(r->feed_err, sizeof r->feed_err, "fed bytes: byte %llu (message %llu): %s",
+                (unsigned long long)(r->fed_bytes + off), (unsigned long long)r->fed_messages + 1,
+                what);
+        return -EBADMSG;
+    }
+}
+
+int replay_feed(replay_t *r, const void *buf, size_t len, char *err, size_t errlen)
+{
+    if (r->feed_rc < 0 || r->finished || !r->have_pipeline) {
+        snprintf(err, errlen, "%s",
+                 r->feed_rc < 0 ? r->feed_err
+                 : r->finished  ? "the input has ended (replay_finish)"
+                                : "no pipeline (decode only)");
+        return r->feed_rc < 0 ? r->feed_rc : -EINVAL;
+    }
+    const uint8_t *p = buf;
+    size_t off = 0, used = 0;
+    int rc = 0;
+    /* First the message the previous call cut: complete it in the carry buffer from the front
+     * of buf (fed_bytes is the offset of carry[0]). Two bytes give the prefix, then the frame;
+     * a prefix too long for any message is bad and the decoder says so from what is there. */
+    if (r->carry_len) {
+        for (int pass = 0; pass < 2; pass++) {
+            size_t need = r->carry_len < 2 ? 2 : 2u + be16_get(r->carry);
+            if (need > ITCH_MAX_FRAME)
+                need = ITCH_MAX_FRAME;
+            size_t take = need > r->carry_len ? need - r->carry_len : 0;
+            if (take > len - off)
+                take = len - off;
+            memcpy(r->carry + r->carry_len, p + off, take);
+            r->carry_len += take;
+            off += take;
+        }
+        rc = feed_block(r, r->carry, r->carry_len, &used);
+        if (rc == 0 && used) { /* the whole frame: decoded and published */
+            r->fed_bytes += used;
+            r->carry_len = 0;
+        }
+    }
+    /* Then whole frames straight from the caller's buffer; a cut tail goes to the carry. */
+    if (rc == 0 && r->carry_len == 0 && off < len) {
+        rc = feed_block(r, p + off, len - off, &used);
+        if (rc == 0) {
+            size_t tail = len - off - used; /* < ITCH_MAX_FRAME (itch_decode_block) */
+            memcpy(r->carry, p + off + used, tail);
+            r->carry_len = tail;
+            r->fed_bytes += used;
+        }
+    }
+    r->res->bytes += len;
+    if (rc < 0) {
+        r->feed_rc = rc;
+        snprintf(err, errlen, "%s", r->feed_err);
+    }
+    progress(r, r->res, &r->st, false);
+    return rc;
+}
+
+uint64_t replay_corr_bars(const replay_t *r)
+{
+    return r->xs_computed ? r->xs_bars_computed : 0;
+}
+
+uint64_t replay_fed_bytes(const replay_t *r, size_t *carried)
+{
+    if (carried)
+        *carried = r->carry_len;
+    return r->fed_bytes;
+}
+
+void replay_sync(replay_t *r)
+{
+    if (r->have_pipeline)
+        pipeline_sync(&r->pl);
+}
+
+int replay_compute(replay_t *r)
+{
+    if (!r->have_pipeline)
+        return -EAGAIN;
+    if (r->finished)
+        return r->xs_rc;
+    pipeline_sync(&r->pl);
+    xsection_t *xs = &r->pl.xs;
+    if (!r->xs_computed || xs->bars != r->xs_bars_computed) {
+        r->xs_rc = xsection_compute(xs);
+        r->xs_computed = true;
+        r->xs_bars_computed = xs->bars;
+    }
+    return r->xs_rc;
+}
+
+int replay_finish(replay_t *r, char *err, size_t errlen)
+{
+    const replay_cfg_t *c = &r->c;
+    replay_result_t *res = r->res;
+    run_state_t *st = &r->st;
+    if (!r->begun || r->finished)
+        return -EALREADY;
+    int rc = 0;
+    if (st->open) { /* stopped between steps: the open file ends here */
+        account(r, res, &res->files[st->file], 0, st);
+        stream_close(&r->stream);
+        st->open = false;
+    }
+    st->files_done = true;
+    if (r->carry_len && r->feed_rc == 0) {
+        unsigned need = r->carry_len >= 2 ? 2u + be16_get(r->carry) : 2u;
+        err_set(r->feed_err, sizeof r->feed_err,
+                "fed bytes: byte %llu (message %llu): truncated final message: the input ends "
+                "%zu bytes into a frame of %u bytes",
+                (unsigned long long)r->fed_bytes, (unsigned long long)r->fed_messages + 1,
+                r->carry_len, need);
+        r->feed_rc = rc = -EBADMSG;
+    }
+    if (r->feed_rc < 0) {
+        rc = r->feed_rc;
+        snprintf(err, errlen, "%s", r->feed_err);
+    }
+    r->finished = true;
     if (!c->decode_only) {
         pipeline_close_bars(&r->pl); /* end of input: the bar still open closes and counts */
         pipeline_finish(&r->pl);     /* drain: every published batch is applied */
@@ -381,14 +611,29 @@ int replay_run(replay_t *r, replay_result_t *res)
             res->outputs_failed = true;
         }
     }
-    res->seconds = clock_mono_s() - st.t0;
+    res->seconds = clock_mono_s() - st->t0;
     res->interrupted = stopped(r);
-    progress(r, res, &st, true);
+    progress(r, res, st, true);
 
-    finish(r, res, &st, &before);
+    finish(r, res, st, st->allocs_begin);
+    r->xs_rc = c->decode_only ? -EAGAIN : (r->pl.xs.have_result ? 0 : -EAGAIN);
+    r->xs_computed = true;
+    r->xs_bars_computed = r->pl.xs.bars;
     res->symbols = symtab_count(&r->symbols);
     res->symbols_refused = r->symbols.full;
     res->io_mode = reader_mode(&r->stream.reader);
+    return rc;
+}
+
+int replay_run(replay_t *r, replay_result_t *res)
+{
+    int rc = replay_begin(r, res);
+    if (rc < 0)
+        return rc;
+    while (!replay_files_done(r))
+        replay_step(r, UINT64_MAX);
+    char err[8];
+    replay_finish(r, err, sizeof err);
     return (int)res->failed;
 }
 

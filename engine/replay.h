@@ -48,7 +48,7 @@ typedef void replay_progress_fn(void *ctx, const replay_progress_t *p);
 typedef struct replay_cfg {
     const config_t *cfg; /* copied by replay_create */
     char *const *files;  /* paths, in order; must outlive the run */
-    unsigned nfiles;     /* 1..REPLAY_MAX_FILES */
+    unsigned nfiles;     /* 1..REPLAY_MAX_FILES; 0: bytes fed with replay_feed */
     unsigned repeat;     /* >= 1: the files this many times */
     stream_format_t format;
     bool skip_bad, strict; /* strict: stop at the first bad CSV row */
@@ -104,8 +104,48 @@ typedef struct replay replay_t;
  * failed in err (the part of start-up and why). */
 int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errlen);
 /* Seal, replay every file, drain, compute and write the outputs, fill *res. Returns the number of
- * files that ended by an error. Call once. */
+ * files that ended by an error. Call once. It is replay_begin, replay_step to the end of the
+ * files, replay_finish. */
 int replay_run(replay_t *r, replay_result_t *res);
+
+/* The run in steps (the library, include/tickcore/). replay_begin seals memory and starts the
+ * clock; res is filled as the run goes (totals, file results) and completed by replay_finish.
+ * 0, or -EALREADY. */
+int replay_begin(replay_t *r, replay_result_t *res);
+/* At most max messages of the files, in order (repeat passes included): returns how many were
+ * read. A file that ends by an error is recorded in res (status, err, failed) and the next file
+ * follows. replay_files_done: every file read (or stopped); a step then reads 0. */
+uint64_t replay_step(replay_t *r, uint64_t max);
+bool replay_files_done(const replay_t *r);
+/* Messages decoded so far (files and fed bytes). */
+uint64_t replay_messages(const replay_t *r);
+/* ITCH 5.0 BinaryFILE bytes from memory instead of files (a replay created with 0 files): every
+ * whole frame of buf is decoded and published now (buf is not kept); a frame cut at the end of buf
+ * waits in a carry buffer of ITCH_MAX_FRAME bytes inside replay_t and is completed by the next
+ * call, so any split of a stream into calls gives the same messages. 0, or -EBADMSG: a bad frame
+ * (err: "fed bytes: byte OFFSET (message N): what was expected", OFFSET counted from the first
+ * byte ever fed); every message before it has been published, and every later call fails the
+ * same way. -EINVAL after replay_finish or without a pipeline. Allocates nothing. */
+int replay_feed(replay_t *r, const void *buf, size_t len, char *err, size_t errlen);
+/* Bytes of the fed stream decoded so far (the offset of the carried frame), and in *carried the
+ * bytes waiting in the carry buffer (may be NULL). */
+uint64_t replay_fed_bytes(const replay_t *r, size_t *carried);
+/* Wait until the pipeline has applied everything published (pipeline_sync): the shards can then
+ * be read on this thread until the next step or feed. */
+void replay_sync(replay_t *r);
+/* replay_sync, then the correlation, PCA, MST and clusters over the rows so far, computed again
+ * only when rows came since the last call (in the cross-section's own buffers: x->compact keeps
+ * its address). 0, or -EAGAIN (fewer than 2 rows, or no pipeline). After replay_finish: the
+ * final result's status. */
+int replay_compute(replay_t *r);
+/* The bar closes behind the cross-section computed last (replay_compute or the end), 0: none. */
+uint64_t replay_corr_bars(const replay_t *r);
+/* End of the input: a frame still waiting in the carry buffer is a truncated final message
+ * (-EBADMSG, err says where: the results of everything before it stand); the open bar closes,
+ * the pipeline drains and joins, the cross-section is computed and the outputs written, and res
+ * is complete. 0, -EBADMSG (the fed stream ended by an error), -EALREADY (not begun, or
+ * finished already). */
+int replay_finish(replay_t *r, char *err, size_t errlen);
 /* Join and free everything (NULL: nothing). */
 void replay_destroy(replay_t *r);
 

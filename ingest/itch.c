@@ -19,6 +19,7 @@
 #include "base/hints.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Every message type of the ITCH 5.0 specification: type byte, length with the type byte,
@@ -255,6 +256,27 @@ const char *itch_status_str(itch_status_t s)
         return "length prefix does not match the message type";
     }
     return "unknown status";
+}
+
+void itch_describe(const itch_result_t *r, char *buf, size_t len)
+{
+    unsigned t = r->err_type;
+    char c = t >= 0x20 && t < 0x7f ? (char)t : '?';
+    switch (r->status) {
+    case ITCH_ERR_ZERO_LENGTH:
+        snprintf(buf, len, "zero-length message (length prefix 0)");
+        break;
+    case ITCH_ERR_UNKNOWN_TYPE:
+        snprintf(buf, len,
+                 "unknown message type 0x%02x ('%c') with length prefix %u; expected one of "
+                 "the ITCH 5.0 types SRHYLVWKJhAFECXDUPQBINO",
+                 t, c, r->err_len);
+        break;
+    default:
+        snprintf(buf, len, "message type '%c' has length prefix %u, expected %u", c, r->err_len,
+                 r->err_expected);
+        break;
+    }
 }
 
 int itch_directory_apply(symtab_t *t, const ev_t *e)

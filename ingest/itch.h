@@ -81,6 +81,11 @@ int itch_decode(const uint8_t *msg, size_t len, ev_t *e);
  * thread. */
 size_t itch_resync(const uint8_t *buf, size_t len, bool at_eof);
 
+/* What is wrong with the bad frame of r (status ITCH_ERR_*), with its type, prefix and the
+ * expected length, into buf ("message type 'A' has length prefix 30, expected 36"). Any
+ * thread. */
+void itch_describe(const itch_result_t *r, char *buf, size_t len);
+
 /* A static description of s, for messages ("zero length prefix", ...). */
 const char *itch_status_str(itch_status_t s);
 

@@ -166,23 +166,7 @@ static void count_batch(stream_t *s, size_t n)
 static void itch_error(stream_t *s, const itch_result_t *r, uint64_t off, uint64_t index)
 {
     char what[160];
-    switch (r->status) {
-    case ITCH_ERR_ZERO_LENGTH:
-        snprintf(what, sizeof what, "zero-length message (length prefix 0)");
-        break;
-    case ITCH_ERR_UNKNOWN_TYPE:
-        snprintf(what, sizeof what,
-                 "unknown message type 0x%02x ('%c') with length prefix %u; expected one of "
-                 "the ITCH 5.0 types SRHYLVWKJhAFECXDUPQBINO",
-                 r->err_type, r->err_type >= 0x20 && r->err_type < 0x7f ? r->err_type : '?',
-                 r->err_len);
-        break;
-    default:
-        snprintf(what, sizeof what, "message type '%c' has length prefix %u, expected %u",
-                 r->err_type >= 0x20 && r->err_type < 0x7f ? r->err_type : '?', r->err_len,
-                 r->err_expected);
-        break;
-    }
+    itch_describe(r, what, sizeof what);
     err_set(s->err, sizeof s->err, "%s: byte %llu (message %llu): %s", s->path,
             (unsigned long long)off, (unsigned long long)index + 1, what);
 }

@@ -1,17 +1,27 @@
 /*
- * tickcore.h: the public C API of libtickcore (symbol version TICKCORE_1.0). A session replays
- * ITCH 5.0 BinaryFILEs (plain or gzip) and trades/quotes CSV files through the same engine as
- * `tickcore replay`, then lets the caller read the results where the engine keeps them.
+ * tickcore.h: the public C API of libtickcore (symbol versions TICKCORE_1.0 and, for the
+ * functions marked 1.1, TICKCORE_1.1). A session replays ITCH 5.0 BinaryFILEs (plain or gzip)
+ * and trades/quotes CSV files, or ITCH bytes handed over from memory, through the same engine
+ * as `tickcore replay`, then lets the caller read the results where the engine keeps them.
  *
  * Lifecycle: tickcore_open (the built-in defaults, an optional INI file, then "section.key=value"
  * settings, as `tickcore replay --config FILE --set KEY=VALUE`), tickcore_add_file for each
  * input, tickcore_run once (everything is sized, memory is sealed, the files are replayed in
  * order, the cross-section is computed), then the readers, then tickcore_close.
+ * In steps (1.1): instead of tickcore_run, tickcore_step(s, N) reads the next N messages of the
+ * files, or, in a session without files, tickcore_feed(s, buf, len) hands over ITCH BinaryFILE
+ * bytes split anyhow; the readers work between calls (they see every message so far: the bars
+ * closed so far, the books as they stand, the correlation over the rows so far); tickcore_finish
+ * (or the last step, or tickcore_run) ends the input: the open bar closes and the final
+ * cross-section is computed. The first step, feed or run sizes everything and seals memory.
  *
  * Ownership: every pointer a reader hands out (the correlation matrix, symbol names, buffer
- * addresses) points into the session's own buffers and stays valid, unchanged, until
- * tickcore_close; the caller never frees it. Readers that copy (bars, book levels, memory)
- * write into the caller's memory. Nothing here allocates after tickcore_run.
+ * addresses) points into the session's own buffers and stays valid until tickcore_close; the
+ * caller never frees it. After the input has ended it is also unchanged until then; between
+ * steps, tickcore_correlation computes the matrix again in the same buffer when bars closed since
+ * its last call (tickcore_position says whether it will), and tickcore_finish computes the final
+ * one there. Readers that copy (bars, book levels, memory) write into the caller's memory.
+ * Nothing here allocates once the session has started (after the first step, feed or run).
  *
  * Errors: functions return 0 (or a count >= 0) or a negative errno; the session keeps a message
  * with context (file, key, what was expected) for the last error, tickcore_errmsg. tickcore_open
@@ -38,7 +48,7 @@ extern "C" {
 #endif
 
 #define TICKCORE_VERSION_MAJOR 1
-#define TICKCORE_VERSION_MINOR 0
+#define TICKCORE_VERSION_MINOR 1
 #define TICKCORE_PRICE_SCALE   10000 /* prices are integers in 1/10000 dollars */
 #define TICKCORE_MAX_FILES     256
 #define TICKCORE_SYMBOL_MAX    8 /* characters of a symbol, without the NUL */
@@ -73,7 +83,7 @@ typedef struct tickcore_level {
 /* What the run did. */
 typedef struct tickcore_summary {
     uint64_t messages, bytes; /* decoded, all files */
-    double seconds;           /* from the seal to the end of the drain */
+    double seconds;           /* from the seal to the end of the drain (0 until the input ends) */
     uint32_t files, files_failed;
     uint32_t symbols;           /* in the symbol table */
     uint32_t matrix_symbols;    /* columns of the correlation matrix (0: none computed) */
@@ -112,7 +122,26 @@ typedef struct tickcore_memory {
     char backend[32]; /* "mimalloc", or "glibc malloc" under valgrind */
 } tickcore_memory_t;
 
-/* The library's version, "1.0.0". */
+/* Where a session stands (1.1: tickcore_position). */
+typedef struct tickcore_position {
+    uint64_t messages;  /* decoded so far, files and fed bytes */
+    uint64_t fed_bytes; /* bytes of the fed stream decoded: the offset of the next frame */
+    uint32_t carried;   /* bytes of a frame cut by the last tickcore_feed, waiting for the rest */
+    uint32_t state;     /* TICKCORE_STATE_* */
+    uint64_t bars;      /* bar closes the cross-section has taken so far */
+    uint64_t corr_bars; /* bars behind the correlation computed last: while bars != corr_bars,
+                           the next tickcore_correlation computes the matrix again, in place */
+    uint64_t day_bars;  /* bars in the day store (stats.day_bars > 0), all symbols */
+    uint64_t day_bars_dropped; /* bars the day store could not keep (symbol or bar capacity) */
+} tickcore_position_t;
+
+enum {
+    TICKCORE_STATE_OPEN = 0,    /* nothing read yet: nothing is sized */
+    TICKCORE_STATE_RUNNING = 1, /* started: step or feed more, or read the results so far */
+    TICKCORE_STATE_ENDED = 2,   /* the input ended: the results are final */
+};
+
+/* The library's version, "1.1.0". */
 TICKCORE_API const char *tickcore_version(void);
 
 /* A new session: the built-in defaults, then config_path (an INI file like config/tickcore.ini;
@@ -125,9 +154,11 @@ TICKCORE_API int tickcore_open(tickcore_t **out, const char *config_path,
 /* Add an input file (copied). Before tickcore_run. 0, -ENOENT (not readable: checked now),
  * -E2BIG (TICKCORE_MAX_FILES already), -EALREADY (the session has run). */
 TICKCORE_API int tickcore_add_file(tickcore_t *s, const char *path);
-/* Replay every file to the end and compute the cross-section. 0; -EIO when a file ended with
- * an error (the results of what was read are still there; tickcore_errmsg names the file and
- * the byte); -ENODATA (no file), -EALREADY (run already), -ENOMEM or another start-up error. */
+/* Replay every file to the end and compute the cross-section (after steps: the rest of the
+ * files; in a fed session: tickcore_finish). 0; -EIO when a file ended with an error (the
+ * results of what was read are still there; tickcore_errmsg names the file and the byte);
+ * -ENODATA (no file, nothing fed), -EALREADY (the input has ended already), -ENOMEM or another
+ * start-up error. */
 TICKCORE_API int tickcore_run(tickcore_t *s);
 /* The message of the last failed call on s ("" if none). Valid until the next call on s. */
 TICKCORE_API const char *tickcore_errmsg(const tickcore_t *s);
@@ -135,7 +166,33 @@ TICKCORE_API const char *tickcore_errmsg(const tickcore_t *s);
  * session is invalid afterwards. */
 TICKCORE_API void tickcore_close(tickcore_t *s);
 
-/* After tickcore_run (else -EAGAIN, as for every reader below). */
+/* 1.1: the next max_messages messages of the files (at least 1): the first call sizes the
+ * session and seals memory, as tickcore_run does. Returns how many were read (> 0); 0 once
+ * every file has been read: the input has then ended (as tickcore_finish: the open bar closed,
+ * the final cross-section computed) and further steps return 0. -EIO: a file ended by an error
+ * in this step (tickcore_errmsg names the file and the byte; what was read stands, and the next
+ * step goes on with the next file); -ENODATA (no file: a session fed with tickcore_feed),
+ * -ENOMEM or another start-up error. */
+TICKCORE_API int64_t tickcore_step(tickcore_t *s, uint64_t max_messages);
+/* 1.1: ITCH 5.0 BinaryFILE bytes (2-byte big-endian length, then the message) from memory, in
+ * a session without files. Every whole message of buf is decoded and applied now; buf is not
+ * kept. A message cut by the end of buf waits in a carry buffer allocated at start-up and is
+ * completed by the next call, so a stream split into calls anyhow gives the results of the
+ * whole. The first call sizes the session and seals memory. 0; -EBADMSG: a bad frame
+ * (tickcore_errmsg: "fed bytes: byte OFFSET (message N): ...", OFFSET from the first byte ever
+ * fed; the messages before it stand; every later feed fails the same way); -EINVAL (the session
+ * has files); -EALREADY (the input has ended); start-up errors. */
+TICKCORE_API int tickcore_feed(tickcore_t *s, const void *buf, size_t len);
+/* 1.1: end of the input now (the files not read yet are not read). The open bar closes and the
+ * final cross-section is computed. 0; -EBADMSG: the fed stream ended inside a message ("truncated
+ * final message", with its offset) or by an earlier bad frame (the results of everything before
+ * stand); -EALREADY (ended already). A session never started is started first (no input). */
+TICKCORE_API int tickcore_finish(tickcore_t *s);
+/* 1.1: where the session stands (any state). 0. */
+TICKCORE_API int tickcore_position(tickcore_t *s, tickcore_position_t *out);
+
+/* Once the session has started (else -EAGAIN, as for every reader below): the results of every
+ * message so far, final once the input has ended. */
 TICKCORE_API int tickcore_summary(tickcore_t *s, tickcore_summary_t *out);
 /* The correlation matrix of bar returns over the last window: n x n doubles, row-major,
  * symmetric, in the session's buffer (*data; valid until close). Its columns are the first n

@@ -6,6 +6,10 @@
  * AAPL excerpt of tests/data (its README's published fact: 80 live orders on 64 levels after
  * the first 1,001 messages). Also: configuration errors with their messages, readers before the
  * run, a truncated file, and memory: every byte the session took is back after close.
+ * In steps (1.1): the file fed in random-sized chunks equals the run of the file (every reader,
+ * bytes and bits); bad bytes name their offset, counted here from the length prefixes; between
+ * steps the AAPL book matches the published 80 orders on 64 levels and a run over a prefix file
+ * of the first 5,000 messages; the correlation between steps is recomputed in place.
  */
 #include <tickcore/tickcore.h>
 
@@ -13,6 +17,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -486,13 +491,313 @@ static void test_api_memory_returned(void **state)
     assert_int_equal(after.churn_allocs, before.churn_allocs); /* a second session: no churn */
 }
 
+/* ---- in steps (1.1): tickcore_step, tickcore_feed, tickcore_finish ---- */
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* Every reader of a and b gives the same: summary counts, symbols, every symbol's kept bars and
+ * both book sides to depth 200 (bytes), and the correlation (bits, when there is one). */
+static void same_results(tickcore_t *a, tickcore_t *b)
+{
+    tickcore_summary_t sa, sb;
+    assert_int_equal(tickcore_summary(a, &sa), 0);
+    assert_int_equal(tickcore_summary(b, &sb), 0);
+    assert_int_equal(sa.messages, sb.messages);
+    assert_int_equal(sa.symbols, sb.symbols);
+    assert_int_equal(sa.matrix_rows, sb.matrix_rows);
+    const char *na[64], *nb[64];
+    int n = tickcore_symbols(a, na, 64);
+    assert_int_equal(tickcore_symbols(b, nb, 64), n);
+    assert_true(n > 0 && n <= 64);
+    static tickcore_bar_t ba[1024], bb[1024];
+    static tickcore_level_t la[200], lb[200];
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(na[i], nb[i]);
+        int ka = tickcore_bars(a, na[i], ba, 1024), kb = tickcore_bars(b, nb[i], bb, 1024);
+        assert_int_equal(ka, kb);
+        if (ka > 0)
+            assert_memory_equal(ba, bb, (size_t)ka * sizeof *ba);
+        for (int side = 0; side < 2; side++) {
+            int da = tickcore_book(a, na[i], side ? 'S' : 'B', la, 200);
+            assert_int_equal(tickcore_book(b, nb[i], side ? 'S' : 'B', lb, 200), da);
+            if (da > 0)
+                assert_memory_equal(la, lb, (size_t)da * sizeof *la);
+        }
+    }
+    const double *ca, *cb;
+    size_t ma, mb;
+    int ra = tickcore_correlation(a, &ca, &ma), rb = tickcore_correlation(b, &cb, &mb);
+    assert_int_equal(ra, rb);
+    if (ra == 0) {
+        assert_int_equal(ma, mb);
+        assert_memory_equal(ca, cb, ma * ma * sizeof(double));
+    }
+}
+
+static tickcore_t *open_empty(const char *const *set, size_t nset)
+{
+    tickcore_t *s = NULL;
+    assert_int_equal(tickcore_open(&s, NULL, set, nset, NULL, 0), 0);
+    return s;
+}
+
+/* The file fed in chunks of random sizes (1 byte up to a few frames, and now and then 64 KiB)
+ * gives what replaying the file gives, for several seeds and both worker counts. */
+static void feed_chunks_equal_run(const char *path, const char *const *set, size_t nset)
+{
+    size_t len;
+    uint8_t *buf = slurp(path, &len);
+    if (!buf) {
+        print_message("no %s\n", path);
+        skip();
+    }
+    tickcore_t *ref = open_run(path, set, nset);
+    for (unsigned seed = 1; seed <= 4; seed++) {
+        srand(seed);
+        tickcore_t *s = open_empty(set, nset);
+        size_t off = 0, calls = 0;
+        while (off < len) {
+            size_t k = len > 200000 && rand() % 8 == 0 ? 65536 : 1 + (size_t)rand() % 120;
+            if (k > len - off)
+                k = len - off;
+            int rc = tickcore_feed(s, buf + off, k);
+            if (rc < 0)
+                print_error("feed at %zu: %s\n", off, tickcore_errmsg(s));
+            assert_int_equal(rc, 0);
+            off += k;
+            calls++;
+        }
+        tickcore_position_t pos;
+        assert_int_equal(tickcore_position(s, &pos), 0);
+        assert_int_equal(pos.state, TICKCORE_STATE_RUNNING);
+        assert_int_equal(pos.carried, 0);
+        assert_int_equal(pos.fed_bytes, len);
+        assert_int_equal(tickcore_finish(s), 0);
+        assert_int_equal(tickcore_position(s, &pos), 0);
+        assert_int_equal(pos.state, TICKCORE_STATE_ENDED);
+        assert_true(calls > 10);
+        same_results(ref, s);
+        assert_int_equal(tickcore_feed(s, buf, 2), -EALREADY);
+        tickcore_close(s);
+    }
+    tickcore_close(ref);
+    free(buf);
+}
+
+static void test_api_feed_random_chunks_equals_run(void **state)
+{
+    (void)state;
+    /* the hand-written day: its bars and correlation are checked by hand above */
+    feed_chunks_equal_run(g_day.path, TRADE_RETURNS, 2);
+    const char *one[] = {"pipeline.workers=1"};
+    feed_chunks_equal_run(g_day.path, one, 1);
+    /* the NASDAQ AAPL excerpt (10,000 real messages) */
+    char src[512];
+    const char *dir = getenv("TICKCORE_DATA");
+    snprintf(src, sizeof src, "%s/itch/nasdaq-20200130-aapl-10k.itch", dir ? dir : "tests/data");
+    feed_chunks_equal_run(src, TRADE_RETURNS, 2);
+}
+
+/* Bad bytes: the error names the byte offset (counted here from the frames fed) and what was
+ * expected; the messages before it stand; later feeds and the end fail the same way. */
+static void test_api_feed_bad_bytes(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(g_day.path, &len);
+    assert_non_null(buf);
+    /* the offset of the 10th frame, from the length prefixes */
+    size_t off = 0;
+    for (int i = 0; i < 9; i++)
+        off += 2u + ((size_t)buf[off] << 8 | buf[off + 1]);
+    uint8_t bad[64];
+    memcpy(bad, buf + off, sizeof bad);
+    bad[2] = 'Z'; /* no ITCH 5.0 message type */
+    tickcore_t *s = open_empty(NULL, 0);
+    /* the good part in two calls that cut a frame, then the bad frame in two calls */
+    assert_int_equal(tickcore_feed(s, buf, off - 5), 0);
+    assert_int_equal(tickcore_feed(s, buf + off - 5, 5 + 1), 0); /* ends inside the bad prefix */
+    int rc = tickcore_feed(s, bad + 1, sizeof bad - 1);
+    assert_int_equal(rc, -EBADMSG);
+    char want[64];
+    snprintf(want, sizeof want, "fed bytes: byte %zu (message 10)", off);
+    if (!strstr(tickcore_errmsg(s), want))
+        print_error("got '%s', want '%s'\n", tickcore_errmsg(s), want);
+    assert_non_null(strstr(tickcore_errmsg(s), want));
+    assert_non_null(strstr(tickcore_errmsg(s), "unknown message type 0x5a ('Z')"));
+    tickcore_position_t pos;
+    assert_int_equal(tickcore_position(s, &pos), 0);
+    assert_int_equal(pos.messages, 9);
+    assert_int_equal(tickcore_feed(s, buf, len), -EBADMSG); /* sticky */
+    assert_non_null(strstr(tickcore_errmsg(s), want));
+    assert_int_equal(tickcore_finish(s), -EBADMSG);
+    tickcore_summary_t sum;
+    assert_int_equal(tickcore_summary(s, &sum), 0);
+    assert_int_equal(sum.messages, 9);
+    const char *names[8];
+    assert_int_equal(tickcore_symbols(s, names, 8), 3); /* the directory came before */
+    tickcore_close(s);
+
+    /* a stream that ends inside a frame: the end says where and how far */
+    s = open_empty(NULL, 0);
+    assert_int_equal(tickcore_feed(s, buf, off + 7), 0);
+    assert_int_equal(tickcore_position(s, &pos), 0);
+    assert_int_equal(pos.carried, 7);
+    assert_int_equal(pos.fed_bytes, off);
+    assert_int_equal(tickcore_finish(s), -EBADMSG);
+    snprintf(want, sizeof want, "byte %zu (message 10): truncated final message", off);
+    assert_non_null(strstr(tickcore_errmsg(s), want));
+    assert_non_null(strstr(tickcore_errmsg(s), "7 bytes into a frame of"));
+    tickcore_close(s);
+
+    /* feeding a session that reads files */
+    s = open_empty(NULL, 0);
+    assert_int_equal(tickcore_add_file(s, g_day.path), 0);
+    assert_int_equal(tickcore_feed(s, buf, 10), -EINVAL);
+    tickcore_close(s);
+    free(buf);
+}
+
+/* Steps: the readers between steps see every message so far: after N messages the book is
+ * that of a file holding the first N messages; the steps add up to the file; the last ends the
+ * input and the results equal a run. */
+static void test_api_step_results_between_steps(void **state)
+{
+    (void)state;
+    char src[512];
+    const char *dir = getenv("TICKCORE_DATA");
+    snprintf(src, sizeof src, "%s/itch/nasdaq-20200130-aapl-10k.itch", dir ? dir : "tests/data");
+    size_t len;
+    uint8_t *buf = slurp(src, &len);
+    if (!buf) {
+        print_message("no %s\n", src);
+        skip();
+    }
+    tickcore_t *s = open_empty(TRADE_RETURNS, 2);
+    assert_int_equal(tickcore_add_file(s, src), 0);
+    tickcore_position_t pos;
+    assert_int_equal(tickcore_position(s, &pos), 0);
+    assert_int_equal(pos.state, TICKCORE_STATE_OPEN);
+    assert_int_equal(tickcore_step(s, 1001), 1001);
+    /* the README of tests/data: 80 live orders on 64 levels after the first 1,001 messages */
+    tickcore_level_t lv[100];
+    int nb = tickcore_book(s, "AAPL", 'B', lv, 100), orders = 0;
+    for (int i = 0; i < nb; i++)
+        orders += (int)lv[i].orders;
+    int na = tickcore_book(s, "AAPL", 'S', lv, 100);
+    for (int i = 0; i < na; i++)
+        orders += (int)lv[i].orders;
+    assert_int_equal(nb + na, 64);
+    assert_int_equal(orders, 80);
+    assert_int_equal(tickcore_position(s, &pos), 0);
+    assert_int_equal(pos.state, TICKCORE_STATE_RUNNING);
+    assert_int_equal(pos.messages, 1001);
+    /* a prefix file of the first 5,000 messages against 3,999 more steps (in odd sizes) */
+    size_t off = 0;
+    for (int i = 0; i < 5000; i++)
+        off += 2u + ((size_t)buf[off] << 8 | buf[off + 1]);
+    itchw_t w;
+    w_open(&w);
+    assert_int_equal(fwrite(buf, 1, off, w.f), off);
+    w_close(&w);
+    uint64_t total = 1001;
+    while (total < 5000) {
+        uint64_t want = 5000 - total < 333 ? 5000 - total : 333;
+        int64_t got = tickcore_step(s, want);
+        assert_int_equal(got, (int64_t)want);
+        total += (uint64_t)got;
+    }
+    tickcore_t *prefix = open_run(w.path, TRADE_RETURNS, 2);
+    tickcore_level_t lp[200], ls[200];
+    for (int side = 0; side < 2; side++) {
+        int a = tickcore_book(prefix, "AAPL", side ? 'S' : 'B', lp, 200);
+        assert_int_equal(tickcore_book(s, "AAPL", side ? 'S' : 'B', ls, 200), a);
+        assert_true(a > 0);
+        assert_memory_equal(lp, ls, (size_t)a * sizeof *lp);
+    }
+    tickcore_close(prefix);
+    unlink(w.path);
+    /* the rest, then the end */
+    int64_t got;
+    while ((got = tickcore_step(s, 777)) > 0)
+        total += (uint64_t)got;
+    assert_int_equal(got, 0);
+    assert_int_equal(total, 10000);
+    assert_int_equal(tickcore_position(s, &pos), 0);
+    assert_int_equal(pos.state, TICKCORE_STATE_ENDED);
+    assert_int_equal(tickcore_step(s, 1), 0);
+    assert_int_equal(tickcore_run(s), -EALREADY);
+    tickcore_t *ref = open_run(src, TRADE_RETURNS, 2);
+    same_results(ref, s);
+    tickcore_close(ref);
+    tickcore_close(s);
+    free(buf);
+}
+
+/* The correlation between steps: computed over the rows so far, again (in the same buffer)
+ * only when bars closed since; the last step's matrix equals the hand-checked run's. */
+static void test_api_correlation_between_steps(void **state)
+{
+    (void)state;
+    tickcore_t *s = open_empty(TRADE_RETURNS, 2);
+    assert_int_equal(tickcore_add_file(s, g_day.path), 0);
+    const double *c = NULL, *c2 = NULL;
+    size_t n = 0;
+    int64_t got = tickcore_step(s, 4); /* the directory: no bar yet */
+    assert_int_equal(got, 4);
+    assert_int_equal(tickcore_correlation(s, &c, &n), -EAGAIN);
+    tickcore_position_t pos;
+    int computed = 0;
+    while ((got = tickcore_step(s, 3)) > 0) {
+        assert_int_equal(tickcore_position(s, &pos), 0);
+        bool pending = pos.bars != pos.corr_bars;
+        if (tickcore_correlation(s, &c2, &n) == 0) {
+            if (c)
+                assert_ptr_equal(c2, c); /* the same buffer */
+            c = c2;
+            computed += pending;
+            assert_int_equal(tickcore_position(s, &pos), 0);
+            assert_int_equal(pos.corr_bars, pos.bars);
+        }
+    }
+    assert_true(computed >= 2);
+    tickcore_t *ref = open_run(g_day.path, TRADE_RETURNS, 2);
+    same_results(ref, s);
+    assert_int_equal(tickcore_correlation(s, &c2, &n), 0);
+    assert_ptr_equal(c2, c);
+    tickcore_close(ref);
+    tickcore_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_api_open_errors),    cmocka_unit_test(test_api_before_run),
-        cmocka_unit_test(test_api_correlation),    cmocka_unit_test(test_api_bars),
-        cmocka_unit_test(test_api_book),           cmocka_unit_test(test_api_real_aapl_book),
-        cmocka_unit_test(test_api_truncated_file), cmocka_unit_test(test_api_memory_returned),
+        cmocka_unit_test(test_api_open_errors),
+        cmocka_unit_test(test_api_before_run),
+        cmocka_unit_test(test_api_correlation),
+        cmocka_unit_test(test_api_bars),
+        cmocka_unit_test(test_api_book),
+        cmocka_unit_test(test_api_real_aapl_book),
+        cmocka_unit_test(test_api_truncated_file),
+        cmocka_unit_test(test_api_memory_returned),
+        cmocka_unit_test(test_api_feed_random_chunks_equals_run),
+        cmocka_unit_test(test_api_feed_bad_bytes),
+        cmocka_unit_test(test_api_step_results_between_steps),
+        cmocka_unit_test(test_api_correlation_between_steps),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
