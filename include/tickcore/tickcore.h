@@ -20,7 +20,9 @@
  * caller never frees it. After the input has ended it is also unchanged until then; between
  * steps, tickcore_correlation computes the matrix again in the same buffer when bars closed since
  * its last call (tickcore_position says whether it will), and tickcore_finish computes the final
- * one there. Readers that copy (bars, book levels, memory) write into the caller's memory.
+ * one there (a matrix read between steps commits the bar rows that wait for the covariance's
+ * next batch, so the final matrix may differ from a run without such reads by rounding, about
+ * 1e-16). Readers that copy (bars, book levels, memory) write into the caller's memory.
  * Nothing here allocates once the session has started (after the first step, feed or run).
  *
  * Errors: functions return 0 (or a count >= 0) or a negative errno; the session keeps a message

@@ -20,6 +20,17 @@ read freed memory, and after close() every method raises ClosedError. Copy what 
 (arr.copy()), or drop it, before close(). A session that is garbage-collected frees its memory
 once neither it nor any array from it is left.
 
+In steps. tickcore.session(...) sizes nothing until the first call: s.step(n) reads the next n
+messages of the files, or, without files, s.feed(data) hands over ITCH 5.0 BinaryFILE bytes
+(bytes, bytearray, memoryview, NumPy uint8: read in place, not copied, and not kept) split
+anyhow: a message cut between two calls is completed by the next one. Every reader works between
+calls and shows every message so far; s.finish() (or the step that finds the end, or run())
+ends the input: the open bar closes, the final correlation is computed. Bad bytes raise
+TickcoreError (errno EBADMSG) naming their byte offset in the fed stream. The correlation is
+computed again, in the same buffer, by the first correlation() after bars closed: so that no
+array ever changes under its holder, correlation() (and finish()) refuse with BufferError while
+an array of the previous matrix is alive; copy it (arr.copy()) or drop it first.
+
 Which library: $TICKCORE_LIB if set, else libtickcore.so next to this file (make python copies
 it in), else build/libtickcore.so of the checkout this file is in, else the system's
 libtickcore.so.1 (make install).
@@ -31,7 +42,7 @@ import weakref
 import numpy as np
 from cffi import FFI
 
-__all__ = ["replay", "Session", "Book", "ClosedError", "TickcoreError", "BAR_DTYPE",
+__all__ = ["replay", "session", "Session", "Book", "ClosedError", "TickcoreError", "BAR_DTYPE",
            "LEVEL_DTYPE", "PRICE_SCALE"]
 
 # The declarations of include/tickcore/tickcore.h (a test checks them against the header).
@@ -71,6 +82,14 @@ int tickcore_book(tickcore_t *s, const char *symbol, char side, tickcore_level_t
                   size_t depth);
 int tickcore_buffers(tickcore_t *s, tickcore_buffer_t *out, size_t cap);
 int tickcore_memory(tickcore_t *s, tickcore_memory_t *out);
+typedef struct tickcore_position {
+    uint64_t messages; uint64_t fed_bytes; uint32_t carried; uint32_t state; uint64_t bars;
+    uint64_t corr_bars; uint64_t day_bars; uint64_t day_bars_dropped;
+} tickcore_position_t;
+int64_t tickcore_step(tickcore_t *s, uint64_t max_messages);
+int tickcore_feed(tickcore_t *s, const void *buf, size_t len);
+int tickcore_finish(tickcore_t *s);
+int tickcore_position(tickcore_t *s, tickcore_position_t *out);
 """
 
 PRICE_SCALE = 10000  # integer prices are in 1/10000 dollars
@@ -177,7 +196,8 @@ _SHORTCUTS = {"window": "matrix.window", "bar": "stats.bar_interval",
 
 
 class Session:
-    """A replay: open (configuration), add files, run; then the readers; then close()."""
+    """A replay: open (configuration), add files, run (or step, or feed bytes, then finish);
+    the readers (between steps too); then close()."""
 
     def __init__(self, files=(), config=None, settings=None, run=True):
         items = [f"{k}={v}" for k, v in (settings or {}).items()]
@@ -208,11 +228,68 @@ class Session:
         _check(lib.tickcore_add_file(p, os.fsencode(path)), p, "add_file")
 
     def run(self):
-        """Replay every file to the end. Raises TickcoreError (errno EIO) when a file ended with
-        an error; what was read before it stays readable."""
+        """Replay every file to the end (after steps: the rest). Raises TickcoreError (errno EIO)
+        when a file ended with an error; what was read before it stays readable."""
         p = self._ptr()
+        if self._position(p).state == 1:
+            self._refuse_live_views("run()")
+        self._corr = None
         _check(lib.tickcore_run(p), p, "run")
         return self
+
+    def step(self, n=1_000_000):
+        """Read the next n messages of the files. Returns how many were read; 0 once every file
+        has been read (the input has then ended, as with finish()). TickcoreError (EIO) when a
+        file ended by an error in this step (what was read stays; the next step goes on)."""
+        p = self._ptr()
+        if n < 1:
+            raise ValueError("step(n): n >= 1")
+        got = _check(lib.tickcore_step(p, n), p, "step")
+        if got == 0:
+            self._corr = None
+        return got
+
+    def feed(self, data):
+        """Hand over ITCH 5.0 BinaryFILE bytes (any buffer: read in place, not kept). Returns the
+        messages decoded so far. TickcoreError (EBADMSG) at a bad frame, naming its byte offset
+        from the first byte fed; the messages before it stay."""
+        p = self._ptr()
+        buf = ffi.from_buffer(data)
+        _check(lib.tickcore_feed(p, buf, len(buf)), p, "feed")
+        return self._position(p).messages
+
+    def finish(self):
+        """End the input: the open bar closes and the final correlation is computed (into the
+        buffer earlier arrays view: BufferError while one is alive). TickcoreError (EBADMSG)
+        when the fed bytes end inside a message; the results of everything before stay."""
+        p = self._ptr()
+        if self._position(p).state != 2:
+            self._refuse_live_views("finish()")
+        self._corr = None
+        _check(lib.tickcore_finish(p), p, "finish")
+        return self
+
+    def _position(self, p):
+        pos = ffi.new("tickcore_position_t *")
+        lib.tickcore_position(p, pos)
+        return pos
+
+    def position(self):
+        """Where the session stands: messages so far, fed_bytes (decoded), carried (bytes of a
+        cut message waiting), state ("open", "running", "ended"), bars (closed so far), and the
+        day store's bars kept and dropped (stats.day_bars)."""
+        pos = self._position(self._ptr())
+        return {"messages": pos.messages, "fed_bytes": pos.fed_bytes, "carried": pos.carried,
+                "state": ("open", "running", "ended")[pos.state], "bars": pos.bars,
+                "day_bars": pos.day_bars, "day_bars_dropped": pos.day_bars_dropped}
+
+    def _refuse_live_views(self, what):
+        if len(self._exports):
+            gc.collect()  # arrays only held by garbage cycles
+        if len(self._exports):
+            raise BufferError(
+                f"{what} would compute the correlation again in the buffer that "
+                f"{len(self._exports)} array(s) view: delete them, or keep copies (arr.copy())")
 
     @property
     def closed(self):
@@ -256,6 +333,10 @@ class Session:
         """The (n, n) correlation matrix as a read-only float64 array over the engine's buffer
         (no copy; the same memory every call). Its axes are symbols()[:n]."""
         p = self._ptr()
+        pos = self._position(p)
+        if pos.bars != pos.corr_bars and pos.state != 2:  # the engine will compute it again
+            self._refuse_live_views("correlation()")
+            self._corr = None
         if self._corr is None:
             data = ffi.new("const double **")
             n = ffi.new("size_t *")
@@ -377,7 +458,26 @@ class Session:
     def __repr__(self):
         if self.closed:
             return "<tickcore.Session closed>"
-        return f"<tickcore.Session {self.summary()['messages']} messages>"
+        pos = self.position()
+        return f"<tickcore.Session {pos['state']}, {pos['messages']} messages>"
+
+
+def _settings(settings, shortcuts, who):
+    merged = {}
+    for k, v in shortcuts.items():
+        if k not in _SHORTCUTS:
+            raise TypeError(f"{who}() got an unexpected keyword {k!r} "
+                            f"(known: {', '.join(_SHORTCUTS)}; others: settings={{...}})")
+        merged[_SHORTCUTS[k]] = v
+    merged.update(settings or {})
+    return merged
+
+
+def session(*files, config=None, settings=None, **shortcuts):
+    """A Session that has not run: s.step(n) through the files, or, without files, s.feed(data)
+    with ITCH bytes; then s.finish() (or run()). Same arguments as replay()."""
+    return Session(files, config=config, settings=_settings(settings, shortcuts, "session"),
+                   run=False)
 
 
 def replay(*files, config=None, settings=None, **shortcuts):
@@ -386,11 +486,4 @@ def replay(*files, config=None, settings=None, **shortcuts):
     config: an INI file like config/tickcore.ini; settings: {"section.key": value, ...} as
     `tickcore replay --set`; shortcuts: window=, bar=, bar_history=, workers=, returns=,
     matrix_symbols=, max_symbols=."""
-    merged = {}
-    for k, v in shortcuts.items():
-        if k not in _SHORTCUTS:
-            raise TypeError(f"replay() got an unexpected keyword {k!r} "
-                            f"(known: {', '.join(_SHORTCUTS)}; others: settings={{...}})")
-        merged[_SHORTCUTS[k]] = v
-    merged.update(settings or {})
-    return Session(files, config=config, settings=merged)
+    return Session(files, config=config, settings=_settings(settings, shortcuts, "replay"))

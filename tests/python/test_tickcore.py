@@ -14,6 +14,8 @@ import collections
 import csv
 import errno
 import gc
+import itertools
+import json
 import math
 import os
 import shutil
@@ -304,10 +306,145 @@ class TestTickcore(unittest.TestCase):
         ref = FFI()
         ref.cdef(src)
         for t in ("tickcore_bar_t", "tickcore_level_t", "tickcore_summary_t", "tickcore_buffer_t",
-                  "tickcore_memory_t"):
+                  "tickcore_memory_t", "tickcore_position_t"):
             self.assertEqual(ref.sizeof(t), tickcore.ffi.sizeof(t), t)
         funcs = set(re.findall(r"\b(tickcore_[a-z_]+)\s*\(", src))
         self.assertEqual(funcs, set(re.findall(r"\b(tickcore_[a-z_]+)\s*\(", tickcore.CDEF)))
+
+    # ---- in steps: feed bytes, step through files (library 1.1) ----
+
+    def replay_json(self, path, *sets):
+        args = [BIN, "replay", "--json", "--no-progress", path]
+        for kv in sets:
+            args += ["--set", kv]
+        return json.loads(subprocess.run(args, check=True, capture_output=True).stdout)
+
+    def test_feed_random_chunks_equals_replay(self):
+        with open(self.day, "rb") as f:
+            data = f.read()
+        want = self.replay_json(self.day, "report.top_symbols=20")
+        rng = np.random.default_rng(7)
+        view = memoryview(data)
+        with tickcore.replay(self.day) as ref, tickcore.session() as s:
+            off = calls = 0
+            while off < len(data):
+                k = int(rng.integers(1, 4000)) if rng.random() < 0.9 else int(rng.integers(1, 9))
+                s.feed(view[off:off + k])  # read in place: no copy of the slice
+                off += k
+                calls += 1
+            pos = s.position()
+            self.assertEqual((pos["fed_bytes"], pos["carried"], pos["state"]),
+                             (len(data), 0, "running"))
+            s.finish()
+            self.assertGreater(calls, 100)
+            # the command line's --json of the same file (an independent path: files, report)
+            self.assertEqual(s.summary()["messages"], want["messages"])
+            self.assertEqual(s.summary()["matrix_rows"], want["analytics"]["xsection"]["rows"])
+            orders = levels = 0
+            for sym in s.symbols():
+                b = s.book(sym, depth=1000)
+                levels += len(b.bid) + len(b.ask)
+                orders += int(b.bid["orders"].sum() + b.ask["orders"].sum())
+            self.assertEqual((orders, levels), (want["analytics"]["book"]["orders"],
+                                                want["analytics"]["book"]["levels"]))
+            for top in want["analytics"]["top"]:
+                b = s.book(top["symbol"], depth=1000)
+                self.assertEqual((int(b.bid["orders"].sum() + b.ask["orders"].sum()),
+                                  len(b.bid) + len(b.ask)), (top["orders"], top["levels"]))
+            c = s.correlation()
+            # the MST total and the PCA shares of --json, from the matrix here (Prim, eigvalsh)
+            d = np.sqrt(np.maximum(2 * (1 - c), 0))
+            n = len(c)
+            inside, best, total = np.zeros(n, bool), d[0].copy(), 0.0
+            inside[0] = True
+            for _ in range(n - 1):
+                j = int(np.argmin(np.where(inside, np.inf, best)))
+                total += best[j]
+                inside[j] = True
+                best = np.minimum(best, d[j])
+            self.assertAlmostEqual(total, want["analytics"]["xsection"]["mst_total"], places=6)
+            ev = np.sort(np.linalg.eigvalsh(c))[::-1] / n
+            got = want["analytics"]["xsection"]["pc_explained"]
+            np.testing.assert_allclose(ev[:len(got)], got, atol=1e-6)
+            # and bit for bit what replaying the file gives here
+            np.testing.assert_array_equal(c, ref.correlation())
+            for sym in s.symbols():
+                self.assertEqual(s.bars(sym).tobytes(), ref.bars(sym).tobytes())  # NaN too
+                np.testing.assert_array_equal(s.book(sym, 50).bid, ref.book(sym, 50).bid)
+                np.testing.assert_array_equal(s.book(sym, 50).ask, ref.book(sym, 50).ask)
+            del c
+
+    def test_feed_bad_bytes_names_the_offset(self):
+        frames = [m for _, m in itertools.islice(itch_messages(AAPL), 30)]
+        good = b"".join(struct.pack(">H", len(m)) + m for m in frames[:20])
+        bad = struct.pack(">H", 36) + b"Z" + bytes(35)  # no such message type
+        with tickcore.session() as s:
+            s.feed(good[:-3])
+            with self.assertRaises(tickcore.TickcoreError) as e:
+                s.feed(good[-3:] + bad)
+            self.assertEqual(e.exception.errno, errno.EBADMSG)
+            self.assertIn(f"byte {len(good)} (message 21)", str(e.exception))
+            self.assertIn("unknown message type 0x5a ('Z')", str(e.exception))
+            self.assertEqual(s.position()["messages"], 20)
+            with self.assertRaises(tickcore.TickcoreError):
+                s.feed(good)  # the fed stream has ended by the error
+        nxt = struct.pack(">H", len(frames[20])) + frames[20]
+        with tickcore.session() as s:
+            s.feed(good + nxt[:5])
+            self.assertEqual(s.position()["carried"], 5)
+            with self.assertRaises(tickcore.TickcoreError) as e:
+                s.finish()
+            self.assertIn(f"byte {len(good)} (message 21): truncated final message",
+                          str(e.exception))
+            self.assertEqual(s.summary()["messages"], 20)  # what came before stands
+
+    def test_step_results_between_steps(self):
+        with tickcore.session(AAPL) as s:
+            self.assertEqual(s.position()["state"], "open")
+            self.assertEqual(s.step(1001), 1001)
+            b = s.book("AAPL", depth=100)
+            # tests/data/README.md: 80 live orders on 64 levels after the first 1,001 messages
+            self.assertEqual(len(b.bid) + len(b.ask), 64)
+            self.assertEqual(int(b.bid["orders"].sum() + b.ask["orders"].sum()), 80)
+            total = 1001
+            while total < 6000:
+                total += s.step(1000)
+            self.assertEqual(total, 6001)
+            orders = naive_book(AAPL, 6001)  # the textbook book of the first 6,001 messages
+            b = s.book("AAPL", depth=1000)
+            for side, got in ((b"B", b.bid), (b"S", b.ask)):
+                self.assertEqual([(float(p), int(q), int(o)) for p, q, o in got],
+                                 levels(orders, side))
+            while s.step(3000):
+                pass
+            self.assertEqual(s.position()["state"], "ended")
+            self.assertEqual(s.summary()["messages"], 10_000)
+
+    def test_correlation_views_between_steps(self):
+        with tickcore.session(self.day) as s:
+            s.step(100_000)
+            c = s.correlation()
+            keep = c.copy()
+            bars = s.position()["bars"]
+            s.step(50_000)
+            self.assertGreater(s.position()["bars"], bars)  # bars closed: the next correlation() would rewrite c's memory
+            with self.assertRaises(BufferError):
+                s.correlation()
+            np.testing.assert_array_equal(c, keep)  # unchanged under its holder
+            with self.assertRaises(BufferError):
+                s.finish()
+            del c
+            c2 = s.correlation()
+            self.assertFalse(np.array_equal(c2, keep))
+            del c2
+            s.run()  # the rest of the file, then the end
+            with tickcore.replay(self.day) as ref:
+                a, b = s.correlation(), ref.correlation()
+                # a matrix read between steps commits the rows waiting for a dsyrk batch early
+                # (analytics/covariance: covariance_flush), so the sums are added in another
+                # grouping: equal to rounding, not to the bit
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+                del a, b
 
     def test_no_python_objects_per_message(self):
         small = gen("alloc-0100k.itch", 100_000, 50, 5)
