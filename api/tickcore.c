@@ -21,6 +21,7 @@
 #include "analytics/book.h"
 #include "analytics/stats.h"
 #include "config/config.h"
+#include "engine/export.h"
 #include "engine/replay.h"
 #include "engine/shard.h"
 #include "engine/xsection.h"
@@ -292,6 +293,8 @@ int tickcore_position(tickcore_t *s, tickcore_position_t *out)
         out->bars = x->bars;
         out->corr_bars = replay_corr_bars(s->rp);
     }
+    out->day_bars = export_day_kept(replay_export(s->rp));
+    out->day_bars_dropped = export_day_dropped(replay_export(s->rp));
     return 0;
 }
 
@@ -413,6 +416,21 @@ int tickcore_bars(tickcore_t *s, const char *symbol, tickcore_bar_t *out, size_t
     if (loc < 0)
         return loc;
     const stats_t *st = &replay_shard(s->rp, (uint16_t)loc)->stats;
+    const export_t *x = replay_export(s->rp);
+    if (s->cfg.day_bars) { /* the day store: every priced bar of the session */
+        const stats_bar_t *day = NULL;
+        uint32_t avail = export_day_bars(x, (uint16_t)loc, &day);
+        if (avail == 0 && x->day.slot[loc] == UINT32_MAX)
+            return fail(s, -ENOSPC,
+                        "tickcore_bars: '%s': the day store is full (stats.day_symbols = %u "
+                        "symbols have bars): raise stats.day_symbols",
+                        symbol, s->cfg.day_symbols);
+        if (!out)
+            return (int)(avail > INT32_MAX ? INT32_MAX : avail);
+        size_t lo = avail > cap ? avail - cap : 0;
+        memcpy(out, day + lo, (avail - lo) * sizeof *day);
+        return (int)(avail - lo);
+    }
     stats_sym_t sym;
     if (stats_get(st, (uint16_t)loc, &sym) < 0)
         return fail(s, -ENOENT, "tickcore_bars: '%s' never traded or quoted", symbol);
@@ -478,6 +496,9 @@ int tickcore_buffers(tickcore_t *s, tickcore_buffer_t *out, size_t cap)
         add_buffer(out, cap, &n, "xsection.scratch", x->scratch.first->data,
                    x->scratch.first->size);
     add_buffer(out, cap, &n, "xsection.full", x->full, x->max_n * x->max_n * sizeof(double));
+    const export_t *ex = replay_export(s->rp);
+    if (ex->day.bars)
+        add_buffer(out, cap, &n, "export.day_bars", ex->day.bars, ex->day.bars_bytes);
     /* each shard once: locate l belongs to shard l % workers */
     unsigned k = s->res->report.workers;
     for (unsigned w = 0; w < k && w < 65535; w++) {

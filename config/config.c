@@ -75,6 +75,13 @@ static const key_t_ KEYS[] = {
      "closed bars kept per symbol (64 bytes each, times symbols.max_symbols)"},
     {"stats", "break_window", K_U32, OFF(break_window), 0, 1 << 26, "65536", NULL,
      "recent trades remembered (by match number) so that broken trades (B) can be reversed"},
+    {"stats", "day_bars", K_U32, OFF(day_bars), 0, 1 << 20, "0", NULL,
+     "the day store for the library (tickcore_bars, Python bars()): every bar of the session "
+     "with a price, up to this many per symbol (80 bytes each, times stats.day_symbols); 0: off "
+     "(the library then reads the last bar_history bars)"},
+    {"stats", "day_symbols", K_U32, OFF(day_symbols), 1, 65535, "1000", NULL,
+     "symbols the day store keeps (the first ones to close a priced bar); the bars of the others "
+     "are counted as dropped"},
 
     {"matrix", "symbols", K_U32, OFF(matrix_symbols), 2, 16384, "512", NULL,
      "symbols in the cross-section (the first ones by stock locate)"},

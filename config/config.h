@@ -50,6 +50,8 @@ typedef struct config {
     uint64_t bar_interval_ns;
     uint32_t bar_history;
     uint32_t break_window;
+    uint32_t day_bars; /* 0: no day store */
+    uint32_t day_symbols;
     /* [matrix] */
     uint32_t matrix_symbols;
     uint32_t matrix_returns;   /* cfg_returns_t */

@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,7 @@ int export_init(export_t *x, const export_cfg_t *cfg, unsigned nworkers, const s
 {
     memset(x, 0, sizeof *x);
     x->out_fd[0] = x->out_fd[1] = -1;
-    if (!cfg->bars_out && !cfg->book_out)
+    if (!cfg->bars_out && !cfg->book_out && !cfg->day_bars)
         return 0;
     x->cfg = *cfg;
     x->symbols = symbols;
@@ -97,10 +99,25 @@ int export_init(export_t *x, const export_cfg_t *cfg, unsigned nworkers, const s
     const char *what = "export buffers";
     x->nworkers = nworkers;
     x->w = mem_zalloc(MEM_TAG_ENGINE, nworkers * sizeof *x->w);
-    x->out = mem_alloc_prefault(MEM_TAG_ENGINE, EXPORT_OUT_BUF, MEM_CACHE_LINE);
-    if (!x->w || !x->out) {
+    if (cfg->bars_out || cfg->book_out)
+        x->out = mem_alloc_prefault(MEM_TAG_ENGINE, EXPORT_OUT_BUF, MEM_CACHE_LINE);
+    if (!x->w || (!x->out && (cfg->bars_out || cfg->book_out))) {
         rc = -ENOMEM;
         goto fail;
+    }
+    if (cfg->day_bars) {
+        what = "the day store (stats.day_bars x stats.day_symbols)";
+        export_day_t *d = &x->day;
+        d->bars_bytes = (size_t)cfg->day_bars * cfg->day_symbols * sizeof(stats_bar_t);
+        d->bars = mem_alloc_prefault(MEM_TAG_ENGINE, d->bars_bytes, MEM_CACHE_LINE);
+        d->slot = mem_calloc(MEM_TAG_ENGINE, 65536, sizeof *d->slot);
+        d->count = mem_calloc(MEM_TAG_ENGINE, cfg->day_symbols, sizeof *d->count);
+        d->loc = mem_calloc(MEM_TAG_ENGINE, cfg->day_symbols, sizeof *d->loc);
+        if (!d->bars || !d->slot || !d->count || !d->loc) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        what = "export buffers";
     }
     for (unsigned i = 0; i < nworkers; i++)
         for (int k = 0; k < EXPORT_KINDS; k++)
@@ -166,6 +183,15 @@ void export_fini(export_t *x)
     }
     if (x->out)
         mem_free(MEM_TAG_ENGINE, x->out, EXPORT_OUT_BUF);
+    export_day_t *d = &x->day;
+    if (d->bars)
+        mem_free(MEM_TAG_ENGINE, d->bars, d->bars_bytes);
+    if (d->slot)
+        mem_free(MEM_TAG_ENGINE, d->slot, 65536 * sizeof *d->slot);
+    if (d->count)
+        mem_free(MEM_TAG_ENGINE, d->count, x->cfg.day_symbols * sizeof *d->count);
+    if (d->loc)
+        mem_free(MEM_TAG_ENGINE, d->loc, x->cfg.day_symbols * sizeof *d->loc);
     for (int k = 0; k < EXPORT_KINDS; k++)
         if (x->out_fd[k] >= 0)
             close(x->out_fd[k]);
@@ -193,15 +219,45 @@ static void sync_locs(export_worker_t *w, const stats_t *st)
     }
 }
 
+/* One row into the day store (the worker that owns loc). */
+static void day_put(export_worker_t *w, uint16_t loc, const stats_bar_t *bar)
+{
+    export_t *x = w->x;
+    export_day_t *d = &x->day;
+    uint32_t sl = d->slot[loc];
+    if (unlikely(sl == 0)) {
+        uint32_t i = atomic_fetch_add_explicit(&d->used, 1, memory_order_relaxed);
+        if (i >= x->cfg.day_symbols) {
+            atomic_store_explicit(&d->used, x->cfg.day_symbols, memory_order_relaxed);
+            d->slot[loc] = UINT32_MAX; /* refused for the session: counted from now on */
+        } else {
+            d->loc[i] = loc;
+            d->count[i] = 0;
+            d->slot[loc] = i + 1;
+        }
+        sl = d->slot[loc];
+    }
+    if (sl == UINT32_MAX || d->count[sl - 1] == x->cfg.day_bars) {
+        w->day_dropped++;
+        return;
+    }
+    d->bars[(size_t)(sl - 1) * x->cfg.day_bars + d->count[sl - 1]++] = *bar;
+}
+
 void export_bar(export_worker_t *w, const stats_t *st, uint64_t k)
 {
     export_part_t *p = &w->part[EXPORT_KIND_BARS];
-    if (!p->buf)
+    bool day = w->x->day.bars != NULL;
+    if (!p->buf && !day)
         return;
     sync_locs(w, st);
     for (uint32_t i = 0; i < w->nlocs; i++) {
         stats_bar_t bar;
         if (stats_bar(st, w->locs[i], k, &bar) < 0 || (bar.flags & STATS_BAR_NOPRICE))
+            continue;
+        if (day)
+            day_put(w, w->locs[i], &bar);
+        if (!p->buf)
             continue;
         export_rec_t *r = part_claim(p);
         memset(r, 0, sizeof *r); /* padding too: the part file is written as it is */
@@ -273,6 +329,43 @@ void export_book(export_worker_t *w, const book_t *b, const stats_t *st, uint64_
 void export_new_session(export_worker_t *w)
 {
     w->snap_next = 0;
+    export_t *x = w->x;
+    export_day_t *d = &x->day;
+    if (w == &x->w[0] && d->bars) { /* once per session: the store starts empty */
+        memset(d->slot, 0, 65536 * sizeof *d->slot);
+        memset(d->count, 0, x->cfg.day_symbols * sizeof *d->count);
+        atomic_store_explicit(&d->used, 0, memory_order_relaxed);
+    }
+}
+
+uint32_t export_day_bars(const export_t *x, uint16_t locate, const stats_bar_t **out)
+{
+    const export_day_t *d = &x->day;
+    uint32_t sl = d->bars ? d->slot[locate] : 0;
+    if (sl == 0 || sl == UINT32_MAX)
+        return 0;
+    *out = d->bars + (size_t)(sl - 1) * x->cfg.day_bars;
+    return d->count[sl - 1];
+}
+
+uint64_t export_day_kept(const export_t *x)
+{
+    const export_day_t *d = &x->day;
+    if (!d->bars)
+        return 0;
+    uint32_t n = atomic_load_explicit(&d->used, memory_order_relaxed);
+    uint64_t kept = 0;
+    for (uint32_t i = 0; i < n && i < x->cfg.day_symbols; i++)
+        kept += d->count[i];
+    return kept;
+}
+
+uint64_t export_day_dropped(const export_t *x)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; x->w && i < x->nworkers; i++)
+        n += x->w[i].day_dropped;
+    return n;
 }
 
 /* ---- the merge ---------------------------------------------------------------------------- */

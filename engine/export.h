@@ -32,8 +32,17 @@
  * Columns: time_ns,symbol,side,level,price,shares,orders, one row per level, up to depth levels
  * per side (a side with fewer levels has fewer rows, an empty book none).
  *
+ * The day store (stats.day_bars > 0, for the library: tickcore_bars, Python bars()): the same bar
+ * rows as --bars-out, kept in memory instead of (or as well as) a file: day_symbols slots of
+ * day_bars bars each, a slot given to a symbol at its first row (an atomic counter: the only
+ * write two workers share; the slot's rows and count are written by the symbol's owner alone).
+ * A symbol without a slot (all taken) or with a full slot has its rows counted as dropped. A new
+ * session (the next day) empties the store: it holds the session's bars, oldest first.
+ *
  * Memory: export_init allocates everything (tag ENGINE): per worker two part buffers, a sorted
- * locate list and a level array, plus the output buffer of the merge; nothing afterwards. Errors:
+ * locate list and a level array, plus the output buffer of the merge; the day store (its bars,
+ * day_symbols x day_bars x 80 bytes, prefaulted; a 65536-entry locate -> slot map; the counts);
+ * nothing afterwards. Errors:
  * a part or output that cannot be written keeps its first -errno (sticky), reported by
  * export_finish. Threads: worker w alone calls export_bar/export_book with its own export_part_t
  * (one writer per part); init, finish and fini on the reader thread, before start and after join.
@@ -45,6 +54,8 @@
 #include "analytics/stats.h"
 #include "event/symtab.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +74,7 @@ typedef struct export_cfg {
     uint32_t depth;                  /* levels per side, 1..EXPORT_MAX_DEPTH */
     const char *book_symbols;        /* "A,B,C" or NULL: every symbol */
     uint32_t max_symbols;            /* symbols.max_symbols: a worker's locate list */
+    uint32_t day_bars, day_symbols;  /* the day store (stats.day_bars; 0: none) */
 } export_cfg_t;
 
 /* One record of a part file: the merge key, then the bar or the level. */
@@ -90,13 +102,24 @@ typedef struct export_part {
 /* A worker's side: its parts, its symbols in locate order, the snapshot clock. */
 typedef struct export_worker {
     export_part_t part[EXPORT_KINDS];
-    const struct export *x;
+    struct export *x;
     uint16_t *locs; /* [max_symbols], sorted */
     uint32_t nlocs, seen;
-    uint64_t session;   /* stats sessions when locs was built */
-    uint64_t snap_next; /* the next boundary; 0: no origin yet */
-    book_level_t *lv;   /* [depth] */
+    uint64_t session;     /* stats sessions when locs was built */
+    uint64_t snap_next;   /* the next boundary; 0: no origin yet */
+    book_level_t *lv;     /* [depth] */
+    uint64_t day_dropped; /* rows the day store could not keep (this worker's symbols) */
 } export_worker_t;
+
+/* The day store: symbol slot i holds bars[i * day_bars .. + count[i]), of locate loc[i]. */
+typedef struct export_day {
+    stats_bar_t *bars;     /* [day_symbols * day_bars] */
+    uint32_t *slot;        /* [65536] locate -> slot + 1; 0: none yet; UINT32_MAX: refused */
+    uint32_t *count;       /* [day_symbols] */
+    uint16_t *loc;         /* [day_symbols] */
+    _Atomic uint32_t used; /* slots given this session */
+    size_t bars_bytes;
+} export_day_t;
 
 typedef struct export
 {
@@ -109,6 +132,7 @@ typedef struct export
     char named[EXPORT_MAX_NAMED][SYMTAB_SYM_MAX + 1];
     uint32_t nnamed;
     uint64_t rows[EXPORT_KINDS]; /* written by export_finish */
+    export_day_t day;            /* day.bars NULL: no day store */
 }
 export_t;
 
@@ -132,6 +156,15 @@ void export_bar(export_worker_t *w, const stats_t *st, uint64_t k);
 void export_book(export_worker_t *w, const book_t *b, const stats_t *st, uint64_t ts);
 /* Worker thread: a new session (the clock went back): the snapshot clock starts again. */
 void export_new_session(export_worker_t *w);
+
+/* The day store's bars of a locate, oldest first: *out points into the store (valid until
+ * export_fini; rows are appended by the owner worker, so read them while it is idle). Returns
+ * the count, 0 without a slot or a store. Reader thread. */
+uint32_t export_day_bars(const export_t *x, uint16_t locate, const stats_bar_t **out);
+/* Bars in the day store now, and rows dropped since the start (all workers). Reader thread,
+ * workers idle. */
+uint64_t export_day_kept(const export_t *x);
+uint64_t export_day_dropped(const export_t *x);
 
 /* After every worker has stopped: merge the parts into the CSV files and close them. 0, or the
  * first -errno with err naming the file. */

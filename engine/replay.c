@@ -95,7 +95,9 @@ static int setup_export(replay_t *r, char *err, size_t errlen)
                              .book_every_ns = c->book_every_ns,
                              .depth = c->book_depth,
                              .book_symbols = c->book_symbols,
-                             .max_symbols = r->cfg.max_symbols};
+                             .max_symbols = r->cfg.max_symbols,
+                             .day_bars = r->cfg.day_bars,
+                             .day_symbols = r->cfg.day_symbols};
     int rc = export_init(&r->exp, &ec, r->pl.k, &r->symbols, err, errlen);
     if (rc == 0)
         rc = pipeline_set_export(&r->pl, &r->exp);
@@ -645,6 +647,11 @@ const symtab_t *replay_symbols(const replay_t *r)
 const xsection_t *replay_xsection(const replay_t *r)
 {
     return r->have_pipeline ? &r->pl.xs : NULL;
+}
+
+const export_t *replay_export(const replay_t *r)
+{
+    return &r->exp;
 }
 
 const shard_t *replay_shard(const replay_t *r, uint16_t locate)

@@ -19,6 +19,7 @@
 #define TICKCORE_ENGINE_REPLAY_H
 
 #include "config/config.h"
+#include "engine/export.h"
 #include "engine/report.h"
 #include "engine/shard.h"
 #include "engine/xsection.h"
@@ -157,6 +158,8 @@ void replay_destroy(replay_t *r);
 const symtab_t *replay_symbols(const replay_t *r);
 const xsection_t *replay_xsection(const replay_t *r);
 const shard_t *replay_shard(const replay_t *r, uint16_t locate);
+/* The exports, with the day store (stats.day_bars; export_day_bars). */
+const export_t *replay_export(const replay_t *r);
 /* After replay_destroy: the final memory snapshot into res->end (with the registered objects as
  * they were at the end of the run). Returns the exit status: 3 on churn or a leak in strict mode,
  * else 1 if a file or an output failed, else 0. */

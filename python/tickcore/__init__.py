@@ -4,7 +4,8 @@
     with tickcore.replay("build/demo/day.itch", window=390) as s:
         c = s.correlation()          # (n, n) float64 view of the engine's matrix: no copy
         names = s.symbols()          # the symbol table in stock locate order; c's axes are names[:n]
-        bars = s.bars("AAPL")        # the closed bars the engine keeps (the last bar_history)
+        bars = s.bars("AAPL")        # the closed bars the engine keeps (the last bar_history;
+                                     # with day_bars=390: every priced bar of the day)
         book = s.book("AAPL", depth=10)
         print(s.memory())
 
@@ -192,7 +193,8 @@ _BOOK_DTYPE = np.dtype([("price", "<f8"), ("shares", "<u8"), ("orders", "<u4")])
 _SHORTCUTS = {"window": "matrix.window", "bar": "stats.bar_interval",
               "bar_history": "stats.bar_history", "workers": "pipeline.workers",
               "returns": "matrix.returns", "matrix_symbols": "matrix.symbols",
-              "max_symbols": "symbols.max_symbols"}
+              "max_symbols": "symbols.max_symbols", "day_bars": "stats.day_bars",
+              "day_symbols": "stats.day_symbols"}
 
 
 class Session:
@@ -358,9 +360,13 @@ class Session:
         return [ffi.string(names[i]).decode() for i in range(n)]
 
     def bars(self, symbol):
-        """The closed bars the engine keeps for symbol (its last bar_history bars, oldest first)
-        as a structured array of BAR_DTYPE (prices in 1/PRICE_SCALE dollars). A copy into
-        NumPy's memory (the engine keeps bars in a ring), written by the C library in one call."""
+        """The closed bars the engine keeps for symbol, oldest first, as a structured array of
+        BAR_DTYPE (prices in 1/PRICE_SCALE dollars): its last bar_history bars, or, with the day
+        store (day_bars=N, the key stats.day_bars), every bar of the session from its first
+        trade (the rows of `tickcore replay --bars-out`), up to N. A copy into NumPy's memory
+        (the store grows as steps close bars, and a new session empties it), written by the C
+        library in one call. TickcoreError (ENOSPC) for a symbol the full store had no room for
+        (stats.day_symbols)."""
         p = self._ptr()
         sym = symbol.encode()
         n = _check(lib.tickcore_bars(p, sym, ffi.NULL, 0), p, f"bars({symbol!r})")
@@ -373,13 +379,20 @@ class Session:
     def bars_frame(self, symbols=None, priced_only=True):
         """Every kept bar of every symbol (or of `symbols`) as a pandas DataFrame: symbol, k,
         start (bar start on the feed clock), open/high/low/close/vwap in dollars, volume, trades,
-        ret, mid_ret, flags. priced_only drops the bars before a symbol's first trade."""
+        ret, mid_ret, flags. priced_only drops the bars before a symbol's first trade. With the
+        day store (day_bars=390) the whole day; without it the last bar_history bars. Warns
+        (RuntimeWarning) when the day store dropped bars (position()["day_bars_dropped"])."""
         try:
             import pandas as pd
         except ImportError:
             raise ImportError("bars_frame() needs pandas (Debian: python3-pandas); "
                               "bars(symbol) gives the same rows as a NumPy array") from None
         p = self._ptr()
+        dropped = self._position(p).day_bars_dropped
+        if dropped:
+            import warnings
+            warnings.warn(f"the day store dropped {dropped} bars (stats.day_bars, "
+                          "stats.day_symbols too small): the frame misses them", RuntimeWarning)
         names = self.symbols() if symbols is None else list(symbols)
         counts = []
         for name in names:
@@ -485,5 +498,7 @@ def replay(*files, config=None, settings=None, **shortcuts):
 
     config: an INI file like config/tickcore.ini; settings: {"section.key": value, ...} as
     `tickcore replay --set`; shortcuts: window=, bar=, bar_history=, workers=, returns=,
-    matrix_symbols=, max_symbols=."""
+    matrix_symbols=, max_symbols=, day_bars= (the day store: bars() and bars_frame() give every
+    bar of the day, up to day_bars per symbol; memory day_symbols x day_bars x 80 bytes, counted
+    in memory()["tags"]["engine"]), day_symbols= (default 1000)."""
     return Session(files, config=config, settings=_settings(settings, shortcuts, "replay"))

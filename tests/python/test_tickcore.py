@@ -446,6 +446,104 @@ class TestTickcore(unittest.TestCase):
                 np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
                 del a, b
 
+    # ---- whole-day bars: the day store (stats.day_bars) ----
+
+    @staticmethod
+    def write_390_day(path, nsym=20, seed=11):
+        """20 symbols trading 2-4 times a minute from 09:30:00 to 15:59:59: 390 one-minute bars
+        each. Returns {symbol: {k: [(price, shares), ...]}} of the trades written."""
+        rng = np.random.default_rng(seed)
+        out, trades, match = bytearray(), {}, 1
+
+        def msg(m):
+            out.extend(struct.pack(">H", len(m)) + m)
+
+        def head(t, loc, ts):
+            return struct.pack(">cHH", t, loc, 0) + ts.to_bytes(6, "big")
+
+        syms = [f"S{i:03d}" for i in range(nsym)]
+        msg(head(b"S", 0, 1000) + b"O")
+        for i, sym in enumerate(syms):
+            msg(head(b"R", i + 1, 1000) + sym.ljust(8).encode() + b"QN" + struct.pack(">I", 100)
+                + b"N" + bytes(1 + 2 + 1 + 1 + 1 + 1 + 1 + 4 + 1))
+            trades[sym] = {}
+        t0, minute = 34200 * 10**9, 60 * 10**9
+        price = {sym: 100_0000 + 1000 * i for i, sym in enumerate(syms)}
+        for b in range(390):
+            events = []
+            for i, sym in enumerate(syms):
+                for _ in range(int(rng.integers(2, 5))):
+                    ts = t0 + b * minute + int(rng.integers(0, minute - 1000))
+                    price[sym] += int(rng.integers(-300, 301))
+                    events.append((ts, i, sym, price[sym], int(rng.integers(1, 50)) * 100))
+            for ts, i, sym, px, sh in sorted(events):
+                msg(head(b"P", i + 1, ts) + struct.pack(">QcI", 0, b"B", sh) +
+                    sym.ljust(8).encode() + struct.pack(">IQ", px, match))
+                match += 1
+                trades[sym].setdefault((ts // minute), []).append((px, sh))
+        msg(head(b"S", 0, t0 + 390 * minute - 500) + b"C")  # inside the last bar
+        with open(path, "wb") as f:
+            f.write(out)
+        return trades
+
+    def test_day_bars_whole_day_equals_bars_out(self):
+        path = os.path.join(TMP, "day390.itch")
+        trades = self.write_390_day(path)
+        out = os.path.join(TMP, "day390.bars.csv")
+        subprocess.run([BIN, "replay", "--no-progress", "--bars-out", out, path], check=True,
+                       stdout=subprocess.DEVNULL)
+        rows = collections.defaultdict(list)
+        for r in csv.DictReader(open(out)):
+            rows[r["symbol"]].append(r)
+        self.assertEqual({k: len(v) for k, v in rows.items()}, {k: 390 for k in trades})
+        with tickcore.replay(path) as s:  # without the store: the last bar_history (64)
+            self.assertEqual(len(s.bars("S000")), 64)
+        with tickcore.replay(path, day_bars=390, workers=2) as s:
+            pos = s.position()
+            self.assertEqual((pos["day_bars"], pos["day_bars_dropped"]), (390 * 20, 0))
+            for sym, want in rows.items():
+                got = s.bars(sym)
+                self.assertEqual(len(got), 390)
+                for g, w in zip(got, want):
+                    self.assertEqual(int(g["k"]), int(w["bar"]))
+                    for f in ("open", "high", "low", "close"):
+                        self.assertEqual(f"{g[f] / 1e4:.4f}", w[f])
+                    self.assertEqual((int(g["volume"]), int(g["trades"])),
+                                     (int(w["volume"]), int(w["trades"])))
+                    self.assertEqual(f"{g['vwap']:.10g}", w["vwap"])
+                    self.assertEqual("" if math.isnan(g["ret"]) else f"{g['ret']:.10g}",
+                                     w["return"])
+                    # and the textbook bar of the trades written here
+                    tr = trades[sym][int(g["k"])]
+                    px = [p for p, _ in tr]
+                    self.assertEqual((g["open"], g["high"], g["low"], g["close"]),
+                                     (px[0], max(px), min(px), px[-1]))
+                    self.assertEqual(g["volume"], sum(q for _, q in tr))
+            # memory: the store is sized at start-up, counted in the engine tag
+            addr, size = s.buffers()["export.day_bars"]
+            self.assertEqual(size, 1000 * 390 * tickcore.BAR_DTYPE.itemsize)
+            self.assertEqual(s.memory()["allocs_after_seal"], 0)
+            try:
+                import pandas  # noqa: F401
+                f = s.bars_frame()
+                self.assertEqual(len(f), 390 * 20)
+            except ImportError:
+                pass
+        # too small a store: the rest is counted, never silently missing
+        with tickcore.replay(path, day_bars=100, day_symbols=15) as s:
+            pos = s.position()
+            self.assertEqual(pos["day_bars"], 15 * 100)
+            self.assertEqual(pos["day_bars_dropped"], 20 * 390 - 15 * 100)
+            with self.assertRaises(tickcore.TickcoreError) as e:
+                s.bars("S019")
+            self.assertEqual(e.exception.errno, errno.ENOSPC)
+            self.assertIn("stats.day_symbols", str(e.exception))
+        # between steps: the bars closed so far
+        with tickcore.session(path, day_bars=390) as s:
+            s.step(1 + 20 + sum(len(v) for d in trades.values() for k, v in d.items()
+                                if k < 34200 // 60 + 100))
+            self.assertEqual(len(s.bars("S000")), 99)  # bar 99 is open still
+
     def test_no_python_objects_per_message(self):
         small = gen("alloc-0100k.itch", 100_000, 50, 5)
         large = gen("alloc-1000k.itch", 1_000_000, 50, 5)
