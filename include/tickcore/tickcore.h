@@ -100,7 +100,8 @@ typedef struct tickcore_summary {
 /* One result buffer of the session: where it lives and how big it is. */
 typedef struct tickcore_buffer {
     char name[32]; /* "xsection.scratch" (the correlation lives here), "xsection.full",
-                      "stats.bars.N" (shard N's bar rings), "symtab.names" */
+                      "stats.bars.N" (shard N's bar rings), "symtab.names", "export.day_bars"
+                      (the day store, with stats.day_bars) */
     const void *addr;
     size_t bytes;
 } tickcore_buffer_t;
@@ -207,7 +208,11 @@ TICKCORE_API int tickcore_correlation(tickcore_t *s, const double **data, size_t
 TICKCORE_API int tickcore_symbols(tickcore_t *s, const char **out, size_t cap);
 /* The closed bars of a symbol kept by the engine (the last bar_history), oldest first: at most
  * cap of them (the newest) into out. Returns the number available when out is NULL, else the
- * number written; -ENOENT (no such symbol, or it never traded or quoted), -EAGAIN. */
+ * number written; -ENOENT (no such symbol, or it never traded or quoted), -EAGAIN. With the day
+ * store (setting stats.day_bars = N > 0, since 1.1): every bar of the session from the symbol's
+ * first trade (the rows of `tickcore replay --bars-out`), up to N, so a whole day is there
+ * whatever bar_history is; 0 bars before the first trade; -ENOSPC when the store had no slot
+ * left for the symbol (stats.day_symbols). */
 TICKCORE_API int tickcore_bars(tickcore_t *s, const char *symbol, tickcore_bar_t *out, size_t cap);
 /* The best depth levels of one side (side 'B' bid, 'S' ask) of a symbol's book at the end of
  * the run, best first. Returns the number written (fewer when the side is thinner), -ENOENT (no
