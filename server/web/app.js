@@ -255,6 +255,8 @@ async function tick() {
     await pollMemory();
     if (performance.now() - state.xsAt > 5000) { state.xsAt = performance.now(); await pollCorrelation(); await pollMst(); }
     showError(null);
+    // the first tick that rendered every panel: tests/web_test.py reads the mark's time
+    if (!document.body.dataset.loaded) performance.mark("tickcore-first-data");
     document.body.dataset.loaded = "1";
   } catch (e) {
     showError(e.message);
