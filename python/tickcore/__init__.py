@@ -252,13 +252,13 @@ class Session:
         return got
 
     def feed(self, data):
-        """Hand over ITCH 5.0 BinaryFILE bytes (any buffer: read in place, not kept). Returns the
-        messages decoded so far. TickcoreError (EBADMSG) at a bad frame, naming its byte offset
-        from the first byte fed; the messages before it stay."""
+        """Hand over ITCH 5.0 BinaryFILE bytes (any buffer: read in place, not kept); the engine
+        applies them while this returns (the readers wait for it). TickcoreError (EBADMSG) at a
+        bad frame, naming its byte offset from the first byte fed; the messages before it
+        stay."""
         p = self._ptr()
         buf = ffi.from_buffer(data)
         _check(lib.tickcore_feed(p, buf, len(buf)), p, "feed")
-        return self._position(p).messages
 
     def finish(self):
         """End the input: the open bar closes and the final correlation is computed (into the
