@@ -265,6 +265,27 @@ def main():
     check("sigterm_no_leak", "leak check: OK" in out, out[-1500:])
     check("sigterm_no_churn", "allocations while serving (after the seal): 0 " in out, out[-800:])
 
+    # ---- 2b. a whole day at max rate (1 s bars): the cross-section is computed ---------------
+    # #16: the day's bars all came within one server.analytics_interval, and the cross-section
+    # thread looked at the interval only when a bar came: /v1/mst stayed 503 and
+    # tickcore_xsection_computes_total 0. The idle tick after the feed now computes them.
+    srv = Server("maxrate", os.path.join(TMP, "max.journal"))
+    f = feed(day, f"tcp://127.0.0.1:{srv.tcp}", "--rate", "max")
+    got = srv.wait_seq(total + 1)
+    out, _ = f.communicate(timeout=60)
+    deadline, st = time.time() + 10, None
+    while time.time() < deadline:
+        st, mst = srv.json("/v1/mst")
+        if st == 200:
+            break
+        time.sleep(0.1)
+    computes = srv.metric("tickcore_xsection_computes_total")
+    check("max_rate_day_computes_cross_section", got == total + 1 and st == 200 and
+          mst and mst["count"] == mst["n"] - 1 > 0 and computes and computes >= 1,
+          f"next sequence {got}, /v1/mst {st}, computes {computes}")
+    rc, out = srv.stop()
+    check("max_rate_sigterm_exit_0", rc == 0, out[-800:])
+
     # ---- 3. UDP with dropped packets: gaps re-requested and filled ---------------------------
     jb = os.path.join(TMP, "b.journal")
     srv = Server("udp", jb)
