@@ -722,6 +722,8 @@ static int open_journal(server_t *s, char *err, size_t errlen)
                 "mid-write) was cut off",
                 s->cfg.journal_path, (unsigned long long)s->journal.torn_bytes,
                 (unsigned long long)s->journal.torn_offset);
+    if (journal_note(&s->journal)[0])
+        log_msg("serve: warning: %s", journal_note(&s->journal));
     rc = rebuild(s, err, errlen);
     if (rc == 0 && s->recovered)
         log_msg("serve: rebuilt from the journal: %llu messages in %.2f s; next sequence number "
