@@ -222,6 +222,7 @@ test:
 	@tests/integration.sh build/test-results $(BIN)
 	@tests/budgets/run.sh --results build/test-results --bin $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
+	@tests/kill_sweep.py build/test-results $(BIN) 3
 	@tests/plots_test.py build/test-results $(BIN)
 	@tests/web_test.py build/test-results $(BIN)
 	@tests/python/test_tickcore.py build/test-results $(BIN)
