@@ -365,6 +365,7 @@ static int crc_flush(journal_t *j)
     uint32_t oi = j->crc_op, n = j->crc_n * JOURNAL_CRC_ENTRY;
     j->crc_op = UINT32_MAX;
     j->crc_n = 0;
+    j->crc_dirty = true;
     journal_op_t *o = &j->ops[oi];
     if (!j->uring) {
         const uint8_t *p = crc_entries(j, oi);
@@ -561,8 +562,9 @@ static int fsync_issue(journal_t *j)
         j->fsync_issued = j->end;
         uint64_t t0 = clock_mono_ns();
         int res = fdatasync(j->fd) < 0 ? -errno : 0;
-        if (res == 0 && fdatasync(j->cfd) < 0)
+        if (res == 0 && j->crc_dirty && fdatasync(j->cfd) < 0)
             res = -errno;
+        j->crc_dirty = false;
         fsync_done(j, res, j->end, t0);
         return MEM_LD(j->err) < 0 ? MEM_LD(j->err) : 1;
     }
@@ -576,18 +578,21 @@ static int fsync_issue(journal_t *j)
     j->fsync_t0 = clock_mono_ns();
     j->fsync_retries = 0;
     j->fsync_inflight = true;
-    j->fsync_pending = 2;
+    j->fsync_pending = j->crc_dirty ? 2 : 1; /* the sidecar only when it was written since */
     j->fsync_res = 0;
     int rc = fsync_submit(j, 0);
-    if (rc == 0)
+    if (rc == 0 && j->crc_dirty)
         rc = fsync_submit(j, 1);
+    j->crc_dirty = false;
     return rc < 0 ? rc : 1;
 }
 
-/* Everything appended written and fsynced, waited for; after an error, only waited for. */
-static int sync_all(journal_t *j)
+/* Everything appended written and fsynced, waited for; after an error, only waited for. With
+ * partial, the sidecar entry of the block being filled too (journal_sync, close; not BATCH's
+ * commits, which would pay a second file's flush per batch for it). */
+static int sync_all(journal_t *j, bool partial)
 {
-    if (MEM_LD(j->err) == 0 && buf_submit(j, j->cur) == 0)
+    if (MEM_LD(j->err) == 0 && buf_submit(j, j->cur) == 0 && partial)
         crc_partial(j);
     if (j->uring) {
         wait_writes(j);
@@ -683,7 +688,7 @@ int journal_commit(journal_t *j, uint64_t now_ns)
     switch (j->policy) {
     case JOURNAL_FSYNC_BATCH:
         j->last_fsync_ns = now_ns;
-        return sync_all(j);
+        return sync_all(j, false);
     case JOURNAL_FSYNC_INTERVAL:
         if ((rc = buf_submit(j, j->cur)) < 0)
             return rc;
@@ -717,7 +722,7 @@ int journal_sync(journal_t *j)
         reap(j);
         fsync_reap(j, false);
     }
-    return sync_all(j);
+    return sync_all(j, true);
 }
 
 int journal_error(const journal_t *j)

@@ -65,21 +65,22 @@
  * the sidecar PATH.crc: a 16-byte header ("TKJCRC1\n", the block size as u32 LE, u32 0) and then
  * one 8-byte entry per block at 16 + 8 * i (u32 LE bytes covered from the block's start, u32 LE
  * CRC32C of those bytes). An entry covers a whole block, except the last one, which may cover
- * only the block's first bytes (written by journal_sync and journal_close in every policy, and by
- * every commit in BATCH; the next entry for that block overwrites it). The CRCs are computed when
- * a buffer's bytes are handed to a write (one pass over bytes already in cache) and the entries
- * go out as writes of their own on the same ring, behind the data they cover (IOSQE_IO_DRAIN):
- * after a crash an entry never describes bytes that did not reach the file. The fsyncs cover the
- * sidecar too. At open every entry is checked against the file before the record scan: the first
- * block whose CRC differs cuts the journal at the last record boundary at or before that block's
- * start (everything before it is kept; the cut-off bytes are saved to PATH.cut-<offset> and then
- * truncated), and journal_note() says so, naming the file, the block's byte offset and the
- * expected and found CRC. Entries that describe bytes past the end of the file (a crash, or a cut
- * after a failed write) are dropped; bytes after the last entry (at most a block and a buffer
- * after a crash) are checked for structure only, and counted in crc_unchecked_bytes. A journal
- * without a sidecar (written before checksums existed), or with a sidecar whose header is not
- * ours, is opened with a warning in journal_note(): its records are checked for structure as
- * before, and the entries of its blocks are written at open, so that the next open checks them.
+ * only the block's first bytes (written by journal_sync and journal_close; the next entry for
+ * that block overwrites it). The CRCs are computed when a buffer's bytes are handed to a write
+ * (one pass over bytes already in cache) and the entries go out as writes of their own on the
+ * same ring, behind the data they cover (IOSQE_IO_DRAIN): after a crash an entry never describes
+ * bytes that did not reach the file. An fsync covers the sidecar too when entries were written
+ * since the last one (once per block, not per batch). At open every entry is checked against the
+ * file before the record scan: the first block whose CRC differs cuts the journal at the last
+ * record boundary at or before that block's start (everything before it is kept; the cut-off bytes
+ * are saved to PATH.cut-<offset> and then truncated), and journal_note() says so, naming the file,
+ * the block's byte offset and the expected and found CRC. Entries that describe bytes past the end
+ * of the file (a crash, or a cut after a failed write) are dropped; bytes after the last entry (at
+ * most a block and a buffer after a crash) are checked for structure only, and counted in
+ * crc_unchecked_bytes. A journal without a sidecar (written before checksums existed), or with a
+ * sidecar whose header is not ours, is opened with a warning in journal_note(): its records are
+ * checked for structure as before, and the entries of its blocks are written at open, so that the
+ * next open checks them.
  *
  * If io_uring cannot be set up (old kernel, seccomp) or cfg.force_pwrite is set, the journal uses
  * pwrite()/fdatasync() on the calling thread instead, with the same buffers and semantics
@@ -220,6 +221,7 @@ typedef struct journal {
     uint8_t *crc_slab;
     size_t crc_slab_size;
     uint8_t fsync_pending;       /* fsync completions still due (the journal's and the sidecar's) */
+    bool crc_dirty;              /* sidecar entries written since its last fsync started */
     int fsync_res;               /* the first error among them */
     char note[JOURNAL_NOTE_MAX]; /* what journal_note() returns */
     /* test seam: the nth write (or fsync) completion from now returns fault_err */
