@@ -1311,17 +1311,19 @@ static int crc_verify(journal_t *j, uint32_t want_block, crc_check_t *c, char *e
     bool ours = false;
     if (csize >= JOURNAL_CRC_HEADER && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h) {
         blk = le32_get(h + 8);
-        ours = memcmp(h, "TKJCRC1\n", 8) == 0 && le32_get(h + 12) == 0 &&
+        ours = memcmp(h, "TKJCRC1\n", 8) == 0 && le32_get(h + 12) == ~crc_run(CRC_INIT, h, 12) &&
                blk >= JOURNAL_MIN_CRC_BLOCK && blk <= JOURNAL_MAX_CRC_BLOCK &&
                (blk & (blk - 1)) == 0;
     }
     if (!ours) {
         if (csize > 0)
-            snprintf(j->note, sizeof j->note,
-                     "journal %s: the checksum sidecar %s does not start with our header "
-                     "(\"TKJCRC1\\n\", a power-of-two block size): ignored and written again; the "
-                     "journal's %" PRIu64 " bytes are checked for structure only",
-                     j->path, j->cpath, size);
+            snprintf(
+                j->note, sizeof j->note,
+                "journal %s: the checksum sidecar %s does not start with our header "
+                "(\"TKJCRC1\\n\", a power-of-two block size, their CRC32C): ignored and written "
+                "again; the "
+                "journal's %" PRIu64 " bytes are checked for structure only",
+                j->path, j->cpath, size);
         else if (size > 0)
             snprintf(j->note, sizeof j->note,
                      "journal %s: no checksum sidecar %s (a journal written before checksums): "
@@ -1402,7 +1404,7 @@ static int crc_resume(journal_t *j, const crc_check_t *c, char *err, size_t errl
     if (c->rewrite) {
         memcpy(e, "TKJCRC1\n", 8);
         le32_put(e + 8, (uint32_t)B);
-        le32_put(e + 12, 0);
+        le32_put(e + 12, ~crc_run(CRC_INIT, e, 12));
         if ((rc = pwrite_full(j->cfd, e, JOURNAL_CRC_HEADER, 0)) < 0) {
             err_set(err, errlen, "journal %s: write: %s", j->cpath, strerror(-rc));
             return rc;

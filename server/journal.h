@@ -62,7 +62,8 @@
  *
  * Checksums. Every block of crc_block bytes of the journal file (64 KiB by default; block i is
  * bytes [i * crc_block, (i + 1) * crc_block)) has a CRC32C (Castagnoli, ISA-L's crc32_iscsi) in
- * the sidecar PATH.crc: a 16-byte header ("TKJCRC1\n", the block size as u32 LE, u32 0) and then
+ * the sidecar PATH.crc: a 16-byte header ("TKJCRC1\n", the block size as u32 LE, the CRC32C of
+ * those 12 bytes as u32 LE: a header bit flip is a foreign sidecar, not a cut at byte 0) and then
  * one 8-byte entry per block at 16 + 8 * i (u32 LE bytes covered from the block's start, u32 LE
  * CRC32C of those bytes). An entry covers a whole block, except the last one, which may cover
  * only the block's first bytes (written by journal_sync and journal_close; the next entry for

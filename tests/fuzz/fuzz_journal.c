@@ -99,23 +99,33 @@ static uint64_t count_frames(const uint8_t *p, size_t n)
     return k;
 }
 
-/* The sidecar: our header, one entry per whole block of the journal, each its CRC32C; and at
- * most one more for the last partial block (after a close: exactly that one). */
-static void check_sidecar(const uint8_t *j, size_t n, bool closed)
+/* The block size a sidecar's header gives, if the header is ours (else 0). */
+static uint32_t header_block(const uint8_t *c, size_t cn)
+{
+    if (cn < 16 || memcmp(c, "TKJCRC1\n", 8) != 0 || le32(c + 12) != naive_crc32c(c, 12))
+        return 0;
+    uint32_t b = le32(c + 8);
+    return b >= JOURNAL_MIN_CRC_BLOCK && b <= JOURNAL_MAX_CRC_BLOCK && (b & (b - 1)) == 0 ? b : 0;
+}
+
+/* The sidecar: our header with the block size blk (an existing sidecar's own size wins), one
+ * entry per whole block of the journal, each its CRC32C; and at most one more for the last
+ * partial block (after a close: exactly that one). */
+static void check_sidecar(const uint8_t *j, size_t n, bool closed, uint32_t blk)
 {
     size_t cn;
     uint8_t *c = get_file(g_cpath, &cn);
-    CHECK(c != NULL && cn >= 16 && memcmp(c, "TKJCRC1\n", 8) == 0 && le32(c + 8) == BLOCK);
-    size_t whole = n / BLOCK, entries = (cn - 16) / 8;
+    CHECK(c != NULL && header_block(c, cn) == blk);
+    size_t whole = n / blk, entries = (cn - 16) / 8;
     CHECK((cn - 16) % 8 == 0);
     if (closed)
-        CHECK(entries == (n + BLOCK - 1) / BLOCK);
+        CHECK(entries == (n + blk - 1) / blk);
     else
         CHECK(entries == whole);
     for (size_t i = 0; i < entries; i++) {
-        size_t len = n - i * BLOCK < BLOCK ? n - i * BLOCK : BLOCK;
+        size_t len = n - i * blk < blk ? n - i * blk : blk;
         CHECK(le32(c + 16 + 8 * i) == len);
-        CHECK(le32(c + 20 + 8 * i) == naive_crc32c(j + i * BLOCK, len));
+        CHECK(le32(c + 20 + 8 * i) == naive_crc32c(j + i * blk, len));
     }
     free(c);
 }
@@ -154,6 +164,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (side > n)
         side = n;
     size_t jn = n - side;
+    uint32_t block = data[0] ? header_block(in + jn, side) : 0;
+    if (block == 0)
+        block = BLOCK; /* no sidecar, or not ours: written again with the configured size */
     unlink(g_gpath);
     put_file(g_path, in, jn);
     if (data[0])
@@ -202,7 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         CHECK(st.torn_bytes == jn - got_n);
     }
-    check_sidecar(got, got_n, false);
+    check_sidecar(got, got_n, false, block);
 
     /* go on: a few messages, close, and the next open finds nothing wrong */
     uint64_t before = st.messages;
@@ -216,7 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(got);
     got = get_file(g_path, &got_n);
     CHECK(got != NULL);
-    check_sidecar(got, got_n, true);
+    check_sidecar(got, got_n, true, block);
     rc = journal_open(&j, &cfg, err, sizeof err);
     CHECK(rc == 0);
     journal_stats(&j, &st);

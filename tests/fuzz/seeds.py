@@ -45,7 +45,8 @@ def frames(path, limit):
 
 
 def sidecar(j, block=4096):
-    s = b"TKJCRC1\n" + struct.pack("<II", block, 0)
+    h = b"TKJCRC1\n" + struct.pack("<I", block)
+    s = h + struct.pack("<I", crc32c(h))
     for i in range(0, len(j), block):
         part = j[i:i + block]
         s += struct.pack("<II", len(part), crc32c(part))
