@@ -67,6 +67,8 @@ void http_cfg_default(http_cfg_t *cfg)
 
 const char *http_param(const http_request_t *r, const char *name)
 {
+    if (r->conn == NULL)
+        return r->param ? r->param(r->param_ctx, name) : NULL;
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -103,11 +105,10 @@ static bool ct_equal(const char *got, size_t got_len, const char *want, size_t w
     return acc == 0;
 }
 
-/* 0: the right token; 1: no usable Authorization header; 2: a bearer token, but wrong. */
-static int auth_check(const http_t *h, struct MHD_Connection *conn)
+/* 0: the right token; 1: no usable Authorization header (v: its value); 2: a bearer token, but
+ * wrong. */
+static int auth_check(const char *token, size_t token_len, const char *v)
 {
-    const char *v =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
         return 1;
     v += 7;
@@ -116,17 +117,68 @@ static int auth_check(const http_t *h, struct MHD_Connection *conn)
     size_t n = strlen(v);
     while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
-    return ct_equal(v, n, h->cfg.token, h->token_len) ? 0 : 2;
+    return ct_equal(v, n, token, token_len) ? 0 : 2;
 }
 
-static const http_route_t *route_find(const http_t *h, const char *path)
+static const http_route_t *route_find(const http_route_t *routes, size_t n, const char *path)
 {
-    for (size_t i = 0; i < h->nroutes; i++) {
-        const http_route_t *r = &h->routes[i];
+    for (size_t i = 0; i < n; i++) {
+        const http_route_t *r = &routes[i];
         if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0)
             return r;
     }
     return NULL;
+}
+
+static bool is_get(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+void http_dispatch(const http_route_t *routes, size_t n, const char *token, size_t token_len,
+                   const char *method, const char *path, const char *authorization,
+                   http_request_t *req, jbuf_t *out, http_answer_t *a)
+{
+    jbuf_reset(out);
+    *a = (http_answer_t){.status = 500, .ctype = HTTP_CONTENT_JSON, .why = HTTP_WHY_HANDLED};
+    if (!is_get(method)) {
+        a->why = HTTP_WHY_BAD_METHOD;
+        a->status = http_error(out, 405, "method %s not allowed: GET or HEAD only", method);
+        a->xname = MHD_HTTP_HEADER_ALLOW;
+        a->xval = "GET, HEAD";
+    } else {
+        const http_route_t *rt = route_find(routes, n, path);
+        int auth = (token_len == 0 || (rt && rt->public_))
+                       ? 0
+                       : auth_check(token, token_len, authorization);
+        if (auth) {
+            a->why = HTTP_WHY_UNAUTHORIZED;
+            a->status =
+                http_error(out, 401, auth == 1 ? "missing bearer token" : "invalid bearer token");
+            a->xname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+            a->xval = auth == 1 ? "Bearer realm=\"tickcore\""
+                                : "Bearer realm=\"tickcore\", error=\"invalid_token\"";
+        } else if (rt == NULL) {
+            a->why = HTTP_WHY_NOT_FOUND;
+            a->status = http_error(out, 404, "no route for %s", path);
+        } else {
+            req->method = method;
+            req->path = path;
+            a->status = rt->fn(rt->ctx, req, out);
+            if (a->status < 200 || a->status > 599)
+                a->status =
+                    http_error(out, 500, "handler for %s returned status %d", rt->path, a->status);
+            else if (a->status < 400 && rt->content_type)
+                a->ctype = rt->content_type;
+        }
+    }
+    if (jbuf_overflow(out)) {
+        a->why = HTTP_WHY_OVERFLOW;
+        a->status = http_error(out, 500, "response too large: over %zu bytes (http response_bytes)",
+                               out->cap);
+        a->ctype = HTTP_CONTENT_JSON;
+        a->xname = NULL;
+    }
 }
 
 static bool has_body(struct MHD_Connection *conn)
@@ -156,8 +208,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    bool get =
-        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool get = is_get(method);
     uintptr_t stamp = (uintptr_t)*req_cls;
     if ((stamp & 1u) == 0) /* no stamp from on_uri */
         stamp = (uintptr_t)(clock_mono_ns() << 2) | 1u;
@@ -193,44 +244,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     jbuf_init(&out, buf, h->cfg.response_bytes);
     INC(h->requests);
 
-    const char *ctype = HTTP_CONTENT_JSON;
-    const char *xname = NULL, *xval = NULL; /* one extra header */
-    int status;
-    if (!get) {
+    http_request_t req = {.conn = conn};
+    http_answer_t a;
+    http_dispatch(h->routes, h->nroutes, h->cfg.token, h->token_len, method, url,
+                  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                  &req, &out, &a);
+    switch (a.why) {
+    case HTTP_WHY_HANDLED:
+        break;
+    case HTTP_WHY_BAD_METHOD:
         INC(h->bad_method);
-        status = http_error(&out, 405, "method %s not allowed: GET or HEAD only", method);
-        xname = MHD_HTTP_HEADER_ALLOW;
-        xval = "GET, HEAD";
-    } else {
-        const http_route_t *rt = route_find(h, url);
-        int auth = (h->token_len == 0 || (rt && rt->public_)) ? 0 : auth_check(h, conn);
-        if (auth) {
-            INC(h->unauthorized);
-            status =
-                http_error(&out, 401, auth == 1 ? "missing bearer token" : "invalid bearer token");
-            xname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
-            xval = auth == 1 ? "Bearer realm=\"tickcore\""
-                             : "Bearer realm=\"tickcore\", error=\"invalid_token\"";
-        } else if (rt == NULL) {
-            INC(h->not_found);
-            status = http_error(&out, 404, "no route for %s", url);
-        } else {
-            http_request_t req = {.method = method, .path = url, .conn = conn};
-            status = rt->fn(rt->ctx, &req, &out);
-            if (status < 200 || status > 599)
-                status =
-                    http_error(&out, 500, "handler for %s returned status %d", rt->path, status);
-            else if (status < 400 && rt->content_type)
-                ctype = rt->content_type;
-        }
-    }
-    if (jbuf_overflow(&out)) {
+        break;
+    case HTTP_WHY_UNAUTHORIZED:
+        INC(h->unauthorized);
+        break;
+    case HTTP_WHY_NOT_FOUND:
+        INC(h->not_found);
+        break;
+    case HTTP_WHY_OVERFLOW:
         INC(h->overflow);
-        status = http_error(&out, 500, "response too large: over %zu bytes (http response_bytes)",
-                            h->cfg.response_bytes);
-        ctype = HTTP_CONTENT_JSON;
-        xname = NULL;
+        break;
     }
+    int status = a.status;
+    const char *ctype = a.ctype, *xname = a.xname, *xval = a.xval;
 
     /* Counted before the response is queued: a client that has read it sees the counters. */
     if (status < 300)

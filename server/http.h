@@ -71,6 +71,9 @@ void http_cfg_default(http_cfg_t *cfg);
 typedef struct http_request {
     const char *method, *path; /* path is percent-decoded, without the query string */
     struct MHD_Connection *conn;
+    /* without a connection (http_dispatch from a test or fuzz target): the parameters */
+    const char *(*param)(void *ctx, const char *name);
+    void *param_ctx;
 } http_request_t;
 
 /* The value of a query string parameter (percent-decoded), or NULL if absent or given without
@@ -90,6 +93,31 @@ typedef struct http_route {
     http_handler_fn *fn;
     void *ctx;
 } http_route_t;
+
+/* What http_dispatch decided beside the body: the status, the content type, one extra header
+ * (xname NULL: none), and why (for the counters). */
+typedef enum http_why {
+    HTTP_WHY_HANDLED = 0,  /* a route's handler answered (its status, or 500 for a bad one) */
+    HTTP_WHY_BAD_METHOD,   /* 405 */
+    HTTP_WHY_UNAUTHORIZED, /* 401 */
+    HTTP_WHY_NOT_FOUND,    /* 404 */
+    HTTP_WHY_OVERFLOW      /* the body did not fit in out: 500 */
+} http_why_t;
+
+typedef struct http_answer {
+    int status;
+    const char *ctype, *xname, *xval;
+    http_why_t why;
+} http_answer_t;
+
+/* One request without a connection: the method check, the route (routes[0..n), first match),
+ * the bearer token (token[0..token_len); token_len 0: none; authorization is the header's value
+ * or NULL) and the handler, into out (reset first). req->method and req->path are set from
+ * method and path. What the server thread runs for every request, and what fuzz_http calls.
+ * Allocates nothing. */
+void http_dispatch(const http_route_t *routes, size_t n, const char *token, size_t token_len,
+                   const char *method, const char *path, const char *authorization,
+                   http_request_t *req, jbuf_t *out, http_answer_t *a);
 
 /* Reset out and write {"error":{"status":404,"message":"..."}}; returns status. */
 int http_error(jbuf_t *out, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -10,13 +10,17 @@
  * is at most 52 bytes, carried over between chunks), and so does the sidecar reader; the open
  * path is the only one that allocates or formats messages. journal_note_gap formats one line
  * into a stack buffer. Nothing here is shared with another thread except the counters, which the
- * owner stores with MEM_ST.
+ * owner stores with MEM_ST. Checksums: ISA-L's crc32_iscsi carries its register between calls
+ * (start 0xffffffff, the CRC32C is its complement), so a block is summed piece by piece as its
+ * bytes are submitted; each op index owns JOURNAL_CRC_OP_ENTRIES entries of crc_slab, so a
+ * sidecar write's bytes live exactly as long as its op.
  */
 #include "server/journal.h"
 
 #include "base/byteorder.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fdio.h"
 #include "base/hints.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
@@ -24,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <isa-l/crc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -32,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OP_FREE = 0, OP_WRITE };
+enum { OP_FREE = 0, OP_WRITE, OP_CRC };
 
 #define MAX_RETRIES 16         /* -EINTR / -EAGAIN resubmissions of one request */
 #define SCAN_CHUNK  (4u << 20) /* bytes read at once by the scans at open */
@@ -117,10 +122,18 @@ static int flush(journal_t *j)
 static void op_release(journal_t *j, uint32_t oi)
 {
     journal_op_t *o = &j->ops[oi];
-    j->bufs[o->buf].ops--;
-    SUB(j->inflight_bytes, o->len);
+    if (o->kind == OP_WRITE) {
+        j->bufs[o->buf].ops--;
+        SUB(j->inflight_bytes, o->len);
+    }
     o->kind = OP_FREE;
     j->free_ops[j->nfree++] = oi;
+}
+
+/* The sidecar entries of op oi. */
+static uint8_t *crc_entries(journal_t *j, uint32_t oi)
+{
+    return j->crc_slab + (size_t)oi * JOURNAL_CRC_OP_ENTRIES * JOURNAL_CRC_ENTRY;
 }
 
 /* Prepare the SQE of write oi (the part not yet done). Submitted by the next flush(). */
@@ -134,8 +147,15 @@ static int op_issue(journal_t *j, uint32_t oi)
         op_release(j, oi);
         return fail(j, -EBUSY);
     }
-    const journal_buf_t *b = &j->bufs[o->buf];
     uint32_t from = o->start + o->done, n = o->len - o->done;
+    if (o->kind == OP_CRC) {
+        io_uring_prep_write(s, j->cfd, crc_entries(j, oi) + from, n, o->crc_off + from);
+        s->flags |= IOSQE_IO_DRAIN; /* behind the data it describes */
+        io_uring_sqe_set_data64(s, oi);
+        MEM_INC(j->crc_writes);
+        return 0;
+    }
+    const journal_buf_t *b = &j->bufs[o->buf];
     if (j->registered)
         io_uring_prep_write_fixed(s, j->fd, b->data + from, n, b->off + from, (int)o->buf);
     else
@@ -163,11 +183,16 @@ static void complete(journal_t *j, uint64_t ud, int res)
         return; /* not ours (cannot happen) */
     uint32_t oi = (uint32_t)ud;
     journal_op_t *o = &j->ops[oi];
-    if (j->fault_write_nth && --j->fault_write_nth == 0)
+    if (o->kind == OP_WRITE && j->fault_write_nth && --j->fault_write_nth == 0)
         res = j->fault_err;
     if ((res == -EINTR || res == -EAGAIN) && o->retries < MAX_RETRIES) {
         o->retries++;
         op_issue(j, oi);
+        return;
+    }
+    if (res <= 0 && o->kind == OP_CRC) {
+        fail(j, res < 0 ? res : -EIO); /* the data is whole; its entries are missing */
+        op_release(j, oi);
         return;
     }
     if (res <= 0) {
@@ -180,7 +205,8 @@ static void complete(journal_t *j, uint64_t ud, int res)
     }
     o->done += (uint32_t)res;
     if (o->done < o->len) {
-        MEM_INC(j->short_writes);
+        if (o->kind == OP_WRITE)
+            MEM_INC(j->short_writes);
         o->retries = 0;
         op_issue(j, oi);
         return;
@@ -227,6 +253,12 @@ static int wait_some(journal_t *j)
  * while the kernel may still read them). */
 static int wait_writes(journal_t *j)
 {
+    if (j->crc_op != UINT32_MAX) { /* a sidecar write left unissued by an error: never issued */
+        if (j->uring)
+            op_release(j, j->crc_op);
+        j->crc_op = UINT32_MAX;
+        j->crc_n = 0;
+    }
     while (ops_inflight(j) > 0) {
         int rc = wait_some(j);
         if (rc < 0 && ops_inflight(j) > 0 && io_uring_cq_ready(&j->ring) == 0)
@@ -295,6 +327,129 @@ static int pwrite_all(journal_t *j, const uint8_t *p, size_t n, uint64_t off, ui
     return 0;
 }
 
+/* ---- checksums ------------------------------------------------------------------------------ */
+
+#define CRC_INIT 0xffffffffu
+
+static void le32_put(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t le32_get(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ISA-L's register after n more bytes (n may exceed INT_MAX only in theory: split anyway). */
+static uint32_t crc_run(uint32_t reg, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        int m = n > (1u << 30) ? (1 << 30) : (int)n;
+        reg = crc32_iscsi((unsigned char *)p, m, reg);
+        p += m;
+        n -= (size_t)m;
+    }
+    return reg;
+}
+
+/* Write the sidecar entries gathered in the current sidecar op: a write behind the data writes
+ * already prepared (io_uring), or a pwrite now. */
+static int crc_flush(journal_t *j)
+{
+    if (j->crc_n == 0)
+        return 0;
+    uint32_t oi = j->crc_op, n = j->crc_n * JOURNAL_CRC_ENTRY;
+    j->crc_op = UINT32_MAX;
+    j->crc_n = 0;
+    j->crc_dirty = true;
+    journal_op_t *o = &j->ops[oi];
+    if (!j->uring) {
+        const uint8_t *p = crc_entries(j, oi);
+        uint64_t off = o->crc_off;
+        MEM_INC(j->crc_writes);
+        while (n > 0) {
+            ssize_t w = pwrite(j->cfd, p, n, (off_t)off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return fail(j, w < 0 ? -errno : -EIO);
+            p += w;
+            n -= (uint32_t)w;
+            off += (uint64_t)w;
+        }
+        return 0;
+    }
+    o->len = n;
+    return op_issue(j, oi);
+}
+
+/* One sidecar entry: block blk covers len bytes with CRC32C crc. Gathered into one write as long
+ * as the entries follow each other. */
+static int crc_emit(journal_t *j, uint64_t blk, uint32_t len, uint32_t crc)
+{
+    uint64_t off = JOURNAL_CRC_HEADER + blk * JOURNAL_CRC_ENTRY;
+    if (j->crc_n > 0 && (j->crc_n == JOURNAL_CRC_OP_ENTRIES ||
+                         j->ops[j->crc_op].crc_off + j->crc_n * JOURNAL_CRC_ENTRY != off)) {
+        int rc = crc_flush(j);
+        if (rc < 0)
+            return rc;
+    }
+    if (j->crc_n == 0) {
+        uint32_t oi = 0;
+        if (j->uring) {
+            int rc = op_get(j, &oi);
+            if (rc < 0)
+                return rc;
+        } else {
+            memset(&j->ops[0], 0, sizeof j->ops[0]); /* pwrite mode: op 0's space */
+        }
+        j->ops[oi].kind = OP_CRC;
+        j->ops[oi].crc_off = off;
+        j->crc_op = oi;
+    }
+    uint8_t *e = crc_entries(j, j->crc_op) + j->crc_n * JOURNAL_CRC_ENTRY;
+    le32_put(e, len);
+    le32_put(e + 4, crc);
+    j->crc_n++;
+    return 0;
+}
+
+/* Sum n bytes at the end of the journal into the running block, emitting each block it ends. */
+static int crc_feed(journal_t *j, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        uint32_t m = j->crc_block - j->crc_fill;
+        if (m > n)
+            m = (uint32_t)n;
+        j->crc_reg = crc_run(j->crc_reg, p, m);
+        j->crc_fill += m;
+        p += m;
+        n -= m;
+        if (j->crc_fill == j->crc_block) {
+            int rc = crc_emit(j, j->crc_blk, j->crc_block, ~j->crc_reg);
+            if (rc < 0)
+                return rc;
+            j->crc_blk++;
+            j->crc_fill = 0;
+            j->crc_reg = CRC_INIT;
+        }
+    }
+    return 0;
+}
+
+/* The entry of the block being filled, for the bytes it has so far (journal_sync, BATCH). */
+static int crc_partial(journal_t *j)
+{
+    if (j->crc_fill == 0)
+        return 0;
+    int rc = crc_emit(j, j->crc_blk, j->crc_fill, ~j->crc_reg);
+    return rc < 0 ? rc : crc_flush(j);
+}
+
 /* Hand the filled, not yet submitted part of buffer bi to a write. */
 static int buf_submit(journal_t *j, uint32_t bi)
 {
@@ -305,8 +460,12 @@ static int buf_submit(journal_t *j, uint32_t bi)
     uint64_t before = j->submitted_msgs;
     b->sub = b->len;
     j->submitted_msgs = MEM_LD(j->messages); /* the buffer ends where the journal does */
-    if (!j->uring)
-        return pwrite_all(j, b->data + start, n, b->off + start, before);
+    if (!j->uring) {
+        int rc = pwrite_all(j, b->data + start, n, b->off + start, before);
+        if (rc == 0 && (rc = crc_feed(j, b->data + start, n)) == 0)
+            rc = crc_flush(j);
+        return rc;
+    }
     j->submitted_end = b->off + b->len;
     uint32_t oi;
     int rc = op_get(j, &oi);
@@ -321,7 +480,11 @@ static int buf_submit(journal_t *j, uint32_t bi)
     b->ops++;
     ADD(j->inflight_bytes, n);
     MAX_ST(j->inflight_high, MEM_LD(j->inflight_bytes));
-    return op_issue(j, oi);
+    if ((rc = op_issue(j, oi)) < 0)
+        return rc;
+    if ((rc = crc_feed(j, b->data + start, n)) < 0)
+        return rc;
+    return crc_flush(j);
 }
 
 /* ---- fsync --------------------------------------------------------------------------------- */
@@ -340,18 +503,22 @@ static void fsync_done(journal_t *j, int res, uint64_t covers, uint64_t t0)
         MAX_ST(j->synced_bytes, covers);
 }
 
-static int fsync_submit(journal_t *j)
+/* Prepare and submit the fsync of the journal (which 0) or of its checksum sidecar (1). */
+static int fsync_submit(journal_t *j, int which)
 {
     struct io_uring_sqe *s = io_uring_get_sqe(&j->sring);
-    if (s == NULL) { /* cannot happen: one fsync at a time on its own ring */
+    if (s == NULL) { /* cannot happen: one fsync pair at a time on its own ring */
         j->fsync_inflight = false;
+        j->fsync_pending = 0;
         return fail(j, -EBUSY);
     }
-    io_uring_prep_fsync(s, j->fd, IORING_FSYNC_DATASYNC);
+    io_uring_prep_fsync(s, which ? j->cfd : j->fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(s, (uint64_t)which);
     return flush_ring(j, &j->sring);
 }
 
-/* Handle the fsync completion if it is there; with wait, wait for it. */
+/* Handle the fsync completions that are there (the journal's and the sidecar's: one fsync as
+ * counted, done when both are); with wait, wait for them. */
 static int fsync_reap(journal_t *j, bool wait)
 {
     while (j->fsync_inflight) {
@@ -365,16 +532,20 @@ static int fsync_reap(journal_t *j, bool wait)
             j->fsync_inflight = false;
             return fail(j, rc);
         }
-        int res = cqe->res;
+        int res = cqe->res, which = (int)io_uring_cqe_get_data64(cqe);
         io_uring_cqe_seen(&j->sring, cqe);
         if ((res == -EINTR || res == -EAGAIN) && j->fsync_retries < MAX_RETRIES) {
             j->fsync_retries++;
-            if ((rc = fsync_submit(j)) < 0)
+            if ((rc = fsync_submit(j, which)) < 0)
                 return rc;
             continue;
         }
+        if (res < 0 && j->fsync_res == 0)
+            j->fsync_res = res;
+        if (j->fsync_pending > 0 && --j->fsync_pending > 0)
+            continue;
         j->fsync_inflight = false;
-        fsync_done(j, res, j->fsync_covers, j->fsync_t0);
+        fsync_done(j, j->fsync_res, j->fsync_covers, j->fsync_t0);
     }
     return MEM_LD(j->err);
 }
@@ -390,7 +561,11 @@ static int fsync_issue(journal_t *j)
             return 0;
         j->fsync_issued = j->end;
         uint64_t t0 = clock_mono_ns();
-        fsync_done(j, fdatasync(j->fd) < 0 ? -errno : 0, j->end, t0);
+        int res = fdatasync(j->fd) < 0 ? -errno : 0;
+        if (res == 0 && j->crc_dirty && fdatasync(j->cfd) < 0)
+            res = -errno;
+        j->crc_dirty = false;
+        fsync_done(j, res, j->end, t0);
         return MEM_LD(j->err) < 0 ? MEM_LD(j->err) : 1;
     }
     if (j->fsync_inflight)
@@ -403,15 +578,22 @@ static int fsync_issue(journal_t *j)
     j->fsync_t0 = clock_mono_ns();
     j->fsync_retries = 0;
     j->fsync_inflight = true;
-    int rc = fsync_submit(j);
+    j->fsync_pending = j->crc_dirty ? 2 : 1; /* the sidecar only when it was written since */
+    j->fsync_res = 0;
+    int rc = fsync_submit(j, 0);
+    if (rc == 0 && j->crc_dirty)
+        rc = fsync_submit(j, 1);
+    j->crc_dirty = false;
     return rc < 0 ? rc : 1;
 }
 
-/* Everything appended written and fsynced, waited for; after an error, only waited for. */
-static int sync_all(journal_t *j)
+/* Everything appended written and fsynced, waited for; after an error, only waited for. With
+ * partial, the sidecar entry of the block being filled too (journal_sync, close; not BATCH's
+ * commits, which would pay a second file's flush per batch for it). */
+static int sync_all(journal_t *j, bool partial)
 {
-    if (MEM_LD(j->err) == 0)
-        buf_submit(j, j->cur);
+    if (MEM_LD(j->err) == 0 && buf_submit(j, j->cur) == 0 && partial)
+        crc_partial(j);
     if (j->uring) {
         wait_writes(j);
         fsync_reap(j, true); /* one still running covers less than everything */
@@ -506,7 +688,7 @@ int journal_commit(journal_t *j, uint64_t now_ns)
     switch (j->policy) {
     case JOURNAL_FSYNC_BATCH:
         j->last_fsync_ns = now_ns;
-        return sync_all(j);
+        return sync_all(j, false);
     case JOURNAL_FSYNC_INTERVAL:
         if ((rc = buf_submit(j, j->cur)) < 0)
             return rc;
@@ -540,7 +722,7 @@ int journal_sync(journal_t *j)
         reap(j);
         fsync_reap(j, false);
     }
-    return sync_all(j);
+    return sync_all(j, true);
 }
 
 int journal_error(const journal_t *j)
@@ -580,6 +762,11 @@ void journal_fault(journal_t *j, uint64_t write_nth, uint64_t fsync_nth, int err
     j->fault_err = err;
 }
 
+const char *journal_note(const journal_t *j)
+{
+    return j->note;
+}
+
 const char *journal_mode(const journal_t *j)
 {
     return j->mode[0] ? j->mode : "closed";
@@ -617,6 +804,12 @@ void journal_stats(const journal_t *j, journal_stats_t *out)
     out->inflight_high = MEM_LD(j->inflight_high);
     out->fsync_max_ns = MEM_LD(j->fsync_max_ns);
     out->fsync_total_ns = MEM_LD(j->fsync_total_ns);
+    out->crc_blocks_checked = MEM_LD(j->crc_blocks_checked);
+    out->crc_unchecked_bytes = MEM_LD(j->crc_unchecked_bytes);
+    out->crc_cut_offset = MEM_LD(j->crc_cut_offset);
+    out->crc_cut_bytes = MEM_LD(j->crc_cut_bytes);
+    out->crc_writes = MEM_LD(j->crc_writes);
+    out->crc_sidecar_missing = j->crc_missing;
     out->uring = j->uring;
     out->error = MEM_LD(j->err);
 }
@@ -860,7 +1053,36 @@ static int zero_to_end(int fd, uint64_t from, uint64_t size, uint8_t *b, size_t 
     return 1;
 }
 
-static int scan(journal_t *j, char *err, size_t errlen)
+/* Copy bytes [from, size) of the journal to path (created or replaced) and fsync it. */
+static int save_cut(journal_t *j, uint64_t from, uint64_t size, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    uint8_t *b = j->slab;
+    size_t cap = j->slab_size < SCAN_CHUNK ? j->slab_size : SCAN_CHUNK;
+    for (uint64_t off = from; off < size && rc == 0;) {
+        size_t want = size - off < cap ? (size_t)(size - off) : cap;
+        ssize_t n = pread(j->fd, b, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0;
+            break;
+        }
+        rc = fdio_write_all(fd, b, (size_t)n, NULL);
+        off += (uint64_t)n;
+    }
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* The record scan; with limit < the file size (a bad checksum block starts there), bytes from
+ * limit on are not read, and the journal is cut at the last record boundary before it. */
+static int scan(journal_t *j, uint64_t limit, const char *why, char *err, size_t errlen)
 {
     struct stat st;
     if (fstat(j->fd, &st) < 0) {
@@ -876,7 +1098,14 @@ static int scan(journal_t *j, char *err, size_t errlen)
     bool eof = false, bad = false;
     for (;;) {
         while (!eof && have < cap) {
-            ssize_t n = pread(j->fd, b + have, cap - have, (off_t)(off + have));
+            size_t want = cap - have;
+            if (off + have + want > limit)
+                want = (size_t)(limit - off - have);
+            if (want == 0) {
+                eof = true;
+                break;
+            }
+            ssize_t n = pread(j->fd, b + have, want, (off_t)(off + have));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
@@ -907,7 +1136,33 @@ static int scan(journal_t *j, char *err, size_t errlen)
         off += p;
         have -= p;
     }
-    uint64_t x = off + p; /* the first byte that is not part of a whole, valid record */
+    uint64_t x = off + p;       /* the first byte that is not part of a whole, valid record */
+    if (limit < size && !bad) { /* a bad block: keep what is before it, save and cut the rest */
+        snprintf(j->cpath + j->path_cap, j->path_cap, "%s.cut-%" PRIu64, j->path, x);
+        const char *saved = j->cpath + j->path_cap;
+        int rc = save_cut(j, x, size, saved);
+        if (rc < 0) {
+            err_set(err, errlen,
+                    "%s; saving the %" PRIu64 " bytes from byte offset %" PRIu64
+                    " to %s before the cut: %s",
+                    why, size - x, x, saved, strerror(-rc));
+            return rc;
+        }
+        if (ftruncate(j->fd, (off_t)x) < 0) {
+            rc = -errno;
+            err_set(err, errlen, "%s; cutting the journal at byte offset %" PRIu64 ": %s", why, x,
+                    strerror(-rc));
+            return rc;
+        }
+        snprintf(j->note, sizeof j->note,
+                 "%s; the journal is cut at byte offset %" PRIu64 " (after record %" PRIu64
+                 ", the last record boundary before that block): %" PRIu64
+                 " bytes cut off, saved to %s",
+                 why, x, msgs, size - x, saved);
+        MEM_ST(j->crc_cut_offset, x);
+        MEM_ST(j->crc_cut_bytes, size - x);
+        goto done;
+    }
     if (eof || off + have > size)
         size = off + have; /* what the reads saw is the truth (fstat was earlier) */
     if (x < size) {
@@ -974,12 +1229,217 @@ static int scan(journal_t *j, char *err, size_t errlen)
         MEM_ST(j->torn_bytes, size - x);
         MEM_ST(j->torn_offset, x);
     }
+done:
     j->end = x;
     j->submitted_msgs = msgs;
     MEM_ST(j->messages, msgs);
     MEM_ST(j->bytes, x);
     MEM_ST(j->recovered_messages, msgs);
     MEM_ST(j->recovered_bytes, x);
+    return 0;
+}
+
+/* ---- open: checksums -------------------------------------------------------------------- */
+
+/* ISA-L's register over bytes [from, from + n) of the journal (read through the slab). */
+static int crc_file(journal_t *j, uint64_t from, uint64_t n, uint32_t *reg)
+{
+    size_t cap = j->slab_size < SCAN_CHUNK ? j->slab_size : SCAN_CHUNK;
+    while (n > 0) {
+        size_t want = n < cap ? (size_t)n : cap;
+        ssize_t r = pread(j->fd, j->slab, want, (off_t)from);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -EIO;
+        *reg = crc_run(*reg, j->slab, (size_t)r);
+        from += (uint64_t)r;
+        n -= (uint64_t)r;
+    }
+    return 0;
+}
+
+static int pwrite_full(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* What crc_verify found, for crc_resume. */
+typedef struct crc_check {
+    uint64_t limit;                 /* start of the first bad block (UINT64_MAX: none) */
+    uint64_t checked_end;           /* journal bytes [0, checked_end) matched their entries */
+    uint64_t full_blocks;           /* whole blocks whose entries matched (from block 0) */
+    bool rewrite;                   /* no sidecar, or not ours: (re)create it with a header */
+    char why[JOURNAL_NOTE_MAX / 2]; /* the bad block, said for the note */
+} crc_check_t;
+
+/* Open (or create) the sidecar and check every entry it holds against the journal, before the
+ * record scan. A missing or foreign sidecar is a note, not an error; an entry that does not parse
+ * ends the checking there (a note too): the record scan still checks the rest for structure. */
+static int crc_verify(journal_t *j, uint32_t want_block, crc_check_t *c, char *err, size_t errlen)
+{
+    c->limit = UINT64_MAX;
+    c->checked_end = c->full_blocks = 0;
+    c->why[0] = '\0';
+    c->rewrite = true;
+    int rc, fd = open(j->cpath, O_RDWR | O_CLOEXEC); /* created by crc_resume if need be */
+    if (fd < 0 && errno != ENOENT) {
+        rc = -errno;
+        err_set(err, errlen, "journal %s: open: %s", j->cpath, strerror(-rc));
+        return rc;
+    }
+    j->cfd = fd;
+    struct stat js, cs = {0};
+    if (fstat(j->fd, &js) < 0 || (fd >= 0 && fstat(fd, &cs) < 0)) {
+        rc = -errno;
+        err_set(err, errlen, "journal %s: stat: %s", j->cpath, strerror(-rc));
+        return rc;
+    }
+    uint64_t size = (uint64_t)js.st_size, csize = (uint64_t)cs.st_size;
+    uint8_t h[JOURNAL_CRC_HEADER];
+    uint32_t blk = 0;
+    bool ours = false;
+    if (csize >= JOURNAL_CRC_HEADER && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h) {
+        blk = le32_get(h + 8);
+        ours = memcmp(h, "TKJCRC1\n", 8) == 0 && le32_get(h + 12) == ~crc_run(CRC_INIT, h, 12) &&
+               blk >= JOURNAL_MIN_CRC_BLOCK && blk <= JOURNAL_MAX_CRC_BLOCK &&
+               (blk & (blk - 1)) == 0;
+    }
+    if (!ours) {
+        if (csize > 0)
+            snprintf(
+                j->note, sizeof j->note,
+                "journal %s: the checksum sidecar %s does not start with our header "
+                "(\"TKJCRC1\\n\", a power-of-two block size, their CRC32C): ignored and written "
+                "again; the "
+                "journal's %" PRIu64 " bytes are checked for structure only",
+                j->path, j->cpath, size);
+        else if (size > 0)
+            snprintf(j->note, sizeof j->note,
+                     "journal %s: no checksum sidecar %s (a journal written before checksums): "
+                     "its %" PRIu64 " bytes are checked for structure only; their checksums are "
+                     "written now",
+                     j->path, j->cpath, size);
+        j->crc_missing = size > 0;
+        j->crc_block = want_block;
+        return 0;
+    }
+    c->rewrite = false;
+    j->crc_block = blk;
+    uint64_t n = (csize - JOURNAL_CRC_HEADER) / JOURNAL_CRC_ENTRY;
+    uint8_t e[512 * JOURNAL_CRC_ENTRY];
+    for (uint64_t i = 0; i < n; i++) {
+        size_t k = (size_t)(i % 512);
+        if (k == 0) {
+            size_t want = (size_t)((n - i < 512 ? n - i : 512) * JOURNAL_CRC_ENTRY);
+            ssize_t r = pread(fd, e, want, (off_t)(JOURNAL_CRC_HEADER + i * JOURNAL_CRC_ENTRY));
+            if (r != (ssize_t)want) {
+                rc = r < 0 ? -errno : -EIO;
+                err_set(err, errlen, "journal %s: read: %s", j->cpath, strerror(-rc));
+                return rc;
+            }
+        }
+        uint32_t len = le32_get(e + k * JOURNAL_CRC_ENTRY);
+        uint32_t want = le32_get(e + k * JOURNAL_CRC_ENTRY + 4);
+        uint64_t at = i * blk;
+        if (len == 0 || len > blk || (len < blk && i + 1 < n)) {
+            snprintf(j->note, sizeof j->note,
+                     "journal %s: checksum sidecar %s entry %" PRIu64 " (byte offset %" PRIu64
+                     ") covers %u bytes, expected 1..%u (and %u but for the last): checked up to "
+                     "byte offset %" PRIu64 " only; the rest for structure",
+                     j->path, j->cpath, i, JOURNAL_CRC_HEADER + i * JOURNAL_CRC_ENTRY, len, blk,
+                     blk, at);
+            break;
+        }
+        if (at + len > size)
+            break; /* describes bytes the file does not have: a crash or a cut, not damage */
+        uint32_t reg = CRC_INIT;
+        if ((rc = crc_file(j, at, len, &reg)) < 0) {
+            err_set(err, errlen, "journal %s: read at byte offset %" PRIu64 ": %s", j->path, at,
+                    strerror(-rc));
+            return rc;
+        }
+        if (~reg != want) {
+            c->limit = at;
+            snprintf(c->why, sizeof c->why,
+                     "journal %s: bad block %" PRIu64 " (byte offsets %" PRIu64 "..%" PRIu64
+                     "): CRC32C expected 0x%08x (%s), found 0x%08x",
+                     j->path, i, at, at + len, want, j->cpath, ~reg);
+            break;
+        }
+        c->checked_end = at + len;
+        if (len == blk)
+            c->full_blocks = i + 1;
+        MEM_INC(j->crc_blocks_checked);
+    }
+    return 0;
+}
+
+/* After the record scan (the journal now ends at j->end): entries for the whole blocks that had
+ * none (an older journal, a tail after a crash), the sidecar cut to the whole blocks, and the
+ * running CRC of the last, partial block, so that appends continue it. */
+static int crc_resume(journal_t *j, const crc_check_t *c, char *err, size_t errlen)
+{
+    uint64_t x = j->end, B = j->crc_block, nfull = x / B;
+    uint8_t e[512 * JOURNAL_CRC_ENTRY];
+    int rc = 0;
+    if (j->cfd < 0) {
+        j->cfd = open(j->cpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (j->cfd < 0 || (rc = fsync_dir(j->cpath)) < 0) {
+            rc = rc < 0 ? rc : -errno;
+            err_set(err, errlen, "journal %s: create: %s", j->cpath, strerror(-rc));
+            return rc;
+        }
+    }
+    if (c->rewrite) {
+        memcpy(e, "TKJCRC1\n", 8);
+        le32_put(e + 8, (uint32_t)B);
+        le32_put(e + 12, ~crc_run(CRC_INIT, e, 12));
+        if ((rc = pwrite_full(j->cfd, e, JOURNAL_CRC_HEADER, 0)) < 0) {
+            err_set(err, errlen, "journal %s: write: %s", j->cpath, strerror(-rc));
+            return rc;
+        }
+    }
+    for (uint64_t i = c->full_blocks; i < nfull && rc == 0;) {
+        uint64_t first = i;
+        size_t k = 0;
+        for (; i < nfull && k < 512; i++, k++) {
+            uint32_t reg = CRC_INIT;
+            if ((rc = crc_file(j, i * B, B, &reg)) < 0)
+                break;
+            le32_put(e + k * JOURNAL_CRC_ENTRY, (uint32_t)B);
+            le32_put(e + k * JOURNAL_CRC_ENTRY + 4, ~reg);
+        }
+        if (rc == 0)
+            rc = pwrite_full(j->cfd, e, k * JOURNAL_CRC_ENTRY,
+                             JOURNAL_CRC_HEADER + first * JOURNAL_CRC_ENTRY);
+    }
+    uint32_t reg = CRC_INIT;
+    if (rc == 0)
+        rc = crc_file(j, nfull * B, x - nfull * B, &reg);
+    if (rc == 0 && ftruncate(j->cfd, (off_t)(JOURNAL_CRC_HEADER + nfull * JOURNAL_CRC_ENTRY)) < 0)
+        rc = -errno;
+    if (rc == 0 && fdatasync(j->cfd) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        err_set(err, errlen, "journal %s: writing the checksums of the blocks it holds: %s",
+                j->cpath, strerror(-rc));
+        return rc;
+    }
+    j->crc_blk = nfull;
+    j->crc_fill = (uint32_t)(x - nfull * B);
+    j->crc_reg = reg;
+    MEM_ST(j->crc_unchecked_bytes, x > c->checked_end ? x - c->checked_end : 0);
     return 0;
 }
 
@@ -1027,22 +1487,27 @@ static void teardown(journal_t *j)
         fdatasync(j->fd);
     if (j->gfd >= 0)
         close(j->gfd);
+    if (j->cfd >= 0)
+        close(j->cfd);
     if (j->fd >= 0)
         close(j->fd); /* also drops the flock */
     mem_free(MEM_TAG_JOURNAL, j->slab, j->slab_size);
     mem_free(MEM_TAG_JOURNAL, j->bufs, (size_t)j->nbufs * sizeof *j->bufs);
     mem_free(MEM_TAG_JOURNAL, j->ops, (size_t)j->nops * sizeof *j->ops);
     mem_free(MEM_TAG_JOURNAL, j->free_ops, (size_t)j->nops * sizeof *j->free_ops);
-    mem_free(MEM_TAG_JOURNAL, j->path, 2 * j->path_cap);
+    mem_free(MEM_TAG_JOURNAL, j->crc_slab, j->crc_slab_size);
+    mem_free(MEM_TAG_JOURNAL, j->path, 4 * j->path_cap);
     memset(j, 0, sizeof *j);
-    j->fd = j->gfd = -1;
+    j->fd = j->gfd = j->cfd = -1;
 }
 
 int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errlen)
 {
     memset(j, 0, sizeof *j);
-    j->fd = j->gfd = -1;
+    j->fd = j->gfd = j->cfd = -1;
     j->err_offset = UINT64_MAX;
+    j->crc_op = UINT32_MAX;
+    MEM_ST(j->crc_cut_offset, UINT64_MAX);
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (cfg == NULL || cfg->path == NULL || cfg->path[0] == '\0') {
@@ -1062,6 +1527,12 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
                 JOURNAL_MAX_BUFFERS);
         return -EINVAL;
     }
+    uint32_t cb = cfg->crc_block ? cfg->crc_block : JOURNAL_DEFAULT_CRC_BLOCK;
+    if (cb < JOURNAL_MIN_CRC_BLOCK || cb > JOURNAL_MAX_CRC_BLOCK || (cb & (cb - 1)) != 0) {
+        err_set(err, errlen, "journal %s: crc_block %u: expected a power of two in %u..%u", path,
+                cb, JOURNAL_MIN_CRC_BLOCK, JOURNAL_MAX_CRC_BLOCK);
+        return -EINVAL;
+    }
     if ((unsigned)cfg->fsync > JOURNAL_FSYNC_OFF) {
         err_set(err, errlen, "journal %s: unknown fsync policy %d", path, (int)cfg->fsync);
         return -EINVAL;
@@ -1074,22 +1545,26 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
     j->nops = 2 * nb + 8;
     j->nfree = j->nops;
     j->slab_size = (size_t)nb * bs < MIN_SLAB ? MIN_SLAB : (size_t)nb * bs;
-    j->path_cap = strlen(path) + sizeof ".gaps";
+    j->path_cap = strlen(path) + sizeof ".cut-18446744073709551615";
+    j->crc_slab_size = (size_t)j->nops * JOURNAL_CRC_OP_ENTRIES * JOURNAL_CRC_ENTRY;
 
     int rc = -ENOMEM;
-    j->path = mem_alloc(MEM_TAG_JOURNAL, 2 * j->path_cap);
+    j->path = mem_alloc(MEM_TAG_JOURNAL, 4 * j->path_cap); /* path, .gaps, .crc, scratch */
+    j->crc_slab = mem_alloc(MEM_TAG_JOURNAL, j->crc_slab_size);
     j->slab = mem_alloc_prefault(MEM_TAG_JOURNAL, j->slab_size, 4096);
     j->bufs = mem_calloc(MEM_TAG_JOURNAL, nb, sizeof *j->bufs);
     j->ops = mem_calloc(MEM_TAG_JOURNAL, j->nops, sizeof *j->ops);
     j->free_ops = mem_calloc(MEM_TAG_JOURNAL, j->nops, sizeof *j->free_ops);
-    if (!j->path || !j->slab || !j->bufs || !j->ops || !j->free_ops) {
+    if (!j->path || !j->slab || !j->bufs || !j->ops || !j->free_ops || !j->crc_slab) {
         err_set(err, errlen, "journal %s: out of memory for %zu bytes of buffers", path,
                 j->slab_size);
         goto fail;
     }
     j->gpath = j->path + j->path_cap;
+    j->cpath = j->gpath + j->path_cap;
     snprintf(j->path, j->path_cap, "%s", path);
     snprintf(j->gpath, j->path_cap, "%s.gaps", path);
+    snprintf(j->cpath, j->path_cap, "%s.crc", path);
     for (uint32_t i = 0; i < nb; i++)
         j->bufs[i].data = j->slab + (size_t)i * bs;
     for (uint32_t i = 0; i < j->nops; i++)
@@ -1143,8 +1618,12 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
         err_set(err, errlen, "journal %s: fsync of its directory: %s", path, strerror(-rc));
         goto fail;
     }
-    if ((rc = scan(j, err, errlen)) < 0)
+    crc_check_t cc;
+    if ((rc = crc_verify(j, cb, &cc, err, errlen)) < 0)
         goto fail;
+    if ((rc = scan(j, cc.limit, cc.why, err, errlen)) < 0)
+        goto fail;
+
     /* What the scan found (and a truncation) is on disk before anything is appended to it. */
     if (fdatasync(j->fd) < 0) {
         rc = -errno;
@@ -1154,6 +1633,8 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
     MEM_ST(j->synced_bytes, j->end);
     j->fsync_issued = j->end;
     if ((rc = gaps_load(j, err, errlen)) < 0)
+        goto fail;
+    if ((rc = crc_resume(j, &cc, err, errlen)) < 0)
         goto fail;
     j->bufs[0].off = j->end;
     uring_setup(j, cfg->force_pwrite);

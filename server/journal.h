@@ -60,6 +60,29 @@
  * never decreasing, from == 1 + after + the lost messages of the lines before it), refuses the
  * open with its line number.
  *
+ * Checksums. Every block of crc_block bytes of the journal file (64 KiB by default; block i is
+ * bytes [i * crc_block, (i + 1) * crc_block)) has a CRC32C (Castagnoli, ISA-L's crc32_iscsi) in
+ * the sidecar PATH.crc: a 16-byte header ("TKJCRC1\n", the block size as u32 LE, the CRC32C of
+ * those 12 bytes as u32 LE: a header bit flip is a foreign sidecar, not a cut at byte 0) and then
+ * one 8-byte entry per block at 16 + 8 * i (u32 LE bytes covered from the block's start, u32 LE
+ * CRC32C of those bytes). An entry covers a whole block, except the last one, which may cover
+ * only the block's first bytes (written by journal_sync and journal_close; the next entry for
+ * that block overwrites it). The CRCs are computed when a buffer's bytes are handed to a write
+ * (one pass over bytes already in cache) and the entries go out as writes of their own on the
+ * same ring, behind the data they cover (IOSQE_IO_DRAIN): after a crash an entry never describes
+ * bytes that did not reach the file. An fsync covers the sidecar too when entries were written
+ * since the last one (once per block, not per batch). At open every entry is checked against the
+ * file before the record scan: the first block whose CRC differs cuts the journal at the last
+ * record boundary at or before that block's start (everything before it is kept; the cut-off bytes
+ * are saved to PATH.cut-<offset> and then truncated), and journal_note() says so, naming the file,
+ * the block's byte offset and the expected and found CRC. Entries that describe bytes past the end
+ * of the file (a crash, or a cut after a failed write) are dropped; bytes after the last entry (at
+ * most a block and a buffer after a crash) are checked for structure only, and counted in
+ * crc_unchecked_bytes. A journal without a sidecar (written before checksums existed), or with a
+ * sidecar whose header is not ours, is opened with a warning in journal_note(): its records are
+ * checked for structure as before, and the entries of its blocks are written at open, so that the
+ * next open checks them.
+ *
  * If io_uring cannot be set up (old kernel, seccomp) or cfg.force_pwrite is set, the journal uses
  * pwrite()/fdatasync() on the calling thread instead, with the same buffers and semantics
  * (but a commit's writes are done when it returns, and INTERVAL's fsync blocks the thread for
@@ -99,7 +122,17 @@ typedef struct journal_cfg {
     uint64_t fsync_interval_ns; /* INTERVAL: 0 = default (100 ms) */
     uint32_t lock_wait_ms;      /* wait for the file lock: 0 = default (2 s), or NO_WAIT */
     bool force_pwrite;          /* tests, benchmarks: pwrite() even where io_uring works */
+    uint32_t crc_block;         /* checksum block: 0 = default (64 KiB), else a power of two in
+                                   4 KiB .. 64 MiB; an existing sidecar's own size wins */
 } journal_cfg_t;
+
+#define JOURNAL_DEFAULT_CRC_BLOCK (64u << 10)
+#define JOURNAL_MIN_CRC_BLOCK     4096u
+#define JOURNAL_MAX_CRC_BLOCK     (64u << 20)
+#define JOURNAL_CRC_HEADER        16u
+#define JOURNAL_CRC_ENTRY         8u
+#define JOURNAL_CRC_OP_ENTRIES    64u /* entries one sidecar write carries at most */
+#define JOURNAL_NOTE_MAX          512
 
 #define JOURNAL_DEFAULT_LOCK_WAIT_MS 2000u
 #define JOURNAL_LOCK_NO_WAIT         UINT32_MAX
@@ -126,8 +159,14 @@ typedef struct journal_stats {
     uint64_t inflight_high;  /* the most ever in flight at once */
     uint64_t fsync_max_ns;   /* longest fsync, see the header comment */
     uint64_t fsync_total_ns; /* all fsyncs together (mean = total / fsyncs) */
-    bool uring;              /* true: io_uring; false: pwrite fallback */
-    int error;               /* the sticky error (-errno), 0 if none */
+    uint64_t crc_blocks_checked;  /* sidecar entries whose CRC matched at open */
+    uint64_t crc_unchecked_bytes; /* journal bytes at open that no entry covered */
+    uint64_t crc_cut_offset;      /* a bad block cut the journal here at open (UINT64_MAX: none) */
+    uint64_t crc_cut_bytes;       /* bytes cut off by that */
+    uint64_t crc_writes;          /* sidecar write requests (not counted in writes) */
+    bool crc_sidecar_missing;     /* the journal had bytes but no (valid) sidecar at open */
+    bool uring;                   /* true: io_uring; false: pwrite fallback */
+    int error;                    /* the sticky error (-errno), 0 if none */
 } journal_stats_t;
 
 /* Internal: one write buffer. data[0] goes to file offset off; [0, sub) has been handed to a
@@ -142,7 +181,8 @@ typedef struct journal_buf {
 typedef struct journal_op {
     uint32_t buf, start, len, done; /* buffer, its bytes [start, start + len), done so far */
     uint64_t msgs_before;           /* messages in the journal before its first byte */
-    uint8_t kind;                   /* 0 free, 1 write */
+    uint64_t crc_off;               /* a sidecar write: its file offset */
+    uint8_t kind;                   /* 0 free, 1 write, 2 sidecar write */
     uint8_t retries;                /* -EINTR / -EAGAIN resubmissions */
 } journal_op_t;
 
@@ -172,6 +212,19 @@ typedef struct journal {
     uint64_t err_offset;     /* where the first failed write began (UINT64_MAX: none) */
     uint64_t err_messages;   /* messages before err_offset: what the file holds after close */
     uint64_t submitted_msgs; /* messages before submitted_end */
+    /* checksums: the sidecar, its block size, the block being summed (crc_reg: ISA-L's running
+     * register over its first crc_fill bytes), per-op entry space (JOURNAL_CRC_OP_ENTRIES each),
+     * the sidecar write being filled (crc_op, UINT32_MAX: none) and how many entries it holds */
+    int cfd;
+    char *cpath;
+    uint32_t crc_block, crc_reg, crc_fill, crc_op, crc_n;
+    uint64_t crc_blk;
+    uint8_t *crc_slab;
+    size_t crc_slab_size;
+    uint8_t fsync_pending;       /* fsync completions still due (the journal's and the sidecar's) */
+    bool crc_dirty;              /* sidecar entries written since its last fsync started */
+    int fsync_res;               /* the first error among them */
+    char note[JOURNAL_NOTE_MAX]; /* what journal_note() returns */
     /* test seam: the nth write (or fsync) completion from now returns fault_err */
     uint64_t fault_write_nth, fault_fsync_nth;
     int fault_err;
@@ -181,7 +234,9 @@ typedef struct journal {
     /* Counters: written by the owner with MEM_ST, read by journal_stats() from any thread. */
     _Atomic uint64_t messages, bytes, recovered_messages, recovered_bytes, torn_bytes, torn_offset,
         lost_messages, gaps, gaps_dropped, writes, short_writes, fsyncs, write_waits, errors,
-        rejected, synced_bytes, inflight_bytes, inflight_high, fsync_max_ns, fsync_total_ns;
+        rejected, synced_bytes, inflight_bytes, inflight_high, fsync_max_ns, fsync_total_ns,
+        crc_blocks_checked, crc_unchecked_bytes, crc_cut_offset, crc_cut_bytes, crc_writes;
+    bool crc_missing;
     _Atomic int err;
 } journal_t;
 
@@ -246,6 +301,11 @@ uint64_t journal_written(journal_t *j, bool wait);
 /* Test seam (fault injection): the nth write completion (pwrite call) from now, and the nth fsync
  * from now, return err (-EIO, -ENOSPC, ...) instead of their result; 0 disarms. Owner thread. */
 void journal_fault(journal_t *j, uint64_t write_nth, uint64_t fsync_nth, int err);
+
+/* What the open had to say without failing, "" if nothing: a bad block cut (file, byte offset,
+ * expected and found CRC), a journal without a checksum sidecar, a sidecar not ours. Meant for
+ * the log; valid until journal_close. */
+const char *journal_note(const journal_t *j);
 
 /* "io_uring, registered buffers", "io_uring", "pwrite (requested)" or "pwrite (io_uring
  * unavailable: <reason>)". */

@@ -52,6 +52,7 @@
 /* Endpoints that answer from the snapshots alone (no parameters): one handler, the query in the
  * route's context. */
 typedef struct snap_route {
+    struct server *srv;
     const snapshot_t *snap;
     int (*query)(const snapshot_t *s, jbuf_t *out);
     query_cache_t *cache; /* the pre-serialised answer of a parameterless cross-section route */
@@ -88,6 +89,10 @@ struct server {
     atomic_bool degraded;       /* the error is the journal's: queries go on, read-only */
     _Atomic uint64_t g_ack_seq; /* next sequence acknowledged: never past the journal's writes */
     char fatal_msg[600];        /* written once, before fatal */
+    /* start-up: the phase (PHASE_*; PHASE_READY stored with release once the feeds are set up,
+     * so the HTTP thread reads nothing of them before) and the rebuild's progress */
+    atomic_int phase;
+    _Atomic uint64_t g_rebuild_done, g_rebuild_total;
     /* start-up and final figures */
     uint64_t recovered;
     double rebuild_s;
@@ -273,6 +278,31 @@ static void refresh_gauges(server_t *s, uint64_t t)
 
 /* ---- HTTP handlers (HTTP thread) ---------------------------------------------------------- */
 
+enum { PHASE_JOURNAL = 0, PHASE_REBUILD, PHASE_READY };
+
+/* Before the feeds are set up: the 503 body every endpoint answers (/healthz: healthz true), and
+ * true. Once ready: false (and the handler reads everything it reads as before). */
+static bool recovering(server_t *s, jbuf_t *out, bool healthz)
+{
+    int ph = atomic_load_explicit(&s->phase, memory_order_acquire);
+    if (ph == PHASE_READY)
+        return false;
+    uint64_t done = GGET(s->g_rebuild_done), total = GGET(s->g_rebuild_total);
+    char what[96];
+    if (ph == PHASE_JOURNAL)
+        snprintf(what, sizeof what, "recovering: checking the journal");
+    else
+        snprintf(what, sizeof what, "recovering: %" PRIu64 " of %" PRIu64, done, total);
+    jbuf_printf(out, "{\"%s\":\"%s\",\"phase\":\"%s\",\"done\":%" PRIu64 ",\"total\":%" PRIu64,
+                healthz ? "status" : "error", what, ph == PHASE_JOURNAL ? "journal" : "rebuild",
+                done, total);
+    if (healthz)
+        jbuf_printf(out, ",\"version\":\"" SERVER_VERSION "\",\"uptime_s\":%.3f",
+                    (double)(clock_mono_ns() - s->t_start) * 1e-9);
+    jbuf_putc(out, '}');
+    return true;
+}
+
 static double m_rate(const server_t *s);
 static double m_rss(const server_t *s);
 
@@ -280,6 +310,8 @@ static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     server_t *s = ctx;
     (void)req;
+    if (recovering(s, out, true))
+        return 503;
     bool draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
     bool degraded = atomic_load_explicit(&s->degraded, memory_order_relaxed);
     /* next_sequence: what the journal has written + 1, never what is still in a buffer;
@@ -314,12 +346,16 @@ static int h_snap(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     const snap_route_t *r = ctx;
     (void)req;
+    if (recovering(r->srv, out, false))
+        return 503;
     return r->cache ? query_cached(r->cache, r->snap, out) : r->query(r->snap, out);
 }
 
 static int h_symbol(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     server_t *s = ctx;
+    if (recovering(s, out, false))
+        return 503;
     const char *name = req->path + strlen("/v1/symbols/");
     return query_symbol(&s->snap, name, http_param(req, "depth"), out);
 }
@@ -327,6 +363,8 @@ static int h_symbol(void *ctx, const http_request_t *req, jbuf_t *out)
 static int h_correlation(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     server_t *s = ctx;
+    if (recovering(s, out, false))
+        return 503;
     return query_correlation(&s->snap, http_param(req, "symbols"), out);
 }
 
@@ -334,6 +372,8 @@ static int h_memory(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     server_t *s = ctx;
     (void)req;
+    if (recovering(s, out, false))
+        return 503;
     if (!s->memf)
         return http_error(out, 500, "the memory report stream is not available");
     mem_snapshot(&s->msnap);
@@ -575,6 +615,8 @@ static int h_metrics(void *ctx, const http_request_t *req, jbuf_t *jb)
 {
     server_t *s = ctx;
     (void)req;
+    if (recovering(s, jb, false))
+        return 503;
     mem_snapshot(&s->msnap);
     const mem_snapshot_t *ms = &s->msnap;
     const void *base[] = {
@@ -655,6 +697,10 @@ static int rebuild(server_t *s, char *err, size_t errlen)
     if (want == 0)
         return 0;
     uint64_t t0 = clock_mono_ns();
+    GSET(s->g_rebuild_total, want);
+    atomic_store_explicit(&s->phase, PHASE_REBUILD, memory_order_relaxed);
+    if (s->opts.progress)
+        s->opts.progress(s->opts.progress_ctx, server_http_port(s), 0, want);
     stream_t *st = mem_calloc(MEM_TAG_SERVER, 1, sizeof *st);
     if (!st) {
         snprintf(err, errlen, "rebuilding from the journal %s: out of memory", s->cfg.journal_path);
@@ -686,6 +732,9 @@ static int rebuild(server_t *s, char *err, size_t errlen)
             r = 1; /* the end */
         }
         pipeline_publish(&s->pl, b);
+        GSET(s->g_rebuild_done, st->messages);
+        if (s->opts.progress)
+            s->opts.progress(s->opts.progress_ctx, server_http_port(s), st->messages, want);
     }
     uint64_t got = st->messages;
     if (r < 0)
@@ -722,6 +771,8 @@ static int open_journal(server_t *s, char *err, size_t errlen)
                 "mid-write) was cut off",
                 s->cfg.journal_path, (unsigned long long)s->journal.torn_bytes,
                 (unsigned long long)s->journal.torn_offset);
+    if (journal_note(&s->journal)[0])
+        log_msg("serve: warning: %s", journal_note(&s->journal));
     rc = rebuild(s, err, errlen);
     if (rc == 0 && s->recovered)
         log_msg("serve: rebuilt from the journal: %llu messages in %.2f s; next sequence number "
@@ -839,7 +890,8 @@ static int start_http(server_t *s, char *err, size_t errlen)
         query_cache_init(&s->xs_cache[k], (query_xs_t)k, s->xs_cache_buf + (size_t)k * cb, cb);
     for (size_t i = 0; i < NROUTES; i++) {
         s->snap_routes[i] =
-            (snap_route_t){.snap = &s->snap,
+            (snap_route_t){.srv = s,
+                           .snap = &s->snap,
                            .query = table[i].query,
                            .cache = table[i].cached ? &s->xs_cache[table[i].cached - 1] : NULL};
         s->routes[i] = (http_route_t){.path = table[i].path,
@@ -964,6 +1016,17 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
         what = "pipeline threads";
         rc = pipeline_start(&s->pl);
     }
+    /* HTTP first: /healthz says "recovering" while the journal is checked and replayed */
+    if (rc == 0 && s->cfg.http_port) {
+        what = "HTTP server";
+        rc = start_http(s, err, errlen);
+        if (rc == 0 && s->cfg.journal_path[0])
+            log_msg("serve: http %s:%u answers 503 \"recovering\" until the journal %s is checked "
+                    "and replayed",
+                    s->cfg.http_addr, server_http_port(s), s->cfg.journal_path);
+    }
+    if (rc == 0 && s->opts.progress)
+        s->opts.progress(s->opts.progress_ctx, server_http_port(s), 0, 0);
     if (rc == 0 && s->cfg.journal_path[0]) {
         what = "journal";
         rc = open_journal(s, err, errlen);
@@ -985,10 +1048,7 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
             live_restore_lost(&s->live, js.gaps, js.lost_messages);
         }
         GSET(s->g_ack_seq, s->live.next_seq);
-    }
-    if (rc == 0 && s->cfg.http_port) {
-        what = "HTTP server";
-        rc = start_http(s, err, errlen);
+        atomic_store_explicit(&s->phase, PHASE_READY, memory_order_release);
     }
     if (rc < 0) {
         char msg[700];

@@ -38,11 +38,18 @@
 
 typedef struct server server_t;
 
+typedef void server_progress_fn(void *ctx, uint16_t http_port, uint64_t done, uint64_t total);
+
 typedef struct server_opts {
     /* Bind every enabled listener (live.tcp_port, live.udp_port, http.port not 0) to a port the
      * kernel chooses instead of the configured one; server_*_port give the bound ports. For
      * tests that embed a server: no port races. */
     bool ephemeral_ports;
+    /* Called by server_open on its thread once HTTP answers (done = total = 0), then after each
+     * batch the journal rebuild applies (done messages of total): /healthz says "recovering"
+     * meanwhile. A test holds the rebuild here to look at it; NULL: none. */
+    server_progress_fn *progress;
+    void *progress_ctx;
 } server_opts_t;
 
 /* What the report shows: a copy, consistent per field (relaxed loads). */
@@ -66,6 +73,11 @@ typedef struct server_stats {
     char error[600];
 } server_stats_t;
 
+/* Start-up phases, as /healthz names them. The HTTP server starts first, so that while the
+ * journal is checked and replayed (which takes seconds for a day) /healthz answers 503
+ * {"status":"recovering: N of M","phase":"rebuild","done":N,"total":M,...} (phase "journal" and
+ * status "recovering: checking the journal" before that) and every other endpoint but the live
+ * page's files answers 503 {"error":"recovering: ..."}, not a partial state. */
 /* Start a server from cfg (checked with config_check by the caller; opts may be NULL). On
  * success *out is the server, every feed and the HTTP server are listening, and nothing more is
  * allocated until server_close (the caller may seal). Returns 0, or -errno with a message in err

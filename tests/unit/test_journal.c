@@ -134,6 +134,8 @@ static void tpath(char *out, size_t cap, const char *name)
     snprintf(g, sizeof g, "%s.gaps", out);
     unlink(out);
     unlink(g);
+    snprintf(g, sizeof g, "%s.crc", out);
+    unlink(g);
 }
 
 static uint8_t *read_file(const char *path, size_t *len)
@@ -155,8 +157,12 @@ static uint8_t *read_file(const char *path, size_t *len)
     return p;
 }
 
+/* A file written here by hand has no checksum sidecar: a stale one would describe other bytes. */
 static void write_file(const char *path, const uint8_t *p, size_t n)
 {
+    char c[512];
+    snprintf(c, sizeof c, "%s.crc", path);
+    unlink(c);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     assert_true(fd >= 0);
     size_t done = 0;
@@ -191,6 +197,50 @@ static void assert_file_is_prefix(const char *path, uint64_t n)
     free(want);
 }
 
+#define TEST_CRC_BLOCK 4096u
+
+/* CRC32C, bit by bit from the polynomial (reflected 0x82F63B78): the oracle for the sidecar. */
+static uint32_t naive_crc32c(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* PATH.crc is the header and one entry per block of PATH, the last covering the rest of the file
+ * (as journal_close leaves it), each with the CRC32C of its bytes. */
+static void assert_sidecar_matches(const char *path, uint32_t block)
+{
+    char cp[512];
+    snprintf(cp, sizeof cp, "%s.crc", path);
+    size_t n, cn;
+    uint8_t *d = read_file(path, &n), *c = read_file(cp, &cn);
+    assert_true(cn >= 16);
+    assert_memory_equal(c, "TKJCRC1\n", 8);
+    assert_int_equal(le32(c + 8), block);
+    assert_int_equal(le32(c + 12), naive_crc32c(c, 12));
+    size_t entries = (n + block - 1) / block;
+    assert_int_equal(cn, 16 + 8 * entries);
+    for (size_t i = 0; i < entries; i++) {
+        size_t len = n - i * block < block ? n - i * block : block;
+        if (le32(c + 16 + 8 * i) != len || le32(c + 20 + 8 * i) != naive_crc32c(d + i * block, len))
+            fail_msg("%s entry %zu: %u bytes crc 0x%08x, expected %zu bytes crc 0x%08x", cp, i,
+                     le32(c + 16 + 8 * i), le32(c + 20 + 8 * i), len,
+                     naive_crc32c(d + i * block, len));
+    }
+    free(d);
+    free(c);
+}
+
 static journal_cfg_t mk_cfg(const char *path, journal_fsync_t pol, size_t bs, unsigned nb,
                             bool force_pwrite)
 {
@@ -202,6 +252,7 @@ static journal_cfg_t mk_cfg(const char *path, journal_fsync_t pol, size_t bs, un
     c.buffers = nb;
     c.fsync_interval_ns = 10000000; /* 10 ms of the callers' clock */
     c.force_pwrite = force_pwrite;
+    c.crc_block = TEST_CRC_BLOCK; /* many blocks in small files */
     return c;
 }
 
@@ -397,6 +448,7 @@ static void test_journal_every_policy_writes_expected_bytes(void **state)
                 assert_int_equal(st2.fsyncs, st.fsyncs);
                 assert_int_equal(journal_close(&j), 0);
                 assert_file_is_prefix(path, n);
+                assert_sidecar_matches(path, TEST_CRC_BLOCK);
                 assert_no_journal_memory();
             }
         }
@@ -592,6 +644,200 @@ static void expect_refused(const char *path, const uint8_t *bytes, size_t len, c
     assert_int_equal(got_len, len);
     assert_memory_equal(got, bytes, len);
     free(got);
+    assert_no_journal_memory();
+}
+
+/* The oracle itself: the check value of CRC32C ("123456789", RFC 3720 B.4 / the CRC catalogue). */
+static void test_journal_crc_oracle_check_value(void **state)
+{
+    (void)state;
+    assert_int_equal(naive_crc32c((const uint8_t *)"123456789", 9), 0xe3069283u);
+    uint8_t z[32] = {0};
+    assert_int_equal(naive_crc32c(z, 32), 0x8a9136aau); /* RFC 3720 B.4: 32 bytes of zeros */
+}
+
+/* One byte flipped in the middle of a journal written by the journal itself (both I/O modes):
+ * the open cuts it at the last record boundary at or before the bad block's start, keeps every
+ * record before it, names the file, the block's byte offsets and both CRCs, saves the bytes cut
+ * off, and the journal goes on from there with checksums that match. */
+static void test_journal_crc_bad_block_cut(void **state)
+{
+    (void)state;
+    const uint64_t n = 6000;
+    size_t size = expect_size(0, n);
+    uint8_t *want = malloc(size);
+    assert_non_null(want);
+    expect_build(0, n, want);
+    const size_t flips[] = {size / 2, TEST_CRC_BLOCK * 5, TEST_CRC_BLOCK * 7 - 1, 0, size - 1};
+    for (int pw = 0; pw < 2; pw++) {
+        for (unsigned f = 0; f < sizeof flips / sizeof flips[0]; f++) {
+            char path[256];
+            tpath(path, sizeof path, "crcbad.itch");
+            journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_INTERVAL, 4096, 3, pw != 0);
+            journal_t j;
+            open_ok(&j, &c);
+            uint64_t now = 0;
+            append_range(&j, 0, n, 50, &now);
+            assert_int_equal(journal_close(&j), 0);
+            assert_sidecar_matches(path, TEST_CRC_BLOCK);
+
+            size_t at = flips[f];
+            int fd = open(path, O_RDWR | O_CLOEXEC);
+            assert_true(fd >= 0);
+            uint8_t b = (uint8_t)(want[at] ^ 0x10);
+            assert_int_equal(pwrite(fd, &b, 1, (off_t)at), 1);
+            close(fd);
+
+            /* The expected cut: walk the frames of the bytes we wrote. */
+            size_t blk0 = at / TEST_CRC_BLOCK * TEST_CRC_BLOCK, cut = 0;
+            uint64_t kept = 0;
+            while (cut + 2 + ((size_t)want[cut] << 8 | want[cut + 1]) <= blk0) {
+                cut += 2 + ((size_t)want[cut] << 8 | want[cut + 1]);
+                kept++;
+            }
+            size_t blen = size - blk0 < TEST_CRC_BLOCK ? size - blk0 : TEST_CRC_BLOCK;
+            uint32_t expected = naive_crc32c(want + blk0, blen);
+            want[at] ^= 0x10;
+            uint32_t found = naive_crc32c(want + blk0, blen);
+            want[at] ^= 0x10;
+
+            char err[512];
+            int rc = journal_open(&j, &c, err, sizeof err);
+            assert_int_equal(rc, 0);
+            const char *note = journal_note(&j);
+            char needle[640];
+            snprintf(needle, sizeof needle, "journal %s: bad block %zu (byte offsets %zu..%zu)",
+                     path, at / TEST_CRC_BLOCK, blk0, blk0 + blen);
+            if (strstr(note, needle) == NULL)
+                fail_msg("note \"%s\" lacks \"%s\"", note, needle);
+            snprintf(needle, sizeof needle, "CRC32C expected 0x%08x (%s.crc), found 0x%08x",
+                     expected, path, found);
+            if (strstr(note, needle) == NULL)
+                fail_msg("note \"%s\" lacks \"%s\"", note, needle);
+            snprintf(needle, sizeof needle,
+                     "cut at byte offset %zu (after record %llu, the last record boundary before",
+                     cut, (unsigned long long)kept);
+            if (strstr(note, needle) == NULL)
+                fail_msg("note \"%s\" lacks \"%s\"", note, needle);
+            journal_stats_t st;
+            journal_stats(&j, &st);
+            assert_int_equal(st.messages, kept);
+            assert_int_equal(st.crc_cut_offset, cut);
+            assert_int_equal(st.crc_cut_bytes, size - cut);
+            assert_int_equal(st.crc_blocks_checked, at / TEST_CRC_BLOCK);
+            assert_int_equal(file_size(path), (off_t)cut);
+            /* the bytes cut off are saved, flipped byte included */
+            char saved[300];
+            snprintf(saved, sizeof saved, "%s.cut-%zu", path, cut);
+            size_t sn;
+            uint8_t *sb = read_file(saved, &sn);
+            assert_int_equal(sn, size - cut);
+            want[at] ^= 0x10;
+            assert_memory_equal(sb, want + cut, sn);
+            want[at] ^= 0x10;
+            free(sb);
+            unlink(saved);
+            /* it goes on from the cut, and the next open finds nothing wrong */
+            append_range(&j, kept, n - kept, 50, &now);
+            assert_int_equal(journal_close(&j), 0);
+            assert_file_is_prefix(path, n);
+            assert_sidecar_matches(path, TEST_CRC_BLOCK);
+            open_ok(&j, &c);
+            journal_stats(&j, &st);
+            assert_int_equal(st.messages, n);
+            assert_int_equal(st.crc_blocks_checked, (size + TEST_CRC_BLOCK - 1) / TEST_CRC_BLOCK);
+            assert_int_equal(st.crc_unchecked_bytes, 0);
+            assert_int_equal(journal_close(&j), 0);
+        }
+    }
+    free(want);
+    assert_no_journal_memory();
+}
+
+/* A journal from before checksums (no sidecar) opens with a warning and its records; its blocks'
+ * checksums are written at that open, so that a byte flipped afterwards is found at the next. A
+ * sidecar that is not ours is a warning too, and is written again. */
+static void test_journal_without_sidecar_opens_warned(void **state)
+{
+    (void)state;
+    char path[256], cp[300];
+    tpath(path, sizeof path, "old.itch");
+    snprintf(cp, sizeof cp, "%s.crc", path);
+    const uint64_t n = 3000;
+    size_t size = expect_size(0, n);
+    uint8_t *b = malloc(size);
+    assert_non_null(b);
+    expect_build(0, n, b);
+    for (int foreign = 0; foreign < 2; foreign++) {
+        write_file(path, b, size); /* removes the sidecar */
+        if (foreign) {
+            int fd = open(cp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            assert_true(fd >= 0);
+            assert_int_equal(write(fd, "not a crc file, not at all", 26), 26);
+            close(fd);
+        }
+        journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_BATCH, 4096, 2, false);
+        journal_t j;
+        char err[512];
+        assert_int_equal(journal_open(&j, &c, err, sizeof err), 0);
+        const char *want = foreign ? "does not start with our header" : "no checksum sidecar";
+        if (strstr(journal_note(&j), want) == NULL || strstr(journal_note(&j), path) == NULL)
+            fail_msg("note \"%s\" lacks \"%s\" or the path", journal_note(&j), want);
+        journal_stats_t st;
+        journal_stats(&j, &st);
+        assert_int_equal(st.messages, n);
+        assert_true(st.crc_sidecar_missing);
+        assert_int_equal(st.crc_unchecked_bytes, size);
+        assert_int_equal(st.crc_cut_offset, UINT64_MAX);
+        assert_int_equal(journal_close(&j), 0);
+        assert_sidecar_matches(path, TEST_CRC_BLOCK);
+        open_ok(&j, &c); /* checked now, no note */
+        journal_stats(&j, &st);
+        assert_false(st.crc_sidecar_missing);
+        assert_int_equal(st.crc_unchecked_bytes, 0);
+        assert_int_equal(journal_close(&j), 0);
+    }
+    /* a bit flipped in the header's block size (4096 -> 8192, still a power of two): the header's
+     * own CRC makes it a foreign sidecar (a warning), not every block bad and a cut at byte 0 */
+    {
+        int cfd = open(cp, O_RDWR | O_CLOEXEC);
+        assert_true(cfd >= 0);
+        uint8_t h9 = 0x20;
+        assert_int_equal(pwrite(cfd, &h9, 1, 9), 1);
+        close(cfd);
+        journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_BATCH, 4096, 2, false);
+        journal_t j;
+        char err[512];
+        assert_int_equal(journal_open(&j, &c, err, sizeof err), 0);
+        if (strstr(journal_note(&j), "does not start with our header") == NULL)
+            fail_msg("note \"%s\"", journal_note(&j));
+        journal_stats_t st;
+        journal_stats(&j, &st);
+        assert_int_equal(st.messages, n);
+        assert_int_equal(st.crc_cut_offset, UINT64_MAX);
+        assert_int_equal(journal_close(&j), 0);
+        assert_sidecar_matches(path, TEST_CRC_BLOCK);
+    }
+    /* flip a byte in block 3: found */
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    uint8_t x = (uint8_t)(b[3 * TEST_CRC_BLOCK + 100] ^ 1);
+    assert_int_equal(pwrite(fd, &x, 1, 3 * TEST_CRC_BLOCK + 100), 1);
+    close(fd);
+    journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_BATCH, 4096, 2, false);
+    journal_t j;
+    char err[512];
+    assert_int_equal(journal_open(&j, &c, err, sizeof err), 0);
+    if (strstr(journal_note(&j), "bad block 3 (byte offsets 12288..16384)") == NULL)
+        fail_msg("note \"%s\"", journal_note(&j));
+    journal_stats_t st;
+    journal_stats(&j, &st);
+    assert_true(st.crc_cut_offset <= 3 * TEST_CRC_BLOCK &&
+                st.crc_cut_offset + 52 > 3 * TEST_CRC_BLOCK);
+    assert_int_equal(journal_close(&j), 0);
+    char saved[320];
+    snprintf(saved, sizeof saved, "%s.cut-%llu", path, (unsigned long long)st.crc_cut_offset);
+    assert_int_equal(unlink(saved), 0);
+    free(b);
     assert_no_journal_memory();
 }
 
@@ -1135,10 +1381,14 @@ static void test_journal_survives_kill9(void **state)
                 assert_true(n <= appended);
                 if (pols[p] == JOURNAL_FSYNC_BATCH || pw)
                     assert_true(n >= committed);
+                /* a crash is never a bad block: entries never describe bytes not written */
+                assert_int_equal(st.crc_cut_offset, UINT64_MAX);
+                assert_string_equal(journal_note(&j), "");
                 uint64_t now = 0;
                 append_range(&j, n, 10, 5, &now);
                 assert_int_equal(journal_close(&j), 0);
                 assert_file_is_prefix(path, n + 10);
+                assert_sidecar_matches(path, TEST_CRC_BLOCK);
                 unlink(path);
             }
         }
@@ -1151,6 +1401,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_journal_spec_lengths_match_decoder, reset_counters),
         cmocka_unit_test_setup(test_journal_fsync_names, reset_counters),
+        cmocka_unit_test_setup(test_journal_crc_oracle_check_value, reset_counters),
+        cmocka_unit_test_setup(test_journal_crc_bad_block_cut, reset_counters),
+        cmocka_unit_test_setup(test_journal_without_sidecar_opens_warned, reset_counters),
         cmocka_unit_test_setup(test_journal_every_policy_writes_expected_bytes, reset_counters),
         cmocka_unit_test_setup(test_journal_reopen_continues, reset_counters),
         cmocka_unit_test_setup(test_journal_real_nasdaq_sample_round_trip, reset_counters),

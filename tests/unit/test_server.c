@@ -537,6 +537,88 @@ static void test_server_rebuild_shows_whole_journal(void **state)
     close_and_check(&r);
 }
 
+/* What the progress hook saw: HTTP was queried from inside server_open while the rebuild was
+ * held at a known point. */
+typedef struct recovering_seen {
+    int calls, journal_code, mid_code, sym_code, metrics_code;
+    uint64_t mid_done, mid_total;
+    char journal_body[512], mid_body[512], sym_body[512];
+} recovering_seen_t;
+
+static void on_progress(void *ctx, uint16_t port, uint64_t done, uint64_t total)
+{
+    recovering_seen_t *v = ctx;
+    static char body[1 << 16];
+    v->calls++;
+    if (port == 0)
+        return;
+    if (total == 0 && v->journal_code == 0) { /* HTTP is up; the journal not yet checked */
+        v->journal_code = http_get(port, "/healthz", v->journal_body, sizeof v->journal_body);
+    } else if (done > 0 && done < total && v->mid_code == 0 && done >= total / 2) {
+        v->mid_done = done;
+        v->mid_total = total;
+        v->mid_code = http_get(port, "/healthz", v->mid_body, sizeof v->mid_body);
+        v->sym_code = http_get(port, "/v1/symbols/AAPL", v->sym_body, sizeof v->sym_body);
+        v->metrics_code = http_get(port, "/metrics", body, sizeof body);
+    }
+}
+
+/* Issue 15 item 6: HTTP was down for the whole start-up rebuild. Now it answers at once:
+ * /healthz 503 "recovering: checking the journal", then "recovering: N of M" with N exactly the
+ * messages the rebuild has applied when the hook holds it (half way), data endpoints 503 rather
+ * than a partial state; once server_open returns, 200 "ok" with every message. */
+static void test_server_healthz_recovering_during_rebuild(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    const size_t prefix = 7000;
+    char journal[96];
+    snprintf(journal, sizeof journal, "%s/recovering.journal", g_dir);
+    int fd = open(journal, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, g_file.p, g_off[prefix]), (ssize_t)g_off[prefix]);
+    close(fd);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    static recovering_seen_t v;
+    memset(&v, 0, sizeof v);
+    server_opts_t opts = {.ephemeral_ports = true, .progress = on_progress, .progress_ctx = &v};
+    server_t *s = NULL;
+    char err[800];
+    if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
+        fail_msg("server_open: %s", err);
+    print_message("journal phase: %d %s\nrebuild %llu of %llu: %d %s\n/v1/symbols/AAPL: %d %s\n",
+                  v.journal_code, v.journal_body, (unsigned long long)v.mid_done,
+                  (unsigned long long)v.mid_total, v.mid_code, v.mid_body, v.sym_code, v.sym_body);
+    assert_true(v.calls > 2);
+    assert_int_equal(v.journal_code, 503);
+    assert_non_null(strstr(v.journal_body, "\"status\":\"recovering: checking the journal\""));
+    assert_non_null(strstr(v.journal_body, "\"phase\":\"journal\""));
+    assert_int_equal(v.mid_total, prefix);
+    assert_true(v.mid_done >= prefix / 2 && v.mid_done < prefix);
+    assert_int_equal(v.mid_code, 503);
+    char want[160];
+    snprintf(want, sizeof want,
+             "{\"status\":\"recovering: %llu of %llu\",\"phase\":\"rebuild\",\"done\":%llu,"
+             "\"total\":%llu,",
+             (unsigned long long)v.mid_done, (unsigned long long)prefix,
+             (unsigned long long)v.mid_done, (unsigned long long)prefix);
+    assert_non_null(strstr(v.mid_body, want));
+    assert_int_equal(v.sym_code, 503);
+    assert_non_null(strstr(v.sym_body, "\"error\":\"recovering: "));
+    assert_int_equal(v.metrics_code, 503);
+
+    /* ready: ok, every message */
+    static char body[1 << 16];
+    assert_int_equal(http_get(server_http_port(s), "/healthz", body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"status\":\"ok\""));
+    assert_int_equal(json_u64(body, "\"messages\":"), prefix);
+    assert_int_equal(json_u64(body, "\"next_sequence\":"), prefix + 1);
+    assert_int_equal(http_get(server_http_port(s), "/v1/symbols/AAPL", body, sizeof body), 200);
+    server_close(s);
+}
+
 /* The cross-section endpoints' published_ns is the same wall clock as the symbol records'. A
  * generated day with 8 correlated symbols gives a cross-section (one symbol cannot), fed live in
  * two halves with a pause longer than server.analytics_interval between them: the cross-section
@@ -891,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_server_oracle_counts),
         cmocka_unit_test(test_server_feed_query_stop_close),
         cmocka_unit_test(test_server_rebuild_shows_whole_journal),
+        cmocka_unit_test(test_server_healthz_recovering_during_rebuild),
         cmocka_unit_test(test_server_published_ns_is_wall_clock),
         cmocka_unit_test(test_server_open_error_names_port),
         cmocka_unit_test(test_server_silent_connections_cannot_lock_out_publisher),
