@@ -28,6 +28,8 @@
  * endpoint's first 200 (warm-up) or a documented 404/503 later, churn, a non-zero exit status.
  * TICKCORE_BENCH_SERVE_RUNS=tcp-peak (a comma list of run names) runs only those runs: with
  * TICKCORE_BENCH_SERVE_MESSAGES=2M that is a short measurement (make compare uses it).
+ * The paced runs start the server with http.boost=true, the maximum-rate runs without;
+ * TICKCORE_BENCH_SERVE_BOOST=on (or off) asks for it in every run (or none).
  * Every buffer of the bench is allocated before the first run; the folder is removed at the end
  * (on an error the logs are kept and named).
  */
@@ -829,7 +831,10 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     snprintf(a_to, sizeof a_to, "%s://127.0.0.1:%u", R->udp ? "udp" : "tcp", R->udp ? udp : tcp);
     /* paced runs (a peak second, 1 M msg/s) ask for http.boost, the HTTP thread ahead of ingest;
      * maximum-rate runs keep the default (the boost can starve MoldUDP64 recovery there) */
-    const bool boost = strcmp(R->rate, "max") != 0;
+    const char *bo = getenv("TICKCORE_BENCH_SERVE_BOOST"); /* on | off: every run; else paced */
+    const bool boost = bo && strcmp(bo, "on") == 0    ? true
+                       : bo && strcmp(bo, "off") == 0 ? false
+                                                      : strcmp(R->rate, "max") != 0;
     char *sargv[] = {
         (char *)g_bin, "serve", "--set", a_tcp,
         "--set",       a_udp,   "--set", a_http,

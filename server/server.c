@@ -766,11 +766,11 @@ static int open_journal(server_t *s, char *err, size_t errlen)
  * the EEVDF scheduler's short slice (sched_setattr sched_runtime, 100 us, Linux 6.12 and later:
  * a woken thread with a shorter slice has the earlier deadline and preempts the running one)
  * with nice -10 where permitted (CAP_SYS_NICE or RLIMIT_NICE; else the slice alone), so the HTTP
- * thread runs first when it wakes but stays a fair-class thread. Not real-time: with the HTTP
- * thread at SCHED_FIFO 1, bench_serve's udp run at max rate ended with MoldUDP64 gaps that were
- * never recovered in 6 of 8 runs (SCHED_DEADLINE, 400 us every 1 ms: 2 of 3), against 1 of 8
- * with this boost and 0 of 10 unboosted (the live loop and the feed's retransmissions starve).
- * So it is off by default: http.boost = true asks for it. */
+ * thread runs first when it wakes but stays a fair-class thread. That is the fallback; on top of
+ * it boost_step (below) makes the thread real-time while the feed keeps up. Off by default:
+ * bench_serve's udp run at max rate lost a gap for good in 1 of 4 runs with it (0 of 4 without;
+ * earlier sessions: SCHED_FIFO throughout 6 of 8, SCHED_DEADLINE 400 us per 1 ms 2 of 3, the fair
+ * boost alone 1 of 8, unboosted 0 of 10), so http.boost = true asks for it. */
 typedef struct sched_saved {
     int policy, nice, boost_nice;
     struct sched_param param;
@@ -843,8 +843,8 @@ static const char *sched_boost(sched_saved_t *sv)
  * the HTTP thread's wait, not enough: with other processes on both cores (load average 12-18)
  * perf sched timehist showed it runnable for 1-7 ms behind a compiler or valgrind in 4% of its
  * wake-ups, and every endpoint had the same p99 (the wait, not the work). At SCHED_FIFO 1 it
- * runs as soon as a request arrives: bench_serve tcp-1m, server-side p99 8.1 -> 1.8 ms in an
- * interleaved run. But a real-time thread that is busy starves the fair-class ingest threads:
+ * runs as soon as a request arrives: bench_serve tcp-1m, server-side p99 2.5 -> 0.89 ms
+ * (bench/serve_ab.sh, 5 interleaved rounds). But real time costs the fair-class threads:
  * at maximum MoldUDP64 rate, with the thread at SCHED_FIFO throughout, 2 of 4 runs lost gaps for
  * good (0 of 4 without). So it is real time only while the feed keeps up: it goes back to the
  * fair boost for a second after any 100 ms in which it used more than a quarter of a core, or
