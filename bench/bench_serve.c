@@ -28,6 +28,8 @@
  * endpoint's first 200 (warm-up) or a documented 404/503 later, churn, a non-zero exit status.
  * TICKCORE_BENCH_SERVE_RUNS=tcp-peak (a comma list of run names) runs only those runs: with
  * TICKCORE_BENCH_SERVE_MESSAGES=2M that is a short measurement (make compare uses it).
+ * The paced runs start the server with http.boost=true, the maximum-rate runs without;
+ * TICKCORE_BENCH_SERVE_BOOST=on (or off) asks for it in every run (or none).
  * Every buffer of the bench is allocated before the first run; the folder is removed at the end
  * (on an error the logs are kept and named).
  */
@@ -771,8 +773,9 @@ typedef struct run {
     bool udp;
     const char *rate;   /* the feed's --rate */
     double ingest_rate; /* messages taken per second, server side */
-    double p99_ms, p999_ms, lost;
-    bool incomplete; /* next_sequence never reached messages + 1 */
+    double p50_ms, p99_ms, p999_ms, lost, gaps;
+    double service_p99_ms; /* from the actual send: the server's part */
+    bool incomplete;       /* next_sequence never reached messages + 1 */
 } run_t;
 
 static const char *g_bin;
@@ -828,7 +831,10 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     snprintf(a_to, sizeof a_to, "%s://127.0.0.1:%u", R->udp ? "udp" : "tcp", R->udp ? udp : tcp);
     /* paced runs (a peak second, 1 M msg/s) ask for http.boost, the HTTP thread ahead of ingest;
      * maximum-rate runs keep the default (the boost can starve MoldUDP64 recovery there) */
-    const bool boost = strcmp(R->rate, "max") != 0;
+    const char *bo = getenv("TICKCORE_BENCH_SERVE_BOOST"); /* on | off: every run; else paced */
+    const bool boost = bo && strcmp(bo, "on") == 0    ? true
+                       : bo && strcmp(bo, "off") == 0 ? false
+                                                      : strcmp(R->rate, "max") != 0;
     char *sargv[] = {
         (char *)g_bin, "serve", "--set", a_tcp,
         "--set",       a_udp,   "--set", a_http,
@@ -990,6 +996,7 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     prom_sum(m, "tickcore_journal_fsyncs_total", &fsyncs);
     prom_sum(m, "tickcore_resident_bytes", &rss_m);
     R->lost = lost;
+    R->gaps = gaps;
     if (ctl->fd >= 0) {
         close(ctl->fd);
         ctl->fd = -1;
@@ -1077,7 +1084,9 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
            "): p50 %.3f ms, p99 %.3f ms, max %.3f ms (CPU contention on the client side)\n",
            L->wake.n, (double)histo_quantile(&L->wake, 0.5) * 1e-6,
            (double)histo_quantile(&L->wake, 0.99) * 1e-6, (double)L->wake.max * 1e-6);
+    R->p50_ms = L->all.n ? (double)histo_quantile(&L->all, 0.5) * 1e-6 : 0;
     R->p99_ms = L->all.n ? (double)histo_quantile(&L->all, 0.99) * 1e-6 : 0;
+    R->service_p99_ms = L->service.n ? (double)histo_quantile(&L->service, 0.99) * 1e-6 : 0;
     double p99i = L->ingest.n ? (double)histo_quantile(&L->ingest, 0.99) * 1e-6 : 0;
     /* paced runs: p99 < 1 ms and p99.9 < 5 ms; at max rate the server has no CPU to spare and
      * the bar is p99 < 5 ms */
@@ -1339,13 +1348,17 @@ int main(void)
     for (size_t i = 0; i < nruns; i++)
         run_one(&runs[i], L, rs, &ctl);
 
-    printf("\nsummary (server side, messages taken per second; ratios to %s):\n", runs[0].name);
-    printf("  %-10s %-6s %12s %7s %12s %12s %14s\n", "run", "rate", "M msg/s", "ratio", "lost msgs",
-           "query p99 ms", "query p99.9 ms");
+    /* one line per run, fixed columns: bench/serve_ab.sh reads them */
+    printf("\nsummary (server side, messages taken per second; ratios to %s; query latency from "
+           "the scheduled send, p99 also from the actual send):\n",
+           runs[0].name);
+    printf("  %-10s %-6s %8s %6s %6s %9s %8s %8s %9s %10s\n", "run", "rate", "M msg/s", "ratio",
+           "gaps", "lost msgs", "p50 ms", "p99 ms", "p99.9 ms", "sent p99");
     for (size_t i = 0; i < nruns; i++)
-        printf("  %-10s %-6s %12.2f %7.2f %12.0f %12.3f %14.3f%s\n", runs[i].name, runs[i].rate,
-               runs[i].ingest_rate / 1e6, runs[i].ingest_rate / runs[0].ingest_rate, runs[i].lost,
-               runs[i].p99_ms, runs[i].p999_ms,
+        printf("  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f%s\n", runs[i].name,
+               runs[i].rate, runs[i].ingest_rate / 1e6, runs[i].ingest_rate / runs[0].ingest_rate,
+               runs[i].gaps, runs[i].lost, runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms,
+               runs[i].service_p99_ms,
                runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
     if (g_failed)
         printf("ERRORS above\n");

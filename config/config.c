@@ -206,9 +206,10 @@ static const key_t_ KEYS[] = {
      "journal write buffers (one fills while the others are written)"},
 
     {"http", "boost", K_BOOL, OFF(http_boost), 0, 0, "false", NULL,
-     "run the HTTP thread ahead of the ingest threads (nice -10 where permitted, 100 us slice): "
-     "query p99 under full ingest falls ~1.5-2.5x, but at maximum MoldUDP64 rate one run in "
-     "eight lost a gap that the unboosted server recovered (README, Queries)"},
+     "run the HTTP thread ahead of the ingest threads (SCHED_FIFO 1 while the feed keeps up, else "
+     "nice -10 and a 100 us slice, where permitted): query p99 at 1 M msg/s paced falls ~2-4x, but "
+     "at maximum MoldUDP64 rate one run in four lost a gap that the unboosted server recovered "
+     "(README, Queries)"},
     {"http", "addr", K_STR, OFF(http_addr), 0, sizeof(((config_t *)0)->http_addr), "127.0.0.1",
      "addr", "IPv4 address of the query server (127.0.0.1: this host only)"},
     {"http", "port", K_U32, OFF(http_port), 0, 65535, "8080", NULL, "HTTP port; 0 = no HTTP"},

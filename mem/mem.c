@@ -766,9 +766,10 @@ static uint64_t peak_rss(void)
     return 0;
 }
 
-void mem_snapshot(mem_snapshot_t *out)
+void mem_snapshot_counters(mem_snapshot_t *out)
 {
     memset(out, 0, sizeof *out);
+    out->faults_after_seal = -1;
     out->sealed = mem_is_sealed();
     out->strict = mem_is_strict();
     /* Merge buffer for sites: on the stack, bounded (no allocation while reporting). */
@@ -857,13 +858,18 @@ void mem_snapshot(mem_snapshot_t *out)
         out->objs[out->nobjs - 1 - i] = tmp;
     }
 
+    out->large_huge_bytes = atomic_load_explicit(&g_large_huge_bytes, memory_order_relaxed);
+    out->large_thp_bytes = atomic_load_explicit(&g_large_thp_bytes, memory_order_relaxed);
+}
+
+void mem_snapshot(mem_snapshot_t *out)
+{
+    mem_snapshot_counters(out);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         int64_t at_seal = atomic_load(&g_faults_at_seal);
         out->faults_after_seal = at_seal < 0 ? -1 : (int64_t)ru.ru_minflt + ru.ru_majflt - at_seal;
     }
-    out->large_huge_bytes = atomic_load_explicit(&g_large_huge_bytes, memory_order_relaxed);
-    out->large_thp_bytes = atomic_load_explicit(&g_large_thp_bytes, memory_order_relaxed);
     out->peak_rss = peak_rss();
 }
 

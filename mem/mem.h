@@ -213,6 +213,10 @@ typedef struct mem_snapshot {
 } mem_snapshot_t;
 
 void mem_snapshot(mem_snapshot_t *out);
+/* The same without asking the kernel: the counters, sites and objects only; peak_rss is 0 and
+ * faults_after_seal -1. No system call (mem_snapshot opens /proc/self/status and calls
+ * getrusage): for a caller that answers often, such as the server's /metrics. */
+void mem_snapshot_counters(mem_snapshot_t *out);
 
 const char *mem_tag_name(mem_tag_t tag);
 const char *mem_obj_kind_name(mem_obj_kind_t kind);

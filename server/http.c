@@ -27,7 +27,9 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define DEC(x) atomic_fetch_sub_explicit(&(x), 1, memory_order_relaxed)
@@ -320,6 +322,10 @@ static void on_conn(void *cls, struct MHD_Connection *conn, void **sctx,
     (void)conn;
     (void)sctx;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (atomic_load_explicit(&h->thread_tid, memory_order_relaxed) == 0) {
+            h->thread = pthread_self();
+            atomic_store_explicit(&h->thread_tid, (int)syscall(SYS_gettid), memory_order_release);
+        }
         INC(h->connections);
         INC(h->open_connections);
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
@@ -501,6 +507,14 @@ int http_start(http_t *h, const http_cfg_t *cfg, const http_route_t *routes, siz
 uint16_t http_port(const http_t *h)
 {
     return h->port;
+}
+
+int http_thread_id(const http_t *h, pthread_t *thread)
+{
+    int tid = atomic_load_explicit(&((http_t *)h)->thread_tid, memory_order_acquire);
+    if (tid && thread)
+        *thread = h->thread;
+    return tid;
 }
 
 void http_stop(http_t *h)

@@ -160,6 +160,10 @@ typedef struct http {
         unauthorized, not_found, bad_method, overflow, too_large, bad_request, connections,
         connections_refused, mhd_errors, open_connections, response_copies;
     histo_t latency; /* ns from the request line parsed to the response queued */
+    /* libmicrohttpd's thread, recorded on its first connection (its own callback): the
+     * thread id (0 until then; release after thread), for a caller that sets its scheduling */
+    pthread_t thread;
+    _Atomic int thread_tid;
 } http_t;
 
 /* Validate cfg, allocate the buffers, bind addr:port and start the server thread. routes[0..n)
@@ -170,6 +174,10 @@ int http_start(http_t *h, const http_cfg_t *cfg, const http_route_t *routes, siz
                size_t errlen);
 /* The bound port (port 0 -> the one the kernel chose). */
 uint16_t http_port(const http_t *h);
+
+/* The kernel thread id of the server thread, 0 before its first connection; with it, in *thread,
+ * its pthread_t (for pthread_getcpuclockid). Any thread. */
+int http_thread_id(const http_t *h, pthread_t *thread);
 /* Stop accepting, close every connection, join the server thread, free everything. A handler
  * running at that moment completes; responses still being sent are cut. Safe on a zeroed or
  * already stopped http_t. Not from a handler. */

@@ -104,6 +104,7 @@ struct server {
     _Atomic uint64_t g_journal_waits, g_journal_errors, g_journal_lost;
     _Atomic uint64_t g_rate_milli; /* messages per second over the last second, x1000 */
     _Atomic uint64_t g_batches, g_symbols;
+    _Atomic uint64_t g_rss; /* resident bytes (/proc/self/statm), sampled with the gauges */
     uint64_t rate_t, rate_n;
     /* /v1/memory and /metrics: a stdio stream over a buffer made at start-up (HTTP thread) */
     FILE *memf;
@@ -116,6 +117,13 @@ struct server {
     char *xs_cache_buf;
     size_t xs_cache_bytes;
     const char *http_sched; /* the scheduling the HTTP thread got (start-up log) */
+    /* http.boost's real-time step (live loop; boost_step) */
+    int boost_nice;           /* the fair boost to fall back to: nice and ... */
+    uint64_t boost_runtime;   /* ... slice (0: the default) */
+    bool boost_rt, boost_off; /* SCHED_FIFO now; real time refused (or no thread clock) */
+    clockid_t boost_clock;    /* the HTTP thread's CPU clock */
+    uint64_t boost_t, boost_cpu, boost_trouble, boost_calm_until;
+    _Atomic uint64_t g_http_rt, g_http_demotions;
 };
 
 /* ---- the live path ------------------------------------------------------------------------ */
@@ -250,6 +258,24 @@ static void on_xs(void *ctx, const xsection_t *x)
     snapshot_publish_xs(&s->snap, x);
 }
 
+/* The resident set, read here every 100 ms by the live loop and not per request: a /metrics
+ * that read /proc per answer paid its system calls (and the kernel's walk of the process's
+ * memory counters) on the HTTP thread, at 1,000 queries/s under load. */
+static void sample_rss(server_t *s)
+{
+    char b[128];
+    if (s->statm_fd < 0)
+        return;
+    ssize_t n = pread(s->statm_fd, b, sizeof b - 1, 0);
+    if (n <= 0)
+        return;
+    b[n] = '\0';
+    unsigned long long size = 0, rss = 0;
+    if (sscanf(b, "%llu %llu", &size, &rss) != 2)
+        return;
+    GSET(s->g_rss, rss * (uint64_t)sysconf(_SC_PAGESIZE));
+}
+
 static void refresh_gauges(server_t *s, uint64_t t)
 {
     if (s->have_journal) {
@@ -274,6 +300,7 @@ static void refresh_gauges(server_t *s, uint64_t t)
     }
     GSET(s->g_batches, s->pl.published);
     GSET(s->g_symbols, symtab_count(&s->symbols));
+    sample_rss(s);
 }
 
 /* ---- HTTP handlers (HTTP thread) ---------------------------------------------------------- */
@@ -383,7 +410,8 @@ static int h_memory(void *ctx, const http_request_t *req, jbuf_t *out)
     long n = ftell(s->memf);
     if (n < 0 || (size_t)n >= s->memcap)
         return http_error(out, 500, "the memory report is larger than its buffer");
-    /* the report is one JSON object: the current RSS (/proc/self/statm) goes in before its '}' */
+    /* the report is one JSON object: the RSS (/proc/self/statm, sampled every 100 ms by the live
+     * loop) goes in before its '}' */
     while (n > 0 && (s->membuf[n - 1] == '\n' || s->membuf[n - 1] == ' '))
         n--;
     if (n < 2 || s->membuf[n - 1] != '}')
@@ -406,17 +434,7 @@ static double m_sealed(const server_t *s)
 
 static double m_rss(const server_t *s)
 {
-    char b[128];
-    if (s->statm_fd < 0)
-        return 0;
-    ssize_t n = pread(s->statm_fd, b, sizeof b - 1, 0);
-    if (n <= 0)
-        return 0;
-    b[n] = '\0';
-    unsigned long long size = 0, rss = 0;
-    if (sscanf(b, "%llu %llu", &size, &rss) != 2)
-        return 0;
-    return (double)(rss * (uint64_t)sysconf(_SC_PAGESIZE));
+    return (double)GGET(((server_t *)s)->g_rss);
 }
 
 /* the pre-serialised answers (HTTP thread: /metrics runs there too) */
@@ -594,6 +612,12 @@ static const metric_t metrics[] = {
      "/v1/pca, /v1/mst, /v1/clusters bodies written (at most one per endpoint and publish)", NULL,
      FN(m_cache_fills)},
     {"tickcore_uptime_seconds", G, "seconds since start", NULL, FN(m_uptime)},
+    {"tickcore_http_realtime", G,
+     "1 while the HTTP thread runs at SCHED_FIFO (http.boost and the feed keeping up)", NULL,
+     SRV(g_http_rt)},
+    {"tickcore_http_boost_demotions_total", C,
+     "times the HTTP thread went back from SCHED_FIFO to the fair boost (busy, or UDP trouble)",
+     NULL, SRV(g_http_demotions)},
     /* HTTP: the module's own families (http_metrics_prom), after this table */
 };
 
@@ -617,7 +641,7 @@ static int h_metrics(void *ctx, const http_request_t *req, jbuf_t *jb)
     (void)req;
     if (recovering(s, jb, false))
         return 503;
-    mem_snapshot(&s->msnap);
+    mem_snapshot_counters(&s->msnap); /* no peak RSS or fault count here: no system call */
     const mem_snapshot_t *ms = &s->msnap;
     const void *base[] = {
         [M_LIVE] = &s->live.c, [M_SERVER] = s, [M_HTTP] = &s->http, [M_PIPE] = &s->pl};
@@ -793,13 +817,13 @@ static int open_journal(server_t *s, char *err, size_t errlen)
  * the EEVDF scheduler's short slice (sched_setattr sched_runtime, 100 us, Linux 6.12 and later:
  * a woken thread with a shorter slice has the earlier deadline and preempts the running one)
  * with nice -10 where permitted (CAP_SYS_NICE or RLIMIT_NICE; else the slice alone), so the HTTP
- * thread runs first when it wakes but stays a fair-class thread. Not real-time: with the HTTP
- * thread at SCHED_FIFO 1, bench_serve's udp run at max rate ended with MoldUDP64 gaps that were
- * never recovered in 6 of 8 runs (SCHED_DEADLINE, 400 us every 1 ms: 2 of 3), against 1 of 8
- * with this boost and 0 of 10 unboosted (the live loop and the feed's retransmissions starve).
- * So it is off by default: http.boost = true asks for it. */
+ * thread runs first when it wakes but stays a fair-class thread. That is the fallback; on top of
+ * it boost_step (below) makes the thread real-time while the feed keeps up. Off by default:
+ * bench_serve's udp run at max rate lost a gap for good in 1 of 4 runs with it (0 of 4 without;
+ * earlier sessions: SCHED_FIFO throughout 6 of 8, SCHED_DEADLINE 400 us per 1 ms 2 of 3, the fair
+ * boost alone 1 of 8, unboosted 0 of 10), so http.boost = true asks for it. */
 typedef struct sched_saved {
-    int policy, nice;
+    int policy, nice, boost_nice;
     struct sched_param param;
     bool slice;
 } sched_saved_t;
@@ -817,16 +841,30 @@ typedef struct sched_attr0 {
 #define HTTP_DL_RUNTIME_NS 400000ull  /* the HTTP thread's reserved slice ... */
 #define HTTP_DL_PERIOD_NS  1000000ull /* ... per period: 40% of one core at most */
 
-static int set_slice(int nice, uint64_t runtime)
+/* sched_setattr of thread tid (0: the caller): policy, its nice (fair) or priority (FIFO), and
+ * the fair slice (runtime; 0: the default). */
+static int set_sched(int tid, int policy, int nice, uint32_t priority, uint64_t runtime)
 {
 #ifdef SYS_sched_setattr
-    sched_attr0_t a = {.size = sizeof a, .policy = SCHED_OTHER, .nice = nice, .runtime = runtime};
-    return syscall(SYS_sched_setattr, 0, &a, 0) == 0 ? 0 : -errno;
+    sched_attr0_t a = {.size = sizeof a,
+                       .policy = (uint32_t)policy,
+                       .nice = nice,
+                       .priority = priority,
+                       .runtime = runtime};
+    return syscall(SYS_sched_setattr, tid, &a, 0) == 0 ? 0 : -errno;
 #else
+    (void)tid;
+    (void)policy;
     (void)nice;
+    (void)priority;
     (void)runtime;
     return -ENOSYS;
 #endif
+}
+
+static int set_slice(int nice, uint64_t runtime)
+{
+    return set_sched(0, SCHED_OTHER, nice, 0, runtime);
 }
 
 static const char *sched_boost(sched_saved_t *sv)
@@ -837,17 +875,84 @@ static const char *sched_boost(sched_saved_t *sv)
     if (errno)
         sv->nice = 0;
     sv->slice = false;
+    sv->boost_nice = sv->nice;
     if (sv->policy != SCHED_OTHER) /* the caller chose a policy: leave it to the caller */
         return "inherited";
     if (set_slice(-10, HTTP_SLICE_NS) == 0) {
         sv->slice = true;
-        return "nice -10, 100 us slice";
+        sv->boost_nice = -10;
+        return "SCHED_FIFO 1 while the feed keeps up, else nice -10, 100 us slice";
     }
     if (set_slice(sv->nice, HTTP_SLICE_NS) == 0) {
         sv->slice = true;
-        return "100 us slice";
+        return "SCHED_FIFO 1 while the feed keeps up, else a 100 us slice";
     }
-    return "default (no EEVDF slice on this kernel)";
+    return "SCHED_FIFO 1 while the feed keeps up, else default";
+}
+
+/* The real-time step of http.boost, run by the live loop every 100 ms. The fair boost above cut
+ * the HTTP thread's wait, not enough: with other processes on both cores (load average 12-18)
+ * perf sched timehist showed it runnable for 1-7 ms behind a compiler or valgrind in 4% of its
+ * wake-ups, and every endpoint had the same p99 (the wait, not the work). At SCHED_FIFO 1 it
+ * runs as soon as a request arrives: bench_serve tcp-1m, server-side p99 2.5 -> 0.89 ms
+ * (bench/serve_ab.sh, 5 interleaved rounds). But real time costs the fair-class threads:
+ * at maximum MoldUDP64 rate, with the thread at SCHED_FIFO throughout, 2 of 4 runs lost gaps for
+ * good (0 of 4 without). So it is real time only while the feed keeps up: it goes back to the
+ * fair boost for a second after any 100 ms in which it used more than a quarter of a core, or
+ * the UDP feed opened a gap, re-requested, lost or overflowed its reorder store (counted in
+ * tickcore_http_boost_demotions_total; tickcore_http_realtime is 1 while it runs at
+ * SCHED_FIFO). Refused real time (no CAP_SYS_NICE, no RLIMIT_RTPRIO) leaves the fair boost. */
+#define BOOST_BUSY_MAX 0.25          /* of one core, over the last 100 ms */
+#define BOOST_CALM_NS  1000000000ull /* fair for this long after any sign of trouble */
+
+static void boost_step(server_t *s, uint64_t t)
+{
+    pthread_t th;
+    int tid = s->http_sched && !s->boost_off ? http_thread_id(&s->http, &th) : 0;
+    if (tid == 0)
+        return;
+    const live_counters_t *c = &s->live.c;
+    uint64_t trouble = GGET(c->udp_gaps) + GGET(c->udp_rerequests) + GGET(c->udp_lost_messages) +
+                       GGET(c->udp_store_full);
+    struct timespec ts;
+    if (s->boost_t == 0 && pthread_getcpuclockid(th, &s->boost_clock) != 0) {
+        s->boost_off = true;
+        return;
+    }
+    if (clock_gettime(s->boost_clock, &ts) != 0) {
+        s->boost_off = s->boost_t == 0; /* later: the thread has ended (shutdown) */
+        return;
+    }
+    uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (s->boost_t == 0) { /* the thread's first connection: start measuring, fair */
+        s->boost_t = t;
+        s->boost_cpu = cpu;
+        s->boost_trouble = trouble;
+        s->boost_calm_until = t;
+        return;
+    }
+    double busy = t > s->boost_t ? (double)(cpu - s->boost_cpu) / (double)(t - s->boost_t) : 0;
+    bool stress = busy > BOOST_BUSY_MAX || trouble != s->boost_trouble;
+    s->boost_t = t;
+    s->boost_cpu = cpu;
+    s->boost_trouble = trouble;
+    if (stress) {
+        s->boost_calm_until = t + BOOST_CALM_NS;
+        if (s->boost_rt && set_sched(tid, SCHED_OTHER, s->boost_nice, 0, s->boost_runtime) == 0) {
+            s->boost_rt = false;
+            GSET(s->g_http_rt, 0);
+            atomic_fetch_add_explicit(&s->g_http_demotions, 1, memory_order_relaxed);
+        }
+        return;
+    }
+    if (!s->boost_rt && t >= s->boost_calm_until) {
+        if (set_sched(tid, SCHED_FIFO, 0, 1, 0) == 0) {
+            s->boost_rt = true;
+            GSET(s->g_http_rt, 1);
+        } else {
+            s->boost_off = true; /* not permitted: the fair boost stays */
+        }
+    }
 }
 
 static void sched_restore(const sched_saved_t *sv)
@@ -907,6 +1012,7 @@ static int start_http(server_t *s, char *err, size_t errlen)
     if (s->memf)
         setvbuf(s->memf, NULL, _IONBF, 0);
     s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    sample_rss(s); /* the first figure before the first query; the live loop refreshes it */
     http_cfg_t hc;
     memset(&hc, 0, sizeof hc);
     snprintf(hc.addr, sizeof hc.addr, "%.15s", s->cfg.http_addr);
@@ -931,8 +1037,12 @@ static int start_http(server_t *s, char *err, size_t errlen)
     sched_saved_t sv;
     s->http_sched = s->cfg.http_boost ? sched_boost(&sv) : NULL;
     int rc = http_start(&s->http, &hc, s->routes, nroutes, err, errlen);
-    if (s->http_sched)
+    if (s->http_sched) {
+        s->boost_nice = sv.boost_nice;
+        s->boost_runtime = sv.slice ? HTTP_SLICE_NS : 0;
+        s->boost_off = sv.policy != SCHED_OTHER; /* the caller chose a policy: left alone */
         sched_restore(&sv);
+    }
     s->http_ok = rc == 0;
     return rc;
 }
@@ -1138,6 +1248,7 @@ int server_run(server_t *s)
         }
         if (t - t_gauges >= 100000000ull) {
             refresh_gauges(s, t);
+            boost_step(s, t);
             t_gauges = t;
         }
     }

@@ -68,6 +68,36 @@ static void test_mem_live_peak_exact(void **state)
     assert_int_equal(mem_leak_count(&s), 0);
 }
 
+/* mem_snapshot_counters: the same counters as mem_snapshot, without the figures it asks the kernel
+ * for (peak RSS 0, page faults -1, where mem_snapshot has the process's VmHWM). */
+static void test_mem_snapshot_counters_match_snapshot(void **state)
+{
+    (void)state;
+    void *a = mem_alloc(MEM_TAG_TEST, 100);
+    void *b = mem_alloc(MEM_TAG_BOOK, 4000);
+    assert_non_null(a);
+    assert_non_null(b);
+    mem_free(MEM_TAG_TEST, a, 100);
+    static mem_snapshot_t full, fast;
+    mem_snapshot(&full);
+    mem_snapshot_counters(&fast);
+    for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
+        assert_int_equal(fast.tag[t].allocs, full.tag[t].allocs);
+        assert_int_equal(fast.tag[t].live, full.tag[t].live);
+        assert_int_equal(fast.tag[t].peak, full.tag[t].peak);
+    }
+    assert_int_equal(tag_of(&fast, MEM_TAG_TEST)->allocs, 1);
+    assert_int_equal(tag_of(&fast, MEM_TAG_TEST)->live, 0);
+    assert_int_equal(tag_of(&fast, MEM_TAG_BOOK)->live, 4000);
+    assert_int_equal(fast.total.live, full.total.live);
+    assert_int_equal(fast.nobjs, full.nobjs);
+    assert_int_equal(fast.sealed, full.sealed);
+    assert_int_equal(fast.peak_rss, 0);
+    assert_int_equal(fast.faults_after_seal, -1);
+    assert_true(full.peak_rss > 4000);
+    mem_free(MEM_TAG_BOOK, b, 4000);
+}
+
 static void test_mem_tags_are_separate(void **state)
 {
     (void)state;
@@ -755,6 +785,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_mem_live_peak_exact, reset_counters),
+        cmocka_unit_test_setup(test_mem_snapshot_counters_match_snapshot, reset_counters),
         cmocka_unit_test_setup(test_mem_tags_are_separate, reset_counters),
         cmocka_unit_test_setup(test_mem_aligned_and_zeroed, reset_counters),
         cmocka_unit_test_setup(test_mem_group_all_or_nothing, reset_counters),

@@ -28,15 +28,18 @@
 #include "tests/support/testdata.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -686,6 +689,89 @@ static void test_server_published_ns_is_wall_clock(void **state)
     close_and_check(&r);
 }
 
+/* The scheduling policy of libmicrohttpd's thread (named MHD-single) in this process, from the
+ * kernel: SCHED_OTHER, SCHED_FIFO, ..., or -1 if there is no such thread. */
+static int mhd_thread_policy(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int policy = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = '\0';
+        fclose(f);
+        if (strncmp(comm, "MHD-single", 10) == 0) {
+            policy = sched_getscheduler((pid_t)atoi(e->d_name));
+            break;
+        }
+    }
+    closedir(d);
+    return policy;
+}
+
+/* http.boost: with a client connected and no feed trouble, the live loop puts the HTTP thread at
+ * SCHED_FIFO 1 (tickcore_http_realtime 1, and the policy the kernel reports for the thread); a
+ * client that keeps it busy, requests back to back, sends it back to the fair class (counted in
+ * tickcore_http_boost_demotions_total, policy SCHED_OTHER). Real time needs root or an
+ * RLIMIT_RTPRIO; without either only the fallback (never real time) is checked. No figure here
+ * is a time: the test waits, up to its deadline, for each state. */
+static void test_server_boost_realtime_until_busy(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    char journal[96], err[200];
+    snprintf(journal, sizeof journal, "%s/boost.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "http.boost", "true", err, sizeof err), 0);
+    struct rlimit rl = {0, 0};
+    getrlimit(RLIMIT_RTPRIO, &rl);
+    bool rt_allowed = geteuid() == 0 || rl.rlim_cur > 0;
+    static running_t r;
+    start(&r, &cfg);
+    uint16_t http = server_http_port(r.s);
+    static char body[1 << 18];
+    double end = mono_s() + DEADLINE_S;
+    uint64_t rt = 0;
+    do { /* one request at a time, 20 ms apart: the thread is idle, the feed calm */
+        assert_int_equal(http_get(http, "/metrics", body, sizeof body), 200);
+        rt = json_u64(body, "\ntickcore_http_realtime ");
+        assert_true(rt == 0 || rt == 1);
+        if (rt == 1 || !rt_allowed)
+            break;
+        sleep_ms(20);
+    } while (mono_s() < end);
+    assert_true(json_u64(body, "\ntickcore_resident_bytes ") > 0); /* sampled at start-up */
+    assert_int_equal(json_u64(body, "\ntickcore_http_boost_demotions_total "), 0);
+    if (rt_allowed) {
+        assert_int_equal(rt, 1);
+        assert_int_equal(mhd_thread_policy(), SCHED_FIFO);
+        uint64_t dem = 0;
+        end = mono_s() + DEADLINE_S;
+        do { /* back to back: the thread is busy well over a quarter of a core */
+            assert_int_equal(http_get(http, "/metrics", body, sizeof body), 200);
+            dem = json_u64(body, "\ntickcore_http_boost_demotions_total ");
+        } while (dem == 0 && mono_s() < end);
+        assert_true(dem >= 1);
+        /* fair for a second after the last busy 100 ms, and the client is still busy */
+        assert_int_equal(mhd_thread_policy(), SCHED_OTHER);
+    } else {
+        assert_int_equal(rt, 0);
+        print_message("real time not permitted here: checked the fallback only\n");
+    }
+    stop(&r);
+    close_and_check(&r);
+}
+
 /* Issue 15 item 3: live.max_clients silent TCP connections kept the publisher out (refused at
  * accept) for the whole login timeout, and forever under a reconnect loop. Now connections that
  * have not logged in wait in their own table (16 here) and the oldest is evicted for a newcomer:
@@ -978,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_server_open_error_names_port),
         cmocka_unit_test(test_server_silent_connections_cannot_lock_out_publisher),
         cmocka_unit_test(test_server_udp_allow_drops_other_sources),
+        cmocka_unit_test(test_server_boost_realtime_until_busy),
         cmocka_unit_test(test_server_counters_survive_restart),
         /* last: a failure mid-way (it has been flaky under load) leaves memory that fails the
          * leak check of every test after it */
