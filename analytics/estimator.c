@@ -27,7 +27,8 @@ void estimator_fini(estimator_t *e)
             covariance_fini(&e->grid[g]);
         mem_free(MEM_TAG_ANALYTICS, e->grid, e->k * sizeof *e->grid);
     }
-    size_t n = e->n, nn = nn_bytes(e), acc = (e->cfg.kind == ESTIMATOR_SUBSAMPLE ? e->k : 1) * n;
+    covariance_fini(&e->one);
+    size_t n = e->n, nn = nn_bytes(e), acc = (e->cfg.kind >= ESTIMATOR_SUBSAMPLE ? e->k : 1) * n;
     if (e->acc)
         mem_free(MEM_TAG_ANALYTICS, e->acc, acc * sizeof(double));
     if (e->seen)
@@ -51,8 +52,9 @@ int estimator_init(estimator_t *e, const estimator_config_t *cfg)
 {
     memset(e, 0, sizeof *e);
     e->lw_delta = e->lw_rbar = NAN;
-    bool sub = cfg->kind == ESTIMATOR_SUBSAMPLE, ewma = cfg->cov.mode == COVARIANCE_EWMA;
-    if (cfg->kind > ESTIMATOR_SUBSAMPLE || (cfg->shrink && ewma) ||
+    bool two = cfg->kind == ESTIMATOR_TWOSCALE;
+    bool sub = cfg->kind == ESTIMATOR_SUBSAMPLE || two, ewma = cfg->cov.mode == COVARIANCE_EWMA;
+    if (cfg->kind > ESTIMATOR_TWOSCALE || (cfg->shrink && ewma) || (two && cfg->grids < 2) ||
         (sub && (cfg->grids < 1 || cfg->grids > ESTIMATOR_GRIDS_MAX ||
                  (!ewma && cfg->cov.window < 2 * (size_t)cfg->grids))))
         return -EINVAL;
@@ -74,6 +76,8 @@ int estimator_init(estimator_t *e, const estimator_config_t *cfg)
     }
     for (unsigned g = 0; g < e->k && rc == 0; g++)
         rc = covariance_init(&e->grid[g], &gc);
+    if (rc == 0 && two)
+        rc = covariance_init(&e->one, &cfg->cov);
     if (rc)
         goto fail;
     e->acc = mem_calloc(MEM_TAG_ANALYTICS, (sub ? e->k : 1) * n, sizeof(double));
@@ -115,7 +119,9 @@ void estimator_reset(estimator_t *e)
 {
     for (unsigned g = 0; g < e->k; g++)
         covariance_reset(&e->grid[g]);
-    size_t acc = (e->cfg.kind == ESTIMATOR_SUBSAMPLE ? e->k : 1) * e->n;
+    if (e->cfg.kind == ESTIMATOR_TWOSCALE)
+        covariance_reset(&e->one);
+    size_t acc = (e->cfg.kind >= ESTIMATOR_SUBSAMPLE ? e->k : 1) * e->n;
     memset(e->acc, 0, acc * sizeof(double));
     memset(e->seen, 0, e->n);
     e->fine = 0;
@@ -158,7 +164,13 @@ int estimator_push(estimator_t *e, const double *row, const uint8_t *need)
         memset(e->seen, 0, n);
         return rc;
     }
+    case ESTIMATOR_TWOSCALE:
     case ESTIMATOR_SUBSAMPLE: {
+        if (e->cfg.kind == ESTIMATOR_TWOSCALE) {
+            int rc = covariance_push(&e->one, row);
+            if (rc < 0)
+                return rc;
+        }
         unsigned k = e->k;
         memcpy(e->acc + (size_t)(e->fine % k) * n, row, n * sizeof(double));
         e->fine++;
@@ -180,6 +192,8 @@ void estimator_flush(estimator_t *e)
 {
     for (unsigned g = 0; g < e->k; g++)
         covariance_flush(&e->grid[g]);
+    if (e->cfg.kind == ESTIMATOR_TWOSCALE)
+        covariance_flush(&e->one);
 }
 
 size_t estimator_rows(const estimator_t *e)
@@ -220,21 +234,12 @@ static size_t add_moments(estimator_t *e, const covariance_t *c)
     return rows;
 }
 
-/* Ledoit-Wolf toward constant correlation on the covariance s (upper triangle, in place). */
-static void shrink(estimator_t *e, double *s)
+static void shrink_apply(double *s, size_t n, double delta, double rbar);
+
+/* The mean correlation of the covariance s (upper) over the columns with a positive variance;
+ * NaN without a pair. */
+static double mean_correlation(const double *s, size_t n)
 {
-    size_t n = e->n, nn = n * n;
-    memset(e->m2, 0, nn * sizeof(double));
-    memset(e->m4, 0, nn * sizeof(double));
-    memset(e->m31, 0, nn * sizeof(double));
-    size_t p = 0;
-    for (unsigned g = 0; g < e->k; g++)
-        p += add_moments(e, &e->grid[g]);
-    e->lw_delta = e->lw_rbar = NAN;
-    if (p < 2)
-        return;
-    double ip = 1.0 / (double)p;
-    /* rbar over the columns with a positive variance */
     double rsum = 0;
     size_t pairs = 0;
     for (size_t i = 0; i < n; i++) {
@@ -249,9 +254,27 @@ static void shrink(estimator_t *e, double *s)
             pairs++;
         }
     }
-    if (pairs == 0)
+    return pairs ? rsum / (double)pairs : NAN;
+}
+
+/* Ledoit-Wolf toward constant correlation on the covariance s (upper triangle): the intensity
+ * and the target's rbar into e->lw_delta and e->lw_rbar, and with apply set, s shrunk in place. */
+static void shrink(estimator_t *e, double *s, bool apply)
+{
+    size_t n = e->n, nn = n * n;
+    memset(e->m2, 0, nn * sizeof(double));
+    memset(e->m4, 0, nn * sizeof(double));
+    memset(e->m31, 0, nn * sizeof(double));
+    size_t p = 0;
+    for (unsigned g = 0; g < e->k; g++)
+        p += add_moments(e, &e->grid[g]);
+    e->lw_delta = e->lw_rbar = NAN;
+    if (p < 2)
         return;
-    double rbar = rsum / (double)pairs;
+    double ip = 1.0 / (double)p;
+    double rbar = mean_correlation(s, n);
+    if (isnan(rbar))
+        return;
     double pi = 0, rho = 0, gamma = 0;
     for (size_t i = 0; i < n; i++) {
         double sii = s[i * n + i], mii = e->m2[i * n + i] * ip;
@@ -278,6 +301,14 @@ static void shrink(estimator_t *e, double *s)
     delta = delta < 0 ? 0 : delta > 1 ? 1 : delta;
     e->lw_delta = delta;
     e->lw_rbar = rbar;
+    if (!apply)
+        return;
+    shrink_apply(s, n, delta, rbar);
+}
+
+/* s <- delta rbar sqrt(s_ii s_jj) + (1 - delta) s, over the columns with a positive variance. */
+static void shrink_apply(double *s, size_t n, double delta, double rbar)
+{
     for (size_t i = 0; i < n; i++) {
         double sii = s[i * n + i];
         if (!(sii > 0))
@@ -315,11 +346,28 @@ int estimator_covariance(estimator_t *e, double *out, bool full)
                     out[i * n + j] *= w;
             rc = 0;
         }
+        if (rc == 0 && e->cfg.kind == ESTIMATOR_TWOSCALE) {
+            /* the intensity of the K grids' average (the moments are its rows'), then
+             * (C_K - C_1) / (K - 1): the noise and staleness constants cancel */
+            if (e->cfg.shrink)
+                shrink(e, out, false);
+            if (covariance_matrix(&e->one, e->tmp, false) < 0)
+                return -EAGAIN;
+            double w1 = 1.0 / (double)(e->k - 1);
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = i; j < n; j++)
+                    out[i * n + j] = (out[i * n + j] - e->tmp[i * n + j]) * w1;
+        }
     }
     if (rc < 0)
         return rc;
-    if (e->cfg.shrink)
-        shrink(e, out);
+    if (e->cfg.shrink && e->cfg.kind != ESTIMATOR_TWOSCALE) {
+        shrink(e, out, true);
+    } else if (e->cfg.shrink && !isnan(e->lw_delta)) {
+        e->lw_rbar = mean_correlation(out, n);
+        if (!isnan(e->lw_rbar))
+            shrink_apply(out, n, e->lw_delta, e->lw_rbar);
+    }
     if (full)
         covariance_mirror(out, n);
     return 0;
@@ -329,6 +377,8 @@ int estimator_correlation(estimator_t *e, double *out, bool full)
 {
     int rc = estimator_covariance(e, out, false);
     if (rc == 0)
-        covariance_to_correlation(out, out, e->n, full);
+        covariance_to_correlation(out, out, e->n, false);
+    if (rc == 0 && full)
+        covariance_mirror(out, e->n);
     return rc;
 }

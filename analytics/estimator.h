@@ -18,6 +18,14 @@
  *   Longer returns shrink the share of microstructure noise and of stale quotes (the Epps
  *   effect); averaging the K grids wins back most of the rows a single coarse grid loses.
  *   Each grid is a rolling window of window / K rows, so the estimate spans `window` fine rows.
+ * twoscale: the subsample grids with the two-scales correction (Zhang, Mykland and Ait-Sahalia
+ *   2005, applied to each entry): (C_K - C_1) / (K - 1), C_K the K-grid average of the K-bar
+ *   returns' covariance and C_1 the covariance of the fine rows over the same window. If the
+ *   noise adds a constant to each return's variance (bid-ask, ticks) and staleness removes a
+ *   constant from each return's covariance (a move seen by one symbol a bar before the other
+ *   lands in one return only at the return's ends), both constants are the same for a 1-bar and
+ *   a K-bar return and cancel, leaving one bar's covariance. The result need not be positive
+ *   semi-definite; the correlation is clipped to [-1, 1] (covariance_to_correlation).
  * Hayashi-Yoshida and pre-averaging are not offered: both need each symbol's own observation
  *   times, below the bar, and the cross-section only sees bar rows (the shards own the ticks).
  *
@@ -57,13 +65,14 @@ typedef enum estimator_kind {
     ESTIMATOR_CLOSE = 0,
     ESTIMATOR_REFRESH = 1,
     ESTIMATOR_SUBSAMPLE = 2,
+    ESTIMATOR_TWOSCALE = 3,
 } estimator_kind_t;
 
 typedef struct estimator_config {
     covariance_config_t cov; /* nsym, batch, ...; window = fine rows of the whole estimate
                                 (subsample: split into K grids of window / K rows) */
     estimator_kind_t kind;
-    unsigned grids; /* subsample: K, 1..ESTIMATOR_GRIDS_MAX (others: ignored) */
+    unsigned grids; /* subsample: K, 1..ESTIMATOR_GRIDS_MAX; twoscale: 2.. (others: ignored) */
     bool shrink;    /* Ledoit-Wolf toward constant correlation (ROLLING only) */
 } estimator_config_t;
 
@@ -72,6 +81,7 @@ typedef struct estimator {
     size_t n;
     unsigned k;            /* grids (1 unless subsample) */
     covariance_t *grid;    /* [k] */
+    covariance_t one;      /* twoscale: the fine rows' covariance (window rows) */
     double *acc;           /* subsample: [k * n] ring of the last k fine rows; refresh: [n] sums */
     uint8_t *seen;         /* refresh: [n] the column moved since the last sampled row */
     double *sum;           /* [n] the K-bar return being pushed */

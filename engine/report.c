@@ -135,7 +135,7 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     const xsection_t *x = &p->xs;
     r->n = x->n;
     r->window = x->est.cfg.cov.window;
-    static const char *const est_names[] = {"close", "refresh", "subsample"};
+    static const char *const est_names[] = {"close", "refresh", "subsample", "twoscale"};
     if (x->est.cfg.kind == ESTIMATOR_SUBSAMPLE)
         snprintf(r->estimator, sizeof r->estimator, "subsample K=%u", x->est.k);
     else

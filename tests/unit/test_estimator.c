@@ -7,6 +7,8 @@
  *    those rows must equal the estimator's, and a column that is not needed never blocks a row.
  *  - subsample: the mean of the naive sample covariances of the K offset grids of K-bar returns
  *    (each built from the prices), with the whole day in the window and with a rolling window.
+ *  - twoscale: (the subsample reference - the naive covariance of the window's fine rows) / (K -
+ * 1), and with shrinkage subsample's intensity applied with the two-scales matrix's own rbar.
  *  - Ledoit-Wolf: the intensity and the shrunk matrix against the paper's formulas written out
  *    with loops (pi_ij, theta, rho, gamma), for close and for subsample (pooled grid rows).
  *  - bad configurations refused; a steady state of push + correlation with every estimator and
@@ -232,6 +234,79 @@ static void test_estimator_subsample_is_mean_of_grid_covariances(void **state)
     }
 }
 
+/* ---- two-scales ---------------------------------------------------------------------------- */
+
+/* twoscale = (the K-grid average - the naive covariance of the fine rows in the window) / (K - 1),
+ * whole day and rolling window; with shrinkage, the intensity is the K-grid average's (the same
+ * as subsample's) and the target's rbar the mean correlation of the two-scales matrix. */
+static void test_estimator_twoscale_matches_naive(void **state)
+{
+    (void)state;
+    enum { N = 5, M = 103 };
+    static double lp[(M + 1) * N], r[M * N];
+    rng_state = 7;
+    for (size_t j = 0; j < N; j++)
+        lp[j] = log(40.0 + 10 * (double)j);
+    for (size_t t = 0; t < M; t++) {
+        double mkt = gauss();
+        for (size_t j = 0; j < N; j++) {
+            r[t * N + j] = 0.01 * (0.6 * mkt + 0.8 * gauss());
+            lp[(t + 1) * N + j] = lp[t * N + j] + r[t * N + j];
+        }
+    }
+    const unsigned ks[] = {2, 3, 5};
+    for (size_t q = 0; q < sizeof ks / sizeof ks[0]; q++) {
+        unsigned K = ks[q];
+        const size_t windows[] = {10000, 28};
+        for (size_t w = 0; w < 2; w++) {
+            size_t W = windows[w], fine = W < M ? W : M;
+            double sub[N * N], one[N * N], naive[N * N], got[N * N];
+            estimator_config_t cfg;
+            cfg_for(&cfg, N, W, ESTIMATOR_TWOSCALE, K, false);
+            estimator_t e;
+            assert_int_equal(estimator_init(&e, &cfg), 0);
+            for (size_t t = 0; t < M; t++)
+                assert_true(estimator_push(&e, r + t * N, NULL) >= 0);
+            assert_int_equal(estimator_covariance(&e, got, true), 0);
+            naive_subsample(lp, M, N, K, W < M ? W / K : 0, sub);
+            naive_cov(r + (M - fine) * N, fine, N, one);
+            for (size_t i = 0; i < N * N; i++)
+                naive[i] = (sub[i] - one[i]) / (K - 1);
+            close_upper(got, naive, N, 1e-10);
+            estimator_fini(&e);
+            /* with shrinkage: subsample's intensity, the two-scales matrix's rbar */
+            estimator_t s;
+            cfg_for(&cfg, N, W, ESTIMATOR_SUBSAMPLE, K, true);
+            assert_int_equal(estimator_init(&s, &cfg), 0);
+            cfg_for(&cfg, N, W, ESTIMATOR_TWOSCALE, K, true);
+            assert_int_equal(estimator_init(&e, &cfg), 0);
+            for (size_t t = 0; t < M; t++) {
+                assert_true(estimator_push(&s, r + t * N, NULL) >= 0);
+                assert_true(estimator_push(&e, r + t * N, NULL) >= 0);
+            }
+            assert_int_equal(estimator_covariance(&s, got, true), 0);
+            assert_int_equal(estimator_covariance(&e, got, true), 0);
+            assert_true(s.lw_delta >= 0 && s.lw_delta <= 1);
+            assert_true(fabs(e.lw_delta - s.lw_delta) < 1e-12);
+            print_message("    K = %u, window %zu: intensity %.4f\n", K, W, e.lw_delta);
+            double rbar = 0;
+            for (size_t i = 0; i < N; i++)
+                for (size_t j = i + 1; j < N; j++)
+                    rbar += naive[i * N + j] / sqrt(naive[i * N + i] * naive[j * N + j]);
+            rbar /= N * (N - 1) / 2;
+            assert_true(fabs(e.lw_rbar - rbar) < 1e-10);
+            for (size_t i = 0; i < N; i++)
+                for (size_t j = i + 1; j < N; j++)
+                    naive[i * N + j] =
+                        e.lw_delta * rbar * sqrt(naive[i * N + i] * naive[j * N + j]) +
+                        (1 - e.lw_delta) * naive[i * N + j];
+            close_upper(got, naive, N, 1e-10);
+            estimator_fini(&e);
+            estimator_fini(&s);
+        }
+    }
+}
+
 /* ---- Ledoit-Wolf ------------------------------------------------------------------------- */
 
 /* The paper's formulas with loops over pooled rows y (P x n, each centred by its own grid's
@@ -354,6 +429,8 @@ static void test_estimator_bad_config_refused(void **state)
     assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
     cfg_for(&cfg, 4, 20, ESTIMATOR_SUBSAMPLE, 11, false); /* window < 2K */
     assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
+    cfg_for(&cfg, 4, 20, ESTIMATOR_TWOSCALE, 1, false); /* two scales need K >= 2 */
+    assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
     cfg_for(&cfg, 4, 20, ESTIMATOR_CLOSE, 0, true);
     cfg.cov.mode = COVARIANCE_EWMA;
     assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
@@ -382,7 +459,8 @@ static void test_estimator_steady_state_allocates_nothing(void **state)
         bool shrink;
     } kinds[] = {{ESTIMATOR_CLOSE, 1, false},    {ESTIMATOR_CLOSE, 1, true},
                  {ESTIMATOR_REFRESH, 1, false},  {ESTIMATOR_REFRESH, 1, true},
-                 {ESTIMATOR_SUBSAMPLE, 5, true}, {ESTIMATOR_SUBSAMPLE, 4, false}};
+                 {ESTIMATOR_SUBSAMPLE, 5, true}, {ESTIMATOR_SUBSAMPLE, 4, false},
+                 {ESTIMATOR_TWOSCALE, 5, true},  {ESTIMATOR_TWOSCALE, 3, false}};
     enum { NK = sizeof kinds / sizeof kinds[0] };
     estimator_t e[NK];
     for (size_t q = 0; q < NK; q++) {
@@ -426,6 +504,8 @@ int main(void)
                                         check_no_leak),
         cmocka_unit_test_setup_teardown(test_estimator_subsample_is_mean_of_grid_covariances,
                                         reset_counters, check_no_leak),
+        cmocka_unit_test_setup_teardown(test_estimator_twoscale_matches_naive, reset_counters,
+                                        check_no_leak),
         cmocka_unit_test_setup_teardown(test_estimator_ledoit_wolf_matches_formula, reset_counters,
                                         check_no_leak),
         cmocka_unit_test_setup_teardown(test_estimator_bad_config_refused, reset_counters,
