@@ -54,6 +54,7 @@
 #define TICKCORE_ANALYTICS_ESTIMATOR_H
 
 #include "analytics/covariance.h"
+#include "analytics/graph.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -72,8 +73,11 @@ typedef struct estimator_config {
     covariance_config_t cov; /* nsym, batch, ...; window = fine rows of the whole estimate
                                 (subsample: split into K grids of window / K rows) */
     estimator_kind_t kind;
-    unsigned grids; /* subsample: K, 1..ESTIMATOR_GRIDS_MAX; twoscale: 2.. (others: ignored) */
-    bool shrink;    /* Ledoit-Wolf toward constant correlation (ROLLING only) */
+    unsigned grids;    /* subsample: K, 1..ESTIMATOR_GRIDS_MAX; twoscale: 2.. (others: ignored) */
+    bool shrink;       /* Ledoit-Wolf toward constant correlation (ROLLING only) */
+    bool block;        /* with shrink: toward block-constant correlation over estimated clusters */
+    unsigned clusters; /* block: clusters cut from the MST of the fine rows' correlation */
+    unsigned min_cluster; /* block: an MST edge is cut only if both sides keep this many */
 } estimator_config_t;
 
 typedef struct estimator {
@@ -81,7 +85,14 @@ typedef struct estimator {
     size_t n;
     unsigned k;            /* grids (1 unless subsample) */
     covariance_t *grid;    /* [k] */
-    covariance_t one;      /* twoscale: the fine rows' covariance (window rows) */
+    covariance_t one;      /* twoscale, block: the fine rows' covariance (window rows) */
+    graph_t graph;         /* block: the clusters of the fine rows' correlation */
+    double *blk;           /* block: [n * n] that correlation, compacted */
+    uint32_t *lab;         /* [n] target block of each column (0 for all: constant target) */
+    uint32_t *col;         /* block: [n] compacted index -> column */
+    double *bm, *bc;       /* [nb_max * nb_max] block sums of correlations, pair counts */
+    uint32_t nb, nb_max;   /* blocks of the last target, capacity */
+    bool has_one;          /* one is in use */
     double *acc;           /* subsample: [k * n] ring of the last k fine rows; refresh: [n] sums */
     uint8_t *seen;         /* refresh: [n] the column moved since the last sampled row */
     double *sum;           /* [n] the K-bar return being pushed */

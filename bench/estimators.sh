@@ -2,8 +2,8 @@
 # bench/estimators.sh [BIN] [DIR]: the correlation estimators measured against the generator's
 # truth (issue 14). Generates the demo day (10M messages, 500 symbols, 10 sectors, seed 1) and a
 # 2M-message, 100-symbol day (seed 1) in DIR (default build/bench-estimators; kept, reused),
-# then replays each day with every estimator (close, refresh, subsample K = 2, 5, 10), with and
-# without Ledoit-Wolf shrinkage, at bars of 30 s, 1 m and 5 m, the window holding the whole
+# then replays each day with every estimator (close, refresh, subsample K = 2, 5, 10, twoscale
+# K = 4, 5), with and without Ledoit-Wolf shrinkage, at bars of 30 s, 1 m and 5 m, the window holding the whole
 # session (780, 390, 78 bars). Prints one table: bias (mean estimated - mean true rho), mean
 # |error|, its ratio to the floor (the latent one-minute sample correlation, FILE.floor.csv),
 # the shrinkage intensity, the ARI of the clusters against the sectors on both days, and the
@@ -24,7 +24,7 @@ out=$dir/results.tsv
 : > "$out"
 for bw in $bars; do
     bar=${bw%%:*} win=${bw##*:}
-    for est in close refresh subsample:2 subsample:5 subsample:10; do
+    for est in close refresh subsample:2 subsample:5 subsample:10 twoscale:4 twoscale:5; do
         name=${est%%:*} k=${est##*:}
         [ "$k" = "$est" ] && k=5
         [ $((2 * k)) -gt "$win" ] && continue
@@ -52,7 +52,7 @@ for line in open(sys.argv[1]):
     t, ts = d["truth"], s["truth"]
     x = d["xsection"]
     floor = (t["floor_mae"], t["floor_bias"])
-    label = name + (" K=%s" % k if name == "subsample" else "")
+    label = name + (" K=%s" % k if name in ("subsample", "twoscale") else "")
     lw = x["lw_intensity"]
     print("%-4s %-14s %-11s %5d %+8.4f %9.4f %7.2f %8s %8.3f %10.3f %10.1f" % (
         bar, label, shr, x["rows"], t["bias"], t["mae"], t["mae_over_floor"],

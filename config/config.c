@@ -92,9 +92,12 @@ static const key_t_ KEYS[] = {
      "keeps the clusters and the textbook result: README, estimators)"},
     {"matrix", "subsample_grids", K_U32, OFF(subsample_grids), 1, 64, "5", NULL,
      "subsample and twoscale: K, the grids (returns over K bars, one grid per offset of one bar)"},
-    {"matrix", "shrinkage", K_ENUM, OFF(matrix_shrinkage), 0, 0, "none", "none|ledoit-wolf",
+    {"matrix", "shrinkage", K_ENUM, OFF(matrix_shrinkage), 0, 0, "none",
+     "none|ledoit-wolf|ledoit-wolf-block",
      "shrink the covariance toward constant correlation with the Ledoit-Wolf optimal intensity "
-     "(reported), or not; off with matrix.ewma_lambda > 0 (no window to estimate it from)"},
+     "(reported), toward block-constant correlation over graph.clusters clusters of the bar "
+     "returns' correlation (ledoit-wolf-block), or not; off with matrix.ewma_lambda > 0 (no "
+     "window to estimate it from)"},
     {"matrix", "window", K_U32, OFF(window), 2, 1 << 20, "390", NULL,
      "bars of returns in the rolling covariance window (390 one-minute bars = one session)"},
     {"matrix", "update_batch", K_U32, OFF(update_batch), 1, 4096, "16", NULL,
