@@ -582,11 +582,11 @@ static void test_estimator_steady_state_allocates_nothing(void **state)
         estimator_kind_t kind;
         unsigned k;
         bool shrink, block;
-    } kinds[] = {{ESTIMATOR_CLOSE, 1, false},         {ESTIMATOR_CLOSE, 1, true},
-                 {ESTIMATOR_REFRESH, 1, false},       {ESTIMATOR_REFRESH, 1, true},
-                 {ESTIMATOR_SUBSAMPLE, 5, true},      {ESTIMATOR_SUBSAMPLE, 4, false},
-                 {ESTIMATOR_TWOSCALE, 5, true},       {ESTIMATOR_TWOSCALE, 3, false},
-                 {ESTIMATOR_TWOSCALE, 4, true, true}, {ESTIMATOR_CLOSE, 1, true, true},
+    } kinds[] = {{ESTIMATOR_CLOSE, 1, false, false},    {ESTIMATOR_CLOSE, 1, true, false},
+                 {ESTIMATOR_REFRESH, 1, false, false},  {ESTIMATOR_REFRESH, 1, true, false},
+                 {ESTIMATOR_SUBSAMPLE, 5, true, false}, {ESTIMATOR_SUBSAMPLE, 4, false, false},
+                 {ESTIMATOR_TWOSCALE, 5, true, false},  {ESTIMATOR_TWOSCALE, 3, false, false},
+                 {ESTIMATOR_TWOSCALE, 4, true, true},   {ESTIMATOR_CLOSE, 1, true, true},
                  {ESTIMATOR_REFRESH, 1, true, true}};
     enum { NK = sizeof kinds / sizeof kinds[0] };
     estimator_t e[NK];
