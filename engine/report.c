@@ -136,8 +136,9 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     r->n = x->n;
     r->window = x->est.cfg.cov.window;
     static const char *const est_names[] = {"close", "refresh", "subsample", "twoscale"};
-    if (x->est.cfg.kind == ESTIMATOR_SUBSAMPLE)
-        snprintf(r->estimator, sizeof r->estimator, "subsample K=%u", x->est.k);
+    if (x->est.cfg.kind >= ESTIMATOR_SUBSAMPLE)
+        snprintf(r->estimator, sizeof r->estimator, "%s K=%u", est_names[x->est.cfg.kind],
+                 x->est.k);
     else
         snprintf(r->estimator, sizeof r->estimator, "%s", est_names[x->est.cfg.kind]);
     r->shrinkage = x->est.cfg.shrink;
