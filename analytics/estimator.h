@@ -44,11 +44,21 @@
  * ratio of the K-grid average to one grid (2/3, Zhang et al. 2005) applied to the P / K rows of a
  * grid. Only columns with a positive variance take part. In correlation terms the result is
  * corr_ij = delta rbar + (1 - delta) r_ij: the intensity and rbar are reported.
+ * Block target (block set, matrix.shrinkage = ledoit-wolf-block): the same formulas with rbar
+ *   replaced, pair by pair, by the mean sample correlation over the pairs of the two columns'
+ *   blocks (f_ij = rbar_{b(i)b(j)} sqrt(s_ii s_jj)); the constant target is the one-block case.
+ *   The blocks are `clusters` clusters cut (graph_cut_k_min with `min_cluster`, as the
+ *   cross-section cuts) from the MST of the correlation of the fine rows (a covariance_t of its
+ *   own, `one`, unless the estimator is close) over the columns with a positive variance: the
+ *   1-bar correlation keeps the clusters where the K-bar estimates, noisier, do not. For
+ *   twoscale the intensity is the K-grid average's (its moments are those rows') and the target
+ *   the two-scales matrix's own block means.
  *
  * Memory: estimator_init allocates everything (MEM_TAG_ANALYTICS): K covariance_t, the K-row
- * ring (subsample) or the running sums (refresh), and with shrinkage the centred rows and three
- * n x n moment matrices; it warms OpenBLAS up in the shapes used later. Nothing is allocated
- * afterwards. One thread (the cross-section thread) owns an estimator_t.
+ * ring (subsample) or the running sums (refresh), the fine rows' covariance_t (twoscale, block),
+ * with shrinkage the centred rows, three n x n moment matrices and the block labels and means,
+ * and with block a graph_t and one more n x n matrix; it warms OpenBLAS up in the shapes used
+ * later. Nothing is allocated afterwards. One thread (the cross-section thread) owns an estimator_t.
  */
 #ifndef TICKCORE_ANALYTICS_ESTIMATOR_H
 #define TICKCORE_ANALYTICS_ESTIMATOR_H
