@@ -58,7 +58,8 @@
  * ring (subsample) or the running sums (refresh), the fine rows' covariance_t (twoscale, block),
  * with shrinkage the centred rows, three n x n moment matrices and the block labels and means,
  * and with block a graph_t and one more n x n matrix; it warms OpenBLAS up in the shapes used
- * later. Nothing is allocated afterwards. One thread (the cross-section thread) owns an estimator_t.
+ * later. Nothing is allocated afterwards. One thread (the cross-section thread) owns an
+ * estimator_t.
  */
 #ifndef TICKCORE_ANALYTICS_ESTIMATOR_H
 #define TICKCORE_ANALYTICS_ESTIMATOR_H
