@@ -88,8 +88,8 @@ static const key_t_ KEYS[] = {
      "returns summed since then); subsample = average of the covariances of "
      "matrix.subsample_grids offset grids of returns over that many bars (noise- and "
      "staleness-robust); twoscale = (subsample - close) / (K - 1), the two-scales correction "
-     "(no attenuation left; with shrinkage = ledoit-wolf the least bias on intraday bars, close "
-     "keeps the clusters and the textbook result: README, estimators)"},
+     "(less attenuation; K = 4 with shrinkage = ledoit-wolf-block errs least on 1-minute bars "
+     "and keeps the clusters; close is the textbook result: README, estimators)"},
     {"matrix", "subsample_grids", K_U32, OFF(subsample_grids), 1, 64, "5", NULL,
      "subsample and twoscale: K, the grids (returns over K bars, one grid per offset of one bar)"},
     {"matrix", "shrinkage", K_ENUM, OFF(matrix_shrinkage), 0, 0, "none",
