@@ -18,6 +18,14 @@
  *   Longer returns shrink the share of microstructure noise and of stale quotes (the Epps
  *   effect); averaging the K grids wins back most of the rows a single coarse grid loses.
  *   Each grid is a rolling window of window / K rows, so the estimate spans `window` fine rows.
+ * twoscale: the subsample grids with the two-scales correction (Zhang, Mykland and Ait-Sahalia
+ *   2005, applied to each entry): (C_K - C_1) / (K - 1), C_K the K-grid average of the K-bar
+ *   returns' covariance and C_1 the covariance of the fine rows over the same window. If the
+ *   noise adds a constant to each return's variance (bid-ask, ticks) and staleness removes a
+ *   constant from each return's covariance (a move seen by one symbol a bar before the other
+ *   lands in one return only at the return's ends), both constants are the same for a 1-bar and
+ *   a K-bar return and cancel, leaving one bar's covariance. The result need not be positive
+ *   semi-definite; the correlation is clipped to [-1, 1] (covariance_to_correlation).
  * Hayashi-Yoshida and pre-averaging are not offered: both need each symbol's own observation
  *   times, below the bar, and the cross-section only sees bar rows (the shards own the ticks).
  *
@@ -36,16 +44,28 @@
  * ratio of the K-grid average to one grid (2/3, Zhang et al. 2005) applied to the P / K rows of a
  * grid. Only columns with a positive variance take part. In correlation terms the result is
  * corr_ij = delta rbar + (1 - delta) r_ij: the intensity and rbar are reported.
+ * Block target (block set, matrix.shrinkage = ledoit-wolf-block): the same formulas with rbar
+ *   replaced, pair by pair, by the mean sample correlation over the pairs of the two columns'
+ *   blocks (f_ij = rbar_{b(i)b(j)} sqrt(s_ii s_jj)); the constant target is the one-block case.
+ *   The blocks are `clusters` clusters cut (graph_cut_k_min with `min_cluster`, as the
+ *   cross-section cuts) from the MST of the correlation of the fine rows (a covariance_t of its
+ *   own, `one`, unless the estimator is close) over the columns with a positive variance: the
+ *   1-bar correlation keeps the clusters where the K-bar estimates, noisier, do not. For
+ *   twoscale the intensity is the K-grid average's (its moments are those rows') and the target
+ *   the two-scales matrix's own block means.
  *
  * Memory: estimator_init allocates everything (MEM_TAG_ANALYTICS): K covariance_t, the K-row
- * ring (subsample) or the running sums (refresh), and with shrinkage the centred rows and three
- * n x n moment matrices; it warms OpenBLAS up in the shapes used later. Nothing is allocated
- * afterwards. One thread (the cross-section thread) owns an estimator_t.
+ * ring (subsample) or the running sums (refresh), the fine rows' covariance_t (twoscale, block),
+ * with shrinkage the centred rows, three n x n moment matrices and the block labels and means,
+ * and with block a graph_t and one more n x n matrix; it warms OpenBLAS up in the shapes used
+ * later. Nothing is allocated afterwards. One thread (the cross-section thread) owns an
+ * estimator_t.
  */
 #ifndef TICKCORE_ANALYTICS_ESTIMATOR_H
 #define TICKCORE_ANALYTICS_ESTIMATOR_H
 
 #include "analytics/covariance.h"
+#include "analytics/graph.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -57,14 +77,18 @@ typedef enum estimator_kind {
     ESTIMATOR_CLOSE = 0,
     ESTIMATOR_REFRESH = 1,
     ESTIMATOR_SUBSAMPLE = 2,
+    ESTIMATOR_TWOSCALE = 3,
 } estimator_kind_t;
 
 typedef struct estimator_config {
     covariance_config_t cov; /* nsym, batch, ...; window = fine rows of the whole estimate
                                 (subsample: split into K grids of window / K rows) */
     estimator_kind_t kind;
-    unsigned grids; /* subsample: K, 1..ESTIMATOR_GRIDS_MAX (others: ignored) */
-    bool shrink;    /* Ledoit-Wolf toward constant correlation (ROLLING only) */
+    unsigned grids;    /* subsample: K, 1..ESTIMATOR_GRIDS_MAX; twoscale: 2.. (others: ignored) */
+    bool shrink;       /* Ledoit-Wolf toward constant correlation (ROLLING only) */
+    bool block;        /* with shrink: toward block-constant correlation over estimated clusters */
+    unsigned clusters; /* block: clusters cut from the MST of the fine rows' correlation */
+    unsigned min_cluster; /* block: an MST edge is cut only if both sides keep this many */
 } estimator_config_t;
 
 typedef struct estimator {
@@ -72,6 +96,14 @@ typedef struct estimator {
     size_t n;
     unsigned k;            /* grids (1 unless subsample) */
     covariance_t *grid;    /* [k] */
+    covariance_t one;      /* twoscale, block: the fine rows' covariance (window rows) */
+    graph_t graph;         /* block: the clusters of the fine rows' correlation */
+    double *blk;           /* block: [n * n] that correlation, compacted */
+    uint32_t *lab;         /* [n] target block of each column (0 for all: constant target) */
+    uint32_t *col;         /* block: [n] compacted index -> column */
+    double *bm, *bc;       /* [nb_max * nb_max] block sums of correlations, pair counts */
+    uint32_t nb, nb_max;   /* blocks of the last target, capacity */
+    bool has_one;          /* one is in use */
     double *acc;           /* subsample: [k * n] ring of the last k fine rows; refresh: [n] sums */
     uint8_t *seen;         /* refresh: [n] the column moved since the last sampled row */
     double *sum;           /* [n] the K-bar return being pushed */

@@ -88,18 +88,23 @@ static const key_t_ KEYS[] = {
     {"matrix", "returns", K_ENUM, OFF(matrix_returns), 0, 0, "mid", "mid|trade",
      "bar returns for the matrix: mid = mid-quote at the bar's end (no bid-ask bounce; falls back "
      "to trades for symbols without quotes, e.g. trades-only CSV), trade = last trade price"},
-    {"matrix", "estimator", K_ENUM, OFF(matrix_estimator), 0, 0, "close", "close|refresh|subsample",
+    {"matrix", "estimator", K_ENUM, OFF(matrix_estimator), 0, 0, "close",
+     "close|refresh|subsample|twoscale",
      "covariance estimator: close = returns of consecutive bar closes; refresh = refresh-time "
      "sampling at bar resolution (a row when every symbol's price has moved since the last row, "
      "returns summed since then); subsample = average of the covariances of "
      "matrix.subsample_grids offset grids of returns over that many bars (noise- and "
-     "staleness-robust; subsample with shrinkage = ledoit-wolf errs least on intraday bars, "
-     "close keeps the clusters and the textbook result: README, estimators)"},
+     "staleness-robust); twoscale = (subsample - close) / (K - 1), the two-scales correction "
+     "(less attenuation; K = 4 with shrinkage = ledoit-wolf-block errs least on 1-minute bars "
+     "and keeps the clusters; close is the textbook result: README, estimators)"},
     {"matrix", "subsample_grids", K_U32, OFF(subsample_grids), 1, 64, "5", NULL,
-     "subsample: K, the grids (returns over K bars, one grid per offset of one bar)"},
-    {"matrix", "shrinkage", K_ENUM, OFF(matrix_shrinkage), 0, 0, "none", "none|ledoit-wolf",
+     "subsample and twoscale: K, the grids (returns over K bars, one grid per offset of one bar)"},
+    {"matrix", "shrinkage", K_ENUM, OFF(matrix_shrinkage), 0, 0, "none",
+     "none|ledoit-wolf|ledoit-wolf-block",
      "shrink the covariance toward constant correlation with the Ledoit-Wolf optimal intensity "
-     "(reported), or not; off with matrix.ewma_lambda > 0 (no window to estimate it from)"},
+     "(reported), toward block-constant correlation over graph.clusters clusters of the bar "
+     "returns' correlation (ledoit-wolf-block), or not; off with matrix.ewma_lambda > 0 (no "
+     "window to estimate it from)"},
     {"matrix", "window", K_U32, OFF(window), 2, 1 << 20, "390", NULL,
      "bars of returns in the rolling covariance window (390 one-minute bars = one session)"},
     {"matrix", "update_batch", K_U32, OFF(update_batch), 1, 4096, "16", NULL,
@@ -444,7 +449,12 @@ static int check(const config_t *c, char *err, size_t n)
                 c->max_symbols);
         return -1;
     }
-    if (c->matrix_estimator == CFG_EST_SUBSAMPLE && c->ewma_lambda <= 0 &&
+    if (c->matrix_estimator == CFG_EST_TWOSCALE && c->subsample_grids < 2) {
+        err_set(err, n, "matrix.estimator = twoscale needs matrix.subsample_grids >= 2, got %u",
+                c->subsample_grids);
+        return -1;
+    }
+    if (c->matrix_estimator >= CFG_EST_SUBSAMPLE && c->ewma_lambda <= 0 &&
         c->window < 2 * c->subsample_grids) {
         err_set(err, n,
                 "matrix.window (%u) must hold at least 2 rows per grid: 2 * matrix.subsample_grids "

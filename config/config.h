@@ -23,9 +23,14 @@ typedef enum cfg_returns { CFG_RETURNS_MID = 0, CFG_RETURNS_TRADE } cfg_returns_
 typedef enum cfg_estimator {
     CFG_EST_CLOSE = 0,
     CFG_EST_REFRESH,
-    CFG_EST_SUBSAMPLE
+    CFG_EST_SUBSAMPLE,
+    CFG_EST_TWOSCALE
 } cfg_estimator_t;
-typedef enum cfg_shrinkage { CFG_SHRINK_NONE = 0, CFG_SHRINK_LW } cfg_shrinkage_t;
+typedef enum cfg_shrinkage {
+    CFG_SHRINK_NONE = 0,
+    CFG_SHRINK_LW,
+    CFG_SHRINK_LW_BLOCK
+} cfg_shrinkage_t;
 typedef enum cfg_overflow { CFG_OVERFLOW_BLOCK = 0, CFG_OVERFLOW_DROP } cfg_overflow_t;
 typedef enum cfg_fsync { CFG_FSYNC_BATCH = 0, CFG_FSYNC_INTERVAL, CFG_FSYNC_OFF } cfg_fsync_t;
 

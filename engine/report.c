@@ -135,12 +135,14 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
     const xsection_t *x = &p->xs;
     r->n = x->n;
     r->window = x->est.cfg.cov.window;
-    static const char *const est_names[] = {"close", "refresh", "subsample"};
-    if (x->est.cfg.kind == ESTIMATOR_SUBSAMPLE)
-        snprintf(r->estimator, sizeof r->estimator, "subsample K=%u", x->est.k);
+    static const char *const est_names[] = {"close", "refresh", "subsample", "twoscale"};
+    if (x->est.cfg.kind >= ESTIMATOR_SUBSAMPLE)
+        snprintf(r->estimator, sizeof r->estimator, "%s K=%u", est_names[x->est.cfg.kind],
+                 x->est.k);
     else
         snprintf(r->estimator, sizeof r->estimator, "%s", est_names[x->est.cfg.kind]);
     r->shrinkage = x->est.cfg.shrink;
+    r->shrink_block = x->est.cfg.block;
     r->lw_delta = x->est.lw_delta;
     r->lw_rbar = x->est.lw_rbar;
     r->est_rows = x->rows_window;
@@ -285,8 +287,8 @@ void report_text(FILE *f, const report_t *r)
             r->recomputes);
     fprintf(f, "    estimator: %s over %" PRIu64 " rows", r->estimator, r->est_rows);
     if (r->shrinkage)
-        fprintf(f, ", Ledoit-Wolf shrinkage to constant correlation %.3f: intensity %.4f",
-                r->lw_rbar, r->lw_delta);
+        fprintf(f, ", Ledoit-Wolf shrinkage to %s correlation (mean %.3f): intensity %.4f",
+                r->shrink_block ? "block-constant" : "constant", r->lw_rbar, r->lw_delta);
     fputc('\n', f);
     if (!r->xs_ok) {
         fprintf(f, "    no correlation: %s\n",
@@ -383,7 +385,9 @@ void report_json(FILE *f, const report_t *r)
     fputs("\"estimator\":", f);
     jbuf_fput_str(f, r->estimator);
     fprintf(f, ",\"estimator_rows\":%" PRIu64 ",\"shrinkage\":", r->est_rows);
-    jbuf_fput_str(f, r->shrinkage ? "ledoit-wolf" : "none");
+    jbuf_fput_str(f, !r->shrinkage     ? "none"
+                     : r->shrink_block ? "ledoit-wolf-block"
+                                       : "ledoit-wolf");
     key_num(f, "lw_intensity", r->shrinkage ? r->lw_delta : NAN);
     key_num(f, "lw_target_rho", r->shrinkage ? r->lw_rbar : NAN);
     fputs(",\"pc_explained\":[", f);

@@ -44,6 +44,7 @@ typedef struct report {
     bool xs_ok;
     char estimator[32]; /* matrix.estimator, with its K for subsample */
     bool shrinkage;     /* ledoit-wolf */
+    bool shrink_block;  /* ledoit-wolf-block */
     double lw_delta, lw_rbar;
     uint64_t est_rows; /* rows in the estimator's windows (refresh: sampled; subsample: K-bar) */
     size_t n, window;

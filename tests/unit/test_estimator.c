@@ -7,6 +7,10 @@
  *    those rows must equal the estimator's, and a column that is not needed never blocks a row.
  *  - subsample: the mean of the naive sample covariances of the K offset grids of K-bar returns
  *    (each built from the prices), with the whole day in the window and with a rolling window.
+ *  - twoscale: (the subsample reference - the naive covariance of the window's fine rows) / (K -
+ * 1), and with shrinkage subsample's intensity applied with the two-scales matrix's own rbar.
+ *  - ledoit-wolf-block: the clusters cut from the fine rows are the generating sectors, and the
+ *    intensity and shrunk matrix follow the paper's formulas toward the block means (loops).
  *  - Ledoit-Wolf: the intensity and the shrunk matrix against the paper's formulas written out
  *    with loops (pi_ij, theta, rho, gamma), for close and for subsample (pooled grid rows).
  *  - bad configurations refused; a steady state of push + correlation with every estimator and
@@ -232,6 +236,79 @@ static void test_estimator_subsample_is_mean_of_grid_covariances(void **state)
     }
 }
 
+/* ---- two-scales ---------------------------------------------------------------------------- */
+
+/* twoscale = (the K-grid average - the naive covariance of the fine rows in the window) / (K - 1),
+ * whole day and rolling window; with shrinkage, the intensity is the K-grid average's (the same
+ * as subsample's) and the target's rbar the mean correlation of the two-scales matrix. */
+static void test_estimator_twoscale_matches_naive(void **state)
+{
+    (void)state;
+    enum { N = 5, M = 103 };
+    static double lp[(M + 1) * N], r[M * N];
+    rng_state = 7;
+    for (size_t j = 0; j < N; j++)
+        lp[j] = log(40.0 + 10 * (double)j);
+    for (size_t t = 0; t < M; t++) {
+        double mkt = gauss();
+        for (size_t j = 0; j < N; j++) {
+            r[t * N + j] = 0.01 * (0.6 * mkt + 0.8 * gauss());
+            lp[(t + 1) * N + j] = lp[t * N + j] + r[t * N + j];
+        }
+    }
+    const unsigned ks[] = {2, 3, 5};
+    for (size_t q = 0; q < sizeof ks / sizeof ks[0]; q++) {
+        unsigned K = ks[q];
+        const size_t windows[] = {10000, 28};
+        for (size_t w = 0; w < 2; w++) {
+            size_t W = windows[w], fine = W < M ? W : M;
+            double sub[N * N], one[N * N], naive[N * N], got[N * N];
+            estimator_config_t cfg;
+            cfg_for(&cfg, N, W, ESTIMATOR_TWOSCALE, K, false);
+            estimator_t e;
+            assert_int_equal(estimator_init(&e, &cfg), 0);
+            for (size_t t = 0; t < M; t++)
+                assert_true(estimator_push(&e, r + t * N, NULL) >= 0);
+            assert_int_equal(estimator_covariance(&e, got, true), 0);
+            naive_subsample(lp, M, N, K, W < M ? W / K : 0, sub);
+            naive_cov(r + (M - fine) * N, fine, N, one);
+            for (size_t i = 0; i < N * N; i++)
+                naive[i] = (sub[i] - one[i]) / (K - 1);
+            close_upper(got, naive, N, 1e-10);
+            estimator_fini(&e);
+            /* with shrinkage: subsample's intensity, the two-scales matrix's rbar */
+            estimator_t s;
+            cfg_for(&cfg, N, W, ESTIMATOR_SUBSAMPLE, K, true);
+            assert_int_equal(estimator_init(&s, &cfg), 0);
+            cfg_for(&cfg, N, W, ESTIMATOR_TWOSCALE, K, true);
+            assert_int_equal(estimator_init(&e, &cfg), 0);
+            for (size_t t = 0; t < M; t++) {
+                assert_true(estimator_push(&s, r + t * N, NULL) >= 0);
+                assert_true(estimator_push(&e, r + t * N, NULL) >= 0);
+            }
+            assert_int_equal(estimator_covariance(&s, got, true), 0);
+            assert_int_equal(estimator_covariance(&e, got, true), 0);
+            assert_true(s.lw_delta >= 0 && s.lw_delta <= 1);
+            assert_true(fabs(e.lw_delta - s.lw_delta) < 1e-12);
+            print_message("    K = %u, window %zu: intensity %.4f\n", K, W, e.lw_delta);
+            double rbar = 0;
+            for (size_t i = 0; i < N; i++)
+                for (size_t j = i + 1; j < N; j++)
+                    rbar += naive[i * N + j] / sqrt(naive[i * N + i] * naive[j * N + j]);
+            rbar /= N * (N - 1) / 2;
+            assert_true(fabs(e.lw_rbar - rbar) < 1e-10);
+            for (size_t i = 0; i < N; i++)
+                for (size_t j = i + 1; j < N; j++)
+                    naive[i * N + j] =
+                        e.lw_delta * rbar * sqrt(naive[i * N + i] * naive[j * N + j]) +
+                        (1 - e.lw_delta) * naive[i * N + j];
+            close_upper(got, naive, N, 1e-10);
+            estimator_fini(&e);
+            estimator_fini(&s);
+        }
+    }
+}
+
 /* ---- Ledoit-Wolf ------------------------------------------------------------------------- */
 
 /* The paper's formulas with loops over pooled rows y (P x n, each centred by its own grid's
@@ -341,6 +418,129 @@ static void test_estimator_ledoit_wolf_matches_formula(void **state)
     }
 }
 
+/* The paper's formulas again, toward a block-constant target: tc[a][b] the mean sample
+ * correlation over the pairs of blocks a and b (lab), written out with loops. Returns delta. */
+static double naive_lw_block(const double *y, size_t P, size_t n, const double *s, double T,
+                             const unsigned *lab, unsigned nb, double *tc)
+{
+    double cnt[16 * 16] = {0};
+    for (unsigned a = 0; a < nb * nb; a++)
+        tc[a] = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (i != j) {
+                tc[lab[i] * nb + lab[j]] += s[i * n + j] / sqrt(s[i * n + i] * s[j * n + j]);
+                cnt[lab[i] * nb + lab[j]] += 1;
+            }
+    for (unsigned a = 0; a < nb * nb; a++)
+        tc[a] /= cnt[a];
+    double pi = 0, rho = 0, gamma = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            double pij = 0, tii = 0, tjj = 0;
+            for (size_t t = 0; t < P; t++) {
+                double yi = y[t * n + i], yj = y[t * n + j];
+                double d = yi * yj - s[i * n + j];
+                pij += d * d;
+                tii += (yi * yi - s[i * n + i]) * d;
+                tjj += (yj * yj - s[j * n + j]) * d;
+            }
+            pi += pij / (double)P;
+            if (i == j) {
+                rho += pij / (double)P;
+                continue;
+            }
+            double sii = s[i * n + i], sjj = s[j * n + j], t = tc[lab[i] * nb + lab[j]];
+            rho += t / 2 * (sqrt(sjj / sii) * tii + sqrt(sii / sjj) * tjj) / (double)P;
+            double f = t * sqrt(sii * sjj);
+            gamma += (f - s[i * n + j]) * (f - s[i * n + j]);
+        }
+    double d = (pi - rho) / gamma / T;
+    return d < 0 ? 0 : d > 1 ? 1 : d;
+}
+
+/* ledoit-wolf-block: three sectors (column j in sector j % 3, loadings unequal), the clusters the
+ * estimator cuts from the fine rows' MST are the sectors (same partition), and the shrunk matrix
+ * is the paper's formula toward the block means, for close and for subsample (K = 2). */
+static void test_estimator_ledoit_wolf_block_matches_formula(void **state)
+{
+    (void)state;
+    enum { N = 12, M = 240, NB = 3 };
+    static double lp[(M + 1) * N], r[M * N], y[M * N];
+    rng_state = 11;
+    for (size_t t = 0; t < M; t++) {
+        double mkt = gauss(), sec[NB] = {gauss(), gauss(), gauss()};
+        for (size_t j = 0; j < N; j++) {
+            r[t * N + j] =
+                0.01 * (0.4 * mkt + (0.3 + 0.12 * (double)j) * sec[j % NB] + 0.5 * gauss());
+            lp[(t + 1) * N + j] = lp[t * N + j] + r[t * N + j];
+        }
+    }
+    unsigned sector[N];
+    for (size_t j = 0; j < N; j++)
+        sector[j] = (unsigned)(j % NB);
+    const unsigned ks[] = {1, 2};
+    for (size_t q = 0; q < 2; q++) {
+        unsigned K = ks[q];
+        double s[N * N], want[N * N], got[N * N], tc[NB * NB];
+        naive_subsample(lp, M, N, K, 0, s);
+        size_t P = 0;
+        for (unsigned g = 0; g < K; g++) {
+            size_t first = P;
+            for (size_t t = g; t + K <= M; t += K, P++)
+                for (size_t j = 0; j < N; j++)
+                    y[P * N + j] = lp[(t + K) * N + j] - lp[t * N + j];
+            for (size_t j = 0; j < N; j++) {
+                double mu = 0;
+                for (size_t t = first; t < P; t++)
+                    mu += y[t * N + j];
+                mu /= (double)(P - first);
+                for (size_t t = first; t < P; t++)
+                    y[t * N + j] -= mu;
+            }
+        }
+        double T = K == 1 ? (double)P : 1.5 * (double)P / K;
+        double delta = naive_lw_block(y, P, N, s, T, sector, NB, tc);
+        print_message("    K = %u: block Ledoit-Wolf intensity %.4f (%zu rows)\n", K, delta, P);
+        assert_true(delta > 0.01 && delta < 0.99); /* not clamped: the formula is exercised */
+        for (size_t i = 0; i < N; i++)
+            for (size_t j = 0; j < N; j++)
+                want[i * N + j] = i == j ? s[i * N + i]
+                                         : delta * tc[sector[i] * NB + sector[j]] *
+                                                   sqrt(s[i * N + i] * s[j * N + j]) +
+                                               (1 - delta) * s[i * N + j];
+        estimator_config_t cfg;
+        cfg_for(&cfg, N, 1000, K == 1 ? ESTIMATOR_CLOSE : ESTIMATOR_SUBSAMPLE, K, true);
+        cfg.block = true;
+        cfg.clusters = NB;
+        cfg.min_cluster = 2;
+        estimator_t e;
+        assert_int_equal(estimator_init(&e, &cfg), 0);
+        for (size_t t = 0; t < M; t++)
+            assert_true(estimator_push(&e, r + t * N, NULL) >= 0);
+        assert_int_equal(estimator_covariance(&e, got, true), 0);
+        /* the same partition as the sectors */
+        assert_int_equal(e.nb, NB);
+        for (size_t i = 0; i < N; i++)
+            for (size_t j = 0; j < N; j++)
+                assert_int_equal(e.lab[i] == e.lab[j], sector[i] == sector[j]);
+        assert_true(fabs(e.lw_delta - delta) < 1e-9);
+        close_upper(got, want, N, 1e-10);
+        estimator_fini(&e);
+    }
+    /* block without shrinkage, or with no cluster, is refused */
+    estimator_config_t cfg;
+    estimator_t e;
+    cfg_for(&cfg, N, 100, ESTIMATOR_CLOSE, 1, false);
+    cfg.block = true;
+    cfg.clusters = NB;
+    assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
+    cfg_for(&cfg, N, 100, ESTIMATOR_CLOSE, 1, true);
+    cfg.block = true;
+    cfg.clusters = 0;
+    assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
+}
+
 /* ---- configuration and steady state ------------------------------------------------------ */
 
 static void test_estimator_bad_config_refused(void **state)
@@ -353,6 +553,8 @@ static void test_estimator_bad_config_refused(void **state)
     cfg_for(&cfg, 4, 20, ESTIMATOR_SUBSAMPLE, ESTIMATOR_GRIDS_MAX + 1, false);
     assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
     cfg_for(&cfg, 4, 20, ESTIMATOR_SUBSAMPLE, 11, false); /* window < 2K */
+    assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
+    cfg_for(&cfg, 4, 20, ESTIMATOR_TWOSCALE, 1, false); /* two scales need K >= 2 */
     assert_int_equal(estimator_init(&e, &cfg), -EINVAL);
     cfg_for(&cfg, 4, 20, ESTIMATOR_CLOSE, 0, true);
     cfg.cov.mode = COVARIANCE_EWMA;
@@ -379,16 +581,22 @@ static void test_estimator_steady_state_allocates_nothing(void **state)
     static const struct {
         estimator_kind_t kind;
         unsigned k;
-        bool shrink;
-    } kinds[] = {{ESTIMATOR_CLOSE, 1, false},    {ESTIMATOR_CLOSE, 1, true},
-                 {ESTIMATOR_REFRESH, 1, false},  {ESTIMATOR_REFRESH, 1, true},
-                 {ESTIMATOR_SUBSAMPLE, 5, true}, {ESTIMATOR_SUBSAMPLE, 4, false}};
+        bool shrink, block;
+    } kinds[] = {{ESTIMATOR_CLOSE, 1, false, false},    {ESTIMATOR_CLOSE, 1, true, false},
+                 {ESTIMATOR_REFRESH, 1, false, false},  {ESTIMATOR_REFRESH, 1, true, false},
+                 {ESTIMATOR_SUBSAMPLE, 5, true, false}, {ESTIMATOR_SUBSAMPLE, 4, false, false},
+                 {ESTIMATOR_TWOSCALE, 5, true, false},  {ESTIMATOR_TWOSCALE, 3, false, false},
+                 {ESTIMATOR_TWOSCALE, 4, true, true},   {ESTIMATOR_CLOSE, 1, true, true},
+                 {ESTIMATOR_REFRESH, 1, true, true}};
     enum { NK = sizeof kinds / sizeof kinds[0] };
     estimator_t e[NK];
     for (size_t q = 0; q < NK; q++) {
         estimator_config_t cfg;
         cfg_for(&cfg, N, W, kinds[q].kind, kinds[q].k, kinds[q].shrink);
         cfg.cov.batch = 16;
+        cfg.block = kinds[q].block;
+        cfg.clusters = 4;
+        cfg.min_cluster = 3;
         assert_int_equal(estimator_init(&e[q], &cfg), 0);
     }
     mem_seal();
@@ -426,8 +634,12 @@ int main(void)
                                         check_no_leak),
         cmocka_unit_test_setup_teardown(test_estimator_subsample_is_mean_of_grid_covariances,
                                         reset_counters, check_no_leak),
+        cmocka_unit_test_setup_teardown(test_estimator_twoscale_matches_naive, reset_counters,
+                                        check_no_leak),
         cmocka_unit_test_setup_teardown(test_estimator_ledoit_wolf_matches_formula, reset_counters,
                                         check_no_leak),
+        cmocka_unit_test_setup_teardown(test_estimator_ledoit_wolf_block_matches_formula,
+                                        reset_counters, check_no_leak),
         cmocka_unit_test_setup_teardown(test_estimator_bad_config_refused, reset_counters,
                                         check_no_leak),
     };

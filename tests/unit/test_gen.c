@@ -1166,6 +1166,68 @@ static void test_gen_floor_file(void **state)
     remove_data(q);
 }
 
+/* The truth is the correlation of the process gen simulates: over many independent days the
+ * latent one-minute sample correlations (FILE.floor.csv) scatter around the truth file's matrix
+ * with no shift. One day cannot show it: every pair shares the day's draws of the market and
+ * sector factors, so the mean over pairs of (r - rho) moves as one (the demo day's -0.018 is one
+ * such draw; its spread over days is about 0.017). So: DAYS days (seeds), each day's mean error
+ * over same-sector pairs and over cross-sector pairs, and each across-day mean must lie within
+ * 4 standard errors (from the spread across days) of the small-sample bias of a correlation,
+ * E r - rho = -rho(1 - rho^2) / (2T) (T = 389 after centring), computed from the truth. 96 days
+ * are 37,344 one-minute latent returns: a truth off by 0.01 in either group of pairs fails. */
+static void test_gen_floor_unbiased_over_days(void **state)
+{
+    (void)state;
+    enum { DAYS = 96, NSYM = 16 };
+    char p[256], tp[512], fp[512];
+    path_in_tmp(p, sizeof p, "days.itch");
+    assert_int_equal(gen_truth_path(tp, sizeof tp, p), 0);
+    snprintf(fp, sizeof fp, "%s.floor.csv", p);
+    double sum[2] = {0, 0}, sq[2] = {0, 0}, expect[2] = {0, 0};
+    for (uint32_t d = 0; d < DAYS; d++) {
+        gen_cfg_t cfg;
+        gen_stats_t st;
+        small_cfg(&cfg, p, 20000);
+        cfg.symbols = NSYM;
+        cfg.sectors = 4;
+        cfg.seed = 1000 + d;
+        assert_int_equal(gen_run(&cfg, &st), 0);
+        assert_int_equal(st.floor_minutes, 390);
+        truth_t t, f;
+        truth_parse(tp, NSYM, &t);
+        truth_parse(fp, NSYM, &f);
+        double day[2] = {0, 0}, exp_day[2] = {0, 0};
+        uint32_t np[2] = {0, 0};
+        for (uint32_t i = 0; i < NSYM; i++)
+            for (uint32_t j = i + 1; j < NSYM; j++) {
+                int same = t.sector[i] == t.sector[j];
+                double rho = formula(&t, i, j);
+                assert_true(fabs(rho - t.corr[(size_t)i * NSYM + j]) < 1e-11);
+                day[same] += f.corr[(size_t)i * NSYM + j] - rho;
+                exp_day[same] += -rho * (1 - rho * rho) / (2 * 389.0);
+                np[same]++;
+            }
+        for (int k = 0; k < 2; k++) {
+            assert_true(np[k] > 0);
+            sum[k] += day[k] / np[k];
+            sq[k] += (day[k] / np[k]) * (day[k] / np[k]);
+            expect[k] += exp_day[k] / np[k];
+        }
+        truth_fini(&t);
+        truth_fini(&f);
+    }
+    for (int k = 0; k < 2; k++) {
+        double mean = sum[k] / DAYS, sd = sqrt((sq[k] - DAYS * mean * mean) / (DAYS - 1));
+        double se = sd / sqrt((double)DAYS), want = expect[k] / DAYS;
+        print_message("%s-sector pairs over %d days: mean (latent r - true rho) %+.5f, expected "
+                      "%+.5f, day-to-day sd %.4f, se %.4f\n",
+                      k ? "same" : "cross", DAYS, mean, want, sd, se);
+        assert_true(sd > 0.002 && sd < 0.05); /* the days' factor draws do differ */
+        assert_true(fabs(mean - want) < 4 * se);
+    }
+    remove_data(p);
+}
+
 static int group_teardown(void **state)
 {
     (void)state;
@@ -1181,6 +1243,7 @@ int main(void)
         cmocka_unit_test_setup(test_gen_referential_integrity, reset_counters),
         cmocka_unit_test_setup(test_gen_truth_file, reset_counters),
         cmocka_unit_test_setup(test_gen_floor_file, reset_counters),
+        cmocka_unit_test_setup(test_gen_floor_unbiased_over_days, reset_counters),
         cmocka_unit_test_setup(test_gen_trade_bar_correlation_near_truth, reset_counters),
         cmocka_unit_test_setup(test_gen_gzip_inflates_to_plain, reset_counters),
         cmocka_unit_test_setup(test_gen_generating_allocates_nothing, reset_counters),

@@ -260,11 +260,11 @@ static void test_pipeline_every_estimator_independent_of_workers(void **state)
 {
     (void)state;
     static run_result_t one, four, prev;
-    const uint32_t kinds[][2] = {{CFG_EST_CLOSE, CFG_SHRINK_NONE},
-                                 {CFG_EST_REFRESH, CFG_SHRINK_NONE},
-                                 {CFG_EST_SUBSAMPLE, CFG_SHRINK_NONE},
-                                 {CFG_EST_SUBSAMPLE, CFG_SHRINK_LW},
-                                 {CFG_EST_CLOSE, CFG_SHRINK_LW}};
+    const uint32_t kinds[][2] = {
+        {CFG_EST_CLOSE, CFG_SHRINK_NONE},        {CFG_EST_REFRESH, CFG_SHRINK_NONE},
+        {CFG_EST_SUBSAMPLE, CFG_SHRINK_NONE},    {CFG_EST_SUBSAMPLE, CFG_SHRINK_LW},
+        {CFG_EST_CLOSE, CFG_SHRINK_LW},          {CFG_EST_TWOSCALE, CFG_SHRINK_NONE},
+        {CFG_EST_TWOSCALE, CFG_SHRINK_LW_BLOCK}, {CFG_EST_SUBSAMPLE, CFG_SHRINK_LW_BLOCK}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         g_estimator = kinds[i][0];
         g_shrinkage = kinds[i][1];
