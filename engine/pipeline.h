@@ -146,10 +146,12 @@ typedef struct pipeline {
     uint64_t xs_waits;
     bool started;
     /* serve: hooks (NULL in replay). on_batch runs on worker w after it applied a batch (force:
-     * an idle tick, pipeline_publish_tick); on_xs on the cross-section thread after a periodic
-     * xsection_compute, at most every xs_interval_ns and only when new rows came. */
-    void (*on_batch)(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, size_t n,
-                     const uint8_t *owner, bool force);
+     * an idle tick, pipeline_publish_tick): the events it owns are ev[own[0..n)] (K > 1: its
+     * routed positions, in feed order) or, own NULL, ev[0..n) (K = 1: all of them); owner is
+     * the locate -> worker table (NULL with K = 1). on_xs on the cross-section thread after a
+     * periodic xsection_compute, at most every xs_interval_ns and only when new rows came. */
+    void (*on_batch)(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, const uint32_t *own,
+                     size_t n, const uint8_t *owner, bool force);
     void (*on_xs)(void *ctx, const xsection_t *x);
     void *hook_ctx;
     uint64_t xs_interval_ns;
