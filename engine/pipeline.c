@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,6 +151,12 @@ static void *worker_main(void *arg)
     w->row_wait = (double)w->row_wait_ns * 1e-9;
     w->wall = (double)(clock_mono_ns() - t0) * 1e-9;
     w->cpu = clock_thread_cpu_s();
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        w->cpu_sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+        w->csw_vol = (uint64_t)ru.ru_nvcsw;
+        w->csw_invol = (uint64_t)ru.ru_nivcsw;
+    }
     return NULL;
 }
 

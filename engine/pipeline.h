@@ -109,6 +109,9 @@ typedef struct pipe_worker {
     double row_wait;      /* seconds waiting for a row slot (the cross-section is behind) */
     double wall;          /* seconds alive */
     double cpu;           /* seconds of CPU time of the thread (CLOCK_THREAD_CPUTIME_ID) */
+    double cpu_sys;       /* of which in the kernel (getrusage RUSAGE_THREAD) */
+    uint64_t csw_vol;     /* voluntary context switches (it slept: its ring was empty) */
+    uint64_t csw_invol;   /* involuntary ones (preempted: the cores were shared) */
 } pipe_worker_t;
 
 typedef struct pipeline {
