@@ -2,7 +2,8 @@
  * test_snapshot: published snapshots against values computed by hand and against the structures
  * they copy. A shard applies a hand-made stream (adds, executions, a cancel, a cross, a hidden
  * trade) and the records must show the best bid and offer, depth, VWAP, OHLC and bars worked out
- * here; the interval, the owner filter, the bar-roll republish and the slot limit behave as
+ * here; the interval, the owner filter, the routed positions (only the listed events are marked),
+ * the bar-roll republish and the slot limit behave as
  * documented. The cross-section snapshot of a real xsection, fed rows from a two-sector factor
  * model, must equal the xsection's own arrays and a naive Pearson correlation computed here.
  * Concurrency: a writer publishes records (through the real shard and after_batch) and
