@@ -36,6 +36,8 @@ static const unsigned g_ks[NK] = {1, 2, 4, 8};
 typedef struct result {
     double secs, reader_cpu, worker_cpu, xs_cpu, worker_busy, worker_wait, xs_busy;
     double max_share; /* heaviest shard's share of the messages */
+    double far_moves; /* orders the books moved to their far tables, all shards */
+    double worker_sys, csw_vol, csw_invol; /* workers: kernel CPU s, context switches */
     uint64_t msgs, waits, churn, faults;
 } result_t;
 
@@ -100,6 +102,12 @@ static void run(const char *path, unsigned k, result_t *r)
         r->worker_cpu += p.w[i].cpu;
         r->worker_busy += p.w[i].busy;
         r->worker_wait += p.w[i].row_wait;
+        r->worker_sys += p.w[i].cpu_sys;
+        r->csw_vol += (double)p.w[i].csw_vol;
+        r->csw_invol += (double)p.w[i].csw_invol;
+        book_stats_t bs;
+        book_stats(&p.w[i].shard.book, &bs);
+        r->far_moves += (double)bs.far_moves;
         if (p.w[i].owned > maxload)
             maxload = p.w[i].owned;
         total += p.w[i].owned;
@@ -228,6 +236,19 @@ int main(void)
            "cross-section share them. wkr/K=1: worker CPU per message against K=1; busy and "
            "wait summed over the workers)\n",
            sysconf(_SC_NPROCESSORS_ONLN));
+    printf("orders moved to the books' far tables per 10^6 messages (a shard's order table is "
+           "its share of book.max_orders, indexed by reference):");
+    for (int ki = 0; ki < NK; ki++)
+        printf(" K=%u %.0f", g_ks[ki],
+               med(rs, runs, ki, offsetof(result_t, far_moves)) * 1e6 / (double)msgs);
+    printf("\n");
+    printf("workers, per 10^6 messages: kernel CPU s / voluntary / involuntary context switches:");
+    for (int ki = 0; ki < NK; ki++)
+        printf(" K=%u %.4f/%.0f/%.0f", g_ks[ki],
+               med(rs, runs, ki, offsetof(result_t, worker_sys)) * 1e6 / (double)msgs,
+               med(rs, runs, ki, offsetof(result_t, csw_vol)) * 1e6 / (double)msgs,
+               med(rs, runs, ki, offsetof(result_t, csw_invol)) * 1e6 / (double)msgs);
+    printf("\n");
     for (int ki = 2; ki < NK; ki++)
         printf("worker CPU per message at K=%u: %+.1f%% against K=1 (%s)\n", g_ks[ki],
                100 * (wcpu[ki] / wcpu[0] - 1),

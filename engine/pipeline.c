@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,12 +103,14 @@ static void *worker_main(void *arg)
             pipe_batch_t *b = &p->batches[bi];
             uint64_t t1 = clock_mono_ns();
             size_t mine = b->n;
+            const uint32_t *own = NULL;
             if (p->k == 1) {
                 shard_apply(&w->shard, b->ev, b->n);
             } else {
                 uint32_t lo = b->off[w->id];
                 mine = b->off[w->id + 1] - lo;
-                shard_apply_routed(&w->shard, b->ev, b->idx + lo, mine, b->marks, b->nmarks);
+                own = b->idx + lo;
+                shard_apply_routed(&w->shard, b->ev, own, mine, b->marks, b->nmarks);
             }
             w->owned += mine;
             if (b->close_bars) /* end of input: every worker closes the same open bar */
@@ -122,8 +125,8 @@ static void *worker_main(void *arg)
             }
             uint64_t t2 = clock_mono_ns();
             if (p->on_batch)
-                p->on_batch(p->hook_ctx, w->id, &w->shard, b->ev, b->n, p->k == 1 ? NULL : p->owner,
-                            b->force);
+                p->on_batch(p->hook_ctx, w->id, &w->shard, b->ev, own, mine,
+                            p->k == 1 ? NULL : p->owner, b->force);
             busy += t2 - t1;
             /* every event of the batch is applied by now: one sample per event applied */
             uint64_t lat = t2 - b->t_publish;
@@ -156,6 +159,12 @@ static void *worker_main(void *arg)
     w->row_wait = (double)w->row_wait_ns * 1e-9;
     w->wall = (double)(clock_mono_ns() - t0) * 1e-9;
     w->cpu = clock_thread_cpu_s();
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        w->cpu_sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+        w->csw_vol = (uint64_t)ru.ru_nvcsw;
+        w->csw_invol = (uint64_t)ru.ru_nivcsw;
+    }
     return NULL;
 }
 

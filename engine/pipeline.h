@@ -110,6 +110,9 @@ typedef struct pipe_worker {
     double row_wait;      /* seconds waiting for a row slot (the cross-section is behind) */
     double wall;          /* seconds alive */
     double cpu;           /* seconds of CPU time of the thread (CLOCK_THREAD_CPUTIME_ID) */
+    double cpu_sys;       /* of which in the kernel (getrusage RUSAGE_THREAD) */
+    uint64_t csw_vol;     /* voluntary context switches (it slept: its ring was empty) */
+    uint64_t csw_invol;   /* involuntary ones (preempted: the cores were shared) */
 } pipe_worker_t;
 
 typedef struct pipeline {
@@ -148,11 +151,13 @@ typedef struct pipeline {
     uint64_t xs_waits;
     bool started;
     /* serve: hooks (NULL in replay). on_batch runs on worker w after it applied a batch (force:
-     * an idle tick, pipeline_publish_tick); on_xs on the cross-section thread after a periodic
-     * xsection_compute, at most every xs_interval_ns and only when new rows came, and at once
-     * on a forced batch (an idle tick: the rows a fast feed left behind get computed). */
-    void (*on_batch)(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, size_t n,
-                     const uint8_t *owner, bool force);
+     * an idle tick, pipeline_publish_tick): the events it owns are ev[own[0..n)] (K > 1: its
+     * routed positions, in feed order) or, own NULL, ev[0..n) (K = 1: all of them); owner is
+     * the locate -> worker table (NULL with K = 1). on_xs on the cross-section thread after a
+     * periodic xsection_compute, at most every xs_interval_ns and only when new rows came, and
+     * at once on a forced batch (an idle tick: the rows a fast feed left behind get computed). */
+    void (*on_batch)(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, const uint32_t *own,
+                     size_t n, const uint8_t *owner, bool force);
     void (*on_xs)(void *ctx, const xsection_t *x);
     void *hook_ctx;
     uint64_t xs_interval_ns;

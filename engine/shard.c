@@ -200,24 +200,44 @@ static inline void advance_mark(shard_t *s, uint64_t ts)
     stats_advance(&s->stats, ts);
 }
 
+/* Routed events are scattered over the batch (a worker reads 1/K of its lines), so the hardware
+ * prefetcher cannot follow them, and book_prefetch's stage 0 reads the event it hints for: its
+ * line is asked for this far ahead first. */
+#define ROUTED_PREFETCH_EVENT (2 * BOOK_PREFETCH_FAR)
+
+static inline void prefetch_event(const ev_t *e)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)e)); /* kept, like book.c's */
+#else
+    __builtin_prefetch(e, 0);
+#endif
+}
+
 void shard_apply_routed(shard_t *s, const ev_t *ev, const uint32_t *own, size_t n,
                         const uint32_t *marks, size_t nmarks)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t pos = own[i];
-        /* a mark at pos itself is the event's own advance; re-advancing to it later is a no-op */
-        while (j < nmarks && marks[j] < pos)
-            advance_mark(s, ev[marks[j++]].ts);
-        if (i + BOOK_PREFETCH_FAR < n)
-            book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_FAR]], 0);
-        if (i + BOOK_PREFETCH_NEAR < n)
-            book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_NEAR]], 1);
-        if (unlikely(ev[pos].ts >= s->snap_next))
-            snapshot(s, ev[pos].ts);
-        apply_one(s, &ev[pos]);
+    for (size_t i = 0; i < n && i < ROUTED_PREFETCH_EVENT; i++)
+        prefetch_event(&ev[own[i]]);
+    size_t i = 0;
+    for (size_t j = 0; j <= nmarks; j++) {
+        /* the run of own events up to mark j (a mark at an own event's position is that
+         * event's own advance; re-advancing to it afterwards is a no-op), then the mark */
+        uint32_t end = j < nmarks ? marks[j] : UINT32_MAX;
+        for (; i < n && own[i] <= end; i++) {
+            uint32_t pos = own[i];
+            if (i + ROUTED_PREFETCH_EVENT < n)
+                prefetch_event(&ev[own[i + ROUTED_PREFETCH_EVENT]]);
+            if (i + BOOK_PREFETCH_FAR < n)
+                book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_FAR]], 0);
+            if (i + BOOK_PREFETCH_NEAR < n)
+                book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_NEAR]], 1);
+            if (unlikely(ev[pos].ts >= s->snap_next))
+                snapshot(s, ev[pos].ts);
+            apply_one(s, &ev[pos]);
+        }
+        if (j < nmarks)
+            advance_mark(s, ev[end].ts);
     }
-    while (j < nmarks)
-        advance_mark(s, ev[marks[j++]].ts);
     s->events += n;
 }

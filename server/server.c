@@ -245,11 +245,11 @@ static void lost(void *ctx, uint64_t from, uint64_t count)
 
 /* Snapshot hooks (worker and cross-section threads). The records' publish time is the wall
  * clock: the one clock of every *_ns an endpoint returns. */
-static void on_batch(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, size_t n,
-                     const uint8_t *owner, bool force)
+static void on_batch(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, const uint32_t *own,
+                     size_t n, const uint8_t *owner, bool force)
 {
     server_t *s = ctx;
-    snapshot_after_batch(&s->snap, w, sh, &s->symbols, ev, n, owner, clock_wall_ns(), force);
+    snapshot_after_batch(&s->snap, w, sh, &s->symbols, ev, own, n, owner, clock_wall_ns(), force);
 }
 
 static void on_xs(void *ctx, const xsection_t *x)

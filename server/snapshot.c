@@ -306,18 +306,29 @@ static void publish_one(snapshot_t *s, snapshot_worker_t *wk, const shard_t *sh,
 }
 
 void snapshot_after_batch(snapshot_t *s, unsigned w, const shard_t *sh, const symtab_t *names,
-                          const ev_t *ev, size_t n, const uint8_t *owner, uint64_t now_ns,
-                          bool force)
+                          const ev_t *ev, const uint32_t *own, size_t n, const uint8_t *owner,
+                          uint64_t now_ns, bool force)
 {
     if (unlikely(w >= s->nworkers))
         return;
     snapshot_worker_t *wk = &s->w[w];
-    for (size_t i = 0; i < n; i++) {
-        uint16_t loc = ev[i].locate;
-        if (loc == 0 || (owner && owner[loc] != w))
-            continue;
-        s->last_ts[loc] = ev[i].ts;
-        mark(wk, loc);
+    if (own) {
+        /* the routed positions: every one is w's */
+        for (size_t i = 0; i < n; i++) {
+            const ev_t *e = &ev[own[i]];
+            if (e->locate == 0)
+                continue;
+            s->last_ts[e->locate] = e->ts;
+            mark(wk, e->locate);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint16_t loc = ev[i].locate;
+            if (loc == 0 || (owner && owner[loc] != w))
+                continue;
+            s->last_ts[loc] = ev[i].ts;
+            mark(wk, loc);
+        }
     }
     if (!force && MEM_LD(wk->publishes) > 0 && now_ns >= wk->last_pub_ns &&
         now_ns - wk->last_pub_ns < s->interval_ns)

@@ -152,14 +152,17 @@ int snapshot_init(snapshot_t *s, const config_t *cfg, unsigned nworkers);
 /* Free everything; a zeroed or finished snapshot_t is accepted. No thread may use it. */
 void snapshot_fini(snapshot_t *s);
 
-/* Worker w, right after it applied ev[0..n) to sh: mark the locates it owns (owner[locate] ==
- * w; owner NULL: every locate, for a single worker) dirty, and if interval_ns has passed since
- * its last publish, or force, publish every dirty record (and all of its records when its bar
- * clock moved). names may be NULL (records then have no symbol). n may be 0 (an idle, forced
- * publish). Allocates nothing; never waits. */
+/* Worker w, right after it applied a batch to sh: mark the locates of its events dirty, and if
+ * interval_ns has passed since its last publish, or force, publish every dirty record (and all
+ * of its records when its bar clock moved). Its events: with own, ev[own[0]], ..., ev[own[n-1]]
+ * (positions in feed order: the pipeline's routed list, all of them w's; the cost is
+ * proportional to n); without, ev[0..n) filtered by owner[locate] == w (owner NULL: every
+ * locate, for a single worker). owner also names w's records when the bar clock moved. names
+ * may be NULL (records then have no symbol). n may be 0 (an idle, forced publish). Allocates
+ * nothing; never waits. */
 void snapshot_after_batch(snapshot_t *s, unsigned w, const shard_t *sh, const symtab_t *names,
-                          const ev_t *ev, size_t n, const uint8_t *owner, uint64_t now_ns,
-                          bool force);
+                          const ev_t *ev, const uint32_t *own, size_t n, const uint8_t *owner,
+                          uint64_t now_ns, bool force);
 /* Cross-section thread, after xsection_compute returned 0: publish x. 0, or -EAGAIN (x has no
  * result; nothing published). Allocates nothing; never waits. */
 int snapshot_publish_xs(snapshot_t *s, const xsection_t *x);

@@ -216,6 +216,27 @@ def main():
                                    text=True).stdout)
     check("replay_reads_the_journal", rj["messages"] == total, f"{rj['messages']} != {total}")
 
+    # ---- 1b. three shard workers: each marks only its own events; same answers as one -------
+    # /v1/symbols (last, volume, trades, vwap, bid, ask, bar return, last event's ts) of every
+    # symbol equals the one-worker server's above; the steady state allocates nothing.
+    rsrv = Server("routed", os.path.join(TMP, "r.journal"), ["--set", "pipeline.workers=3"])
+    f = feed(day, f"tcp://127.0.0.1:{rsrv.tcp}", "--rate", "max")
+    out, _ = f.communicate(timeout=120)
+    got = rsrv.wait_seq(total + 1)
+    time.sleep(0.5)
+    _, one = srv.json("/v1/symbols")
+    _, three = rsrv.json("/v1/symbols")
+    one = sorted((one or {}).get("symbols", []), key=lambda r: r["symbol"])
+    three = sorted((three or {}).get("symbols", []), key=lambda r: r["symbol"])
+    diff = [(a, b) for a, b in zip(one, three) if a != b]
+    check("routed_3_workers_symbols_equal_one_worker",
+          f.returncode == 0 and got == total + 1 and len(one) == 24 and len(three) == 24
+          and not diff, f"next sequence {got}, {len(one)}/{len(three)} symbols, {diff[:2]}")
+    churn = rsrv.metric("tickcore_memory_churn_total", 'tag="server"')
+    rc, out = rsrv.stop()
+    check("routed_3_workers_no_churn", rc == 0 and churn == 0 and
+          "allocations while serving (after the seal): 0 " in out, f"exit {rc}, churn {churn}")
+
     # ---- 2. every endpoint -------------------------------------------------------------------
     for path, want in (("/healthz", 200), ("/metrics", 200), ("/v1/symbols", 200),
                        ("/v1/symbols/" + top[0]["symbol"] + "?depth=3", 200),

@@ -14,6 +14,7 @@
  *  - pipeline_balance on a hand-worked example (greedy, largest first).
  *  - A day published faster than the serve hook's analytics interval: pipeline_sync sees every
  *    row pushed, and the idle tick (pipeline_publish_tick) computes them (#16's 503 on /v1/mst).
+ *  - The serve hook (on_batch) is handed exactly each worker's own events, K = 1, 3, 8.
  * The oracle for the K = 1 run itself is the single-shard path (engine/shard, tested with the
  * generator's truth in test_xsection) applied directly on this thread.
  */
@@ -107,6 +108,35 @@ static void skew(ev_t *ev, size_t n)
             ev[i].locate = 1;
 }
 
+/* The serve hook (on_batch) when g_hook: per locate, the events handed to it (each locate is
+ * written by the one worker that owns it while the session lasts), and per worker what it saw
+ * wrong: positions not increasing, or an event of a locate it does not own. */
+static bool g_hook;
+static uint64_t g_hook_loc[NSYM + 1];
+static uint64_t g_hook_bad[PIPE_MAX_WORKERS];
+static uint64_t g_hook_calls[PIPE_MAX_WORKERS];
+
+static void hook(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, const uint32_t *own,
+                 size_t n, const uint8_t *owner, bool force)
+{
+    (void)ctx;
+    (void)sh;
+    (void)force;
+    g_hook_calls[w]++;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t pos = own ? own[i] : (uint32_t)i;
+        if (own && i > 0 && pos <= own[i - 1]) {
+            g_hook_bad[w]++;
+            continue;
+        }
+        uint16_t loc = ev[pos].locate;
+        if (owner ? owner[loc] != w : own != NULL)
+            g_hook_bad[w]++;
+        else if (loc <= NSYM)
+            g_hook_loc[loc]++;
+    }
+}
+
 /* matrix.estimator and matrix.shrinkage of the runs (test_pipeline_every_estimator_...) */
 static uint32_t g_estimator = CFG_EST_SUBSAMPLE, g_shrinkage = CFG_SHRINK_NONE;
 
@@ -138,6 +168,12 @@ static void run_passes(unsigned workers, uint32_t batches, uint32_t batch_events
     assert_int_equal(stream_init(&s, &sc, &sy), 0);
     assert_int_equal(pipeline_init(&p, &cfg, &sy), 0);
     p.worker_delay_ns = delay_ns;
+    if (g_hook) {
+        p.on_batch = hook;
+        memset(g_hook_loc, 0, sizeof g_hook_loc);
+        memset(g_hook_bad, 0, sizeof g_hook_bad);
+        memset(g_hook_calls, 0, sizeof g_hook_calls);
+    }
     assert_int_equal(pipeline_start(&p), 0);
 
     malloc_count_t before;
@@ -357,6 +393,36 @@ static void test_pipeline_balance_packs_largest_first(void **state)
     symtab_fini(&sy);
 }
 
+/* The serve hook gets each worker's own events only (serve's snapshots touch no other event):
+ * with K = 1, 3 and 8 the events it is handed add up, locate by locate, to what the test itself
+ * counted in the batches it decoded; none is another worker's; every worker is called for every
+ * batch. */
+static void test_pipeline_hook_gets_each_workers_own_events(void **state)
+{
+    (void)state;
+    static run_result_t r;
+    static const unsigned ks[] = {1, 3, 8};
+    g_hook = true;
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        run(ks[t], 16, 1000, 0, &r);
+        assert_int_equal(r.applied, g_messages);
+        uint64_t total = 0;
+        for (int loc = 0; loc <= NSYM; loc++) {
+            if (g_hook_loc[loc] != r.loc_msgs[loc])
+                fail_msg("K=%u locate %d: hook saw %llu events, the batches held %llu", ks[t], loc,
+                         (unsigned long long)g_hook_loc[loc], (unsigned long long)r.loc_msgs[loc]);
+            total += r.loc_msgs[loc];
+        }
+        assert_true(total > g_messages / 2); /* the check covered most of the day */
+        for (unsigned w = 0; w < ks[t]; w++) {
+            assert_int_equal(g_hook_bad[w], 0);
+            assert_int_equal(g_hook_calls[w], g_hook_calls[0]);
+        }
+        assert_true(g_hook_calls[0] >= g_messages / 1000);
+    }
+    g_hook = false;
+}
+
 static void test_pipeline_backpressure_loses_nothing(void **state)
 {
     (void)state;
@@ -467,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_every_estimator_independent_of_workers),
         cmocka_unit_test(test_pipeline_skewed_day_same_results_and_rebalanced),
         cmocka_unit_test(test_pipeline_balance_packs_largest_first),
+        cmocka_unit_test(test_pipeline_hook_gets_each_workers_own_events),
         cmocka_unit_test(test_pipeline_backpressure_loses_nothing),
         cmocka_unit_test(test_pipeline_new_session_starts_clean),
         cmocka_unit_test(test_pipeline_steady_state_allocates_nothing),

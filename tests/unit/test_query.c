@@ -269,7 +269,7 @@ static int setup(void **state)
     ev[n++] = (ev_t){.ts = t++, .type = 'D', .locate = 2, .ref = 10};
     ev[n++] = ev_add(t++, 20, 11, 'B', PX(60.50), 100);
     shard_apply(&f->sh, ev, n);
-    snapshot_after_batch(&f->s, 0, &f->sh, &f->sy, ev, n, NULL, NOW, true);
+    snapshot_after_batch(&f->s, 0, &f->sh, &f->sy, ev, NULL, n, NULL, NOW, true);
 
     for (int r = 0; r < NROWS; r++) {
         double m = gauss(), a = gauss(), b = gauss();
@@ -382,7 +382,7 @@ static void test_query_symbols_return_of_last_closed_bar(void **state)
          .side = 'B'},
     };
     shard_apply(&f->sh, ev, 2);
-    snapshot_after_batch(&f->s, 0, &f->sh, &f->sy, ev, 2, NULL, NOW + 1, true);
+    snapshot_after_batch(&f->s, 0, &f->sh, &f->sy, ev, NULL, 2, NULL, NOW + 1, true);
     assert_int_equal(query_symbols(&f->s, &f->jb), 200);
     assert_true(json_valid(f->buf));
     const char *a = strstr(f->buf, "{\"symbol\":\"AAPL\"");

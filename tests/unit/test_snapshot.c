@@ -2,7 +2,8 @@
  * test_snapshot: published snapshots against values computed by hand and against the structures
  * they copy. A shard applies a hand-made stream (adds, executions, a cancel, a cross, a hidden
  * trade) and the records must show the best bid and offer, depth, VWAP, OHLC and bars worked out
- * here; the interval, the owner filter, the bar-roll republish and the slot limit behave as
+ * here; the interval, the owner filter, the routed positions (only the listed events are marked),
+ * the bar-roll republish and the slot limit behave as
  * documented. The cross-section snapshot of a real xsection, fed rows from a two-sector factor
  * model, must equal the xsection's own arrays and a naive Pearson correlation computed here.
  * Concurrency: a writer publishes records (through the real shard and after_batch) and
@@ -187,7 +188,7 @@ static void test_snapshot_records_match_hand_computed_values(void **state)
     ev_t ev[32];
     size_t n = day_one(ev);
     shard_apply(&sh, ev, n);
-    snapshot_after_batch(&s, 0, &sh, &sy, ev, n, NULL, 5000000, false); /* first: publishes */
+    snapshot_after_batch(&s, 0, &sh, &sy, ev, NULL, n, NULL, 5000000, false); /* first: publishes */
 
     snapshot_sym_t r;
     assert_int_equal(snapshot_find(&s, "AAPL", &r, 3), 0);
@@ -274,11 +275,11 @@ static void test_snapshot_records_match_hand_computed_values(void **state)
     /* within the interval: marked, not published; after it: published */
     ev_t more[2] = {ev_add(T0 + 2000, 1, 20, 'B', PX(150.02), 7)};
     shard_apply(&sh, more, 1);
-    snapshot_after_batch(&s, 0, &sh, &sy, more, 1, NULL, 5500000, false);
+    snapshot_after_batch(&s, 0, &sh, &sy, more, NULL, 1, NULL, 5500000, false);
     assert_int_equal(snapshot_get(&s, 1, &r, 3), 0);
     assert_int_equal(r.version, 1);
     assert_int_equal(r.bid, PX(150.01));
-    snapshot_after_batch(&s, 0, &sh, &sy, NULL, 0, NULL, 6000000, false); /* 1 ms later */
+    snapshot_after_batch(&s, 0, &sh, &sy, NULL, NULL, 0, NULL, 6000000, false); /* 1 ms later */
     assert_int_equal(snapshot_get(&s, 1, &r, 3), 0);
     assert_int_equal(r.version, 2);
     assert_int_equal(r.bid, PX(150.02));
@@ -290,7 +291,7 @@ static void test_snapshot_records_match_hand_computed_values(void **state)
     /* the bar clock moves (an event of no symbol): every record gets its closed bar */
     ev_t roll = ev_sys(T0 + BAR_NS + 5);
     shard_apply(&sh, &roll, 1);
-    snapshot_after_batch(&s, 0, &sh, &sy, &roll, 1, NULL, 6000001, true);
+    snapshot_after_batch(&s, 0, &sh, &sy, &roll, NULL, 1, NULL, 6000001, true);
     assert_int_equal(snapshot_find(&s, "AAPL", &r, 3), 0);
     assert_int_equal(r.version, 3);
     assert_true(r.flags & SNAPSHOT_HAS_LAST_BAR);
@@ -322,6 +323,64 @@ static void test_snapshot_records_match_hand_computed_values(void **state)
     assert_no_server_bytes();
 }
 
+/* ---- routed positions (serve with K > 1) ----------------------------------------------------- */
+
+/* A worker hands the positions of its own events (the pipeline's routed list): only those are
+ * marked, with the last one's feed time; events outside the list are not looked at, whoever owns
+ * them (the cost is the list's, not the batch's). Values by hand. */
+static void test_snapshot_routed_positions_mark_only_the_listed_events(void **state)
+{
+    (void)state;
+    config_t cfg;
+    small_config(&cfg);
+    cfg.snapshot_interval_ns = 0;
+    symtab_t sy;
+    name_symbols(&sy);
+    static shard_t sh0, sh1;
+    assert_int_equal(shard_init(&sh0, &cfg, 2, NULL, NULL), 0);
+    assert_int_equal(shard_init(&sh1, &cfg, 2, NULL, NULL), 0);
+    static snapshot_t s;
+    assert_int_equal(snapshot_init(&s, &cfg, 2), 0);
+    static uint8_t owner[65536];
+    for (unsigned i = 0; i < 65536; i++)
+        owner[i] = (uint8_t)(i % 2);
+
+    /* AAPL (1) and IBM (3) are worker 1's, MSFT (2) worker 0's; position 2 has no symbol */
+    ev_t ev[6] = {ev_add(T0, 1, 1, 'B', PX(10), 1),
+                  ev_add(T0 + 1, 2, 2, 'B', PX(20), 2),
+                  ev_sys(T0 + 2),
+                  ev_add(T0 + 3, 1, 3, 'B', PX(11), 4),
+                  ev_add(T0 + 4, 3, 4, 'B', PX(30), 3),
+                  ev_add(T0 + 5, 2, 5, 'B', PX(21), 6)};
+    const uint32_t own0[] = {1, 5}, own1[] = {0, 2, 3}; /* 4 (IBM) left out on purpose */
+    shard_apply_part(&sh0, ev, 6, owner, 0);
+    shard_apply_part(&sh1, ev, 6, owner, 1);
+    snapshot_after_batch(&s, 0, &sh0, &sy, ev, own0, 2, owner, 7, false);
+    snapshot_after_batch(&s, 1, &sh1, &sy, ev, own1, 3, owner, 8, false);
+    snapshot_sym_t r;
+    assert_int_equal(snapshot_find(&s, "MSFT", &r, 3), 0);
+    assert_int_equal(r.ts, T0 + 5);
+    assert_int_equal(r.bid, PX(21));
+    assert_int_equal(r.bid_size, 6);
+    assert_int_equal(r.publish_ns, 7);
+    assert_int_equal(snapshot_find(&s, "AAPL", &r, 3), 0);
+    assert_int_equal(r.ts, T0 + 3);
+    assert_int_equal(r.bid, PX(11));
+    assert_int_equal(r.bid_size, 4);
+    assert_int_equal(r.nbid, 2);
+    assert_int_equal(r.publish_ns, 8);
+    /* not in worker 1's list: not marked, so not published */
+    assert_int_equal(snapshot_find(&s, "IBM", &r, 3), -ENOENT);
+    snapshot_counters_t c;
+    snapshot_counters(&s, &c);
+    assert_int_equal(c.records, 2);
+    snapshot_fini(&s);
+    shard_fini(&sh0);
+    shard_fini(&sh1);
+    symtab_fini(&sy);
+    assert_no_server_bytes();
+}
+
 /* ---- owners, slot limit, bad configuration ------------------------------------------------- */
 
 static void test_snapshot_owner_filter_and_slot_limit(void **state)
@@ -346,26 +405,26 @@ static void test_snapshot_owner_filter_and_slot_limit(void **state)
                   ev_add(T0 + 2, 3, 3, 'B', PX(30), 3)};
     shard_apply_part(&sh0, ev, 3, owner, 0);
     shard_apply_part(&sh1, ev, 3, owner, 1);
-    snapshot_after_batch(&s, 0, &sh0, &sy, ev, 3, owner, 1, false); /* MSFT only */
+    snapshot_after_batch(&s, 0, &sh0, &sy, ev, NULL, 3, owner, 1, false); /* MSFT only */
     snapshot_sym_t r;
     assert_int_equal(snapshot_slots(&s), 1);
     assert_int_equal(snapshot_find(&s, "MSFT", &r, 3), 0);
     assert_int_equal(r.bid, PX(20));
     assert_int_equal(snapshot_find(&s, "AAPL", &r, 3), -ENOENT);
-    snapshot_after_batch(&s, 1, &sh1, &sy, ev, 3, owner, 1, false); /* AAPL, then IBM: full */
+    snapshot_after_batch(&s, 1, &sh1, &sy, ev, NULL, 3, owner, 1, false); /* AAPL, then IBM: full */
     assert_int_equal(snapshot_find(&s, "AAPL", &r, 3), 0);
     assert_int_equal(r.bid, PX(10));
     assert_int_equal(r.bid_size, 1);
     assert_int_equal(snapshot_find(&s, "IBM", &r, 3), -ENOENT);
     assert_int_equal(snapshot_get(&s, 3, &r, 3), -ENOENT);
-    snapshot_after_batch(&s, 1, &sh1, &sy, ev, 3, owner, 2, false); /* still full: counted */
+    snapshot_after_batch(&s, 1, &sh1, &sy, ev, NULL, 3, owner, 2, false); /* still full: counted */
     snapshot_counters_t c;
     snapshot_counters(&s, &c);
     assert_int_equal(c.slots, 2);
     assert_int_equal(c.no_slot, 2);
     assert_int_equal(c.records, 1 + 1 + 1);
     /* a worker number out of range is ignored */
-    snapshot_after_batch(&s, 7, &sh1, &sy, ev, 3, owner, 3, true);
+    snapshot_after_batch(&s, 7, &sh1, &sy, ev, NULL, 3, owner, 3, true);
     snapshot_fini(&s);
 
     /* bad configurations */
@@ -613,7 +672,8 @@ static void test_snapshot_publishing_and_reading_allocate_nothing(void **state)
             ev[i].ts += BAR_NS / 4; /* bars roll now and then */
         /* re-adds of live references are counted duplicates: the book copes */
         shard_apply(&sh, ev, n);
-        snapshot_after_batch(&s, 0, &sh, &sy, ev, n, NULL, (uint64_t)round + 1, round % 3 == 0);
+        snapshot_after_batch(&s, 0, &sh, &sy, ev, NULL, n, NULL, (uint64_t)round + 1,
+                             round % 3 == 0);
         bad += snapshot_publish_xs(&s, &x) != 0;
         snapshot_sym_t r;
         bad += snapshot_find(&s, "AAPL", &r, 3) != 0;
@@ -723,7 +783,7 @@ static void *writer_main(void *arg)
             }
         }
         shard_apply(sh, ev, n);
-        snapshot_after_batch(rc->s, 0, sh, rc->sy, ev, n, NULL, c, false);
+        snapshot_after_batch(rc->s, 0, sh, rc->sy, ev, NULL, n, NULL, c, false);
     }
     shard_fini(sh);
     free(sh);
@@ -949,6 +1009,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_snapshot_records_match_hand_computed_values, reset_counters),
         cmocka_unit_test_setup(test_snapshot_owner_filter_and_slot_limit, reset_counters),
+        cmocka_unit_test_setup(test_snapshot_routed_positions_mark_only_the_listed_events,
+                               reset_counters),
         cmocka_unit_test_setup(test_snapshot_xs_equals_xsection_and_naive_correlation,
                                reset_counters),
         cmocka_unit_test_setup(test_snapshot_publishing_and_reading_allocate_nothing,
