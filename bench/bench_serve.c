@@ -11,8 +11,9 @@
  * things run at once: `tickcore feed --json` publishes the day; a query thread sends a fixed mix of
  * HTTP/1.1 requests over 4 keep-alive connections (50% /v1/symbols/{SYM}?depth=5, 20%
  * /v1/correlation?symbols=A,B,C, 10% each /metrics, /v1/mst, /healthz) on an open-loop schedule of
- * 1,000 requests/s from a thread that asks for SCHED_FIFO 1 (it stands for a client on another
- * machine; granted when run as root or with CAP_SYS_NICE, printed): request i is due at t0 + i ms
+ * 1,000 requests/s from a thread that asks for SCHED_FIFO 2, one above the server's HTTP thread
+ * (it stands for a client on another machine; granted when run as root or with CAP_SYS_NICE,
+ * printed): request i is due at t0 + i ms
  * and its latency runs from that scheduled time to the last byte of its answer, so a stall delays
  * every request behind it and shows in the percentiles (no coordinated omission); and a sampler
  * reads the server's RSS from /proc/PID/statm every 100 ms. Printed per run: the ingest rate
@@ -28,8 +29,9 @@
  * endpoint's first 200 (warm-up) or a documented 404/503 later, churn, a non-zero exit status.
  * TICKCORE_BENCH_SERVE_RUNS=tcp-peak (a comma list of run names) runs only those runs: with
  * TICKCORE_BENCH_SERVE_MESSAGES=2M that is a short measurement (make compare uses it).
- * The paced runs start the server with http.boost=true, the maximum-rate runs without;
- * TICKCORE_BENCH_SERVE_BOOST=on (or off) asks for it in every run (or none).
+ * The server runs with its own http.boost default; TICKCORE_BENCH_SERVE_BOOST=on (or off) sets
+ * it in every run. The summary's boost column: on, off, or dflt+ / dflt- (the default, and
+ * whether the HTTP thread was at SCHED_FIFO at the end of the run).
  * Every buffer of the bench is allocated before the first run; the folder is removed at the end
  * (on an error the logs are kept and named).
  */
@@ -260,6 +262,7 @@ typedef struct hconn {
     char *buf; /* RECV_CAP bytes */
     size_t len;
     bool busy;
+    bool resent;     /* the request in flight was sent again on a new connection */
     uint64_t idx;    /* the request in flight (load thread) */
     uint64_t t_sent; /* when it was sent */
 } hconn_t;
@@ -473,6 +476,8 @@ typedef struct load {
                         connection) */
     histo_t wake;    /* the load thread's own lateness: waking from a timed wait - its end */
     uint64_t sent, done, ok, warmup, other, unsent, max_backlog, over_1ms;
+    uint64_t reopened, resent; /* idle connections the server closed: opened again; requests
+                                  sent again after such a close raced them */
     uint64_t kind_done[K_COUNT], kind_ok[K_COUNT], kind_warm[K_COUNT], kind_other[K_COUNT];
     bool seen_ok[K_COUNT];
     int codes[16];
@@ -548,15 +553,25 @@ static void on_answer(load_t *L, hconn_t *c, int status, uint64_t t)
         load_fail(L, "%s", desc);
 }
 
+/* The server has closed this idle connection (its end of file, or an error, is waiting). */
+static bool conn_closed(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLIN));
+}
+
 static void *load_main(void *arg)
 {
     load_t *L = arg;
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the scheduled time, not 50 us later */
-    /* The client stands for another machine: where permitted it runs at the lowest real-time
-     * priority so that the server's ingest threads (and anything else on the 2 cores) do not make
-     * it late; the server's HTTP thread asks for the same (server/server.c, sched_boost). Its
-     * own remaining lateness is still measured and printed below. */
-    struct sched_param sp = {.sched_priority = sched_get_priority_min(SCHED_FIFO)};
+    /* The client stands for another machine: where permitted it runs at real-time priority 2,
+     * one above the server's HTTP thread (SCHED_FIFO 1 with http.boost, server/server.c), so that
+     * neither the server's threads, its HTTP thread included, nor anything else on the 2 cores
+     * makes it late: at equal priority a FIFO thread waits for the other to block, and the
+     * server's thread would then delay its own client's sends and the reading of its answers.
+     * What remains (the kernel finishing other work before it switches, interrupts) is
+     * measured and printed below as the load thread's own lateness. */
+    struct sched_param sp = {.sched_priority = sched_get_priority_min(SCHED_FIFO) + 1};
     L->rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
     uint64_t next = 0, limit = UINT64_MAX, drain_end = 0;
     struct pollfd pfd[NCONN];
@@ -574,6 +589,14 @@ static void *load_main(void *arg)
             hconn_t *c = &L->c[i];
             if (c->busy)
                 continue;
+            /* An idle connection the server has closed (a fresh one unused for
+             * http.header_timeout, or one idle for http.timeout) is opened again, as any HTTP
+             * client does with its pool: counted, not an error. */
+            if (c->fd >= 0 && conn_closed(c->fd)) {
+                close(c->fd);
+                c->fd = -1;
+                L->reopened++;
+            }
             if (c->fd < 0 && (c->fd = tcp_connect(L->port)) < 0) {
                 load_fail(L, "connect to 127.0.0.1:%u: %s", L->port, strerror(errno));
                 break;
@@ -584,6 +607,7 @@ static void *load_main(void *arg)
                 break;
             }
             c->busy = true;
+            c->resent = false;
             c->t_sent = clock_mono_ns();
             uint64_t sched = L->t0 + next * PERIOD_NS;
             histo_record(&L->late, c->t_sent > sched ? c->t_sent - sched : 0);
@@ -635,6 +659,21 @@ static void *load_main(void *arg)
             ssize_t r = recv(c->fd, c->buf + c->len, RECV_CAP - 1 - c->len, MSG_DONTWAIT);
             if (r < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
+            if (r == 0 && c->len == 0 && !c->resent) {
+                /* closed as the request went out (the idle deadline raced the send): sent
+                 * again once on a new connection, its latency still from the scheduled time */
+                close(c->fd);
+                unsigned q = (unsigned)(c->idx % NREQ);
+                if ((c->fd = tcp_connect(L->port)) < 0 ||
+                    send_all(c->fd, L->req[q], L->req_len[q]) < 0) {
+                    load_fail(L, "%s: sent again on a new connection: %s", L->req[q],
+                              strerror(errno));
+                    break;
+                }
+                c->resent = true;
+                L->resent++;
+                continue;
+            }
             if (r <= 0) {
                 load_fail(L, "%s: %s", L->req[c->idx % NREQ],
                           r == 0 ? "the server closed the connection before answering"
@@ -689,6 +728,7 @@ static void load_start(load_t *L, uint16_t port)
     memset(&L->wake, 0, sizeof L->wake);
     L->sent = L->done = L->ok = L->warmup = L->other = L->unsent = L->max_backlog = 0;
     L->over_1ms = L->other_max = 0;
+    L->reopened = L->resent = 0;
     memset(L->kind_done, 0, sizeof L->kind_done);
     memset(L->kind_ok, 0, sizeof L->kind_ok);
     memset(L->kind_warm, 0, sizeof L->kind_warm);
@@ -774,8 +814,11 @@ typedef struct run {
     const char *rate;   /* the feed's --rate */
     double ingest_rate; /* messages taken per second, server side */
     double p50_ms, p99_ms, p999_ms, lost, gaps;
-    double service_p99_ms; /* from the actual send: the server's part */
-    bool incomplete;       /* next_sequence never reached messages + 1 */
+    double service_p99_ms, service_p999_ms; /* from the actual send: the server's part */
+    double demotions;                       /* tickcore_http_boost_demotions_total */
+    int boost;                              /* http.boost asked for: 1, 0, -1 default */
+    bool realtime;                          /* its HTTP thread at SCHED_FIFO at the end */
+    bool incomplete;                        /* next_sequence never reached messages + 1 */
 } run_t;
 
 static const char *g_bin;
@@ -829,18 +872,19 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     snprintf(a_j, sizeof a_j, "journal.path=%s", journal);
     snprintf(a_log, sizeof a_log, "server.log=%s", slog);
     snprintf(a_to, sizeof a_to, "%s://127.0.0.1:%u", R->udp ? "udp" : "tcp", R->udp ? udp : tcp);
-    /* paced runs (a peak second, 1 M msg/s) ask for http.boost, the HTTP thread ahead of ingest;
-     * maximum-rate runs keep the default (the boost can starve MoldUDP64 recovery there) */
-    const char *bo = getenv("TICKCORE_BENCH_SERVE_BOOST"); /* on | off: every run; else paced */
-    const bool boost = bo && strcmp(bo, "on") == 0    ? true
-                       : bo && strcmp(bo, "off") == 0 ? false
-                                                      : strcmp(R->rate, "max") != 0;
+    /* http.boost (the HTTP thread ahead of the ingest threads): the binary's own default, so
+     * that an A/B of two binaries compares what each does out of the box;
+     * TICKCORE_BENCH_SERVE_BOOST=on (or off) sets it in every run */
+    const char *bo = getenv("TICKCORE_BENCH_SERVE_BOOST");
+    const int boost = bo && strcmp(bo, "on") == 0 ? 1 : bo && strcmp(bo, "off") == 0 ? 0 : -1;
     char *sargv[] = {
         (char *)g_bin, "serve", "--set", a_tcp,
         "--set",       a_udp,   "--set", a_http,
         "--set",       a_j,     "--set", "journal.fsync=interval",
         "--set",       a_log,   "--set", boost ? "http.boost=true" : "http.boost=false",
         NULL};
+    if (boost < 0)
+        sargv[14] = NULL; /* neither --set http.boost */
     printf("\n== %s: tickcore feed --to %s --rate %s, into tickcore serve (journal fsync "
            "interval), 1,000 queries/s\n",
            R->name, a_to, R->rate);
@@ -979,7 +1023,7 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
         die("%s: /metrics answered %d: %.300s", R->name, mst, m);
     double churn = 0, m_total = 0, gaps = 0, rec = 0, lost = 0, rereq = 0, dups = 0, full_waits = 0,
            jwaits = 0, fsyncs = 0, rss_m = 0, dgrams = 0, store_full = 0, held_peak = 0,
-           lost_gaps = 0;
+           lost_gaps = 0, http_rt = 0, demotions = 0;
     int churn_tags = prom_sum(m, "tickcore_memory_churn_total", &churn);
     prom_sum(m, "tickcore_messages_total", &m_total);
     prom_sum(m, "tickcore_udp_gaps_total", &gaps);
@@ -995,6 +1039,18 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     prom_sum(m, "tickcore_journal_buffer_waits_total", &jwaits);
     prom_sum(m, "tickcore_journal_fsyncs_total", &fsyncs);
     prom_sum(m, "tickcore_resident_bytes", &rss_m);
+    bool have_rt = prom_sum(m, "tickcore_http_realtime", &http_rt) > 0;
+    /* the server's own time per request: request line parsed -> response queued (the handler,
+     * no waiting for the CPU before or after); whole server life, the warm-up included */
+    double h_q[3] = {0, 0, 0};
+    bool have_h =
+        prom_sum(m, "tickcore_http_request_duration_seconds{quantile=\"0.5\"}", &h_q[0]) > 0;
+    prom_sum(m, "tickcore_http_request_duration_seconds{quantile=\"0.99\"}", &h_q[1]);
+    prom_sum(m, "tickcore_http_request_duration_seconds{quantile=\"0.999\"}", &h_q[2]);
+    prom_sum(m, "tickcore_http_boost_demotions_total", &demotions);
+    R->demotions = demotions;
+    R->boost = boost;
+    R->realtime = have_rt && http_rt > 0;
     R->lost = lost;
     R->gaps = gaps;
     if (ctl->fd >= 0) {
@@ -1058,17 +1114,29 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
                g_messages);
         g_failed = 1;
     }
+    printf("  http.boost %s: the HTTP thread at SCHED_FIFO at the end: %s; demotions to the fair "
+           "boost (busy or UDP trouble): %.0f\n",
+           boost > 0    ? "=true"
+           : boost == 0 ? "=false"
+                        : "(the binary's default)",
+           have_rt ? (http_rt > 0 ? "yes" : "no") : "(no gauge)", demotions);
+    if (have_h)
+        printf(
+            "  the server's own time per request (tickcore_http_request_duration_seconds: request "
+            "line parsed -> response queued): p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms\n",
+            h_q[0] * 1e3, h_q[1] * 1e3, h_q[2] * 1e3);
     printf("queries (open loop, %u/s over %d keep-alive connections, load thread %s; latency from "
            "the scheduled send time to the whole answer):\n",
-           RATE_HZ, NCONN, L->rt ? "SCHED_FIFO 1" : "default priority");
+           RATE_HZ, NCONN, L->rt ? "SCHED_FIFO 2" : "default priority");
     printf("  %" PRIu64 " sent, %" PRIu64 " answered: %" PRIu64 " 200, %" PRIu64
            " warm-up (404/503 before the endpoint's first 200: no directory or cross-section "
            "yet), %" PRIu64 " other",
            L->sent, L->done, L->ok, L->warmup, L->other);
     for (int i = 0; i < L->ncodes; i++)
         printf("%s%" PRIu64 " x %d", i ? ", " : " (", L->code_n[i], L->codes[i]);
-    printf("%s; most requests waiting for a free connection: %" PRIu64 "\n", L->ncodes ? ")" : "",
-           L->max_backlog);
+    printf("%s; most requests waiting for a free connection: %" PRIu64 "; idle connections "
+           "the server closed, opened again: %" PRIu64 ", requests sent again: %" PRIu64 "\n",
+           L->ncodes ? ")" : "", L->max_backlog, L->reopened, L->resent);
     if (L->first_other[0])
         printf("  the first other answer: %s\n", L->first_other);
     print_lat("200 answers, whole run", &L->all);
@@ -1087,6 +1155,7 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     R->p50_ms = L->all.n ? (double)histo_quantile(&L->all, 0.5) * 1e-6 : 0;
     R->p99_ms = L->all.n ? (double)histo_quantile(&L->all, 0.99) * 1e-6 : 0;
     R->service_p99_ms = L->service.n ? (double)histo_quantile(&L->service, 0.99) * 1e-6 : 0;
+    R->service_p999_ms = L->service.n ? (double)histo_quantile(&L->service, 0.999) * 1e-6 : 0;
     double p99i = L->ingest.n ? (double)histo_quantile(&L->ingest, 0.99) * 1e-6 : 0;
     /* paced runs: p99 < 1 ms and p99.9 < 5 ms; at max rate the server has no CPU to spare and
      * the bar is p99 < 5 ms */
@@ -1352,14 +1421,20 @@ int main(void)
     printf("\nsummary (server side, messages taken per second; ratios to %s; query latency from "
            "the scheduled send, p99 also from the actual send):\n",
            runs[0].name);
-    printf("  %-10s %-6s %8s %6s %6s %9s %8s %8s %9s %10s\n", "run", "rate", "M msg/s", "ratio",
-           "gaps", "lost msgs", "p50 ms", "p99 ms", "p99.9 ms", "sent p99");
+    printf("  %-10s %-6s %8s %6s %6s %9s %8s %8s %9s %10s %10s %5s %8s\n", "run", "rate", "M msg/s",
+           "ratio", "gaps", "lost msgs", "p50 ms", "p99 ms", "p99.9 ms", "sent p99", "sent p99.9",
+           "boost", "demoted");
     for (size_t i = 0; i < nruns; i++)
-        printf("  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f%s\n", runs[i].name,
-               runs[i].rate, runs[i].ingest_rate / 1e6, runs[i].ingest_rate / runs[0].ingest_rate,
-               runs[i].gaps, runs[i].lost, runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms,
-               runs[i].service_p99_ms,
-               runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
+        printf("  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f %10.3f %5s %8.0f%s\n",
+               runs[i].name, runs[i].rate, runs[i].ingest_rate / 1e6,
+               runs[i].ingest_rate / runs[0].ingest_rate, runs[i].gaps, runs[i].lost,
+               runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms, runs[i].service_p99_ms,
+               runs[i].service_p999_ms,
+               runs[i].boost > 0    ? "on"
+               : runs[i].boost == 0 ? "off"
+               : runs[i].realtime   ? "dflt+"
+                                    : "dflt-",
+               runs[i].demotions, runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
     if (g_failed)
         printf("ERRORS above\n");
     clean_dir(g_failed != 0);
