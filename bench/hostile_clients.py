@@ -1,21 +1,29 @@
 #!/usr/bin/python3
-"""bench/hostile_clients.py TICKCORE [SLOW_HTTP] [SILENT_TCP] [SECONDS]: a good client's queries
-against a fed `tickcore serve` while bad clients hold connections open.
+"""bench/hostile_clients.py TICKCORE [SLOW_HTTP] [SILENT_TCP] [SECONDS] [--set KEY=VALUE ...]:
+a good client's queries against a fed `tickcore serve` while bad clients hold connections open.
 
-Generates a day (300,000 messages, 24 symbols), starts `serve` with its journal, publishes the
-day with `tickcore feed` over SoupBinTCP, then keeps, for SECONDS (default 20):
+Generates a day (300,000 messages, 24 symbols), starts `serve` with its journal (and any
+`--set KEY=VALUE` given here, e.g. `--set http.boost=false`), publishes the day with `tickcore
+feed` over SoupBinTCP, then keeps, for SECONDS (default 20):
   - SLOW_HTTP (default 1000) slow HTTP clients: each sends a partial request header, then one
     more header byte every 0.5 s; they come from 127.0.0.2 .. 127.0.0.41 (25 per address, under
     http.per_ip_connections), and one that the server closes is opened again at once;
   - SILENT_TCP (default 500) silent connections to the SoupBinTCP port (connect, send nothing),
     opened again when the server closes them;
 and meanwhile a good client (its own process, from 127.0.0.1) sends a new-connection
-`GET /v1/symbols/SYM` every 20 ms, rotating over the day's symbols, with a 2 s timeout, and a
-publisher logs in and sends its next sequenced message every 200 ms (whether it gets in is the
-other half of the question). Prints the good client's success rate and latency (p50, p99, max)
+`GET /v1/symbols/SYM` on an open-loop schedule of one every 20 ms (50/s), rotating over the
+day's symbols, with a 2 s timeout, and a publisher logs in and sends its next sequenced message
+every 200 ms (whether it gets in is the other half of the question). The good client and the
+publisher stand for other machines: each asks for SCHED_FIFO 2 (granted as root or with
+CAP_SYS_NICE; printed), so that the bad clients' process, which shares the 2 cores, does not make
+them late; the bad clients run in the fair class. Query i is due at t0 + 20 ms * i and its
+latency runs from that scheduled time to the last byte of the answer (no coordinated omission: a
+stall delays every query behind it and counts in each); printed beside it: the latency from the
+actual connect (the server's part plus the loopback), and the client's own lateness (actual
+connect - scheduled time). Prints the good client's success rate and latencies (p50, p99, max)
 and the publisher's logins, with the bad clients' counts actually held open (sampled), and
-the same good-client figures with no bad client first, as the baseline. Python standard library
-only; raises RLIMIT_NOFILE for its sockets.
+the same figures with no bad client first, as the baseline. Python standard library only;
+raises RLIMIT_NOFILE for its sockets.
 """
 import json
 import multiprocessing
@@ -31,10 +39,19 @@ import sys
 import tempfile
 import time
 
-BIN = os.path.abspath(sys.argv[1])
-SLOW = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-SILENT = int(sys.argv[3]) if len(sys.argv) > 3 else 500
-SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else 20.0
+ARGS, SETS = [], []
+_a = sys.argv[1:]
+while _a:
+    if _a[0] == "--set" and len(_a) > 1:
+        SETS += ["--set", _a[1]]
+        _a = _a[2:]
+    else:
+        ARGS.append(_a.pop(0))
+BIN = os.path.abspath(ARGS[0])
+SLOW = int(ARGS[1]) if len(ARGS) > 1 else 1000
+SILENT = int(ARGS[2]) if len(ARGS) > 2 else 500
+SECONDS = float(ARGS[3]) if len(ARGS) > 3 else 20.0
+PERIOD = 0.02  # the good client's schedule: one query every 20 ms
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "support"))
 from stage import free_port  # noqa: E402
@@ -47,15 +64,30 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(p / 100.0 * len(xs)))]
 
 
+def realtime():
+    """SCHED_FIFO 2 for this process (a client standing for another machine): True if granted."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(2))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def good_client(port, symbols, seconds, q):
-    """New connection per query, 2 s timeout; (ok, failures, latencies in ms)."""
-    ok, fail, lat = 0, 0, []
-    end = time.time() + seconds
-    i = 0
-    while time.time() < end:
+    """Open loop, one new-connection query every PERIOD, 2 s timeout: (ok, failures, latencies
+    from the scheduled time, from the actual connect, lateness of the connect, all in ms, rt)."""
+    rt = realtime()
+    ok, fail, lat, act, late = 0, 0, [], [], []
+    t0 = time.perf_counter() + 0.01
+    n = int(seconds / PERIOD)
+    for i in range(n):
+        due = t0 + i * PERIOD
+        now = time.perf_counter()
+        if due > now:
+            time.sleep(due - now)
         sym = symbols[i % len(symbols)]
-        i += 1
-        t0 = time.perf_counter()
+        ts = time.perf_counter()
+        late.append((ts - due) * 1e3)
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=2)
             s.settimeout(2)
@@ -68,15 +100,16 @@ def good_client(port, symbols, seconds, q):
                     break
                 buf += b
             s.close()
+            te = time.perf_counter()
             if buf.startswith(b"HTTP/1.1 200"):
                 ok += 1
-                lat.append((time.perf_counter() - t0) * 1e3)
+                lat.append((te - due) * 1e3)
+                act.append((te - ts) * 1e3)
             else:
                 fail += 1
         except OSError:
             fail += 1
-        time.sleep(0.02)
-    q.put((ok, fail, lat))
+    q.put((ok, fail, lat, act, late, rt))
 
 
 def soup(ptype, payload=b""):
@@ -85,6 +118,7 @@ def soup(ptype, payload=b""):
 
 def publisher(port, seconds, q):
     """Log in every 200 ms on a new connection; count Login Accepted within 1.5 s."""
+    realtime()
     ok, fail, lat = 0, 0, []
     end = time.time() + seconds
     login = soup(ord("L"), b"tick  core      " + b" " * 10 + b"%20d" % 0)
@@ -217,10 +251,13 @@ def run(srv_http, srv_tcp, symbols, with_attack):
 
 
 def report(label, good, pub, att):
-    ok, fail, lat = good
-    print(f"{label}: good client {ok} of {ok + fail} queries answered 200 "
-          f"({100.0 * ok / max(1, ok + fail):.2f}%), latency p50 {pct(lat, 50):.2f} ms, "
-          f"p99 {pct(lat, 99):.2f} ms, max {max(lat) if lat else float('nan'):.2f} ms; "
+    ok, fail, lat, act, late, rt = good
+    print(f"{label}: good client ({'SCHED_FIFO 2' if rt else 'fair class: real time refused'}) "
+          f"{ok} of {ok + fail} queries answered 200 ({100.0 * ok / max(1, ok + fail):.2f}%); "
+          f"from the scheduled time p50 {pct(lat, 50):.2f} ms, p99 {pct(lat, 99):.2f} ms, "
+          f"max {max(lat) if lat else float('nan'):.2f} ms; from the actual connect p50 "
+          f"{pct(act, 50):.2f}, p99 {pct(act, 99):.2f} ms; client lateness p99 "
+          f"{pct(late, 99):.2f} ms, max {max(late) if late else float('nan'):.2f} ms; "
           f"publisher logged in {pub[0]} of {pub[0] + pub[1]} times, "
           f"p99 {pct(pub[2], 99):.2f} ms")
     if att:
@@ -238,6 +275,23 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def wait_ready(port, srv):
+    """Until /healthz answers 200 (start-up prefaults its memory: seconds on a loaded machine)."""
+    end = time.time() + 120
+    while time.time() < end:
+        if srv.poll() is not None:
+            sys.exit(f"hostile_clients: tickcore serve exited at start-up ({srv.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    sys.exit("hostile_clients: tickcore serve did not answer /healthz 200 within 120 s")
+
+
 def main():
     raise_nofile()
     tmp = tempfile.mkdtemp(prefix="tickcore-hostile-")
@@ -251,13 +305,13 @@ def main():
     srv = subprocess.Popen([BIN, "serve", "--set", f"live.tcp_port={tcp}",
                             "--set", f"live.udp_port={udp}", "--set", f"http.port={http}",
                             "--set", f"journal.path={tmp}/j.journal",
-                            "--set", f"server.log={tmp}/serve.log"],
+                            "--set", f"server.log={tmp}/serve.log"] + SETS,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
+    wait_ready(http, srv)
     subprocess.run([BIN, "feed", day, "--to", f"tcp://127.0.0.1:{tcp}", "--quiet"], check=True)
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; server fed "
           f"{ref['messages']} messages; {SECONDS:.0f} s per run; {SLOW} slow HTTP clients, "
-          f"{SILENT} silent TCP connections")
+          f"{SILENT} silent TCP connections; serve {' '.join(SETS) or '(defaults)'}")
     report("no bad clients", *run(http, tcp, symbols, False))
     report(f"{SLOW} slow HTTP + {SILENT} silent TCP", *run(http, tcp, symbols, True))
     srv.terminate()
