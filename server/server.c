@@ -818,10 +818,17 @@ static int open_journal(server_t *s, char *err, size_t errlen)
  * a woken thread with a shorter slice has the earlier deadline and preempts the running one)
  * with nice -10 where permitted (CAP_SYS_NICE or RLIMIT_NICE; else the slice alone), so the HTTP
  * thread runs first when it wakes but stays a fair-class thread. That is the fallback; on top of
- * it boost_step (below) makes the thread real-time while the feed keeps up. Off by default:
- * bench_serve's udp run at max rate lost a gap for good in 1 of 4 runs with it (0 of 4 without;
- * earlier sessions: SCHED_FIFO throughout 6 of 8, SCHED_DEADLINE 400 us per 1 ms 2 of 3, the fair
- * boost alone 1 of 8, unboosted 0 of 10), so http.boost = true asks for it. */
+ * it boost_step (below) makes the thread real-time while the feed keeps up. On by default
+ * (http.boost = false turns it off): on this 2-core machine shared with other jobs (load 9-12)
+ * the unboosted HTTP thread waits behind them and behind the ingest threads: bench/serve_ab.sh,
+ * 5 interleaved rounds, query p99 at maximum TCP rate 39.8 ms unboosted against 4.5 ms, at 1 M
+ * msg/s paced 35.7 against 3.5 ms; bench/hostile_clients.py, a good client beside 1,000 slow
+ * ones, 88 against 3.0 ms. The price is maximum-rate ingest: TCP 2.20 against 1.60 M msg/s,
+ * MoldUDP64 1.48 against 0.80 (medians; paced ingest the same), with the same server CPU time
+ * (perf sched: what changes is the share of the cores the other jobs leave the ingest threads).
+ * MoldUDP64 at maximum rate lost gaps in 2 of 13 unboosted runs and 1 of 13 boosted ones (an
+ * earlier set, 1 of 4 boosted and 0 of 4 not, had made it opt-in; SCHED_FIFO with no demotion
+ * lost gaps in 6 of 8). */
 typedef struct sched_saved {
     int policy, nice, boost_nice;
     struct sched_param param;

@@ -717,22 +717,22 @@ static int mhd_thread_policy(void)
     return policy;
 }
 
-/* http.boost: with a client connected and no feed trouble, the live loop puts the HTTP thread at
- * SCHED_FIFO 1 (tickcore_http_realtime 1, and the policy the kernel reports for the thread); a
- * client that keeps it busy, requests back to back, sends it back to the fair class (counted in
- * tickcore_http_boost_demotions_total, policy SCHED_OTHER). Real time needs root or an
- * RLIMIT_RTPRIO; without either only the fallback (never real time) is checked. No figure here
- * is a time: the test waits, up to its deadline, for each state. */
+/* http.boost, on by default: with a client connected and no feed trouble, the live loop puts the
+ * HTTP thread at SCHED_FIFO 1 (tickcore_http_realtime 1, and the policy the kernel reports for
+ * the thread); a client that keeps it busy, requests back to back, sends it back to the fair
+ * class (counted in tickcore_http_boost_demotions_total, policy SCHED_OTHER). Real time needs
+ * root or an RLIMIT_RTPRIO; without either only the fallback (never real time) is checked. No
+ * figure here is a time: the test waits, up to its deadline, for each state. */
 static void test_server_boost_realtime_until_busy(void **state)
 {
     (void)state;
     if (skip_under_valgrind())
         skip();
-    char journal[96], err[200];
+    char journal[96];
     snprintf(journal, sizeof journal, "%s/boost.journal", g_dir);
     config_t cfg;
-    test_config(&cfg, journal, "10ms");
-    assert_int_equal(config_set(&cfg, "http.boost", "true", err, sizeof err), 0);
+    test_config(&cfg, journal, "10ms"); /* http.boost not set: the default */
+    assert_true(cfg.http_boost);
     struct rlimit rl = {0, 0};
     getrlimit(RLIMIT_RTPRIO, &rl);
     bool rt_allowed = geteuid() == 0 || rl.rlim_cur > 0;
@@ -768,6 +768,35 @@ static void test_server_boost_realtime_until_busy(void **state)
         assert_int_equal(rt, 0);
         print_message("real time not permitted here: checked the fallback only\n");
     }
+    stop(&r);
+    close_and_check(&r);
+}
+
+/* http.boost = false: the HTTP thread stays in the fair class however calm the server is: 30
+ * requests 20 ms apart span several of the live loop's 100 ms boost steps, and after each the
+ * thread's policy is SCHED_OTHER and tickcore_http_realtime 0 (with the boost on, the same
+ * requests see it turn SCHED_FIFO, test_server_boost_realtime_until_busy). */
+static void test_server_boost_off_stays_fair(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    char journal[96], err[200];
+    snprintf(journal, sizeof journal, "%s/boostoff.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "http.boost", "false", err, sizeof err), 0);
+    static running_t r;
+    start(&r, &cfg);
+    uint16_t http = server_http_port(r.s);
+    static char body[1 << 18];
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(http_get(http, "/metrics", body, sizeof body), 200);
+        assert_int_equal(json_u64(body, "\ntickcore_http_realtime "), 0);
+        assert_int_equal(mhd_thread_policy(), SCHED_OTHER);
+        sleep_ms(20);
+    }
+    assert_int_equal(json_u64(body, "\ntickcore_http_boost_demotions_total "), 0);
     stop(&r);
     close_and_check(&r);
 }
@@ -1065,6 +1094,7 @@ int main(void)
         cmocka_unit_test(test_server_silent_connections_cannot_lock_out_publisher),
         cmocka_unit_test(test_server_udp_allow_drops_other_sources),
         cmocka_unit_test(test_server_boost_realtime_until_busy),
+        cmocka_unit_test(test_server_boost_off_stays_fair),
         cmocka_unit_test(test_server_counters_survive_restart),
         /* last: a failure mid-way (it has been flaky under load) leaves memory that fails the
          * leak check of every test after it */
