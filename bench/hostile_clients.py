@@ -256,7 +256,8 @@ def report(label, good, pub, att):
           f"{ok} of {ok + fail} queries answered 200 ({100.0 * ok / max(1, ok + fail):.2f}%); "
           f"from the scheduled time p50 {pct(lat, 50):.2f} ms, p99 {pct(lat, 99):.2f} ms, "
           f"max {max(lat) if lat else float('nan'):.2f} ms; from the actual connect p50 "
-          f"{pct(act, 50):.2f}, p99 {pct(act, 99):.2f} ms; client lateness p99 "
+          f"{pct(act, 50):.2f}, p99 {pct(act, 99):.2f}, "
+          f"max {max(act) if act else float('nan'):.2f} ms; client lateness p99 "
           f"{pct(late, 99):.2f} ms, max {max(late) if late else float('nan'):.2f} ms; "
           f"publisher logged in {pub[0]} of {pub[0] + pub[1]} times, "
           f"p99 {pct(pub[2], 99):.2f} ms")
