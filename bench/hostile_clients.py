@@ -308,16 +308,19 @@ def main():
                             "--set", f"journal.path={tmp}/j.journal",
                             "--set", f"server.log={tmp}/serve.log"] + SETS,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_ready(http, srv)
-    subprocess.run([BIN, "feed", day, "--to", f"tcp://127.0.0.1:{tcp}", "--quiet"], check=True)
-    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; server fed "
-          f"{ref['messages']} messages; {SECONDS:.0f} s per run; {SLOW} slow HTTP clients, "
-          f"{SILENT} silent TCP connections; serve {' '.join(SETS) or '(defaults)'}")
-    report("no bad clients", *run(http, tcp, symbols, False))
-    report(f"{SLOW} slow HTTP + {SILENT} silent TCP", *run(http, tcp, symbols, True))
-    srv.terminate()
-    srv.wait(timeout=60)
-    shutil.rmtree(tmp, ignore_errors=True)
+    try:  # the server is stopped and the folder removed however this ends
+        wait_ready(http, srv)
+        subprocess.run([BIN, "feed", day, "--to", f"tcp://127.0.0.1:{tcp}", "--quiet"],
+                       check=True)
+        print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; server fed "
+              f"{ref['messages']} messages; {SECONDS:.0f} s per run; {SLOW} slow HTTP clients, "
+              f"{SILENT} silent TCP connections; serve {' '.join(SETS) or '(defaults)'}")
+        report("no bad clients", *run(http, tcp, symbols, False))
+        report(f"{SLOW} slow HTTP + {SILENT} silent TCP", *run(http, tcp, symbols, True))
+    finally:
+        srv.terminate()
+        srv.wait(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
