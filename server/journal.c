@@ -20,6 +20,7 @@
 #include "base/byteorder.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fault.h"
 #include "base/fdio.h"
 #include "base/hints.h"
 #include "ingest/itch.h"
@@ -183,8 +184,7 @@ static void complete(journal_t *j, uint64_t ud, int res)
         return; /* not ours (cannot happen) */
     uint32_t oi = (uint32_t)ud;
     journal_op_t *o = &j->ops[oi];
-    if (o->kind == OP_WRITE && j->fault_write_nth && --j->fault_write_nth == 0)
-        res = j->fault_err;
+    res = fault_cqe(o->kind == OP_WRITE ? FAULT_JOURNAL_WRITE : FAULT_CRC_WRITE, res);
     if ((res == -EINTR || res == -EAGAIN) && o->retries < MAX_RETRIES) {
         o->retries++;
         op_issue(j, oi);
@@ -306,11 +306,7 @@ static int pwrite_all(journal_t *j, const uint8_t *p, size_t n, uint64_t off, ui
     uint64_t off0 = off;
     while (n > 0) {
         MEM_INC(j->writes);
-        ssize_t w = pwrite(j->fd, p, n, (off_t)off);
-        if (j->fault_write_nth && --j->fault_write_nth == 0) {
-            w = -1;
-            errno = -j->fault_err;
-        }
+        ssize_t w = fault_pwrite(FAULT_JOURNAL_WRITE, j->fd, p, n, (off_t)off);
         if (w <= 0) {
             if (w < 0 && errno == EINTR)
                 continue;
@@ -372,7 +368,7 @@ static int crc_flush(journal_t *j)
         uint64_t off = o->crc_off;
         MEM_INC(j->crc_writes);
         while (n > 0) {
-            ssize_t w = pwrite(j->cfd, p, n, (off_t)off);
+            ssize_t w = fault_pwrite(FAULT_CRC_WRITE, j->cfd, p, n, (off_t)off);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)
@@ -491,8 +487,6 @@ static int buf_submit(journal_t *j, uint32_t bi)
 
 static void fsync_done(journal_t *j, int res, uint64_t covers, uint64_t t0)
 {
-    if (j->fault_fsync_nth && --j->fault_fsync_nth == 0)
-        res = j->fault_err;
     uint64_t lat = clock_mono_ns() - t0;
     MEM_INC(j->fsyncs);
     ADD(j->fsync_total_ns, lat);
@@ -532,7 +526,7 @@ static int fsync_reap(journal_t *j, bool wait)
             j->fsync_inflight = false;
             return fail(j, rc);
         }
-        int res = cqe->res, which = (int)io_uring_cqe_get_data64(cqe);
+        int res = fault_cqe(FAULT_JOURNAL_FSYNC, cqe->res), which = (int)io_uring_cqe_get_data64(cqe);
         io_uring_cqe_seen(&j->sring, cqe);
         if ((res == -EINTR || res == -EAGAIN) && j->fsync_retries < MAX_RETRIES) {
             j->fsync_retries++;
@@ -561,8 +555,8 @@ static int fsync_issue(journal_t *j)
             return 0;
         j->fsync_issued = j->end;
         uint64_t t0 = clock_mono_ns();
-        int res = fdatasync(j->fd) < 0 ? -errno : 0;
-        if (res == 0 && j->crc_dirty && fdatasync(j->cfd) < 0)
+        int res = fault_fdatasync(FAULT_JOURNAL_FSYNC, j->fd) < 0 ? -errno : 0;
+        if (res == 0 && j->crc_dirty && fault_fdatasync(FAULT_JOURNAL_FSYNC, j->cfd) < 0)
             res = -errno;
         j->crc_dirty = false;
         fsync_done(j, res, j->end, t0);
@@ -755,13 +749,6 @@ uint64_t journal_written(journal_t *j, bool wait)
     return w < m ? w : m;
 }
 
-void journal_fault(journal_t *j, uint64_t write_nth, uint64_t fsync_nth, int err)
-{
-    j->fault_write_nth = write_nth;
-    j->fault_fsync_nth = fsync_nth;
-    j->fault_err = err;
-}
-
 const char *journal_note(const journal_t *j)
 {
     return j->note;
@@ -873,7 +860,8 @@ int journal_note_gap(journal_t *j, uint64_t from, uint64_t count)
     size_t done = 0;
     rc = 0;
     while (done < (size_t)n) {
-        ssize_t w = pwrite(j->gfd, line + done, (size_t)n - done, (off_t)(j->gsize + done));
+        ssize_t w = fault_pwrite(FAULT_GAPS_WRITE, j->gfd, line + done, (size_t)n - done,
+                                 (off_t)(j->gsize + done));
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -882,7 +870,7 @@ int journal_note_gap(journal_t *j, uint64_t from, uint64_t count)
         }
         done += (size_t)w;
     }
-    if (rc == 0 && fdatasync(j->gfd) < 0)
+    if (rc == 0 && fault_fdatasync(FAULT_GAPS_WRITE, j->gfd) < 0)
         rc = -errno;
     if (rc < 0) {
         if (ftruncate(j->gfd, (off_t)j->gsize) < 0) { /* best effort: keep whole lines only */
@@ -955,7 +943,7 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
             off += p;
             have -= p;
             p = 0;
-            ssize_t n = pread(fd, b + have, cap - have, (off_t)(off + have));
+            ssize_t n = fault_pread(FAULT_JOURNAL_READ, fd, b + have, cap - have, (off_t)(off + have));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
@@ -1038,7 +1026,7 @@ static int zero_to_end(int fd, uint64_t from, uint64_t size, uint8_t *b, size_t 
 {
     while (from < size) {
         size_t want = size - from < cap ? (size_t)(size - from) : cap;
-        ssize_t n = pread(fd, b, want, (off_t)from);
+        ssize_t n = fault_pread(FAULT_JOURNAL_READ, fd, b, want, (off_t)from);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -1064,7 +1052,7 @@ static int save_cut(journal_t *j, uint64_t from, uint64_t size, const char *path
     size_t cap = j->slab_size < SCAN_CHUNK ? j->slab_size : SCAN_CHUNK;
     for (uint64_t off = from; off < size && rc == 0;) {
         size_t want = size - off < cap ? (size_t)(size - off) : cap;
-        ssize_t n = pread(j->fd, b, want, (off_t)off);
+        ssize_t n = fault_pread(FAULT_JOURNAL_READ, j->fd, b, want, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -1105,7 +1093,7 @@ static int scan(journal_t *j, uint64_t limit, const char *why, char *err, size_t
                 eof = true;
                 break;
             }
-            ssize_t n = pread(j->fd, b + have, want, (off_t)(off + have));
+            ssize_t n = fault_pread(FAULT_JOURNAL_READ, j->fd, b + have, want, (off_t)(off + have));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
@@ -1247,7 +1235,7 @@ static int crc_file(journal_t *j, uint64_t from, uint64_t n, uint32_t *reg)
     size_t cap = j->slab_size < SCAN_CHUNK ? j->slab_size : SCAN_CHUNK;
     while (n > 0) {
         size_t want = n < cap ? (size_t)n : cap;
-        ssize_t r = pread(j->fd, j->slab, want, (off_t)from);
+        ssize_t r = fault_pread(FAULT_JOURNAL_READ, j->fd, j->slab, want, (off_t)from);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -1309,7 +1297,7 @@ static int crc_verify(journal_t *j, uint32_t want_block, crc_check_t *c, char *e
     uint8_t h[JOURNAL_CRC_HEADER];
     uint32_t blk = 0;
     bool ours = false;
-    if (csize >= JOURNAL_CRC_HEADER && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h) {
+    if (csize >= JOURNAL_CRC_HEADER && fault_pread(FAULT_JOURNAL_READ, fd, h, sizeof h, 0) == (ssize_t)sizeof h) {
         blk = le32_get(h + 8);
         ours = memcmp(h, "TKJCRC1\n", 8) == 0 && le32_get(h + 12) == ~crc_run(CRC_INIT, h, 12) &&
                blk >= JOURNAL_MIN_CRC_BLOCK && blk <= JOURNAL_MAX_CRC_BLOCK &&
@@ -1342,7 +1330,7 @@ static int crc_verify(journal_t *j, uint32_t want_block, crc_check_t *c, char *e
         size_t k = (size_t)(i % 512);
         if (k == 0) {
             size_t want = (size_t)((n - i < 512 ? n - i : 512) * JOURNAL_CRC_ENTRY);
-            ssize_t r = pread(fd, e, want, (off_t)(JOURNAL_CRC_HEADER + i * JOURNAL_CRC_ENTRY));
+            ssize_t r = fault_pread(FAULT_JOURNAL_READ, fd, e, want, (off_t)(JOURNAL_CRC_HEADER + i * JOURNAL_CRC_ENTRY));
             if (r != (ssize_t)want) {
                 rc = r < 0 ? -errno : -EIO;
                 err_set(err, errlen, "journal %s: read: %s", j->cpath, strerror(-rc));

@@ -225,9 +225,6 @@ typedef struct journal {
     bool crc_dirty;              /* sidecar entries written since its last fsync started */
     int fsync_res;               /* the first error among them */
     char note[JOURNAL_NOTE_MAX]; /* what journal_note() returns */
-    /* test seam: the nth write (or fsync) completion from now returns fault_err */
-    uint64_t fault_write_nth, fault_fsync_nth;
-    int fault_err;
     char mode[80];         /* what journal_mode() returns */
     struct io_uring ring;  /* writes, one after the other (IOSQE_IO_DRAIN) */
     struct io_uring sring; /* fsyncs, so that writes go on while one runs */
@@ -298,9 +295,8 @@ int journal_error(const journal_t *j);
  * thread. */
 uint64_t journal_written(journal_t *j, bool wait);
 
-/* Test seam (fault injection): the nth write completion (pwrite call) from now, and the nth fsync
- * from now, return err (-EIO, -ENOSPC, ...) instead of their result; 0 disarms. Owner thread. */
-void journal_fault(journal_t *j, uint64_t write_nth, uint64_t fsync_nth, int err);
+/* Fault injection: base/fault (sites FAULT_JOURNAL_WRITE, _FSYNC, _READ, FAULT_CRC_WRITE,
+ * FAULT_GAPS_WRITE) is the test seam of every read, write and fsync here. */
 
 /* What the open had to say without failing, "" if nothing: a bad block cut (file, byte offset,
  * expected and found CRC), a journal without a checksum sidecar, a sidecar not ours. Meant for

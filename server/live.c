@@ -9,6 +9,7 @@
 #include "server/live.h"
 
 #include "base/clock.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
@@ -238,6 +239,10 @@ static void place(live_t *l, uint32_t slot, int fd, const char *name)
 static void on_accept(live_t *l, int res)
 {
     l->accept_inflight = false;
+    if (res >= 0 && fault_check(FAULT_TCP_ACCEPT) != FAULT_NONE) { /* the test seam */
+        close(res);
+        res = -ECONNABORTED;
+    }
     if (res < 0) {
         if (res != -ECANCELED && res != -EBADF && res != -EINVAL)
             log_msg("serve: accept: %s", strerror(-res));

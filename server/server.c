@@ -1282,12 +1282,6 @@ uint16_t server_http_port(const server_t *s)
     return s->http_ok ? http_port(&s->http) : 0;
 }
 
-void server_journal_fault(server_t *s, uint64_t write_nth, uint64_t fsync_nth, int err)
-{
-    if (s->have_journal)
-        journal_fault(&s->journal, write_nth, fsync_nth, err);
-}
-
 void server_stats(const server_t *cs, server_stats_t *o)
 {
     server_t *s = (server_t *)cs; /* atomic loads take non-const pointers in C17 */

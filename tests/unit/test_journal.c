@@ -21,6 +21,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
+#include "base/fault.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
 #include "server/journal.h"
@@ -1257,7 +1258,11 @@ static void test_journal_fault_seam_counts_stay_exact(void **state)
                     journal_cfg_t c = mk_cfg(path, (journal_fsync_t)pol, 4096, 2, pw != 0);
                     journal_t j;
                     open_ok(&j, &c);
-                    journal_fault(&j, fs ? 0 : nth, fs ? 1 : 0, e);
+                    assert_int_equal(fault_arm(fs ? 1u << FAULT_JOURNAL_FSYNC
+                                                  : 1u << FAULT_JOURNAL_WRITE,
+                                               fs ? 1 : nth,
+                                               e == -EIO ? FAULT_EIO : FAULT_ENOSPC, false),
+                                     0);
                     uint8_t m[64];
                     int rc = 0;
                     uint64_t i, now = 0;
@@ -1278,6 +1283,7 @@ static void test_journal_fault_seam_counts_stay_exact(void **state)
                     assert_int_equal(w, n);
                     assert_int_equal(journal_next_seq(&j), n + 1);
                     assert_int_equal(journal_close(&j), e);
+                    fault_disarm();
                     journal_t r;
                     open_ok(&r, &c);
                     uint64_t got = journal_messages(&r);

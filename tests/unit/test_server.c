@@ -18,6 +18,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "mem/mem.h"
@@ -962,7 +963,7 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     server_opts_t opts = {.ephemeral_ports = true};
     if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
         fail_msg("server_open: %s", err);
-    server_journal_fault(s, 3, 0, -ENOSPC);
+    assert_int_equal(fault_arm(1u << FAULT_JOURNAL_WRITE, 3, FAULT_ENOSPC, false), 0);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
     uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
@@ -1006,6 +1007,7 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     server_stop(s);
     void *ret;
     assert_int_equal(pthread_join(th, &ret), 0);
+    fault_disarm();
     assert_int_equal(*(int *)ret, -EIO);
     server_stats_t ss;
     server_stats(s, &ss);
