@@ -112,12 +112,14 @@ void fault_describe(char *buf, size_t len)
     fault_stats(&st);
     size_t n = 0;
     int k = snprintf(buf, len, "fault: calls");
-    for (int i = 0; i < FAULT_NSITES && k >= 0 && (n += (size_t)k) < len; i++)
-        k = snprintf(buf + n, len - n, " %s=%" PRIu64, site_names[i], st.calls[i]);
-    if (n < len)
-        snprintf(buf + n, len - n, "; armed %s at call %" PRIu64 "%s, injected %" PRIu64 " (first at %s)",
-                 fault_kind_name(st.kind), st.nth, g_persistent ? " (persistent)" : "",
-                 st.injected, st.first_site >= 0 ? site_names[st.first_site] : "-");
+    for (int i = 0; i <= FAULT_NSITES && k >= 0 && (n += (size_t)k) < len; i++)
+        k = i < FAULT_NSITES
+                ? snprintf(buf + n, len - n, " %s=%" PRIu64, site_names[i], st.calls[i])
+                : snprintf(buf + n, len - n,
+                           "; armed %s at call %" PRIu64 "%s, injected %" PRIu64
+                           " (first at %s)",
+                           fault_kind_name(st.kind), st.nth, g_persistent ? " (persistent)" : "",
+                           st.injected, st.first_site >= 0 ? site_names[st.first_site] : "-");
 }
 
 /* "KIND@N[/SITE[+SITE...]][!]" or "count". */

@@ -69,6 +69,7 @@ static void test_fault_nth_call_of_its_sites_only(void **state)
     char d[512];
     fault_describe(d, sizeof d);
     assert_non_null(strstr(d, "journal_write=2 journal_fsync=2"));
+    assert_non_null(strstr(d, " http_accept=1; armed eio at call 3,"));
     assert_non_null(strstr(d, "injected 1 (first at journal_fsync)"));
 }
 
