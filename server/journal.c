@@ -92,6 +92,36 @@ int journal_fsync_parse(const char *s, journal_fsync_t *out)
     return -EINVAL;
 }
 
+/* fdatasync through the fault seam, retried on EINTR (it may be: a signal, or the seam).
+ * 0 or -errno. */
+static int datasync(fault_site_t site, int fd)
+{
+    int rc;
+    do
+        rc = fault_fdatasync(site, fd) < 0 ? -errno : 0;
+    while (rc == -EINTR);
+    return rc;
+}
+
+/* Read n bytes at off, retrying EINTR and completing short reads: the bytes read (n, or fewer
+ * at the end of the file) or -errno. */
+static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = fault_pread(FAULT_JOURNAL_READ, fd, (uint8_t *)buf + got, n - got,
+                                (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
 /* ---- io_uring: writes on `ring`, fsyncs on `sring` ---------------------------------------- */
 
 static void reap(journal_t *j);
@@ -555,9 +585,9 @@ static int fsync_issue(journal_t *j)
             return 0;
         j->fsync_issued = j->end;
         uint64_t t0 = clock_mono_ns();
-        int res = fault_fdatasync(FAULT_JOURNAL_FSYNC, j->fd) < 0 ? -errno : 0;
-        if (res == 0 && j->crc_dirty && fault_fdatasync(FAULT_JOURNAL_FSYNC, j->cfd) < 0)
-            res = -errno;
+        int res = datasync(FAULT_JOURNAL_FSYNC, j->fd);
+        if (res == 0 && j->crc_dirty)
+            res = datasync(FAULT_JOURNAL_FSYNC, j->cfd);
         j->crc_dirty = false;
         fsync_done(j, res, j->end, t0);
         return MEM_LD(j->err) < 0 ? MEM_LD(j->err) : 1;
@@ -870,8 +900,8 @@ int journal_note_gap(journal_t *j, uint64_t from, uint64_t count)
         }
         done += (size_t)w;
     }
-    if (rc == 0 && fault_fdatasync(FAULT_GAPS_WRITE, j->gfd) < 0)
-        rc = -errno;
+    if (rc == 0)
+        rc = datasync(FAULT_GAPS_WRITE, j->gfd);
     if (rc < 0) {
         if (ftruncate(j->gfd, (off_t)j->gsize) < 0) { /* best effort: keep whole lines only */
         }
@@ -1250,7 +1280,7 @@ static int crc_file(journal_t *j, uint64_t from, uint64_t n, uint32_t *reg)
 static int pwrite_full(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        ssize_t w = fault_pwrite(FAULT_CRC_WRITE, fd, p, n, (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -1297,7 +1327,12 @@ static int crc_verify(journal_t *j, uint32_t want_block, crc_check_t *c, char *e
     uint8_t h[JOURNAL_CRC_HEADER];
     uint32_t blk = 0;
     bool ours = false;
-    if (csize >= JOURNAL_CRC_HEADER && fault_pread(FAULT_JOURNAL_READ, fd, h, sizeof h, 0) == (ssize_t)sizeof h) {
+    ssize_t hr = csize >= JOURNAL_CRC_HEADER ? pread_full(fd, h, sizeof h, 0) : 0;
+    if (hr < 0) {
+        err_set(err, errlen, "journal %s: read: %s", j->cpath, strerror((int)-hr));
+        return (int)hr;
+    }
+    if (hr == (ssize_t)sizeof h) {
         blk = le32_get(h + 8);
         ours = memcmp(h, "TKJCRC1\n", 8) == 0 && le32_get(h + 12) == ~crc_run(CRC_INIT, h, 12) &&
                blk >= JOURNAL_MIN_CRC_BLOCK && blk <= JOURNAL_MAX_CRC_BLOCK &&
@@ -1330,9 +1365,9 @@ static int crc_verify(journal_t *j, uint32_t want_block, crc_check_t *c, char *e
         size_t k = (size_t)(i % 512);
         if (k == 0) {
             size_t want = (size_t)((n - i < 512 ? n - i : 512) * JOURNAL_CRC_ENTRY);
-            ssize_t r = fault_pread(FAULT_JOURNAL_READ, fd, e, want, (off_t)(JOURNAL_CRC_HEADER + i * JOURNAL_CRC_ENTRY));
+            ssize_t r = pread_full(fd, e, want, JOURNAL_CRC_HEADER + i * JOURNAL_CRC_ENTRY);
             if (r != (ssize_t)want) {
-                rc = r < 0 ? -errno : -EIO;
+                rc = r < 0 ? (int)r : -EIO;
                 err_set(err, errlen, "journal %s: read: %s", j->cpath, strerror(-rc));
                 return rc;
             }
@@ -1417,8 +1452,8 @@ static int crc_resume(journal_t *j, const crc_check_t *c, char *err, size_t errl
         rc = crc_file(j, nfull * B, x - nfull * B, &reg);
     if (rc == 0 && ftruncate(j->cfd, (off_t)(JOURNAL_CRC_HEADER + nfull * JOURNAL_CRC_ENTRY)) < 0)
         rc = -errno;
-    if (rc == 0 && fdatasync(j->cfd) < 0)
-        rc = -errno;
+    if (rc == 0)
+        rc = datasync(FAULT_JOURNAL_FSYNC, j->cfd);
     if (rc < 0) {
         err_set(err, errlen, "journal %s: writing the checksums of the blocks it holds: %s",
                 j->cpath, strerror(-rc));
@@ -1613,8 +1648,7 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
         goto fail;
 
     /* What the scan found (and a truncation) is on disk before anything is appended to it. */
-    if (fdatasync(j->fd) < 0) {
-        rc = -errno;
+    if ((rc = datasync(FAULT_JOURNAL_FSYNC, j->fd)) < 0) {
         err_set(err, errlen, "journal %s: fsync: %s", path, strerror(-rc));
         goto fail;
     }

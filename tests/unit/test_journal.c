@@ -1299,6 +1299,95 @@ static void test_journal_fault_seam_counts_stay_exact(void **state)
                 }
 }
 
+/* Found by tests/fault_sweep.py (TICKCORE_FAULT=eintr@1/journal_read, short@2/journal_read):
+ * an EINTR or a short read of the checksum sidecar at open took a sidecar of ours for a foreign
+ * one (its header) or failed the open (its entries). Every read of the open, each in turn,
+ * returns EINTR or reads half: the open must be as without the fault (no note, every message,
+ * every block checked). */
+static void test_journal_open_absorbs_eintr_and_short_reads(void **state)
+{
+    (void)state;
+    char path[256];
+    tpath(path, sizeof path, "reads.itch");
+    journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_BATCH, 4096, 2, false);
+    journal_t j;
+    open_ok(&j, &c);
+    uint64_t now = 0;
+    append_range(&j, 0, 3000, 100, &now);
+    assert_int_equal(journal_close(&j), 0);
+    assert_int_equal(fault_arm(1u << FAULT_JOURNAL_READ, 0, FAULT_NONE, false), 0);
+    open_ok(&j, &c);
+    journal_stats_t st0;
+    journal_stats(&j, &st0);
+    assert_int_equal(journal_close(&j), 0);
+    fault_stats_t fs;
+    fault_stats(&fs);
+    uint64_t reads = fs.calls[FAULT_JOURNAL_READ];
+    assert_true(reads >= 3);
+    assert_true(st0.crc_blocks_checked > 0);
+    static const fault_kind_t kinds[] = {FAULT_EINTR, FAULT_SHORT};
+    for (int k = 0; k < 2; k++)
+        for (uint64_t nth = 1; nth <= reads; nth++) {
+            assert_int_equal(fault_arm(1u << FAULT_JOURNAL_READ, nth, kinds[k], false), 0);
+            char err[512];
+            int rc = journal_open(&j, &c, err, sizeof err);
+            fault_disarm();
+            if (rc != 0)
+                fail_msg("%s at read %llu: open %d %s", fault_kind_name(kinds[k]),
+                         (unsigned long long)nth, rc, err);
+            if (journal_note(&j)[0])
+                fail_msg("%s at read %llu: note %s", fault_kind_name(kinds[k]),
+                         (unsigned long long)nth, journal_note(&j));
+            journal_stats_t st;
+            journal_stats(&j, &st);
+            assert_int_equal(journal_messages(&j), 3000);
+            assert_int_equal(st.crc_blocks_checked, st0.crc_blocks_checked);
+            assert_int_equal(journal_close(&j), 0);
+            assert_file_is_prefix(path, 3000);
+        }
+}
+
+/* EINTR and short writes at each of the first writes, sidecar writes and fsyncs, in both
+ * modes (io_uring completions and pwrite/fdatasync): recovered from transparently, the file
+ * whole and its checksums right (found by the same sweep: fdatasync's EINTR in pwrite mode
+ * failed the journal). */
+static void test_journal_writes_absorb_eintr_and_short(void **state)
+{
+    (void)state;
+    static const fault_kind_t kinds[] = {FAULT_EINTR, FAULT_SHORT};
+    static const fault_site_t sites[] = {FAULT_JOURNAL_WRITE, FAULT_CRC_WRITE, FAULT_JOURNAL_FSYNC};
+    for (int pw = 0; pw < 2; pw++)
+        for (int k = 0; k < 2; k++)
+            for (int si = 0; si < 3; si++)
+                for (uint64_t nth = 1; nth <= 3; nth++) {
+                    char path[256];
+                    tpath(path, sizeof path, "wfault.itch");
+                    journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_BATCH, 4096, 2, pw != 0);
+                    journal_t j;
+                    open_ok(&j, &c);
+                    assert_int_equal(fault_arm(1u << sites[si], nth, kinds[k], false), 0);
+                    uint64_t now = 0;
+                    append_range(&j, 0, 3000, 100, &now);
+                    int rc = journal_sync(&j);
+                    fault_stats_t fs;
+                    fault_stats(&fs);
+                    fault_disarm();
+                    if (rc != 0 || journal_error(&j) != 0)
+                        fail_msg("%s at %s %llu (%s): sync %d, error %d",
+                                 fault_kind_name(kinds[k]), fault_site_name(sites[si]),
+                                 (unsigned long long)nth, pw ? "pwrite" : "io_uring", rc,
+                                 journal_error(&j));
+                    assert_int_equal(fs.injected, 1);
+                    assert_int_equal(journal_messages(&j), 3000);
+                    assert_int_equal(journal_close(&j), 0);
+                    assert_file_is_prefix(path, 3000);
+                    open_ok(&j, &c); /* the checksums agree with the data */
+                    assert_string_equal(journal_note(&j), "");
+                    assert_int_equal(journal_messages(&j), 3000);
+                    assert_int_equal(journal_close(&j), 0);
+                }
+}
+
 typedef struct crash_shared {
     _Atomic uint64_t appended;  /* journal_append returned for messages [0, appended) */
     _Atomic uint64_t committed; /* journal_commit returned after messages [0, committed) */
@@ -1424,6 +1513,8 @@ int main(void)
         cmocka_unit_test_setup(test_journal_hot_path_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_journal_write_error_is_sticky, reset_counters),
         cmocka_unit_test_setup(test_journal_fault_seam_counts_stay_exact, reset_counters),
+        cmocka_unit_test_setup(test_journal_open_absorbs_eintr_and_short_reads, reset_counters),
+        cmocka_unit_test_setup(test_journal_writes_absorb_eintr_and_short, reset_counters),
         cmocka_unit_test_setup(test_journal_survives_kill9, reset_counters),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
