@@ -236,9 +236,11 @@ int serve_main(int argc, char **argv)
         print_json(&st, &rep, &end, status);
     else
         print_text(&a.cfg, &st, &rep, &end, churn);
+    /* the report is out before the last log lines: stdout and stderr may be one file, and
+     * stdout's buffer would otherwise land around (or in the middle of) a log line */
+    fflush(stdout);
     log_fault();
     log_msg("serve: exit status %d", status);
     log_close();
-    fflush(stdout);
     return status;
 }
