@@ -450,7 +450,14 @@ static uint32_t handle_packets(live_t *l, uint32_t i)
             CADD(l->c.tcp_heartbeats_in, 1);
             break;
         case SOUP_LOGOUT_REQUEST:
-            drop_client(l, i, LIVE_DROP_LOGOUT, NULL);
+            /* answered once what it sent is durable; a failed sync refuses (live_refuse sends
+             * the reason and drops the client) */
+            if (l->sync && l->sync(l->ctx) < 0) {
+                if (c->state == C_ACTIVE)
+                    drop_client(l, i, LIVE_DROP_REFUSED, l->refuse_reason);
+            } else if (c->state == C_ACTIVE) {
+                drop_client(l, i, LIVE_DROP_LOGOUT, NULL);
+            }
             return UINT32_MAX;
         case SOUP_DEBUG:
         case SOUP_UNSEQUENCED:

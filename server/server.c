@@ -175,6 +175,28 @@ static uint64_t ack_seq(void *ctx)
     return a;
 }
 
+/* A publisher logs out (rare): what it sent is written and, unless journal.fsync is off,
+ * fsynced before the orderly close answers it; a failure refuses it with the reason. */
+static int logout_sync(void *ctx)
+{
+    server_t *s = ctx;
+    if (!s->have_journal)
+        return 0;
+    flush(s);
+    if (failed(s))
+        return -EIO;
+    int rc;
+    if (s->cfg.journal_fsync == CFG_FSYNC_OFF) {
+        journal_written(&s->journal, true);
+        rc = journal_error(&s->journal);
+    } else {
+        rc = journal_sync(&s->journal);
+    }
+    if (rc < 0)
+        journal_failed(s, rc);
+    return rc;
+}
+
 static void flush(server_t *s)
 {
     if (!s->batch)
@@ -1152,6 +1174,7 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
                        lost, s, err, errlen);
         s->live_ok = rc == 0;
         s->live.ack = ack_seq;
+        s->live.sync = logout_sync;
         if (rc == 0 && s->have_journal) { /* the gaps of earlier runs, from the .gaps sidecar */
             journal_stats_t js;
             journal_stats(&s->journal, &js);

@@ -1023,6 +1023,78 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     assert_memory_equal(jb, g_file.p, jn);
 }
 
+/* Found by tests/fault_sweep.py (eio@13/journal_write!): the server answered a publisher's Logout
+ * Request by closing in order while what it had taken was still in the journal's buffer; the
+ * write failed after, so the publisher exited 0 with the day's tail lost. Now the logout is
+ * answered once everything taken is written and fsynced; if that fails, with the refusal (Debug
+ * naming the error, then End of Session). The journal's writes wait for a 10 s fsync interval
+ * here, so the first write is the one at the logout: it fails (ENOSPC, persistent). */
+static void test_server_logout_answered_after_the_journal(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    const size_t n = 1000;
+    char journal[96], err[800];
+    snprintf(journal, sizeof journal, "%s/logout.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "journal.fsync_interval", "10s", err, sizeof err), 0);
+    server_t *s;
+    server_opts_t opts = {.ephemeral_ports = true};
+    if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
+        fail_msg("server_open: %s", err);
+    assert_int_equal(fault_arm(1u << FAULT_JOURNAL_WRITE, 1, FAULT_ENOSPC, true), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
+    uint16_t tcp = server_tcp_port(s);
+    int fd = connect_port(tcp);
+    static uint8_t out[1 << 16];
+    size_t used = soup_put_login(out, sizeof out, cfg.username, cfg.password, "", 0);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *m = g_aapl.p + g_aapl.off[i] + 2;
+        size_t len = g_aapl.off[i + 1] - g_aapl.off[i] - 2;
+        used += soup_put_sequenced(out + used, sizeof out - used, m, len);
+    }
+    used += soup_put_empty(out + used, sizeof out - used, SOUP_LOGOUT_REQUEST);
+    send_all(fd, out, used);
+    /* everything the server says until it closes */
+    static uint8_t rx[4096];
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = recv_retry(fd, rx + have, sizeof rx - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+    }
+    close(fd);
+    bool accepted = false, eos = false;
+    char said[256] = "";
+    for (size_t off = 0; off < have;) {
+        soup_packet_t p;
+        int took = soup_parse(rx + off, have - off, sizeof rx, &p, NULL, 0);
+        if (took <= 0)
+            break;
+        if (p.type == SOUP_LOGIN_ACCEPTED)
+            accepted = true;
+        else if (p.type == SOUP_END_OF_SESSION)
+            eos = true;
+        else if (p.type == SOUP_DEBUG)
+            snprintf(said, sizeof said, "%.*s", (int)p.len, (const char *)p.payload);
+        off += (size_t)took;
+    }
+    assert_true(accepted);
+    if (!eos || strstr(said, "No space left on device") == NULL)
+        fail_msg("the logout was answered without the refusal (End of Session %d, Debug \"%s\")",
+                 eos, said);
+    server_stop(s);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    fault_disarm();
+    assert_int_equal(*(int *)ret, -EIO);
+    server_close(s);
+}
+
 /* A port in use is refused with a message naming it; nothing stays allocated. */
 static void test_server_open_error_names_port(void **state)
 {
@@ -1071,6 +1143,7 @@ int main(void)
         /* last: a failure mid-way (it has been flaky under load) leaves memory that fails the
          * leak check of every test after it */
         cmocka_unit_test(test_server_journal_failure_degrades_read_only),
+        cmocka_unit_test(test_server_logout_answered_after_the_journal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
