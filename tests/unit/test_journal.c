@@ -1022,6 +1022,49 @@ static void test_journal_gaps_recorded_and_reloaded(void **state)
     assert_int_equal(journal_close(&j), 0);
 }
 
+/* The .gaps file under the fault seam (its pwrite and fdatasync, site gaps_write): EINTR and a
+ * short write are recovered from (the line whole); EIO and ENOSPC fail journal_note_gap with the
+ * error, the gap is not counted and the file keeps whole lines only (reloaded: the gaps before). */
+static void test_journal_gap_write_faults(void **state)
+{
+    (void)state;
+    static const fault_kind_t kinds[] = {FAULT_EINTR, FAULT_SHORT, FAULT_EIO, FAULT_ENOSPC};
+    for (int k = 0; k < 4; k++)
+        for (uint64_t nth = 1; nth <= 2; nth++) { /* 1: the pwrite, 2: its fdatasync */
+            char path[256], gpath[300], text[512];
+            tpath(path, sizeof path, "gapfault.itch");
+            snprintf(gpath, sizeof gpath, "%s.gaps", path);
+            unlink(gpath);
+            journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_INTERVAL, 4096, 2, false);
+            journal_t j;
+            uint64_t now = 0;
+            open_ok(&j, &c);
+            append_range(&j, 0, 5, 0, &now);
+            assert_int_equal(journal_note_gap(&j, 6, 2), 0);
+            append_range(&j, 5, 3, 0, &now);
+            assert_int_equal(fault_arm(1u << FAULT_GAPS_WRITE, nth, kinds[k], false), 0);
+            int rc = journal_note_gap(&j, 11, 4);
+            fault_disarm();
+            bool ok = kinds[k] == FAULT_EINTR || kinds[k] == FAULT_SHORT;
+            if (kinds[k] == FAULT_SHORT && nth == 2)
+                ok = true; /* an fdatasync is not short: nothing injected */
+            assert_int_equal(rc, ok ? 0 : fault_errno(kinds[k]));
+            journal_stats_t st;
+            journal_stats(&j, &st);
+            assert_int_equal(st.gaps, ok ? 2 : 1);
+            assert_int_equal(st.lost_messages, ok ? 6 : 2);
+            assert_int_equal(journal_close(&j), 0);
+            read_text(gpath, text, sizeof text);
+            assert_string_equal(text, ok ? "after=5 from=6 count=2\nafter=8 from=11 count=4\n"
+                                         : "after=5 from=6 count=2\n");
+            open_ok(&j, &c);
+            journal_stats(&j, &st);
+            assert_int_equal(st.gaps, ok ? 2 : 1);
+            assert_int_equal(st.gaps_dropped, 0);
+            assert_int_equal(journal_close(&j), 0);
+        }
+}
+
 /* A gap noted after messages that a crash then tore off no longer counts. */
 static void test_journal_gap_after_torn_messages_dropped(void **state)
 {
@@ -1515,6 +1558,7 @@ int main(void)
         cmocka_unit_test_setup(test_journal_fault_seam_counts_stay_exact, reset_counters),
         cmocka_unit_test_setup(test_journal_open_absorbs_eintr_and_short_reads, reset_counters),
         cmocka_unit_test_setup(test_journal_writes_absorb_eintr_and_short, reset_counters),
+        cmocka_unit_test_setup(test_journal_gap_write_faults, reset_counters),
         cmocka_unit_test_setup(test_journal_survives_kill9, reset_counters),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
