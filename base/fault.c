@@ -116,8 +116,7 @@ void fault_describe(char *buf, size_t len)
         k = i < FAULT_NSITES
                 ? snprintf(buf + n, len - n, " %s=%" PRIu64, site_names[i], st.calls[i])
                 : snprintf(buf + n, len - n,
-                           "; armed %s at call %" PRIu64 "%s, injected %" PRIu64
-                           " (first at %s)",
+                           "; armed %s at call %" PRIu64 "%s, injected %" PRIu64 " (first at %s)",
                            fault_kind_name(st.kind), st.nth, g_persistent ? " (persistent)" : "",
                            st.injected, st.first_site >= 0 ? site_names[st.first_site] : "-");
 }
@@ -136,7 +135,8 @@ static int parse(const char *s, unsigned *mask, uint64_t *nth, fault_kind_t *kin
         return -EINVAL;
     int ki = -1;
     for (int i = 1; i <= FAULT_SHORT; i++)
-        if ((size_t)(at - s) == strlen(kind_names[i]) && memcmp(s, kind_names[i], (size_t)(at - s)) == 0)
+        if ((size_t)(at - s) == strlen(kind_names[i]) &&
+            memcmp(s, kind_names[i], (size_t)(at - s)) == 0)
             ki = i;
     if (ki < 0)
         return -EINVAL;

@@ -39,7 +39,13 @@ typedef enum fault_site {
     FAULT_NSITES
 } fault_site_t;
 
-typedef enum fault_kind { FAULT_NONE, FAULT_EIO, FAULT_ENOSPC, FAULT_EINTR, FAULT_SHORT } fault_kind_t;
+typedef enum fault_kind {
+    FAULT_NONE,
+    FAULT_EIO,
+    FAULT_ENOSPC,
+    FAULT_EINTR,
+    FAULT_SHORT
+} fault_kind_t;
 
 #define FAULT_ALL_SITES ((1u << FAULT_NSITES) - 1)
 

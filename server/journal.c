@@ -109,8 +109,8 @@ static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
     size_t got = 0;
     while (got < n) {
-        ssize_t r = fault_pread(FAULT_JOURNAL_READ, fd, (uint8_t *)buf + got, n - got,
-                                (off_t)(off + got));
+        ssize_t r =
+            fault_pread(FAULT_JOURNAL_READ, fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -556,7 +556,8 @@ static int fsync_reap(journal_t *j, bool wait)
             j->fsync_inflight = false;
             return fail(j, rc);
         }
-        int res = fault_cqe(FAULT_JOURNAL_FSYNC, cqe->res), which = (int)io_uring_cqe_get_data64(cqe);
+        int res = fault_cqe(FAULT_JOURNAL_FSYNC, cqe->res),
+            which = (int)io_uring_cqe_get_data64(cqe);
         io_uring_cqe_seen(&j->sring, cqe);
         if ((res == -EINTR || res == -EAGAIN) && j->fsync_retries < MAX_RETRIES) {
             j->fsync_retries++;
@@ -973,7 +974,8 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
             off += p;
             have -= p;
             p = 0;
-            ssize_t n = fault_pread(FAULT_JOURNAL_READ, fd, b + have, cap - have, (off_t)(off + have));
+            ssize_t n =
+                fault_pread(FAULT_JOURNAL_READ, fd, b + have, cap - have, (off_t)(off + have));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {

@@ -54,11 +54,11 @@ static void test_fault_nth_call_of_its_sites_only(void **state)
     (void)state;
     unsigned mask = 1u << FAULT_JOURNAL_WRITE | 1u << FAULT_JOURNAL_FSYNC;
     assert_int_equal(fault_arm(mask, 3, FAULT_EIO, false), 0);
-    assert_int_equal(fault_check(FAULT_JOURNAL_WRITE), FAULT_NONE);  /* 1 */
-    assert_int_equal(fault_check(FAULT_HTTP_ACCEPT), FAULT_NONE);    /* not counted */
-    assert_int_equal(fault_check(FAULT_JOURNAL_FSYNC), FAULT_NONE);  /* 2 */
+    assert_int_equal(fault_check(FAULT_JOURNAL_WRITE), FAULT_NONE); /* 1 */
+    assert_int_equal(fault_check(FAULT_HTTP_ACCEPT), FAULT_NONE);   /* not counted */
+    assert_int_equal(fault_check(FAULT_JOURNAL_FSYNC), FAULT_NONE); /* 2 */
     assert_int_equal(fault_cqe(FAULT_JOURNAL_FSYNC, 0), -EIO);      /* 3 */
-    assert_int_equal(fault_cqe(FAULT_JOURNAL_WRITE, 100), 100);      /* once only */
+    assert_int_equal(fault_cqe(FAULT_JOURNAL_WRITE, 100), 100);     /* once only */
     fault_stats_t st;
     fault_stats(&st);
     assert_int_equal(st.calls[FAULT_JOURNAL_WRITE], 2);
@@ -154,8 +154,9 @@ static void test_fault_env_parsed_or_refused(void **state)
     fault_stats(&st);
     assert_int_equal(st.kind, FAULT_SHORT);
     assert_int_equal(st.nth, 7);
-    static const char *const bad[] = {"eio", "eio@0", "eio@x", "boom@3", "eio@3/disk",
-                                      "eintr@3!", "eio@3/journal_write+", "eio@-1"};
+    static const char *const bad[] = {
+        "eio",   "eio@0", "eio@x", "boom@3", "eio@3/disk", "eintr@3!", "eio@3/journal_write+",
+        "eio@-1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv("TICKCORE_FAULT", bad[i], 1);
         err[0] = '\0';

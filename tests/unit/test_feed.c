@@ -246,7 +246,8 @@ static void srv_conn(tsrv_t *s, int c, int fd)
             case SOUP_LOGOUT_REQUEST:
                 s->logout[c] = true;
                 if (s->refuse_at_logout) { /* as tickcore serve's live_refuse does */
-                    static const char why[] = "no more data taken: journal j: No space left on device";
+                    static const char why[] =
+                        "no more data taken: journal j: No space left on device";
                     size_t n = soup_put_packet(out, sizeof out, SOUP_DEBUG, (const uint8_t *)why,
                                                sizeof why - 1);
                     n += soup_put_empty(out + n, sizeof out - n, SOUP_END_OF_SESSION);

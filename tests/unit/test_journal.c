@@ -1301,11 +1301,10 @@ static void test_journal_fault_seam_counts_stay_exact(void **state)
                     journal_cfg_t c = mk_cfg(path, (journal_fsync_t)pol, 4096, 2, pw != 0);
                     journal_t j;
                     open_ok(&j, &c);
-                    assert_int_equal(fault_arm(fs ? 1u << FAULT_JOURNAL_FSYNC
-                                                  : 1u << FAULT_JOURNAL_WRITE,
-                                               fs ? 1 : nth,
-                                               e == -EIO ? FAULT_EIO : FAULT_ENOSPC, false),
-                                     0);
+                    assert_int_equal(
+                        fault_arm(fs ? 1u << FAULT_JOURNAL_FSYNC : 1u << FAULT_JOURNAL_WRITE,
+                                  fs ? 1 : nth, e == -EIO ? FAULT_EIO : FAULT_ENOSPC, false),
+                        0);
                     uint8_t m[64];
                     int rc = 0;
                     uint64_t i, now = 0;
@@ -1416,10 +1415,9 @@ static void test_journal_writes_absorb_eintr_and_short(void **state)
                     fault_stats(&fs);
                     fault_disarm();
                     if (rc != 0 || journal_error(&j) != 0)
-                        fail_msg("%s at %s %llu (%s): sync %d, error %d",
-                                 fault_kind_name(kinds[k]), fault_site_name(sites[si]),
-                                 (unsigned long long)nth, pw ? "pwrite" : "io_uring", rc,
-                                 journal_error(&j));
+                        fail_msg("%s at %s %llu (%s): sync %d, error %d", fault_kind_name(kinds[k]),
+                                 fault_site_name(sites[si]), (unsigned long long)nth,
+                                 pw ? "pwrite" : "io_uring", rc, journal_error(&j));
                     assert_int_equal(fs.injected, 1);
                     assert_int_equal(journal_messages(&j), 3000);
                     assert_int_equal(journal_close(&j), 0);

@@ -66,8 +66,8 @@ static void check_lines(char *text, size_t len)
         if (ll < TS_LEN || p[4] != '-' || p[10] != 'T' || p[TS_LEN - 2] != 'Z')
             fail_msg("line %zu does not start with a timestamp: %.80s", lines, p);
         int t = -1, i = -1, off = 0;
-        if (sscanf(p + TS_LEN, "serve: t%d n%d %n", &t, &i, &off) != 2 || t < 0 ||
-            t >= THREADS || i < 0 || i >= LINES)
+        if (sscanf(p + TS_LEN, "serve: t%d n%d %n", &t, &i, &off) != 2 || t < 0 || t >= THREADS ||
+            i < 0 || i >= LINES)
             fail_msg("line %zu: not one of ours: %.80s", lines, p);
         const char *pad = p + TS_LEN + off;
         size_t want = pad_len(t, i), have = strspn(pad, "x");
