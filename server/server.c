@@ -1224,8 +1224,10 @@ static void drain(server_t *s)
     flush(s);
     if (s->have_journal) {
         int r = journal_sync(&s->journal);
-        if (r < 0)
+        if (r < 0) { /* what was taken is not all on disk: degraded, and the exit status 1 */
             log_msg("serve: journal %s: final fsync: %s", s->cfg.journal_path, strerror(-r));
+            journal_failed(s, r);
+        }
     }
     refresh_gauges(s, clock_mono_ns());
     if (s->http_ok)

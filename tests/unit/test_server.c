@@ -1095,6 +1095,63 @@ static void test_server_logout_answered_after_the_journal(void **state)
     server_close(s);
 }
 
+/* Found by tests/fault_sweep.py (eio@6/crc_write!, enospc@5 and @6: exit 0): a journal write
+ * or fsync that failed during the drain (the final sync at SIGTERM) was logged ("final fsync")
+ * but the exit status stayed 0. A publisher sends 1,000 messages and goes away without a
+ * logout; with a 10 s fsync interval they wait in the journal's buffer; then every journal
+ * write fails (EIO, persistent) and the server is stopped: server_run must return -EIO and the
+ * stats say failed. */
+static void test_server_failed_final_sync_fails_the_run(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    const size_t n = 1000;
+    char journal[96], err[800];
+    snprintf(journal, sizeof journal, "%s/final.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "journal.fsync_interval", "10s", err, sizeof err), 0);
+    server_t *s;
+    server_opts_t opts = {.ephemeral_ports = true};
+    if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
+        fail_msg("server_open: %s", err);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
+    uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
+    int fd = connect_port(tcp);
+    static uint8_t out[1 << 16];
+    size_t used = soup_put_login(out, sizeof out, cfg.username, cfg.password, "", 0);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *m = g_aapl.p + g_aapl.off[i] + 2;
+        size_t len = g_aapl.off[i + 1] - g_aapl.off[i] - 2;
+        used += soup_put_sequenced(out + used, sizeof out - used, m, len);
+    }
+    send_all(fd, out, used);
+    static char body[1 << 16];
+    uint64_t got = 0;
+    for (double end = mono_s() + DEADLINE_S; mono_s() < end && got < n; sleep_ms(20))
+        if (http_get(http, "/healthz", body, sizeof body) > 0)
+            got = json_u64(body, "\"messages\":");
+    assert_int_equal(got, n);
+    close(fd); /* no logout */
+    unsigned all = 1u << FAULT_JOURNAL_WRITE | 1u << FAULT_CRC_WRITE | 1u << FAULT_JOURNAL_FSYNC;
+    assert_int_equal(fault_arm(all, 1, FAULT_EIO, true), 0);
+    server_stop(s);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    fault_stats_t fs;
+    fault_stats(&fs);
+    fault_disarm();
+    assert_true(fs.injected > 0);
+    server_stats_t ss;
+    server_stats(s, &ss);
+    if (*(int *)ret != -EIO || !ss.failed)
+        fail_msg("the final sync failed (%llu faults) but server_run returned %d, failed %d",
+                 (unsigned long long)fs.injected, *(int *)ret, ss.failed);
+    server_close(s);
+}
+
 /* A port in use is refused with a message naming it; nothing stays allocated. */
 static void test_server_open_error_names_port(void **state)
 {
@@ -1144,6 +1201,7 @@ int main(void)
          * leak check of every test after it */
         cmocka_unit_test(test_server_journal_failure_degrades_read_only),
         cmocka_unit_test(test_server_logout_answered_after_the_journal),
+        cmocka_unit_test(test_server_failed_final_sync_fails_the_run),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
