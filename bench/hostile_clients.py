@@ -254,7 +254,9 @@ def main():
                             "--set", f"server.log={tmp}/serve.log"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)
-    subprocess.run([BIN, "feed", day, "--to", f"tcp://127.0.0.1:{tcp}", "--quiet"], check=True)
+    # --retry: a slow start-up (a sanitizer build, a loaded machine) is waited for
+    subprocess.run([BIN, "feed", day, "--to", f"tcp://127.0.0.1:{tcp}", "--quiet", "--retry", "60"],
+                   check=True)
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; server fed "
           f"{ref['messages']} messages; {SECONDS:.0f} s per run; {SLOW} slow HTTP clients, "
           f"{SILENT} silent TCP connections")

@@ -6,9 +6,9 @@ A generated day (12,000 messages, 12 symbols) is cut in two at a record boundary
 (no fault) takes the first 5,000 messages from `tickcore feed`, so the journal and its checksum
 sidecar exist, and stops. A counting run (TICKCORE_FAULT=count) of the cycle below gives the
 number of calls per site. Then, for each site with calls, each kind (eio and enospc persistent,
-eintr, short) and PER call numbers N of that site (default 3: the first, the last of the
-counting run and one drawn between them with SEED; PER=0: every N), one cycle on a fresh copy
-of that journal:
+eintr, short) and PER call numbers N of that site drawn from 1 .. its count with SEED (a
+stratified sample: every site and kind, PER points each; default 3; PER=0: every N), one cycle
+on a fresh copy of that journal:
   1. `serve` with TICKCORE_FAULT=KIND@N/SITE[!] starts on the journal (its scan reads it), takes
      the whole day from `tickcore feed --retry 3` (which resumes at the server's next sequence);
      /healthz is polled meanwhile; then SIGTERM.
@@ -199,6 +199,7 @@ class Sweep:
         tm.append(time.time())
         acked, seen = 0, []
         feed_rc, feed_out = None, ""
+        last_st, last_h, q_st = 0, None, 0
         if srv.up:
             f = subprocess.Popen([BIN, "feed", self.day, "--to", f"tcp://127.0.0.1:{srv.tcp}",
                                   "--quiet", "--retry", "3"], stdout=subprocess.PIPE,
@@ -364,8 +365,7 @@ def main():
             if PER == 0:
                 ns = list(range(1, n + 1))
             else:
-                ns = sorted({1, n} | ({rnd.randint(1, n)} if n > 2 else set()))
-                ns = ns[:PER]
+                ns = sorted(rnd.sample(range(1, n + 1), min(PER, n)))
             for k in ns:
                 plan.append((site, kind, k))
     only = os.environ.get("FAULT_SWEEP_ONLY")  # one point, e.g. "eio@1/journal_write!"
@@ -383,7 +383,10 @@ def main():
     for site, kind, n in plan:
         persist = kind in ("eio", "enospc") and site in PERSISTENT_SITES
         fault = f"{kind}@{n}/{site}" + ("!" if persist else "")
-        bad, _, injected = sw.cycle(fault, site, kind)
+        try:
+            bad, _, injected = sw.cycle(fault, site, kind)
+        except Exception as e:  # the harness: named with its point, the sweep goes on
+            bad, injected = [f"harness: {e!r}"], 1
         sw.points += 1
         reached += injected > 0
         if injected == 0:
