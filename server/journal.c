@@ -470,10 +470,13 @@ static int crc_feed(journal_t *j, const uint8_t *p, size_t n)
 /* The entry of the block being filled, for the bytes it has so far (journal_sync, BATCH). */
 static int crc_partial(journal_t *j)
 {
-    if (j->crc_fill == 0)
+    uint64_t at = j->crc_blk * j->crc_block + j->crc_fill;
+    if (j->crc_fill == 0 || at == j->crc_partial_at) /* none, or written already */
         return 0;
     int rc = crc_emit(j, j->crc_blk, j->crc_fill, ~j->crc_reg);
-    return rc < 0 ? rc : crc_flush(j);
+    if (rc == 0 && (rc = crc_flush(j)) == 0)
+        j->crc_partial_at = at;
+    return rc;
 }
 
 /* Hand the filled, not yet submitted part of buffer bi to a write. */
@@ -1532,6 +1535,7 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
     j->fd = j->gfd = j->cfd = -1;
     j->err_offset = UINT64_MAX;
     j->crc_op = UINT32_MAX;
+    j->crc_partial_at = UINT64_MAX;
     MEM_ST(j->crc_cut_offset, UINT64_MAX);
     if (err != NULL && errlen > 0)
         err[0] = '\0';

@@ -219,6 +219,7 @@ typedef struct journal {
     char *cpath;
     uint32_t crc_block, crc_reg, crc_fill, crc_op, crc_n;
     uint64_t crc_blk;
+    uint64_t crc_partial_at; /* journal offset the last partial-block entry covers to */
     uint8_t *crc_slab;
     size_t crc_slab_size;
     uint8_t fsync_pending;       /* fsync completions still due (the journal's and the sidecar's) */

@@ -1389,6 +1389,40 @@ static void test_journal_open_absorbs_eintr_and_short_reads(void **state)
         }
 }
 
+/* Found by tests/fault_sweep.py (eio@6/crc_write!: the server exited 0): every journal_sync
+ * wrote the partial block's sidecar entry again, also with nothing appended since; the serve's
+ * last sync (in journal_close, after its exit status is decided) so made a write whose failure
+ * nobody heard of. A sync with nothing new writes nothing to the sidecar. */
+static void test_journal_sync_twice_writes_the_partial_entry_once(void **state)
+{
+    (void)state;
+    char path[256];
+    tpath(path, sizeof path, "partial.itch");
+    for (int pw = 0; pw < 2; pw++) {
+        journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_INTERVAL, 4096, 2, pw != 0);
+        journal_t j;
+        open_ok(&j, &c);
+        uint64_t now = 0;
+        append_range(&j, 0, 100, 0, &now); /* less than one checksum block */
+        assert_int_equal(journal_sync(&j), 0);
+        journal_stats_t a, b;
+        journal_stats(&j, &a);
+        assert_int_equal(journal_sync(&j), 0);
+        journal_stats(&j, &b);
+        assert_int_equal(b.crc_writes, a.crc_writes);
+        append_range(&j, 100, 1, 0, &now); /* one more: its entry is written again */
+        assert_int_equal(journal_sync(&j), 0);
+        journal_stats(&j, &b);
+        assert_int_equal(b.crc_writes, a.crc_writes + 1);
+        assert_int_equal(journal_close(&j), 0);
+        open_ok(&j, &c);
+        assert_string_equal(journal_note(&j), "");
+        assert_int_equal(journal_messages(&j), 101);
+        assert_int_equal(journal_close(&j), 0);
+        unlink(path);
+    }
+}
+
 /* EINTR and short writes at each of the first writes, sidecar writes and fsyncs, in both
  * modes (io_uring completions and pwrite/fdatasync): recovered from transparently, the file
  * whole and its checksums right (found by the same sweep: fdatasync's EINTR in pwrite mode
@@ -1557,6 +1591,8 @@ int main(void)
         cmocka_unit_test_setup(test_journal_open_absorbs_eintr_and_short_reads, reset_counters),
         cmocka_unit_test_setup(test_journal_writes_absorb_eintr_and_short, reset_counters),
         cmocka_unit_test_setup(test_journal_gap_write_faults, reset_counters),
+        cmocka_unit_test_setup(test_journal_sync_twice_writes_the_partial_entry_once,
+                               reset_counters),
         cmocka_unit_test_setup(test_journal_survives_kill9, reset_counters),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
