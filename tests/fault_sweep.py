@@ -87,6 +87,14 @@ def records(path):
 
 class Server:
     def __init__(self, journal, fault=None, tag="serve"):
+        for _ in range(5):  # a free port taken by another process meanwhile: new ports
+            self.start(journal, fault, tag)
+            if self.up or self.p.returncode is None or "Address already in use" not in \
+                    open(self.out, errors="replace").read():
+                return
+            self.outf.close()
+
+    def start(self, journal, fault, tag):
         self.tcp, self.udp, self.http = free_port(), free_port(socket.SOCK_DGRAM), free_port()
         self.log = os.path.join(LOGDIR, f"{tag}.log")
         self.out = os.path.join(LOGDIR, f"{tag}.out")
