@@ -260,9 +260,11 @@ static void lost(void *ctx, uint64_t from, uint64_t count)
         return;
     /* the gap is recorded after the messages before it are in the journal's buffers */
     int rc = journal_note_gap(&s->journal, from, count);
-    if (rc < 0)
+    if (rc < 0) { /* the stream goes past the gap, the journal's numbering cannot: stop taking */
         log_msg("serve: journal: cannot record the lost range %llu+%llu: %s",
                 (unsigned long long)from, (unsigned long long)count, strerror(-rc));
+        journal_failed(s, rc);
+    }
 }
 
 /* Snapshot hooks (worker and cross-section threads). The records' publish time is the wall
