@@ -82,7 +82,7 @@ fault_kind_t fault_hit(fault_site_t site);
 /* The fault to inject into this call of site (FAULT_NONE when off: one never-taken branch). */
 static inline fault_kind_t fault_check(fault_site_t site)
 {
-    if (__builtin_expect(atomic_load_explicit(&fault_armed_flag, memory_order_relaxed), 0))
+    if (__builtin_expect(atomic_load_explicit(&fault_armed_flag, memory_order_acquire), 0))
         return fault_hit(site);
     return FAULT_NONE;
 }

@@ -226,9 +226,9 @@ typedef struct journal {
     bool crc_dirty;              /* sidecar entries written since its last fsync started */
     int fsync_res;               /* the first error among them */
     char note[JOURNAL_NOTE_MAX]; /* what journal_note() returns */
-    char mode[80];         /* what journal_mode() returns */
-    struct io_uring ring;  /* writes, one after the other (IOSQE_IO_DRAIN) */
-    struct io_uring sring; /* fsyncs, so that writes go on while one runs */
+    char mode[80];               /* what journal_mode() returns */
+    struct io_uring ring;        /* writes, one after the other (IOSQE_IO_DRAIN) */
+    struct io_uring sring;       /* fsyncs, so that writes go on while one runs */
     /* Counters: written by the owner with MEM_ST, read by journal_stats() from any thread. */
     _Atomic uint64_t messages, bytes, recovered_messages, recovered_bytes, torn_bytes, torn_offset,
         lost_messages, gaps, gaps_dropped, writes, short_writes, fsyncs, write_waits, errors,

@@ -121,7 +121,7 @@ typedef struct live {
     uint64_t next_seq;
     live_deliver_fn *deliver;
     live_lost_fn *lost;
-    live_ack_fn *ack; /* NULL: the next sequence delivered */
+    live_ack_fn *ack;   /* NULL: the next sequence delivered */
     live_sync_fn *sync; /* NULL: a logout is answered at once */
     void *ctx;
     bool refusing; /* live_refuse: no more data, logins rejected */
