@@ -207,9 +207,12 @@ run: deps
 	    --clusters-out build/demo/clusters.csv --rss-log build/demo/rss.log \
 	    --plots build/demo $(DEMO)
 
-# make test: normal build (unit, integration, memory budgets, serve), then ASan+UBSan, then
-# valgrind memcheck of the normal unit tests, then TSan for the threaded tests. Each stage appends to build/test-results; the last line
-# printed is "N passed, N failed", and the exit status is non-zero if anything failed.
+# make test: normal build (unit, integration, memory budgets, serve, kill -9 sweep, I/O fault
+# sweep (one random call of each site and kind), a real full disk when root), then ASan+UBSan
+# (unit tests, and the attack suite once against the sanitized server), then valgrind memcheck
+# of the normal unit tests, then TSan for the threaded tests. Each stage appends to
+# build/test-results; the last line printed is "N passed, N failed", and the exit status is
+# non-zero if anything failed.
 TSAN_TESTS := test_ring test_mem test_pipeline test_snapshot test_http test_reader test_server
 JOBS := -j$(shell nproc 2>/dev/null || echo 2)
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
@@ -223,12 +226,15 @@ test:
 	@tests/budgets/run.sh --results build/test-results --bin $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
 	@tests/kill_sweep.py build/test-results $(BIN) 3
+	@tests/fault_sweep.py build/test-results $(BIN) 1
+	@tests/full_disk.py build/test-results $(BIN)
 	@tests/plots_test.py build/test-results $(BIN)
 	@tests/web_test.py build/test-results $(BIN)
 	@tests/python/test_tickcore.py build/test-results $(BIN)
-	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests
+	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests build/asan-ubsan/tickcore
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \
 	    $(patsubst build/%,build/asan-ubsan/%,$(TESTS))
+	@tests/asan_attack.py build/test-results build/asan-ubsan/tickcore 200 100 5
 	@tests/run.sh valgrind build/test-results "$(VALGRIND)" $(TESTS)
 	@$(MAKE) --no-print-directory $(JOBS) SAN=thread $(addprefix build/tsan/tests/,$(TSAN_TESTS))
 	@tests/run.sh tsan build/test-results "" $(addprefix build/tsan/tests/,$(TSAN_TESTS))

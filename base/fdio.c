@@ -3,6 +3,8 @@
  */
 #include "base/fdio.h"
 
+#include "base/fault.h"
+
 #include <errno.h>
 #include <unistd.h>
 
@@ -10,7 +12,7 @@ int fdio_write_all(int fd, const void *buf, size_t n, uint64_t *calls)
 {
     const char *p = buf;
     while (n > 0) {
-        ssize_t k = write(fd, p, n);
+        ssize_t k = fault_write(FAULT_EXPORT_WRITE, fd, p, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;

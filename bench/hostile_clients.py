@@ -310,8 +310,9 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:  # the server is stopped and the folder removed however this ends
         wait_ready(http, srv)
-        subprocess.run([BIN, "feed", day, "--to", f"tcp://127.0.0.1:{tcp}", "--quiet"],
-                       check=True)
+        # --retry: a slow start-up (a sanitizer build, a loaded machine) is waited for
+        subprocess.run([BIN, "feed", day, "--to", f"tcp://127.0.0.1:{tcp}", "--quiet",
+                        "--retry", "60"], check=True)
         print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; server fed "
               f"{ref['messages']} messages; {SECONDS:.0f} s per run; {SLOW} slow HTTP clients, "
               f"{SILENT} silent TCP connections; serve {' '.join(SETS) or '(defaults)'}")

@@ -5,6 +5,7 @@
  */
 #include "cli/cmd_serve.h"
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "cli/args.h"
 #include "config/config.h"
@@ -163,6 +164,16 @@ static void print_text(const config_t *cfg, const server_stats_t *st, const repo
            churn ? "  <-- churn" : " (steady state allocates nothing)");
 }
 
+/* The fault seam's counts (TICKCORE_FAULT set: tests/fault_sweep.py reads this line). */
+static void log_fault(void)
+{
+    if (!atomic_load(&fault_armed_flag))
+        return;
+    char d[512];
+    fault_describe(d, sizeof d);
+    log_msg("serve: %s", d);
+}
+
 int serve_main(int argc, char **argv)
 {
     static serve_args_t a;
@@ -177,6 +188,12 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "tickcore serve: log %s: %s\n", a.cfg.log_path, strerror(-lrc));
         return 1;
     }
+    char ferr[256];
+    if (fault_from_env(ferr, sizeof ferr) < 0) {
+        fprintf(stderr, "tickcore serve: %s\n", ferr);
+        log_close();
+        return 2;
+    }
     g_stop = 0;
     struct sigaction sa = {.sa_handler = on_stop}, sh = {.sa_handler = on_hup};
     sigaction(SIGINT, &sa, NULL);
@@ -189,6 +206,7 @@ int serve_main(int argc, char **argv)
     int rc = server_open(&s, &a.cfg, NULL, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "tickcore serve: start-up failed: %s\n", err);
+        log_fault();
         log_close();
         return rc == -EINVAL ? 2 : 1;
     }
@@ -218,8 +236,11 @@ int serve_main(int argc, char **argv)
         print_json(&st, &rep, &end, status);
     else
         print_text(&a.cfg, &st, &rep, &end, churn);
+    /* the report is out before the last log lines: stdout and stderr may be one file, and
+     * stdout's buffer would otherwise land around (or in the middle of) a log line */
+    fflush(stdout);
+    log_fault();
     log_msg("serve: exit status %d", status);
     log_close();
-    fflush(stdout);
     return status;
 }

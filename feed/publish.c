@@ -538,6 +538,20 @@ static int tcp_login(feed_t *f)
     return FEED_OK;
 }
 
+/* rc, unless the server ended the session saying why (a Debug packet, then End of Session: how
+ * tickcore serve refuses data after a journal failure): then FEED_FATAL with its reason, also
+ * when it came in answer to the Logout Request. */
+static int finish_status(feed_t *f, int rc)
+{
+    if (rc == FEED_OK && f->r->end_of_session && f->said[0]) {
+        snprintf(f->err, sizeof f->err,
+                 "the server ended the session (End of Session) after the last message: %s",
+                 f->said);
+        return FEED_FATAL;
+    }
+    return rc;
+}
+
 /* After the last message: Logout Request, shut the write side, wait for the server to close. */
 static int tcp_finish(feed_t *f)
 {
@@ -545,11 +559,11 @@ static int tcp_finish(feed_t *f)
     if (rc == FEED_OK)
         rc = tcp_flush(f);
     if (rc == FEED_FATAL && f->r->end_of_session)
-        rc = FEED_OK; /* the server ends the session as we leave: fine */
+        rc = finish_status(f, FEED_OK); /* the server ends the session as we leave: fine */
     if (rc == FEED_CONN && f->peer_closed && f->txlen == 0 && f->tx_complete) {
         f->r->server_closed = true; /* it read the logout and closed at once */
         f->err[0] = '\0';
-        return FEED_OK;
+        return finish_status(f, FEED_OK);
     }
     if (rc)
         return rc;
@@ -569,7 +583,7 @@ static int tcp_finish(feed_t *f)
         if (k == 1) {
             f->r->server_closed = true;
             f->err[0] = '\0';
-            return FEED_OK;
+            return finish_status(f, FEED_OK);
         }
         if (k != 0)
             return FEED_CONN; /* reset: the server may not have read everything */

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fault.h"
 #include "mem/mem.h"
 #include "server/prom.h"
 
@@ -340,6 +341,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     http_t *h = cls;
     (void)addr;
     (void)addrlen;
+    if (fault_check(FAULT_HTTP_ACCEPT) != FAULT_NONE) /* the test seam: as if accept failed */
+        return MHD_NO;
     if (LD(h->open_connections) < h->cfg.max_connections)
         return MHD_YES;
     INC(h->connections_refused);

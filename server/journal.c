@@ -20,6 +20,7 @@
 #include "base/byteorder.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fault.h"
 #include "base/fdio.h"
 #include "base/hints.h"
 #include "ingest/itch.h"
@@ -89,6 +90,36 @@ int journal_fsync_parse(const char *s, journal_fsync_t *out)
         }
     }
     return -EINVAL;
+}
+
+/* fdatasync through the fault seam, retried on EINTR (it may be: a signal, or the seam).
+ * 0 or -errno. */
+static int datasync(fault_site_t site, int fd)
+{
+    int rc;
+    do
+        rc = fault_fdatasync(site, fd) < 0 ? -errno : 0;
+    while (rc == -EINTR);
+    return rc;
+}
+
+/* Read n bytes at off, retrying EINTR and completing short reads: the bytes read (n, or fewer
+ * at the end of the file) or -errno. */
+static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r =
+            fault_pread(FAULT_JOURNAL_READ, fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
 }
 
 /* ---- io_uring: writes on `ring`, fsyncs on `sring` ---------------------------------------- */
@@ -183,8 +214,7 @@ static void complete(journal_t *j, uint64_t ud, int res)
         return; /* not ours (cannot happen) */
     uint32_t oi = (uint32_t)ud;
     journal_op_t *o = &j->ops[oi];
-    if (o->kind == OP_WRITE && j->fault_write_nth && --j->fault_write_nth == 0)
-        res = j->fault_err;
+    res = fault_cqe(o->kind == OP_WRITE ? FAULT_JOURNAL_WRITE : FAULT_CRC_WRITE, res);
     if ((res == -EINTR || res == -EAGAIN) && o->retries < MAX_RETRIES) {
         o->retries++;
         op_issue(j, oi);
@@ -306,11 +336,7 @@ static int pwrite_all(journal_t *j, const uint8_t *p, size_t n, uint64_t off, ui
     uint64_t off0 = off;
     while (n > 0) {
         MEM_INC(j->writes);
-        ssize_t w = pwrite(j->fd, p, n, (off_t)off);
-        if (j->fault_write_nth && --j->fault_write_nth == 0) {
-            w = -1;
-            errno = -j->fault_err;
-        }
+        ssize_t w = fault_pwrite(FAULT_JOURNAL_WRITE, j->fd, p, n, (off_t)off);
         if (w <= 0) {
             if (w < 0 && errno == EINTR)
                 continue;
@@ -372,7 +398,7 @@ static int crc_flush(journal_t *j)
         uint64_t off = o->crc_off;
         MEM_INC(j->crc_writes);
         while (n > 0) {
-            ssize_t w = pwrite(j->cfd, p, n, (off_t)off);
+            ssize_t w = fault_pwrite(FAULT_CRC_WRITE, j->cfd, p, n, (off_t)off);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)
@@ -444,10 +470,13 @@ static int crc_feed(journal_t *j, const uint8_t *p, size_t n)
 /* The entry of the block being filled, for the bytes it has so far (journal_sync, BATCH). */
 static int crc_partial(journal_t *j)
 {
-    if (j->crc_fill == 0)
+    uint64_t at = j->crc_blk * j->crc_block + j->crc_fill;
+    if (j->crc_fill == 0 || at == j->crc_partial_at) /* none, or written already */
         return 0;
     int rc = crc_emit(j, j->crc_blk, j->crc_fill, ~j->crc_reg);
-    return rc < 0 ? rc : crc_flush(j);
+    if (rc == 0 && (rc = crc_flush(j)) == 0)
+        j->crc_partial_at = at;
+    return rc;
 }
 
 /* Hand the filled, not yet submitted part of buffer bi to a write. */
@@ -491,8 +520,6 @@ static int buf_submit(journal_t *j, uint32_t bi)
 
 static void fsync_done(journal_t *j, int res, uint64_t covers, uint64_t t0)
 {
-    if (j->fault_fsync_nth && --j->fault_fsync_nth == 0)
-        res = j->fault_err;
     uint64_t lat = clock_mono_ns() - t0;
     MEM_INC(j->fsyncs);
     ADD(j->fsync_total_ns, lat);
@@ -532,7 +559,8 @@ static int fsync_reap(journal_t *j, bool wait)
             j->fsync_inflight = false;
             return fail(j, rc);
         }
-        int res = cqe->res, which = (int)io_uring_cqe_get_data64(cqe);
+        int res = fault_cqe(FAULT_JOURNAL_FSYNC, cqe->res),
+            which = (int)io_uring_cqe_get_data64(cqe);
         io_uring_cqe_seen(&j->sring, cqe);
         if ((res == -EINTR || res == -EAGAIN) && j->fsync_retries < MAX_RETRIES) {
             j->fsync_retries++;
@@ -561,9 +589,9 @@ static int fsync_issue(journal_t *j)
             return 0;
         j->fsync_issued = j->end;
         uint64_t t0 = clock_mono_ns();
-        int res = fdatasync(j->fd) < 0 ? -errno : 0;
-        if (res == 0 && j->crc_dirty && fdatasync(j->cfd) < 0)
-            res = -errno;
+        int res = datasync(FAULT_JOURNAL_FSYNC, j->fd);
+        if (res == 0 && j->crc_dirty)
+            res = datasync(FAULT_JOURNAL_FSYNC, j->cfd);
         j->crc_dirty = false;
         fsync_done(j, res, j->end, t0);
         return MEM_LD(j->err) < 0 ? MEM_LD(j->err) : 1;
@@ -755,13 +783,6 @@ uint64_t journal_written(journal_t *j, bool wait)
     return w < m ? w : m;
 }
 
-void journal_fault(journal_t *j, uint64_t write_nth, uint64_t fsync_nth, int err)
-{
-    j->fault_write_nth = write_nth;
-    j->fault_fsync_nth = fsync_nth;
-    j->fault_err = err;
-}
-
 const char *journal_note(const journal_t *j)
 {
     return j->note;
@@ -873,7 +894,8 @@ int journal_note_gap(journal_t *j, uint64_t from, uint64_t count)
     size_t done = 0;
     rc = 0;
     while (done < (size_t)n) {
-        ssize_t w = pwrite(j->gfd, line + done, (size_t)n - done, (off_t)(j->gsize + done));
+        ssize_t w = fault_pwrite(FAULT_GAPS_WRITE, j->gfd, line + done, (size_t)n - done,
+                                 (off_t)(j->gsize + done));
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -882,8 +904,8 @@ int journal_note_gap(journal_t *j, uint64_t from, uint64_t count)
         }
         done += (size_t)w;
     }
-    if (rc == 0 && fdatasync(j->gfd) < 0)
-        rc = -errno;
+    if (rc == 0)
+        rc = datasync(FAULT_GAPS_WRITE, j->gfd);
     if (rc < 0) {
         if (ftruncate(j->gfd, (off_t)j->gsize) < 0) { /* best effort: keep whole lines only */
         }
@@ -955,7 +977,8 @@ static int gaps_load(journal_t *j, char *err, size_t errlen)
             off += p;
             have -= p;
             p = 0;
-            ssize_t n = pread(fd, b + have, cap - have, (off_t)(off + have));
+            ssize_t n =
+                fault_pread(FAULT_JOURNAL_READ, fd, b + have, cap - have, (off_t)(off + have));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
@@ -1038,7 +1061,7 @@ static int zero_to_end(int fd, uint64_t from, uint64_t size, uint8_t *b, size_t 
 {
     while (from < size) {
         size_t want = size - from < cap ? (size_t)(size - from) : cap;
-        ssize_t n = pread(fd, b, want, (off_t)from);
+        ssize_t n = fault_pread(FAULT_JOURNAL_READ, fd, b, want, (off_t)from);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -1064,7 +1087,7 @@ static int save_cut(journal_t *j, uint64_t from, uint64_t size, const char *path
     size_t cap = j->slab_size < SCAN_CHUNK ? j->slab_size : SCAN_CHUNK;
     for (uint64_t off = from; off < size && rc == 0;) {
         size_t want = size - off < cap ? (size_t)(size - off) : cap;
-        ssize_t n = pread(j->fd, b, want, (off_t)off);
+        ssize_t n = fault_pread(FAULT_JOURNAL_READ, j->fd, b, want, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -1105,7 +1128,7 @@ static int scan(journal_t *j, uint64_t limit, const char *why, char *err, size_t
                 eof = true;
                 break;
             }
-            ssize_t n = pread(j->fd, b + have, want, (off_t)(off + have));
+            ssize_t n = fault_pread(FAULT_JOURNAL_READ, j->fd, b + have, want, (off_t)(off + have));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
@@ -1247,7 +1270,7 @@ static int crc_file(journal_t *j, uint64_t from, uint64_t n, uint32_t *reg)
     size_t cap = j->slab_size < SCAN_CHUNK ? j->slab_size : SCAN_CHUNK;
     while (n > 0) {
         size_t want = n < cap ? (size_t)n : cap;
-        ssize_t r = pread(j->fd, j->slab, want, (off_t)from);
+        ssize_t r = fault_pread(FAULT_JOURNAL_READ, j->fd, j->slab, want, (off_t)from);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -1262,7 +1285,7 @@ static int crc_file(journal_t *j, uint64_t from, uint64_t n, uint32_t *reg)
 static int pwrite_full(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        ssize_t w = fault_pwrite(FAULT_CRC_WRITE, fd, p, n, (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -1309,7 +1332,12 @@ static int crc_verify(journal_t *j, uint32_t want_block, crc_check_t *c, char *e
     uint8_t h[JOURNAL_CRC_HEADER];
     uint32_t blk = 0;
     bool ours = false;
-    if (csize >= JOURNAL_CRC_HEADER && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h) {
+    ssize_t hr = csize >= JOURNAL_CRC_HEADER ? pread_full(fd, h, sizeof h, 0) : 0;
+    if (hr < 0) {
+        err_set(err, errlen, "journal %s: read: %s", j->cpath, strerror((int)-hr));
+        return (int)hr;
+    }
+    if (hr == (ssize_t)sizeof h) {
         blk = le32_get(h + 8);
         ours = memcmp(h, "TKJCRC1\n", 8) == 0 && le32_get(h + 12) == ~crc_run(CRC_INIT, h, 12) &&
                blk >= JOURNAL_MIN_CRC_BLOCK && blk <= JOURNAL_MAX_CRC_BLOCK &&
@@ -1342,9 +1370,9 @@ static int crc_verify(journal_t *j, uint32_t want_block, crc_check_t *c, char *e
         size_t k = (size_t)(i % 512);
         if (k == 0) {
             size_t want = (size_t)((n - i < 512 ? n - i : 512) * JOURNAL_CRC_ENTRY);
-            ssize_t r = pread(fd, e, want, (off_t)(JOURNAL_CRC_HEADER + i * JOURNAL_CRC_ENTRY));
+            ssize_t r = pread_full(fd, e, want, JOURNAL_CRC_HEADER + i * JOURNAL_CRC_ENTRY);
             if (r != (ssize_t)want) {
-                rc = r < 0 ? -errno : -EIO;
+                rc = r < 0 ? (int)r : -EIO;
                 err_set(err, errlen, "journal %s: read: %s", j->cpath, strerror(-rc));
                 return rc;
             }
@@ -1429,8 +1457,8 @@ static int crc_resume(journal_t *j, const crc_check_t *c, char *err, size_t errl
         rc = crc_file(j, nfull * B, x - nfull * B, &reg);
     if (rc == 0 && ftruncate(j->cfd, (off_t)(JOURNAL_CRC_HEADER + nfull * JOURNAL_CRC_ENTRY)) < 0)
         rc = -errno;
-    if (rc == 0 && fdatasync(j->cfd) < 0)
-        rc = -errno;
+    if (rc == 0)
+        rc = datasync(FAULT_JOURNAL_FSYNC, j->cfd);
     if (rc < 0) {
         err_set(err, errlen, "journal %s: writing the checksums of the blocks it holds: %s",
                 j->cpath, strerror(-rc));
@@ -1507,6 +1535,7 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
     j->fd = j->gfd = j->cfd = -1;
     j->err_offset = UINT64_MAX;
     j->crc_op = UINT32_MAX;
+    j->crc_partial_at = UINT64_MAX;
     MEM_ST(j->crc_cut_offset, UINT64_MAX);
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -1625,8 +1654,7 @@ int journal_open(journal_t *j, const journal_cfg_t *cfg, char *err, size_t errle
         goto fail;
 
     /* What the scan found (and a truncation) is on disk before anything is appended to it. */
-    if (fdatasync(j->fd) < 0) {
-        rc = -errno;
+    if ((rc = datasync(FAULT_JOURNAL_FSYNC, j->fd)) < 0) {
         err_set(err, errlen, "journal %s: fsync: %s", path, strerror(-rc));
         goto fail;
     }

@@ -219,18 +219,16 @@ typedef struct journal {
     char *cpath;
     uint32_t crc_block, crc_reg, crc_fill, crc_op, crc_n;
     uint64_t crc_blk;
+    uint64_t crc_partial_at; /* journal offset the last partial-block entry covers to */
     uint8_t *crc_slab;
     size_t crc_slab_size;
     uint8_t fsync_pending;       /* fsync completions still due (the journal's and the sidecar's) */
     bool crc_dirty;              /* sidecar entries written since its last fsync started */
     int fsync_res;               /* the first error among them */
     char note[JOURNAL_NOTE_MAX]; /* what journal_note() returns */
-    /* test seam: the nth write (or fsync) completion from now returns fault_err */
-    uint64_t fault_write_nth, fault_fsync_nth;
-    int fault_err;
-    char mode[80];         /* what journal_mode() returns */
-    struct io_uring ring;  /* writes, one after the other (IOSQE_IO_DRAIN) */
-    struct io_uring sring; /* fsyncs, so that writes go on while one runs */
+    char mode[80];               /* what journal_mode() returns */
+    struct io_uring ring;        /* writes, one after the other (IOSQE_IO_DRAIN) */
+    struct io_uring sring;       /* fsyncs, so that writes go on while one runs */
     /* Counters: written by the owner with MEM_ST, read by journal_stats() from any thread. */
     _Atomic uint64_t messages, bytes, recovered_messages, recovered_bytes, torn_bytes, torn_offset,
         lost_messages, gaps, gaps_dropped, writes, short_writes, fsyncs, write_waits, errors,
@@ -298,9 +296,8 @@ int journal_error(const journal_t *j);
  * thread. */
 uint64_t journal_written(journal_t *j, bool wait);
 
-/* Test seam (fault injection): the nth write completion (pwrite call) from now, and the nth fsync
- * from now, return err (-EIO, -ENOSPC, ...) instead of their result; 0 disarms. Owner thread. */
-void journal_fault(journal_t *j, uint64_t write_nth, uint64_t fsync_nth, int err);
+/* Fault injection: base/fault (sites FAULT_JOURNAL_WRITE, _FSYNC, _READ, FAULT_CRC_WRITE,
+ * FAULT_GAPS_WRITE) is the test seam of every read, write and fsync here. */
 
 /* What the open had to say without failing, "" if nothing: a bad block cut (file, byte offset,
  * expected and found CRC), a journal without a checksum sidecar, a sidecar not ours. Meant for

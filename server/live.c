@@ -9,6 +9,7 @@
 #include "server/live.h"
 
 #include "base/clock.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
@@ -238,6 +239,10 @@ static void place(live_t *l, uint32_t slot, int fd, const char *name)
 static void on_accept(live_t *l, int res)
 {
     l->accept_inflight = false;
+    if (res >= 0 && fault_check(FAULT_TCP_ACCEPT) != FAULT_NONE) { /* the test seam */
+        close(res);
+        res = -ECONNABORTED;
+    }
     if (res < 0) {
         if (res != -ECANCELED && res != -EBADF && res != -EINVAL)
             log_msg("serve: accept: %s", strerror(-res));
@@ -445,7 +450,14 @@ static uint32_t handle_packets(live_t *l, uint32_t i)
             CADD(l->c.tcp_heartbeats_in, 1);
             break;
         case SOUP_LOGOUT_REQUEST:
-            drop_client(l, i, LIVE_DROP_LOGOUT, NULL);
+            /* answered once what it sent is durable; a failed sync refuses (live_refuse sends
+             * the reason and drops the client) */
+            if (l->sync && l->sync(l->ctx) < 0) {
+                if (c->state == C_ACTIVE)
+                    drop_client(l, i, LIVE_DROP_REFUSED, l->refuse_reason);
+            } else if (c->state == C_ACTIVE) {
+                drop_client(l, i, LIVE_DROP_LOGOUT, NULL);
+            }
             return UINT32_MAX;
         case SOUP_DEBUG:
         case SOUP_UNSEQUENCED:

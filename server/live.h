@@ -48,6 +48,10 @@
 
 /* The next sequence number a Login Accepted may name: never past what the journal wrote. */
 typedef uint64_t live_ack_fn(void *ctx);
+/* Everything delivered so far made durable, before a Logout Request is answered (the publisher
+ * takes the orderly close as "all of it is kept"): 0, or -errno after which the server refuses
+ * (live_refuse, which ends the session with the reason instead of the orderly close). */
+typedef int live_sync_fn(void *ctx);
 
 /* Why a client was dropped (counted per reason; /metrics label `reason`). */
 typedef enum live_drop {
@@ -117,7 +121,8 @@ typedef struct live {
     uint64_t next_seq;
     live_deliver_fn *deliver;
     live_lost_fn *lost;
-    live_ack_fn *ack; /* NULL: the next sequence delivered */
+    live_ack_fn *ack;   /* NULL: the next sequence delivered */
+    live_sync_fn *sync; /* NULL: a logout is answered at once */
     void *ctx;
     bool refusing; /* live_refuse: no more data, logins rejected */
     char refuse_reason[200];

@@ -175,6 +175,28 @@ static uint64_t ack_seq(void *ctx)
     return a;
 }
 
+/* A publisher logs out (rare): what it sent is written and, unless journal.fsync is off,
+ * fsynced before the orderly close answers it; a failure refuses it with the reason. */
+static int logout_sync(void *ctx)
+{
+    server_t *s = ctx;
+    if (!s->have_journal)
+        return 0;
+    flush(s);
+    if (failed(s))
+        return -EIO;
+    int rc;
+    if (s->cfg.journal_fsync == CFG_FSYNC_OFF) {
+        journal_written(&s->journal, true);
+        rc = journal_error(&s->journal);
+    } else {
+        rc = journal_sync(&s->journal);
+    }
+    if (rc < 0)
+        journal_failed(s, rc);
+    return rc;
+}
+
 static void flush(server_t *s)
 {
     if (!s->batch)
@@ -238,9 +260,11 @@ static void lost(void *ctx, uint64_t from, uint64_t count)
         return;
     /* the gap is recorded after the messages before it are in the journal's buffers */
     int rc = journal_note_gap(&s->journal, from, count);
-    if (rc < 0)
+    if (rc < 0) { /* the stream goes past the gap, the journal's numbering cannot: stop taking */
         log_msg("serve: journal: cannot record the lost range %llu+%llu: %s",
                 (unsigned long long)from, (unsigned long long)count, strerror(-rc));
+        journal_failed(s, rc);
+    }
 }
 
 /* Snapshot hooks (worker and cross-section threads). The records' publish time is the wall
@@ -1159,6 +1183,7 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
                        lost, s, err, errlen);
         s->live_ok = rc == 0;
         s->live.ack = ack_seq;
+        s->live.sync = logout_sync;
         if (rc == 0 && s->have_journal) { /* the gaps of earlier runs, from the .gaps sidecar */
             journal_stats_t js;
             journal_stats(&s->journal, &js);
@@ -1208,8 +1233,10 @@ static void drain(server_t *s)
     flush(s);
     if (s->have_journal) {
         int r = journal_sync(&s->journal);
-        if (r < 0)
+        if (r < 0) { /* what was taken is not all on disk: degraded, and the exit status 1 */
             log_msg("serve: journal %s: final fsync: %s", s->cfg.journal_path, strerror(-r));
+            journal_failed(s, r);
+        }
     }
     refresh_gauges(s, clock_mono_ns());
     if (s->http_ok)
@@ -1287,12 +1314,6 @@ uint16_t server_udp_port(const server_t *s)
 uint16_t server_http_port(const server_t *s)
 {
     return s->http_ok ? http_port(&s->http) : 0;
-}
-
-void server_journal_fault(server_t *s, uint64_t write_nth, uint64_t fsync_nth, int err)
-{
-    if (s->have_journal)
-        journal_fault(&s->journal, write_nth, fsync_nth, err);
 }
 
 void server_stats(const server_t *cs, server_stats_t *o)

@@ -105,10 +105,6 @@ uint16_t server_tcp_port(const server_t *s);
 uint16_t server_udp_port(const server_t *s);
 uint16_t server_http_port(const server_t *s);
 
-/* Test seam: journal_fault on the server's journal (the nth write or fsync from now fails with
- * err). Between server_open and server_run only. */
-void server_journal_fault(server_t *s, uint64_t write_nth, uint64_t fsync_nth, int err);
-
 /* Copy the counters (any thread; final once server_run returned). */
 void server_stats(const server_t *s, server_stats_t *out);
 

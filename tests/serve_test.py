@@ -12,6 +12,7 @@ Appends "serve <case> P F S" lines to RESULTS like tests/run.sh. Python standard
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -219,7 +220,9 @@ def main():
     # ---- 1b. three shard workers: each marks only its own events; same answers as one -------
     # /v1/symbols (last, volume, trades, vwap, bid, ask, bar return, last event's ts) of every
     # symbol equals the one-worker server's above; the steady state allocates nothing.
-    rsrv = Server("routed", os.path.join(TMP, "r.journal"), ["--set", "pipeline.workers=3"])
+    # (its log on standard error, beside the report on standard output, in one file)
+    rsrv = Server("routed", os.path.join(TMP, "r.journal"), ["--set", "pipeline.workers=3",
+                                                             "--set", "server.log="])
     f = feed(day, f"tcp://127.0.0.1:{rsrv.tcp}", "--rate", "max")
     out, _ = f.communicate(timeout=120)
     got = rsrv.wait_seq(total + 1)
@@ -236,6 +239,13 @@ def main():
     rc, out = rsrv.stop()
     check("routed_3_workers_no_churn", rc == 0 and churn == 0 and
           "allocations while serving (after the seal): 0 " in out, f"exit {rc}, churn {churn}")
+    # Issue 15: the report on stdout and the log on stderr interleaved mid-line ("  total   102
+    # 2026-...Z serve: exit status 0": stdout's buffer flushed at exit, after the last log line).
+    # Every log line (the serve's threads' and the exit's) starts a line and is whole.
+    mixed = [ln for ln in out.splitlines()
+             if re.search(r".\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z serve: ", ln)]
+    check("report_and_log_lines_whole", not mixed and "serve: exit status 0" in out
+          and "tickcore serve:" in out, f"{len(mixed)} mixed lines, first {mixed[:2]}")
 
     # ---- 2. every endpoint -------------------------------------------------------------------
     for path, want in (("/healthz", 200), ("/metrics", 200), ("/v1/symbols", 200),

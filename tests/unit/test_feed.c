@@ -125,6 +125,7 @@ typedef struct tsrv {
     char reject;
     uint64_t close_after[MAXC]; /* close (without reading on) after this many messages */
     uint64_t eos_after;         /* send End of Session after this many messages (connection 0) */
+    bool refuse_at_logout;      /* answer the Logout Request with Debug + End of Session */
     /* what it saw */
     soup_login_t login[MAXC];
     uint64_t got[MAXC]; /* messages per connection */
@@ -244,6 +245,14 @@ static void srv_conn(tsrv_t *s, int c, int fd)
                 break;
             case SOUP_LOGOUT_REQUEST:
                 s->logout[c] = true;
+                if (s->refuse_at_logout) { /* as tickcore serve's live_refuse does */
+                    static const char why[] =
+                        "no more data taken: journal j: No space left on device";
+                    size_t n = soup_put_packet(out, sizeof out, SOUP_DEBUG, (const uint8_t *)why,
+                                               sizeof why - 1);
+                    n += soup_put_empty(out + n, sizeof out - n, SOUP_END_OF_SESSION);
+                    send_all(fd, out, n);
+                }
                 return;
             default:
                 srv_fail(s, "server: unexpected packet type");
@@ -490,6 +499,24 @@ static void test_feed_tcp_end_of_session_stops(void **state)
     assert_true(r.end_of_session);
     assert_non_null(strstr(r.error, "End of Session"));
     assert_true(r.messages < exp_n);
+}
+
+/* Issue 15 (found by tests/fault_sweep.py, eio@1/journal_write): a server whose journal failed
+ * refuses further data with a Debug packet and End of Session; when that came as the feed left
+ * (in answer to its Logout Request) the feed took it as a normal end and exited 0. */
+static void test_feed_tcp_refusal_at_logout_fails(void **state)
+{
+    (void)state;
+    tsrv_t *s = srv_new(1);
+    s->refuse_at_logout = true;
+    srv_start(s);
+    publish_result_t r;
+    int rc = run_feed(&r, plain_path, "--to", s->url, "--quiet", NULL);
+    srv_join(s);
+    assert_string_equal(s->err, "");
+    assert_int_equal(rc, 1);
+    assert_true(r.end_of_session);
+    assert_non_null(strstr(r.error, "No space left on device"));
 }
 
 static void test_feed_tcp_refused_and_retry_gives_up(void **state)
@@ -1102,6 +1129,7 @@ int main(void)
         cmocka_unit_test_setup(test_feed_tcp_login_rejected, unseal),
         cmocka_unit_test_setup(test_feed_tcp_retry_resumes_after_drop, unseal),
         cmocka_unit_test_setup(test_feed_tcp_end_of_session_stops, unseal),
+        cmocka_unit_test_setup(test_feed_tcp_refusal_at_logout_fails, unseal),
         cmocka_unit_test_setup(test_feed_tcp_refused_and_retry_gives_up, unseal),
         cmocka_unit_test_setup(test_feed_count_and_rate, unseal),
         cmocka_unit_test_setup(test_feed_tcp_heartbeat_when_idle, unseal),

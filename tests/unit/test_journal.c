@@ -21,6 +21,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
+#include "base/fault.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
 #include "server/journal.h"
@@ -1021,6 +1022,49 @@ static void test_journal_gaps_recorded_and_reloaded(void **state)
     assert_int_equal(journal_close(&j), 0);
 }
 
+/* The .gaps file under the fault seam (its pwrite and fdatasync, site gaps_write): EINTR and a
+ * short write are recovered from (the line whole); EIO and ENOSPC fail journal_note_gap with the
+ * error, the gap is not counted and the file keeps whole lines only (reloaded: the gaps before). */
+static void test_journal_gap_write_faults(void **state)
+{
+    (void)state;
+    static const fault_kind_t kinds[] = {FAULT_EINTR, FAULT_SHORT, FAULT_EIO, FAULT_ENOSPC};
+    for (int k = 0; k < 4; k++)
+        for (uint64_t nth = 1; nth <= 2; nth++) { /* 1: the pwrite, 2: its fdatasync */
+            char path[256], gpath[300], text[512];
+            tpath(path, sizeof path, "gapfault.itch");
+            snprintf(gpath, sizeof gpath, "%s.gaps", path);
+            unlink(gpath);
+            journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_INTERVAL, 4096, 2, false);
+            journal_t j;
+            uint64_t now = 0;
+            open_ok(&j, &c);
+            append_range(&j, 0, 5, 0, &now);
+            assert_int_equal(journal_note_gap(&j, 6, 2), 0);
+            append_range(&j, 5, 3, 0, &now);
+            assert_int_equal(fault_arm(1u << FAULT_GAPS_WRITE, nth, kinds[k], false), 0);
+            int rc = journal_note_gap(&j, 11, 4);
+            fault_disarm();
+            bool ok = kinds[k] == FAULT_EINTR || kinds[k] == FAULT_SHORT;
+            if (kinds[k] == FAULT_SHORT && nth == 2)
+                ok = true; /* an fdatasync is not short: nothing injected */
+            assert_int_equal(rc, ok ? 0 : fault_errno(kinds[k]));
+            journal_stats_t st;
+            journal_stats(&j, &st);
+            assert_int_equal(st.gaps, ok ? 2 : 1);
+            assert_int_equal(st.lost_messages, ok ? 6 : 2);
+            assert_int_equal(journal_close(&j), 0);
+            read_text(gpath, text, sizeof text);
+            assert_string_equal(text, ok ? "after=5 from=6 count=2\nafter=8 from=11 count=4\n"
+                                         : "after=5 from=6 count=2\n");
+            open_ok(&j, &c);
+            journal_stats(&j, &st);
+            assert_int_equal(st.gaps, ok ? 2 : 1);
+            assert_int_equal(st.gaps_dropped, 0);
+            assert_int_equal(journal_close(&j), 0);
+        }
+}
+
 /* A gap noted after messages that a crash then tore off no longer counts. */
 static void test_journal_gap_after_torn_messages_dropped(void **state)
 {
@@ -1257,7 +1301,10 @@ static void test_journal_fault_seam_counts_stay_exact(void **state)
                     journal_cfg_t c = mk_cfg(path, (journal_fsync_t)pol, 4096, 2, pw != 0);
                     journal_t j;
                     open_ok(&j, &c);
-                    journal_fault(&j, fs ? 0 : nth, fs ? 1 : 0, e);
+                    assert_int_equal(
+                        fault_arm(fs ? 1u << FAULT_JOURNAL_FSYNC : 1u << FAULT_JOURNAL_WRITE,
+                                  fs ? 1 : nth, e == -EIO ? FAULT_EIO : FAULT_ENOSPC, false),
+                        0);
                     uint8_t m[64];
                     int rc = 0;
                     uint64_t i, now = 0;
@@ -1278,6 +1325,7 @@ static void test_journal_fault_seam_counts_stay_exact(void **state)
                     assert_int_equal(w, n);
                     assert_int_equal(journal_next_seq(&j), n + 1);
                     assert_int_equal(journal_close(&j), e);
+                    fault_disarm();
                     journal_t r;
                     open_ok(&r, &c);
                     uint64_t got = journal_messages(&r);
@@ -1290,6 +1338,128 @@ static void test_journal_fault_seam_counts_stay_exact(void **state)
                     assert_int_equal(st.torn_bytes, 0);
                     assert_int_equal(journal_close(&r), 0);
                     assert_file_is_prefix(path, got);
+                }
+}
+
+/* Found by tests/fault_sweep.py (TICKCORE_FAULT=eintr@1/journal_read, short@2/journal_read):
+ * an EINTR or a short read of the checksum sidecar at open took a sidecar of ours for a foreign
+ * one (its header) or failed the open (its entries). Every read of the open, each in turn,
+ * returns EINTR or reads half: the open must be as without the fault (no note, every message,
+ * every block checked). */
+static void test_journal_open_absorbs_eintr_and_short_reads(void **state)
+{
+    (void)state;
+    char path[256];
+    tpath(path, sizeof path, "reads.itch");
+    journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_BATCH, 4096, 2, false);
+    journal_t j;
+    open_ok(&j, &c);
+    uint64_t now = 0;
+    append_range(&j, 0, 3000, 100, &now);
+    assert_int_equal(journal_close(&j), 0);
+    assert_int_equal(fault_arm(1u << FAULT_JOURNAL_READ, 0, FAULT_NONE, false), 0);
+    open_ok(&j, &c);
+    journal_stats_t st0;
+    journal_stats(&j, &st0);
+    assert_int_equal(journal_close(&j), 0);
+    fault_stats_t fs;
+    fault_stats(&fs);
+    uint64_t reads = fs.calls[FAULT_JOURNAL_READ];
+    assert_true(reads >= 3);
+    assert_true(st0.crc_blocks_checked > 0);
+    static const fault_kind_t kinds[] = {FAULT_EINTR, FAULT_SHORT};
+    for (int k = 0; k < 2; k++)
+        for (uint64_t nth = 1; nth <= reads; nth++) {
+            assert_int_equal(fault_arm(1u << FAULT_JOURNAL_READ, nth, kinds[k], false), 0);
+            char err[512];
+            int rc = journal_open(&j, &c, err, sizeof err);
+            fault_disarm();
+            if (rc != 0)
+                fail_msg("%s at read %llu: open %d %s", fault_kind_name(kinds[k]),
+                         (unsigned long long)nth, rc, err);
+            if (journal_note(&j)[0])
+                fail_msg("%s at read %llu: note %s", fault_kind_name(kinds[k]),
+                         (unsigned long long)nth, journal_note(&j));
+            journal_stats_t st;
+            journal_stats(&j, &st);
+            assert_int_equal(journal_messages(&j), 3000);
+            assert_int_equal(st.crc_blocks_checked, st0.crc_blocks_checked);
+            assert_int_equal(journal_close(&j), 0);
+            assert_file_is_prefix(path, 3000);
+        }
+}
+
+/* Found by tests/fault_sweep.py (eio@6/crc_write!: the server exited 0): every journal_sync
+ * wrote the partial block's sidecar entry again, also with nothing appended since; the serve's
+ * last sync (in journal_close, after its exit status is decided) so made a write whose failure
+ * nobody heard of. A sync with nothing new writes nothing to the sidecar. */
+static void test_journal_sync_twice_writes_the_partial_entry_once(void **state)
+{
+    (void)state;
+    char path[256];
+    tpath(path, sizeof path, "partial.itch");
+    for (int pw = 0; pw < 2; pw++) {
+        journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_INTERVAL, 4096, 2, pw != 0);
+        journal_t j;
+        open_ok(&j, &c);
+        uint64_t now = 0;
+        append_range(&j, 0, 100, 0, &now); /* less than one checksum block */
+        assert_int_equal(journal_sync(&j), 0);
+        journal_stats_t a, b;
+        journal_stats(&j, &a);
+        assert_int_equal(journal_sync(&j), 0);
+        journal_stats(&j, &b);
+        assert_int_equal(b.crc_writes, a.crc_writes);
+        append_range(&j, 100, 1, 0, &now); /* one more: its entry is written again */
+        assert_int_equal(journal_sync(&j), 0);
+        journal_stats(&j, &b);
+        assert_int_equal(b.crc_writes, a.crc_writes + 1);
+        assert_int_equal(journal_close(&j), 0);
+        open_ok(&j, &c);
+        assert_string_equal(journal_note(&j), "");
+        assert_int_equal(journal_messages(&j), 101);
+        assert_int_equal(journal_close(&j), 0);
+        unlink(path);
+    }
+}
+
+/* EINTR and short writes at each of the first writes, sidecar writes and fsyncs, in both
+ * modes (io_uring completions and pwrite/fdatasync): recovered from transparently, the file
+ * whole and its checksums right (found by the same sweep: fdatasync's EINTR in pwrite mode
+ * failed the journal). */
+static void test_journal_writes_absorb_eintr_and_short(void **state)
+{
+    (void)state;
+    static const fault_kind_t kinds[] = {FAULT_EINTR, FAULT_SHORT};
+    static const fault_site_t sites[] = {FAULT_JOURNAL_WRITE, FAULT_CRC_WRITE, FAULT_JOURNAL_FSYNC};
+    for (int pw = 0; pw < 2; pw++)
+        for (int k = 0; k < 2; k++)
+            for (int si = 0; si < 3; si++)
+                for (uint64_t nth = 1; nth <= 3; nth++) {
+                    char path[256];
+                    tpath(path, sizeof path, "wfault.itch");
+                    journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_BATCH, 4096, 2, pw != 0);
+                    journal_t j;
+                    open_ok(&j, &c);
+                    assert_int_equal(fault_arm(1u << sites[si], nth, kinds[k], false), 0);
+                    uint64_t now = 0;
+                    append_range(&j, 0, 3000, 100, &now);
+                    int rc = journal_sync(&j);
+                    fault_stats_t fs;
+                    fault_stats(&fs);
+                    fault_disarm();
+                    if (rc != 0 || journal_error(&j) != 0)
+                        fail_msg("%s at %s %llu (%s): sync %d, error %d", fault_kind_name(kinds[k]),
+                                 fault_site_name(sites[si]), (unsigned long long)nth,
+                                 pw ? "pwrite" : "io_uring", rc, journal_error(&j));
+                    assert_int_equal(fs.injected, 1);
+                    assert_int_equal(journal_messages(&j), 3000);
+                    assert_int_equal(journal_close(&j), 0);
+                    assert_file_is_prefix(path, 3000);
+                    open_ok(&j, &c); /* the checksums agree with the data */
+                    assert_string_equal(journal_note(&j), "");
+                    assert_int_equal(journal_messages(&j), 3000);
+                    assert_int_equal(journal_close(&j), 0);
                 }
 }
 
@@ -1418,6 +1588,11 @@ int main(void)
         cmocka_unit_test_setup(test_journal_hot_path_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_journal_write_error_is_sticky, reset_counters),
         cmocka_unit_test_setup(test_journal_fault_seam_counts_stay_exact, reset_counters),
+        cmocka_unit_test_setup(test_journal_open_absorbs_eintr_and_short_reads, reset_counters),
+        cmocka_unit_test_setup(test_journal_writes_absorb_eintr_and_short, reset_counters),
+        cmocka_unit_test_setup(test_journal_gap_write_faults, reset_counters),
+        cmocka_unit_test_setup(test_journal_sync_twice_writes_the_partial_entry_once,
+                               reset_counters),
         cmocka_unit_test_setup(test_journal_survives_kill9, reset_counters),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

@@ -18,6 +18,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "mem/mem.h"
@@ -999,7 +1000,7 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     server_opts_t opts = {.ephemeral_ports = true};
     if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
         fail_msg("server_open: %s", err);
-    server_journal_fault(s, 3, 0, -ENOSPC);
+    assert_int_equal(fault_arm(1u << FAULT_JOURNAL_WRITE, 3, FAULT_ENOSPC, false), 0);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
     uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
@@ -1043,6 +1044,7 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     server_stop(s);
     void *ret;
     assert_int_equal(pthread_join(th, &ret), 0);
+    fault_disarm();
     assert_int_equal(*(int *)ret, -EIO);
     server_stats_t ss;
     server_stats(s, &ss);
@@ -1056,6 +1058,183 @@ static void test_server_journal_failure_degrades_read_only(void **state)
     fclose(f);
     assert_int_equal(jn, g_off[ss.journal_messages]);
     assert_memory_equal(jb, g_file.p, jn);
+}
+
+/* Found by tests/fault_sweep.py (eio@13/journal_write!): the server answered a publisher's Logout
+ * Request by closing in order while what it had taken was still in the journal's buffer; the
+ * write failed after, so the publisher exited 0 with the day's tail lost. Now the logout is
+ * answered once everything taken is written and fsynced; if that fails, with the refusal (Debug
+ * naming the error, then End of Session). The journal's writes wait for a 10 s fsync interval
+ * here, so the first write is the one at the logout: it fails (ENOSPC, persistent). */
+static void test_server_logout_answered_after_the_journal(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    const size_t n = 1000;
+    char journal[96], err[800];
+    snprintf(journal, sizeof journal, "%s/logout.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "journal.fsync_interval", "10s", err, sizeof err), 0);
+    server_t *s;
+    server_opts_t opts = {.ephemeral_ports = true};
+    if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
+        fail_msg("server_open: %s", err);
+    assert_int_equal(fault_arm(1u << FAULT_JOURNAL_WRITE, 1, FAULT_ENOSPC, true), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
+    uint16_t tcp = server_tcp_port(s);
+    int fd = connect_port(tcp);
+    static uint8_t out[1 << 16];
+    size_t used = soup_put_login(out, sizeof out, cfg.username, cfg.password, "", 0);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *m = g_aapl.p + g_aapl.off[i] + 2;
+        size_t len = g_aapl.off[i + 1] - g_aapl.off[i] - 2;
+        used += soup_put_sequenced(out + used, sizeof out - used, m, len);
+    }
+    used += soup_put_empty(out + used, sizeof out - used, SOUP_LOGOUT_REQUEST);
+    send_all(fd, out, used);
+    /* everything the server says until it closes */
+    static uint8_t rx[4096];
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = recv_retry(fd, rx + have, sizeof rx - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+    }
+    close(fd);
+    bool accepted = false, eos = false;
+    char said[256] = "";
+    for (size_t off = 0; off < have;) {
+        soup_packet_t p;
+        int took = soup_parse(rx + off, have - off, sizeof rx, &p, NULL, 0);
+        if (took <= 0)
+            break;
+        if (p.type == SOUP_LOGIN_ACCEPTED)
+            accepted = true;
+        else if (p.type == SOUP_END_OF_SESSION)
+            eos = true;
+        else if (p.type == SOUP_DEBUG)
+            snprintf(said, sizeof said, "%.*s", (int)p.len, (const char *)p.payload);
+        off += (size_t)took;
+    }
+    assert_true(accepted);
+    if (!eos || strstr(said, "No space left on device") == NULL)
+        fail_msg("the logout was answered without the refusal (End of Session %d, Debug \"%s\")",
+                 eos, said);
+    server_stop(s);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    fault_disarm();
+    assert_int_equal(*(int *)ret, -EIO);
+    server_close(s);
+}
+
+/* Found by tests/fault_sweep.py (eio@6/crc_write!, enospc@5 and @6: exit 0): a journal write
+ * or fsync that failed during the drain (the final sync at SIGTERM) was logged ("final fsync")
+ * but the exit status stayed 0. A publisher sends 1,000 messages and goes away without a
+ * logout; with a 10 s fsync interval they wait in the journal's buffer; then every journal
+ * write fails (EIO, persistent) and the server is stopped: server_run must return -EIO and the
+ * stats say failed. */
+static void test_server_failed_final_sync_fails_the_run(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    const size_t n = 1000;
+    char journal[96], err[800];
+    snprintf(journal, sizeof journal, "%s/final.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "journal.fsync_interval", "10s", err, sizeof err), 0);
+    server_t *s;
+    server_opts_t opts = {.ephemeral_ports = true};
+    if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
+        fail_msg("server_open: %s", err);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
+    uint16_t tcp = server_tcp_port(s), http = server_http_port(s);
+    int fd = connect_port(tcp);
+    static uint8_t out[1 << 16];
+    size_t used = soup_put_login(out, sizeof out, cfg.username, cfg.password, "", 0);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *m = g_aapl.p + g_aapl.off[i] + 2;
+        size_t len = g_aapl.off[i + 1] - g_aapl.off[i] - 2;
+        used += soup_put_sequenced(out + used, sizeof out - used, m, len);
+    }
+    send_all(fd, out, used);
+    static char body[1 << 16];
+    uint64_t got = 0;
+    for (double end = mono_s() + DEADLINE_S; mono_s() < end && got < n; sleep_ms(20))
+        if (http_get(http, "/healthz", body, sizeof body) > 0)
+            got = json_u64(body, "\"messages\":");
+    assert_int_equal(got, n);
+    close(fd); /* no logout */
+    unsigned all = 1u << FAULT_JOURNAL_WRITE | 1u << FAULT_CRC_WRITE | 1u << FAULT_JOURNAL_FSYNC;
+    assert_int_equal(fault_arm(all, 1, FAULT_EIO, true), 0);
+    server_stop(s);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    fault_stats_t fs;
+    fault_stats(&fs);
+    fault_disarm();
+    assert_true(fs.injected > 0);
+    server_stats_t ss;
+    server_stats(s, &ss);
+    if (*(int *)ret != -EIO || !ss.failed)
+        fail_msg("the final sync failed (%llu faults) but server_run returned %d, failed %d",
+                 (unsigned long long)fs.injected, *(int *)ret, ss.failed);
+    server_close(s);
+}
+
+/* A lost MoldUDP64 gap that the .gaps file cannot record (its write fails: EIO at site
+ * gaps_write) was only logged: the stream went on past the gap while the journal's numbering
+ * stayed before it, so after a restart the journal would have asked for the wrong sequence
+ * numbers. Now it is a journal failure: 503 "degraded: journal", nothing after the gap taken,
+ * server_run -EIO. Messages 1-10, then 21-30 with nobody to answer the re-request: the gap
+ * 11-20 is declared lost after live.gap_timeout. */
+static void test_server_unrecorded_gap_degrades(void **state)
+{
+    (void)state;
+    if (skip_under_valgrind())
+        skip();
+    char journal[96], err[200];
+    snprintf(journal, sizeof journal, "%s/gapfail.journal", g_dir);
+    config_t cfg;
+    test_config(&cfg, journal, "10ms");
+    assert_int_equal(config_set(&cfg, "live.gap_timeout", "100ms", err, sizeof err), 0);
+    server_t *s;
+    server_opts_t opts = {.ephemeral_ports = true};
+    if (server_open(&s, &cfg, &opts, err, sizeof err) < 0)
+        fail_msg("server_open: %s", err);
+    assert_int_equal(fault_arm(1u << FAULT_GAPS_WRITE, 1, FAULT_EIO, true), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread_rc, s), 0);
+    uint16_t udp = server_udp_port(s), http = server_http_port(s);
+    mold_send_from(0x7f000001, udp, &cfg, 0, 10);
+    mold_send_from(0x7f000001, udp, &cfg, 20, 30);
+    static char body[1 << 16];
+    int st = 0;
+    for (double end = mono_s() + DEADLINE_S; mono_s() < end; sleep_ms(20))
+        if ((st = http_get(http, "/healthz", body, sizeof body)) == 503)
+            break;
+    fault_stats_t fs;
+    fault_stats(&fs);
+    server_stop(s);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    fault_disarm();
+    assert_true(fs.injected > 0);
+    if (st != 503 || strstr(body, "degraded: journal") == NULL)
+        fail_msg("the gap's record failed (%llu faults) and /healthz says %d %s",
+                 (unsigned long long)fs.injected, st, body);
+    assert_int_equal(*(int *)ret, -EIO);
+    server_stats_t ss;
+    server_stats(s, &ss);
+    assert_int_equal(ss.journal_messages, 10);
+    server_close(s);
 }
 
 /* A port in use is refused with a message naming it; nothing stays allocated. */
@@ -1107,6 +1286,9 @@ int main(void)
         /* last: a failure mid-way (it has been flaky under load) leaves memory that fails the
          * leak check of every test after it */
         cmocka_unit_test(test_server_journal_failure_degrades_read_only),
+        cmocka_unit_test(test_server_logout_answered_after_the_journal),
+        cmocka_unit_test(test_server_failed_final_sync_fails_the_run),
+        cmocka_unit_test(test_server_unrecorded_gap_degrades),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
