@@ -148,7 +148,7 @@ static inline void apply_one(shard_t *s, const ev_t *e)
         export_trade(s, e, exec_price, book_side);
     if (touched) {
         int64_t bid, ask;
-        if (book_best(&s->book, touched, &bid, NULL, &ask, NULL) >= 0)
+        if (book_best_px(&s->book, touched, &bid, &ask) >= 0)
             stats_quote(&s->stats, touched, bid, ask);
     }
 }
