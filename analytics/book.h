@@ -42,6 +42,7 @@
 #include "event/event.h"
 #include "mem/pool.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -128,11 +129,14 @@ typedef struct book_stats {
     uint64_t anomalies, invalid;
 } book_stats_t;
 
-/* Internal: one symbol side (levels from best to worst). */
+/* Internal: one symbol side (levels from best to worst). 32 bytes, so a locate's two sides
+ * share one cache line of the 64-byte aligned side array. */
 typedef struct book_side {
     uint32_t best, worst; /* level indices, UINT32_MAX when the side is empty */
     uint32_t levels, orders;
     uint32_t win; /* its price window (index in wins), UINT32_MAX: none yet */
+    uint32_t unused;
+    int64_t best_px; /* the best level's price (a copy kept with best), 0 when empty */
 } book_side_t;
 
 typedef struct book {
@@ -192,6 +196,19 @@ void book_prefetch(const book_t *b, const ev_t *e, int stage);
  * out pointer may be NULL. */
 int book_best(const book_t *b, uint16_t locate, int64_t *bid_px, uint64_t *bid_sz, int64_t *ask_px,
               uint64_t *ask_sz);
+/* Best bid and offer prices only, as book_best gives them (same mask, 0 for an empty side), from
+ * the one cache line that holds the locate's two sides: no level is read. Inline for the
+ * worker's per-event quote; owner thread. */
+static inline int book_best_px(const book_t *b, uint16_t locate, int64_t *bid_px, int64_t *ask_px)
+{
+    if (locate > b->cfg.max_locate)
+        return -EINVAL;
+    const book_side_t *sd = &b->sides[(size_t)locate * 2];
+    *bid_px = sd[0].best_px;
+    *ask_px = sd[1].best_px;
+    return (sd[0].best != UINT32_MAX) | (sd[1].best != UINT32_MAX) << 1;
+}
+
 /* The best n levels of one side ('B' or 'S'), best first, into out[0..n). Returns how many
  * were written (fewer when the side has fewer levels), or -EINVAL (locate or side). */
 int book_depth(const book_t *b, uint16_t locate, uint8_t side, uint32_t n, book_level_t *out);

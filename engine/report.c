@@ -408,6 +408,9 @@ void report_json(FILE *f, const report_t *r)
             r->route_s, r->xs_busy, r->xs_wait, r->xs_cpu, r->wall);
     for (unsigned w = 0; w < r->workers; w++)
         fprintf(f, "%s%.6f", w ? "," : "", r->worker_busy[w]);
+    fputs("],\"worker_cpu_s\":[", f);
+    for (unsigned w = 0; w < r->workers; w++)
+        fprintf(f, "%s%.6f", w ? "," : "", r->worker_cpu[w]);
     fprintf(f,
             "],\"latency_ns\":{\"n\":%" PRIu64 ",\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
             ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "}}",

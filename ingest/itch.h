@@ -65,6 +65,11 @@ typedef struct itch_result {
  *              over ITCH_MAX_MSG is already an error. */
 void itch_decode_block(const uint8_t *buf, size_t len, ev_t *out, size_t max, itch_result_t *res);
 
+/* itch_decode_block, and by_type[type byte] += 1 for each event written (the caller's
+ * counters, added to, never cleared). */
+void itch_decode_block_count(const uint8_t *buf, size_t len, ev_t *out, size_t max,
+                             itch_result_t *res, uint64_t by_type[256]);
+
 /* Decode one message body (type byte first, len bytes, no prefix) into *e. Returns ITCH_OK
  * (0) or the ITCH_ERR_* status that itch_decode_block would give the frame. */
 int itch_decode(const uint8_t *msg, size_t len, ev_t *e);

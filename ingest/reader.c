@@ -412,6 +412,11 @@ static void issue(reader_t *r, uint32_t i)
         io_uring_prep_read_fixed(sqe, r->fd, dst, len, off, (int)i);
     else
         io_uring_prep_read(sqe, r->fd, dst, len, off);
+    /* A plain file's read goes to the kernel's io-wq worker at once (IOSQE_ASYNC): the copy
+     * out of the page cache then runs on another core while this thread decodes the previous
+     * buffer, instead of inside io_uring_submit on this one. */
+    if (r->regular)
+        sqe->flags |= IOSQE_ASYNC;
     io_uring_sqe_set_data64(sqe, ((uint64_t)KIND_OUT << 32) | i);
     io_uring_submit(&r->ring);
     b->state = RB_INFLIGHT;

@@ -152,6 +152,21 @@ static stream_format_t detect(const uint8_t *p, size_t n)
     return k > 0 && printable == k ? STREAM_CSV : STREAM_ITCH;
 }
 
+/* The directory events of a batch whose types the decoder counted already (by_type['R']
+ * rose by dir_new): only a batch with one is scanned. */
+static void directory_batch(stream_t *s, size_t n, uint64_t dir_new)
+{
+    for (size_t i = 0; i < n && dir_new > 0; i++) {
+        const ev_t *e = &s->out[i];
+        if (e->type == 'R') {
+            dir_new--;
+            if (itch_directory_apply(s->symbols, e) == -EEXIST)
+                s->directory_conflicts++;
+        }
+    }
+    s->messages += n;
+}
+
 static void count_batch(stream_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -328,9 +343,10 @@ static int next_batch(stream_t *s, ev_t **ev, size_t *n)
             continue;
         }
         itch_result_t r;
-        itch_decode_block(p, len, s->out, s->out_max, &r);
+        const uint64_t dir_before = s->by_type['R'];
+        itch_decode_block_count(p, len, s->out, s->out_max, &r, s->by_type);
         s->pos += r.consumed;
-        count_batch(s, r.n);
+        directory_batch(s, r.n, s->by_type['R'] - dir_before);
         if (r.status == ITCH_OK)
             s->need_more = true;
         if (r.n)
