@@ -13,7 +13,6 @@
 #include "mem/mem.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <mimalloc.h>
 #include <nats/nats.h>
 #include <pthread.h>
@@ -34,10 +33,28 @@ struct nats {
     void *error_ctx;
     _Atomic uint64_t published, acked, duplicates, failed, resent, stalls, reconnects, last_seq;
     _Atomic uint64_t fetched, fetches, consumer_acks;
-    _Atomic bool need_resend; /* set by the reconnected callback */
+    _Atomic bool need_resend; /* set by the reconnected callback or a rejected expectation */
+    _Atomic uint64_t rejected;
+    /* ordered mode: the ring of unacknowledged messages, k = 1, 2, ... in slot k % cap */
+    bool ordered;
+    char id_prefix[32];
+    uint32_t cap;
+    size_t slot_bytes;
+    uint64_t next_k;       /* the next publish's number (publisher thread) */
+    uint64_t floor_k;      /* the oldest unacknowledged (publisher thread) */
+    uint64_t resend_floor; /* floor_k at the last resend, and how often since (a stuck stream) */
+    unsigned resend_repeats;
+    struct slot *slots;
+    uint8_t *ring;
     pthread_mutex_t err_lock;
     char error[NATS_ERROR_MAX];
     char first_failure[NATS_ERROR_MAX]; /* the first negative acknowledgement's text */
+};
+
+struct slot {
+    _Atomic uint64_t acked; /* k once message k is acknowledged */
+    uint32_t len;
+    char subject[NATS_NAME_MAX];
 };
 
 struct nats_consumer {
@@ -118,10 +135,31 @@ static void on_reconnected(natsConnection *nc, void *closure)
     atomic_store(&n->need_resend, true);
 }
 
+/* Ordered mode: k from the message's id "<prefix>.<k>" (0: none). */
+static uint64_t msg_k(const nats_t *n, natsMsg *msg)
+{
+    const char *id = NULL;
+    if (!n->ordered || !msg || natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK || !id)
+        return 0;
+    const char *dot = strrchr(id, '.');
+    return dot ? strtoull(dot + 1, NULL, 10) : 0;
+}
+
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     (void)js;
     nats_t *n = closure;
+    uint64_t k = msg_k(n, msg);
+    if (k && pa)
+        atomic_store_explicit(&n->slots[k % n->cap].acked, k, memory_order_release);
+    if (pae && k && pae->ErrCode == JSStreamWrongLastMsgIDErr) {
+        /* stored out of order would have been wrong: the ring sends it again after its
+         * predecessor */
+        atomic_fetch_add(&n->rejected, 1);
+        atomic_store(&n->need_resend, true);
+        natsMsg_Destroy(msg);
+        return;
+    }
     if (pa) {
         atomic_fetch_add(&n->acked, 1);
         if (pa->Duplicate)
@@ -131,6 +169,8 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
                !atomic_compare_exchange_weak(&n->last_seq, &last, pa->Sequence)) {
         }
     } else if (pae) {
+        if (k) /* done, as a failure */
+            atomic_store_explicit(&n->slots[k % n->cap].acked, k, memory_order_release);
         const char *subj = msg ? natsMsg_GetSubject(msg) : "?";
         const char *id = NULL;
         if (msg)
@@ -174,6 +214,23 @@ int nats_create(nats_t **out, const nats_opts_t *o, char *err, size_t errlen)
     n->on_error = o->on_error;
     n->error_ctx = o->error_ctx;
     int max_pending = o->max_pending > 0 ? o->max_pending : 256;
+    if (o->ordered) {
+        n->ordered = true;
+        n->cap = (uint32_t)max_pending;
+        n->slot_bytes = o->max_msg_bytes > 0 ? o->max_msg_bytes : 65536;
+        snprintf(n->id_prefix, sizeof n->id_prefix, "%s", o->id_prefix ? o->id_prefix : "tc");
+        n->next_k = n->floor_k = 1;
+        n->slots = mem_zalloc(MEM_TAG_NET, n->cap * sizeof *n->slots);
+        n->ring = mem_alloc_prefault(MEM_TAG_NET, n->cap * n->slot_bytes, MEM_CACHE_LINE);
+        if (!n->slots || !n->ring) {
+            if (err)
+                snprintf(err, errlen, "%s: out of memory for %u x %zu bytes in flight", o->url,
+                         n->cap, n->slot_bytes);
+            nats_destroy(n);
+            return -ENOMEM;
+        }
+        max_pending *= 4; /* the ring bounds; the client's own count keeps lost ones a while */
+    }
     natsStatus s = natsOptions_Create(&n->opts);
     if (s == NATS_OK)
         s = natsOptions_SetURL(n->opts, o->url);
@@ -229,6 +286,10 @@ void nats_destroy(nats_t *n)
         natsConnection_Destroy(n->nc);
     }
     natsOptions_Destroy(n->opts);
+    if (n->slots)
+        mem_free(MEM_TAG_NET, n->slots, n->cap * sizeof *n->slots);
+    if (n->ring)
+        mem_free(MEM_TAG_NET, n->ring, n->cap * n->slot_bytes);
     pthread_mutex_destroy(&n->err_lock);
     mem_free(MEM_TAG_NET, n, sizeof *n);
 }
@@ -331,14 +392,15 @@ int nats_stream_delete(nats_t *n, const char *stream)
     return 0;
 }
 
-/* Publish again, in their order, every message still waiting for its acknowledgement (after a
- * reconnect, or a stall with the connection up: the acknowledgements were lost). */
-static void resend_pending(nats_t *n)
+/* Drop the client's list of publishes waiting for an acknowledgement (their acknowledgements,
+ * if they come, are ignored): after a server restart some never come, and they would hold the
+ * client's in-flight count up forever. Unordered mode publishes them again, in their order. */
+static void take_pending(nats_t *n, bool resend)
 {
     natsMsgList pending = {0};
     if (js_PublishAsyncGetPendingList(&pending, n->js) != NATS_OK)
         return;
-    for (int i = 0; i < pending.Count; i++) {
+    for (int i = 0; resend && i < pending.Count; i++) {
         natsStatus s;
         while ((s = js_PublishMsgAsync(n->js, &pending.Msgs[i], NULL)) == NATS_TIMEOUT) {
         }
@@ -351,8 +413,70 @@ static void resend_pending(nats_t *n)
     natsMsgList_Destroy(&pending);
 }
 
-/* Wait while the connection is down; resend the pending publishes after a reconnect.
- * -EPIPE when it is closed for good. */
+/* Ordered: move floor_k past the acknowledged messages. */
+static void advance_floor(nats_t *n)
+{
+    while (n->floor_k < n->next_k &&
+           atomic_load_explicit(&n->slots[n->floor_k % n->cap].acked, memory_order_acquire) ==
+               n->floor_k)
+        n->floor_k++;
+}
+
+/* Ordered: send message k (in the ring) with its id and its predecessor's. */
+static natsStatus send_k(nats_t *n, uint64_t k)
+{
+    char id[64], prev[64];
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    snprintf(id, sizeof id, "%s.%llu", n->id_prefix, (unsigned long long)k);
+    po.MsgId = id;
+    if (k > 1) {
+        snprintf(prev, sizeof prev, "%s.%llu", n->id_prefix, (unsigned long long)(k - 1));
+        po.ExpectLastMsgId = prev;
+    }
+    const struct slot *sl = &n->slots[k % n->cap];
+    natsStatus s;
+    while ((s = js_PublishAsync(n->js, sl->subject, n->ring + (k % n->cap) * n->slot_bytes,
+                                (int)sl->len, &po)) == NATS_TIMEOUT) {
+    }
+    return s;
+}
+
+/* Publish again, in order, everything not acknowledged (ordered), or the client's pending list
+ * (unordered). -EIO when the stream keeps refusing the oldest message (another publisher). */
+static int resend(nats_t *n)
+{
+    if (!n->ordered) {
+        take_pending(n, true);
+        return 0;
+    }
+    take_pending(n, false);
+    advance_floor(n);
+    if (n->floor_k == n->resend_floor) {
+        if (++n->resend_repeats > 200) {
+            set_error(n, "%s: the stream keeps refusing message %s.%llu on subject %s after its "
+                         "predecessor: does another publisher write to it?",
+                      n->url, n->id_prefix, (unsigned long long)n->floor_k,
+                      n->slots[n->floor_k % n->cap].subject);
+            return -EIO;
+        }
+    } else {
+        n->resend_floor = n->floor_k;
+        n->resend_repeats = 0;
+    }
+    for (uint64_t k = n->floor_k; k < n->next_k; k++) {
+        if (atomic_load(&n->slots[k % n->cap].acked) == k)
+            continue;
+        natsStatus s = send_k(n, k);
+        if (s != NATS_OK)
+            return 0; /* the connection went again: the next reconnect resends */
+        atomic_fetch_add(&n->resent, 1);
+    }
+    return 0;
+}
+
+/* Wait while the connection is down; resend after a reconnect or a rejection. -EPIPE when it is
+ * closed for good. */
 static int await_connection(nats_t *n)
 {
     for (;;) {
@@ -366,18 +490,65 @@ static int await_connection(nats_t *n)
         sleep_ms(5);
     }
     if (atomic_exchange(&n->need_resend, false))
-        resend_pending(n);
+        return resend(n);
+    return 0;
+}
+
+static int publish_ordered(nats_t *n, const char *subject, const void *data, size_t len)
+{
+    if (len > n->slot_bytes || strlen(subject) >= NATS_NAME_MAX) {
+        set_error(n, "%s: publish on subject %s: %zu bytes pass max_msg_bytes %zu", n->url,
+                  subject, len, n->slot_bytes);
+        return -E2BIG;
+    }
+    int64_t stalled_since = 0;
+    for (;;) {
+        int e = await_connection(n);
+        if (e)
+            return e;
+        advance_floor(n);
+        if (n->next_k - n->floor_k < n->cap)
+            break;
+        int64_t t = now_ms();
+        if (!stalled_since) {
+            stalled_since = t;
+            atomic_fetch_add(&n->stalls, 1);
+        } else if (t - stalled_since > n->resend_after_ms) {
+            atomic_store(&n->need_resend, true);
+            stalled_since = t;
+        }
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+    uint64_t k = n->next_k++;
+    struct slot *sl = &n->slots[k % n->cap];
+    atomic_store(&sl->acked, 0);
+    sl->len = (uint32_t)len;
+    memcpy(sl->subject, subject, strlen(subject) + 1);
+    memcpy(n->ring + (k % n->cap) * n->slot_bytes, data, len);
+    atomic_fetch_add(&n->published, 1);
+    natsStatus s = send_k(n, k);
+    if (s != NATS_OK && s != NATS_CONNECTION_CLOSED && s != NATS_CONNECTION_DISCONNECTED) {
+        set_error(n, "%s: publish on subject %s (msg id %s.%llu): %s", n->url, subject,
+                  n->id_prefix, (unsigned long long)k, st_text(s));
+        return st_errno(s);
+    }
+    if (s != NATS_OK)
+        atomic_store(&n->need_resend, true); /* kept in the ring: sent after the reconnect */
     return 0;
 }
 
 int nats_publish(nats_t *n, const char *subject, const void *data, size_t len,
                  const char *msg_id)
 {
-    if (len > (size_t)natsConnection_GetMaxPayload(n->nc) && natsConnection_GetMaxPayload(n->nc) > 0) {
+    int64_t maxp = natsConnection_GetMaxPayload(n->nc);
+    if (maxp > 0 && len > (size_t)maxp) {
         set_error(n, "%s: publish on subject %s: %zu bytes pass the server's max payload %lld",
-                  n->url, subject, len, (long long)natsConnection_GetMaxPayload(n->nc));
+                  n->url, subject, len, (long long)maxp);
         return -E2BIG;
     }
+    if (n->ordered)
+        return publish_ordered(n, subject, data, len);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
@@ -405,10 +576,23 @@ int nats_publish(nats_t *n, const char *subject, const void *data, size_t len,
             stalled_since = t;
             atomic_fetch_add(&n->stalls, 1);
         } else if (t - stalled_since > n->resend_after_ms) {
-            resend_pending(n);
+            atomic_store(&n->need_resend, true);
             stalled_since = t;
         }
     }
+}
+
+/* All acknowledged (or failed)? */
+static bool all_done(nats_t *n)
+{
+    if (n->ordered) {
+        advance_floor(n);
+        return n->floor_k == n->next_k;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 20;
+    return js_PublishAsyncComplete(n->js, &po) == NATS_OK;
 }
 
 int nats_publish_flush(nats_t *n, int timeout_ms)
@@ -419,17 +603,17 @@ int nats_publish_flush(nats_t *n, int timeout_ms)
         int e = await_connection(n);
         if (e)
             return e;
-        jsPubOptions po;
-        jsPubOptions_Init(&po);
-        po.MaxWait = 50;
-        natsStatus s = js_PublishAsyncComplete(n->js, &po);
-        if (s == NATS_OK)
+        if (all_done(n))
             break;
+        if (n->ordered)
+            sleep_ms(1);
         int64_t t = now_ms();
         if (t >= deadline) {
             set_error(n, "%s: %llu publishes not acknowledged after %d ms", n->url,
-                      (unsigned long long)(atomic_load(&n->published) - atomic_load(&n->acked) -
-                                           atomic_load(&n->failed)),
+                      (unsigned long long)(n->ordered ? n->next_k - n->floor_k
+                                                      : atomic_load(&n->published) -
+                                                            atomic_load(&n->acked) -
+                                                            atomic_load(&n->failed)),
                       timeout_ms);
             return -ETIMEDOUT;
         }
@@ -438,7 +622,7 @@ int nats_publish_flush(nats_t *n, int timeout_ms)
             seen = now_seen;
             last_progress = t;
         } else if (t - last_progress > n->resend_after_ms) {
-            resend_pending(n);
+            atomic_store(&n->need_resend, true);
             last_progress = t;
         }
     }
@@ -635,6 +819,7 @@ void nats_get_stats(const nats_t *n, nats_stats_t *o)
     o->stalls = atomic_load(&m->stalls);
     o->reconnects = atomic_load(&m->reconnects);
     o->last_seq = atomic_load(&m->last_seq);
+    o->rejected = atomic_load(&m->rejected);
     o->fetched = atomic_load(&m->fetched);
     o->fetches = atomic_load(&m->fetches);
     o->consumer_acks = atomic_load(&m->consumer_acks);
@@ -643,12 +828,10 @@ void nats_get_stats(const nats_t *n, nats_stats_t *o)
 void nats_client_heap(nats_t *n, nats_heap_t *out)
 {
     (void)n;
-    struct mallinfo2 mi = mallinfo2();
     size_t elapsed, utime, stime, rss, peak_rss, commit, peak_commit, faults;
     mi_process_info(&elapsed, &utime, &stime, &rss, &peak_rss, &commit, &peak_commit, &faults);
     out->commit_bytes = commit;
     out->peak_commit_bytes = peak_commit;
-    out->glibc_in_use_bytes = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
 }
 
 bool nats_connected(const nats_t *n)

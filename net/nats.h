@@ -7,21 +7,25 @@
  * publisher's memory bounded), waits for every acknowledgement, and opens durable pull consumers
  * that fetch a batch (with a timeout) and acknowledge each message explicitly.
  *
- * Ordering across a server restart: a publish made while the connection is down would go to the
- * client's reconnect buffer and reach the server before the publishes still waiting for their
- * acknowledgement (which the dead server may never have stored), so nats_publish waits while
- * the connection is not CONNECTED, and after every reconnect it first publishes again, in their
- * order, all messages still pending (nats_publish's msg_id makes the server drop the ones it had
- * stored: give one to every message when exact counts matter; the stream's duplicate window
- * must cover the outage).
+ * Ordering across a server restart (ordered mode, opts.ordered): a killed server loses the
+ * publishes it had not stored, while the client keeps what was still in its write buffer and
+ * sends it after the reconnect, ahead of anything sent again: the stream would hold the messages
+ * out of their order. So in ordered mode this module numbers the publishes (k = 1, 2, ...), sends
+ * each with the de-duplication id "<id_prefix>.<k>" and the expectation that the stream's last
+ * id is "<id_prefix>.<k-1>" (Nats-Expected-Last-Msg-Id): the server stores a message only right
+ * after its predecessor and drops one it already has. Every unacknowledged message is kept in a
+ * ring of max_pending slots of max_msg_bytes (ours, allocated at create); after a reconnect, a
+ * rejected expectation or a stall with the connection up, everything from the oldest
+ * unacknowledged message is published again in order. The stream then holds each message once,
+ * in publish order, whatever the server's restarts. The stream's duplicate window must cover the
+ * outage (the server's default is 2 minutes), and one stream has one ordered publisher.
  *
  * Memory: what this module holds (the nats_t and nats_consumer_t objects, their strings, error
  * texts, the fetched-message views) is allocated at create with mem_alloc (tag NET) and reused;
  * nothing of ours is allocated per publish or per fetch. The client mallocs on its own (each
  * message, each acknowledgement, each fetch list; glibc malloc): that is measured, not
- * prevented, by nats_client_heap() (glibc's mallinfo2 in-use bytes and the number of malloc-family
- * calls seen by the process counter when one is linked, see tests/support/malloc_count.h), and
- * reported beside our own counters. In steady state it is bounded by max_pending messages in
+ * prevented, by nats_client_heap() (the allocator's committed bytes) and in tests by the process's
+ * malloc counter (tests/support/malloc_count.h), and reported beside our own counters. In steady state it is bounded by max_pending messages in
  * flight plus one fetched batch.
  *
  * Errors: functions return 0 (or a count) or -errno; the text of the last error, naming the
@@ -59,6 +63,9 @@ typedef struct nats_opts {
     int max_pending;          /* asynchronous publishes in flight at most (0: 256) */
     int resend_after_ms;      /* a publish stalled this long with the connection up: publish the
                                  pending ones again (lost acknowledgements) (0: 2000) */
+    bool ordered;             /* exactly once and in order across restarts (see above) */
+    size_t max_msg_bytes;     /* ordered: the largest message (the ring's slot size) */
+    const char *id_prefix;    /* ordered: de-duplication ids "<id_prefix>.<k>" (NULL: "tc") */
     nats_pub_error_fn on_error;
     void *error_ctx;
 } nats_opts_t;
@@ -95,19 +102,20 @@ typedef struct nats_stats {
     uint64_t stalls;         /* publishes that waited for the in-flight bound */
     uint64_t reconnects;     /* reconnections of this connection */
     uint64_t last_seq;       /* highest stream sequence acknowledged */
+    uint64_t rejected;       /* ordered: stores refused for a wrong predecessor (then resent) */
     uint64_t fetched;        /* consumers: messages fetched */
     uint64_t fetches;        /* consumers: fetch calls that returned messages */
     uint64_t consumer_acks;  /* consumers: messages acknowledged */
 } nats_stats_t;
 
-/* The client's own heap, measured (not ours: see the header). libmimalloc overrides malloc for
- * the whole process, so the client's mallocs land in mimalloc beside mem/'s blocks: the figure is
- * mimalloc's committed bytes (mi_process_info), compared before and after the client's work; the
- * glibc figure covers a process where glibc's malloc serves (tests interpose malloc_count). */
+/* The client's own heap, measured (not ours: see the header). libmimalloc overrides malloc (and
+ * glibc's __libc_malloc) for the whole process, so the client's mallocs land in mimalloc beside
+ * mem/'s blocks: the figure is mimalloc's committed bytes (mi_process_info), to compare before
+ * and after the client's work; the number of its malloc calls is counted by the tests
+ * (tests/support/malloc_count). */
 typedef struct nats_heap {
     uint64_t commit_bytes;      /* mimalloc's committed bytes now (whole process) */
     uint64_t peak_commit_bytes; /* its peak */
-    uint64_t glibc_in_use_bytes; /* glibc heap in use (mallinfo2 uordblks + hblkhd) */
 } nats_heap_t;
 
 /* A fetched message, valid until the next nats_fetch or nats_consumer_destroy. */
@@ -134,10 +142,11 @@ int nats_stream_info(nats_t *n, const char *stream, nats_stream_info_t *info);
 /* Delete a stream (tests, a fresh day). 0, -ENOENT or -errno. */
 int nats_stream_delete(nats_t *n, const char *stream);
 
-/* Publish len bytes on subject asynchronously (the client copies them). Blocks while
- * max_pending publishes are unacknowledged, and while the connection is down (reconnecting).
- * msg_id (may be NULL) is the de-duplication id. Returns 0, or -errno: -EPIPE when the
- * connection is closed for good, -E2BIG when len passes the server's max payload. The
+/* Publish len bytes on subject asynchronously (the client copies them; ordered mode copies them
+ * into its ring too). Blocks while max_pending publishes are unacknowledged, and while the
+ * connection is down (reconnecting). msg_id (may be NULL; ignored in ordered mode, which makes
+ * its own) is the de-duplication id. Returns 0, or -errno: -EPIPE when the connection is
+ * closed for good, -E2BIG when len passes the server's max payload or max_msg_bytes. The
  * acknowledgement arrives later: failures go to on_error and the failed counter. */
 int nats_publish(nats_t *n, const char *subject, const void *data, size_t len,
                  const char *msg_id);
@@ -173,7 +182,7 @@ const char *nats_last_error(const nats_t *n);
 const char *nats_consumer_error(const nats_consumer_t *c);
 const char *nats_url(const nats_t *n);
 void nats_get_stats(const nats_t *n, nats_stats_t *out);
-/* Sample the process's glibc heap (see nats_heap_t) and update the peak. Any thread. */
+/* Sample the process's heap (see nats_heap_t). Any thread. */
 void nats_client_heap(nats_t *n, nats_heap_t *out);
 /* True when the client is connected now. */
 bool nats_connected(const nats_t *n);
