@@ -18,20 +18,23 @@
 #define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 #define LD(x)    atomic_load_explicit(&(x), memory_order_relaxed)
 
-static int open_consumer(natsin_t *ni, char *err, size_t errlen)
+/* The durable from its acknowledgement floor (resume), or from the stream's start. Resuming
+ * makes the durable again (the same name, started at floor + 1, in this configuration), so what
+ * a killed run fetched and did not acknowledge comes first and in order. */
+static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
 {
-    int rc = nats_consumer_create(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
-                                  (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS);
-    if (rc < 0 && strstr(nats_last_error(ni->n), "configuration requests")) {
-        /* a durable of another configuration (cluster.fetch_batch changed): made again; the
-         * shard skips what it has, so starting it over from the stream's start is safe */
-        log_msg("serve: %s: deleting it and making it again", nats_last_error(ni->n));
-        nats_consumer_delete(ni->n, ni->stream, ni->durable);
-        rc = nats_consumer_create(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
-                                  (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS);
-    }
+    uint64_t floor = 0;
+    int rc = resume ? nats_consumer_resume(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
+                                           (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS,
+                                           &floor)
+                    : nats_consumer_create(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
+                                           (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS);
     if (rc < 0)
         snprintf(err, errlen, "%s", nats_last_error(ni->n));
+    else if (resume && floor)
+        log_msg("serve: nats: durable %s resumes after stream sequence %llu (its acknowledgement "
+                "floor)",
+                ni->durable, (unsigned long long)floor);
     return rc;
 }
 
@@ -50,27 +53,27 @@ int natsin_init(natsin_t *ni, const config_t *cfg, uint64_t next_seq, natsin_del
     int rc = nats_create(&ni->n, &o, err, errlen);
     if (rc < 0)
         return rc;
-    /* the stream may not exist yet (the shard started before the publisher): wait for it */
+    /* the shard may start before the publisher: the stream is made as the publisher makes it
+     * (subjects <prefix>.>, file storage, limits retention), and the publisher finds it empty */
+    char subjects[NATS_NAME_MAX + 2];
+    snprintf(subjects, sizeof subjects, "%s.>", cfg->cluster_subject);
+    nats_stream_cfg_t sc = {.name = ni->stream, .subjects = {subjects}};
     nats_stream_info_t si;
-    for (int i = 0; (rc = nats_stream_info(ni->n, ni->stream, &si)) == -ENOENT && i < 600; i++) {
-        if (i == 0)
-            log_msg("serve: nats %s: waiting for stream %s", cfg->cluster_nats, ni->stream);
-        struct timespec ts = {0, 100000000};
-        nanosleep(&ts, NULL);
-    }
+    rc = nats_stream_ensure(ni->n, &sc, &si);
     if (rc < 0) {
         snprintf(err, errlen, "%s", nats_last_error(ni->n));
         natsin_fini(ni);
         return rc;
     }
-    rc = open_consumer(ni, err, errlen);
+    rc = open_consumer(ni, true, err, errlen);
     if (rc < 0) {
         natsin_fini(ni);
         return rc;
     }
-    log_msg("serve: nats %s: stream %s (%llu messages), subject %s, durable %s, from shard index "
-            "%llu",
-            cfg->cluster_nats, ni->stream, (unsigned long long)si.msgs, ni->subject, ni->durable,
+    log_msg("serve: nats %s: stream %s (%s%llu messages), subject %s, durable %s, from shard "
+            "index %llu",
+            cfg->cluster_nats, ni->stream, si.created ? "created, " : "",
+            (unsigned long long)si.msgs, ni->subject, ni->durable,
             (unsigned long long)next_seq);
     return 0;
 }
@@ -91,7 +94,7 @@ static int rebuild(natsin_t *ni, uint64_t found, char *err, size_t errlen)
         return rc;
     }
     ST(ni->c.rebuilds, LD(ni->c.rebuilds) + 1);
-    return open_consumer(ni, err, errlen);
+    return open_consumer(ni, false, err, errlen);
 }
 
 int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
@@ -148,6 +151,9 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
                          (unsigned long long)v.first_index, 4 * NATSIN_ACK_WAIT_MS);
                 return -ERANGE;
             }
+            /* the rest of the batch again shortly (not at once: no busy loop), after the
+             * missing one if it comes by then */
+            (void)nats_nak(ni->cons, i, 50);
             k = i;
             break;
         }
