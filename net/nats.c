@@ -381,6 +381,24 @@ int nats_stream_ensure(nats_t *n, const nats_stream_cfg_t *c, nats_stream_info_t
     return 0;
 }
 
+int nats_stream_read(nats_t *n, const char *stream, uint64_t seq, void *buf, size_t cap,
+                     size_t *len)
+{
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetMsg(&m, n->js, stream, seq, NULL, &jerr);
+    if (s != NATS_OK) {
+        set_error(n, "%s: stream %s: message %llu: %s", n->url, stream, (unsigned long long)seq,
+                  st_text(s));
+        return st_errno(s);
+    }
+    size_t l = (size_t)natsMsg_GetDataLength(m);
+    memcpy(buf, natsMsg_GetData(m), l < cap ? l : cap);
+    *len = l;
+    natsMsg_Destroy(m);
+    return 0;
+}
+
 int nats_stream_delete(nats_t *n, const char *stream)
 {
     jsErrCode jerr = 0;

@@ -139,6 +139,10 @@ void nats_destroy(nats_t *n);
 int nats_stream_ensure(nats_t *n, const nats_stream_cfg_t *s, nats_stream_info_t *info);
 /* The state of a stream: 0, -ENOENT, or -errno. */
 int nats_stream_info(nats_t *n, const char *stream, nats_stream_info_t *info);
+/* Copy message seq of stream into buf (at most cap bytes; *len receives its whole length).
+ * 0, -ENOENT (no such message) or -errno. Start-up and control paths: the client allocates. */
+int nats_stream_read(nats_t *n, const char *stream, uint64_t seq, void *buf, size_t cap,
+                     size_t *len);
 /* Delete a stream (tests, a fresh day). 0, -ENOENT or -errno. */
 int nats_stream_delete(nats_t *n, const char *stream);
 

@@ -143,6 +143,17 @@ int pack_check(const uint8_t *p, size_t len, pack_view_t *v, char *err, size_t e
     return 0;
 }
 
+int pack_peek(const uint8_t *p, size_t len, pack_view_t *v)
+{
+    if (len < PACK_HEADER || get32(p) != PACK_MAGIC)
+        return -EBADMSG;
+    memset(v, 0, sizeof *v);
+    v->count = get32(p + 4);
+    v->first_index = get64(p + 8);
+    v->first_local = get64(p + 16);
+    return 0;
+}
+
 bool pack_next(pack_view_t *v, uint64_t *index, uint64_t *local, const uint8_t **msg,
                uint16_t *len)
 {

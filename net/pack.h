@@ -62,6 +62,9 @@ typedef struct pack_view {
 /* Check a whole packet of len bytes. 0 with *v ready to iterate, or -EBADMSG with what is wrong
  * (and at which byte offset of the packet) in err. */
 int pack_check(const uint8_t *p, size_t len, pack_view_t *v, char *err, size_t errlen);
+/* The header alone (magic and fields, not the records: p may be the first PACK_HEADER bytes of
+ * a longer packet): count, first_index and first_local in *v. 0 or -EBADMSG. */
+int pack_peek(const uint8_t *p, size_t len, pack_view_t *v);
 /* The next message of a checked packet: true with its file index, local index, bytes. */
 bool pack_next(pack_view_t *v, uint64_t *index, uint64_t *local, const uint8_t **msg,
                uint16_t *len);

@@ -18,12 +18,21 @@
 #define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 #define LD(x)    atomic_load_explicit(&(x), memory_order_relaxed)
 
+static int rebuild(natsin_t *ni, uint64_t found, char *err, size_t errlen);
+
 /* The durable from its acknowledgement floor (resume), or from the stream's start. Resuming
  * makes the durable again (the same name, started at floor + 1, in this configuration), so what
  * a killed run fetched and did not acknowledge comes first and in order. */
 static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
 {
     uint64_t floor = 0;
+    if (resume && LD(ni->c.next_seq) == 1) { /* nothing here: from the stream's start */
+        resume = false;
+        if (nats_consumer_delete(ni->n, ni->stream, ni->durable) == 0)
+            log_msg("serve: nats: this shard has no message (no journal, or an empty one): "
+                    "durable %s rebuilding from the start of stream %s",
+                    ni->durable, ni->stream);
+    }
     int rc = resume ? nats_consumer_resume(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
                                            (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS,
                                            &floor)
@@ -31,10 +40,22 @@ static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
                                            (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS);
     if (rc < 0)
         snprintf(err, errlen, "%s", nats_last_error(ni->n));
-    else if (resume && floor)
+    else if (resume && floor) {
+        /* the last acknowledged packet says which shard index the durable is past */
+        uint8_t h[PACK_HEADER];
+        size_t len = 0;
+        pack_view_t v;
+        uint64_t past = 0;
+        if (nats_stream_read(ni->n, ni->stream, floor, h, sizeof h, &len) == 0 &&
+            pack_peek(h, len < sizeof h ? len : sizeof h, &v) == 0)
+            past = v.first_local + v.count - 1;
         log_msg("serve: nats: durable %s resumes after stream sequence %llu (its acknowledgement "
-                "floor)",
-                ni->durable, (unsigned long long)floor);
+                "floor: shard index %llu; this shard has %llu)",
+                ni->durable, (unsigned long long)floor, (unsigned long long)past,
+                (unsigned long long)(LD(ni->c.next_seq) - 1));
+        if (past >= LD(ni->c.next_seq)) /* acknowledged more than we have: from the start */
+            return rebuild(ni, past + 1, err, errlen);
+    }
     return rc;
 }
 
