@@ -381,22 +381,35 @@ int nats_stream_ensure(nats_t *n, const nats_stream_cfg_t *c, nats_stream_info_t
     return 0;
 }
 
-int nats_stream_read(nats_t *n, const char *stream, uint64_t seq, void *buf, size_t cap,
-                     size_t *len)
+int nats_stream_read(nats_t *n, const char *stream, uint64_t seq, const char *subject, void *buf,
+                     size_t cap, size_t *len, uint64_t *at)
 {
-    natsMsg *m = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetMsg(&m, n->js, stream, seq, NULL, &jerr);
-    if (s != NATS_OK) {
-        set_error(n, "%s: stream %s: message %llu: %s", n->url, stream, (unsigned long long)seq,
-                  st_text(s));
-        return st_errno(s);
+    for (uint64_t q = seq; q >= 1 && seq - q < 4096; q--) {
+        natsMsg *m = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_GetMsg(&m, n->js, stream, q, NULL, &jerr);
+        if (s == NATS_NOT_FOUND && subject)
+            continue; /* deleted or never stored */
+        if (s != NATS_OK) {
+            set_error(n, "%s: stream %s: message %llu: %s", n->url, stream,
+                      (unsigned long long)q, st_text(s));
+            return st_errno(s);
+        }
+        if (subject && strcmp(natsMsg_GetSubject(m), subject) != 0) {
+            natsMsg_Destroy(m);
+            continue;
+        }
+        size_t l = (size_t)natsMsg_GetDataLength(m);
+        memcpy(buf, natsMsg_GetData(m), l < cap ? l : cap);
+        *len = l;
+        if (at)
+            *at = q;
+        natsMsg_Destroy(m);
+        return 0;
     }
-    size_t l = (size_t)natsMsg_GetDataLength(m);
-    memcpy(buf, natsMsg_GetData(m), l < cap ? l : cap);
-    *len = l;
-    natsMsg_Destroy(m);
-    return 0;
+    set_error(n, "%s: stream %s: no message%s%s at or before %llu", n->url, stream,
+              subject ? " on " : "", subject ? subject : "", (unsigned long long)seq);
+    return -ENOENT;
 }
 
 int nats_stream_delete(nats_t *n, const char *stream)

@@ -139,10 +139,12 @@ void nats_destroy(nats_t *n);
 int nats_stream_ensure(nats_t *n, const nats_stream_cfg_t *s, nats_stream_info_t *info);
 /* The state of a stream: 0, -ENOENT, or -errno. */
 int nats_stream_info(nats_t *n, const char *stream, nats_stream_info_t *info);
-/* Copy message seq of stream into buf (at most cap bytes; *len receives its whole length).
- * 0, -ENOENT (no such message) or -errno. Start-up and control paths: the client allocates. */
-int nats_stream_read(nats_t *n, const char *stream, uint64_t seq, void *buf, size_t cap,
-                     size_t *len);
+/* Copy message seq of stream into buf (at most cap bytes; *len receives its whole length, *at
+ * its sequence). With subject (not NULL): the last message on that subject at or before seq,
+ * looked for backwards over at most 4096 messages. 0, -ENOENT (none) or -errno. Start-up and
+ * control paths: one request per message looked at, and the client allocates. */
+int nats_stream_read(nats_t *n, const char *stream, uint64_t seq, const char *subject, void *buf,
+                     size_t cap, size_t *len, uint64_t *at);
 /* Delete a stream (tests, a fresh day). 0, -ENOENT or -errno. */
 int nats_stream_delete(nats_t *n, const char *stream);
 

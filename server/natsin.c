@@ -46,12 +46,17 @@ static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
         size_t len = 0;
         pack_view_t v;
         uint64_t past = 0;
-        if (nats_stream_read(ni->n, ni->stream, floor, h, sizeof h, &len) == 0 &&
-            pack_peek(h, len < sizeof h ? len : sizeof h, &v) == 0)
+        uint64_t at = 0;
+        int r = nats_stream_read(ni->n, ni->stream, floor, ni->subject, h, sizeof h, &len, &at);
+        if (r == 0 && pack_peek(h, len < sizeof h ? len : sizeof h, &v) == 0)
             past = v.first_local + v.count - 1;
+        else /* not found (should not be): safe, slower: everything from the start */
+            past = UINT64_MAX - 1;
         log_msg("serve: nats: durable %s resumes after stream sequence %llu (its acknowledgement "
-                "floor: shard index %llu; this shard has %llu)",
-                ni->durable, (unsigned long long)floor, (unsigned long long)past,
+                "floor; the last packet of %s at or before it, %llu, ends at shard index %llu; "
+                "this shard has %llu)",
+                ni->durable, (unsigned long long)floor, ni->subject, (unsigned long long)at,
+                (unsigned long long)past,
                 (unsigned long long)(LD(ni->c.next_seq) - 1));
         if (past >= LD(ni->c.next_seq)) /* acknowledged more than we have: from the start */
             return rebuild(ni, past + 1, err, errlen);
