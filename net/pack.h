@@ -6,7 +6,7 @@
  *
  * Layout (little-endian): a 40-byte header
  *     u32 magic "TCK1" | u32 count | u64 first_index | u64 first_local | u32 bytes | u32 0 |
- *     u64 XXH3-64 of the bytes after the header
+ *     u64 XXH3-64 of the records, seeded with the XXH3-64 of the header's first 32 bytes
  * then count records: u32 delta | u16 len | len bytes of one ITCH message (type byte first).
  * first_index is the file index (1-based: message N of the file) of the first message; a
  * record's delta is its index minus the previous record's (0 for the first), so every

@@ -56,8 +56,7 @@ static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
                 "floor; the last packet of %s at or before it, %llu, ends at shard index %llu; "
                 "this shard has %llu)",
                 ni->durable, (unsigned long long)floor, ni->subject, (unsigned long long)at,
-                (unsigned long long)past,
-                (unsigned long long)(LD(ni->c.next_seq) - 1));
+                (unsigned long long)past, (unsigned long long)(LD(ni->c.next_seq) - 1));
         if (past >= LD(ni->c.next_seq)) /* acknowledged more than we have: from the start */
             return rebuild(ni, past + 1, err, errlen);
     }
@@ -99,8 +98,7 @@ int natsin_init(natsin_t *ni, const config_t *cfg, uint64_t next_seq, natsin_del
     log_msg("serve: nats %s: stream %s (%s%llu messages), subject %s, durable %s, from shard "
             "index %llu",
             cfg->cluster_nats, ni->stream, si.created ? "created, " : "",
-            (unsigned long long)si.msgs, ni->subject, ni->durable,
-            (unsigned long long)next_seq);
+            (unsigned long long)si.msgs, ni->subject, ni->durable, (unsigned long long)next_seq);
     return 0;
 }
 
@@ -172,8 +170,8 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
                          "nats %s: stream %s sequence %llu (subject %s): gap: shard index %llu "
                          "expected, the packet starts at %llu (file index %llu), and nothing "
                          "filled it in %d ms: the stream lost messages",
-                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq,
-                         m->subject, (unsigned long long)next, (unsigned long long)v.first_local,
+                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq, m->subject,
+                         (unsigned long long)next, (unsigned long long)v.first_local,
                          (unsigned long long)v.first_index, 4 * NATSIN_ACK_WAIT_MS);
                 return -ERANGE;
             }
@@ -195,9 +193,8 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
                 snprintf(err, errlen,
                          "nats %s: stream %s sequence %llu (subject %s): file index %llu: ITCH "
                          "message type 0x%02x of %u bytes, expected %u",
-                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq,
-                         m->subject, (unsigned long long)index, msg[0], len,
-                         itch_msg_len[msg[0]]);
+                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq, m->subject,
+                         (unsigned long long)index, msg[0], len, itch_msg_len[msg[0]]);
                 return -EBADMSG;
             }
         if (m->delivered > 1)
