@@ -62,7 +62,7 @@ struct nats_consumer {
     natsSubscription *sub;
     natsMsgList list; /* the current batch (the client's) */
     int count;        /* messages of the current batch */
-    int max_batch;
+    int max_batch, max_ack_pending, ack_wait_ms;
     nats_msg_t *msgs; /* views of the current batch, max_batch of them */
     char stream[NATS_NAME_MAX], durable[NATS_NAME_MAX], filter[NATS_NAME_MAX];
     char error[NATS_ERROR_MAX];
@@ -667,6 +667,46 @@ int nats_publish_flush(nats_t *n, int timeout_ms)
 
 /* ---- consumers --------------------------------------------------------------------------- */
 
+/* Subscribe c to its durable (made with c's settings if absent), from start_seq (0: all). */
+static int subscribe(nats_consumer_t *c, uint64_t start_seq)
+{
+    nats_t *n = c->n;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = c->stream;
+    so.Config.Durable = c->durable;
+    so.Config.AckPolicy = js_AckExplicit;
+    so.Config.DeliverPolicy = start_seq ? js_DeliverByStartSequence : js_DeliverAll;
+    so.Config.OptStartSeq = start_seq;
+    so.Config.MaxAckPending = c->max_ack_pending;
+    so.Config.AckWait = (int64_t)c->ack_wait_ms * 1000000;
+    so.Config.FilterSubject = c->filter;
+    so.Config.MaxRequestBatch = c->max_batch;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PullSubscribe(&c->sub, n->js, c->filter, c->durable, NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        c->sub = NULL;
+        set_error(n, "%s: stream %s: durable consumer %s on subject %s: %s (%d)", n->url,
+                  c->stream, c->durable, c->filter, st_text(s), (int)jerr);
+        return st_errno(s);
+    }
+    return 0;
+}
+
+int nats_consumer_restart(nats_consumer_t *c, uint64_t start_seq)
+{
+    natsMsgList_Destroy(&c->list);
+    c->list.Msgs = NULL;
+    c->list.Count = 0;
+    c->count = 0;
+    natsSubscription_Destroy(c->sub);
+    c->sub = NULL;
+    int rc = nats_consumer_delete(c->n, c->stream, c->durable);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    return subscribe(c, start_seq);
+}
+
 static int consumer_open(nats_consumer_t **out, nats_t *n, const char *stream, const char *durable,
                          const char *filter, int max_batch, int max_ack_pending, int ack_wait_ms,
                          uint64_t start_seq)
@@ -695,25 +735,12 @@ static int consumer_open(nats_consumer_t **out, nats_t *n, const char *stream, c
     snprintf(c->stream, sizeof c->stream, "%s", stream);
     snprintf(c->durable, sizeof c->durable, "%s", durable);
     snprintf(c->filter, sizeof c->filter, "%s", filter);
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = c->stream;
-    so.Config.Durable = c->durable;
-    so.Config.AckPolicy = js_AckExplicit;
-    so.Config.DeliverPolicy = start_seq ? js_DeliverByStartSequence : js_DeliverAll;
-    so.Config.OptStartSeq = start_seq;
-    so.Config.MaxAckPending = max_ack_pending > 0 ? max_ack_pending : 1024;
-    so.Config.AckWait = (int64_t)(ack_wait_ms > 0 ? ack_wait_ms : 30000) * 1000000;
-    so.Config.FilterSubject = c->filter;
-    so.Config.MaxRequestBatch = max_batch;
-    jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&c->sub, n->js, c->filter, c->durable, NULL, &so, &jerr);
-    if (s != NATS_OK) {
-        set_error(n, "%s: stream %s: durable consumer %s on subject %s: %s (%d)", n->url, stream,
-                  durable, filter, st_text(s), (int)jerr);
-        int e = st_errno(s);
+    c->max_ack_pending = max_ack_pending > 0 ? max_ack_pending : 1024;
+    c->ack_wait_ms = ack_wait_ms > 0 ? ack_wait_ms : 30000;
+    int rc = subscribe(c, start_seq);
+    if (rc < 0) {
         nats_consumer_destroy(c);
-        return e;
+        return rc;
     }
     *out = c;
     return 0;
@@ -825,6 +852,8 @@ int nats_fetch(nats_consumer_t *c, int max, int timeout_ms)
     c->count = 0;
     if (max <= 0 || max > c->max_batch)
         max = c->max_batch;
+    if (!c->sub)
+        return -ENOTCONN;
     jsErrCode jerr = 0;
     natsStatus s = natsSubscription_Fetch(&c->list, c->sub, max, timeout_ms, &jerr);
     if (s == NATS_TIMEOUT)

@@ -175,6 +175,11 @@ int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream, c
 int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream, const char *durable,
                          const char *filter, int max_batch, int max_ack_pending, int ack_wait_ms,
                          uint64_t *floor);
+/* The durable deleted and made again, the same settings, delivering from stream sequence
+ * start_seq (0: the stream's start); the current batch is released. For a consumer that saw a
+ * message go missing (fetched by an expired request) or must start over. Allocates nothing of
+ * ours. 0 or -errno (then fetching fails until a restart succeeds). */
+int nats_consumer_restart(nats_consumer_t *c, uint64_t start_seq);
 /* Unsubscribe (the durable stays on the server) and free. NULL is a no-op. */
 void nats_consumer_destroy(nats_consumer_t *c);
 /* Delete the durable on the server (a fresh start). 0, -ENOENT or -errno. */

@@ -38,6 +38,7 @@ static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
                                            &floor)
                     : nats_consumer_create(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
                                            (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS);
+    ni->last_sseq = resume ? floor : 0;
     if (rc < 0)
         snprintf(err, errlen, "%s", nats_last_error(ni->n));
     else if (resume && floor) {
@@ -124,7 +125,6 @@ static int rebuild(natsin_t *ni, uint64_t found, char *err, size_t errlen)
 int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
 {
     int k = nats_fetch(ni->cons, 0, timeout_ms);
-    uint64_t before_ooo = LD(ni->c.out_of_order);
     ni->pending = 0;
     if (k < 0) {
         /* the connection is down: the client reconnects; try again (logged at powers of 2) */
@@ -156,32 +156,42 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
                 int rc = rebuild(ni, v.first_local, err, errlen);
                 return rc < 0 ? rc : delivered;
             }
-            /* Ahead of what we have: a packet fetched earlier was lost between the server and
-             * us (the client drops messages of a fetch request that expired). It comes again
-             * after the ack wait; this one and the rest of the batch stay unacknowledged and
-             * come again after it. A gap that outlives several ack waits is a real one. */
-            uint64_t t = clock_mono_ns();
-            if (ni->gap_since == 0 || ni->gap_at != next) {
-                ni->gap_since = t;
-                ni->gap_at = next;
-                ST(ni->c.out_of_order, LD(ni->c.out_of_order) + 1);
-            } else if (t - ni->gap_since > 4ull * NATSIN_ACK_WAIT_MS * 1000000ull) {
+            /* Ahead of what we have: a packet was lost between the server and us (the client
+             * drops what reaches a fetch request that expired). The durable is made again from
+             * the stream sequence after the last packet applied, so everything after it comes
+             * again, in order. Ahead again right after that: the stream lost messages. */
+            if (ni->restarted) {
                 snprintf(err, errlen,
                          "nats %s: stream %s sequence %llu (subject %s): gap: shard index %llu "
-                         "expected, the packet starts at %llu (file index %llu), and nothing "
-                         "filled it in %d ms: the stream lost messages",
-                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq, m->subject,
-                         (unsigned long long)next, (unsigned long long)v.first_local,
-                         (unsigned long long)v.first_index, 4 * NATSIN_ACK_WAIT_MS);
+                         "expected, the packet starts at %llu (file index %llu): the stream lost "
+                         "messages",
+                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq,
+                         m->subject, (unsigned long long)next, (unsigned long long)v.first_local,
+                         (unsigned long long)v.first_index);
                 return -ERANGE;
             }
-            /* the rest of the batch again shortly (not at once: no busy loop), after the
-             * missing one if it comes by then */
-            (void)nats_nak(ni->cons, i, 50);
-            k = i;
-            break;
+            ST(ni->c.out_of_order, LD(ni->c.out_of_order) + 1);
+            if (i > 0 && nats_ack(ni->cons, i) == 0)
+                ST(ni->c.acks, LD(ni->c.acks) + (uint64_t)i);
+            ST(ni->c.next_seq, next);
+            ST(ni->c.messages, LD(ni->c.messages) + (uint64_t)delivered);
+            uint64_t ooo = LD(ni->c.out_of_order);
+            if ((ooo & (ooo - 1)) == 0)
+                log_msg("serve: nats: stream %s subject %s: a packet ahead of shard index %llu "
+                        "(a lost delivery): durable %s made again from stream sequence %llu (%llu "
+                        "times so far)",
+                        ni->stream, ni->subject, (unsigned long long)next, ni->durable,
+                        (unsigned long long)(ni->last_sseq + 1), (unsigned long long)ooo);
+            ni->pending = 0;
+            int rc = nats_consumer_restart(ni->cons, ni->last_sseq + 1);
+            if (rc < 0) {
+                snprintf(err, errlen, "%s", nats_last_error(ni->n));
+                return rc;
+            }
+            ni->restarted = true;
+            return delivered;
         }
-        ni->gap_since = 0;
+        ni->restarted = false;
         ni->started = true;
         /* every message's length against its type, before any is delivered */
         pack_view_t w = v;
@@ -212,14 +222,10 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
         }
         if (skipped)
             ST(ni->c.skipped, LD(ni->c.skipped) + skipped);
+        ni->last_sseq = m->stream_seq;
         ST(ni->c.packets, LD(ni->c.packets) + 1);
     }
     ni->pending = k;
-    uint64_t ooo = LD(ni->c.out_of_order);
-    if (ooo != before_ooo && (ooo & (ooo - 1)) == 0)
-        log_msg("serve: nats: stream %s subject %s: a packet ahead of shard index %llu: waiting "
-                "for the missing one to come again (%llu times so far)",
-                ni->stream, ni->subject, (unsigned long long)next, (unsigned long long)ooo);
     ST(ni->c.next_seq, next);
     ST(ni->c.messages, LD(ni->c.messages) + (uint64_t)delivered);
     return delivered;

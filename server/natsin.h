@@ -17,10 +17,10 @@
  * start; in both cases no gap and no double count.
  *
  * Lost deliveries: the client drops messages that reach it for a fetch request that expired,
- * so a packet may be missing while later ones arrive. Those are not applied and not
- * acknowledged: the server sends the missing one, then them, again after the ack wait
- * (NATSIN_ACK_WAIT_MS); the shard waits (counted: out_of_order). A gap not filled after four
- * ack waits is an error (the stream lost messages).
+ * so a packet may be missing while later ones arrive. The first packet ahead of next_seq makes
+ * the durable again from the stream sequence after the last packet applied (counted:
+ * out_of_order), so the rest comes again in order; a packet still ahead right after that is an
+ * error (the stream lost messages).
  *
  * Acknowledgement: natsin_poll leaves the batch unacknowledged; the server acknowledges it
  * (natsin_ack) once the batch is in the pipeline and, with a journal, written to it. A crash in
@@ -40,8 +40,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Unacknowledged packets come again after this (a lost one, or after a crash). */
-#define NATSIN_ACK_WAIT_MS 2000
+/* Packets fetched and not acknowledged come again after this (a shard stalled that long). */
+#define NATSIN_ACK_WAIT_MS 10000
 
 typedef void natsin_deliver_fn(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len);
 
@@ -51,7 +51,7 @@ typedef struct natsin_counters {
     _Atomic uint64_t skipped;      /* messages below next_seq (already applied or journalled) */
     _Atomic uint64_t redelivered;  /* packets delivered more than once by the server */
     _Atomic uint64_t rebuilds;     /* the durable made again from the stream's start */
-    _Atomic uint64_t out_of_order; /* packets ahead of a lost one (waited for its redelivery) */
+    _Atomic uint64_t out_of_order; /* packets ahead of a lost one (the durable made again) */
     _Atomic uint64_t acks;         /* packets acknowledged */
     _Atomic uint64_t fetches;      /* fetch calls that returned packets */
     _Atomic uint64_t next_seq;     /* the next shard-local index expected */
@@ -66,7 +66,8 @@ typedef struct natsin {
     int pending; /* packets of the current batch not yet acknowledged */
     bool started;
     uint64_t fetch_errors;
-    uint64_t gap_since, gap_at; /* a packet ahead of next_seq: since when, at which index */
+    uint64_t last_sseq; /* stream sequence of the last packet applied */
+    bool restarted;     /* the durable was just made again after a lost delivery */
     natsin_deliver_fn *deliver;
     void *ctx;
     natsin_counters_t c;
