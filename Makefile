@@ -207,7 +207,8 @@ run: deps
 	    --clusters-out build/demo/clusters.csv --rss-log build/demo/rss.log \
 	    --plots build/demo $(DEMO)
 
-# make test: normal build (unit, integration, memory budgets, serve), then ASan+UBSan, then
+# make test: normal build (unit, integration, memory budgets, serve, cluster: its own nats-server),
+# then ASan+UBSan, then
 # valgrind memcheck of the normal unit tests, then TSan for the threaded tests. Each stage appends to build/test-results; the last line
 # printed is "N passed, N failed", and the exit status is non-zero if anything failed.
 TSAN_TESTS := test_ring test_mem test_pipeline test_snapshot test_http test_reader test_server
@@ -223,6 +224,7 @@ test:
 	@tests/budgets/run.sh --results build/test-results --bin $(BIN)
 	@tests/serve_test.py build/test-results $(BIN)
 	@tests/kill_sweep.py build/test-results $(BIN) 3
+	@tests/cluster_test.py build/test-results $(BIN)
 	@tests/plots_test.py build/test-results $(BIN)
 	@tests/web_test.py build/test-results $(BIN)
 	@tests/python/test_tickcore.py build/test-results $(BIN)

@@ -80,9 +80,15 @@ f = subprocess.Popen([bin_, "feed", day, "--to", url, "--json", "--set", f"clust
 out, _ = f.communicate()
 j = json.loads(out)
 copies = j["copies"]
-while sum(seq(p) for p in ports) < copies:
-    if time.time() - t0 > 600:
-        sys.exit("shards did not finish in 600 s")
+last, t_last = -1, time.time()
+while True:
+    done = sum(seq(p) for p in ports)
+    if done >= copies:
+        break
+    if done != last:
+        last, t_last = done, time.time()
+    elif time.time() - t_last > 30:
+        sys.exit(f"shards stuck at {done} of {copies} messages for 30 s (see the shard logs)")
     time.sleep(0.01)
 t = time.time() - t0
 print("%.0f %.0f %.3f" % (j["rate"], j["messages"] / t, t))

@@ -699,6 +699,9 @@ int nats_consumer_restart(nats_consumer_t *c, uint64_t start_seq)
     c->list.Msgs = NULL;
     c->list.Count = 0;
     c->count = 0;
+    /* unsubscribed first (it deletes the durable, which goes anyway) so that nothing of the
+     * client's still refers to the subscription when it is destroyed */
+    natsSubscription_Unsubscribe(c->sub);
     natsSubscription_Destroy(c->sub);
     c->sub = NULL;
     int rc = nats_consumer_delete(c->n, c->stream, c->durable);

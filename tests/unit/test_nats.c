@@ -273,6 +273,16 @@ static void test_nats_pull_consumer_resumes(void **state)
     assert_int_equal(nats_fetch(c, 0, 200), 0); /* nothing more */
     nats_consumer_destroy(c);
 
+    /* Made again from a stream sequence: delivery starts there, in order. con.1 message i is
+     * stream sequence i + 1; start at index 3001 (sequence 3002). */
+    assert_int_equal(nats_consumer_create(&c, n, "CON", "d2", "con.1", 128, 0, 1000), 0);
+    assert_true(nats_fetch(c, 10, 2000) > 0);
+    assert_int_equal(nats_consumer_restart(c, 3002), 0);
+    consume_all(c, "con.1", 3001, 1000, true);
+    assert_int_equal(nats_consumer_restart(c, 0), 0); /* and from the start */
+    consume_all(c, "con.1", 1, 4000, true);
+    nats_consumer_destroy(c);
+
     /* A bad stream name: an error that names it. */
     assert_true(nats_consumer_create(&c, n, "NOSUCH", "d1", "con.1", 128, 0, 0) < 0);
     assert_non_null(strstr(nats_last_error(n), "NOSUCH"));
