@@ -686,8 +686,8 @@ static int subscribe(nats_consumer_t *c, uint64_t start_seq)
     natsStatus s = js_PullSubscribe(&c->sub, n->js, c->filter, c->durable, NULL, &so, &jerr);
     if (s != NATS_OK) {
         c->sub = NULL;
-        set_error(n, "%s: stream %s: durable consumer %s on subject %s: %s (%d)", n->url,
-                  c->stream, c->durable, c->filter, st_text(s), (int)jerr);
+        set_error(n, "%s: stream %s: durable consumer %s on subject %s: %s (%d)", n->url, c->stream,
+                  c->durable, c->filter, st_text(s), (int)jerr);
         return st_errno(s);
     }
     return 0;

@@ -81,11 +81,10 @@ int natsin_init(natsin_t *ni, const config_t *cfg, uint64_t next_seq, natsin_del
         return rc;
     /* the shard may start before the publisher: the stream is made as the publisher makes it
      * (subjects <prefix>.>, file storage, limits retention), and the publisher finds it empty */
-    char subjects[NATS_NAME_MAX + 2];
-    snprintf(subjects, sizeof subjects, "%s.>", cfg->cluster_subject);
-    nats_stream_cfg_t sc = {.name = ni->stream, .subjects = {subjects}};
+    snprintf(ni->subjects, sizeof ni->subjects, "%s.>", cfg->cluster_subject);
+    ni->scfg = (nats_stream_cfg_t){.name = ni->stream, .subjects = {ni->subjects}};
     nats_stream_info_t si;
-    rc = nats_stream_ensure(ni->n, &sc, &si);
+    rc = nats_stream_ensure(ni->n, &ni->scfg, &si);
     if (rc < 0) {
         snprintf(err, errlen, "%s", nats_last_error(ni->n));
         natsin_fini(ni);
@@ -127,15 +126,27 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
     int k = nats_fetch(ni->cons, 0, timeout_ms);
     ni->pending = 0;
     if (k < 0) {
-        /* the connection is down: the client reconnects; try again (logged at powers of 2) */
+        /* the connection is down (the client reconnects: try again), or the durable or its
+         * stream is gone (deleted by hand, or `feed --fresh`): every 20th error in a row, the
+         * stream is ensured and the durable made again after the last packet applied */
         uint64_t e = ++ni->fetch_errors;
         if ((e & (e - 1)) == 0)
             log_msg("serve: %s (%llu fetch errors so far)", nats_consumer_error(ni->cons),
                     (unsigned long long)e);
+        if (++ni->errors_in_row % 20 == 0 && nats_connected(ni->n)) {
+            nats_stream_info_t si;
+            if (nats_stream_ensure(ni->n, &ni->scfg, &si) == 0 &&
+                nats_consumer_restart(ni->cons, ni->last_sseq ? ni->last_sseq + 1 : 0) == 0)
+                log_msg("serve: nats: durable %s made again from stream sequence %llu (stream %s "
+                        "has %llu messages)",
+                        ni->durable, (unsigned long long)(ni->last_sseq + 1), ni->stream,
+                        (unsigned long long)si.msgs);
+        }
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
         return 0;
     }
+    ni->errors_in_row = 0;
     if (k == 0)
         return 0;
     ST(ni->c.fetches, LD(ni->c.fetches) + 1);
@@ -165,8 +176,8 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
                          "nats %s: stream %s sequence %llu (subject %s): gap: shard index %llu "
                          "expected, the packet starts at %llu (file index %llu): the stream lost "
                          "messages",
-                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq,
-                         m->subject, (unsigned long long)next, (unsigned long long)v.first_local,
+                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq, m->subject,
+                         (unsigned long long)next, (unsigned long long)v.first_local,
                          (unsigned long long)v.first_index);
                 return -ERANGE;
             }

@@ -65,9 +65,11 @@ typedef struct natsin {
     uint32_t batch;
     int pending; /* packets of the current batch not yet acknowledged */
     bool started;
-    uint64_t fetch_errors;
-    uint64_t last_sseq; /* stream sequence of the last packet applied */
-    bool restarted;     /* the durable was just made again after a lost delivery */
+    uint64_t fetch_errors, errors_in_row;
+    char subjects[NATS_NAME_MAX + 2];
+    nats_stream_cfg_t scfg; /* the stream as the publisher makes it */
+    uint64_t last_sseq;     /* stream sequence of the last packet applied */
+    bool restarted;         /* the durable was just made again after a lost delivery */
     natsin_deliver_fn *deliver;
     void *ctx;
     natsin_counters_t c;
