@@ -56,7 +56,7 @@ CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
 # malloc interposers (tests/support/malloc_count.c) must stay visible to the dynamic linker.
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
-LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lpcap -lmimalloc -lm -lpthread
+LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lpcap -lmimalloc $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats) -lm -lpthread
 
 # ---- sources ----------------------------------------------------------------------------------
 # Every module's .c in the folders of DESIGN.md goes into libtickcore.a; cli/main.c is the binary.
@@ -182,7 +182,7 @@ DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev
                 libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev libpcap-dev \
                 gnuplot-nox graphviz xxd chromium valgrind heaptrack clang-format clang \
                 libclang-rt-14-dev gzip python3-pandas python3-numpy python3-cffi linux-perf \
-                prometheus curl
+                prometheus curl nats-server libnats-dev
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -208,11 +208,11 @@ run: deps
 	    --plots build/demo $(DEMO)
 
 # make test: normal build (unit, integration, memory budgets, serve, kill -9 sweep, I/O fault
-# sweep (one random call of each site and kind), a real full disk when root), then ASan+UBSan
-# (unit tests, and the attack suite once against the sanitized server), then valgrind memcheck
-# of the normal unit tests, then TSan for the threaded tests. Each stage appends to
-# build/test-results; the last line printed is "N passed, N failed", and the exit status is
-# non-zero if anything failed.
+# sweep (one random call of each site and kind), a real full disk when root, cluster: its own
+# nats-server), then ASan+UBSan (unit tests, and the attack suite once against the sanitized
+# server), then valgrind memcheck of the normal unit tests, then TSan for the threaded tests.
+# Each stage appends to build/test-results; the last line printed is "N passed, N failed", and
+# the exit status is non-zero if anything failed.
 TSAN_TESTS := test_ring test_mem test_pipeline test_snapshot test_http test_reader test_server
 JOBS := -j$(shell nproc 2>/dev/null || echo 2)
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
@@ -228,6 +228,7 @@ test:
 	@tests/kill_sweep.py build/test-results $(BIN) 3
 	@tests/fault_sweep.py build/test-results $(BIN) 1
 	@tests/full_disk.py build/test-results $(BIN)
+	@tests/cluster_test.py build/test-results $(BIN)
 	@tests/plots_test.py build/test-results $(BIN)
 	@tests/web_test.py build/test-results $(BIN)
 	@tests/python/test_tickcore.py build/test-results $(BIN)
