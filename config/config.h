@@ -151,8 +151,8 @@ int config_check(const config_t *c, char *err, size_t errlen);
  * shrinkage; daily and other long bars, an EWMA window, or a window too short for K = 2 get close
  * without shrinkage, the textbook computation. Why these: README, estimators. */
 #define CFG_AUTO_NOISY_BAR_NS (5ull * 60 * 1000000000)
-#define CFG_AUTO_HORIZON_NS (2ull * 60 * 1000000000)
-#define CFG_AUTO_GRID_ROWS 30u
+#define CFG_AUTO_HORIZON_NS   (2ull * 60 * 1000000000)
+#define CFG_AUTO_GRID_ROWS    30u
 typedef struct cfg_estimator_choice {
     uint32_t estimator; /* cfg_estimator_t, never CFG_EST_AUTO */
     uint32_t grids;     /* K (subsample, twoscale; 1 otherwise) */

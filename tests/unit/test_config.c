@@ -241,7 +241,7 @@ static void test_config_estimator_auto(void **state)
     assert_int_equal(c.matrix_shrinkage, CFG_SHRINK_AUTO);
     const uint32_t TS = CFG_EST_TWOSCALE, CL = CFG_EST_CLOSE, LWB = CFG_SHRINK_LW_BLOCK,
                    NONE = CFG_SHRINK_NONE;
-    /* horizon 2 minutes: 1 m -> 2, 30 s -> 4, 45 s -> 3 (2.67), 20 s -> 6, 4 m -> 2 (0.5 -> 1 -> 2) */
+    /* horizon 2 minutes: 1 m -> 2, 30 s -> 4, 45 s -> 3 (2.67), 20 s -> 6, 4 m -> 2 (0.5: 1, 2) */
     choose("1m", NULL, NULL, NULL, NULL, TS, 2, LWB);
     choose("30s", NULL, NULL, NULL, NULL, TS, 4, LWB);
     choose("45s", NULL, NULL, NULL, NULL, TS, 3, LWB);
