@@ -2,8 +2,9 @@
 # bench/estimators.sh [BIN] [DIR]: the correlation estimators measured against the generator's
 # truth (issue 14). Generates the demo day (10M messages, 500 symbols, 10 sectors, seed 1) and a
 # 2M-message, 100-symbol day (seed 1) in DIR (default build/bench-estimators; kept, reused),
-# then replays each day with every estimator (close, refresh, subsample K = 2, 5, 10, twoscale
-# K = 4, 5, 10), without shrinkage and with Ledoit-Wolf shrinkage toward constant and toward
+# then replays each day with the default (matrix.estimator = auto: what it picks for the bar) and
+# every estimator (close, refresh, subsample K = 2, 5, 10, twoscale K = 2, 3, 4, 5, 10), without
+# shrinkage and with Ledoit-Wolf shrinkage toward constant and toward
 # block-constant correlation (ledoit-wolf-block), at bars of 30 s, 1 m and 5 m, the window
 # holding the whole session (780, 390, 78 bars). Prints one table: bias (mean estimated - mean true rho), mean
 # |error|, its ratio to the floor (the latent one-minute sample correlation, FILE.floor.csv),
@@ -25,12 +26,16 @@ out=$dir/results.tsv
 : > "$out"
 for bw in $bars; do
     bar=${bw%%:*} win=${bw##*:}
-    for est in close refresh subsample:2 subsample:5 subsample:10 twoscale:4 twoscale:5 twoscale:10; do
+    for est in auto close refresh subsample:2 subsample:5 subsample:10 twoscale:2 twoscale:3 \
+        twoscale:4 twoscale:5 twoscale:10; do
         name=${est%%:*} k=${est##*:}
         [ "$k" = "$est" ] && k=5
         [ $((2 * k)) -gt "$win" ] && continue
-        for shr in none ledoit-wolf ledoit-wolf-block; do
-            set_args=(--bar "$bar" --set matrix.window="$win" --set matrix.estimator="$name"
+        shrinks="none ledoit-wolf ledoit-wolf-block"
+        [ "$name" = auto ] && shrinks=auto
+        for shr in $shrinks; do
+            set_args=(--bar "$bar" --set matrix.window="$win")
+            [ "$name" = auto ] || set_args+=(--set matrix.estimator="$name"
                 --set matrix.subsample_grids="$k" --set matrix.shrinkage="$shr")
             d=$("$bin" replay --json --no-progress "${set_args[@]}" "$demo")
             s=$("$bin" replay --json --no-progress "${set_args[@]}" "$small")
@@ -45,7 +50,7 @@ print("demo day: gen --messages 10M --symbols 500 --sectors 10 --seed 1; small d
 print("bias = mean estimated - mean true rho; floor = latent one-minute sample correlation")
 hdr = ("bar", "estimator", "shrinkage", "rows", "bias", "mean|err|", "x floor", "lw delta",
        "ARI demo", "ARI 2M/100", "compute ms")
-print("%-4s %-14s %-17s %5s %8s %9s %7s %8s %8s %10s %10s" % hdr)
+print("%-4s %-20s %-17s %5s %8s %9s %7s %8s %8s %10s %10s" % hdr)
 floor = None
 for line in open(sys.argv[1]):
     bar, name, k, shr, d, s = line.rstrip("\n").split("\t")
@@ -54,8 +59,10 @@ for line in open(sys.argv[1]):
     x = d["xsection"]
     floor = (t["floor_mae"], t["floor_bias"])
     label = name + (" K=%s" % k if name in ("subsample", "twoscale") else "")
+    if name == "auto":
+        label, shr = "auto: " + x["estimator"], x["shrinkage"]
     lw = x["lw_intensity"]
-    print("%-4s %-14s %-17s %5d %+8.4f %9.4f %7.2f %8s %8.3f %10.3f %10.1f" % (
+    print("%-4s %-20s %-17s %5d %+8.4f %9.4f %7.2f %8s %8.3f %10.3f %10.1f" % (
         bar, label, shr, x["rows"], t["bias"], t["mae"], t["mae_over_floor"],
         "-" if lw is None else "%.3f" % lw, t["ari"], ts["ari"], x["seconds"] * 1e3))
 if floor:

@@ -8,8 +8,10 @@
 # 2. `tickcore replay --trades-out T.csv --json --corr-out C.csv --set matrix.returns=trade`
 #    replays it and exports every trade it counted; bench/peer_pandas.py recomputes per-symbol
 #    trades, volume, VWAP, last price, 1-minute bars and the correlation of bar returns from
-#    T.csv with pandas/numpy, checks them against the replay's figures and prints the seconds
-#    of both and their ratio (tickcore's time there includes ITCH decoding and the order books).
+#    T.csv with pandas/numpy (numpy.corrcoef: both replays set matrix.estimator=close, the
+#    textbook computation; the default, auto, is twoscale at 1-minute bars), checks them
+#    against the replay's figures and prints the seconds of both and their ratio (tickcore's
+#    time there includes ITCH decoding and the order books).
 # 3. `tickcore replay --bar 1m --json --corr-out C2.csv T.csv` reads the same trades CSV, and
 #    pandas does the same on the same file: the like-for-like comparison.
 # Exit status: 0 both agree, 1 a disagreement or a failed run, 2 usage or missing tool.
@@ -74,7 +76,8 @@ if [ -z "$TRADES" ]; then
     }
     echo "== ITCH replay exporting trades, then pandas on the trades"
     if ! "$TC" replay --trades-out "$D/T.csv" --json --top 1000 --corr-out "$D/C.csv" \
-        --set matrix.returns=trade "$D/day.itch" >"$D/R.json" 2>"$D/R.err"; then
+        --set matrix.returns=trade --set matrix.estimator=close "$D/day.itch" >"$D/R.json" \
+        2>"$D/R.err"; then
         cat "$D/R.err" >&2
         echo "peer.sh: tickcore replay of the ITCH day failed (exit status above in $D/R.json)" >&2
         exit 1
@@ -87,7 +90,7 @@ fi
 
 echo "== CSV replay of the trades file, and pandas on the same file"
 if ! "$TC" replay --bar 1m --json --top 1000 --corr-out "$D/C2.csv" --set matrix.returns=trade \
-    "$TRADES" >"$D/R2.json" 2>"$D/R2.err"; then
+    --set matrix.estimator=close "$TRADES" >"$D/R2.json" 2>"$D/R2.err"; then
     cat "$D/R2.err" >&2
     echo "peer.sh: tickcore replay of $TRADES failed" >&2
     exit 1

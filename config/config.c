@@ -88,23 +88,27 @@ static const key_t_ KEYS[] = {
     {"matrix", "returns", K_ENUM, OFF(matrix_returns), 0, 0, "mid", "mid|trade",
      "bar returns for the matrix: mid = mid-quote at the bar's end (no bid-ask bounce; falls back "
      "to trades for symbols without quotes, e.g. trades-only CSV), trade = last trade price"},
-    {"matrix", "estimator", K_ENUM, OFF(matrix_estimator), 0, 0, "close",
-     "close|refresh|subsample|twoscale",
-     "covariance estimator: close = returns of consecutive bar closes; refresh = refresh-time "
-     "sampling at bar resolution (a row when every symbol's price has moved since the last row, "
-     "returns summed since then); subsample = average of the covariances of "
-     "matrix.subsample_grids offset grids of returns over that many bars (noise- and "
-     "staleness-robust); twoscale = (subsample - close) / (K - 1), the two-scales correction "
-     "(less attenuation; K = 4 with shrinkage = ledoit-wolf-block errs least on 1-minute bars "
-     "and keeps the clusters; close is the textbook result: README, estimators)"},
-    {"matrix", "subsample_grids", K_U32, OFF(subsample_grids), 1, 64, "5", NULL,
-     "subsample and twoscale: K, the grids (returns over K bars, one grid per offset of one bar)"},
-    {"matrix", "shrinkage", K_ENUM, OFF(matrix_shrinkage), 0, 0, "none",
-     "none|ledoit-wolf|ledoit-wolf-block",
+    {"matrix", "estimator", K_ENUM, OFF(matrix_estimator), 0, 0, "auto",
+     "close|refresh|subsample|twoscale|auto",
+     "covariance estimator: close = returns of consecutive bar closes (the textbook "
+     "computation); refresh = refresh-time sampling at bar resolution (a row when every "
+     "symbol's price has moved since the last row, returns summed since then); subsample = "
+     "average of the covariances of matrix.subsample_grids offset grids of returns over that "
+     "many bars (noise- and staleness-robust); twoscale = (subsample - close) / (K - 1), the "
+     "two-scales correction (less attenuation); auto = twoscale over 2-minute returns with "
+     "shrinkage = ledoit-wolf-block for bars under 5 minutes (the least error over generated "
+     "days, clusters kept), close for longer bars such as daily closes (README, estimators)"},
+    {"matrix", "subsample_grids", K_U32, OFF(subsample_grids), 0, 64, "0", NULL,
+     "subsample and twoscale: K, the grids (returns over K bars, one grid per offset of one bar); "
+     "0 = auto: the bars in 2 minutes (2 at 1-minute bars, 4 at 30 s), at least 2, at most "
+     "matrix.window / 30"},
+    {"matrix", "shrinkage", K_ENUM, OFF(matrix_shrinkage), 0, 0, "auto",
+     "none|ledoit-wolf|ledoit-wolf-block|auto",
      "shrink the covariance toward constant correlation with the Ledoit-Wolf optimal intensity "
      "(reported), toward block-constant correlation over graph.clusters clusters of the bar "
-     "returns' correlation (ledoit-wolf-block), or not; off with matrix.ewma_lambda > 0 (no "
-     "window to estimate it from)"},
+     "returns' correlation (ledoit-wolf-block), or not; auto = ledoit-wolf-block for subsample "
+     "and twoscale, none for close and refresh; off with matrix.ewma_lambda > 0 (no window to "
+     "estimate it from)"},
     {"matrix", "window", K_U32, OFF(window), 2, 1 << 20, "390", NULL,
      "bars of returns in the rolling covariance window (390 one-minute bars = one session)"},
     {"matrix", "update_batch", K_U32, OFF(update_batch), 1, 4096, "16", NULL,
@@ -465,6 +469,31 @@ static bool known_section(const char *section)
     return false;
 }
 
+void config_estimator(const config_t *c, cfg_estimator_choice_t *out)
+{
+    bool ewma = c->ewma_lambda > 0;
+    uint64_t bar = c->bar_interval_ns ? c->bar_interval_ns : 1;
+    uint64_t k = (CFG_AUTO_HORIZON_NS + bar / 2) / bar; /* the bars in the horizon, rounded */
+    uint32_t kmax = c->window / CFG_AUTO_GRID_ROWS;
+    if (kmax > 64)
+        kmax = 64;
+    if (k > kmax)
+        k = kmax;
+    if (k < 2)
+        k = 2;
+    out->automatic = c->matrix_estimator == CFG_EST_AUTO;
+    out->estimator = c->matrix_estimator;
+    if (out->automatic)
+        out->estimator = c->bar_interval_ns < CFG_AUTO_NOISY_BAR_NS && !ewma && kmax >= 2
+                             ? CFG_EST_TWOSCALE
+                             : CFG_EST_CLOSE;
+    bool grids = out->estimator == CFG_EST_SUBSAMPLE || out->estimator == CFG_EST_TWOSCALE;
+    out->grids = !grids ? 1 : c->subsample_grids ? c->subsample_grids : (uint32_t)k;
+    out->shrinkage = c->matrix_shrinkage;
+    if (out->shrinkage == CFG_SHRINK_AUTO)
+        out->shrinkage = grids && !ewma ? CFG_SHRINK_LW_BLOCK : CFG_SHRINK_NONE;
+}
+
 static int check(const config_t *c, char *err, size_t n)
 {
     if (c->cluster_shard >= c->cluster_shards) {
@@ -490,17 +519,18 @@ static int check(const config_t *c, char *err, size_t n)
                 c->max_symbols);
         return -1;
     }
-    if (c->matrix_estimator == CFG_EST_TWOSCALE && c->subsample_grids < 2) {
+    cfg_estimator_choice_t ec;
+    config_estimator(c, &ec);
+    if (ec.estimator == CFG_EST_TWOSCALE && ec.grids < 2) {
         err_set(err, n, "matrix.estimator = twoscale needs matrix.subsample_grids >= 2, got %u",
-                c->subsample_grids);
+                ec.grids);
         return -1;
     }
-    if (c->matrix_estimator >= CFG_EST_SUBSAMPLE && c->ewma_lambda <= 0 &&
-        c->window < 2 * c->subsample_grids) {
+    if (ec.estimator >= CFG_EST_SUBSAMPLE && c->ewma_lambda <= 0 && c->window < 2 * ec.grids) {
         err_set(err, n,
                 "matrix.window (%u) must hold at least 2 rows per grid: 2 * matrix.subsample_grids "
                 "(%u)",
-                c->window, 2 * c->subsample_grids);
+                c->window, 2 * ec.grids);
         return -1;
     }
     if (c->clusters > c->matrix_symbols) {

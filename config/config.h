@@ -24,12 +24,14 @@ typedef enum cfg_estimator {
     CFG_EST_CLOSE = 0,
     CFG_EST_REFRESH,
     CFG_EST_SUBSAMPLE,
-    CFG_EST_TWOSCALE
+    CFG_EST_TWOSCALE,
+    CFG_EST_AUTO /* resolved by config_estimator */
 } cfg_estimator_t;
 typedef enum cfg_shrinkage {
     CFG_SHRINK_NONE = 0,
     CFG_SHRINK_LW,
-    CFG_SHRINK_LW_BLOCK
+    CFG_SHRINK_LW_BLOCK,
+    CFG_SHRINK_AUTO /* resolved by config_estimator */
 } cfg_shrinkage_t;
 typedef enum cfg_overflow { CFG_OVERFLOW_BLOCK = 0, CFG_OVERFLOW_DROP } cfg_overflow_t;
 typedef enum cfg_fsync { CFG_FSYNC_BATCH = 0, CFG_FSYNC_INTERVAL, CFG_FSYNC_OFF } cfg_fsync_t;
@@ -61,7 +63,7 @@ typedef struct config {
     uint32_t matrix_symbols;
     uint32_t matrix_returns;   /* cfg_returns_t */
     uint32_t matrix_estimator; /* cfg_estimator_t */
-    uint32_t subsample_grids;
+    uint32_t subsample_grids;  /* 0: auto */
     uint32_t matrix_shrinkage; /* cfg_shrinkage_t */
     uint32_t window;
     uint32_t update_batch;
@@ -151,6 +153,24 @@ int config_set(config_t *c, const char *key, const char *value, char *err, size_
 
 /* The rules between keys. 0, or -1 with a message naming the keys. */
 int config_check(const config_t *c, char *err, size_t errlen);
+/* The estimator that matrix.estimator, matrix.subsample_grids and matrix.shrinkage stand for
+ * once `auto` (and K = 0) are resolved against stats.bar_interval, matrix.window and
+ * matrix.ewma_lambda; a key set to anything else is taken as it is. auto: intraday bars (shorter
+ * than CFG_AUTO_NOISY_BAR_NS) get twoscale over returns of about CFG_AUTO_HORIZON_NS (K = the
+ * bars in it, at least 2, at most a window's CFG_AUTO_GRID_ROWS-th) with ledoit-wolf-block
+ * shrinkage; daily and other long bars, an EWMA window, or a window too short for K = 2 get close
+ * without shrinkage, the textbook computation. Why these: README, estimators. */
+#define CFG_AUTO_NOISY_BAR_NS (5ull * 60 * 1000000000)
+#define CFG_AUTO_HORIZON_NS   (2ull * 60 * 1000000000)
+#define CFG_AUTO_GRID_ROWS    30u
+typedef struct cfg_estimator_choice {
+    uint32_t estimator; /* cfg_estimator_t, never CFG_EST_AUTO */
+    uint32_t grids;     /* K (subsample, twoscale; 1 otherwise) */
+    uint32_t shrinkage; /* cfg_shrinkage_t, never CFG_SHRINK_AUTO */
+    bool automatic;     /* matrix.estimator was auto */
+} cfg_estimator_choice_t;
+void config_estimator(const config_t *c, cfg_estimator_choice_t *out);
+
 /* An IPv4 network "a.b.c.d/bits" (a bare address is /32) as *net and *mask in host byte order;
  * 0, or -1 with err naming what is wrong (not an address, bits past 32, host bits set). */
 int config_cidr(const char *s, uint32_t *net, uint32_t *mask, char *err, size_t errlen);

@@ -141,6 +141,7 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
                  x->est.k);
     else
         snprintf(r->estimator, sizeof r->estimator, "%s", est_names[x->est.cfg.kind]);
+    r->est_auto = x->est_auto;
     r->shrinkage = x->est.cfg.shrink;
     r->shrink_block = x->est.cfg.block;
     r->lw_delta = x->est.lw_delta;
@@ -285,7 +286,12 @@ void report_text(FILE *f, const report_t *r)
             " full recomputes)\n",
             r->n, r->rows, r->window, r->idle_bars, r->partial_rows, r->discarded_rows, r->rejected,
             r->recomputes);
-    fprintf(f, "    estimator: %s over %" PRIu64 " rows", r->estimator, r->est_rows);
+    fprintf(f, "    estimator: %s", r->estimator);
+    if (r->est_auto) {
+        char bd[32];
+        fprintf(f, " (matrix.estimator = auto, for %s bars)", dur(r->bar_ns, bd, sizeof bd));
+    }
+    fprintf(f, " over %" PRIu64 " rows", r->est_rows);
     if (r->shrinkage)
         fprintf(f, ", Ledoit-Wolf shrinkage to %s correlation (mean %.3f): intensity %.4f",
                 r->shrink_block ? "block-constant" : "constant", r->lw_rbar, r->lw_delta);
@@ -384,6 +390,7 @@ void report_json(FILE *f, const report_t *r)
             r->xs_ok ? "true" : "false");
     fputs("\"estimator\":", f);
     jbuf_fput_str(f, r->estimator);
+    fprintf(f, ",\"estimator_auto\":%s", r->est_auto ? "true" : "false");
     fprintf(f, ",\"estimator_rows\":%" PRIu64 ",\"shrinkage\":", r->est_rows);
     jbuf_fput_str(f, !r->shrinkage     ? "none"
                      : r->shrink_block ? "ledoit-wolf-block"

@@ -43,6 +43,7 @@ typedef struct report {
     /* cross-section */
     bool xs_ok;
     char estimator[32]; /* matrix.estimator, with its K for subsample */
+    bool est_auto;      /* matrix.estimator = auto chose it (for bars of bar_ns) */
     bool shrinkage;     /* ledoit-wolf */
     bool shrink_block;  /* ledoit-wolf-block */
     double lw_delta, lw_rbar;

@@ -23,18 +23,21 @@ int xsection_init(xsection_t *x, const config_t *cfg, const symtab_t *symbols)
     x->cut_distance = cfg->cluster_distance;
     x->min_cluster = cfg->min_cluster;
     x->row_kind = cfg->matrix_returns == CFG_RETURNS_TRADE ? STATS_ROW_LOGRET : STATS_ROW_MIDRET;
-    estimator_config_t ec = {
-        .kind = (estimator_kind_t)cfg->matrix_estimator,
-        .grids = cfg->subsample_grids,
-        .shrink = cfg->matrix_shrinkage != CFG_SHRINK_NONE && !(cfg->ewma_lambda > 0),
-        .block = cfg->matrix_shrinkage == CFG_SHRINK_LW_BLOCK && !(cfg->ewma_lambda > 0),
-        .clusters = cfg->clusters,
-        .min_cluster = cfg->min_cluster};
+    cfg_estimator_choice_t ch; /* auto resolved against the bar interval and the window */
+    config_estimator(cfg, &ch);
+    x->est_auto = ch.automatic;
+    bool ewma = cfg->ewma_lambda > 0;
+    estimator_config_t ec = {.kind = (estimator_kind_t)ch.estimator,
+                             .grids = ch.grids,
+                             .shrink = ch.shrinkage != CFG_SHRINK_NONE && !ewma,
+                             .block = ch.shrinkage == CFG_SHRINK_LW_BLOCK && !ewma,
+                             .clusters = cfg->clusters,
+                             .min_cluster = cfg->min_cluster};
     covariance_config_default(&ec.cov, x->max_n, cfg->window);
     ec.cov.batch = cfg->update_batch < cfg->window ? cfg->update_batch : cfg->window;
     ec.cov.recompute_every = cfg->recompute_every;
     ec.cov.blas_threads = (int)cfg->blas_threads;
-    if (cfg->ewma_lambda > 0) {
+    if (ewma) {
         ec.cov.mode = COVARIANCE_EWMA;
         ec.cov.lambda = cfg->ewma_lambda;
     }

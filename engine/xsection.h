@@ -59,6 +59,7 @@
 
 typedef struct xsection {
     estimator_t est; /* matrix.estimator and matrix.shrinkage over the rows */
+    bool est_auto;   /* matrix.estimator = auto chose est (config_estimator) */
     pca_t pca;
     graph_t graph;
     const symtab_t *symbols;

@@ -210,7 +210,10 @@ static tickcore_t *open_run(const char *path, const char *const *set, size_t nse
     return s;
 }
 
-static const char *TRADE_RETURNS[] = {"matrix.returns=trade", "pipeline.workers=2"};
+/* close: the textbook correlation the hand computation checks (the default, auto, is twoscale
+ * at 1-minute bars) */
+static const char *TRADE_RETURNS[] = {"matrix.returns=trade", "pipeline.workers=2",
+                                      "matrix.estimator=close"};
 
 /* ---- tests ---- */
 
@@ -282,7 +285,7 @@ static double pearson(double r[NBARS][NSYM], int a, int b)
 static void test_api_correlation(void **state)
 {
     (void)state;
-    tickcore_t *s = open_run(g_day.path, TRADE_RETURNS, 2);
+    tickcore_t *s = open_run(g_day.path, TRADE_RETURNS, 3);
     tickcore_summary_t sum;
     assert_int_equal(tickcore_summary(s, &sum), 0);
     assert_int_equal(sum.messages, g_day.count);
@@ -335,7 +338,7 @@ static void test_api_correlation(void **state)
 static void test_api_bars(void **state)
 {
     (void)state;
-    tickcore_t *s = open_run(g_day.path, TRADE_RETURNS, 2);
+    tickcore_t *s = open_run(g_day.path, TRADE_RETURNS, 3);
     /* the clock starts at the first message (00:00:00.0000005, bar 0), and the bar the End of
      * Messages event opens (bar T0 / MIN + 8) closes at the end of the input, so the ring of
      * bar_history = 64 bars holds 55 bars before AAA's first trade (no price yet), its 8
@@ -386,7 +389,7 @@ static void test_api_bars(void **state)
 static void test_api_book(void **state)
 {
     (void)state;
-    tickcore_t *s = open_run(g_day.path, TRADE_RETURNS, 2);
+    tickcore_t *s = open_run(g_day.path, TRADE_RETURNS, 3);
     tickcore_level_t lv[10];
     assert_int_equal(tickcore_book(s, "AAA", 'B', lv, 10), 2);
     assert_int_equal(lv[0].price, 100000);
@@ -477,7 +480,7 @@ static void test_api_memory_returned(void **state)
     (void)state;
     tickcore_memory_t before, during, after;
     assert_int_equal(tickcore_memory(NULL, &before), 0);
-    tickcore_t *s = open_run(g_day.path, TRADE_RETURNS, 2);
+    tickcore_t *s = open_run(g_day.path, TRADE_RETURNS, 3);
     assert_int_equal(tickcore_memory(s, &during), 0);
     assert_true(during.live_bytes > before.live_bytes + 1000000); /* books, stats, matrices */
     assert_int_equal(during.allocs_after_seal, 0);
@@ -602,14 +605,14 @@ static void test_api_feed_random_chunks_equals_run(void **state)
 {
     (void)state;
     /* the hand-written day: its bars and correlation are checked by hand above */
-    feed_chunks_equal_run(g_day.path, TRADE_RETURNS, 2);
+    feed_chunks_equal_run(g_day.path, TRADE_RETURNS, 3);
     const char *one[] = {"pipeline.workers=1"};
     feed_chunks_equal_run(g_day.path, one, 1);
     /* the NASDAQ AAPL excerpt (10,000 real messages) */
     char src[512];
     const char *dir = getenv("TICKCORE_DATA");
     snprintf(src, sizeof src, "%s/itch/nasdaq-20200130-aapl-10k.itch", dir ? dir : "tests/data");
-    feed_chunks_equal_run(src, TRADE_RETURNS, 2);
+    feed_chunks_equal_run(src, TRADE_RETURNS, 3);
 }
 
 /* Bad bytes: the error names the byte offset (counted here from the frames fed) and what was
@@ -687,7 +690,7 @@ static void test_api_step_results_between_steps(void **state)
         print_message("no %s\n", src);
         skip();
     }
-    tickcore_t *s = open_empty(TRADE_RETURNS, 2);
+    tickcore_t *s = open_empty(TRADE_RETURNS, 3);
     assert_int_equal(tickcore_add_file(s, src), 0);
     tickcore_position_t pos;
     assert_int_equal(tickcore_position(s, &pos), 0);
@@ -721,7 +724,7 @@ static void test_api_step_results_between_steps(void **state)
         assert_int_equal(got, (int64_t)want);
         total += (uint64_t)got;
     }
-    tickcore_t *prefix = open_run(w.path, TRADE_RETURNS, 2);
+    tickcore_t *prefix = open_run(w.path, TRADE_RETURNS, 3);
     tickcore_level_t lp[200], ls[200];
     for (int side = 0; side < 2; side++) {
         int a = tickcore_book(prefix, "AAPL", side ? 'S' : 'B', lp, 200);
@@ -741,7 +744,7 @@ static void test_api_step_results_between_steps(void **state)
     assert_int_equal(pos.state, TICKCORE_STATE_ENDED);
     assert_int_equal(tickcore_step(s, 1), 0);
     assert_int_equal(tickcore_run(s), -EALREADY);
-    tickcore_t *ref = open_run(src, TRADE_RETURNS, 2);
+    tickcore_t *ref = open_run(src, TRADE_RETURNS, 3);
     same_results(ref, s);
     tickcore_close(ref);
     tickcore_close(s);
@@ -753,7 +756,7 @@ static void test_api_step_results_between_steps(void **state)
 static void test_api_correlation_between_steps(void **state)
 {
     (void)state;
-    tickcore_t *s = open_empty(TRADE_RETURNS, 2);
+    tickcore_t *s = open_empty(TRADE_RETURNS, 3);
     assert_int_equal(tickcore_add_file(s, g_day.path), 0);
     const double *c = NULL, *c2 = NULL;
     size_t n = 0;
@@ -775,7 +778,7 @@ static void test_api_correlation_between_steps(void **state)
         }
     }
     assert_true(computed >= 2);
-    tickcore_t *ref = open_run(g_day.path, TRADE_RETURNS, 2);
+    tickcore_t *ref = open_run(g_day.path, TRADE_RETURNS, 3);
     same_results(ref, s);
     assert_int_equal(tickcore_correlation(s, &c2, &n), 0);
     assert_ptr_equal(c2, c);

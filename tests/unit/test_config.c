@@ -204,6 +204,76 @@ static void test_config_values_and_set(void **state)
     assert_string_equal(c.udp_allow, "127.0.0.1/32");
 }
 
+/* config_estimator against the rule worked by hand: bars under 5 minutes get twoscale with K =
+ * the bars in the horizon (rounded, at least 2, at most window / 30) and ledoit-wolf-block;
+ * longer bars, EWMA or a window under 60 get close without shrinkage; a key set by hand is kept. */
+static void choose(const char *bar, const char *est, const char *k, const char *shr,
+                   const char *extra, uint32_t want_est, uint32_t want_k, uint32_t want_shr)
+{
+    config_t c;
+    config_default(&c);
+    char err[300] = "";
+    assert_int_equal(config_set(&c, "stats.bar_interval", bar, err, sizeof err), 0);
+    if (est)
+        assert_int_equal(config_set(&c, "matrix.estimator", est, err, sizeof err), 0);
+    if (k)
+        assert_int_equal(config_set(&c, "matrix.subsample_grids", k, err, sizeof err), 0);
+    if (shr)
+        assert_int_equal(config_set(&c, "matrix.shrinkage", shr, err, sizeof err), 0);
+    if (extra)
+        assert_int_equal(config_set(&c, extra, NULL, err, sizeof err), 0);
+    cfg_estimator_choice_t ch;
+    config_estimator(&c, &ch);
+    assert_int_equal(ch.estimator, want_est);
+    assert_int_equal(ch.grids, want_k);
+    assert_int_equal(ch.shrinkage, want_shr);
+    assert_int_equal(ch.automatic, !est || !strcmp(est, "auto"));
+    assert_int_equal(config_check(&c, err, sizeof err), 0);
+}
+
+static void test_config_estimator_auto(void **state)
+{
+    (void)state;
+    config_t c;
+    config_default(&c);
+    assert_int_equal(c.matrix_estimator, CFG_EST_AUTO);
+    assert_int_equal(c.subsample_grids, 0);
+    assert_int_equal(c.matrix_shrinkage, CFG_SHRINK_AUTO);
+    const uint32_t TS = CFG_EST_TWOSCALE, CL = CFG_EST_CLOSE, LWB = CFG_SHRINK_LW_BLOCK,
+                   NONE = CFG_SHRINK_NONE;
+    /* horizon 2 minutes: 1 m -> 2, 30 s -> 4, 45 s -> 3 (2.67), 20 s -> 6, 4 m -> 2 (0.5: 1, 2) */
+    choose("1m", NULL, NULL, NULL, NULL, TS, 2, LWB);
+    choose("30s", NULL, NULL, NULL, NULL, TS, 4, LWB);
+    choose("45s", NULL, NULL, NULL, NULL, TS, 3, LWB);
+    choose("20s", NULL, NULL, NULL, NULL, TS, 6, LWB);
+    choose("4m", NULL, NULL, NULL, NULL, TS, 2, LWB);
+    choose("5m", NULL, NULL, NULL, NULL, CL, 1, NONE);
+    choose("1d", NULL, NULL, NULL, NULL, CL, 1, NONE);
+    /* 1 s bars: 120 bars, capped at window / 30 = 13, and at 64 with a long window */
+    choose("1s", NULL, NULL, NULL, NULL, TS, 13, LWB);
+    choose("1s", NULL, NULL, NULL, "matrix.window=3000", TS, 64, LWB);
+    choose("1s", NULL, NULL, NULL, "matrix.window=60", TS, 2, LWB);
+    choose("1s", NULL, NULL, NULL, "matrix.window=59", CL, 1, NONE); /* no room for K = 2 */
+    choose("1m", NULL, NULL, NULL, "matrix.ewma_lambda=0.94", CL, 1, NONE);
+    /* keys set by hand win; auto shrinkage follows the estimator */
+    choose("1m", NULL, "5", NULL, NULL, TS, 5, LWB);
+    choose("1m", NULL, NULL, "none", NULL, TS, 2, NONE);
+    choose("1m", "close", NULL, NULL, NULL, CL, 1, NONE);
+    choose("1m", "refresh", NULL, NULL, NULL, CFG_EST_REFRESH, 1, NONE);
+    choose("1m", "subsample", NULL, NULL, NULL, CFG_EST_SUBSAMPLE, 2, LWB);
+    choose("1d", "twoscale", NULL, NULL, NULL, TS, 2, LWB);
+    choose("1m", "close", NULL, "ledoit-wolf", NULL, CL, 1, CFG_SHRINK_LW);
+    choose("1m", "auto", "8", "ledoit-wolf", NULL, TS, 8, CFG_SHRINK_LW);
+    /* the window rule sees the resolved estimator and K (auto would take close here) */
+    char err[300] = "";
+    config_default(&c);
+    assert_int_equal(config_set(&c, "matrix.estimator=twoscale", NULL, err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "matrix.subsample_grids=20", NULL, err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "matrix.window=39", NULL, err, sizeof err), 0);
+    assert_int_equal(config_check(&c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "matrix.window (39) must hold at least 2 rows per grid"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_config_shipped_file_is_the_defaults),
         cmocka_unit_test(test_config_errors_name_file_line_key),
         cmocka_unit_test(test_config_values_and_set),
+        cmocka_unit_test(test_config_estimator_auto),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -157,7 +157,7 @@ static void run_passes(unsigned workers, uint32_t batches, uint32_t batch_events
     cfg.ring_slots = 64;
     cfg.matrix_estimator = g_estimator;
     cfg.matrix_shrinkage = g_shrinkage;
-    cfg.subsample_grids = 3;
+    cfg.subsample_grids = g_estimator == CFG_EST_AUTO ? 0 : 3; /* auto: the default's own K */
     symtab_t sy;
     stream_t s;
     stream_cfg_t sc;
@@ -290,8 +290,9 @@ static void test_pipeline_results_do_not_depend_on_workers(void **state)
     assert_int_equal(k4.applied, g_messages);
 }
 
-/* Each estimator (with and without shrinkage) gives the same correlation bit for bit with 1 and
- * 4 workers; and the estimators do differ, so the key reaches the cross-section. */
+/* Each estimator (with and without shrinkage, and the default: auto, all keys auto) gives the same
+ * correlation bit for bit with 1 and 4 workers and allocates nothing after the seal; and the
+ * estimators do differ, so the key reaches the cross-section. */
 static void test_pipeline_every_estimator_independent_of_workers(void **state)
 {
     (void)state;
@@ -300,7 +301,8 @@ static void test_pipeline_every_estimator_independent_of_workers(void **state)
         {CFG_EST_CLOSE, CFG_SHRINK_NONE},        {CFG_EST_REFRESH, CFG_SHRINK_NONE},
         {CFG_EST_SUBSAMPLE, CFG_SHRINK_NONE},    {CFG_EST_SUBSAMPLE, CFG_SHRINK_LW},
         {CFG_EST_CLOSE, CFG_SHRINK_LW},          {CFG_EST_TWOSCALE, CFG_SHRINK_NONE},
-        {CFG_EST_TWOSCALE, CFG_SHRINK_LW_BLOCK}, {CFG_EST_SUBSAMPLE, CFG_SHRINK_LW_BLOCK}};
+        {CFG_EST_TWOSCALE, CFG_SHRINK_LW_BLOCK}, {CFG_EST_SUBSAMPLE, CFG_SHRINK_LW_BLOCK},
+        {CFG_EST_AUTO, CFG_SHRINK_AUTO}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         g_estimator = kinds[i][0];
         g_shrinkage = kinds[i][1];
