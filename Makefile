@@ -56,7 +56,7 @@ CFLAGS := -std=c17 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
 # malloc interposers (tests/support/malloc_count.c) must stay visible to the dynamic linker.
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
-LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lpcap -lmimalloc -lm -lpthread
+LDLIBS := -luring -lisal -llapacke -lopenblas -linih -lxxhash -lmicrohttpd -lpcap -lmimalloc $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats) -lm -lpthread
 
 # ---- sources ----------------------------------------------------------------------------------
 # Every module's .c in the folders of DESIGN.md goes into libtickcore.a; cli/main.c is the binary.
@@ -182,7 +182,7 @@ DEB_PACKAGES := gcc make pkg-config liburing-dev libmimalloc-dev libopenblas-dev
                 libcmocka-dev libisal-dev libmicrohttpd-dev libinih-dev libxxhash-dev libpcap-dev \
                 gnuplot-nox graphviz xxd chromium valgrind heaptrack clang-format clang \
                 libclang-rt-14-dev gzip python3-pandas python3-numpy python3-cffi linux-perf \
-                prometheus curl
+                prometheus curl nats-server libnats-dev
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -106,6 +106,7 @@ static mem_obj_t *g_objs;
 static const char *const g_tag_names[] = {
     "core", "ingest", "book",    "stats",  "analytics", "engine",
     "ring", "server", "journal", "config", "bench",     "test",
+    "net",
 };
 _Static_assert(sizeof g_tag_names / sizeof g_tag_names[0] == MEM_TAG_COUNT,
                "every mem_tag_t needs its name in g_tag_names");

@@ -40,6 +40,7 @@ typedef enum mem_tag {
     MEM_TAG_CONFIG,
     MEM_TAG_BENCH,
     MEM_TAG_TEST,
+    MEM_TAG_NET, /* net/nats: our side of the NATS client (connections, consumers) */
     MEM_TAG_COUNT
 } mem_tag_t;
 

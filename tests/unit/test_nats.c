@@ -1,0 +1,371 @@
+/*
+ * test_nats: net/nats against a real `nats-server -js` (Debian nats-server), started by the
+ * group setup on a loopback port picked by the kernel, with a temporary store directory, and
+ * stopped (SIGTERM, then the directory removed) by the teardown. Without nats-server on PATH
+ * every test is skipped with a message saying so (CI installs it through make deps). The
+ * oracles are the published payloads themselves (each carries its own index), the stream's
+ * message count from the server, and the process's malloc counter (tests/support/malloc_count)
+ * for the client's own allocations, which must not grow from one round to the next.
+ */
+#include "net/nats.h"
+
+#include "mem/mem.h"
+#include "tests/support/malloc_count.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+static pid_t g_server = -1;
+static int g_port;
+static char g_dir[64];
+static char g_url[64];
+static bool g_have_server;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void start_server(void)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", g_port);
+    g_server = fork();
+    if (g_server == 0) {
+        int null = open("/dev/null", 1);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", g_dir,
+               (char *)NULL);
+        _exit(127);
+    }
+}
+
+static void stop_server(int sig)
+{
+    if (g_server > 0) {
+        kill(g_server, sig);
+        waitpid(g_server, NULL, 0);
+        g_server = -1;
+    }
+}
+
+/* Connect, retrying while the server starts. */
+static nats_t *connect_retry(const nats_opts_t *o)
+{
+    char err[256];
+    for (int i = 0; i < 100; i++) {
+        nats_t *n = NULL;
+        if (nats_create(&n, o, err, sizeof err) == 0)
+            return n;
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("cannot connect to %s: %s", o->url, err);
+    return NULL;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    g_have_server = system("command -v nats-server > /dev/null 2>&1") == 0;
+    if (!g_have_server)
+        return 0;
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_nats.XXXXXX");
+    if (!mkdtemp(g_dir))
+        return -1;
+    g_port = free_port();
+    snprintf(g_url, sizeof g_url, "nats://127.0.0.1:%d", g_port);
+    start_server();
+    return g_server > 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    stop_server(SIGTERM);
+    if (g_dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+        if (system(cmd) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+#define NEED_SERVER()                                                                              \
+    do {                                                                                           \
+        if (!g_have_server) {                                                                      \
+            printf("test_nats: nats-server is not installed (make deps installs it): skipped\n"); \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static nats_opts_t opts(int max_pending)
+{
+    nats_opts_t o = {.url = g_url, .timeout_ms = 5000, .max_pending = max_pending};
+    return o;
+}
+
+static void test_nats_connect_refused_names_url(void **state)
+{
+    (void)state;
+    int port = free_port();
+    char url[64], err[256] = "";
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+    nats_opts_t o = {.url = url, .timeout_ms = 500};
+    nats_t *n = (nats_t *)1;
+    int rc = nats_create(&n, &o, err, sizeof err);
+    assert_true(rc < 0);
+    assert_null(n);
+    assert_non_null(strstr(err, url));
+    nats_opts_t bad = {.url = NULL};
+    assert_int_equal(nats_create(&n, &bad, err, sizeof err), -EINVAL);
+}
+
+static void test_nats_stream_ensure(void **state)
+{
+    (void)state;
+    NEED_SERVER();
+    nats_opts_t o = opts(0);
+    nats_t *n = connect_retry(&o);
+    nats_stream_cfg_t s = {.name = "ENS", .subjects = {"ens.>"}};
+    nats_stream_info_t info;
+    assert_int_equal(nats_stream_ensure(n, &s, &info), 0);
+    assert_true(info.created);
+    assert_int_equal(info.msgs, 0);
+    assert_int_equal(nats_stream_ensure(n, &s, &info), 0);
+    assert_false(info.created);
+    nats_stream_cfg_t other = {.name = "ENS", .subjects = {"other.>"}};
+    assert_int_equal(nats_stream_ensure(n, &other, NULL), -EEXIST);
+    assert_non_null(strstr(nats_last_error(n), "ENS"));
+    assert_non_null(strstr(nats_last_error(n), "other.>"));
+    assert_int_equal(nats_stream_info(n, "NOPE", &info), -ENOENT);
+    assert_non_null(strstr(nats_last_error(n), "NOPE"));
+    assert_int_equal(nats_stream_delete(n, "ENS"), 0);
+    assert_int_equal(nats_stream_info(n, "ENS", &info), -ENOENT);
+    nats_destroy(n);
+}
+
+/* Publish n messages alternating subjects p.0 and p.1; message i carries i. */
+static void publish_range(nats_t *n, const char *prefix, uint64_t from, uint64_t count)
+{
+    char subj[32], id[32];
+    for (uint64_t i = from; i < from + count; i++) {
+        uint8_t payload[64];
+        memset(payload, (int)(i & 0xff), sizeof payload);
+        memcpy(payload, &i, sizeof i);
+        snprintf(subj, sizeof subj, "%s.%u", prefix, (unsigned)(i % 2));
+        snprintf(id, sizeof id, "%s-%llu", prefix, (unsigned long long)i);
+        assert_int_equal(nats_publish(n, subj, payload, 8 + (size_t)(i % 57), id), 0);
+    }
+}
+
+static void test_nats_publish_bounded_and_exact(void **state)
+{
+    (void)state;
+    NEED_SERVER();
+    nats_opts_t o = opts(16);
+    nats_t *n = connect_retry(&o);
+    nats_stream_cfg_t s = {.name = "PUB", .subjects = {"pub.*"}};
+    assert_int_equal(nats_stream_ensure(n, &s, NULL), 0);
+    publish_range(n, "pub", 0, 20000);
+    assert_int_equal(nats_publish_flush(n, 10000), 0);
+    nats_stats_t st;
+    nats_get_stats(n, &st);
+    assert_int_equal(st.published, 20000);
+    assert_int_equal(st.acked, 20000);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.last_seq, 20000);
+    nats_stream_info_t info;
+    assert_int_equal(nats_stream_info(n, "PUB", &info), 0);
+    assert_int_equal(info.msgs, 20000);
+    /* The same ids again: the server drops them as duplicates (its 2-minute window). */
+    publish_range(n, "pub", 19990, 10);
+    assert_int_equal(nats_publish_flush(n, 10000), 0);
+    nats_get_stats(n, &st);
+    assert_int_equal(st.duplicates, 10);
+    assert_int_equal(nats_stream_info(n, "PUB", &info), 0);
+    assert_int_equal(info.msgs, 20000);
+    /* A subject outside every stream: no responder, a negative acknowledgement naming it. */
+    assert_int_equal(nats_publish(n, "nowhere.x", "x", 1, NULL), 0);
+    assert_int_equal(nats_publish_flush(n, 10000), -EIO);
+    assert_non_null(strstr(nats_last_error(n), "nowhere.x"));
+    nats_destroy(n);
+}
+
+static void consume_all(nats_consumer_t *c, const char *subject, uint64_t from, uint64_t count,
+                        bool ack)
+{
+    uint64_t want = from;
+    while (want < from + count) {
+        int k = nats_fetch(c, (int)((from + count - want + 1) / 2), 2000);
+        assert_true(k > 0);
+        for (int i = 0; i < k; i++) {
+            const nats_msg_t *m = nats_msg(c, i);
+            uint64_t v;
+            memcpy(&v, m->data, sizeof v);
+            assert_int_equal(v, want);
+            assert_int_equal(m->len, 8 + want % 57);
+            assert_string_equal(m->subject, subject);
+            assert_true(m->stream_seq > 0);
+            want += 2;
+        }
+        if (ack)
+            assert_int_equal(nats_ack(c, k), 0);
+    }
+    assert_int_equal(want, from + count);
+}
+
+static void test_nats_pull_consumer_resumes(void **state)
+{
+    (void)state;
+    NEED_SERVER();
+    nats_opts_t o = opts(64);
+    nats_t *n = connect_retry(&o);
+    nats_stream_cfg_t s = {.name = "CON", .subjects = {"con.*"}};
+    assert_int_equal(nats_stream_ensure(n, &s, NULL), 0);
+    publish_range(n, "con", 0, 4000);
+    assert_int_equal(nats_publish_flush(n, 10000), 0);
+
+    nats_consumer_t *c = NULL;
+    assert_int_equal(nats_consumer_create(&c, n, "CON", "d1", "con.1", 128, 0, 1000), 0);
+    consume_all(c, "con.1", 1, 1000, true); /* the first half of con.1, acknowledged */
+    nats_consumer_destroy(c);
+
+    /* Restarted: resumes after the acknowledged ones, no gap, no repeat. */
+    assert_int_equal(nats_consumer_create(&c, n, "CON", "d1", "con.1", 128, 0, 1000), 0);
+    consume_all(c, "con.1", 1001, 500, false); /* fetched, not acknowledged */
+    nats_consumer_destroy(c);
+    /* Not acknowledged: delivered again after ack_wait (1 s), before the rest. */
+    struct timespec wait = {1, 300000000};
+    nanosleep(&wait, NULL);
+    assert_int_equal(nats_consumer_create(&c, n, "CON", "d1", "con.1", 128, 0, 1000), 0);
+    consume_all(c, "con.1", 1001, 3000, true);
+    assert_int_equal(nats_fetch(c, 0, 200), 0); /* nothing more */
+    nats_consumer_destroy(c);
+
+    /* A bad stream name: an error that names it. */
+    assert_true(nats_consumer_create(&c, n, "NOSUCH", "d1", "con.1", 128, 0, 0) < 0);
+    assert_non_null(strstr(nats_last_error(n), "NOSUCH"));
+    assert_int_equal(nats_consumer_delete(n, "CON", "d1"), 0);
+    nats_destroy(n);
+}
+
+/* Our memory: nothing after create. The client's: per round of 2000 publishes and their
+ * consumption, the same number of mallocs (within 2%) and no heap growth past the first rounds
+ * (the allocator's committed bytes). */
+static void test_nats_memory_steady(void **state)
+{
+    (void)state;
+    NEED_SERVER();
+    nats_opts_t o = opts(64);
+    nats_t *n = connect_retry(&o);
+    nats_stream_cfg_t s = {.name = "MEM", .subjects = {"mem.*"}};
+    assert_int_equal(nats_stream_ensure(n, &s, NULL), 0);
+    nats_consumer_t *c = NULL;
+    assert_int_equal(nats_consumer_create(&c, n, "MEM", "m", "mem.0", 256, 0, 0), 0);
+    mem_snapshot_t before, after;
+    mem_snapshot_counters(&before);
+    uint64_t allocs[8];
+    nats_heap_t heap[8];
+    for (int r = 0; r < 8; r++) {
+        malloc_count_t mc;
+        malloc_count_get(&mc);
+        publish_range(n, "mem", (uint64_t)r * 2000, 2000);
+        assert_int_equal(nats_publish_flush(n, 10000), 0);
+        consume_all(c, "mem.0", (uint64_t)r * 2000, 2000, true);
+        allocs[r] = malloc_count_allocs_since(&mc);
+        nats_client_heap(n, &heap[r]);
+    }
+    mem_snapshot_counters(&after);
+    assert_int_equal(after.tag[MEM_TAG_NET].allocs, before.tag[MEM_TAG_NET].allocs);
+    printf("nats client: per round of 2000 publishes + 1000 fetched and acknowledged: %llu "
+           "mallocs (round 2: %llu); process commit %llu -> %llu bytes (rounds 2 -> 8)\n",
+           (unsigned long long)allocs[7], (unsigned long long)allocs[1],
+           (unsigned long long)heap[1].commit_bytes, (unsigned long long)heap[7].commit_bytes);
+    if (malloc_count_libc_seen()) {
+        assert_true(allocs[7] > 0); /* the counter does see the client */
+        assert_true(allocs[7] <= allocs[1] + allocs[1] / 50);
+    }
+    /* bounded: no growth past 1 MiB over six rounds */
+    assert_true(heap[7].commit_bytes <= heap[1].commit_bytes + (1u << 20));
+    nats_consumer_destroy(c);
+    nats_destroy(n);
+}
+
+/* The server killed (-9) and started again on the same store while publishing: every message
+ * lands once, in order per subject. */
+static void test_nats_server_restart_exact(void **state)
+{
+    (void)state;
+    NEED_SERVER();
+    nats_opts_t o = opts(32);
+    o.reconnect_wait_ms = 50;
+    o.ordered = true;
+    o.max_msg_bytes = 128;
+    o.id_prefix = "rst";
+    nats_t *n = connect_retry(&o);
+    nats_stream_cfg_t s = {.name = "RST", .subjects = {"rst.*"}};
+    assert_int_equal(nats_stream_ensure(n, &s, NULL), 0);
+    publish_range(n, "rst", 0, 3000);
+    stop_server(SIGKILL);
+    start_server();
+    publish_range(n, "rst", 3000, 3000);
+    assert_int_equal(nats_publish_flush(n, 20000), 0);
+    nats_stats_t st;
+    nats_get_stats(n, &st);
+    assert_true(st.reconnects >= 1);
+    printf("server restart: %llu resent, %llu duplicates dropped, %llu refused for order\n",
+           (unsigned long long)st.resent, (unsigned long long)st.duplicates,
+           (unsigned long long)st.rejected);
+    nats_stream_info_t info;
+    assert_int_equal(nats_stream_info(n, "RST", &info), 0);
+    assert_int_equal(info.msgs, 6000);
+    nats_consumer_t *c = NULL;
+    assert_int_equal(nats_consumer_create(&c, n, "RST", "r", "rst.0", 512, 0, 0), 0);
+    consume_all(c, "rst.0", 0, 6000, true);
+    nats_consumer_destroy(c);
+    nats_destroy(n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nats_connect_refused_names_url),
+        cmocka_unit_test(test_nats_stream_ensure),
+        cmocka_unit_test(test_nats_publish_bounded_and_exact),
+        cmocka_unit_test(test_nats_pull_consumer_resumes),
+        cmocka_unit_test(test_nats_memory_steady),
+        cmocka_unit_test(test_nats_server_restart_exact),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
