@@ -116,6 +116,10 @@ struct server {
     query_cache_t xs_cache[3];
     char *xs_cache_buf;
     size_t xs_cache_bytes;
+    /* /v1/correlation?format=csv: two buffers of the whole matrix (HTTP thread) */
+    query_csv_t corr_csv;
+    char *corr_csv_buf;
+    size_t corr_csv_bytes;
     const char *http_sched; /* the scheduling the HTTP thread got (start-up log) */
     /* http.boost's real-time step (live loop; boost_step) */
     int boost_nice;           /* the fair boost to fall back to: nice and ... */
@@ -392,6 +396,12 @@ static int h_correlation(void *ctx, const http_request_t *req, jbuf_t *out)
     server_t *s = ctx;
     if (recovering(s, out, false))
         return 503;
+    const char *fmt = http_param(req, "format");
+    if (fmt && strcmp(fmt, "csv") == 0)
+        return query_corr_csv(&s->corr_csv, &s->snap, req->body, out);
+    if (fmt && strcmp(fmt, "json") != 0)
+        return http_error(out, 400, "format must be csv (the whole matrix) or json, got \"%.32s\"",
+                          fmt);
     return query_correlation(&s->snap, http_param(req, "symbols"), out);
 }
 
@@ -993,6 +1003,14 @@ static int start_http(server_t *s, char *err, size_t errlen)
     memset(s->xs_cache_buf, 0, s->xs_cache_bytes);
     for (int k = 0; k < 3; k++)
         query_cache_init(&s->xs_cache[k], (query_xs_t)k, s->xs_cache_buf + (size_t)k * cb, cb);
+    size_t csvb = query_csv_bytes(s->cfg.matrix_symbols);
+    s->corr_csv_bytes = 2 * csvb;
+    s->corr_csv_buf = mem_alloc_prefault(MEM_TAG_SERVER, s->corr_csv_bytes, 64);
+    if (!s->corr_csv_buf) {
+        snprintf(err, errlen, "cannot allocate the correlation CSV buffers (2 x %zu bytes)", csvb);
+        return -ENOMEM;
+    }
+    query_csv_init(&s->corr_csv, s->corr_csv_buf, csvb);
     for (size_t i = 0; i < NROUTES; i++) {
         s->snap_routes[i] =
             (snap_route_t){.srv = s,
@@ -1065,6 +1083,8 @@ static void teardown(server_t *s)
         mem_free(MEM_TAG_SERVER, s->membuf, s->memcap);
     if (s->xs_cache_buf)
         mem_free(MEM_TAG_SERVER, s->xs_cache_buf, s->xs_cache_bytes);
+    if (s->corr_csv_buf)
+        mem_free(MEM_TAG_SERVER, s->corr_csv_buf, s->corr_csv_bytes);
     if (s->statm_fd >= 0)
         close(s->statm_fd);
     symtab_fini(&s->symbols);
