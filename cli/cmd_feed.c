@@ -9,6 +9,7 @@
 #include "base/jbuf.h"
 #include "cli/args.h"
 #include "config/config.h"
+#include "feed/natspub.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +32,7 @@ static void on_signal(int sig)
 typedef struct feed_opts {
     publish_cfg_t p;
     bool json;
+    bool fresh, nats;
     bool from_set, retry_set, retain_set, linger_set, rtx_rate_set;
 } feed_opts_t;
 
@@ -39,7 +41,7 @@ typedef struct feed_opts {
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: tickcore feed FILE --to tcp://IP:PORT|udp://IP:PORT [options]\n"
+        f, "usage: tickcore feed FILE --to tcp://IP:PORT|udp://IP:PORT|nats://HOST:PORT [options]\n"
            "\n"
            "Replays an ITCH 5.0 BinaryFILE (plain or gzip) as a live feed into `tickcore serve`:\n"
            "message N of the file is sequence number N. Over TCP (SoupBinTCP 3.0, push mode) it\n"
@@ -47,9 +49,15 @@ static void usage(FILE *f)
            "Sequenced Data packet per message and a Logout Request at the end of the file, then\n"
            "waits for the server to close. Over UDP (MoldUDP64) it sends datagrams of up to 1400\n"
            "bytes, answers retransmission requests from the last --retain messages, and ends with\n"
-           "3 End of Session packets.\n"
+           "3 End of Session packets. Into NATS JetStream (nats://) it publishes every message\n"
+           "into the stream cluster.stream (created if absent, file storage) on subject\n"
+           "<cluster.subject>.<shard>, shard = stock locate %% cluster.shards (system, directory\n"
+           "and locate-0 messages to every shard), packed up to cluster.packet_bytes per NATS\n"
+           "message, at most cluster.max_pending unacknowledged; `serve --set cluster.nats=URL\n"
+           "--set cluster.shard=I --set cluster.shards=N` consumes one shard.\n"
            "\n"
-           "  --to URL              tcp://IPv4:PORT or udp://IPv4:PORT (required)\n"
+           "  --to URL              tcp://IPv4:PORT, udp://IPv4:PORT or nats://HOST:PORT\n"
+           "                        (required)\n"
            "  --rate N/s|max        messages per second, paced in 1 ms slices (500000/s, 2M/s,\n"
            "                        0.5/s; k, M, G = 1e3, 1e6, 1e9); default max\n"
            "  --count N             send at most N messages, from the first sequence number sent\n"
@@ -72,6 +80,9 @@ static void usage(FILE *f)
            "                        0 = no limit); requests are answered only from the target\n"
            "  --drop-every N        test/demo hook: hold back every N-th data datagram the first\n"
            "                        time, so that the server must re-request it\n"
+           "nats:\n"
+           "  --fresh               delete the stream first (a stream that already holds\n"
+           "                        messages is refused otherwise: one day per stream)\n"
            "output:\n"
            "  --json                the result as one JSON object on stdout\n"
            "  --quiet               no report and no status lines (errors still go to stderr)\n"
@@ -207,6 +218,7 @@ enum {
     OPT_DROP,
     OPT_JSON,
     OPT_QUIET,
+    OPT_FRESH,
 };
 
 static const args_opt_t OPTS[] = {
@@ -224,6 +236,7 @@ static const args_opt_t OPTS[] = {
     {"json", false, OPT_JSON, NULL},
     {"quiet", false, OPT_QUIET, NULL},
     {"rtx-rate", true, OPT_RTX_RATE, NULL},
+    {"fresh", false, OPT_FRESH, NULL},
     {NULL, false, 0, NULL},
 };
 
@@ -297,6 +310,9 @@ static int on_opt(void *ctx, int id, const char *val)
     case OPT_QUIET:
         o->quiet = true;
         break;
+    case OPT_FRESH:
+        fo->fresh = true;
+        break;
     }
     return 0;
 }
@@ -321,7 +337,20 @@ static int parse_args(int argc, char **argv, feed_opts_t *fo)
         return rc;
     o->file = argv[1];
     if (!o->to)
-        return args_error("feed", "--to tcp://IP:PORT or udp://IP:PORT is required");
+        return args_error("feed", "--to tcp://IP:PORT, udp://IP:PORT or nats://HOST:PORT is "
+                                  "required");
+    if (strncmp(o->to, "nats://", 7) == 0) {
+        fo->nats = true;
+        if (strlen(o->to) <= 7 || strlen(o->to) >= 256)
+            return bad_opt("--to", o->to, "nats://HOST:PORT");
+        if (o->rate > 0 || o->user || o->pass || o->session || fo->from_set || fo->retry_set ||
+            fo->retain_set || fo->linger_set || o->drop_every || fo->rtx_rate_set)
+            return args_error("feed", "nats:// takes --count, --fresh, --json, --quiet and the "
+                                      "settings (cluster.*) only");
+        return ARGS_RUN;
+    }
+    if (fo->fresh)
+        return args_error("feed", "--fresh is for nats://");
     if (parse_url(o->to, &o->tcp, &o->addr))
         return bad_opt("--to", o->to, "tcp://IPv4:PORT or udp://IPv4:PORT");
     if (o->tcp &&
@@ -408,6 +437,60 @@ static void report(const feed_opts_t *fo, const publish_result_t *r)
                o->drop_every, r->test_dropped);
     fflush(stdout);
 }
+static void report_nats(const feed_opts_t *fo, const natspub_result_t *r)
+{
+    const publish_cfg_t *o = &fo->p;
+    const config_t *c = &o->cfg;
+    if (fo->json) {
+        printf("{\"command\":\"feed\",\"file\":");
+        jbuf_fput_str(stdout, o->file);
+        printf(",\"to\":");
+        jbuf_fput_str(stdout, o->to);
+        printf(",\"protocol\":\"nats\",\"ok\":%s,\"status\":%d,\"error\":",
+               r->status == 0 ? "true" : "false", r->status);
+        if (r->status)
+            jbuf_fput_str(stdout, r->error);
+        else
+            printf("null");
+        printf(",\"stream\":");
+        jbuf_fput_str(stdout, c->cluster_stream);
+        printf(",\"subject\":");
+        jbuf_fput_str(stdout, c->cluster_subject);
+        printf(",\"shards\":%u,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64
+               ",\"copies\":%" PRIu64 ",\"broadcast\":%" PRIu64 ",\"packets\":%" PRIu64
+               ",\"wire_bytes\":%" PRIu64 ",\"seconds\":%.6f,\"rate\":%.1f,\"acked\":%" PRIu64
+               ",\"duplicates\":%" PRIu64 ",\"resent\":%" PRIu64 ",\"rejected\":%" PRIu64
+               ",\"stalls\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"stream_msgs\":%" PRIu64
+               ",\"stream_bytes\":%" PRIu64 ",\"allocs_after_start\":%" PRIu64
+               ",\"client_commit_start\":%" PRIu64 ",\"client_commit_peak\":%" PRIu64
+               ",\"interrupted\":%s}\n",
+               r->shards, r->messages, r->bytes, r->copies, r->broadcast, r->packets,
+               r->wire_bytes, r->seconds, r->rate, r->acked, r->duplicates, r->resent,
+               r->rejected, r->stalls, r->reconnects, r->stream_msgs, r->stream_bytes, r->allocs,
+               r->client_commit_start, r->client_commit_peak, r->interrupted ? "true" : "false");
+        fflush(stdout);
+        return;
+    }
+    if (o->quiet)
+        return;
+    printf("feed %s -> %s stream %s: %" PRIu64 " messages, %" PRIu64 " bytes in %.3f s, %.0f "
+           "msg/s%s%s\n",
+           o->file, o->to, c->cluster_stream, r->messages, r->bytes, r->seconds, r->rate,
+           r->interrupted ? " (interrupted)" : "", r->status ? " (failed)" : "");
+    printf("  %u shard%s (%s.0..%u), %" PRIu64 " to every shard, %" PRIu64 " placed in %" PRIu64
+           " packets (%" PRIu64 " bytes); acknowledged %" PRIu64 ", resent %" PRIu64
+           ", duplicates %" PRIu64 ", refused for order %" PRIu64 ", stalls %" PRIu64
+           ", reconnects %" PRIu64 "; stream now %" PRIu64 " messages\n",
+           r->shards, r->shards == 1 ? "" : "s", c->cluster_subject, r->shards - 1, r->broadcast,
+           r->copies, r->packets, r->wire_bytes, r->acked, r->resent, r->duplicates, r->rejected,
+           r->stalls, r->reconnects, r->stream_msgs);
+    printf("  memory: %" PRIu64 " allocations of ours after start-up; allocator committed %.1f "
+           "MiB at start, %.1f MiB peak (the NATS client's allocations land there)\n",
+           r->allocs, (double)r->client_commit_start / 1048576.0,
+           (double)r->client_commit_peak / 1048576.0);
+    fflush(stdout);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 int feed_main_result(int argc, char **argv, publish_result_t *res)
@@ -434,6 +517,30 @@ int feed_main_result(int argc, char **argv, publish_result_t *res)
     struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    if (o.nats) {
+        static natspub_result_t nr;
+        natspub_cfg_t nc = {.cfg = o.p.cfg,
+                            .file = o.p.file,
+                            .url = o.p.to,
+                            .count = o.p.count,
+                            .fresh = o.fresh,
+                            .quiet = o.p.quiet || o.json,
+                            .stop = &g_stop};
+        natspub_run(&nc, &nr);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        r->status = nr.status;
+        r->messages = nr.messages;
+        r->bytes = nr.bytes;
+        r->seconds = nr.seconds;
+        r->rate = nr.rate;
+        r->allocs = nr.allocs;
+        snprintf(r->error, sizeof r->error, "%.511s", nr.error);
+        if (r->status)
+            fprintf(stderr, "tickcore feed: %s\n", r->error);
+        report_nats(&o, &nr);
+        return r->status;
+    }
     publish_run(&o.p, r);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -210,6 +210,37 @@ static const key_t_ KEYS[] = {
     {"journal", "buffers", K_U32, OFF(journal_buffers), 2, 64, "4", NULL,
      "journal write buffers (one fills while the others are written)"},
 
+    {"cluster", "nats", K_STR, OFF(cluster_nats), 0, sizeof(((config_t *)0)->cluster_nats), "",
+     NULL,
+     "NATS server URL (nats://host:port) of the cluster; `serve` with it set consumes shard "
+     "cluster.shard of cluster.shards from the stream (live.tcp_port=0 live.udp_port=0 turn the "
+     "live listeners off); empty = no NATS input"},
+    {"cluster", "stream", K_STR, OFF(cluster_stream), 1, sizeof(((config_t *)0)->cluster_stream),
+     "ITCH", "name",
+     "JetStream stream (letters or digits) `feed --to nats://` publishes into (created if absent: "
+     "file storage, limits retention) and shards consume"},
+    {"cluster", "subject", K_STR, OFF(cluster_subject), 1,
+     sizeof(((config_t *)0)->cluster_subject), "itch", "name",
+     "subject prefix: shard I's packets go on <prefix>.<I>; the stream holds <prefix>.>"},
+    {"cluster", "shards", K_U32, OFF(cluster_shards), 1, 1024, "1", NULL,
+     "number of shards N: a message with stock locate L goes to shard L % N; system, stock "
+     "directory and locate-0 messages go to every shard"},
+    {"cluster", "shard", K_U32, OFF(cluster_shard), 0, 1023, "0", NULL,
+     "the shard this `serve` consumes (0 .. cluster.shards - 1), through the durable consumer "
+     "<stream>_<shard>"},
+    {"cluster", "packet_bytes", K_SIZE, OFF(cluster_packet_bytes), 1024, 1 << 20, "64K", NULL,
+     "largest NATS message of packed ITCH messages (a 40-byte header, then 6 bytes + the message "
+     "per message)"},
+    {"cluster", "flush_interval", K_DUR, OFF(cluster_flush_ns), 1e5, 10e9, "5ms", NULL,
+     "a shard's packet is published at the latest this long after its first message (paced "
+     "feeds)"},
+    {"cluster", "max_pending", K_U32, OFF(cluster_max_pending), 1, 65536, "64", NULL,
+     "packets published and not yet acknowledged by the server at most (the publisher blocks "
+     "beyond: bounded memory, each kept in a cluster.packet_bytes slot until acknowledged)"},
+    {"cluster", "fetch_batch", K_U32, OFF(cluster_fetch_batch), 1, 4096, "16", NULL,
+     "packets a shard fetches at once (pull consumer), acknowledged after they are applied and "
+     "journalled"},
+
     {"http", "boost", K_BOOL, OFF(http_boost), 0, 0, "false", NULL,
      "run the HTTP thread ahead of the ingest threads (SCHED_FIFO 1 while the feed keeps up, else "
      "nice -10 and a 100 us slice, where permitted): query p99 at 1 M msg/s paced falls ~2-4x, but "
@@ -435,6 +466,15 @@ static bool known_section(const char *section)
 
 static int check(const config_t *c, char *err, size_t n)
 {
+    if (c->cluster_shard >= c->cluster_shards) {
+        err_set(err, n, "cluster.shard must be below cluster.shards (%u), got %u", c->cluster_shards,
+                c->cluster_shard);
+        return -1;
+    }
+    if (c->cluster_nats[0] && strncmp(c->cluster_nats, "nats://", 7) != 0) {
+        err_set(err, n, "cluster.nats must be a nats://host:port URL, got \"%s\"", c->cluster_nats);
+        return -1;
+    }
     if (c->ring_slots & (c->ring_slots - 1)) {
         err_set(err, n, "pipeline.ring_slots must be a power of two, got %u", c->ring_slots);
         return -1;

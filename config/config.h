@@ -106,6 +106,16 @@ typedef struct config {
     uint64_t journal_fsync_interval_ns;
     uint64_t journal_buffer_size;
     uint32_t journal_buffers;
+    /* [cluster]: NATS JetStream (feed --to nats://, serve as a shard) */
+    char cluster_nats[256]; /* nats://host:port; empty: serve takes no NATS input */
+    char cluster_stream[33];
+    char cluster_subject[33]; /* subject prefix: <prefix>.<shard> */
+    uint32_t cluster_shards;
+    uint32_t cluster_shard;
+    uint64_t cluster_packet_bytes;
+    uint64_t cluster_flush_ns;
+    uint32_t cluster_max_pending;
+    uint32_t cluster_fetch_batch;
     /* [http] */
     bool http_boost; /* http.boost: HTTP thread ahead of ingest in the scheduler */
     char http_addr[16];
