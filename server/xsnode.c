@@ -205,6 +205,18 @@ void xsnode_finish(xsnode_t *x)
     xjoin_poll(&x->join, UINT64_MAX, clock_wall_ns(), push_row, x);
     if (x->xs->rows != x->rows_computed)
         compute(x);
+    const xjoin_t *j = &x->join;
+    log_msg("serve: cross-section: %llu rows joined from %llu parts, %llu incomplete, %llu "
+            "duplicates, %llu late, %llu resent, %llu window full; bar-join latency (the last "
+            "shard's row -> joined) p50 %.3f ms p99 %.3f ms max %.3f ms; wait for the slowest "
+            "shard p50 %.3f ms p99 %.3f ms",
+            (unsigned long long)j->rows, (unsigned long long)j->parts,
+            (unsigned long long)j->incomplete, (unsigned long long)j->duplicates,
+            (unsigned long long)j->late, (unsigned long long)x->resent,
+            (unsigned long long)j->full, (double)histo_quantile(&j->latency, 0.5) * 1e-6,
+            (double)histo_quantile(&j->latency, 0.99) * 1e-6, (double)j->latency.max * 1e-6,
+            (double)histo_quantile(&j->wait, 0.5) * 1e-6,
+            (double)histo_quantile(&j->wait, 0.99) * 1e-6);
 }
 
 void xsnode_fini(xsnode_t *x)
