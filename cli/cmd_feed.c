@@ -343,10 +343,10 @@ static int parse_args(int argc, char **argv, feed_opts_t *fo)
         fo->nats = true;
         if (strlen(o->to) <= 7 || strlen(o->to) >= 256)
             return bad_opt("--to", o->to, "nats://HOST:PORT");
-        if (o->rate > 0 || o->user || o->pass || o->session || fo->from_set || fo->retry_set ||
+        if (o->user || o->pass || o->session || fo->from_set || fo->retry_set ||
             fo->retain_set || fo->linger_set || o->drop_every || fo->rtx_rate_set)
-            return args_error("feed", "nats:// takes --count, --fresh, --json, --quiet and the "
-                                      "settings (cluster.*) only");
+            return args_error("feed", "nats:// takes --rate, --count, --fresh, --json, --quiet and "
+                                      "the settings (cluster.*) only");
         return ARGS_RUN;
     }
     if (fo->fresh)
@@ -523,6 +523,7 @@ int feed_main_result(int argc, char **argv, publish_result_t *res)
                             .file = o.p.file,
                             .url = o.p.to,
                             .count = o.p.count,
+                            .rate = o.p.rate,
                             .fresh = o.fresh,
                             .quiet = o.p.quiet || o.json,
                             .stop = &g_stop};

@@ -31,6 +31,9 @@ static void usage(FILE *f)
             "  Run the engine as a server: take ITCH 5.0 from SoupBinTCP publishers (TCP) and\n"
             "  MoldUDP64 datagrams (UDP), journal every message, and answer HTTP queries.\n"
             "  Publish a file with `tickcore feed FILE --to tcp://127.0.0.1:7001`.\n"
+            "  With cluster.nats=nats://HOST:PORT it also consumes shard cluster.shard of\n"
+            "  cluster.shards from NATS JetStream (`tickcore feed FILE --to nats://HOST:PORT`);\n"
+            "  live.tcp_port=0 live.udp_port=0 turn the listeners off.\n"
             "options:\n"
             "  --config FILE      configuration (default: built-in; see config/tickcore.ini)\n"
             "  --set S.KEY=VALUE  override one key (e.g. --set http.port=9090)\n"
@@ -80,8 +83,9 @@ static int parse_args(serve_args_t *a, int argc, char **argv)
     int npos, rc = args_parse(&spec, argc, argv, &npos);
     if (rc != ARGS_RUN)
         return rc;
-    if (!a->cfg.tcp_port && !a->cfg.udp_port)
-        return args_error("serve", "live.tcp_port and live.udp_port are both 0: no feed");
+    if (!a->cfg.tcp_port && !a->cfg.udp_port && !a->cfg.cluster_nats[0])
+        return args_error("serve", "live.tcp_port and live.udp_port are both 0 and cluster.nats "
+                                   "is empty: no feed");
     return ARGS_RUN;
 }
 

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct shard_out {
     pack_builder_t b;
@@ -209,6 +210,14 @@ int natspub_run(const natspub_cfg_t *c, natspub_result_t *r)
         }
         if (c->count && index >= c->count)
             break;
+        if (c->rate > 0) { /* paced: wait until this many messages are due */
+            uint64_t due = t0 + (uint64_t)((double)index / c->rate * 1e9);
+            if (due > now) {
+                struct timespec ts = {(time_t)((due - now) / 1000000000ull),
+                                      (long)((due - now) % 1000000000ull)};
+                nanosleep(&ts, NULL);
+            }
+        }
     }
     r->messages = index;
     for (uint32_t s = 0; s < N && rc == 0; s++)

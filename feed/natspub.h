@@ -39,6 +39,7 @@ typedef struct natspub_cfg {
     const char *file;
     const char *url;   /* nats://host:port */
     uint64_t count;    /* at most this many file messages, 0 = all */
+    double rate;       /* file messages per second, 0 = as fast as the server takes them */
     bool fresh;        /* delete the stream first */
     bool quiet;        /* no status lines */
     volatile sig_atomic_t *stop;

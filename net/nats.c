@@ -637,9 +637,9 @@ int nats_publish_flush(nats_t *n, int timeout_ms)
 
 /* ---- consumers --------------------------------------------------------------------------- */
 
-int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream,
+static int consumer_open(nats_consumer_t **out, nats_t *n, const char *stream,
                          const char *durable, const char *filter, int max_batch,
-                         int max_ack_pending, int ack_wait_ms)
+                         int max_ack_pending, int ack_wait_ms, uint64_t start_seq)
 {
     *out = NULL;
     if (!stream || !durable || !filter || strlen(stream) >= NATS_NAME_MAX ||
@@ -669,7 +669,8 @@ int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream,
     so.Stream = c->stream;
     so.Config.Durable = c->durable;
     so.Config.AckPolicy = js_AckExplicit;
-    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Config.DeliverPolicy = start_seq ? js_DeliverByStartSequence : js_DeliverAll;
+    so.Config.OptStartSeq = start_seq;
     so.Config.MaxAckPending = max_ack_pending > 0 ? max_ack_pending : 1024;
     so.Config.AckWait = (int64_t)(ack_wait_ms > 0 ? ack_wait_ms : 30000) * 1000000;
     so.Config.FilterSubject = c->filter;
@@ -684,6 +685,56 @@ int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream,
         return e;
     }
     *out = c;
+    return 0;
+}
+
+int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream,
+                         const char *durable, const char *filter, int max_batch,
+                         int max_ack_pending, int ack_wait_ms)
+{
+    return consumer_open(out, n, stream, durable, filter, max_batch, max_ack_pending,
+                         ack_wait_ms, 0);
+}
+
+int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream,
+                         const char *durable, const char *filter, int max_batch,
+                         int max_ack_pending, int ack_wait_ms, uint64_t *floor)
+{
+    *out = NULL;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    uint64_t f = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, n->js, stream, durable, NULL, &jerr);
+    if (s == NATS_OK) {
+        f = ci->AckFloor.Stream;
+        jsConsumerInfo_Destroy(ci);
+        int rc = nats_consumer_delete(n, stream, durable);
+        if (rc < 0 && rc != -ENOENT)
+            return rc;
+    } else if (s != NATS_NOT_FOUND) {
+        set_error(n, "%s: stream %s: consumer %s: cannot read its state: %s", n->url, stream,
+                  durable, st_text(s));
+        return st_errno(s);
+    }
+    if (floor)
+        *floor = f;
+    return consumer_open(out, n, stream, durable, filter, max_batch, max_ack_pending,
+                         ack_wait_ms, f ? f + 1 : 0);
+}
+
+int nats_nak(nats_consumer_t *c, int from, int delay_ms)
+{
+    for (int i = from; i < c->count; i++) {
+        natsStatus s = natsMsg_NakWithDelay(c->list.Msgs[i], delay_ms, NULL);
+        if (s != NATS_OK) {
+            snprintf(c->error, sizeof c->error,
+                     "%s: stream %s: consumer %s: negative acknowledgement of stream sequence "
+                     "%llu: %s",
+                     c->n->url, c->stream, c->durable, (unsigned long long)c->msgs[i].stream_seq,
+                     st_text(s));
+            return st_errno(s);
+        }
+    }
     return 0;
 }
 

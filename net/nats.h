@@ -163,6 +163,14 @@ int nats_publish_flush(nats_t *n, int timeout_ms);
 int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream,
                          const char *durable, const char *filter, int max_batch,
                          int max_ack_pending, int ack_wait_ms);
+/* The same durable made again from its acknowledgement floor (the highest stream sequence
+ * below which everything is acknowledged; DeliverAll when there is none or no such durable):
+ * what an earlier run fetched and did not acknowledge comes again at once and in stream order,
+ * instead of after ack_wait and behind newer messages. *floor (may be NULL) receives the floor.
+ * For a consumer restarting after a crash. 0 or -errno. */
+int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream,
+                         const char *durable, const char *filter, int max_batch,
+                         int max_ack_pending, int ack_wait_ms, uint64_t *floor);
 /* Unsubscribe (the durable stays on the server) and free. NULL is a no-op. */
 void nats_consumer_destroy(nats_consumer_t *c);
 /* Delete the durable on the server (a fresh start). 0, -ENOENT or -errno. */
@@ -177,6 +185,10 @@ const nats_msg_t *nats_msg(const nats_consumer_t *c, int i);
 /* Acknowledge messages [0, count) of the current batch (explicit, one by one; count <= the
  * batch). 0 or -errno (the connection is down: they will be delivered again). */
 int nats_ack(nats_consumer_t *c, int count);
+
+/* Negative acknowledgement of messages [from, the batch's count): delivered again after
+ * delay_ms (0: at once). 0 or -errno. */
+int nats_nak(nats_consumer_t *c, int from, int delay_ms);
 
 const char *nats_last_error(const nats_t *n);
 const char *nats_consumer_error(const nats_consumer_t *c);

@@ -24,6 +24,7 @@
 #include "server/http.h"
 #include "server/journal.h"
 #include "server/live.h"
+#include "server/natsin.h"
 #include "server/prom.h"
 #include "server/query.h"
 #include "server/snapshot.h"
@@ -81,6 +82,8 @@ struct server {
     bool have_journal;
     live_t live;
     bool live_ok;
+    natsin_t nin; /* cluster.nats: this shard's NATS JetStream input */
+    bool nin_ok;
     http_t http;
     bool http_ok;
     http_route_t routes[NROUTES + NWEB_MAX]; /* the API, then the live page's files */
@@ -253,6 +256,38 @@ static void lost(void *ctx, uint64_t from, uint64_t count)
     if (rc < 0)
         log_msg("serve: journal: cannot record the lost range %llu+%llu: %s",
                 (unsigned long long)from, (unsigned long long)count, strerror(-rc));
+}
+
+/* A message of the NATS shard (natsin): the live feeds' path, and their counters (one writer:
+ * this thread), so rates, /metrics and the drain's count include it. */
+static void nats_deliver(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len)
+{
+    server_t *s = ctx;
+    deliver(ctx, seq, msg, len);
+    GSET(s->live.c.delivered, GGET(s->live.c.delivered) + 1);
+    GSET(s->live.c.next_seq, seq + 1);
+    s->live.next_seq = seq + 1;
+}
+
+/* One batch of the NATS shard: applied (into the pipeline), journalled (written, with a
+ * journal), then acknowledged. */
+static void nats_step(server_t *s)
+{
+    char err[600];
+    /* with live listeners, a short wait keeps them served; alone, a longer one lets a fetch
+     * request fill instead of expiring (the client drops what reaches an expired one) */
+    int n = natsin_poll(&s->nin, s->cfg.tcp_port || s->cfg.udp_port ? 5 : 100, err, sizeof err);
+    if (n < 0) {
+        fail(s, "%s", err);
+        return;
+    }
+    if (!s->nin.pending)
+        return;
+    flush(s);
+    if (s->have_journal && !failed(s))
+        (void)ack_seq(s); /* waits for the journal writes in flight */
+    if (!failed(s))
+        (void)natsin_ack(&s->nin); /* a failed ack: the batch comes again and is skipped */
 }
 
 /* Snapshot hooks (worker and cross-section threads). The records' publish time is the wall
@@ -1174,6 +1209,8 @@ static void teardown(server_t *s)
 {
     if (s->http_ok)
         http_stop(&s->http);
+    if (s->nin_ok)
+        natsin_fini(&s->nin);
     if (s->live_ok)
         live_fini(&s->live);
     if (s->have_journal)
@@ -1291,6 +1328,11 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
             live_restore_lost(&s->live, js.gaps, js.lost_messages);
         }
         GSET(s->g_ack_seq, s->live.next_seq);
+        if (rc == 0 && s->cfg.cluster_nats[0] && s->cfg.cluster_role == CFG_ROLE_SHARD) {
+            what = "NATS input";
+            rc = natsin_init(&s->nin, &s->cfg, s->live.next_seq, nats_deliver, s, err, errlen);
+            s->nin_ok = rc == 0;
+        }
         atomic_store_explicit(&s->phase, PHASE_READY, memory_order_release);
     }
     if (rc < 0) {
@@ -1359,12 +1401,15 @@ int server_run(server_t *s)
     /* a journal failure (degraded) keeps the loop, and so the queries, going until stopped */
     while (!atomic_load_explicit(&s->stop, memory_order_relaxed) &&
            (!failed(s) || atomic_load_explicit(&s->degraded, memory_order_relaxed))) {
-        int n = live_poll(&s->live, s->xsn_ok ? 1000ull : 5000000ull); /* 0 would wait forever */
+        /* 0 would wait forever */
+        int n = live_poll(&s->live, s->nin_ok || s->xsn_ok ? 1000ull : 5000000ull);
         if (n < 0) {
             fail(s, "io_uring: %s", strerror(-n));
             break;
         }
         flush(s);
+        if (s->nin_ok && !failed(s))
+            nats_step(s);
         if (s->xsn_ok && !failed(s)) {
             char err[600];
             if (xsnode_step(&s->xsn, 20, err, sizeof err) < 0)

@@ -1,0 +1,230 @@
+/*
+ * natsin: see natsin.h. The packet check (net/pack) runs over the whole packet before any of
+ * its messages is delivered, and each message's length must be its type's ITCH 5.0 size, so a
+ * damaged packet delivers nothing. Ownership: natsin owns its net/nats connection and consumer.
+ */
+#include "server/natsin.h"
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "ingest/itch.h"
+#include "net/pack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#define LD(x)    atomic_load_explicit(&(x), memory_order_relaxed)
+
+/* The durable from its acknowledgement floor (resume), or from the stream's start. Resuming
+ * makes the durable again (the same name, started at floor + 1, in this configuration), so what
+ * a killed run fetched and did not acknowledge comes first and in order. */
+static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
+{
+    uint64_t floor = 0;
+    int rc = resume ? nats_consumer_resume(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
+                                           (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS,
+                                           &floor)
+                    : nats_consumer_create(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
+                                           (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", nats_last_error(ni->n));
+    else if (resume && floor)
+        log_msg("serve: nats: durable %s resumes after stream sequence %llu (its acknowledgement "
+                "floor)",
+                ni->durable, (unsigned long long)floor);
+    return rc;
+}
+
+int natsin_init(natsin_t *ni, const config_t *cfg, uint64_t next_seq, natsin_deliver_fn *deliver,
+                void *ctx, char *err, size_t errlen)
+{
+    memset(ni, 0, sizeof *ni);
+    ni->deliver = deliver;
+    ni->ctx = ctx;
+    ni->batch = cfg->cluster_fetch_batch;
+    snprintf(ni->stream, sizeof ni->stream, "%s", cfg->cluster_stream);
+    snprintf(ni->durable, sizeof ni->durable, "%s_%u", cfg->cluster_stream, cfg->cluster_shard);
+    snprintf(ni->subject, sizeof ni->subject, "%s.%u", cfg->cluster_subject, cfg->cluster_shard);
+    ST(ni->c.next_seq, next_seq);
+    nats_opts_t o = {.url = cfg->cluster_nats, .name = "tickcore serve", .reconnect_wait_ms = 100};
+    int rc = nats_create(&ni->n, &o, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* the shard may start before the publisher: the stream is made as the publisher makes it
+     * (subjects <prefix>.>, file storage, limits retention), and the publisher finds it empty */
+    char subjects[NATS_NAME_MAX + 2];
+    snprintf(subjects, sizeof subjects, "%s.>", cfg->cluster_subject);
+    nats_stream_cfg_t sc = {.name = ni->stream, .subjects = {subjects}};
+    nats_stream_info_t si;
+    rc = nats_stream_ensure(ni->n, &sc, &si);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", nats_last_error(ni->n));
+        natsin_fini(ni);
+        return rc;
+    }
+    rc = open_consumer(ni, true, err, errlen);
+    if (rc < 0) {
+        natsin_fini(ni);
+        return rc;
+    }
+    log_msg("serve: nats %s: stream %s (%s%llu messages), subject %s, durable %s, from shard "
+            "index %llu",
+            cfg->cluster_nats, ni->stream, si.created ? "created, " : "",
+            (unsigned long long)si.msgs, ni->subject, ni->durable,
+            (unsigned long long)next_seq);
+    return 0;
+}
+
+/* The durable is ahead of what we have: make it again from the stream's start. */
+static int rebuild(natsin_t *ni, uint64_t found, char *err, size_t errlen)
+{
+    log_msg("serve: nats: durable %s starts at shard index %llu but this shard has %llu "
+            "messages: rebuilding from the start of stream %s",
+            ni->durable, (unsigned long long)found, (unsigned long long)(LD(ni->c.next_seq) - 1),
+            ni->stream);
+    nats_consumer_destroy(ni->cons);
+    ni->cons = NULL;
+    ni->pending = 0;
+    int rc = nats_consumer_delete(ni->n, ni->stream, ni->durable);
+    if (rc < 0 && rc != -ENOENT) {
+        snprintf(err, errlen, "%s", nats_last_error(ni->n));
+        return rc;
+    }
+    ST(ni->c.rebuilds, LD(ni->c.rebuilds) + 1);
+    return open_consumer(ni, false, err, errlen);
+}
+
+int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
+{
+    int k = nats_fetch(ni->cons, 0, timeout_ms);
+    uint64_t before_ooo = LD(ni->c.out_of_order);
+    ni->pending = 0;
+    if (k < 0) {
+        /* the connection is down: the client reconnects; try again (logged at powers of 2) */
+        uint64_t e = ++ni->fetch_errors;
+        if ((e & (e - 1)) == 0)
+            log_msg("serve: %s (%llu fetch errors so far)", nats_consumer_error(ni->cons),
+                    (unsigned long long)e);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        return 0;
+    }
+    if (k == 0)
+        return 0;
+    ST(ni->c.fetches, LD(ni->c.fetches) + 1);
+    int delivered = 0;
+    uint64_t next = LD(ni->c.next_seq);
+    for (int i = 0; i < k; i++) {
+        const nats_msg_t *m = nats_msg(ni->cons, i);
+        pack_view_t v;
+        char why[300];
+        if (pack_check(m->data, m->len, &v, why, sizeof why) < 0) {
+            snprintf(err, errlen, "nats %s: stream %s sequence %llu (subject %s): bad packet: %s",
+                     nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq, m->subject,
+                     why);
+            return -EBADMSG;
+        }
+        if (v.count && v.first_local > next) {
+            if (!ni->started && !LD(ni->c.rebuilds)) {
+                int rc = rebuild(ni, v.first_local, err, errlen);
+                return rc < 0 ? rc : delivered;
+            }
+            /* Ahead of what we have: a packet fetched earlier was lost between the server and
+             * us (the client drops messages of a fetch request that expired). It comes again
+             * after the ack wait; this one and the rest of the batch stay unacknowledged and
+             * come again after it. A gap that outlives several ack waits is a real one. */
+            uint64_t t = clock_mono_ns();
+            if (ni->gap_since == 0 || ni->gap_at != next) {
+                ni->gap_since = t;
+                ni->gap_at = next;
+                ST(ni->c.out_of_order, LD(ni->c.out_of_order) + 1);
+            } else if (t - ni->gap_since > 4ull * NATSIN_ACK_WAIT_MS * 1000000ull) {
+                snprintf(err, errlen,
+                         "nats %s: stream %s sequence %llu (subject %s): gap: shard index %llu "
+                         "expected, the packet starts at %llu (file index %llu), and nothing "
+                         "filled it in %d ms: the stream lost messages",
+                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq,
+                         m->subject, (unsigned long long)next, (unsigned long long)v.first_local,
+                         (unsigned long long)v.first_index, 4 * NATSIN_ACK_WAIT_MS);
+                return -ERANGE;
+            }
+            /* the rest of the batch again shortly (not at once: no busy loop), after the
+             * missing one if it comes by then */
+            (void)nats_nak(ni->cons, i, 50);
+            k = i;
+            break;
+        }
+        ni->gap_since = 0;
+        ni->started = true;
+        /* every message's length against its type, before any is delivered */
+        pack_view_t w = v;
+        uint64_t index, local;
+        const uint8_t *msg;
+        uint16_t len;
+        while (pack_next(&w, &index, &local, &msg, &len))
+            if (itch_msg_len[msg[0]] != len) {
+                snprintf(err, errlen,
+                         "nats %s: stream %s sequence %llu (subject %s): file index %llu: ITCH "
+                         "message type 0x%02x of %u bytes, expected %u",
+                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq,
+                         m->subject, (unsigned long long)index, msg[0], len,
+                         itch_msg_len[msg[0]]);
+                return -EBADMSG;
+            }
+        if (m->delivered > 1)
+            ST(ni->c.redelivered, LD(ni->c.redelivered) + 1);
+        uint64_t skipped = 0;
+        while (pack_next(&v, &index, &local, &msg, &len)) {
+            if (local < next) {
+                skipped++;
+                continue;
+            }
+            ni->deliver(ni->ctx, local, msg, len);
+            next = local + 1;
+            delivered++;
+            ST(ni->c.last_index, index);
+        }
+        if (skipped)
+            ST(ni->c.skipped, LD(ni->c.skipped) + skipped);
+        ST(ni->c.packets, LD(ni->c.packets) + 1);
+    }
+    ni->pending = k;
+    uint64_t ooo = LD(ni->c.out_of_order);
+    if (ooo != before_ooo && (ooo & (ooo - 1)) == 0)
+        log_msg("serve: nats: stream %s subject %s: a packet ahead of shard index %llu: waiting "
+                "for the missing one to come again (%llu times so far)",
+                ni->stream, ni->subject, (unsigned long long)next, (unsigned long long)ooo);
+    ST(ni->c.next_seq, next);
+    ST(ni->c.messages, LD(ni->c.messages) + (uint64_t)delivered);
+    return delivered;
+}
+
+int natsin_ack(natsin_t *ni)
+{
+    if (!ni->pending)
+        return 0;
+    int rc = nats_ack(ni->cons, ni->pending);
+    if (rc == 0)
+        ST(ni->c.acks, LD(ni->c.acks) + (uint64_t)ni->pending);
+    ni->pending = 0;
+    return rc;
+}
+
+void natsin_client_heap(natsin_t *ni, uint64_t *commit, uint64_t *peak)
+{
+    nats_heap_t h;
+    nats_client_heap(ni->n, &h);
+    *commit = h.commit_bytes;
+    *peak = h.peak_commit_bytes;
+}
+
+void natsin_fini(natsin_t *ni)
+{
+    nats_consumer_destroy(ni->cons);
+    ni->cons = NULL;
+    nats_destroy(ni->n);
+    ni->n = NULL;
+}
