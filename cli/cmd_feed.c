@@ -222,22 +222,14 @@ enum {
 };
 
 static const args_opt_t OPTS[] = {
-    {"to", true, OPT_TO, NULL},
-    {"rate", true, OPT_RATE, NULL},
-    {"user", true, OPT_USER, NULL},
-    {"password", true, OPT_PASSWORD, NULL},
-    {"session", true, OPT_SESSION, NULL},
-    {"from", true, OPT_FROM, NULL},
-    {"count", true, OPT_COUNT, NULL},
-    {"retry", true, OPT_RETRY, NULL},
-    {"retain", true, OPT_RETAIN, NULL},
-    {"linger", true, OPT_LINGER, NULL},
-    {"drop-every", true, OPT_DROP, NULL},
-    {"json", false, OPT_JSON, NULL},
-    {"quiet", false, OPT_QUIET, NULL},
-    {"rtx-rate", true, OPT_RTX_RATE, NULL},
-    {"fresh", false, OPT_FRESH, NULL},
-    {NULL, false, 0, NULL},
+    {"to", true, OPT_TO, NULL},           {"rate", true, OPT_RATE, NULL},
+    {"user", true, OPT_USER, NULL},       {"password", true, OPT_PASSWORD, NULL},
+    {"session", true, OPT_SESSION, NULL}, {"from", true, OPT_FROM, NULL},
+    {"count", true, OPT_COUNT, NULL},     {"retry", true, OPT_RETRY, NULL},
+    {"retain", true, OPT_RETAIN, NULL},   {"linger", true, OPT_LINGER, NULL},
+    {"drop-every", true, OPT_DROP, NULL}, {"json", false, OPT_JSON, NULL},
+    {"quiet", false, OPT_QUIET, NULL},    {"rtx-rate", true, OPT_RTX_RATE, NULL},
+    {"fresh", false, OPT_FRESH, NULL},    {NULL, false, 0, NULL},
 };
 
 static int on_opt(void *ctx, int id, const char *val)
@@ -343,8 +335,8 @@ static int parse_args(int argc, char **argv, feed_opts_t *fo)
         fo->nats = true;
         if (strlen(o->to) <= 7 || strlen(o->to) >= 256)
             return bad_opt("--to", o->to, "nats://HOST:PORT");
-        if (o->user || o->pass || o->session || fo->from_set || fo->retry_set ||
-            fo->retain_set || fo->linger_set || o->drop_every || fo->rtx_rate_set)
+        if (o->user || o->pass || o->session || fo->from_set || fo->retry_set || fo->retain_set ||
+            fo->linger_set || o->drop_every || fo->rtx_rate_set)
             return args_error("feed", "nats:// takes --rate, --count, --fresh, --json, --quiet and "
                                       "the settings (cluster.*) only");
         return ARGS_RUN;
@@ -456,18 +448,17 @@ static void report_nats(const feed_opts_t *fo, const natspub_result_t *r)
         jbuf_fput_str(stdout, c->cluster_stream);
         printf(",\"subject\":");
         jbuf_fput_str(stdout, c->cluster_subject);
-        printf(",\"shards\":%u,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64
-               ",\"copies\":%" PRIu64 ",\"broadcast\":%" PRIu64 ",\"packets\":%" PRIu64
-               ",\"wire_bytes\":%" PRIu64 ",\"seconds\":%.6f,\"rate\":%.1f,\"acked\":%" PRIu64
-               ",\"duplicates\":%" PRIu64 ",\"resent\":%" PRIu64 ",\"rejected\":%" PRIu64
-               ",\"stalls\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"stream_msgs\":%" PRIu64
-               ",\"stream_bytes\":%" PRIu64 ",\"allocs_after_start\":%" PRIu64
-               ",\"client_commit_start\":%" PRIu64 ",\"client_commit_peak\":%" PRIu64
-               ",\"interrupted\":%s}\n",
-               r->shards, r->messages, r->bytes, r->copies, r->broadcast, r->packets,
-               r->wire_bytes, r->seconds, r->rate, r->acked, r->duplicates, r->resent,
-               r->rejected, r->stalls, r->reconnects, r->stream_msgs, r->stream_bytes, r->allocs,
-               r->client_commit_start, r->client_commit_peak, r->interrupted ? "true" : "false");
+        printf(",\"shards\":%u,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"copies\":%" PRIu64
+               ",\"broadcast\":%" PRIu64 ",\"packets\":%" PRIu64 ",\"wire_bytes\":%" PRIu64
+               ",\"seconds\":%.6f,\"rate\":%.1f,\"acked\":%" PRIu64 ",\"duplicates\":%" PRIu64
+               ",\"resent\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"stalls\":%" PRIu64
+               ",\"reconnects\":%" PRIu64 ",\"stream_msgs\":%" PRIu64 ",\"stream_bytes\":%" PRIu64
+               ",\"allocs_after_start\":%" PRIu64 ",\"client_commit_start\":%" PRIu64
+               ",\"client_commit_peak\":%" PRIu64 ",\"interrupted\":%s}\n",
+               r->shards, r->messages, r->bytes, r->copies, r->broadcast, r->packets, r->wire_bytes,
+               r->seconds, r->rate, r->acked, r->duplicates, r->resent, r->rejected, r->stalls,
+               r->reconnects, r->stream_msgs, r->stream_bytes, r->allocs, r->client_commit_start,
+               r->client_commit_peak, r->interrupted ? "true" : "false");
         fflush(stdout);
         return;
     }

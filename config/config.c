@@ -219,8 +219,8 @@ static const key_t_ KEYS[] = {
      "ITCH", "name",
      "JetStream stream (letters or digits) `feed --to nats://` publishes into (created if absent: "
      "file storage, limits retention) and shards consume"},
-    {"cluster", "subject", K_STR, OFF(cluster_subject), 1,
-     sizeof(((config_t *)0)->cluster_subject), "itch", "name",
+    {"cluster", "subject", K_STR, OFF(cluster_subject), 1, sizeof(((config_t *)0)->cluster_subject),
+     "itch", "name",
      "subject prefix: shard I's packets go on <prefix>.<I>; the stream holds <prefix>.>"},
     {"cluster", "shards", K_U32, OFF(cluster_shards), 1, 1024, "1", NULL,
      "number of shards N: a message with stock locate L goes to shard L % N; system, stock "
@@ -486,8 +486,8 @@ static bool known_section(const char *section)
 static int check(const config_t *c, char *err, size_t n)
 {
     if (c->cluster_shard >= c->cluster_shards) {
-        err_set(err, n, "cluster.shard must be below cluster.shards (%u), got %u", c->cluster_shards,
-                c->cluster_shard);
+        err_set(err, n, "cluster.shard must be below cluster.shards (%u), got %u",
+                c->cluster_shards, c->cluster_shard);
         return -1;
     }
     if (c->cluster_nats[0] && strncmp(c->cluster_nats, "nats://", 7) != 0) {

@@ -37,17 +37,17 @@
 typedef struct natspub_cfg {
     config_t cfg; /* cluster.*, input.* */
     const char *file;
-    const char *url;   /* nats://host:port */
-    uint64_t count;    /* at most this many file messages, 0 = all */
-    double rate;       /* file messages per second, 0 = as fast as the server takes them */
-    bool fresh;        /* delete the stream first */
-    bool quiet;        /* no status lines */
+    const char *url; /* nats://host:port */
+    uint64_t count;  /* at most this many file messages, 0 = all */
+    double rate;     /* file messages per second, 0 = as fast as the server takes them */
+    bool fresh;      /* delete the stream first */
+    bool quiet;      /* no status lines */
     volatile sig_atomic_t *stop;
 } natspub_cfg_t;
 
 typedef struct natspub_result {
-    int status;      /* 0 ok, 1 runtime error */
-    char error[600]; /* why not 0 */
+    int status;          /* 0 ok, 1 runtime error */
+    char error[600];     /* why not 0 */
     uint64_t messages;   /* file messages read and published */
     uint64_t bytes;      /* their ITCH bytes */
     uint64_t copies;     /* messages placed on subjects (broadcast ones once per shard) */
@@ -58,8 +58,8 @@ typedef struct natspub_result {
     double seconds, rate; /* first message read to the last acknowledgement; messages / s */
     /* net/nats counters */
     uint64_t acked, duplicates, resent, rejected, stalls, reconnects;
-    uint64_t stream_msgs, stream_bytes; /* the stream's state at the end */
-    uint64_t allocs;                    /* our allocations after start-up (0) */
+    uint64_t stream_msgs, stream_bytes;               /* the stream's state at the end */
+    uint64_t allocs;                                  /* our allocations after start-up (0) */
     uint64_t client_commit_start, client_commit_peak; /* allocator bytes (the client's share) */
     bool interrupted;
 } natspub_result_t;

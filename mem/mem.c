@@ -104,9 +104,8 @@ static _Atomic int64_t g_faults_at_seal = -1; /* minor faults of the process at 
 static mem_obj_t *g_objs;
 
 static const char *const g_tag_names[] = {
-    "core", "ingest", "book",    "stats",  "analytics", "engine",
-    "ring", "server", "journal", "config", "bench",     "test",
-    "net",
+    "core",   "ingest",  "book",   "stats", "analytics", "engine", "ring",
+    "server", "journal", "config", "bench", "test",      "net",
 };
 _Static_assert(sizeof g_tag_names / sizeof g_tag_names[0] == MEM_TAG_COUNT,
                "every mem_tag_t needs its name in g_tag_names");

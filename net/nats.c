@@ -176,8 +176,8 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         if (msg)
             natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
         char text[NATS_ERROR_MAX];
-        snprintf(text, sizeof text, "%s: publish on subject %s (msg id %s) failed: %s (%d)",
-                 n->url, subj, id ? id : "-", pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err),
+        snprintf(text, sizeof text, "%s: publish on subject %s (msg id %s) failed: %s (%d)", n->url,
+                 subj, id ? id : "-", pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err),
                  (int)pae->ErrCode);
         pthread_mutex_lock(&n->err_lock);
         if (!n->first_failure[0])
@@ -381,6 +381,37 @@ int nats_stream_ensure(nats_t *n, const nats_stream_cfg_t *c, nats_stream_info_t
     return 0;
 }
 
+int nats_stream_read(nats_t *n, const char *stream, uint64_t seq, const char *subject, void *buf,
+                     size_t cap, size_t *len, uint64_t *at)
+{
+    for (uint64_t q = seq; q >= 1 && seq - q < 4096; q--) {
+        natsMsg *m = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_GetMsg(&m, n->js, stream, q, NULL, &jerr);
+        if (s == NATS_NOT_FOUND && subject)
+            continue; /* deleted or never stored */
+        if (s != NATS_OK) {
+            set_error(n, "%s: stream %s: message %llu: %s", n->url, stream, (unsigned long long)q,
+                      st_text(s));
+            return st_errno(s);
+        }
+        if (subject && strcmp(natsMsg_GetSubject(m), subject) != 0) {
+            natsMsg_Destroy(m);
+            continue;
+        }
+        size_t l = (size_t)natsMsg_GetDataLength(m);
+        memcpy(buf, natsMsg_GetData(m), l < cap ? l : cap);
+        *len = l;
+        if (at)
+            *at = q;
+        natsMsg_Destroy(m);
+        return 0;
+    }
+    set_error(n, "%s: stream %s: no message%s%s at or before %llu", n->url, stream,
+              subject ? " on " : "", subject ? subject : "", (unsigned long long)seq);
+    return -ENOENT;
+}
+
 int nats_stream_delete(nats_t *n, const char *stream)
 {
     jsErrCode jerr = 0;
@@ -416,9 +447,8 @@ static void take_pending(nats_t *n, bool resend)
 /* Ordered: move floor_k past the acknowledged messages. */
 static void advance_floor(nats_t *n)
 {
-    while (n->floor_k < n->next_k &&
-           atomic_load_explicit(&n->slots[n->floor_k % n->cap].acked, memory_order_acquire) ==
-               n->floor_k)
+    while (n->floor_k < n->next_k && atomic_load_explicit(&n->slots[n->floor_k % n->cap].acked,
+                                                          memory_order_acquire) == n->floor_k)
         n->floor_k++;
 }
 
@@ -454,8 +484,9 @@ static int resend(nats_t *n)
     advance_floor(n);
     if (n->floor_k == n->resend_floor) {
         if (++n->resend_repeats > 200) {
-            set_error(n, "%s: the stream keeps refusing message %s.%llu on subject %s after its "
-                         "predecessor: does another publisher write to it?",
+            set_error(n,
+                      "%s: the stream keeps refusing message %s.%llu on subject %s after its "
+                      "predecessor: does another publisher write to it?",
                       n->url, n->id_prefix, (unsigned long long)n->floor_k,
                       n->slots[n->floor_k % n->cap].subject);
             return -EIO;
@@ -497,8 +528,8 @@ static int await_connection(nats_t *n)
 static int publish_ordered(nats_t *n, const char *subject, const void *data, size_t len)
 {
     if (len > n->slot_bytes || strlen(subject) >= NATS_NAME_MAX) {
-        set_error(n, "%s: publish on subject %s: %zu bytes pass max_msg_bytes %zu", n->url,
-                  subject, len, n->slot_bytes);
+        set_error(n, "%s: publish on subject %s: %zu bytes pass max_msg_bytes %zu", n->url, subject,
+                  len, n->slot_bytes);
         return -E2BIG;
     }
     int64_t stalled_since = 0;
@@ -538,8 +569,7 @@ static int publish_ordered(nats_t *n, const char *subject, const void *data, siz
     return 0;
 }
 
-int nats_publish(nats_t *n, const char *subject, const void *data, size_t len,
-                 const char *msg_id)
+int nats_publish(nats_t *n, const char *subject, const void *data, size_t len, const char *msg_id)
 {
     int64_t maxp = natsConnection_GetMaxPayload(n->nc);
     if (maxp > 0 && len > (size_t)maxp) {
@@ -637,16 +667,17 @@ int nats_publish_flush(nats_t *n, int timeout_ms)
 
 /* ---- consumers --------------------------------------------------------------------------- */
 
-static int consumer_open(nats_consumer_t **out, nats_t *n, const char *stream,
-                         const char *durable, const char *filter, int max_batch,
-                         int max_ack_pending, int ack_wait_ms, uint64_t start_seq)
+static int consumer_open(nats_consumer_t **out, nats_t *n, const char *stream, const char *durable,
+                         const char *filter, int max_batch, int max_ack_pending, int ack_wait_ms,
+                         uint64_t start_seq)
 {
     *out = NULL;
     if (!stream || !durable || !filter || strlen(stream) >= NATS_NAME_MAX ||
         strlen(durable) >= NATS_NAME_MAX || strlen(filter) >= NATS_NAME_MAX || max_batch <= 0 ||
         max_batch > NATS_MAX_BATCH) {
-        set_error(n, "%s: consumer: stream, durable and filter (< %d bytes) and a batch of 1..%d "
-                     "are needed",
+        set_error(n,
+                  "%s: consumer: stream, durable and filter (< %d bytes) and a batch of 1..%d "
+                  "are needed",
                   n->url, NATS_NAME_MAX, NATS_MAX_BATCH);
         return -EINVAL;
     }
@@ -688,17 +719,16 @@ static int consumer_open(nats_consumer_t **out, nats_t *n, const char *stream,
     return 0;
 }
 
-int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream,
-                         const char *durable, const char *filter, int max_batch,
-                         int max_ack_pending, int ack_wait_ms)
+int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream, const char *durable,
+                         const char *filter, int max_batch, int max_ack_pending, int ack_wait_ms)
 {
-    return consumer_open(out, n, stream, durable, filter, max_batch, max_ack_pending,
-                         ack_wait_ms, 0);
+    return consumer_open(out, n, stream, durable, filter, max_batch, max_ack_pending, ack_wait_ms,
+                         0);
 }
 
-int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream,
-                         const char *durable, const char *filter, int max_batch,
-                         int max_ack_pending, int ack_wait_ms, uint64_t *floor)
+int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream, const char *durable,
+                         const char *filter, int max_batch, int max_ack_pending, int ack_wait_ms,
+                         uint64_t *floor)
 {
     *out = NULL;
     jsConsumerInfo *ci = NULL;
@@ -718,8 +748,8 @@ int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream,
     }
     if (floor)
         *floor = f;
-    return consumer_open(out, n, stream, durable, filter, max_batch, max_ack_pending,
-                         ack_wait_ms, f ? f + 1 : 0);
+    return consumer_open(out, n, stream, durable, filter, max_batch, max_ack_pending, ack_wait_ms,
+                         f ? f + 1 : 0);
 }
 
 int nats_nak(nats_consumer_t *c, int from, int delay_ms)
@@ -833,9 +863,8 @@ int nats_ack(nats_consumer_t *c, int count)
         natsStatus s = natsMsg_Ack(c->list.Msgs[i], NULL);
         if (s != NATS_OK) {
             snprintf(c->error, sizeof c->error,
-                     "%s: stream %s: consumer %s: acknowledge stream sequence %llu: %s",
-                     c->n->url, c->stream, c->durable, (unsigned long long)c->msgs[i].stream_seq,
-                     st_text(s));
+                     "%s: stream %s: consumer %s: acknowledge stream sequence %llu: %s", c->n->url,
+                     c->stream, c->durable, (unsigned long long)c->msgs[i].stream_seq, st_text(s));
             set_error(c->n, "%s", c->error);
             return st_errno(s);
         }

@@ -25,8 +25,8 @@
  * nothing of ours is allocated per publish or per fetch. The client mallocs on its own (each
  * message, each acknowledgement, each fetch list; glibc malloc): that is measured, not
  * prevented, by nats_client_heap() (the allocator's committed bytes) and in tests by the process's
- * malloc counter (tests/support/malloc_count.h), and reported beside our own counters. In steady state it is bounded by max_pending messages in
- * flight plus one fetched batch.
+ * malloc counter (tests/support/malloc_count.h), and reported beside our own counters. In steady
+ * state it is bounded by max_pending messages in flight plus one fetched batch.
  *
  * Errors: functions return 0 (or a count) or -errno; the text of the last error, naming the
  * URL and the stream, consumer or subject, is in nats_last_error(). Threads: one nats_t is used
@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #define NATS_URL_MAX      256
-#define NATS_NAME_MAX     64  /* stream, consumer and subject names */
+#define NATS_NAME_MAX     64 /* stream, consumer and subject names */
 #define NATS_ERROR_MAX    512
 #define NATS_MAX_SUBJECTS 8
 #define NATS_MAX_BATCH    4096
@@ -55,17 +55,17 @@ typedef void (*nats_pub_error_fn)(void *ctx, const char *subject, const void *da
                                   const char *text);
 
 typedef struct nats_opts {
-    const char *url;          /* nats://host:port (several, comma separated, are allowed) */
-    const char *name;         /* connection name shown by the server (NULL: "tickcore") */
-    int timeout_ms;           /* connect and JetStream API timeout (0: 5000) */
-    int reconnect_wait_ms;    /* between reconnect attempts (0: 200) */
-    int max_reconnect;        /* attempts after a loss, -1 = forever (0: -1) */
-    int max_pending;          /* asynchronous publishes in flight at most (0: 256) */
-    int resend_after_ms;      /* a publish stalled this long with the connection up: publish the
-                                 pending ones again (lost acknowledgements) (0: 2000) */
-    bool ordered;             /* exactly once and in order across restarts (see above) */
-    size_t max_msg_bytes;     /* ordered: the largest message (the ring's slot size) */
-    const char *id_prefix;    /* ordered: de-duplication ids "<id_prefix>.<k>" (NULL: "tc") */
+    const char *url;       /* nats://host:port (several, comma separated, are allowed) */
+    const char *name;      /* connection name shown by the server (NULL: "tickcore") */
+    int timeout_ms;        /* connect and JetStream API timeout (0: 5000) */
+    int reconnect_wait_ms; /* between reconnect attempts (0: 200) */
+    int max_reconnect;     /* attempts after a loss, -1 = forever (0: -1) */
+    int max_pending;       /* asynchronous publishes in flight at most (0: 256) */
+    int resend_after_ms;   /* a publish stalled this long with the connection up: publish the
+                              pending ones again (lost acknowledgements) (0: 2000) */
+    bool ordered;          /* exactly once and in order across restarts (see above) */
+    size_t max_msg_bytes;  /* ordered: the largest message (the ring's slot size) */
+    const char *id_prefix; /* ordered: de-duplication ids "<id_prefix>.<k>" (NULL: "tc") */
     nats_pub_error_fn on_error;
     void *error_ctx;
 } nats_opts_t;
@@ -94,18 +94,18 @@ typedef struct nats_stream_info {
 
 /* Counters (publisher: this connection; read by the owner thread, or any thread: atomics). */
 typedef struct nats_stats {
-    uint64_t published;      /* nats_publish calls that handed a message to the client */
-    uint64_t acked;          /* positive acknowledgements (duplicates included) */
-    uint64_t duplicates;     /* acknowledgements flagged duplicate (resent after a reconnect) */
-    uint64_t failed;         /* negative acknowledgements (errors reported through on_error) */
-    uint64_t resent;         /* pending messages published again after a reconnect or stall */
-    uint64_t stalls;         /* publishes that waited for the in-flight bound */
-    uint64_t reconnects;     /* reconnections of this connection */
-    uint64_t last_seq;       /* highest stream sequence acknowledged */
-    uint64_t rejected;       /* ordered: stores refused for a wrong predecessor (then resent) */
-    uint64_t fetched;        /* consumers: messages fetched */
-    uint64_t fetches;        /* consumers: fetch calls that returned messages */
-    uint64_t consumer_acks;  /* consumers: messages acknowledged */
+    uint64_t published;     /* nats_publish calls that handed a message to the client */
+    uint64_t acked;         /* positive acknowledgements (duplicates included) */
+    uint64_t duplicates;    /* acknowledgements flagged duplicate (resent after a reconnect) */
+    uint64_t failed;        /* negative acknowledgements (errors reported through on_error) */
+    uint64_t resent;        /* pending messages published again after a reconnect or stall */
+    uint64_t stalls;        /* publishes that waited for the in-flight bound */
+    uint64_t reconnects;    /* reconnections of this connection */
+    uint64_t last_seq;      /* highest stream sequence acknowledged */
+    uint64_t rejected;      /* ordered: stores refused for a wrong predecessor (then resent) */
+    uint64_t fetched;       /* consumers: messages fetched */
+    uint64_t fetches;       /* consumers: fetch calls that returned messages */
+    uint64_t consumer_acks; /* consumers: messages acknowledged */
 } nats_stats_t;
 
 /* The client's own heap, measured (not ours: see the header). libmimalloc overrides malloc (and
@@ -139,6 +139,12 @@ void nats_destroy(nats_t *n);
 int nats_stream_ensure(nats_t *n, const nats_stream_cfg_t *s, nats_stream_info_t *info);
 /* The state of a stream: 0, -ENOENT, or -errno. */
 int nats_stream_info(nats_t *n, const char *stream, nats_stream_info_t *info);
+/* Copy message seq of stream into buf (at most cap bytes; *len receives its whole length, *at
+ * its sequence). With subject (not NULL): the last message on that subject at or before seq,
+ * looked for backwards over at most 4096 messages. 0, -ENOENT (none) or -errno. Start-up and
+ * control paths: one request per message looked at, and the client allocates. */
+int nats_stream_read(nats_t *n, const char *stream, uint64_t seq, const char *subject, void *buf,
+                     size_t cap, size_t *len, uint64_t *at);
 /* Delete a stream (tests, a fresh day). 0, -ENOENT or -errno. */
 int nats_stream_delete(nats_t *n, const char *stream);
 
@@ -148,8 +154,7 @@ int nats_stream_delete(nats_t *n, const char *stream);
  * its own) is the de-duplication id. Returns 0, or -errno: -EPIPE when the connection is
  * closed for good, -E2BIG when len passes the server's max payload or max_msg_bytes. The
  * acknowledgement arrives later: failures go to on_error and the failed counter. */
-int nats_publish(nats_t *n, const char *subject, const void *data, size_t len,
-                 const char *msg_id);
+int nats_publish(nats_t *n, const char *subject, const void *data, size_t len, const char *msg_id);
 /* Wait until every publish is acknowledged (resending after a reconnect as nats_publish does),
  * at most timeout_ms. 0 when all are acknowledged and none failed, -EIO if some failed (the
  * first failure's text in nats_last_error), -ETIMEDOUT. */
@@ -160,17 +165,16 @@ int nats_publish_flush(nats_t *n, int timeout_ms);
  * batches of at most max_batch (<= NATS_MAX_BATCH). An existing durable resumes at its
  * acknowledgement floor: what was fetched and not acknowledged is delivered again after
  * ack_wait_ms (0: 30000). 0 or -errno (-ENOENT: no such stream). */
-int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream,
-                         const char *durable, const char *filter, int max_batch,
-                         int max_ack_pending, int ack_wait_ms);
+int nats_consumer_create(nats_consumer_t **out, nats_t *n, const char *stream, const char *durable,
+                         const char *filter, int max_batch, int max_ack_pending, int ack_wait_ms);
 /* The same durable made again from its acknowledgement floor (the highest stream sequence
  * below which everything is acknowledged; DeliverAll when there is none or no such durable):
  * what an earlier run fetched and did not acknowledge comes again at once and in stream order,
  * instead of after ack_wait and behind newer messages. *floor (may be NULL) receives the floor.
  * For a consumer restarting after a crash. 0 or -errno. */
-int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream,
-                         const char *durable, const char *filter, int max_batch,
-                         int max_ack_pending, int ack_wait_ms, uint64_t *floor);
+int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream, const char *durable,
+                         const char *filter, int max_batch, int max_ack_pending, int ack_wait_ms,
+                         uint64_t *floor);
 /* Unsubscribe (the durable stays on the server) and free. NULL is a no-op. */
 void nats_consumer_destroy(nats_consumer_t *c);
 /* Delete the durable on the server (a fresh start). 0, -ENOENT or -errno. */

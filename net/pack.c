@@ -1,6 +1,6 @@
 /*
- * pack: see pack.h. The checksum is XXH3-64 (libxxhash), over the records only: the header's
- * own fields are each checked against the records (count, bytes, the indices they imply).
+ * pack: see pack.h. The checksum is XXH3-64 (libxxhash) of the records seeded with the XXH3-64 of
+ * the header's first 32 bytes, so it covers every byte of the packet but its own.
  */
 #include "net/pack.h"
 
@@ -73,7 +73,7 @@ size_t pack_finish(pack_builder_t *b)
     put64(h + 16, b->first_local);
     put32(h + 24, (uint32_t)(b->len - PACK_HEADER));
     put32(h + 28, 0);
-    put64(h + 32, XXH3_64bits(h + PACK_HEADER, b->len - PACK_HEADER));
+    put64(h + 32, XXH3_64bits_withSeed(h + PACK_HEADER, b->len - PACK_HEADER, XXH3_64bits(h, 32)));
     return b->len;
 }
 
@@ -91,13 +91,13 @@ int pack_check(const uint8_t *p, size_t len, pack_view_t *v, char *err, size_t e
     }
     uint32_t count = get32(p + 4), bytes = get32(p + 24);
     if ((size_t)bytes != len - PACK_HEADER) {
-        snprintf(err, errlen, "byte 24: header says %u bytes of records, the packet has %zu",
-                 bytes, len - PACK_HEADER);
+        snprintf(err, errlen, "byte 24: header says %u bytes of records, the packet has %zu", bytes,
+                 len - PACK_HEADER);
         return -EBADMSG;
     }
-    uint64_t sum = XXH3_64bits(p + PACK_HEADER, bytes);
+    uint64_t sum = XXH3_64bits_withSeed(p + PACK_HEADER, bytes, XXH3_64bits(p, 32));
     if (sum != get64(p + 32)) {
-        snprintf(err, errlen, "byte 32: checksum 0x%016llx, the records hash to 0x%016llx",
+        snprintf(err, errlen, "byte 32: checksum 0x%016llx, the packet hashes to 0x%016llx",
                  (unsigned long long)get64(p + 32), (unsigned long long)sum);
         return -EBADMSG;
     }
@@ -143,8 +143,18 @@ int pack_check(const uint8_t *p, size_t len, pack_view_t *v, char *err, size_t e
     return 0;
 }
 
-bool pack_next(pack_view_t *v, uint64_t *index, uint64_t *local, const uint8_t **msg,
-               uint16_t *len)
+int pack_peek(const uint8_t *p, size_t len, pack_view_t *v)
+{
+    if (len < PACK_HEADER || get32(p) != PACK_MAGIC)
+        return -EBADMSG;
+    memset(v, 0, sizeof *v);
+    v->count = get32(p + 4);
+    v->first_index = get64(p + 8);
+    v->first_local = get64(p + 16);
+    return 0;
+}
+
+bool pack_next(pack_view_t *v, uint64_t *index, uint64_t *local, const uint8_t **msg, uint16_t *len)
 {
     if (v->i >= v->count)
         return false;

@@ -6,7 +6,7 @@
  *
  * Layout (little-endian): a 40-byte header
  *     u32 magic "TCK1" | u32 count | u64 first_index | u64 first_local | u32 bytes | u32 0 |
- *     u64 XXH3-64 of the bytes after the header
+ *     u64 XXH3-64 of the records, seeded with the XXH3-64 of the header's first 32 bytes
  * then count records: u32 delta | u16 len | len bytes of one ITCH message (type byte first).
  * first_index is the file index (1-based: message N of the file) of the first message; a
  * record's delta is its index minus the previous record's (0 for the first), so every
@@ -62,6 +62,9 @@ typedef struct pack_view {
 /* Check a whole packet of len bytes. 0 with *v ready to iterate, or -EBADMSG with what is wrong
  * (and at which byte offset of the packet) in err. */
 int pack_check(const uint8_t *p, size_t len, pack_view_t *v, char *err, size_t errlen);
+/* The header alone (magic and fields, not the records: p may be the first PACK_HEADER bytes of
+ * a longer packet): count, first_index and first_local in *v. 0 or -EBADMSG. */
+int pack_peek(const uint8_t *p, size_t len, pack_view_t *v);
 /* The next message of a checked packet: true with its file index, local index, bytes. */
 bool pack_next(pack_view_t *v, uint64_t *index, uint64_t *local, const uint8_t **msg,
                uint16_t *len);

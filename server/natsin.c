@@ -18,12 +18,21 @@
 #define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 #define LD(x)    atomic_load_explicit(&(x), memory_order_relaxed)
 
+static int rebuild(natsin_t *ni, uint64_t found, char *err, size_t errlen);
+
 /* The durable from its acknowledgement floor (resume), or from the stream's start. Resuming
  * makes the durable again (the same name, started at floor + 1, in this configuration), so what
  * a killed run fetched and did not acknowledge comes first and in order. */
 static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
 {
     uint64_t floor = 0;
+    if (resume && LD(ni->c.next_seq) == 1) { /* nothing here: from the stream's start */
+        resume = false;
+        if (nats_consumer_delete(ni->n, ni->stream, ni->durable) == 0)
+            log_msg("serve: nats: this shard has no message (no journal, or an empty one): "
+                    "durable %s rebuilding from the start of stream %s",
+                    ni->durable, ni->stream);
+    }
     int rc = resume ? nats_consumer_resume(&ni->cons, ni->n, ni->stream, ni->durable, ni->subject,
                                            (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS,
                                            &floor)
@@ -31,10 +40,26 @@ static int open_consumer(natsin_t *ni, bool resume, char *err, size_t errlen)
                                            (int)ni->batch, (int)ni->batch * 4, NATSIN_ACK_WAIT_MS);
     if (rc < 0)
         snprintf(err, errlen, "%s", nats_last_error(ni->n));
-    else if (resume && floor)
+    else if (resume && floor) {
+        /* the last acknowledged packet says which shard index the durable is past */
+        uint8_t h[PACK_HEADER];
+        size_t len = 0;
+        pack_view_t v;
+        uint64_t past = 0;
+        uint64_t at = 0;
+        int r = nats_stream_read(ni->n, ni->stream, floor, ni->subject, h, sizeof h, &len, &at);
+        if (r == 0 && pack_peek(h, len < sizeof h ? len : sizeof h, &v) == 0)
+            past = v.first_local + v.count - 1;
+        else /* not found (should not be): safe, slower: everything from the start */
+            past = UINT64_MAX - 1;
         log_msg("serve: nats: durable %s resumes after stream sequence %llu (its acknowledgement "
-                "floor)",
-                ni->durable, (unsigned long long)floor);
+                "floor; the last packet of %s at or before it, %llu, ends at shard index %llu; "
+                "this shard has %llu)",
+                ni->durable, (unsigned long long)floor, ni->subject, (unsigned long long)at,
+                (unsigned long long)past, (unsigned long long)(LD(ni->c.next_seq) - 1));
+        if (past >= LD(ni->c.next_seq)) /* acknowledged more than we have: from the start */
+            return rebuild(ni, past + 1, err, errlen);
+    }
     return rc;
 }
 
@@ -73,8 +98,7 @@ int natsin_init(natsin_t *ni, const config_t *cfg, uint64_t next_seq, natsin_del
     log_msg("serve: nats %s: stream %s (%s%llu messages), subject %s, durable %s, from shard "
             "index %llu",
             cfg->cluster_nats, ni->stream, si.created ? "created, " : "",
-            (unsigned long long)si.msgs, ni->subject, ni->durable,
-            (unsigned long long)next_seq);
+            (unsigned long long)si.msgs, ni->subject, ni->durable, (unsigned long long)next_seq);
     return 0;
 }
 
@@ -146,8 +170,8 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
                          "nats %s: stream %s sequence %llu (subject %s): gap: shard index %llu "
                          "expected, the packet starts at %llu (file index %llu), and nothing "
                          "filled it in %d ms: the stream lost messages",
-                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq,
-                         m->subject, (unsigned long long)next, (unsigned long long)v.first_local,
+                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq, m->subject,
+                         (unsigned long long)next, (unsigned long long)v.first_local,
                          (unsigned long long)v.first_index, 4 * NATSIN_ACK_WAIT_MS);
                 return -ERANGE;
             }
@@ -169,9 +193,8 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
                 snprintf(err, errlen,
                          "nats %s: stream %s sequence %llu (subject %s): file index %llu: ITCH "
                          "message type 0x%02x of %u bytes, expected %u",
-                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq,
-                         m->subject, (unsigned long long)index, msg[0], len,
-                         itch_msg_len[msg[0]]);
+                         nats_url(ni->n), ni->stream, (unsigned long long)m->stream_seq, m->subject,
+                         (unsigned long long)index, msg[0], len, itch_msg_len[msg[0]]);
                 return -EBADMSG;
             }
         if (m->delivered > 1)

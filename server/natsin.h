@@ -46,16 +46,16 @@
 typedef void natsin_deliver_fn(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len);
 
 typedef struct natsin_counters {
-    _Atomic uint64_t packets;     /* packets applied (wholly or partly) */
-    _Atomic uint64_t messages;    /* messages delivered */
-    _Atomic uint64_t skipped;     /* messages below next_seq (already applied or journalled) */
-    _Atomic uint64_t redelivered; /* packets delivered more than once by the server */
-    _Atomic uint64_t rebuilds;    /* the durable made again from the stream's start */
+    _Atomic uint64_t packets;      /* packets applied (wholly or partly) */
+    _Atomic uint64_t messages;     /* messages delivered */
+    _Atomic uint64_t skipped;      /* messages below next_seq (already applied or journalled) */
+    _Atomic uint64_t redelivered;  /* packets delivered more than once by the server */
+    _Atomic uint64_t rebuilds;     /* the durable made again from the stream's start */
     _Atomic uint64_t out_of_order; /* packets ahead of a lost one (waited for its redelivery) */
-    _Atomic uint64_t acks;        /* packets acknowledged */
-    _Atomic uint64_t fetches;     /* fetch calls that returned packets */
-    _Atomic uint64_t next_seq;    /* the next shard-local index expected */
-    _Atomic uint64_t last_index;  /* file index of the last message delivered */
+    _Atomic uint64_t acks;         /* packets acknowledged */
+    _Atomic uint64_t fetches;      /* fetch calls that returned packets */
+    _Atomic uint64_t next_seq;     /* the next shard-local index expected */
+    _Atomic uint64_t last_index;   /* file index of the last message delivered */
 } natsin_counters_t;
 
 typedef struct natsin {

@@ -124,7 +124,7 @@ static int group_teardown(void **state)
 #define NEED_SERVER()                                                                              \
     do {                                                                                           \
         if (!g_have_server) {                                                                      \
-            printf("test_nats: nats-server is not installed (make deps installs it): skipped\n"); \
+            printf("test_nats: nats-server is not installed (make deps installs it): skipped\n");  \
             skip();                                                                                \
         }                                                                                          \
     } while (0)
