@@ -225,6 +225,7 @@ test:
 	@tests/kill_sweep.py build/test-results $(BIN) 3
 	@tests/plots_test.py build/test-results $(BIN)
 	@tests/web_test.py build/test-results $(BIN)
+	@tests/cluster_xs_test.py build/test-results $(BIN)
 	@tests/python/test_tickcore.py build/test-results $(BIN)
 	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \
