@@ -282,6 +282,9 @@ static const key_t_ KEYS[] = {
      "largest HTTP request (line and headers); larger ones are refused"},
     {"http", "response_buffer", K_SIZE, OFF(http_response_buffer), 4096, 1 << 30, "1M", NULL,
      "bytes per response buffer; a larger answer is a 500 asking for a narrower query"},
+    {"http", "correlation_csv", K_BOOL, OFF(http_correlation_csv), 0, 0, "true", NULL,
+     "serve /v1/correlation?format=csv (the whole matrix): two buffers of ~24 x matrix.symbols^2 "
+     "bytes each (512 symbols: 6.3 MB each; 8,000: 1.5 GB each, so off on such a node)"},
     {"http", "timeout", K_DUR, OFF(http_timeout_ns), 1e9, 3600e9, "10s", NULL,
      "a kept-alive HTTP connection idle this long between requests is closed"},
     {"http", "header_timeout", K_DUR, OFF(http_header_timeout_ns), 1e9, 3600e9, "2s", NULL,

@@ -130,6 +130,7 @@ typedef struct config {
     uint32_t http_max_connections;
     uint64_t http_max_request;
     uint64_t http_response_buffer;
+    bool http_correlation_csv; /* /v1/correlation?format=csv and its two buffers */
     uint64_t http_timeout_ns;
     uint64_t http_header_timeout_ns;
     uint32_t http_per_ip;

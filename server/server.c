@@ -475,7 +475,11 @@ static int h_correlation(void *ctx, const http_request_t *req, jbuf_t *out)
         return 503;
     const char *fmt = http_param(req, "format");
     if (fmt && strcmp(fmt, "csv") == 0)
-        return query_corr_csv(&s->corr_csv, &s->snap, req->body, out);
+        return s->corr_csv_buf
+                   ? query_corr_csv(&s->corr_csv, &s->snap, req->body, out)
+                   : http_error(out, 404,
+                                "the whole matrix as CSV is off on this node "
+                                "(http.correlation_csv=false)");
     if (fmt && strcmp(fmt, "json") != 0)
         return http_error(out, 400, "format must be csv (the whole matrix) or json, got \"%.32s\"",
                           fmt);
@@ -1143,14 +1147,19 @@ static int start_http(server_t *s, char *err, size_t errlen)
     memset(s->xs_cache_buf, 0, s->xs_cache_bytes);
     for (int k = 0; k < 3; k++)
         query_cache_init(&s->xs_cache[k], (query_xs_t)k, s->xs_cache_buf + (size_t)k * cb, cb);
-    size_t csvb = query_csv_bytes(s->cfg.matrix_symbols);
-    s->corr_csv_bytes = 2 * csvb;
-    s->corr_csv_buf = mem_alloc_prefault(MEM_TAG_SERVER, s->corr_csv_bytes, 64);
-    if (!s->corr_csv_buf) {
-        snprintf(err, errlen, "cannot allocate the correlation CSV buffers (2 x %zu bytes)", csvb);
-        return -ENOMEM;
+    size_t csvb = s->cfg.http_correlation_csv ? query_csv_bytes(s->cfg.matrix_symbols) : 0;
+    if (csvb) {
+        s->corr_csv_bytes = 2 * csvb;
+        s->corr_csv_buf = mem_alloc_prefault(MEM_TAG_SERVER, s->corr_csv_bytes, 64);
+        if (!s->corr_csv_buf) {
+            snprintf(err, errlen,
+                     "cannot allocate the correlation CSV buffers (2 x %zu bytes; "
+                     "http.correlation_csv=false turns them off)",
+                     csvb);
+            return -ENOMEM;
+        }
+        query_csv_init(&s->corr_csv, s->corr_csv_buf, csvb);
     }
-    query_csv_init(&s->corr_csv, s->corr_csv_buf, csvb);
     for (size_t i = 0; i < NROUTES; i++) {
         s->snap_routes[i] =
             (snap_route_t){.srv = s,

@@ -93,8 +93,20 @@ int xrowpub_fini(xrowpub_t *x, int timeout_ms)
 {
     int rc = 0;
     if (x->n) {
-        rc = nats_publish_flush(x->n, timeout_ms);
-        if (rc < 0)
+        /* nats_publish_flush waits for the connection without a deadline: with the server
+         * gone for good (a failed start-up, a shutdown after it) it would never return */
+        nats_stats_t st;
+        nats_get_stats(x->n, &st);
+        if (!nats_connected(x->n)) {
+            rc = -ENOTCONN;
+            log_msg("serve: bar rows on %s: the NATS connection is down at shutdown: %llu of "
+                    "%llu parts unconfirmed (a restart publishes them again)",
+                    x->subject, (unsigned long long)(st.published - st.acked - st.failed),
+                    (unsigned long long)st.published);
+        } else {
+            rc = nats_publish_flush(x->n, timeout_ms);
+        }
+        if (rc < 0 && rc != -ENOTCONN)
             log_msg("serve: bar rows on %s: not every part was acknowledged: %s", x->subject,
                     nats_last_error(x->n));
         nats_destroy(x->n);
