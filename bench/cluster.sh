@@ -73,6 +73,6 @@ for N in 2 4; do
     kill "$XPID"; wait "$XPID" 2>/dev/null || true
     grep -o "cross-section: .*" "$TMP/xs$N.log" | sed 's/^/  /'
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done  # not nats-server
     PIDS=()
 done
