@@ -231,6 +231,7 @@ test:
 	@tests/cluster_test.py build/test-results $(BIN)
 	@tests/plots_test.py build/test-results $(BIN)
 	@tests/web_test.py build/test-results $(BIN)
+	@tests/cluster_xs_test.py build/test-results $(BIN)
 	@tests/python/test_tickcore.py build/test-results $(BIN)
 	@$(MAKE) --no-print-directory $(JOBS) SAN=address,undefined tests build/asan-ubsan/tickcore
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh asan+ubsan build/test-results "" \

@@ -244,6 +244,25 @@ static const key_t_ KEYS[] = {
     {"cluster", "fetch_batch", K_U32, OFF(cluster_fetch_batch), 1, 4096, "16", NULL,
      "packets a shard fetches at once (pull consumer), acknowledged after they are applied and "
      "journalled"},
+    /* the cross-section of the cluster (server/xsnode, engine/xjoin; docs/cluster.md) */
+    {"cluster", "role", K_ENUM, OFF(cluster_role), 0, 0, "shard", "shard|xsection",
+     "with cluster.nats: shard = consume shard cluster.shard and publish its bar rows; xsection "
+     "= join the bar rows of all cluster.shards shards and serve the global correlation, PCA, "
+     "MST and clusters (no ITCH input: set live.tcp_port=0 live.udp_port=0)"},
+    {"cluster", "rows_stream", K_STR, OFF(cluster_rows_stream), 1,
+     sizeof(((config_t *)0)->cluster_rows_stream), "XROWS", "name",
+     "JetStream stream of the shards' bar rows (created if absent: file storage, limits "
+     "retention; the cross-section node reads it from its start, so it must keep matrix.window "
+     "bars)"},
+    {"cluster", "rows_subject", K_STR, OFF(cluster_rows_subject), 1,
+     sizeof(((config_t *)0)->cluster_rows_subject), "xrow", "name",
+     "subject prefix of the bar rows: shard I publishes on <prefix>.<I>"},
+    {"cluster", "join_window", K_U32, OFF(cluster_join_window), 1, 65536, "256", NULL,
+     "bars the cross-section node holds in flight while it waits for every shard's part (a "
+     "shard further ahead waits: its rows stay in the stream)"},
+    {"cluster", "join_deadline", K_DUR, OFF(cluster_join_deadline_ns), 1e6, 86400e9, "30s", NULL,
+     "a bar still missing a shard's part this long after its first part is dropped and counted "
+     "(tickcore_xjoin_incomplete_total)"},
 
     {"http", "boost", K_BOOL, OFF(http_boost), 0, 0, "true", NULL,
      "run the HTTP thread ahead of the ingest threads (SCHED_FIFO 1 while the feed keeps up, else "
@@ -268,6 +287,9 @@ static const key_t_ KEYS[] = {
      "largest HTTP request (line and headers); larger ones are refused"},
     {"http", "response_buffer", K_SIZE, OFF(http_response_buffer), 4096, 1 << 30, "1M", NULL,
      "bytes per response buffer; a larger answer is a 500 asking for a narrower query"},
+    {"http", "correlation_csv", K_BOOL, OFF(http_correlation_csv), 0, 0, "true", NULL,
+     "serve /v1/correlation?format=csv (the whole matrix): two buffers of ~24 x matrix.symbols^2 "
+     "bytes each (512 symbols: 6.3 MB each; 8,000: 1.5 GB each, so off on such a node)"},
     {"http", "timeout", K_DUR, OFF(http_timeout_ns), 1e9, 3600e9, "10s", NULL,
      "a kept-alive HTTP connection idle this long between requests is closed"},
     {"http", "header_timeout", K_DUR, OFF(http_header_timeout_ns), 1e9, 3600e9, "2s", NULL,

@@ -20,6 +20,7 @@
 
 typedef enum cfg_bad_input { CFG_BAD_STOP = 0, CFG_BAD_SKIP } cfg_bad_input_t;
 typedef enum cfg_returns { CFG_RETURNS_MID = 0, CFG_RETURNS_TRADE } cfg_returns_t;
+typedef enum cfg_role { CFG_ROLE_SHARD = 0, CFG_ROLE_XSECTION } cfg_role_t;
 typedef enum cfg_estimator {
     CFG_EST_CLOSE = 0,
     CFG_EST_REFRESH,
@@ -118,6 +119,11 @@ typedef struct config {
     uint64_t cluster_flush_ns;
     uint32_t cluster_max_pending;
     uint32_t cluster_fetch_batch;
+    uint32_t cluster_role; /* CFG_ROLE_*: a shard, or the cross-section node */
+    char cluster_rows_stream[33];
+    char cluster_rows_subject[33];
+    uint32_t cluster_join_window;
+    uint64_t cluster_join_deadline_ns;
     /* [http] */
     bool http_boost; /* http.boost: HTTP thread ahead of ingest in the scheduler */
     char http_addr[16];
@@ -126,6 +132,7 @@ typedef struct config {
     uint32_t http_max_connections;
     uint64_t http_max_request;
     uint64_t http_response_buffer;
+    bool http_correlation_csv; /* /v1/correlation?format=csv and its two buffers */
     uint64_t http_timeout_ns;
     uint64_t http_header_timeout_ns;
     uint32_t http_per_ip;

@@ -77,6 +77,7 @@ static void on_bar(void *ctx, const stats_t *st, uint64_t k)
         xsection_fill_row_owned(st, k, p->xs.row_kind, p->owner, w->id, slot->row, p->m, &traded);
     if (traded)
         atomic_store_explicit(&slot->traded, 1, memory_order_relaxed);
+    atomic_store_explicit(&slot->session, st->sessions, memory_order_relaxed);
     if (atomic_fetch_add_explicit(&slot->done, 1, memory_order_seq_cst) + 1 == p->k)
         ring_signal_notify(&p->xs_sig); /* the last part: the row is complete */
     if (w->id == 0) {
@@ -202,8 +203,11 @@ static void *xsection_main(void *arg)
                 wait += clock_mono_ns() - tw;
             }
             uint64_t t1 = clock_mono_ns();
-            xsection_push(&p->xs, k, slot->row,
-                          atomic_load_explicit(&slot->traded, memory_order_relaxed) != 0);
+            bool traded = atomic_load_explicit(&slot->traded, memory_order_relaxed) != 0;
+            if (p->on_row)
+                p->on_row(p->hook_ctx, atomic_load_explicit(&slot->session, memory_order_relaxed),
+                          k, slot->row, traded);
+            xsection_push(&p->xs, k, slot->row, traded);
             busy += clock_mono_ns() - t1;
             atomic_store_explicit(&slot->traded, 0, memory_order_relaxed);
             atomic_store_explicit(&slot->done, 0, memory_order_relaxed);

@@ -89,6 +89,7 @@ typedef struct pipe_rowslot {
     _Atomic uint64_t k1; /* bar + 1 held by the slot; 0 = free */
     _Atomic uint32_t done;
     _Atomic uint32_t traded;
+    _Atomic uint64_t session; /* the stats' session number of the bar (every part writes it) */
     double *row;
 } pipe_rowslot_t;
 
@@ -159,6 +160,11 @@ typedef struct pipeline {
     void (*on_batch)(void *ctx, unsigned w, const shard_t *sh, const ev_t *ev, const uint32_t *own,
                      size_t n, const uint8_t *owner, bool force);
     void (*on_xs)(void *ctx, const xsection_t *x);
+    /* on_row: on the cross-section thread, each complete row as the K parts made it (m values,
+     * NaN where a symbol has no return; session is the stats' session number, bars restart each
+     * day), in bar order, before xsection_push: what a cluster shard publishes (engine/xrow).
+     * It must not keep row nor wait long (the workers wait for the slot). NULL: none. */
+    void (*on_row)(void *ctx, uint64_t session, uint64_t k, const double *row, bool traded);
     void *hook_ctx;
     uint64_t xs_interval_ns;
     _Atomic uint64_t xs_computes;

@@ -247,7 +247,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     jbuf_init(&out, buf, h->cfg.response_bytes);
     INC(h->requests);
 
-    http_request_t req = {.conn = conn};
+    http_body_t body = {0};
+    http_request_t req = {.conn = conn, .body = &body};
     http_answer_t a;
     http_dispatch(h->routes, h->nroutes, h->cfg.token, h->token_len, method, url,
                   MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
@@ -283,8 +284,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     uint64_t t1 = clock_mono_ns();
     histo_record(&h->latency, t1 > t0 ? t1 - t0 : 0);
 
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        jbuf_len(&out), out.buf, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp;
+    if (body.data && status < 400 && a.why == HTTP_WHY_HANDLED && ((uintptr_t)body.data & 1u) == 0) {
+        /* the handler's own buffer: the pooled one goes back now; on_completed calls release */
+        if (!copy)
+            h->free_stack[h->nfree++] =
+                (uint32_t)((size_t)(buf - h->bufs) / h->cfg.response_bytes);
+        *req_cls = (void *)(uintptr_t)body.data;
+        h->body_release = body.release;
+        h->body_ctx = body.ctx;
+        if (body.ctype)
+            ctype = body.ctype;
+        INC(h->handler_bodies);
+        resp = MHD_create_response_from_buffer(body.len, (void *)(uintptr_t)body.data,
+                                               MHD_RESPMEM_PERSISTENT);
+    } else {
+        if (body.data && body.release) /* not used after all (an error): give it back */
+            body.release(body.ctx, body.data);
+        resp = MHD_create_response_from_buffer(
+            jbuf_len(&out), out.buf, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+    }
     if (resp == NULL) { /* out of memory in libmicrohttpd: close the connection */
         INC(h->mhd_errors);
         return MHD_NO;
@@ -313,6 +332,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     size_t total = (size_t)h->nbufs * h->cfg.response_bytes;
     if (req_done(p) && p >= h->bufs && p < h->bufs + total)
         h->free_stack[h->nfree++] = (uint32_t)((size_t)(p - h->bufs) / h->cfg.response_bytes);
+    else if (req_done(p) && p != &g_done && h->body_release) /* a handler's own body */
+        h->body_release(h->body_ctx, p);
     *req_cls = NULL;
 }
 
@@ -546,6 +567,7 @@ void http_stats(const http_t *h, http_stats_t *o)
     o->connections = LD(m->connections);
     o->connections_refused = LD(m->connections_refused);
     o->response_copies = LD(m->response_copies);
+    o->handler_bodies = LD(m->handler_bodies);
     o->mhd_errors = LD(m->mhd_errors);
     o->open_connections = LD(m->open_connections);
 }

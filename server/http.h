@@ -68,9 +68,24 @@ typedef struct http_cfg {
 /* 127.0.0.1:8080, 64 connections, 8 KiB requests, 1 MiB responses, no token, 10 s timeout. */
 void http_cfg_default(http_cfg_t *cfg);
 
+/* A body the handler owns instead of writing into out (a large answer kept in its own buffer,
+ * e.g. the whole correlation matrix as CSV): data stays valid and unchanged until the http
+ * module calls release(ctx, data) on the server thread once the response is sent or dropped;
+ * ctype overrides the route's content type (NULL: the route's). data must be 2-byte aligned.
+ * Set by the handler (status < 400) through req->body when that is not NULL; when it is NULL
+ * (http_dispatch without a connection) the handler writes into out as usual. */
+typedef struct http_body {
+    const char *data;
+    size_t len;
+    const char *ctype;
+    void (*release)(void *ctx, const char *data);
+    void *ctx;
+} http_body_t;
+
 typedef struct http_request {
     const char *method, *path; /* path is percent-decoded, without the query string */
     struct MHD_Connection *conn;
+    http_body_t *body; /* where a handler may put its own body (NULL: out only) */
     /* without a connection (http_dispatch from a test or fuzz target): the parameters */
     const char *(*param)(void *ctx, const char *name);
     void *param_ctx;
@@ -135,6 +150,7 @@ typedef struct http_stats {
     uint64_t connections;         /* connections accepted */
     uint64_t connections_refused; /* closed at once: connection limit (not in connections) */
     uint64_t response_copies;     /* responses built with no pooled buffer free (copied) */
+    uint64_t handler_bodies;      /* responses sent from a handler's own buffer (http_body_t) */
     uint64_t mhd_errors;          /* other libmicrohttpd errors and messages */
     uint64_t open_connections;    /* open now */
 } http_stats_t;
@@ -158,12 +174,15 @@ typedef struct http {
     /* Counters: relaxed atomics, any thread may read them (http_stats copies them all). */
     _Atomic uint64_t requests, responses_2xx, responses_3xx, responses_4xx, responses_5xx,
         unauthorized, not_found, bad_method, overflow, too_large, bad_request, connections,
-        connections_refused, mhd_errors, open_connections, response_copies;
+        connections_refused, mhd_errors, open_connections, response_copies, handler_bodies;
     histo_t latency; /* ns from the request line parsed to the response queued */
     /* libmicrohttpd's thread, recorded on its first connection (its own callback): the
      * thread id (0 until then; release after thread), for a caller that sets its scheduling */
     pthread_t thread;
     _Atomic int thread_tid;
+    /* the release of handlers' own bodies (http_body_t; server thread; one per server) */
+    void (*body_release)(void *ctx, const char *data);
+    void *body_ctx;
 } http_t;
 
 /* Validate cfg, allocate the buffers, bind addr:port and start the server thread. routes[0..n)

@@ -668,3 +668,121 @@ int query_cached(query_cache_t *c, const snapshot_t *s, jbuf_t *out)
     jbuf_putn(out, c->buf, c->len);
     return finish(out, 200);
 }
+
+/* ---- the whole matrix as CSV ---------------------------------------------------------------- */
+
+size_t query_csv_bytes(uint32_t max_n)
+{
+    size_t n = max_n;
+    /* header "symbol" + ",NAME" each; per line NAME + ",value" (<= 24) each + '\n' */
+    return 16 + n * (SYMTAB_SYM_MAX + 1) + n * (SYMTAB_SYM_MAX + 2 + 24 * n) + 64;
+}
+
+void query_csv_init(query_csv_t *c, char *mem, size_t cap)
+{
+    memset(c, 0, sizeof *c);
+    c->cap = cap;
+    c->b[0].buf = mem;
+    c->b[1].buf = mem + cap;
+}
+
+/* Write the CSV of the published cross-section into jb: 0 (consistent), XS_RETRY, or an error
+ * status written into err. */
+static int csv_write(const snapshot_t *s, jbuf_t *jb, uint64_t *gen, jbuf_t *err)
+{
+    for (int t = 0; t < QUERY_TRIES; t++) {
+        snapshot_xs_tx_t tx;
+        snapshot_xs_head_t h;
+        int rc = snapshot_xs_begin(s, &tx, &h);
+        if (rc < 0)
+            return no_xs(err, rc);
+        jbuf_reset(jb);
+        jbuf_puts(jb, "symbol");
+        for (uint32_t j = 0; j < h.n; j++) {
+            snapshot_xs_node_t nd;
+            snapshot_xs_node(&tx, j, &nd);
+            jbuf_putc(jb, ',');
+            jbuf_puts(jb, nd.symbol);
+        }
+        jbuf_putc(jb, '\n');
+        for (uint32_t i = 0; i < h.n && !jbuf_overflow(jb); i++) {
+            snapshot_xs_node_t nd;
+            snapshot_xs_node(&tx, i, &nd);
+            jbuf_puts(jb, nd.symbol);
+            for (uint32_t j = 0; j < h.n; j++)
+                jbuf_printf(jb, ",%.17g", snapshot_xs_corr(&tx, i, j));
+            jbuf_putc(jb, '\n');
+        }
+        if (snapshot_xs_valid(&tx)) {
+            if (jbuf_overflow(jb))
+                return http_error(err, 500,
+                                  "the correlation CSV of %u symbols is larger than its buffer "
+                                  "(%zu bytes)",
+                                  h.n, jb->cap);
+            *gen = h.gen;
+            return 0;
+        }
+    }
+    return busy(err);
+}
+
+int query_corr_csv(query_csv_t *c, const snapshot_t *s, http_body_t *body, jbuf_t *out)
+{
+    uint64_t now = snapshot_xs_gen(s);
+    if (now == 0)
+        return no_xs(out, -ENODATA);
+    if (!body) { /* no connection (a test's dispatch): into out, if it fits */
+        uint64_t gen;
+        jbuf_t tmp = *out;
+        int rc = csv_write(s, &tmp, &gen, out);
+        if (rc)
+            return rc;
+        out->len = tmp.len;
+        out->overflow = tmp.overflow;
+        return 200;
+    }
+    /* the newest buffer already written from the published generation: send it again */
+    query_csv_buf_t *newest = c->b[0].gen >= c->b[1].gen ? &c->b[0] : &c->b[1];
+    query_csv_buf_t *b = NULL;
+    if (newest->gen == now) {
+        b = newest;
+        c->hits++;
+    } else {
+        /* write a buffer nobody is being sent from (the older first) */
+        query_csv_buf_t *older = newest == &c->b[0] ? &c->b[1] : &c->b[0];
+        query_csv_buf_t *w = !older->sending ? older : !newest->sending ? newest : NULL;
+        if (w) {
+            jbuf_t jb;
+            jbuf_init(&jb, w->buf, c->cap);
+            w->gen = 0;
+            uint64_t gen = 0;
+            int rc = csv_write(s, &jb, &gen, out);
+            if (rc)
+                return rc;
+            w->len = jbuf_len(&jb);
+            w->gen = gen;
+            c->fills++;
+            b = w;
+        } else if (newest->gen) { /* both being sent: the newer one, one publish behind */
+            b = newest;
+            c->hits++;
+        } else {
+            return busy(out);
+        }
+    }
+    b->sending++;
+    body->data = b->buf;
+    body->len = b->len;
+    body->ctype = "text/csv; charset=utf-8";
+    body->release = query_csv_release;
+    body->ctx = c;
+    return 200;
+}
+
+void query_csv_release(void *ctx, const char *data)
+{
+    query_csv_t *c = ctx;
+    for (int i = 0; i < 2; i++)
+        if (data == c->b[i].buf && c->b[i].sending)
+            c->b[i].sending--;
+}

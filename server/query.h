@@ -19,6 +19,7 @@
 #define TICKCORE_SERVER_QUERY_H
 
 #include "base/jbuf.h"
+#include "server/http.h"
 #include "server/snapshot.h"
 
 #include <stdbool.h>
@@ -72,6 +73,40 @@ void query_cache_init(query_cache_t *c, query_xs_t kind, char *buf, size_t cap);
 /* The answer of kind into out, as query_pca/mst/clusters(s, out) would write it; returns the
  * HTTP status. Allocates nothing. */
 int query_cached(query_cache_t *c, const snapshot_t *s, jbuf_t *out);
+
+/* ---- the whole correlation matrix as CSV (GET /v1/correlation?format=csv) -------------------
+ * The body `replay --corr-out FILE.csv` writes (engine/xsection: "symbol,A,B,..." then one line
+ * per symbol, each value printed "%.17g", so the text round-trips every double), from the
+ * published cross-section. An n x n matrix is far larger than a response buffer (512 symbols:
+ * ~5 MB), so it is written into one of two buffers sized for matrix.symbols at start-up, at most
+ * once per publish, and sent from there without a copy (http_body_t). A buffer that responses
+ * are still being sent from is never rewritten (each buffer counts the responses in flight): a
+ * request after a publish writes the other buffer, or, when both are being sent, gets the newer
+ * of the two (at most one publish behind, like any read racing a publish). Memory: the caller's,
+ * 2 x query_csv_bytes(matrix.symbols), given at init; nothing per request. HTTP thread only. */
+typedef struct query_csv_buf {
+    char *buf;
+    size_t len;
+    uint64_t gen;     /* generation written in buf (0: none) */
+    uint32_t sending; /* responses in flight from buf */
+} query_csv_buf_t;
+
+typedef struct query_csv {
+    query_csv_buf_t b[2];
+    size_t cap;           /* bytes of each buffer */
+    uint64_t hits, fills; /* answers sent from a buffer already written; buffers written */
+} query_csv_t;
+
+/* Bytes one buffer needs for max_n symbols (the longest %.17g of a correlation is 23 bytes). */
+size_t query_csv_bytes(uint32_t max_n);
+/* mem: 2 x cap bytes (the caller's, allocated before the seal). */
+void query_csv_init(query_csv_t *c, char *mem, size_t cap);
+/* The answer: 200 with the CSV in *body (sent from a buffer of c; body->release gives it back),
+ * or, with body NULL, copied into out (500 if it does not fit); an error as JSON in out (503
+ * before the first cross-section or when it changed under every read). Allocates nothing. */
+int query_corr_csv(query_csv_t *c, const snapshot_t *s, http_body_t *body, jbuf_t *out);
+/* http_body_t.release for those bodies: ctx is the query_csv_t. */
+void query_csv_release(void *ctx, const char *data);
 
 /* Is name a valid symbol for a query (1..8 bytes of the characters above)? */
 bool query_symbol_valid(const char *name, size_t len);

@@ -29,6 +29,8 @@
 #include "server/query.h"
 #include "server/snapshot.h"
 #include "server/web.h"
+#include "server/xrowpub.h"
+#include "server/xsnode.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,6 +70,12 @@ struct server {
     symtab_t symbols;
     pipeline_t pl;
     bool pl_ok;
+    /* the cluster's cross-section: a shard publishes its bar rows (cluster.role = shard), the
+     * cross-section node joins them (cluster.role = xsection) */
+    xrowpub_t xpub;
+    bool xpub_ok;
+    xsnode_t xsn;
+    bool xsn_ok;
     snapshot_t snap;
     bool snap_ok;
     journal_t journal;
@@ -119,6 +127,10 @@ struct server {
     query_cache_t xs_cache[3];
     char *xs_cache_buf;
     size_t xs_cache_bytes;
+    /* /v1/correlation?format=csv: two buffers of the whole matrix (HTTP thread) */
+    query_csv_t corr_csv;
+    char *corr_csv_buf;
+    size_t corr_csv_bytes;
     const char *http_sched; /* the scheduling the HTTP thread got (start-up log) */
     /* http.boost's real-time step (live loop; boost_step) */
     int boost_nice;           /* the fair boost to fall back to: nice and ... */
@@ -317,6 +329,40 @@ static void on_xs(void *ctx, const xsection_t *x)
     snapshot_publish_xs(&s->snap, x);
 }
 
+/* A shard's complete row (cross-section thread): its part into the rows stream. */
+static void on_row(void *ctx, uint64_t session, uint64_t k, const double *row, bool traded)
+{
+    server_t *s = ctx;
+    xrowpub_row(&s->xpub, session, k, row, traded);
+}
+
+/* The cross-section node computed (serve thread): publish like the pipeline's thread does. */
+static void on_xs_node(void *ctx, const xsection_t *x)
+{
+    server_t *s = ctx;
+    snapshot_publish_xs(&s->snap, x);
+    atomic_fetch_add_explicit(&s->pl.xs_computes, 1, memory_order_relaxed);
+}
+
+/* cluster.nats with cluster.role: the row publisher of a shard, or the cross-section node.
+ * Before the pipeline starts (on_row is read by its cross-section thread) and before the
+ * journal rebuild (rows rebuilt are published again). 0 or -errno with err. */
+static int open_cluster(server_t *s, char *err, size_t errlen)
+{
+    if (!s->cfg.cluster_nats[0])
+        return 0;
+    if (s->cfg.cluster_role == CFG_ROLE_XSECTION) {
+        int rc = xsnode_init(&s->xsn, &s->cfg, &s->pl.xs, &s->symbols, on_xs_node, s, err, errlen);
+        s->xsn_ok = rc == 0;
+        return rc;
+    }
+    int rc = xrowpub_init(&s->xpub, &s->cfg, &s->symbols, err, errlen);
+    s->xpub_ok = rc == 0;
+    if (rc == 0)
+        s->pl.on_row = on_row;
+    return rc;
+}
+
 /* The resident set, read here every 100 ms by the live loop and not per request: a /metrics
  * that read /proc per answer paid its system calls (and the kernel's walk of the process's
  * memory counters) on the HTTP thread, at 1,000 queries/s under load. */
@@ -451,6 +497,16 @@ static int h_correlation(void *ctx, const http_request_t *req, jbuf_t *out)
     server_t *s = ctx;
     if (recovering(s, out, false))
         return 503;
+    const char *fmt = http_param(req, "format");
+    if (fmt && strcmp(fmt, "csv") == 0)
+        return s->corr_csv_buf
+                   ? query_corr_csv(&s->corr_csv, &s->snap, req->body, out)
+                   : http_error(out, 404,
+                                "the whole matrix as CSV is off on this node "
+                                "(http.correlation_csv=false)");
+    if (fmt && strcmp(fmt, "json") != 0)
+        return http_error(out, 400, "format must be csv (the whole matrix) or json, got \"%.32s\"",
+                          fmt);
     return query_correlation(&s->snap, http_param(req, "symbols"), out);
 }
 
@@ -505,6 +561,42 @@ static double m_cache_hits(const server_t *s)
 static double m_cache_fills(const server_t *s)
 {
     return (double)(s->xs_cache[0].fills + s->xs_cache[1].fills + s->xs_cache[2].fills);
+}
+
+/* the cluster's bar rows: the cross-section node's join, a shard's publisher (0 otherwise) */
+#define XJ(f)                                                                                      \
+    static double m_xjoin_##f(const server_t *s)                                                 \
+    {                                                                                              \
+        return s->xsn_ok ? (double)GGET(((server_t *)s)->xsn.join.f) : 0;                          \
+    }
+XJ(parts)
+XJ(rows)
+XJ(incomplete)
+XJ(duplicates)
+XJ(late)
+XJ(full)
+XJ(bad)
+XJ(foreign)
+#undef XJ
+
+static double m_xsnode_resent(const server_t *s)
+{
+    return s->xsn_ok ? (double)GGET(((server_t *)s)->xsn.resent) : 0;
+}
+
+static double m_xrows_published(const server_t *s)
+{
+    return s->xpub_ok ? (double)GGET(((server_t *)s)->xpub.published) : 0;
+}
+
+static double m_xrows_errors(const server_t *s)
+{
+    return s->xpub_ok ? (double)GGET(((server_t *)s)->xpub.errors) : 0;
+}
+
+static double m_csv_fills(const server_t *s)
+{
+    return (double)s->corr_csv.fills;
 }
 
 static double m_uptime(const server_t *s)
@@ -670,6 +762,33 @@ static const metric_t metrics[] = {
     {"tickcore_query_cache_fills_total", C,
      "/v1/pca, /v1/mst, /v1/clusters bodies written (at most one per endpoint and publish)", NULL,
      FN(m_cache_fills)},
+    {"tickcore_correlation_csv_fills_total", C,
+     "/v1/correlation?format=csv bodies written (at most one per publish)", NULL, FN(m_csv_fills)},
+    /* the cluster (cluster.role): a shard's bar rows out, the cross-section node's join */
+    {"tickcore_xrows_published_total", C, "bar row parts this shard published", NULL,
+     FN(m_xrows_published)},
+    {"tickcore_xrows_publish_errors_total", C, "bar row parts the NATS client refused", NULL,
+     FN(m_xrows_errors)},
+    {"tickcore_xjoin_parts_total", C, "bar row parts joined (cross-section node)", NULL,
+     FN(m_xjoin_parts)},
+    {"tickcore_xjoin_rows_total", C, "complete rows pushed into the cross-section", NULL,
+     FN(m_xjoin_rows)},
+    {"tickcore_xjoin_incomplete_total", C,
+     "bars dropped because a shard's part missed cluster.join_deadline", NULL,
+     FN(m_xjoin_incomplete)},
+    {"tickcore_xjoin_duplicates_total", C, "parts dropped: their bar already had them", NULL,
+     FN(m_xjoin_duplicates)},
+    {"tickcore_xjoin_late_total", C, "parts dropped: their bar went out incomplete without them",
+     NULL, FN(m_xjoin_late)},
+    {"tickcore_xjoin_window_full_total", C,
+     "parts that found the join window full (held; the shard waits)", NULL, FN(m_xjoin_full)},
+    {"tickcore_xjoin_bad_total", C, "parts refused: malformed", NULL, FN(m_xjoin_bad)},
+    {"tickcore_xjoin_foreign_total", C,
+     "parts refused: another shard count, matrix.symbols or shard function", NULL,
+     FN(m_xjoin_foreign)},
+    {"tickcore_xjoin_resent_total", C,
+     "parts a restarted shard published again (already joined: dropped)", NULL,
+     FN(m_xsnode_resent)},
     {"tickcore_uptime_seconds", G, "seconds since start", NULL, FN(m_uptime)},
     {"tickcore_http_realtime", G,
      "1 while the HTTP thread runs at SCHED_FIFO (http.boost and the feed keeping up)", NULL,
@@ -1059,6 +1178,19 @@ static int start_http(server_t *s, char *err, size_t errlen)
     memset(s->xs_cache_buf, 0, s->xs_cache_bytes);
     for (int k = 0; k < 3; k++)
         query_cache_init(&s->xs_cache[k], (query_xs_t)k, s->xs_cache_buf + (size_t)k * cb, cb);
+    size_t csvb = s->cfg.http_correlation_csv ? query_csv_bytes(s->cfg.matrix_symbols) : 0;
+    if (csvb) {
+        s->corr_csv_bytes = 2 * csvb;
+        s->corr_csv_buf = mem_alloc_prefault(MEM_TAG_SERVER, s->corr_csv_bytes, 64);
+        if (!s->corr_csv_buf) {
+            snprintf(err, errlen,
+                     "cannot allocate the correlation CSV buffers (2 x %zu bytes; "
+                     "http.correlation_csv=false turns them off)",
+                     csvb);
+            return -ENOMEM;
+        }
+        query_csv_init(&s->corr_csv, s->corr_csv_buf, csvb);
+    }
     for (size_t i = 0; i < NROUTES; i++) {
         s->snap_routes[i] =
             (snap_route_t){.srv = s,
@@ -1125,6 +1257,10 @@ static void teardown(server_t *s)
         journal_close(&s->journal);
     if (s->pl_ok)
         pipeline_fini(&s->pl);
+    if (s->xpub_ok) /* after the pipeline: its cross-section thread published the last rows */
+        xrowpub_fini(&s->xpub, 10000);
+    if (s->xsn_ok)
+        xsnode_fini(&s->xsn);
     if (s->snap_ok)
         snapshot_fini(&s->snap);
     if (s->memf)
@@ -1133,6 +1269,8 @@ static void teardown(server_t *s)
         mem_free(MEM_TAG_SERVER, s->membuf, s->memcap);
     if (s->xs_cache_buf)
         mem_free(MEM_TAG_SERVER, s->xs_cache_buf, s->xs_cache_bytes);
+    if (s->corr_csv_buf)
+        mem_free(MEM_TAG_SERVER, s->corr_csv_buf, s->corr_csv_bytes);
     if (s->statm_fd >= 0)
         close(s->statm_fd);
     symtab_fini(&s->symbols);
@@ -1191,6 +1329,10 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
         s->pl.on_xs = on_xs;
         s->pl.hook_ctx = s;
         s->pl.xs_interval_ns = s->cfg.analytics_interval_ns;
+        what = s->cfg.cluster_role == CFG_ROLE_XSECTION ? "cross-section node" : "bar rows";
+        rc = open_cluster(s, err, errlen);
+    }
+    if (rc == 0) {
         what = "pipeline threads";
         rc = pipeline_start(&s->pl);
     }
@@ -1227,7 +1369,7 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
             live_restore_lost(&s->live, js.gaps, js.lost_messages);
         }
         GSET(s->g_ack_seq, s->live.next_seq);
-        if (rc == 0 && s->cfg.cluster_nats[0]) {
+        if (rc == 0 && s->cfg.cluster_nats[0] && s->cfg.cluster_role == CFG_ROLE_SHARD) {
             what = "NATS input";
             rc = natsin_init(&s->nin, &s->cfg, s->live.next_seq, nats_deliver, s, err, errlen);
             s->nin_ok = rc == 0;
@@ -1283,6 +1425,8 @@ static void drain(server_t *s)
     refresh_gauges(s, clock_mono_ns());
     if (s->http_ok)
         http_stop(&s->http); /* no query reads the snapshots from here on */
+    if (s->xsn_ok) /* the cross-section node: the bars in flight, the last compute */
+        xsnode_finish(&s->xsn);
     /* shutdown: the bar still open closes and counts */
     pipeline_close_bars(&s->pl);
     pipeline_finish(&s->pl);
@@ -1300,7 +1444,8 @@ int server_run(server_t *s)
     /* a journal failure (degraded) keeps the loop, and so the queries, going until stopped */
     while (!atomic_load_explicit(&s->stop, memory_order_relaxed) &&
            (!failed(s) || atomic_load_explicit(&s->degraded, memory_order_relaxed))) {
-        int n = live_poll(&s->live, s->nin_ok ? 1000ull : 5000000ull); /* 0 would wait forever */
+        /* 0 would wait forever */
+        int n = live_poll(&s->live, s->nin_ok || s->xsn_ok ? 1000ull : 5000000ull);
         if (n < 0) {
             fail(s, "io_uring: %s", strerror(-n));
             break;
@@ -1308,6 +1453,11 @@ int server_run(server_t *s)
         flush(s);
         if (s->nin_ok && !failed(s))
             nats_step(s);
+        if (s->xsn_ok && !failed(s)) {
+            char err[600];
+            if (xsnode_step(&s->xsn, 20, err, sizeof err) < 0)
+                fail(s, "%s", err);
+        }
         uint64_t t = clock_mono_ns();
         if (s->have_journal && !failed(s)) { /* the interval fsync, also when idle */
             int rc = journal_commit(&s->journal, t);

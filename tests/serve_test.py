@@ -314,8 +314,58 @@ def main():
     check("max_rate_day_computes_cross_section", got == total + 1 and st == 200 and
           mst and mst["count"] == mst["n"] - 1 > 0 and computes and computes >= 1,
           f"next sequence {got}, /v1/mst {st}, computes {computes}")
+    # /v1/correlation?format=csv: the whole matrix in the --corr-out format. This server computed
+    # several times while the rows came (server.analytics_interval=100ms), and each compute
+    # flushes the covariance's batched rank-k update at another row than one compute at the end
+    # does: the values agree with replay's to 1e-12, not bit for bit (2c has the bit-for-bit case)
+    corr_ref = os.path.join(TMP, "corr_ref.csv")
+    subprocess.run([BIN, "replay", "--set", "pipeline.workers=1", "--set", "stats.bar_interval=1s",
+                    "--set", "matrix.symbols=32", "--set", "graph.clusters=3",
+                    "--corr-out", corr_ref, day], check=True, stdout=subprocess.DEVNULL)
+    ref_csv = open(corr_ref).read()
+
+    def csv_close(body, tol):
+        a = [ln.split(",") for ln in body.splitlines()]
+        b = [ln.split(",") for ln in ref_csv.splitlines()]
+        if len(a) != len(b) or a[0] != b[0] or any(len(x) != len(y) or x[0] != y[0]
+                                                   for x, y in zip(a, b)):
+            return False, f"shape or names differ: {body[:200]!r}"
+        worst = max(abs(float(x) - float(y)) for ra, rb in zip(a[1:], b[1:])
+                    for x, y in zip(ra[1:], rb[1:]))
+        return worst <= tol, f"largest difference {worst:.3g}"
+
+    st, body = srv.get("/v1/correlation?format=csv")
+    ok, why = csv_close(body, 1e-12) if st == 200 else (False, f"status {st}: {body[:200]}")
+    check("correlation_csv_equals_replay_corr_out_1e-12", ok, why)
+    st2, body2 = srv.get("/v1/correlation?format=csv")
+    check("correlation_csv_second_request_same_body", st2 == 200 and body2 == body,
+          f"status {st2}")
+    st, body = srv.get("/v1/correlation?format=xml")
+    check("correlation_bad_format_400", st == 400 and "format must be csv" in body, body[:200])
+    churn = srv.metric("tickcore_memory_churn_total", 'tag="server"')
+    check("correlation_csv_no_churn", churn == 0, f"churn {churn}")
     rc, out = srv.stop()
     check("max_rate_sigterm_exit_0", rc == 0, out[-800:])
+
+    # ---- 2c. one compute at the end: the CSV equals replay --corr-out byte for byte ------------
+    srv = Server("corrcsv", os.path.join(TMP, "csv.journal"),
+                 ["--set", "server.analytics_interval=1h"])
+    f = feed(day, f"tcp://127.0.0.1:{srv.tcp}", "--rate", "max")
+    got = srv.wait_seq(total + 1)
+    f.communicate(timeout=60)
+    # an idle moment of the feed computes early (the idle tick): wait for the last rows' compute
+    deadline, st, body = time.time() + 15, None, ""
+    while time.time() < deadline:
+        st, body = srv.get("/v1/correlation?format=csv")
+        if st == 200 and body == ref_csv:
+            break
+        time.sleep(0.2)
+    check("correlation_csv_equals_replay_corr_out_bytes", st == 200 and body == ref_csv,
+          f"status {st}, {len(body)} bytes against {len(ref_csv)}; " +
+          (csv_close(body, 0)[1] if st == 200 else body[:200]))
+    rc, out = srv.stop()
+    check("correlation_csv_server_exit_0_no_churn", rc == 0 and
+          "allocations while serving (after the seal): 0 " in out, out[-800:])
 
     # ---- 3. UDP with dropped packets: gaps re-requested and filled ---------------------------
     jb = os.path.join(TMP, "b.journal")

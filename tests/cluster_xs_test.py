@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""cluster_xs_test: the cluster's global cross-section over NATS JetStream (make test stage
+"cluster-xs"; tests/cluster_test.py covers publishing, shard consumption and failover).
+
+Starts its own `nats-server -js` on a free loopback port with a temporary store (and stops it).
+The oracle is a single-process `tickcore replay --corr-out --mst-out` of the same generated day.
+
+  live      a day published with `feed --to nats://` into 2 shards (`serve` with cluster.nats,
+            cluster.shard) and one cross-section node (cluster.role=xsection, live listeners
+            off) started before them: /v1/correlation?format=csv equals the replay's --corr-out
+            to 1e-12 (not bit for bit: the node computes while rows arrive, and each compute
+            flushes the covariance's batched rank-k update at another row than the replay's one
+            compute at the end; test_xjoin shows the joined rows and the matrix bit for bit when
+            the computes are at the same rows), the same symbols in the same order; /v1/mst has
+            the replay's edges in the replay's order (rho and distance to the JSON's 10 digits);
+            every bar joined (rows = the shards' published parts), none incomplete, no churn
+  restart   the node killed (-9) and started again after the day: it reads the rows stream from
+            its start and ends with the same matrix (nothing lost)
+  slow      a shard stopped (SIGSTOP) while a node with a 1 s join deadline joins: bars are
+            dropped and counted (tickcore_xjoin_incomplete_total > 0), the node's memory stays
+            flat (no churn; resident set within 8 MiB), and after SIGCONT its parts are counted
+            late or duplicate, never joined into the wrong bar
+
+usage: tests/cluster_xs_test.py RESULTS BIN   (skipped, with a message, without nats-server)
+"""
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+RESULTS, BIN = sys.argv[1], os.path.abspath(sys.argv[2])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from stage import Stage, free_port  # noqa: E402
+
+STAGE = Stage("cluster-xs", RESULTS)
+check = STAGE.check
+TMP = tempfile.mkdtemp(prefix="tickcore-cluster-xs-")
+LOGDIR = os.path.join("build", "test-logs", "cluster-xs")
+shutil.rmtree(LOGDIR, ignore_errors=True)
+os.makedirs(LOGDIR, exist_ok=True)
+T0 = time.time()
+SHARDS = 2
+MATRIX = ["--set", "matrix.symbols=64"]
+
+
+class NatsServer:
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        log = open(os.path.join(LOGDIR, "nats-server.log"), "a")
+        self.p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
+                                   "-sd", os.path.join(TMP, "js")], stdout=log,
+                                  stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nats-server did not listen in 10 s")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+class Node:
+    """A `tickcore serve` of the cluster: a shard (shard=I) or the cross-section (shard=None)."""
+
+    def __init__(self, name, url, rows, shard=None, extra=(), stopped=False, stream="XDAY"):
+        self.name, self.http = name, free_port()
+        self.out = os.path.join(LOGDIR, name + ".out")
+        role = (["--set", "cluster.role=xsection"] if shard is None
+                else ["--set", f"cluster.shard={shard}"])
+        self.args = [BIN, "serve", "--set", f"cluster.nats={url}",
+                     "--set", f"cluster.shards={SHARDS}", "--set", f"cluster.stream={stream}",
+                     "--set", f"cluster.subject={stream.lower()}",
+                     "--set", f"cluster.rows_stream={rows}",
+                     "--set", f"cluster.rows_subject={rows.lower()}",
+                     "--set", "live.tcp_port=0", "--set", "live.udp_port=0",
+                     "--set", f"http.port={self.http}", "--set", "journal.path=",
+                     "--set", f"server.log={os.path.join(LOGDIR, name + '.log')}",
+                     "--set", "book.max_orders=256K", "--set", "book.max_levels=64K",
+                     "--set", "symbols.max_symbols=1000", "--set", "pipeline.workers=1"] \
+            + MATRIX + role + list(extra)
+        self.start(stopped)
+
+    def start(self, stopped=False):
+        self.outf = open(self.out, "a")
+        self.p = subprocess.Popen(self.args, stdout=self.outf, stderr=subprocess.STDOUT)
+        if stopped:  # SIGSTOP at once: it has taken nothing yet (a shard far behind)
+            self.p.send_signal(signal.SIGSTOP)
+            return
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{self.name}: serve exited {self.p.returncode}: "
+                                   + open(self.out).read()[-1500:])
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name}: no /healthz in 20 s")
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metric(self, name, labels=""):
+        try:
+            st, body = self.get("/metrics")
+        except OSError:
+            return None
+        key = name + ("{" + labels + "}" if labels else "")
+        for line in body.splitlines():
+            if line.startswith(key + " "):
+                return float(line.split()[-1])
+        return None
+
+    def churn(self):
+        try:
+            st, body = self.get("/metrics")
+        except OSError as e:
+            return f"no /metrics: {e}"
+        return sum(float(ln.split()[-1]) for ln in body.splitlines()
+                   if ln.startswith("tickcore_memory_churn_total{"))
+
+    def signal(self, sig):
+        self.p.send_signal(sig)
+
+    def kill9(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait()
+        self.outf.close()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGCONT)
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = -9
+        self.outf.close()
+        return rc, open(self.out).read()
+
+
+def wait_for(fn, timeout):
+    deadline = time.time() + timeout
+    v = fn()
+    while not v and time.time() < deadline:
+        time.sleep(0.2)
+        v = fn()
+    return v
+
+
+def csv_diff(body, ref):
+    """(same names and shape, largest difference, cells that differ in their text)."""
+    a = [ln.split(",") for ln in body.splitlines()]
+    b = [ln.split(",") for ln in ref.splitlines()]
+    if len(a) != len(b) or not a or a[0] != b[0] or any(
+            len(x) != len(y) or x[0] != y[0] for x, y in zip(a, b)):
+        return False, float("inf"), -1
+    worst, ndiff = 0.0, 0
+    for ra, rb in zip(a[1:], b[1:]):
+        for x, y in zip(ra[1:], rb[1:]):
+            if x != y:
+                ndiff += 1
+                worst = max(worst, abs(float(x) - float(y)))
+    return True, worst, ndiff
+
+
+def mst_same(node, ref_mst):
+    st, body = node.get("/v1/mst")
+    if st != 200:
+        return False, f"/v1/mst {st}: {body[:200]}"
+    edges = json.loads(body)["edges"]
+    if len(edges) != len(ref_mst):
+        return False, f"{len(edges)} edges, replay {len(ref_mst)}"
+    for e, r in zip(edges, ref_mst):
+        if (e["from"], e["to"]) != (r["from"], r["to"]):
+            return False, f"edge {e['from']}-{e['to']} where the replay has {r['from']}-{r['to']}"
+        for k in ("rho", "distance"):  # the JSON prints 10 significant digits
+            if abs(e[k] - float(r[k])) > 1e-9 * max(1.0, abs(float(r[k]))):
+                return False, f"edge {e['from']}-{e['to']} {k} {e[k]} against {r[k]}"
+    return True, f"{len(edges)} edges"
+
+
+def main():
+    if shutil.which("nats-server") is None:
+        STAGE.record("nats_server", False, "nats-server is not installed (make deps installs it)",
+                     skip=True)
+        return STAGE.finish()
+    day = os.path.join(TMP, "day.itch")
+    subprocess.run([BIN, "gen", "--messages", "400000", "--symbols", "40", "--seed", "5",
+                    "--no-truth", "--out", day], check=True, stdout=subprocess.DEVNULL)
+    ref_corr, ref_mst = os.path.join(TMP, "corr.csv"), os.path.join(TMP, "mst.csv")
+    subprocess.run([BIN, "replay", "--set", "pipeline.workers=1", *MATRIX, "--corr-out", ref_corr,
+                    "--mst-out", ref_mst, day], check=True, stdout=subprocess.DEVNULL)
+    ns = NatsServer()
+    try:
+        run(ns, day, open(ref_corr).read(), list(csv.DictReader(open(ref_mst))))
+    finally:
+        ns.stop()
+        shutil.rmtree(TMP, ignore_errors=True)
+    print(f"cluster-xs: {time.time() - T0:.1f} s")
+    return STAGE.finish()
+
+
+def publish(ns, day, stream):
+    r = subprocess.run([BIN, "feed", day, "--to", ns.url, "--json", "--fresh", "--quiet",
+                        "--set", f"cluster.shards={SHARDS}", "--set", f"cluster.stream={stream}",
+                        "--set", f"cluster.subject={stream.lower()}"], capture_output=True,
+                       text=True, timeout=120)
+    check(f"publish_day_{stream}", r.returncode == 0, r.stdout[-300:] + r.stderr[-300:])
+
+
+def run(ns, day, ref_csv, ref_mst):
+    publish(ns, day, "XDAY")
+
+    # ---- live: the node first, then the shards ----------------------------------------------------
+    xs = Node("xs-live", ns.url, "XR1", extra=["--set", "server.analytics_interval=200ms"])
+    shards = [Node(f"shard{s}", ns.url, "XR1", shard=s) for s in range(SHARDS)]
+
+    def published():
+        v = [sh.metric("tickcore_xrows_published_total") for sh in shards]
+        return v if all(v) else None
+
+    # every shard has closed its last bar once the day's End of Messages is in: parts stop growing
+    def settled():
+        a = published()
+        time.sleep(1.0)
+        b = published()  # every shard closes every bar: equal counts, no longer growing
+        return b if a and a == b and len(set(b)) == 1 else None
+
+    parts = wait_for(settled, 60) or []
+    check("shards_published_the_same_bars", len(parts) == SHARDS and len(set(parts)) == 1
+          and parts[0] > 100, f"parts published per shard: {parts}")
+
+    def joined():
+        try:
+            st, body = xs.get("/v1/correlation?format=csv")
+        except OSError:
+            return None
+        rows = xs.metric("tickcore_xjoin_rows_total")
+        if st == 200 and parts and rows == parts[0]:
+            ok, worst, _ = csv_diff(body, ref_csv)
+            return body if ok and worst <= 1e-12 else None
+        return None
+
+    body = wait_for(joined, 30)
+    same, worst, ndiff = csv_diff(body or "", ref_csv)
+    check("live_correlation_csv_equals_replay_1e-12", body is not None,
+          f"largest difference {worst:.3g}; rows {xs.metric('tickcore_xjoin_rows_total')} of "
+          f"{parts}")
+    print(f"  cluster-xs  live node: largest difference {worst:.3g}, {ndiff} cells differ in text")
+    ok, why = mst_same(xs, ref_mst)
+    check("live_mst_equals_replay", ok, why)
+    inc = xs.metric("tickcore_xjoin_incomplete_total")
+    check("live_no_incomplete_bars", inc == 0 and xs.metric("tickcore_xjoin_bad_total") == 0
+          and xs.metric("tickcore_xjoin_foreign_total") == 0, f"incomplete {inc}")
+    check("live_no_churn_node_and_shards", xs.churn() == 0 and all(sh.churn() == 0 for sh in shards))
+
+    # ---- restart: the node killed and started again reads the rows from the stream's start -------
+    xs.kill9()
+    xs.start()
+    body2 = wait_for(joined, 30)
+    same2, worst2, ndiff2 = csv_diff(body2 or "", ref_csv)
+    check("restarted_node_same_matrix", body2 is not None,
+          f"largest difference {worst2:.3g}")
+    print(f"  cluster-xs  restarted node: largest difference {worst2:.3g}, {ndiff2} cells differ")
+    ok, why = mst_same(xs, ref_mst)
+    check("restarted_node_mst_equals_replay", ok, why)
+    rc, out = xs.stop()
+    check("node_exit_0_no_leak", rc == 0 and "leak check: OK" in out and
+          "allocations while serving (after the seal): 0 " in out, out[-600:])
+    lat = [ln for ln in open(os.path.join(LOGDIR, "xs-live.log")).read().splitlines()
+           if "bar-join latency" in ln]
+    check("node_reports_join_latency", lat, "no bar-join latency line in the log")
+    for sh in shards:
+        rc, out = sh.stop()
+        check(f"{sh.name}_exit_0_no_leak", rc == 0 and "leak check: OK" in out, out[-600:])
+
+    # ---- slow: one shard stopped while a node with a 1 s deadline joins --------------------------
+    publish(ns, day, "XSLOW")  # fresh shards of their own (new durables)
+    slow_node = Node("xs-slow", ns.url, "XR2", extra=["--set", "cluster.join_deadline=1s",
+                                                      "--set", "cluster.join_window=64"])
+    time.sleep(1.5)  # the resident set once start-up has touched its buffers (sampled /100 ms)
+    rss0 = slow_node.metric("tickcore_resident_bytes")
+    slow = Node("slow1", ns.url, "XR2", shard=1, stopped=True, stream="XSLOW")
+    fast = Node("fast0", ns.url, "XR2", shard=0, stream="XSLOW")
+    inc = wait_for(lambda: (slow_node.metric("tickcore_xjoin_incomplete_total") or 0) > 10, 60)
+    n_inc = slow_node.metric("tickcore_xjoin_incomplete_total")
+    check("slow_shard_incomplete_bars_counted", inc, f"incomplete {n_inc}")
+    time.sleep(2)
+    rss1 = slow_node.metric("tickcore_resident_bytes")
+    check("slow_shard_node_memory_flat", slow_node.churn() == 0 and rss0 and rss1 and
+          rss1 - rss0 < 8 * 2**20, f"churn {slow_node.churn()}, resident {rss0} -> {rss1}")
+    slow.signal(signal.SIGCONT)
+    fast_parts = wait_for(lambda: fast.metric("tickcore_xrows_published_total"), 30)
+
+    def caught_up():
+        got = slow.metric("tickcore_xrows_published_total")
+        return got if got and got == fast_parts else None
+    wait_for(caught_up, 60)
+    time.sleep(2)
+    m = {k: slow_node.metric("tickcore_xjoin_" + k + "_total") or 0 for k in
+         ("rows", "incomplete", "late", "duplicates", "parts")}
+    check("slow_shard_parts_late_not_joined",
+          m["late"] + m["duplicates"] > 0 and m["rows"] + m["incomplete"] <= fast_parts,
+          f"{m}, parts per shard {fast_parts}")
+    for n in (slow_node, fast, slow):
+        rc, out = n.stop()
+        check(f"slow_{n.name}_exit_0_no_churn", rc == 0 and
+              "allocations while serving (after the seal): 0 " in out, f"exit {rc}: {out[-600:]}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
