@@ -19,6 +19,12 @@
 #endif
 
 #ifdef MEM_ASAN
+#define MEM_ASAN_ON 1
+#else
+#define MEM_ASAN_ON 0
+#endif
+
+#ifdef MEM_ASAN
 #include <sanitizer/asan_interface.h>
 #define MEM_ASAN_REDZONE 16 /* poisoned gap after each arena allocation */
 #else
