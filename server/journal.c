@@ -783,6 +783,12 @@ uint64_t journal_written(journal_t *j, bool wait)
     return w < m ? w : m;
 }
 
+uint64_t journal_ack_seq(journal_t *j, bool wait)
+{
+    uint64_t w = journal_written(j, wait);
+    return 1 + w + MEM_LD(j->lost_messages);
+}
+
 const char *journal_note(const journal_t *j)
 {
     return j->note;

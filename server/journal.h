@@ -296,6 +296,15 @@ int journal_error(const journal_t *j);
  * thread. */
 uint64_t journal_written(journal_t *j, bool wait);
 
+/* The feed sequence number a server may acknowledge as the next one it expects (Login Accepted,
+ * /healthz): 1 + journal_written(j, wait) + the lost messages. Never journal_next_seq(), which
+ * after an error still counts the writes in flight (and, after a failed gap record, messages not
+ * yet handed to a write) that may never reach the file. With wait (a login, a journal error:
+ * rare), what is appended is first handed to a write (unless an error stopped the journal) and
+ * every write in flight waited for, so the figure is final for what was taken so far. Owner
+ * thread. */
+uint64_t journal_ack_seq(journal_t *j, bool wait);
+
 /* Fault injection: base/fault (sites FAULT_JOURNAL_WRITE, _FSYNC, _READ, FAULT_CRC_WRITE,
  * FAULT_GAPS_WRITE) is the test seam of every read, write and fsync here. */
 

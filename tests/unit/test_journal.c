@@ -1065,6 +1065,51 @@ static void test_journal_gap_write_faults(void **state)
         }
 }
 
+/* Issue 15: "the next sequence the server acknowledges (Login Accepted, /healthz) never runs
+ * ahead of what the journal wrote". On a journal error the server named journal_next_seq(),
+ * which counts the writes still in flight and, after a failed gap record (not a sticky error),
+ * the messages not yet handed to a write; its 100 ms gauge refresh corrected it later. Here
+ * 160 messages are appended (4 KiB buffers: the first is in flight, nothing reaped), the gap's
+ * record fails (EIO), and with it (persistent over both sites) or without it every data write:
+ * journal_ack_seq(wait) must then be 1 + the records the file holds after close, where
+ * journal_next_seq() is 161 (the old figure: ahead by every message when the writes fail). */
+static void test_journal_ack_seq_not_ahead_after_error(void **state)
+{
+    (void)state;
+    for (int writes_fail = 0; writes_fail < 2; writes_fail++) {
+        char path[256], gpath[300];
+        tpath(path, sizeof path, "ack.itch");
+        snprintf(gpath, sizeof gpath, "%s.gaps", path);
+        unlink(gpath);
+        journal_cfg_t c = mk_cfg(path, JOURNAL_FSYNC_INTERVAL, 4096, 2, false);
+        journal_t j;
+        uint64_t now = 0;
+        open_ok(&j, &c);
+        append_range(&j, 0, 160, 0, &now);
+        unsigned mask = 1u << FAULT_GAPS_WRITE | (writes_fail ? 1u << FAULT_JOURNAL_WRITE : 0);
+        assert_int_equal(fault_arm(mask, 1, FAULT_EIO, true), 0);
+        assert_int_equal(journal_note_gap(&j, journal_next_seq(&j), 5), -EIO);
+        uint64_t next = journal_next_seq(&j);
+        uint64_t ack = journal_ack_seq(&j, true);
+        fault_stats_t fs;
+        fault_stats(&fs);
+        assert_int_equal(fs.first_site, FAULT_GAPS_WRITE);
+        assert_int_equal(journal_close(&j), writes_fail ? -EIO : 0);
+        fault_disarm();
+        journal_t r;
+        open_ok(&r, &c);
+        uint64_t held = journal_messages(&r);
+        assert_int_equal(journal_close(&r), 0);
+        assert_file_is_prefix(path, held);
+        assert_int_equal(next, 161);
+        assert_int_equal(held, writes_fail ? 0 : 160);
+        if (ack != held + 1)
+            fail_msg("writes %s: acknowledged next %" PRIu64 ", the journal holds %" PRIu64
+                     " (journal_next_seq said %" PRIu64 ")",
+                     writes_fail ? "failing" : "landing", ack, held, next);
+    }
+}
+
 /* A gap noted after messages that a crash then tore off no longer counts. */
 static void test_journal_gap_after_torn_messages_dropped(void **state)
 {
@@ -1591,6 +1636,7 @@ int main(void)
         cmocka_unit_test_setup(test_journal_open_absorbs_eintr_and_short_reads, reset_counters),
         cmocka_unit_test_setup(test_journal_writes_absorb_eintr_and_short, reset_counters),
         cmocka_unit_test_setup(test_journal_gap_write_faults, reset_counters),
+        cmocka_unit_test_setup(test_journal_ack_seq_not_ahead_after_error, reset_counters),
         cmocka_unit_test_setup(test_journal_sync_twice_writes_the_partial_entry_once,
                                reset_counters),
         cmocka_unit_test_setup(test_journal_survives_kill9, reset_counters),
