@@ -25,8 +25,9 @@ static bool g_persistent;
 
 static const char *const site_names[FAULT_NSITES] = {
     "journal_write", "journal_fsync", "journal_read", "crc_write",
-    "gaps_write",    "export_write",  "tcp_accept",   "http_accept"};
-static const char *const kind_names[] = {"none", "eio", "enospc", "eintr", "short"};
+    "gaps_write",    "export_write",  "tcp_accept",   "http_accept", "tcp_recv", "tcp_send"};
+static const char *const kind_names[FAULT_NKINDS] = {"none",  "eio",  "enospc",
+                                                     "eintr", "short", "econnreset"};
 
 const char *fault_site_name(fault_site_t site)
 {
@@ -35,7 +36,7 @@ const char *fault_site_name(fault_site_t site)
 
 const char *fault_kind_name(fault_kind_t kind)
 {
-    return (unsigned)kind <= FAULT_SHORT ? kind_names[kind] : "?";
+    return (unsigned)kind < FAULT_NKINDS ? kind_names[kind] : "?";
 }
 
 int fault_errno(fault_kind_t kind)
@@ -47,6 +48,8 @@ int fault_errno(fault_kind_t kind)
         return -ENOSPC;
     case FAULT_EINTR:
         return -EINTR;
+    case FAULT_ECONNRESET:
+        return -ECONNRESET;
     default:
         return 0;
     }
@@ -54,7 +57,7 @@ int fault_errno(fault_kind_t kind)
 
 int fault_arm(unsigned mask, uint64_t nth, fault_kind_t kind, bool persistent)
 {
-    if ((unsigned)kind > FAULT_SHORT || (mask & ~FAULT_ALL_SITES) || mask == 0 ||
+    if ((unsigned)kind >= FAULT_NKINDS || (mask & ~FAULT_ALL_SITES) || mask == 0 ||
         (kind != FAULT_NONE && nth == 0) ||
         (persistent && kind != FAULT_EIO && kind != FAULT_ENOSPC))
         return -EINVAL;
@@ -134,7 +137,7 @@ static int parse(const char *s, unsigned *mask, uint64_t *nth, fault_kind_t *kin
     if (at == NULL)
         return -EINVAL;
     int ki = -1;
-    for (int i = 1; i <= FAULT_SHORT; i++)
+    for (int i = 1; i < FAULT_NKINDS; i++)
         if ((size_t)(at - s) == strlen(kind_names[i]) &&
             memcmp(s, kind_names[i], (size_t)(at - s)) == 0)
             ki = i;
@@ -188,7 +191,7 @@ int fault_from_env(char *err, size_t errlen)
     if (rc < 0 && err && errlen)
         snprintf(err, errlen,
                  "TICKCORE_FAULT=%s: expected \"count\" or KIND@N[/SITE[+SITE...]][!] "
-                 "(KIND eio|enospc|eintr|short, N >= 1, ! = persistent, eio/enospc only)",
+                 "(KIND eio|enospc|eintr|short|econnreset, N >= 1, ! = persistent, eio/enospc only)",
                  s);
     return rc;
 }

@@ -3,20 +3,25 @@
  * call"). Every I/O call that durability or availability depends on goes through it: the
  * journal's data writes and fsyncs (pwrite or io_uring completions), its checksum sidecar's writes
  * and fsyncs, the reads of the scan at open, the .gaps file, the exports (fdio_write_all), the
- * SoupBinTCP accepts (io_uring completions) and the connections libmicrohttpd accepts. Armed, the
- * seam counts the calls of the chosen sites and makes the nth one fail with EIO or ENOSPC (and,
- * if persistent, every later one of those sites), return EINTR (nothing done: the caller must
- * retry transparently) or write only part of what was asked (a short write: the caller must
- * complete it). At an accept every kind means the accepted connection fails at once (closed),
- * as accept's real errors (ECONNABORTED, EMFILE) do. Off, each call costs one load and one branch
+ * SoupBinTCP accepts (io_uring completions), the SoupBinTCP sessions' receives and sends (io_uring
+ * requests) and the connections libmicrohttpd accepts. Armed, the seam counts the calls of the
+ * chosen sites and makes the nth one fail with EIO or ENOSPC (and, if persistent, every later one
+ * of those sites), return EINTR (nothing done: the caller must retry transparently), ECONNRESET
+ * (the peer reset the connection) or do only part of what was asked (a short write: the caller
+ * must complete it). At an accept every kind means the accepted connection fails at once (closed),
+ * as accept's real errors (ECONNABORTED, EMFILE) do. A socket's receive or send is decided when
+ * it is submitted, so no byte the kernel moved is lost or made up: an error kind completes the
+ * request with that error and moves nothing; a short receive asks for at most FAULT_SHORT_RECV
+ * bytes (the packet it reads arrives split), a short send sends the first half. Off, each call costs one load and one branch
  * that is never taken (fault_check, inline). The state is process-wide: one fault at a time,
  * armed by a test (fault_arm) or by the environment (TICKCORE_FAULT, read by fault_from_env at
  * start-up); counters are atomic, so any thread may pass through the seam.
  *
  * TICKCORE_FAULT syntax: "count" (count the calls per site, inject nothing), or
- * "KIND@N[/SITE[+SITE...]][!]" with KIND eio|enospc|eintr|short, N >= 1 the call counted over
- * the given sites (default: all), "!" = persistent. Sites: journal_write, journal_fsync,
- * journal_read, crc_write, gaps_write, export_write, tcp_accept, http_accept.
+ * "KIND@N[/SITE[+SITE...]][!]" with KIND eio|enospc|eintr|short|econnreset, N >= 1 the call
+ * counted over the given sites (default: all), "!" = persistent. Sites: journal_write,
+ * journal_fsync, journal_read, crc_write, gaps_write, export_write, tcp_accept, http_accept,
+ * tcp_recv, tcp_send.
  */
 #ifndef TICKCORE_BASE_FAULT_H
 #define TICKCORE_BASE_FAULT_H
@@ -36,6 +41,8 @@ typedef enum fault_site {
     FAULT_EXPORT_WRITE,  /* fdio_write_all: exports, CSV writers */
     FAULT_TCP_ACCEPT,    /* live: SoupBinTCP accept completions */
     FAULT_HTTP_ACCEPT,   /* http: a connection libmicrohttpd accepted */
+    FAULT_TCP_RECV,      /* live: a SoupBinTCP session's receive (decided at submission) */
+    FAULT_TCP_SEND,      /* live: a SoupBinTCP session's send (decided at submission) */
     FAULT_NSITES
 } fault_site_t;
 
@@ -44,8 +51,13 @@ typedef enum fault_kind {
     FAULT_EIO,
     FAULT_ENOSPC,
     FAULT_EINTR,
-    FAULT_SHORT
+    FAULT_SHORT,
+    FAULT_ECONNRESET,
+    FAULT_NKINDS
 } fault_kind_t;
+
+/* the most bytes a short receive asks for */
+#define FAULT_SHORT_RECV 5
 
 #define FAULT_ALL_SITES ((1u << FAULT_NSITES) - 1)
 
@@ -87,7 +99,7 @@ static inline fault_kind_t fault_check(fault_site_t site)
     return FAULT_NONE;
 }
 
-/* -errno of an error kind (EIO, ENOSPC, EINTR); 0 for NONE and SHORT. */
+/* -errno of an error kind (EIO, ENOSPC, EINTR, ECONNRESET); 0 for NONE and SHORT. */
 int fault_errno(fault_kind_t kind);
 
 /* The system calls through the seam: as the real ones (-1 and errno on error). A short write

@@ -41,6 +41,7 @@ typedef struct live_client {
     cstate_t state;
     unsigned ops; /* operations in flight on this slot */
     bool recv_inflight, send_inflight, end_sent;
+    int recv_fault, send_fault; /* -errno the fault seam gave the request in flight, or 0 */
     uint8_t *rx;
     size_t rx_len, rx_cap;
     uint8_t *tx;
@@ -106,7 +107,15 @@ static void submit_recv(live_t *l, uint32_t i)
     struct io_uring_sqe *sqe = get_sqe(l);
     if (!sqe)
         return;
-    io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len, 0);
+    size_t want = c->rx_cap - c->rx_len;
+    fault_kind_t k = fault_check(FAULT_TCP_RECV); /* the test seam, decided before the kernel */
+    if (k == FAULT_SHORT && want > FAULT_SHORT_RECV)
+        want = FAULT_SHORT_RECV;
+    c->recv_fault = fault_errno(k);
+    if (c->recv_fault)
+        io_uring_prep_nop(sqe); /* completes at once; on_recv takes recv_fault as its result */
+    else
+        io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, want, 0);
     io_uring_sqe_set_data64(sqe, ud(OP_RECV, i));
     c->recv_inflight = true;
     c->ops++;
@@ -122,7 +131,14 @@ static void submit_send(live_t *l, uint32_t i)
     if (!sqe)
         return;
     c->tx_sending = c->tx_len;
-    io_uring_prep_send(sqe, c->fd, c->tx, c->tx_sending, MSG_NOSIGNAL);
+    fault_kind_t k = fault_check(FAULT_TCP_SEND); /* the test seam, decided before the kernel */
+    if (k == FAULT_SHORT && c->tx_sending > 1)
+        c->tx_sending /= 2;
+    c->send_fault = fault_errno(k);
+    if (c->send_fault)
+        io_uring_prep_nop(sqe); /* completes at once; on_send takes send_fault as its result */
+    else
+        io_uring_prep_send(sqe, c->fd, c->tx, c->tx_sending, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, ud(OP_SEND, i));
     c->send_inflight = true;
     c->ops++;
@@ -204,8 +220,18 @@ static void drop_client(live_t *l, uint32_t i, live_drop_t why, const char *deta
                 live_drop_name(why), detail ? detail : "", (unsigned long long)c->messages);
     c->state = C_CLOSING;
     /* The pending receive completes (0) once the read side is shut; a packet still being sent (a
-     * Login Rejected, an End of Session) goes out first, then the write side is shut too. */
-    shutdown(c->fd, c->tx_len ? SHUT_RD : SHUT_RDWR);
+     * Login Rejected, an End of Session) goes out first, then the write side is shut too. A drop
+     * with nothing to say is an abort: the close resets the connection (SO_LINGER 0) instead of
+     * ending it in order, because a publisher that has handed all it had to its kernel reads an
+     * orderly close as the answer to its Logout Request (SoupBinTCP has no other) and would
+     * exit 0 with what this server never read lost (tests/fault_sweep.py, econnreset@3/tcp_recv).
+     * Only a logout and a shutdown (the drain read what had arrived) end in order. */
+    bool orderly = c->tx_len || why == LIVE_DROP_LOGOUT || why == LIVE_DROP_SHUTDOWN;
+    if (!orderly) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    shutdown(c->fd, orderly && !c->tx_len ? SHUT_RDWR : SHUT_RD);
     release_if_done(l, i);
 }
 
@@ -490,8 +516,16 @@ static void on_recv(live_t *l, uint32_t i, int res)
     live_client_t *c = &l->clients[i];
     c->recv_inflight = false;
     c->ops--;
+    if (c->recv_fault) {
+        res = c->recv_fault;
+        c->recv_fault = 0;
+    }
     if (c->state == C_CLOSING) {
         release_if_done(l, i);
+        return;
+    }
+    if (res == -EINTR || res == -EAGAIN) { /* nothing was read: again */
+        submit_recv(l, i);
         return;
     }
     if (res <= 0) {
@@ -516,6 +550,19 @@ static void on_send(live_t *l, uint32_t i, int res)
     live_client_t *c = &l->clients[i];
     c->send_inflight = false;
     c->ops--;
+    if (c->send_fault) {
+        res = c->send_fault;
+        c->send_fault = 0;
+    }
+    if (res == -EINTR || res == -EAGAIN) { /* nothing was sent: again, the same bytes */
+        c->tx_sending = 0;
+        submit_send(l, i);
+        if (c->state == C_CLOSING && !c->send_inflight) { /* not resubmitted: end as below */
+            shutdown(c->fd, SHUT_RDWR);
+            release_if_done(l, i);
+        }
+        return;
+    }
     if (res > 0) {
         size_t done = (size_t)res;
         if (done > c->tx_sending)

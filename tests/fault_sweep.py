@@ -6,7 +6,7 @@ A generated day (12,000 messages, 12 symbols) is cut in two at a record boundary
 (no fault) takes the first 5,000 messages from `tickcore feed`, so the journal and its checksum
 sidecar exist, and stops. A counting run (TICKCORE_FAULT=count) of the cycle below gives the
 number of calls per site. Then, for each site with calls, each kind (eio and enospc persistent,
-eintr, short) and PER call numbers N of that site drawn from 1 .. its count with SEED (a
+eintr, short; econnreset at the connections' sites) and PER call numbers N of that site drawn from 1 .. its count with SEED (a
 stratified sample: every site and kind, PER points each; default 3; PER=0: every N), one cycle
 on a fresh copy of that journal:
   1. `serve` with TICKCORE_FAULT=KIND@N/SITE[!] starts on the journal (its scan reads it), takes
@@ -19,8 +19,9 @@ message /healthz acknowledged (next_sequence - 1, the number a publisher's Login
 and never fewer than the counted journal claimed; the restarted server's /healthz counts exactly
 the journal's messages and its /v1/symbols (trades, volume, VWAP, last, bid, ask of every symbol)
 equal `tickcore replay --json` of the journal file; the restarted server exits 0.
-By kind and site: eintr and short anywhere, and every kind at an accept (tcp_accept: the
-publisher reconnects; http_accept: a query client retries), are recovered from transparently:
+By kind and site: eintr and short anywhere, and every kind at a connection's site (tcp_accept,
+and tcp_recv, tcp_send of the SoupBinTCP session: the publisher reconnects and resumes;
+http_accept: a query client retries), are recovered from transparently:
 /healthz ok, the feed exits 0, the server exits 0, the journal equals the day. eio and enospc at
 a journal write, checksum write or fsync: /healthz 503 "degraded: journal" naming the error (if
 it struck before the stop), the publisher refused (the feed exits non-zero) and queries still
@@ -61,11 +62,13 @@ SETS = ["server.analytics_interval=100ms", "stats.bar_interval=1s", "matrix.symb
         "graph.clusters=3", "book.max_orders=256K", "book.max_levels=64K",
         "symbols.max_symbols=1000", "pipeline.workers=1", "journal.buffer_size=16K",
         "journal.fsync_interval=20ms"]
-KINDS = ["eio", "enospc", "eintr", "short"]
+KINDS = ["eio", "enospc", "eintr", "short", "econnreset"]
 JOURNAL_SITES = ("journal_write", "journal_fsync", "crc_write")
 PERSISTENT_SITES = JOURNAL_SITES + ("journal_read", "gaps_write", "export_write")
 SITES = ["journal_write", "journal_fsync", "journal_read", "crc_write", "gaps_write",
-         "export_write", "tcp_accept", "http_accept"]
+         "export_write", "tcp_accept", "http_accept", "tcp_recv", "tcp_send"]
+# the connections: every kind there is the peer's trouble, recovered from (a reconnect, a retry)
+SOCKET_SITES = ("tcp_accept", "http_accept", "tcp_recv", "tcp_send")
 SAN_LOG = os.path.join(TMP, "san")  # ASAN_OPTIONS/UBSAN_OPTIONS log_path, if the binary has them
 ENV = dict(os.environ, ASAN_OPTIONS=f"log_path={SAN_LOG}:" + os.environ.get("ASAN_OPTIONS", ""),
            UBSAN_OPTIONS=f"log_path={SAN_LOG}:print_stacktrace=1:"
@@ -370,6 +373,8 @@ def main():
         if n == 0:
             continue
         for kind in KINDS:
+            if kind == "econnreset" and site not in SOCKET_SITES:
+                continue  # a file's write does not reset
             if PER == 0:
                 ns = list(range(1, n + 1))
             else:

@@ -69,7 +69,7 @@ static void test_fault_nth_call_of_its_sites_only(void **state)
     char d[512];
     fault_describe(d, sizeof d);
     assert_non_null(strstr(d, "journal_write=2 journal_fsync=2"));
-    assert_non_null(strstr(d, " http_accept=1; armed eio at call 3,"));
+    assert_non_null(strstr(d, " http_accept=1 tcp_recv=0 tcp_send=0; armed eio at call 3,"));
     assert_non_null(strstr(d, "injected 1 (first at journal_fsync)"));
 }
 
@@ -149,6 +149,14 @@ static void test_fault_env_parsed_or_refused(void **state)
     assert_int_equal(fault_check(FAULT_CRC_WRITE), FAULT_NONE);
     assert_int_equal(fault_check(FAULT_JOURNAL_WRITE), FAULT_ENOSPC);
     assert_int_equal(fault_check(FAULT_CRC_WRITE), FAULT_ENOSPC);
+    setenv("TICKCORE_FAULT", "econnreset@2/tcp_recv+tcp_send", 1);
+    assert_int_equal(fault_from_env(err, sizeof err), 0);
+    assert_int_equal(fault_check(FAULT_TCP_SEND), FAULT_NONE);
+    assert_int_equal(fault_check(FAULT_TCP_ACCEPT), FAULT_NONE); /* not its sites */
+    assert_int_equal(fault_check(FAULT_TCP_RECV), FAULT_ECONNRESET);
+    assert_int_equal(fault_errno(FAULT_ECONNRESET), -ECONNRESET);
+    assert_string_equal(fault_kind_name(FAULT_ECONNRESET), "econnreset");
+    assert_string_equal(fault_site_name(FAULT_TCP_SEND), "tcp_send");
     setenv("TICKCORE_FAULT", "short@7", 1);
     assert_int_equal(fault_from_env(err, sizeof err), 0);
     fault_stats(&st);
@@ -156,7 +164,7 @@ static void test_fault_env_parsed_or_refused(void **state)
     assert_int_equal(st.nth, 7);
     static const char *const bad[] = {
         "eio",   "eio@0", "eio@x", "boom@3", "eio@3/disk", "eintr@3!", "eio@3/journal_write+",
-        "eio@-1"};
+        "eio@-1", "econnreset@1!", "econnreset@2/tcp_peer"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv("TICKCORE_FAULT", bad[i], 1);
         err[0] = '\0';
