@@ -122,8 +122,9 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
         t->open = (double)ss.open / EV_PRICE_SCALE;
         t->high = (double)ss.high / EV_PRICE_SCALE;
         t->low = (double)ss.low / EV_PRICE_SCALE;
-        t->bid = (double)ss.bid / EV_PRICE_SCALE;
-        t->ask = (double)ss.ask / EV_PRICE_SCALE;
+        /* no bid (ask) yet: NaN, null in the JSON, as /v1/symbols says it (0 is not a price) */
+        t->bid = ss.bid > 0 ? (double)ss.bid / EV_PRICE_SCALE : NAN;
+        t->ask = ss.ask > 0 ? (double)ss.ask / EV_PRICE_SCALE : NAN;
         t->spread = ss.spread;
         t->vol = ss.vol;
         book_symbol_t bsym;

@@ -194,8 +194,8 @@ def compare(shard_rows, ref, shard):
                 bad.append((r["symbol"], "foreign symbol with trades"))
             continue
         owned += 1
-        for k in FIELDS:  # the API's null (no bid yet) is the report's 0
-            if (r.get(k) or 0) != (t.get(k) or 0):
+        for k in FIELDS:  # no bid (ask) yet: null in the API and in the report
+            if r.get(k) != t.get(k):
                 bad.append((r["symbol"], k, r.get(k), t.get(k)))
     return owned, bad
 

@@ -161,6 +161,14 @@ check usage_replay_no_input 2 '^tickcore: replay: no input file \(see tickcore r
 printf 'hello,world\n1,2\n' > "$tmp/garbage.csv"
 check replay_csv_garbage 1 "garbage.csv: line 1: expected header" -- \
     "$bin" replay "${small[@]}" "$tmp/garbage.csv"
+# No quote in the input: no bid or ask. replay --json says null (as /v1/symbols does), not 0,
+# and the last trade's price stays a number.
+printf 'timestamp,symbol,price,size\n2020-01-30T14:30:00Z,AAA,10.5,100\n' > "$tmp/trades-only.csv"
+if command -v python3 > /dev/null; then
+    check replay_json_absent_bid_ask_null 0 '^ok$' -- bash -c "'$bin' replay --json ${small[*]} \
+        '$tmp/trades-only.csv' | python3 -c 'import json,sys; t=json.load(sys.stdin)[\"analytics\"][\"top\"][0]
+assert t[\"symbol\"]==\"AAA\" and t[\"bid\"] is None and t[\"ask\"] is None and t[\"last\"]==10.5, t; print(\"ok\")'"
+fi
 printf 'timestamp,symbol,price,size\n' > "$tmp/header-only.csv"
 check replay_csv_header_only 0 '0 messages' -- "$bin" replay "${small[@]}" "$tmp/header-only.csv"
 printf 'timestamp,symbol,price,size\n2024-01-02,AAA,10,5\nnot-a-time,AAA,10,5\n2024-01-03,AAA,-,5\n' \

@@ -205,11 +205,10 @@ def main():
             v = s.get(k, s.get("stats", {}).get(k))
             if v is None or abs(float(v) - float(t[k_ref])) > 1e-6 * max(1, abs(float(t[k_ref]))):
                 bad.append((t["symbol"], k, v, t[k_ref]))
-        for k in ("bid", "ask"):
+        for k in ("bid", "ask"):  # none yet: null in both
             v = (s.get(k) or {}).get("price")
-            k_ref = k
-            if v is None or abs(float(v) - float(t[k_ref])) > 1e-9:
-                bad.append((t["symbol"], k, v, t[k_ref]))
+            if (v is None) != (t[k] is None) or v is not None and abs(float(v) - float(t[k])) > 1e-9:
+                bad.append((t["symbol"], k, v, t[k]))
     check("kill9_books_and_vwaps_equal_replay", not bad, str(bad[:5]))
     check("journal_equals_the_file", open(jpath, "rb").read() == open(day, "rb").read(),
           f"journal {os.path.getsize(jpath)} bytes, file {os.path.getsize(day)}")
