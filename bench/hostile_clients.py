@@ -77,7 +77,7 @@ def good_client(port, symbols, seconds, q):
     """Open loop, one new-connection query every PERIOD, 2 s timeout: (ok, failures, latencies
     from the scheduled time, from the actual connect, lateness of the connect, all in ms, rt)."""
     rt = realtime()
-    ok, fail, lat, act, late = 0, 0, [], [], []
+    ok, fail, lat, act, late, worst = 0, 0, [], [], [], []
     t0 = time.perf_counter() + 0.01
     n = int(seconds / PERIOD)
     for i in range(n):
@@ -105,11 +105,12 @@ def good_client(port, symbols, seconds, q):
                 ok += 1
                 lat.append((te - due) * 1e3)
                 act.append((te - ts) * 1e3)
+                worst.append(((te - ts) * 1e3, due - t0))
             else:
                 fail += 1
         except OSError:
             fail += 1
-    q.put((ok, fail, lat, act, late, rt))
+    q.put((ok, fail, lat, act, late, rt, sorted(worst, reverse=True)[:12]))
 
 
 def soup(ptype, payload=b""):
@@ -251,7 +252,7 @@ def run(srv_http, srv_tcp, symbols, with_attack):
 
 
 def report(label, good, pub, att):
-    ok, fail, lat, act, late, rt = good
+    ok, fail, lat, act, late, rt, worst = good
     print(f"{label}: good client ({'SCHED_FIFO 2' if rt else 'fair class: real time refused'}) "
           f"{ok} of {ok + fail} queries answered 200 ({100.0 * ok / max(1, ok + fail):.2f}%); "
           f"from the scheduled time p50 {pct(lat, 50):.2f} ms, p99 {pct(lat, 99):.2f} ms, "
@@ -261,6 +262,8 @@ def report(label, good, pub, att):
           f"{pct(late, 99):.2f} ms, max {max(late) if late else float('nan'):.2f} ms; "
           f"publisher logged in {pub[0]} of {pub[0] + pub[1]} times, "
           f"p99 {pct(pub[2], 99):.2f} ms")
+    print("    slowest from the actual connect (ms @ s into the run): "
+          + ", ".join(f"{w:.1f} @ {t:.2f}" for w, t in worst))
     if att:
         opened, held = att
         names = (["slow HTTP"] if SLOW else []) + (["silent TCP"] if SILENT else [])
