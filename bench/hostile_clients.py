@@ -77,7 +77,7 @@ def good_client(port, symbols, seconds, q):
     """Open loop, one new-connection query every PERIOD, 2 s timeout: (ok, failures, latencies
     from the scheduled time, from the actual connect, lateness of the connect, all in ms, rt)."""
     rt = realtime()
-    ok, fail, lat, act, late, worst = 0, 0, [], [], [], []
+    ok, fail, lat, act, late, worst, first = 0, 0, [], [], [], [], []
     t0 = time.perf_counter() + 0.01
     n = int(seconds / PERIOD)
     for i in range(n):
@@ -93,11 +93,13 @@ def good_client(port, symbols, seconds, q):
             s.settimeout(2)
             s.sendall(f"GET /v1/symbols/{sym} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
                       .encode())
-            buf = b""
+            buf, tf = b"", None
             while True:
                 b = s.recv(65536)
                 if not b:
                     break
+                if tf is None:
+                    tf = time.perf_counter()
                 buf += b
             s.close()
             te = time.perf_counter()
@@ -105,12 +107,13 @@ def good_client(port, symbols, seconds, q):
                 ok += 1
                 lat.append((te - due) * 1e3)
                 act.append((te - ts) * 1e3)
+                first.append(((tf or te) - ts) * 1e3)
                 worst.append(((te - ts) * 1e3, due - t0))
             else:
                 fail += 1
         except OSError:
             fail += 1
-    q.put((ok, fail, lat, act, late, rt, sorted(worst, reverse=True)[:12]))
+    q.put((ok, fail, lat, act, late, rt, sorted(worst, reverse=True)[:12], first))
 
 
 def soup(ptype, payload=b""):
@@ -252,13 +255,14 @@ def run(srv_http, srv_tcp, symbols, with_attack):
 
 
 def report(label, good, pub, att):
-    ok, fail, lat, act, late, rt, worst = good
+    ok, fail, lat, act, late, rt, worst, first = good
     print(f"{label}: good client ({'SCHED_FIFO 2' if rt else 'fair class: real time refused'}) "
           f"{ok} of {ok + fail} queries answered 200 ({100.0 * ok / max(1, ok + fail):.2f}%); "
           f"from the scheduled time p50 {pct(lat, 50):.2f} ms, p99 {pct(lat, 99):.2f} ms, "
           f"max {max(lat) if lat else float('nan'):.2f} ms; from the actual connect p50 "
           f"{pct(act, 50):.2f}, p99 {pct(act, 99):.2f}, "
-          f"max {max(act) if act else float('nan'):.2f} ms; client lateness p99 "
+          f"max {max(act) if act else float('nan'):.2f} ms (to the answer's first byte p99 "
+          f"{pct(first, 99):.2f}); client lateness p99 "
           f"{pct(late, 99):.2f} ms, max {max(late) if late else float('nan'):.2f} ms; "
           f"publisher logged in {pub[0]} of {pub[0] + pub[1]} times, "
           f"p99 {pct(pub[2], 99):.2f} ms")
