@@ -19,8 +19,9 @@ CAP_SYS_NICE; printed), so that the bad clients' process, which shares the 2 cor
 them late; the bad clients run in the fair class. Query i is due at t0 + 20 ms * i and its
 latency runs from that scheduled time to the last byte of the answer (no coordinated omission: a
 stall delays every query behind it and counts in each); printed beside it: the latency from the
-actual connect (the server's part plus the loopback), and the client's own lateness (actual
-connect - scheduled time). Prints the good client's success rate and latencies (p50, p99, max)
+actual connect (the server's part plus the loopback; beside it, to the answer's first byte, so a
+slow close would show), the client's own lateness (actual connect - scheduled time), and the
+slowest queries with their time into the run (an ingest burst bunches them at the start). Prints the good client's success rate and latencies (p50, p99, max)
 and the publisher's logins, with the bad clients' counts actually held open (sampled), and
 the same figures with no bad client first, as the baseline. Python standard library only;
 raises RLIMIT_NOFILE for its sockets.
