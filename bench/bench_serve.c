@@ -15,7 +15,16 @@
  * (it stands for a client on another machine; granted when run as root or with CAP_SYS_NICE,
  * printed): request i is due at t0 + i ms
  * and its latency runs from that scheduled time to the last byte of its answer, so a stall delays
- * every request behind it and shows in the percentiles (no coordinated omission); and a sampler
+ * every request behind it and shows in the percentiles (no coordinated omission). The generator's
+ * own lateness is measured apart, not taken out silently: its timed waits end at absolute times
+ * (a timerfd, TFD_TIMER_ABSTIME, 1 ns timer slack), and each request's send delay is split into
+ * the wait for a free connection (the answers before it still due: the server's) and the load
+ * thread's own lateness after that (the generator's); printed beside the latency from the
+ * scheduled time is the same less the generator's part. TICKCORE_BENCH_SERVE_SPIN_US=N ends each
+ * wait N us early and spins to the due time; off by default: on this machine (Linux 6.18 guest,
+ * load 16) a 50 us spin at SCHED_FIFO 2 brought stalls of 40-100 ms, the fair class's deadline
+ * server taking both cores back from the real-time threads, the server's HTTP thread included
+ * (p99 from the scheduled send 71 ms in 3 of 3 runs, 1.9 ms without the spin); and a sampler
  * reads the server's RSS from /proc/PID/statm every 100 ms. Printed per run: the ingest rate
  * (messages taken from the first one to next_sequence = messages + 1, seen by polling /healthz
  * every 1 ms until the first message and every 10 ms after; beside it the feed's own figure), the
@@ -64,6 +73,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -265,6 +275,7 @@ typedef struct hconn {
     bool resent;     /* the request in flight was sent again on a new connection */
     uint64_t idx;    /* the request in flight (load thread) */
     uint64_t t_sent; /* when it was sent */
+    uint64_t gen_late; /* of it: the load thread's own lateness (send - when it could go) */
 } hconn_t;
 
 static int tcp_connect(uint16_t port)
@@ -475,6 +486,13 @@ typedef struct load {
     histo_t late;    /* every request: actual send - scheduled time (client side or no free
                         connection) */
     histo_t wake;    /* the load thread's own lateness: waking from a timed wait - its end */
+    histo_t gen;     /* every request: the load thread's own part of the send delay (actual
+                        send - the later of its scheduled time and a connection being free) */
+    histo_t pool;    /* every request: waiting for a free connection (answers still due: the
+                        server's part of the send delay) */
+    histo_t excl;    /* 200 answers: latency from the scheduled time less the load thread's
+                        own lateness (the pool wait stays in: it is the server's) */
+    uint64_t spin_ns; /* a timed wait ends this long before the due time; the rest is spun */
     uint64_t sent, done, ok, warmup, other, unsent, max_backlog, over_1ms;
     uint64_t reopened, resent; /* idle connections the server closed: opened again; requests
                                   sent again after such a close raced them */
@@ -515,6 +533,7 @@ static void on_answer(load_t *L, hconn_t *c, int status, uint64_t t)
         histo_record(&L->all, lat);
         histo_record(&L->kind[k], lat);
         histo_record(&L->service, t > c->t_sent ? t - c->t_sent : 0);
+        histo_record(&L->excl, lat > c->gen_late ? lat - c->gen_late : 0);
         uint64_t from = atomic_load(&L->ingest_from), to = atomic_load(&L->ingest_to);
         if (from && sched >= from && (!to || sched <= to))
             histo_record(&L->ingest, lat);
@@ -573,8 +592,18 @@ static void *load_main(void *arg)
      * measured and printed below as the load thread's own lateness. */
     struct sched_param sp = {.sched_priority = sched_get_priority_min(SCHED_FIFO) + 1};
     L->rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    /* Timed waits end at an absolute time (a timerfd in the poll set, TFD_TIMER_ABSTIME), so the
+     * time between computing a wait and starting it is not added to it; a wait for a send ends
+     * spin_ns early and the rest is spun on the clock, so the wake-up's own lateness (timer
+     * expiry, the switch) is paid before the due time, not after it. */
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (tfd < 0) {
+        load_fail(L, "timerfd_create: %s", strerror(errno));
+        return NULL;
+    }
     uint64_t next = 0, limit = UINT64_MAX, drain_end = 0;
-    struct pollfd pfd[NCONN];
+    uint64_t free_since = L->t0; /* since when a connection has been free; 0: none is */
+    struct pollfd pfd[NCONN + 1];
     int who[NCONN];
     for (;;) {
         uint64_t now = clock_mono_ns();
@@ -602,6 +631,7 @@ static void *load_main(void *arg)
                 break;
             }
             unsigned r = (unsigned)(next % NREQ);
+            uint64_t t_go = clock_mono_ns(); /* the send starts: the generator's part ends */
             if (send_all(c->fd, L->req[r], L->req_len[r]) < 0) {
                 load_fail(L, "send: %s", strerror(errno));
                 break;
@@ -611,6 +641,17 @@ static void *load_main(void *arg)
             c->t_sent = clock_mono_ns();
             uint64_t sched = L->t0 + next * PERIOD_NS;
             histo_record(&L->late, c->t_sent > sched ? c->t_sent - sched : 0);
+            /* the send delay in two: waiting for a connection (the answers before it) and then
+             * the load thread's own lateness */
+            uint64_t ready = free_since > sched ? free_since : sched;
+            c->gen_late = t_go > ready ? t_go - ready : 0;
+            histo_record(&L->gen, c->gen_late);
+            histo_record(&L->pool, ready - sched);
+            bool any_free = false;
+            for (int k = 0; k < NCONN; k++)
+                any_free |= !L->c[k].busy;
+            if (!any_free)
+                free_since = 0;
             c->idx = next++;
             c->len = 0;
             L->sent++;
@@ -632,24 +673,40 @@ static void *load_main(void *arg)
                       (double)DRAIN_NS * 1e-9);
             break;
         }
-        /* sleep until the next request is due (if a connection is free for it) or an answer */
-        uint64_t wait = 2000000;
+        /* wait until the next request is due (if a connection is free for it) or an answer */
+        uint64_t wake_at = now + 2000000, due_at = 0;
         if (next < limit && n < NCONN) {
-            uint64_t at = L->t0 + next * PERIOD_NS;
-            wait = at > now ? at - now : 0;
-            if (wait > 2000000)
-                wait = 2000000;
+            due_at = L->t0 + next * PERIOD_NS;
+            uint64_t w = due_at > L->spin_ns ? due_at - L->spin_ns : 0;
+            if (w < wake_at)
+                wake_at = w;
+            else
+                due_at = 0;
         }
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
-        uint64_t wake_at = clock_mono_ns() + wait;
-        int pr = ppoll(pfd, (nfds_t)n, &ts, NULL);
+        if (due_at && wake_at <= now) { /* within spin_ns of the due time: spin to it */
+            while (clock_mono_ns() < due_at)
+                ;
+            continue;
+        }
+        struct itimerspec its = {.it_value = {.tv_sec = (time_t)(wake_at / 1000000000ull),
+                                              .tv_nsec = (long)(wake_at % 1000000000ull)}};
+        if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+            load_fail(L, "timerfd_settime: %s", strerror(errno));
+            break;
+        }
+        pfd[n] = (struct pollfd){.fd = tfd, .events = POLLIN};
+        int pr = ppoll(pfd, (nfds_t)n + 1, NULL, NULL);
         uint64_t t = clock_mono_ns();
         if (pr < 0 && errno != EINTR) {
             load_fail(L, "ppoll: %s", strerror(errno));
             break;
         }
-        if (pr == 0 && wait)
+        if (pr > 0 && pfd[n].revents) {
+            uint64_t ticks;
+            if (read(tfd, &ticks, sizeof ticks) < 0) { /* consumed; EAGAIN if already read */
+            }
             histo_record(&L->wake, t > wake_at ? t - wake_at : 0);
+        }
         if (pr <= 0)
             continue;
         for (int j = 0; j < n; j++) {
@@ -699,6 +756,8 @@ static void *load_main(void *arg)
             }
             on_answer(L, c, status, t);
             c->busy = false;
+            if (free_since == 0)
+                free_since = t;
             if (cl) {
                 close(c->fd);
                 c->fd = -1;
@@ -707,6 +766,7 @@ static void *load_main(void *arg)
         if (L->fatal)
             break;
     }
+    close(tfd);
     uint64_t end_due = limit != UINT64_MAX ? limit : next;
     L->unsent = end_due > next ? end_due - next : 0;
     for (int i = 0; i < NCONN; i++)
@@ -726,6 +786,9 @@ static void load_start(load_t *L, uint16_t port)
     memset(&L->service, 0, sizeof L->service);
     memset(&L->late, 0, sizeof L->late);
     memset(&L->wake, 0, sizeof L->wake);
+    memset(&L->gen, 0, sizeof L->gen);
+    memset(&L->pool, 0, sizeof L->pool);
+    memset(&L->excl, 0, sizeof L->excl);
     L->sent = L->done = L->ok = L->warmup = L->other = L->unsent = L->max_backlog = 0;
     L->over_1ms = L->other_max = 0;
     L->reopened = L->resent = 0;
@@ -816,6 +879,8 @@ typedef struct run {
     double p50_ms, p99_ms, p999_ms, lost, gaps;
     double service_p99_ms, service_p999_ms; /* from the actual send: the server's part */
     double demotions;                       /* tickcore_http_boost_demotions_total */
+    double gen_p99_ms;                      /* the load thread's own lateness, every request */
+    double excl_p99_ms, excl_p999_ms;       /* from the scheduled time less that lateness */
     int boost;                              /* http.boost asked for: 1, 0, -1 default */
     bool realtime;                          /* its HTTP thread at SCHED_FIFO at the end */
     bool incomplete;                        /* next_sequence never reached messages + 1 */
@@ -1152,6 +1217,18 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
            "): p50 %.3f ms, p99 %.3f ms, max %.3f ms (CPU contention on the client side)\n",
            L->wake.n, (double)histo_quantile(&L->wake, 0.5) * 1e-6,
            (double)histo_quantile(&L->wake, 0.99) * 1e-6, (double)L->wake.max * 1e-6);
+    printf("  the send delay in two (all requests): the load thread's own lateness p50 %.3f ms, "
+           "p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (the generator; timed waits end %.0f us "
+           "early, spun to the due time); waiting for a free connection, the answers before "
+           "it still due, p99 %.3f ms, max %.3f ms (the server's)\n",
+           (double)histo_quantile(&L->gen, 0.5) * 1e-6, (double)histo_quantile(&L->gen, 0.99) * 1e-6,
+           (double)histo_quantile(&L->gen, 0.999) * 1e-6, (double)L->gen.max * 1e-6,
+           (double)L->spin_ns * 1e-3, (double)histo_quantile(&L->pool, 0.99) * 1e-6,
+           (double)L->pool.max * 1e-6);
+    print_lat("200, less the load thread's", &L->excl);
+    R->gen_p99_ms = L->gen.n ? (double)histo_quantile(&L->gen, 0.99) * 1e-6 : 0;
+    R->excl_p99_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.99) * 1e-6 : 0;
+    R->excl_p999_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.999) * 1e-6 : 0;
     R->p50_ms = L->all.n ? (double)histo_quantile(&L->all, 0.5) * 1e-6 : 0;
     R->p99_ms = L->all.n ? (double)histo_quantile(&L->all, 0.99) * 1e-6 : 0;
     R->service_p99_ms = L->service.n ? (double)histo_quantile(&L->service, 0.99) * 1e-6 : 0;
@@ -1408,6 +1485,10 @@ int main(void)
     if (nsyms == 0)
         die("%s has no stock directory (R) messages", g_day);
     build_requests(L, syms, nsyms);
+    /* TICKCORE_BENCH_SERVE_SPIN_US: how long before a send's due time its timed wait ends and
+     * the load thread spins (default 50 us, 5% of a core at 1,000 requests/s; 0: no spin) */
+    const char *spin = getenv("TICKCORE_BENCH_SERVE_SPIN_US");
+    L->spin_ns = spin && *spin ? strtoull(spin, NULL, 10) * 1000ull : 0;
     printf("bench_serve: %s; day: %" PRIu64 " ITCH messages, %u symbols, generated in %.2f s\n",
            g_bin, g_messages, nsyms, tg);
     printf("query mix (each second, in order): 50%% %s, 20%% %s, 10%% each %s, %s, %s\n",
@@ -1421,11 +1502,12 @@ int main(void)
     printf("\nsummary (server side, messages taken per second; ratios to %s; query latency from "
            "the scheduled send, p99 also from the actual send):\n",
            runs[0].name);
-    printf("  %-10s %-6s %8s %6s %6s %9s %8s %8s %9s %10s %10s %5s %8s\n", "run", "rate", "M msg/s",
-           "ratio", "gaps", "lost msgs", "p50 ms", "p99 ms", "p99.9 ms", "sent p99", "sent p99.9",
-           "boost", "demoted");
+    printf("  %-10s %-6s %8s %6s %6s %9s %8s %8s %9s %10s %10s %5s %8s %8s %9s %10s\n", "run",
+           "rate", "M msg/s", "ratio", "gaps", "lost msgs", "p50 ms", "p99 ms", "p99.9 ms",
+           "sent p99", "sent p99.9", "boost", "demoted", "gen p99", "excl p99", "excl p99.9");
     for (size_t i = 0; i < nruns; i++)
-        printf("  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f %10.3f %5s %8.0f%s\n",
+        printf("  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f %10.3f %5s %8.0f %8.3f "
+               "%9.3f %10.3f%s\n",
                runs[i].name, runs[i].rate, runs[i].ingest_rate / 1e6,
                runs[i].ingest_rate / runs[0].ingest_rate, runs[i].gaps, runs[i].lost,
                runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms, runs[i].service_p99_ms,
@@ -1434,7 +1516,8 @@ int main(void)
                : runs[i].boost == 0 ? "off"
                : runs[i].realtime   ? "dflt+"
                                     : "dflt-",
-               runs[i].demotions, runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
+               runs[i].demotions, runs[i].gen_p99_ms, runs[i].excl_p99_ms, runs[i].excl_p999_ms,
+               runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
     if (g_failed)
         printf("ERRORS above\n");
     clean_dir(g_failed != 0);
