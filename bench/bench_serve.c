@@ -20,7 +20,12 @@
  * (a timerfd, TFD_TIMER_ABSTIME, 1 ns timer slack), and each request's send delay is split into
  * the wait for a free connection (the answers before it still due: the server's) and the load
  * thread's own lateness after that (the generator's); printed beside the latency from the
- * scheduled time is the same less the generator's part. TICKCORE_BENCH_SERVE_SPIN_US=N ends each
+ * scheduled time is the same less the generator's part. Each connection has SO_TIMESTAMPNS, so the
+ * kernel's receive time of an answer is known apart from when the load thread read it: printed
+ * are send -> kernel receive (the server and the loopback), kernel receive -> read (the client),
+ * and the server's part from the scheduled time (to the kernel receive, less the generator's
+ * lateness in sending; a connection counts as free from its answer's receive time).
+ * TICKCORE_BENCH_SERVE_SPIN_US=N ends each
  * wait N us early and spins to the due time; off by default: on this machine (Linux 6.18 guest,
  * load 16) a 50 us spin at SCHED_FIFO 2 brought stalls of 40-100 ms, the fair class's deadline
  * server taking both cores back from the real-time threads, the server's HTTP thread included
@@ -276,6 +281,7 @@ typedef struct hconn {
     uint64_t idx;    /* the request in flight (load thread) */
     uint64_t t_sent; /* when it was sent */
     uint64_t gen_late; /* of it: the load thread's own lateness (send - when it could go) */
+    uint64_t t_arrive; /* the kernel's receive time of the answer's last bytes (load thread) */
 } hconn_t;
 
 static int tcp_connect(uint16_t port)
@@ -285,6 +291,8 @@ static int tcp_connect(uint16_t port)
         return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* the kernel's receive time of what each read returns (recv_ts) */
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     struct sockaddr_in a = {
         .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -490,8 +498,11 @@ typedef struct load {
                         send - the later of its scheduled time and a connection being free) */
     histo_t pool;    /* every request: waiting for a free connection (answers still due: the
                         server's part of the send delay) */
-    histo_t excl;    /* 200 answers: latency from the scheduled time less the load thread's
-                        own lateness (the pool wait stays in: it is the server's) */
+    histo_t excl;    /* 200 answers: from the scheduled time to the kernel's receive time of
+                        the answer, less the load thread's lateness in sending it (the pool
+                        wait stays in: it is the server's) */
+    histo_t arrive;  /* 200 answers: actual send -> the kernel's receive time of the answer */
+    histo_t readlate; /* 200 answers: the kernel's receive time -> the load thread read it */
     uint64_t spin_ns; /* a timed wait ends this long before the due time; the rest is spun */
     uint64_t sent, done, ok, warmup, other, unsent, max_backlog, over_1ms;
     uint64_t reopened, resent; /* idle connections the server closed: opened again; requests
@@ -533,7 +544,11 @@ static void on_answer(load_t *L, hconn_t *c, int status, uint64_t t)
         histo_record(&L->all, lat);
         histo_record(&L->kind[k], lat);
         histo_record(&L->service, t > c->t_sent ? t - c->t_sent : 0);
-        histo_record(&L->excl, lat > c->gen_late ? lat - c->gen_late : 0);
+        uint64_t ta = c->t_arrive && c->t_arrive <= t ? c->t_arrive : t;
+        uint64_t srv = ta > sched ? ta - sched : 0;
+        histo_record(&L->excl, srv > c->gen_late ? srv - c->gen_late : 0);
+        histo_record(&L->arrive, ta > c->t_sent ? ta - c->t_sent : 0);
+        histo_record(&L->readlate, t - ta);
         uint64_t from = atomic_load(&L->ingest_from), to = atomic_load(&L->ingest_to);
         if (from && sched >= from && (!to || sched <= to))
             histo_record(&L->ingest, lat);
@@ -577,6 +592,32 @@ static bool conn_closed(int fd)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLIN));
+}
+
+/* recv(2) that also gives the kernel's receive time of the last bytes read (SO_TIMESTAMPNS, set
+ * by tcp_connect; CLOCK_REALTIME, turned into the monotonic clock here) in *at, or leaves *at. */
+static ssize_t recv_ts(int fd, char *buf, size_t n, uint64_t *at)
+{
+    union {
+        char b[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = n};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                       .msg_controllen = sizeof ctl.b};
+    ssize_t r = recvmsg(fd, &m, MSG_DONTWAIT);
+    if (r <= 0)
+        return r;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+            uint64_t wall = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+            uint64_t mono = clock_mono_ns(), now = clock_wall_ns();
+            uint64_t ago = now > wall ? now - wall : 0;
+            *at = mono > ago ? mono - ago : 0;
+        }
+    return r;
 }
 
 static void *load_main(void *arg)
@@ -654,6 +695,7 @@ static void *load_main(void *arg)
                 free_since = 0;
             c->idx = next++;
             c->len = 0;
+            c->t_arrive = 0;
             L->sent++;
         }
         if (due - next > L->max_backlog && due > next)
@@ -713,7 +755,7 @@ static void *load_main(void *arg)
             if (!pfd[j].revents)
                 continue;
             hconn_t *c = &L->c[who[j]];
-            ssize_t r = recv(c->fd, c->buf + c->len, RECV_CAP - 1 - c->len, MSG_DONTWAIT);
+            ssize_t r = recv_ts(c->fd, c->buf + c->len, RECV_CAP - 1 - c->len, &c->t_arrive);
             if (r < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
             if (r == 0 && c->len == 0 && !c->resent) {
@@ -756,8 +798,8 @@ static void *load_main(void *arg)
             }
             on_answer(L, c, status, t);
             c->busy = false;
-            if (free_since == 0)
-                free_since = t;
+            if (free_since == 0) /* free since the answer arrived, read or not */
+                free_since = c->t_arrive && c->t_arrive <= t ? c->t_arrive : t;
             if (cl) {
                 close(c->fd);
                 c->fd = -1;
@@ -789,6 +831,8 @@ static void load_start(load_t *L, uint16_t port)
     memset(&L->gen, 0, sizeof L->gen);
     memset(&L->pool, 0, sizeof L->pool);
     memset(&L->excl, 0, sizeof L->excl);
+    memset(&L->arrive, 0, sizeof L->arrive);
+    memset(&L->readlate, 0, sizeof L->readlate);
     L->sent = L->done = L->ok = L->warmup = L->other = L->unsent = L->max_backlog = 0;
     L->over_1ms = L->other_max = 0;
     L->reopened = L->resent = 0;
@@ -1225,7 +1269,12 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
            (double)histo_quantile(&L->gen, 0.999) * 1e-6, (double)L->gen.max * 1e-6,
            (double)L->spin_ns * 1e-3, (double)histo_quantile(&L->pool, 0.99) * 1e-6,
            (double)L->pool.max * 1e-6);
-    print_lat("200, less the load thread's", &L->excl);
+    print_lat("200, send -> kernel receive", &L->arrive);
+    print_lat("200, kernel receive -> read", &L->readlate);
+    print_lat("200, server's part from sched", &L->excl);
+    printf("  (the server's part from the scheduled time: to the kernel's receive time of the answer "
+           "(SO_TIMESTAMPNS), less the load thread's lateness in sending; a connection is free "
+           "from its answer's receive time)\n");
     R->gen_p99_ms = L->gen.n ? (double)histo_quantile(&L->gen, 0.99) * 1e-6 : 0;
     R->excl_p99_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.99) * 1e-6 : 0;
     R->excl_p999_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.999) * 1e-6 : 0;
