@@ -282,6 +282,7 @@ typedef struct hconn {
     uint64_t t_sent; /* when it was sent */
     uint64_t gen_late; /* of it: the load thread's own lateness (send - when it could go) */
     uint64_t t_arrive; /* the kernel's receive time of the answer's last bytes (load thread) */
+    bool backlog;      /* sent while the load thread was catching up after its own stall */
 } hconn_t;
 
 static int tcp_connect(uint16_t port)
@@ -504,6 +505,9 @@ typedef struct load {
     histo_t arrive;  /* 200 answers: actual send -> the kernel's receive time of the answer */
     histo_t readlate; /* 200 answers: the kernel's receive time -> the load thread read it */
     uint64_t spin_ns; /* a timed wait ends this long before the due time; the rest is spun */
+    bool behind;      /* the load thread was late by more than a period: until it catches up,
+                         the wait for a connection is its own backlog, not the server's */
+    uint64_t backlog_n; /* 200 answers to such requests: not in excl */
     uint64_t sent, done, ok, warmup, other, unsent, max_backlog, over_1ms;
     uint64_t reopened, resent; /* idle connections the server closed: opened again; requests
                                   sent again after such a close raced them */
@@ -546,7 +550,10 @@ static void on_answer(load_t *L, hconn_t *c, int status, uint64_t t)
         histo_record(&L->service, t > c->t_sent ? t - c->t_sent : 0);
         uint64_t ta = c->t_arrive && c->t_arrive <= t ? c->t_arrive : t;
         uint64_t srv = ta > sched ? ta - sched : 0;
-        histo_record(&L->excl, srv > c->gen_late ? srv - c->gen_late : 0);
+        if (c->backlog)
+            L->backlog_n++;
+        else
+            histo_record(&L->excl, srv > c->gen_late ? srv - c->gen_late : 0);
         histo_record(&L->arrive, ta > c->t_sent ? ta - c->t_sent : 0);
         histo_record(&L->readlate, t - ta);
         uint64_t from = atomic_load(&L->ingest_from), to = atomic_load(&L->ingest_to);
@@ -655,6 +662,8 @@ static void *load_main(void *arg)
         }
         if (due > limit)
             due = limit;
+        if (next >= due)
+            L->behind = false; /* caught up */
         for (int i = 0; i < NCONN && next < due && !L->fatal; i++) {
             hconn_t *c = &L->c[i];
             if (c->busy)
@@ -687,6 +696,9 @@ static void *load_main(void *arg)
             uint64_t ready = free_since > sched ? free_since : sched;
             c->gen_late = t_go > ready ? t_go - ready : 0;
             histo_record(&L->gen, c->gen_late);
+            if (c->gen_late > PERIOD_NS)
+                L->behind = true;
+            c->backlog = L->behind;
             histo_record(&L->pool, ready - sched);
             bool any_free = false;
             for (int k = 0; k < NCONN; k++)
@@ -831,6 +843,8 @@ static void load_start(load_t *L, uint16_t port)
     memset(&L->gen, 0, sizeof L->gen);
     memset(&L->pool, 0, sizeof L->pool);
     memset(&L->excl, 0, sizeof L->excl);
+    L->behind = false;
+    L->backlog_n = 0;
     memset(&L->arrive, 0, sizeof L->arrive);
     memset(&L->readlate, 0, sizeof L->readlate);
     L->sent = L->done = L->ok = L->warmup = L->other = L->unsent = L->max_backlog = 0;
@@ -1274,7 +1288,10 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     print_lat("200, server's part from sched", &L->excl);
     printf("  (the server's part from the scheduled time: to the kernel's receive time of the answer "
            "(SO_TIMESTAMPNS), less the load thread's lateness in sending; a connection is free "
-           "from its answer's receive time)\n");
+           "from its answer's receive time; left out: %" PRIu64 " answers to requests sent while "
+           "the load thread caught up after being late by more than a period, whose wait for a "
+           "connection was its own backlog)\n",
+           L->backlog_n);
     R->gen_p99_ms = L->gen.n ? (double)histo_quantile(&L->gen, 0.99) * 1e-6 : 0;
     R->excl_p99_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.99) * 1e-6 : 0;
     R->excl_p999_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.999) * 1e-6 : 0;
