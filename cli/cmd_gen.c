@@ -22,7 +22,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tickcore gen [--messages N] [--symbols N] [--sectors K] [--seed S]\n"
             "                    [--out FILE] [--gzip] [--max-live N] [--step-ms MS]\n"
-            "                    [--no-truth] [--json] [--verbose] [--strict]\n"
+            "                    [--no-truth] [--latent] [--json] [--verbose] [--strict]\n"
             "Writes a synthetic NASDAQ TotalView-ITCH 5.0 day (BinaryFILE: 2-byte big-endian\n"
             "length + message) and FILE.truth.csv, the true correlation of its returns.\n"
             "  --messages N  total messages, system events and directory included (default\n"
@@ -37,6 +37,9 @@ static void usage(FILE *f)
             "  --max-live N  live orders per symbol the generator tracks (default 128)\n"
             "  --step-ms MS  factor time step (default: automatic, 1-10 s)\n"
             "  --no-truth    do not write FILE.truth.csv\n"
+            "  --latent      also write FILE.latent.csv: each symbol's latent log mid and the\n"
+            "                generator's quote at the minute ends (a diagnostic for\n"
+            "                bench/estimator_oracle.py; needs the truth matrix)\n"
             "  --json        one JSON object instead of the text summary\n"
             "  --verbose     add the memory report\n"
             "  --strict      exit 3 if anything allocated while generating or leaked\n"
@@ -53,6 +56,7 @@ enum {
     O_MAX_LIVE,
     O_STEP_MS,
     O_NO_TRUTH,
+    O_LATENT,
     O_JSON,
     O_VERBOSE,
     O_STRICT
@@ -68,6 +72,7 @@ static const args_opt_t OPTS[] = {
     {"max-live", true, O_MAX_LIVE, NULL},
     {"step-ms", true, O_STEP_MS, NULL},
     {"no-truth", false, O_NO_TRUTH, NULL},
+    {"latent", false, O_LATENT, NULL},
     {"json", false, O_JSON, NULL},
     {"verbose", false, O_VERBOSE, NULL},
     {"strict", false, O_STRICT, NULL},
@@ -125,6 +130,9 @@ static int on_opt(void *ctx, int id, const char *val)
         break;
     case O_NO_TRUTH:
         o->cfg.truth = false;
+        break;
+    case O_LATENT:
+        o->cfg.latent = true;
         break;
     case O_JSON:
         o->json = true;

@@ -120,6 +120,7 @@ struct gen {
     double *fmin;       /* [(nmin + 1) * (1 + nsec)] mcum, scum[0..nsec) at minute m */
     uint32_t fmin_done; /* minutes of fmin recorded */
     double *emin;       /* [nsym * (nmin + 1)] ecum of each symbol at minute m */
+    double *qmin;       /* latent file: [nsym * (nmin + 1)] log quote mid at minute m */
     rng_t bridge;       /* draws of the latent path between a symbol's touches (own stream: the
                            data bytes do not depend on the floor) */
 };
@@ -684,8 +685,11 @@ static HINT_COLD void fill_minutes(gen_t *g, gsym_t *s, uint32_t sa, double ea, 
                                    double eb, bool forward)
 {
     double *e = g->emin + (size_t)(s - g->sym) * (g->nmin + 1);
+    double *q = g->qmin ? g->qmin + (size_t)(s - g->sym) * (g->nmin + 1) : NULL;
     double cs = sa, ce = ea;
     while (s->min_done <= g->nmin && g->mstep[s->min_done] <= sb) {
+        if (q) /* the quote has not moved since the last touch (sa): it stands at minute ends */
+            q[s->min_done] = log(((double)s->bid + (double)s->ask) * (0.5 / EV_PRICE_SCALE));
         double t = g->mstep[s->min_done], v;
         if (t <= cs)
             v = ce;
@@ -1216,6 +1220,7 @@ void gen_destroy(gen_t *g)
     mem_free(MEM_TAG_INGEST, g->mstep, sizeof(uint32_t) * (g->nmin + 2));
     mem_free(MEM_TAG_INGEST, g->fmin, sizeof(double) * (g->nmin + 1) * (1 + g->nsec));
     mem_free(MEM_TAG_INGEST, g->emin, sizeof(double) * (g->nmin + 1) * g->nsym);
+    mem_free(MEM_TAG_INGEST, g->qmin, sizeof(double) * (g->nmin + 1) * g->nsym);
     mem_free(MEM_TAG_INGEST, g, sizeof *g);
 }
 
@@ -1273,10 +1278,12 @@ int gen_create(gen_t **out, const gen_cfg_t *cfg, char *err, size_t errlen)
         g->mstep = mem_alloc(MEM_TAG_INGEST, sizeof(uint32_t) * (g->nmin + 2));
         g->fmin = mem_zalloc(MEM_TAG_INGEST, sizeof(double) * (g->nmin + 1) * (1 + g->nsec));
         g->emin = mem_zalloc(MEM_TAG_INGEST, sizeof(double) * (g->nmin + 1) * g->nsym);
+        if (cfg->latent)
+            g->qmin = mem_zalloc(MEM_TAG_INGEST, sizeof(double) * (g->nmin + 1) * g->nsym);
     }
     if (!g->sym || !g->info || !g->orders || !g->scum || !g->symtab || !g->buf || !seen || !w ||
         (g->zcap && (!g->z || !g->lvlbuf || !g->zbuf)) ||
-        (g->floor_on && (!g->mstep || !g->fmin || !g->emin))) {
+        (g->floor_on && (!g->mstep || !g->fmin || !g->emin || (cfg->latent && !g->qmin)))) {
         err_set(err, errlen, "out of memory (%u symbols x %u live orders)", g->nsym, g->cap);
         rc = -ENOMEM;
         goto out;
@@ -1343,6 +1350,44 @@ out:
     return 0;
 }
 
+/* FILE.latent.csv (gen.h): rows of g->emin, which hold the latent log mid (less the open's) at
+ * the minute ends, and of g->qmin. 0 or -errno (a message in g->st->error). */
+static int write_latent(gen_t *g)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s.latent.csv", g->cfg.out);
+    int rc = open_out(path, &g->truth_fd, g->st->error, sizeof g->st->error);
+    uint32_t W = g->nmin + 1;
+    g->pos = 0;
+    if (!rc)
+        rc = truth_put(g,
+                       "# tickcore gen latent path for %s: log mid in dollars at minute ends "
+                       "0..%u (latent: the floor's path; quote: the generator's quote)\n",
+                       g->cfg.out, g->nmin);
+    for (uint32_t i = 0; !rc && i < g->nsym; i++) {
+        const gsym_t *s = &g->sym[i];
+        double base = s->logp0 - log((double)EV_PRICE_SCALE);
+        for (int kind = 0; !rc && kind < 2; kind++) {
+            const double *x = (kind ? g->qmin : g->emin) + (size_t)i * W;
+            rc = truth_put(g, "%s,%s", g->info[i].name, kind ? "quote" : "latent");
+            for (uint32_t m = 0; !rc && m < W; m++)
+                rc = truth_put(g, ",%.17g", kind ? x[m] : base + x[m]);
+            if (!rc)
+                rc = truth_put(g, "\n");
+        }
+    }
+    if (!rc)
+        rc = fdio_write_all(g->truth_fd, g->buf, g->pos, NULL);
+    g->pos = 0;
+    if (rc && !g->st->error[0])
+        snprintf(g->st->error, sizeof g->st->error, "cannot write %.120s: %s", path, strerror(-rc));
+    if (g->truth_fd >= 0) {
+        close(g->truth_fd);
+        g->truth_fd = -1;
+    }
+    return rc;
+}
+
 /* The latent path to the close (the steps no message reached, the minutes after each symbol's
  * last touch), then the sample correlation of the latent one-minute returns: the statistics in
  * g->st and the matrix in FILE.floor.csv (the truth file's format). Uses the order buffer for
@@ -1363,6 +1408,13 @@ static void finish_floor(gen_t *g)
             const double *f = g->fmin + (size_t)m * (1 + g->nsec);
             e[m] = s->b * f[0] + s->gm * f[1 + s->sector] + s->sg * e[m];
         }
+    }
+    if (g->qmin && write_latent(g) != 0) {
+        g->werr = -EIO;
+        return;
+    }
+    for (uint32_t i = 0; i < g->nsym; i++) {
+        double *e = g->emin + (size_t)i * W;
         double mean = 0, ss = 0;
         for (uint32_t m = 0; m < T; m++) {
             e[m] = e[m + 1] - e[m];

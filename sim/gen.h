@@ -55,6 +55,13 @@
  * random walk after its last touch), drawn from a stream of its own: the data file is the same
  * bytes with or without the floor.
  *
+ * The latent file, FILE.latent.csv (gen_cfg_t.latent, with the floor; a diagnostic for the
+ * estimators' oracle, bench/estimator_oracle.py): for each symbol two rows, `SYM,latent,x0..x390`
+ * (the latent log mid of the floor, in log dollars, at the end of minute m = 0..390 of the session)
+ * and `SYM,quote,q0..q390` (the log of the generator's own quote mid, (bid + ask) / 2 in dollars,
+ * standing at those minute ends: the latent price at the symbol's last touch, rounded to the tick,
+ * before any book). 17 significant digits. The data bytes are the same with or without it.
+ *
  * Which is the truth: the truth file is the population correlation of the process simulated (the
  * loadings written are the ones the path uses; test_gen checks that over 96 independent days the
  * floor scatters around it with no shift beyond the small-sample bias of r, about
@@ -118,6 +125,7 @@ typedef struct gen_cfg {
     uint64_t seed;
     bool gzip;              /* gzip the data file (ISA-L, level 1) */
     bool truth;             /* write out + ".truth.csv" */
+    bool latent;            /* with the floor: also write out + ".latent.csv" (diagnostic) */
     uint32_t max_live;      /* live orders per symbol, 1..65536 */
     uint64_t step_ns;       /* factor step dt, 1 ms..session; 0: gen_auto_step() */
     double f_share;         /* share of adds sent as F (with an MPID), 0..1 */

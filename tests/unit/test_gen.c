@@ -88,6 +88,8 @@ static void remove_data(const char *path)
     unlink(t);
     snprintf(t, sizeof t, "%s.floor.csv", path);
     unlink(t);
+    snprintf(t, sizeof t, "%s.latent.csv", path);
+    unlink(t);
 }
 
 /* ---- the naive ITCH parser (TotalView-ITCH 5.0, section 1.3 and 4) ------------------------ */
@@ -1166,6 +1168,107 @@ static void test_gen_floor_file(void **state)
     remove_data(q);
 }
 
+/* The latent file (gen_cfg_t.latent): two rows per symbol in the truth's order, 391 minute ends
+ * each. Its latent rows are the floor's path: their one-minute returns' sample correlation,
+ * recomputed here, is the floor file's matrix. Its quote rows are a quote: a whole-cent bid plus
+ * half a cent, at minute 0 the tick below the open's latent price, and afterwards the latent price
+ * of a recent touch (the quote minus the latent price varies far less than a minute's return; a
+ * quote one minute off would vary as much). The data bytes are the same without it. */
+static void test_gen_latent_file(void **state)
+{
+    (void)state;
+    char p[256], q[256], tp[512], fp[512], lp[512];
+    path_in_tmp(p, sizeof p, "latent.itch");
+    path_in_tmp(q, sizeof q, "latent-off.itch");
+    gen_cfg_t cfg;
+    gen_stats_t st;
+    small_cfg(&cfg, p, 300000);
+    cfg.symbols = 12;
+    cfg.sectors = 3;
+    cfg.latent = true;
+    assert_int_equal(gen_run(&cfg, &st), 0);
+    uint32_t n = cfg.symbols, W = 391;
+    assert_int_equal(gen_truth_path(tp, sizeof tp, p), 0);
+    snprintf(fp, sizeof fp, "%s.floor.csv", p);
+    snprintf(lp, sizeof lp, "%s.latent.csv", p);
+    truth_t t, f;
+    truth_parse(tp, n, &t);
+    truth_parse(fp, n, &f);
+    double *x = mem_alloc(MEM_TAG_TEST, 2 * (size_t)n * W * sizeof(double)); /* latent, quote */
+    assert_non_null(x);
+    blob_t b = read_file(lp);
+    char *save = NULL;
+    uint32_t row = 0;
+    for (char *line = strtok_r((char *)b.p, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        char *fs = NULL;
+        assert_true(row < 2 * n);
+        assert_string_equal(strtok_r(line, ",", &fs), t.name[row / 2]);
+        assert_string_equal(strtok_r(NULL, ",", &fs), row % 2 ? "quote" : "latent");
+        for (uint32_t m = 0; m < W; m++) {
+            char *v = strtok_r(NULL, ",", &fs);
+            assert_non_null(v);
+            x[(size_t)row * W + m] = strtod(v, NULL);
+        }
+        assert_null(strtok_r(NULL, ",", &fs));
+        row++;
+    }
+    assert_int_equal(row, 2 * n);
+    free_blob(&b);
+    double ratio = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const double *a = x + (size_t)2 * i * W, *qa = a + W;
+        for (uint32_t j = i + 1; j < n; j++) {
+            const double *c = x + (size_t)2 * j * W;
+            double ma = (a[390] - a[0]) / 390, mc = (c[390] - c[0]) / 390, sab = 0, saa = 0,
+                   scc = 0;
+            for (uint32_t m = 0; m < 390; m++) {
+                double ra = a[m + 1] - a[m] - ma, rc = c[m + 1] - c[m] - mc;
+                sab += ra * rc;
+                saa += ra * ra;
+                scc += rc * rc;
+            }
+            assert_true(fabs(sab / sqrt(saa * scc) - f.corr[(size_t)i * n + j]) < 1e-9);
+        }
+        double p0 = exp(a[0]), bid0 = exp(qa[0]) - 0.005;
+        assert_true(bid0 <= p0 + 1e-6 && p0 < bid0 + 0.01 + 1e-6);
+        double mu = 0, vu = 0, vr = 0, mr = (a[390] - a[0]) / 390;
+        for (uint32_t m = 0; m < W; m++) {
+            double cents = (exp(qa[m]) - 0.005) * 100;
+            assert_true(fabs(cents - round(cents)) < 1e-6);
+            mu += qa[m] - a[m];
+        }
+        mu /= W;
+        for (uint32_t m = 0; m < W; m++) {
+            vu += (qa[m] - a[m] - mu) * (qa[m] - a[m] - mu);
+            if (m < 390)
+                vr += (a[m + 1] - a[m] - mr) * (a[m + 1] - a[m] - mr);
+        }
+        ratio += vu / W / (vr / 390) / n;
+    }
+    print_message("latent: var(quote - latent) / var(one-minute return), mean over symbols %.4f\n",
+                  ratio);
+    assert_true(ratio > 0 && ratio < 0.5);
+    mem_free(MEM_TAG_TEST, x, 2 * (size_t)n * W * sizeof(double));
+    truth_fini(&t);
+    truth_fini(&f);
+    cfg.out = q;
+    cfg.latent = false;
+    gen_stats_t st2;
+    assert_int_equal(gen_run(&cfg, &st2), 0);
+    blob_t da = read_file(p), db = read_file(q);
+    assert_int_equal(da.n, db.n);
+    assert_memory_equal(da.p, db.p, da.n);
+    free_blob(&da);
+    free_blob(&db);
+    snprintf(lp, sizeof lp, "%s.latent.csv", q);
+    assert_int_equal(access(lp, F_OK), -1); /* not asked: not written */
+    remove_data(p);
+    remove_data(q);
+}
+
 /* The truth is the correlation of the process gen simulates: over many independent days the
  * latent one-minute sample correlations (FILE.floor.csv) scatter around the truth file's matrix
  * with no shift. One day cannot show it: every pair shares the day's draws of the market and
@@ -1243,6 +1346,7 @@ int main(void)
         cmocka_unit_test_setup(test_gen_referential_integrity, reset_counters),
         cmocka_unit_test_setup(test_gen_truth_file, reset_counters),
         cmocka_unit_test_setup(test_gen_floor_file, reset_counters),
+        cmocka_unit_test_setup(test_gen_latent_file, reset_counters),
         cmocka_unit_test_setup(test_gen_floor_unbiased_over_days, reset_counters),
         cmocka_unit_test_setup(test_gen_trade_bar_correlation_near_truth, reset_counters),
         cmocka_unit_test_setup(test_gen_gzip_inflates_to_plain, reset_counters),
