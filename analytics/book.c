@@ -3,7 +3,7 @@
  * orders; the direct table indexed by reference, the far hash for displaced orders; an empty
  * slot has 0 shares), the level table (linear probing, backward-shift deletion, an 8-byte slot of
  * 32 hash bits and index + 1), the per-side price windows, the per-side lists of the levels
- * outside the windows, the event handlers, the three-stage prefetch and the queries (which merge
+ * outside the windows, the event handlers, the two-stage prefetch and the queries (which merge
  * a side's window and list, best first). A level's key packs price << 17 | locate << 1
  * | ask, so one 64-bit compare identifies it and its locate and side need no field of their own.
  * The book owns the level pool, all tables, the side array and the windows, all allocated in
@@ -753,14 +753,14 @@ book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill)
     return apply_one(b, e, fill ? fill : &scratch);
 }
 
-/* Prefetch in three stages, so that no event waits on a chain of misses. BOOK_PREFETCH_FAR
- * events ahead: the line of the event's direct order slot (for an add, also its side).
- * BOOK_PREFETCH_MID ahead, when those have arrived: the level the order points at; for an add,
- * the window's header and the line of its slot (found from the side's wbase), or the level
- * table's home line. BOOK_PREFETCH_NEAR ahead: what the event's level change will touch besides
- * its own level: a removal that empties its level touches the neighbours it unlinks; an add
- * touches its level (through the window slot), or for a new level the window neighbours it
- * links between. Each stage reads only what the one before asked for; nothing is written. */
+/* Prefetch in two stages, so that no event waits on a chain of misses. BOOK_PREFETCH_FAR events
+ * ahead: the line of the event's direct order slot (for an add, also its side). BOOK_PREFETCH_NEAR
+ * ahead, when those have arrived: the level the order points at; for an add, the window's header
+ * and the line of its slot (found from the side's wbase, so the window line is not waited for),
+ * or the level table's home line. Stage 1 reads only what stage 0 asked for; nothing is written.
+ * A third stage (3 events ahead: the add's level through the window slot, the neighbours of a
+ * level a removal empties) was measured and dropped: its loads of lines stage 1 had only just
+ * asked for stalled, and bench_book's paired rounds ran 15-17% slower with it than without. */
 static inline bool is_add(uint8_t t)
 {
     return t == 'A' || t == 'F';
@@ -798,7 +798,7 @@ static inline void prefetch_lhash(const book_t *b, const ev_t *e)
     prefetch_line(&b->lhash[lvl_fp(b, key) >> b->lshift]);
 }
 
-static inline void prefetch_mid(const book_t *b, const ev_t *e)
+static inline void prefetch_near(const book_t *b, const ev_t *e)
 {
     if (is_ref_keyed(e->type)) {
         const book_ord_t *o = &b->odir[e->ref & b->dmask];
@@ -818,43 +818,10 @@ static inline void prefetch_mid(const book_t *b, const ev_t *e)
     }
 }
 
-/* Does event e (ref-keyed) take order o off its level? */
-static inline bool removes(const ev_t *e, const book_ord_t *o)
-{
-    return e->type == 'D' || e->type == 'U' || e->shares >= o->shares;
-}
-
-static inline void prefetch_near(const book_t *b, const ev_t *e)
-{
-    if (is_ref_keyed(e->type)) {
-        const book_ord_t *o = &b->odir[e->ref & b->dmask];
-        if (o->ref != e->ref || o->shares == 0)
-            return;
-        const book_lvl_t *lv = lvl_at(b, o->level);
-        if (lv->orders == 1 && removes(e, o)) {
-            if (lv->prev != NIL)
-                prefetch_line(lvl_at(b, lv->prev));
-            if (lv->next != NIL)
-                prefetch_line(lvl_at(b, lv->next));
-        }
-    } else if (is_add(e->type) && e->locate <= b->cfg.max_locate) {
-        unsigned ask = e->side == 'S';
-        const book_side_t *sd = side_of(b, e->locate, ask);
-        const book_win_t *w = win_of(b, sd);
-        int k = w ? win_slot(w, e->price) : -1;
-        if (k < 0)
-            return;
-        if (w->occ >> k & 1) /* a new level in the window touches no other level */
-            prefetch_line(lvl_at(b, w->lvl[k]));
-    }
-}
-
 void book_prefetch(const book_t *b, const ev_t *e, int stage)
 {
     if (stage == 0)
         prefetch_far(b, e);
-    else if (stage == 1)
-        prefetch_mid(b, e);
     else
         prefetch_near(b, e);
 }
@@ -868,8 +835,6 @@ size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills)
     for (size_t i = 0; i < n; i++) {
         if (i + BOOK_PREFETCH_FAR < n)
             prefetch_far(b, &ev[i + BOOK_PREFETCH_FAR]);
-        if (i + BOOK_PREFETCH_MID < n)
-            prefetch_mid(b, &ev[i + BOOK_PREFETCH_MID]);
         if (i + BOOK_PREFETCH_NEAR < n)
             prefetch_near(b, &ev[i + BOOK_PREFETCH_NEAR]);
         book_result_t r = apply_one(b, &ev[i], fills ? &fills[i] : &scratch);
@@ -887,8 +852,6 @@ size_t book_apply_outcomes(book_t *b, const ev_t *ev, size_t n, size_t ahead, bo
     for (size_t i = 0; i < n; i++) {
         if (i + BOOK_PREFETCH_FAR < ahead)
             prefetch_far(b, &ev[i + BOOK_PREFETCH_FAR]);
-        if (i + BOOK_PREFETCH_MID < ahead)
-            prefetch_mid(b, &ev[i + BOOK_PREFETCH_MID]);
         if (i + BOOK_PREFETCH_NEAR < ahead)
             prefetch_near(b, &ev[i + BOOK_PREFETCH_NEAR]);
         book_outcome_t *o = &out[i];

@@ -25,9 +25,9 @@
  * depth N merges the window and the list for N levels. When a new level leaves the best outside
  * its window's comfort zone, the window moves (at most 128 levels change hands between the
  * window and the list). book_apply_batch (and book_prefetch, for callers that apply one event at
- * a time) prefetches in three stages: an event's order slot and side 16 events ahead, then the
+ * a time) prefetches in two stages: an event's order slot and side 16 events ahead, then the
  * level its order points at (for an add, the window slot, found from the side's line alone) 8
- * ahead, then the add's level 3 ahead, so an event rarely waits on memory. Per-order time
+ * ahead, so an event rarely waits on memory. Per-order time
  * priority within a level is not kept (aggregate depth does not need it); U moves the order to
  * the back of its new level by construction.
  * Everything (both order tables, level pool, level table, sides, windows) is allocated by
@@ -207,13 +207,11 @@ typedef struct book_outcome {
 size_t book_apply_outcomes(book_t *b, const ev_t *ev, size_t n, size_t ahead, book_outcome_t *out);
 
 /* Prefetch hints for an event that will be applied soon (nothing changes): stage 0 about
- * BOOK_PREFETCH_FAR events ahead of it, stage 1 about BOOK_PREFETCH_MID ahead, stage 2 about
- * BOOK_PREFETCH_NEAR ahead (each stage reads the lines the one before asked for).
- * book_apply_batch does this itself; a caller that applies events one by one (engine/shard)
- * calls it. Owner thread only. */
+ * BOOK_PREFETCH_FAR events ahead of it, stage 1 about BOOK_PREFETCH_NEAR ahead (stage 1 reads the
+ * lines stage 0 asked for). book_apply_batch does this itself; a caller that applies events one
+ * by one (engine/shard) calls it. Owner thread only. */
 #define BOOK_PREFETCH_FAR  16
-#define BOOK_PREFETCH_MID  8
-#define BOOK_PREFETCH_NEAR 3
+#define BOOK_PREFETCH_NEAR 8
 void book_prefetch(const book_t *b, const ev_t *e, int stage);
 
 /* Best bid and offer of a symbol. Returns -EINVAL for a locate above max_locate, else a mask:

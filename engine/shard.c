@@ -170,16 +170,13 @@ static inline void prefetch_event(const ev_t *e)
 #endif
 }
 
-/* The book's prefetch hints for the events FAR, MID and NEAR places after i (see
- * book_prefetch). */
+/* The book's prefetch hints for the events FAR and NEAR places after i (see book_prefetch). */
 static inline void prefetch_ahead(const shard_t *s, const ev_t *ev, size_t i, size_t n)
 {
     if (i + BOOK_PREFETCH_FAR < n)
         book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_FAR], 0);
-    if (i + BOOK_PREFETCH_MID < n)
-        book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_MID], 1);
     if (i + BOOK_PREFETCH_NEAR < n)
-        book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_NEAR], 2);
+        book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_NEAR], 1);
 }
 
 /* The stats' side of event e, whose book outcome is o (the rest of apply_one). */
@@ -264,10 +261,8 @@ void shard_apply_routed(shard_t *s, const ev_t *ev, const uint32_t *own, size_t 
                 prefetch_event(&ev[own[i + ROUTED_PREFETCH_EVENT]]);
             if (i + BOOK_PREFETCH_FAR < n)
                 book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_FAR]], 0);
-            if (i + BOOK_PREFETCH_MID < n)
-                book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_MID]], 1);
             if (i + BOOK_PREFETCH_NEAR < n)
-                book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_NEAR]], 2);
+                book_prefetch(&s->book, &ev[own[i + BOOK_PREFETCH_NEAR]], 1);
             if (unlikely(ev[pos].ts >= s->snap_next))
                 snapshot(s, ev[pos].ts);
             apply_one(s, &ev[pos]);

@@ -677,10 +677,8 @@ static uint64_t run(const run_cfg_t *rc, book_stats_t *end)
             /* the hints engine/shard gives (they read the book: valgrind and ASan see them) */
             if (i + BOOK_PREFETCH_FAR < n)
                 book_prefetch(&b1, &g_ev[i + BOOK_PREFETCH_FAR], 0);
-            if (i + BOOK_PREFETCH_MID < n)
-                book_prefetch(&b1, &g_ev[i + BOOK_PREFETCH_MID], 1);
             if (i + BOOK_PREFETCH_NEAR < n)
-                book_prefetch(&b1, &g_ev[i + BOOK_PREFETCH_NEAR], 2);
+                book_prefetch(&b1, &g_ev[i + BOOK_PREFETCH_NEAR], 1);
             g_res[i] = book_apply(&b1, &g_ev[i], &g_fill[i]);
             if (g_res[i] != g_want[i])
                 fail_msg("event %zu (%c ref %llu): book says %s, reference %s", done + i,
