@@ -46,7 +46,6 @@ typedef struct book_lvl {
 static_assert(sizeof(book_ord_t) == 16, "an order is 16 bytes");
 static_assert(sizeof(book_lvl_t) == 32, "a level is 32 bytes");
 static_assert(sizeof(book_side_t) == 32, "a locate's two sides are one cache line");
-static_assert(sizeof(book_outcome_t) == 32, "an outcome is half a line");
 
 static inline book_lvl_t *lvl_at(const book_t *b, uint32_t i)
 {
@@ -839,34 +838,6 @@ size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills)
             prefetch_near(b, &ev[i + BOOK_PREFETCH_NEAR]);
         book_result_t r = apply_one(b, &ev[i], fills ? &fills[i] : &scratch);
         changed += r == BOOK_OK || r == BOOK_ANOMALY;
-    }
-    return changed;
-}
-
-size_t book_apply_outcomes(book_t *b, const ev_t *ev, size_t n, size_t ahead, book_outcome_t *out)
-{
-    size_t changed = 0;
-    book_fill_t fill;
-    for (size_t i = 0; i < ahead && i < BOOK_PREFETCH_FAR; i++)
-        prefetch_far(b, &ev[i]);
-    for (size_t i = 0; i < n; i++) {
-        if (i + BOOK_PREFETCH_FAR < ahead)
-            prefetch_far(b, &ev[i + BOOK_PREFETCH_FAR]);
-        if (i + BOOK_PREFETCH_NEAR < ahead)
-            prefetch_near(b, &ev[i + BOOK_PREFETCH_NEAR]);
-        book_outcome_t *o = &out[i];
-        book_result_t r = apply_one(b, &ev[i], &fill);
-        o->exec_price = fill.exec_price;
-        o->result = (uint8_t)r;
-        o->side = fill.side;
-        o->locate = 0;
-        o->bid_px = o->ask_px = 0;
-        if (r == BOOK_OK || r == BOOK_ANOMALY) {
-            changed++;
-            uint16_t loc = fill.locate ? fill.locate : ev[i].locate;
-            if (book_best_px(b, loc, &o->bid_px, &o->ask_px) >= 0)
-                o->locate = loc;
-        }
     }
     return changed;
 }

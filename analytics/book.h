@@ -188,24 +188,6 @@ book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill);
  * BOOK_ANOMALY). Allocates nothing. */
 size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills);
 
-/* What one event did, for a caller that applies a run of events and then reads their outcomes
- * one by one (engine/shard): book_apply's result, the fill's execution price and side, and the
- * best prices that the changed symbol had right after the event. 32 bytes, so a run of them
- * stays in L1 with its events. */
-typedef struct book_outcome {
-    int64_t exec_price;     /* the fill's */
-    int64_t bid_px, ask_px; /* book_best_px(locate) after the event; 0 when locate is 0 */
-    uint16_t locate;        /* the symbol whose book changed (BOOK_OK or BOOK_ANOMALY), else 0 */
-    uint8_t result;         /* book_result_t */
-    uint8_t side;           /* the fill's */
-    uint32_t unused;
-} book_outcome_t;
-
-/* Apply ev[0..n) in order, exactly as n calls of book_apply would, writing out[i] for ev[i];
- * ev[n..ahead) (ahead >= n) are events the caller will apply next: they get prefetch hints, and
- * nothing else. Returns how many events changed the book. Allocates nothing. */
-size_t book_apply_outcomes(book_t *b, const ev_t *ev, size_t n, size_t ahead, book_outcome_t *out);
-
 /* Prefetch hints for an event that will be applied soon (nothing changes): stage 0 about
  * BOOK_PREFETCH_FAR events ahead of it, stage 1 about BOOK_PREFETCH_NEAR ahead (stage 1 reads the
  * lines stage 0 asked for). book_apply_batch does this itself; a caller that applies events one

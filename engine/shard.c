@@ -179,41 +179,17 @@ static inline void prefetch_ahead(const shard_t *s, const ev_t *ev, size_t i, si
         book_prefetch(&s->book, &ev[i + BOOK_PREFETCH_NEAR], 1);
 }
 
-/* The stats' side of event e, whose book outcome is o (the rest of apply_one). */
-static inline void stats_one(shard_t *s, const ev_t *e, const book_outcome_t *o)
-{
-    if (is_book_event(e->type))
-        s->by_result[o->result]++;
-    stats_apply(&s->stats, e, o->exec_price);
-    if (unlikely(s->trades_out != NULL))
-        export_trade(s, e, o->exec_price, o->side);
-    if (o->locate)
-        stats_quote(&s->stats, o->locate, o->bid_px, o->ask_px);
-}
-
-/* In runs of up to SHARD_RUN events: the book applies the run (book_apply_outcomes: its own tight
- * loop, with its prefetch reaching into the rest of the batch), then the stats take the run's
- * events with their outcomes (the fill, and the symbol's best prices right after the event), so
- * every stats call sees what apply_one would have given it. A run ends before an event at or
- * past the next book snapshot boundary, so the snapshot sees the book and the stats of every
- * event before it, as before. */
 void shard_apply(shard_t *s, const ev_t *ev, size_t n)
 {
     for (size_t i = 0; i < n && i < SHARD_PREFETCH_EVENT; i++)
         prefetch_event(&ev[i]);
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0; i < n; i++) {
         if (unlikely(ev[i].ts >= s->snap_next))
             snapshot(s, ev[i].ts);
-        size_t m = n - i < SHARD_RUN ? n - i : SHARD_RUN, k = m;
-        if (unlikely(s->snap_next != UINT64_MAX))
-            for (k = 1; k < m && ev[i + k].ts < s->snap_next; k++)
-                ;
-        for (size_t j = SHARD_PREFETCH_EVENT; j < k + SHARD_PREFETCH_EVENT && i + j < n; j++)
-            prefetch_event(&ev[i + j]);
-        book_apply_outcomes(&s->book, &ev[i], k, n - i, s->out);
-        for (size_t j = 0; j < k; j++)
-            stats_one(s, &ev[i + j], &s->out[j]);
-        i += k;
+        if (i + SHARD_PREFETCH_EVENT < n)
+            prefetch_event(&ev[i + SHARD_PREFETCH_EVENT]);
+        prefetch_ahead(s, ev, i, n);
+        apply_one(s, &ev[i]);
     }
     s->events += n;
 }

@@ -24,8 +24,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHARD_RUN 64 /* events the book applies before the stats see them (shard_apply) */
-
 typedef struct shard {
     book_t book;
     stats_t stats;
@@ -37,9 +35,6 @@ typedef struct shard {
     uint64_t snap_next;   /* the next book snapshot boundary (UINT64_MAX: none) */
     stats_bar_fn *on_bar; /* the caller's bar callback, called before the export */
     void *on_bar_ctx;
-    /* shard_apply's run of book outcomes: the book applies up to SHARD_RUN events, then the
-     * stats read their outcomes (see shard.c) */
-    book_outcome_t out[SHARD_RUN];
 } shard_t;
 
 /* One of nshards shards (its share of the book capacities: see pipeline.h). on_bar: called for
