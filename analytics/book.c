@@ -2,8 +2,9 @@
  * book: the order books (see book.h for the design). This file holds the order tables (16-byte
  * orders; the direct table indexed by reference, the far hash for displaced orders; an empty
  * slot has 0 shares), the level table (linear probing, backward-shift deletion, an 8-byte slot of
- * 32 hash bits and index + 1), the per-side price windows, the per-side level lists, the event
- * handlers, the two-stage prefetch and the queries. A level's key packs price << 17 | locate << 1
+ * 32 hash bits and index + 1), the per-side price windows, the per-side lists of the levels
+ * outside the windows, the event handlers, the two-stage prefetch and the queries (which merge
+ * a side's window and list, best first). A level's key packs price << 17 | locate << 1
  * | ask, so one 64-bit compare identifies it and its locate and side need no field of their own.
  * The book owns the level pool, all tables, the side array and the windows, all allocated in
  * book_init and freed in book_fini; the handlers only move orders and levels between them.
@@ -325,16 +326,16 @@ static void side_place(const book_t *b, const book_side_t *sd, uint64_t key, int
                        unsigned ask, uint32_t *up, uint32_t *down)
 {
     *up = *down = NIL;
-    if (sd->best == NIL)
+    if (sd->head == NIL)
         return;
-    int64_t pb = lvl_price(b, sd->best), pw = lvl_price(b, sd->worst);
+    int64_t pb = lvl_price(b, sd->head), pw = lvl_price(b, sd->tail);
     if (better(p, pb, ask)) {
-        *down = sd->best;
+        *down = sd->head;
     } else if (better(pw, p, ask)) {
-        *up = sd->worst;
+        *up = sd->tail;
     } else {
         int64_t db = p > pb ? p - pb : pb - p, dw = p > pw ? p - pw : pw - p;
-        uint32_t at = db <= dw ? sd->best : sd->worst;
+        uint32_t at = db <= dw ? sd->head : sd->tail;
         uint32_t d = walk_to(b, &at, p, ask, SHORT_WALK);
         if (d == NIL) {
             uint32_t hint = neighbour(b, key, p);
@@ -347,32 +348,54 @@ static void side_place(const book_t *b, const book_side_t *sd, uint64_t key, int
     }
 }
 
-/* Link level li between up and down (either NIL at an end). */
+/* Link level li into the side's list between up and down (either NIL at an end). */
 static inline void side_link(book_t *b, book_side_t *sd, book_lvl_t *lv, uint32_t li, uint32_t up,
                              uint32_t down)
 {
     lv->prev = up;
     lv->next = down;
-    if (up == NIL) {
-        sd->best = li;
-        sd->best_px = key_price(lv->key);
-    } else
+    if (up == NIL)
+        sd->head = li;
+    else
         lvl_at(b, up)->next = li;
     if (down == NIL)
-        sd->worst = li;
+        sd->tail = li;
     else
         lvl_at(b, down)->prev = li;
-    sd->levels++;
+}
+
+/* Take level lv off the side's list. */
+static inline void side_unlink(book_t *b, book_side_t *sd, const book_lvl_t *lv)
+{
+    if (lv->prev == NIL)
+        sd->head = lv->next;
+    else
+        lvl_at(b, lv->prev)->next = lv->next;
+    if (lv->next == NIL)
+        sd->tail = lv->prev;
+    else
+        lvl_at(b, lv->next)->prev = lv->prev;
+}
+
+/* Link level li (key, price p; on the side, not in its window) into the list where it belongs. */
+static inline void side_insert(book_t *b, book_side_t *sd, uint32_t li, uint64_t key, int64_t p,
+                               unsigned ask)
+{
+    uint32_t up, down;
+    side_place(b, sd, key, p, ask, &up, &down);
+    side_link(b, sd, lvl_at(b, li), li, up, down);
 }
 
 /* ---- the price window ---------------------------------------------------------------------
  * A side that has a window keeps its levels at on-grid prices ($0.01 multiples) within
  * BOOK_WIN ticks from w->base in w->lvl[tick - base], with bit (tick - base) of w->occ set, and
- * not in the level table; every other level of the side is in the table. A lookup in range is
- * one load from a line the side touches all the time, and the bitmap gives a new level its
- * nearest neighbours without a walk. The window follows the best price: whenever a new level is
- * made and the best has left the window's comfort zone, win_recenter moves it (levels move
- * between the array and the table; at most 2 * BOOK_WIN of them). */
+ * neither in the level table nor on the side's list (their prev and next are NIL); every other
+ * level of the side is in the table and on the list. A lookup in range is one load from a line
+ * the side touches all the time; the bitmap orders the window's levels, so making or removing
+ * one touches no other level (the linked neighbours of the old layout were a third of the add's
+ * misses). The window follows the best price: whenever a new level is made and the best has left
+ * the window's comfort zone, win_recenter moves it (levels move between the array and the list;
+ * at most 2 * BOOK_WIN of them). */
 #define WIN_TICK    100 /* $0.01 */
 #define WIN_MARGIN  8   /* ticks of room kept on the better side of the best price */
 #define WIN_COMFORT (BOOK_WIN / 2)
@@ -415,13 +438,43 @@ static inline void lhash_remove(book_t *b, uint64_t key)
     hash_delete(b->lhash, b->lmask, b->lshift, pos);
 }
 
+/* The best level of the window (NIL: none) and its price. */
+static inline uint32_t win_best(const book_win_t *w, unsigned ask, int64_t *px)
+{
+    if (w == NULL || w->occ == 0)
+        return NIL;
+    int j = ask ? __builtin_ctzll(w->occ) : 63 - __builtin_clzll(w->occ);
+    *px = (w->base + j) * WIN_TICK;
+    return w->lvl[j];
+}
+
+/* The side's best level (NIL when it is empty): the better of its window's best and the head of
+ * its list. */
+static inline uint32_t side_best(const book_t *b, const book_side_t *sd, unsigned ask)
+{
+    int64_t wp = 0;
+    uint32_t wl = win_best(win_of(b, sd), ask, &wp);
+    if (sd->head == NIL)
+        return wl;
+    if (wl == NIL || better(lvl_price(b, sd->head), wp, ask))
+        return sd->head;
+    return wl;
+}
+
+/* best_px after the best level went: the better of the window's best and the list's head. */
+static inline void side_rebest(const book_t *b, book_side_t *sd, unsigned ask)
+{
+    uint32_t li = side_best(b, sd, ask);
+    sd->best_px = li == NIL ? 0 : lvl_price(b, li);
+}
+
 /* Is the side's best price where its window wants it? (No window: a window is wanted.) */
 static inline bool win_comfortable(const book_t *b, const book_side_t *sd, unsigned ask)
 {
     const book_win_t *w = win_of(b, sd);
-    if (sd->best == NIL)
+    if (sd->levels == 0)
         return true;
-    int64_t p = lvl_price(b, sd->best);
+    int64_t p = sd->best_px;
     int64_t t = p / WIN_TICK;
     if (t * WIN_TICK != p)
         return true; /* an off-grid best: leave the window where it is */
@@ -432,7 +485,8 @@ static inline bool win_comfortable(const book_t *b, const book_side_t *sd, unsig
 }
 
 /* Move (or first give) the side's window so that its best price sits WIN_MARGIN ticks from the
- * window's better end, moving levels between the array and the table to keep the rule above. */
+ * window's better end, moving levels between the window and the list (and level table) to keep
+ * the rule above. */
 static __attribute__((noinline)) void win_recenter(book_t *b, book_side_t *sd, unsigned ask)
 {
     if (sd->win == NIL) {
@@ -443,15 +497,16 @@ static __attribute__((noinline)) void win_recenter(book_t *b, book_side_t *sd, u
         b->wins[sd->win].base = INT64_MIN / 2;
     }
     book_win_t *w = &b->wins[sd->win];
-    int64_t tb = lvl_price(b, sd->best) / WIN_TICK;
+    int64_t tb = sd->best_px / WIN_TICK;
     int64_t nb = ask ? tb - WIN_MARGIN : tb - (BOOK_WIN - 1 - WIN_MARGIN);
     int64_t ob = w->base;
-    uint64_t occ = w->occ;
+    uint64_t occ = w->occ, leave = 0;
     uint32_t old[BOOK_WIN];
     memcpy(old, w->lvl, sizeof old);
     w->base = nb;
+    sd->wbase = (uint32_t)nb;
     w->occ = 0;
-    /* levels of the old window: into the new one, or out to the table */
+    /* levels of the old window: into the new one, or (after the loop below) out to the list */
     while (occ) {
         int k = __builtin_ctzll(occ);
         occ &= occ - 1;
@@ -460,87 +515,59 @@ static __attribute__((noinline)) void win_recenter(book_t *b, book_side_t *sd, u
             w->lvl[nk] = old[k];
             w->occ |= 1ull << nk;
         } else {
-            lhash_insert(b, lvl_at(b, old[k])->key, old[k]);
+            leave |= 1ull << k;
         }
     }
-    /* levels of the new range that were in the table: the new range starts at the best */
-    for (uint32_t li = sd->best; li != NIL;) {
-        const book_lvl_t *lv = lvl_at(b, li);
+    /* on-grid levels of the list in the new range: into the window. The best is in the range,
+     * so no level of the list is better than it: walk from the head until past the range. */
+    for (uint32_t li = sd->head; li != NIL;) {
+        book_lvl_t *lv = lvl_at(b, li);
+        uint32_t next = lv->next;
         int64_t p = key_price(lv->key);
         int64_t t = p / WIN_TICK;
         if (ask ? t >= nb + BOOK_WIN : t < nb)
             break;
-        /* on the grid and outside the old range: it was in the table */
-        if (t * WIN_TICK == p && (uint64_t)(t - ob) >= BOOK_WIN) {
+        if (t * WIN_TICK == p) {
             uint64_t nk = (uint64_t)(t - nb);
-            if (!(w->occ >> nk & 1)) {
-                lhash_remove(b, lv->key);
-                w->lvl[nk] = li;
-                w->occ |= 1ull << nk;
-            }
+            side_unlink(b, sd, lv);
+            lhash_remove(b, lv->key);
+            lv->prev = lv->next = NIL; /* a window level is on no list */
+            w->lvl[nk] = li;
+            w->occ |= 1ull << nk;
         }
-        li = lv->next;
+        li = next;
+    }
+    while (leave) {
+        int k = __builtin_ctzll(leave);
+        leave &= leave - 1;
+        uint64_t key = lvl_at(b, old[k])->key;
+        lhash_insert(b, key, old[k]);
+        side_insert(b, sd, old[k], key, key_price(key), ask);
     }
 }
 
-/* Unlink an empty level, drop it from the window or the level table, return it to the pool. */
-static void level_remove(book_t *b, book_side_t *sd, book_lvl_t *lv)
+/* Drop an empty level from the window or the list and level table, return it to the pool. */
+static void level_remove(book_t *b, book_side_t *sd, book_lvl_t *lv, unsigned ask)
 {
-    if (lv->prev == NIL) {
-        sd->best = lv->next;
-        sd->best_px = lv->next == NIL ? 0 : lvl_price(b, lv->next);
-    } else
-        lvl_at(b, lv->prev)->next = lv->next;
-    if (lv->next == NIL)
-        sd->worst = lv->prev;
-    else
-        lvl_at(b, lv->next)->prev = lv->prev;
-    sd->levels--;
+    int64_t p = key_price(lv->key);
     book_win_t *w = win_of(b, sd);
-    int k = w ? win_slot(w, key_price(lv->key)) : -1;
-    if (k >= 0)
+    int k = w ? win_slot(w, p) : -1;
+    if (k >= 0) {
         w->occ &= ~(1ull << k);
-    else
+    } else {
+        side_unlink(b, sd, lv);
         lhash_remove(b, lv->key);
+    }
     pool_put(&b->levels, lv);
-}
-
-/* Neighbours of a new level at price p, slot k of window w: from the nearest level of the
- * window on either side, corrected for off-grid levels in between; false if the window has no
- * other level. */
-static inline bool win_place(const book_t *b, const book_win_t *w, int k, int64_t p, unsigned ask,
-                             uint32_t *up, uint32_t *down)
-{
-    uint64_t above = k == BOOK_WIN - 1 ? 0 : w->occ & (~0ull << (k + 1));
-    uint64_t below = w->occ & ((1ull << k) - 1);
-    uint64_t better_bits = ask ? below : above, worse_bits = ask ? above : below;
-    if (better_bits) {
-        int j = ask ? 63 - __builtin_clzll(better_bits) : __builtin_ctzll(better_bits);
-        uint32_t u = w->lvl[j], d = lvl_at(b, u)->next;
-        while (d != NIL && better(lvl_price(b, d), p, ask)) {
-            u = d;
-            d = lvl_at(b, d)->next;
-        }
-        *up = u;
-        *down = d;
-        return true;
-    }
-    if (worse_bits) {
-        int j = ask ? __builtin_ctzll(worse_bits) : 63 - __builtin_clzll(worse_bits);
-        uint32_t d = w->lvl[j], u = lvl_at(b, d)->prev;
-        while (u != NIL && !better(lvl_price(b, u), p, ask)) {
-            d = u;
-            u = lvl_at(b, u)->prev;
-        }
-        *up = u;
-        *down = d;
-        return true;
-    }
-    return false;
+    if (--sd->levels == 0)
+        sd->best_px = 0;
+    else if (p == sd->best_px)
+        side_rebest(b, sd, ask);
 }
 
 /* Put order o (shares) on the level for (price, locate, ask), making the level if needed.
- * false when a new level was needed and the level pool is empty (nothing changed). */
+ * false when a new level was needed and the level pool is empty (nothing changed). A new level
+ * in the window is one bit and one slot: no other level is touched. */
 static inline bool order_attach(book_t *b, book_ord_t *o, int64_t price, uint16_t locate,
                                 unsigned ask, uint32_t shares)
 {
@@ -564,17 +591,16 @@ static inline bool order_attach(book_t *b, book_ord_t *o, int64_t price, uint16_
         lv->key = key;
         lv->shares = 0;
         lv->orders = 0;
-        uint32_t up, down;
         if (k >= 0) {
-            if (!win_place(b, w, k, price, ask, &up, &down))
-                side_place(b, sd, key, price, ask, &up, &down);
+            lv->prev = lv->next = NIL; /* a window level is on no list */
             w->lvl[k] = li;
             w->occ |= 1ull << k;
         } else {
             b->lhash[pos] = slot_make(lvl_fp(b, key), li);
-            side_place(b, sd, key, price, ask, &up, &down);
+            side_insert(b, sd, li, key, price, ask);
         }
-        side_link(b, sd, lv, li, up, down);
+        if (sd->levels++ == 0 || better(price, sd->best_px, ask))
+            sd->best_px = price;
         if (unlikely(!win_comfortable(b, sd, ask)))
             win_recenter(b, sd, ask);
     }
@@ -595,7 +621,7 @@ static inline void order_detach(book_t *b, const book_ord_t *o)
     lv->orders--;
     sd->orders--;
     if (lv->orders == 0)
-        level_remove(b, sd, lv);
+        level_remove(b, sd, lv, key_ask(lv->key));
 }
 
 /* Describe order o in fill (shares and remaining are the caller's). */
@@ -726,11 +752,14 @@ book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill)
     return apply_one(b, e, fill ? fill : &scratch);
 }
 
-/* Prefetch in two stages, so that no event waits on a chain of misses: BOOK_PREFETCH_FAR events
- * ahead, the line of the event's direct order slot (and for an add its side and the line of its
- * level-table home); BOOK_PREFETCH_NEAR events ahead, when that slot has arrived, the level its
- * order points at (for an add, the side's window). Stage 1 reads the slot and the side, which
- * is why it runs later; both only hint, nothing is written. */
+/* Prefetch in two stages, so that no event waits on a chain of misses. BOOK_PREFETCH_FAR events
+ * ahead: the line of the event's direct order slot (for an add, also its side). BOOK_PREFETCH_NEAR
+ * ahead, when those have arrived: the level the order points at; for an add, the window's header
+ * and the line of its slot (found from the side's wbase, so the window line is not waited for),
+ * or the level table's home line. Stage 1 reads only what stage 0 asked for; nothing is written.
+ * A third stage (3 events ahead: the add's level through the window slot, the neighbours of a
+ * level a removal empties) was measured and dropped: its loads of lines stage 1 had only just
+ * asked for stalled, and bench_book's paired rounds ran 15-17% slower with it than without. */
 static inline bool is_add(uint8_t t)
 {
     return t == 'A' || t == 'F';
@@ -761,6 +790,13 @@ static inline void prefetch_far(const book_t *b, const ev_t *e)
         prefetch_line(side_of(b, e->locate, e->side == 'S'));
 }
 
+/* The level-table home line of an add that is not in its side's window. */
+static inline void prefetch_lhash(const book_t *b, const ev_t *e)
+{
+    uint64_t key = lvl_key(e->price & BOOK_PRICE_MAX, e->locate, e->side == 'S');
+    prefetch_line(&b->lhash[lvl_fp(b, key) >> b->lshift]);
+}
+
 static inline void prefetch_near(const book_t *b, const ev_t *e)
 {
     if (is_ref_keyed(e->type)) {
@@ -769,13 +805,14 @@ static inline void prefetch_near(const book_t *b, const ev_t *e)
             prefetch_line(lvl_at(b, o->level));
     } else if (is_add(e->type) && e->locate <= b->cfg.max_locate) {
         const book_side_t *sd = side_of(b, e->locate, e->side == 'S');
-        const book_win_t *w = win_of(b, sd);
-        int k = w ? win_slot(w, e->price) : -1;
-        if (k >= 0) {
+        int64_t t = e->price / WIN_TICK;
+        uint32_t k = (uint32_t)t - sd->wbase;
+        if (sd->win != NIL && t * WIN_TICK == e->price && k < BOOK_WIN) {
+            const book_win_t *w = &b->wins[sd->win];
+            prefetch_line(&w->base);
             prefetch_line(&w->lvl[k]);
         } else {
-            uint64_t key = lvl_key(e->price & BOOK_PRICE_MAX, e->locate, e->side == 'S');
-            prefetch_line(&b->lhash[lvl_fp(b, key) >> b->lshift]);
+            prefetch_lhash(b, e);
         }
     }
 }
@@ -814,6 +851,46 @@ const char *book_result_name(book_result_t r)
 
 /* ---- queries ------------------------------------------------------------------------------ */
 
+/* A side's levels from best to worst: its window's (in bitmap order) merged with its list's. */
+typedef struct side_iter {
+    const book_t *b;
+    const book_win_t *w;
+    uint64_t occ;  /* window levels not given yet */
+    uint32_t next; /* the list's next level */
+    unsigned ask;
+} side_iter_t;
+
+static void side_iter_init(side_iter_t *it, const book_t *b, uint16_t locate, unsigned ask)
+{
+    const book_side_t *sd = side_of(b, locate, ask);
+    it->b = b;
+    it->w = win_of(b, sd);
+    it->occ = it->w ? it->w->occ : 0;
+    it->next = sd->head;
+    it->ask = ask;
+}
+
+/* The next level, NIL at the end. */
+static uint32_t side_iter_next(side_iter_t *it)
+{
+    uint32_t wl = NIL;
+    int64_t wp = 0;
+    int j = 0;
+    if (it->occ) {
+        j = it->ask ? __builtin_ctzll(it->occ) : 63 - __builtin_clzll(it->occ);
+        wp = (it->w->base + j) * WIN_TICK;
+        wl = it->w->lvl[j];
+    }
+    if (it->next != NIL && (wl == NIL || better(lvl_price(it->b, it->next), wp, it->ask))) {
+        uint32_t li = it->next;
+        it->next = lvl_at(it->b, li)->next;
+        return li;
+    }
+    if (wl != NIL)
+        it->occ &= ~(1ull << j);
+    return wl;
+}
+
 int book_best(const book_t *b, uint16_t locate, int64_t *bid_px, uint64_t *bid_sz, int64_t *ask_px,
               uint64_t *ask_sz)
 {
@@ -824,7 +901,7 @@ int book_best(const book_t *b, uint16_t locate, int64_t *bid_px, uint64_t *bid_s
     uint64_t sz[2] = {0, 0};
     for (unsigned ask = 0; ask < 2; ask++) {
         const book_side_t *sd = side_of(b, locate, ask);
-        uint32_t li = sd->best;
+        uint32_t li = side_best(b, sd, ask);
         if (li != NIL) {
             const book_lvl_t *lv = lvl_at(b, li);
             px[ask] = sd->best_px; /* the copy, so the oracle tests check it */
@@ -848,12 +925,13 @@ int book_depth(const book_t *b, uint16_t locate, uint8_t side, uint32_t n, book_
     if (locate > b->cfg.max_locate || (side != 'B' && side != 'S'))
         return -EINVAL;
     uint32_t k = 0;
-    for (uint32_t li = side_of(b, locate, side == 'S')->best; li != NIL && k < n; k++) {
+    side_iter_t it;
+    side_iter_init(&it, b, locate, side == 'S');
+    for (uint32_t li; k < n && (li = side_iter_next(&it)) != NIL; k++) {
         const book_lvl_t *lv = lvl_at(b, li);
         out[k].price = key_price(lv->key);
         out[k].shares = lv->shares;
         out[k].orders = lv->orders;
-        li = lv->next;
     }
     return (int)k;
 }
@@ -927,12 +1005,13 @@ uint64_t book_checksum(const book_t *b, uint16_t locate)
     for (unsigned ask = 0; ask < 2; ask++) {
         const book_side_t *sd = side_of(b, locate, ask);
         uint64_t sidebyte = ask ? 'S' : 'B';
-        for (uint32_t li = sd->best; li != NIL;) {
+        side_iter_t it;
+        side_iter_init(&it, b, locate, ask);
+        for (uint32_t li; (li = side_iter_next(&it)) != NIL;) {
             const book_lvl_t *lv = lvl_at(b, li);
             h = mix(h ^ (uint64_t)key_price(lv->key));
             h = mix(h ^ lv->shares);
             h = mix(h ^ ((uint64_t)lv->orders << 8 | sidebyte));
-            li = lv->next;
         }
         h = mix(h ^ sd->levels);
     }
@@ -986,7 +1065,7 @@ static void orders_stats(const void *obj, mem_obj_stats_t *out)
 static void sides_clear(book_t *b)
 {
     for (size_t i = 0; i < ((size_t)b->cfg.max_locate + 1) * 2; i++)
-        b->sides[i] = (book_side_t){.best = NIL, .worst = NIL, .win = NIL};
+        b->sides[i] = (book_side_t){.head = NIL, .tail = NIL, .win = NIL};
     b->wused = 0;
 }
 

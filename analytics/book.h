@@ -12,21 +12,24 @@
  * table, an open-addressing hash (linear probing, backward-shift deletion) of twice max_orders
  * slots; a lookup goes there only for a reference no newer than the newest it holds, so the
  * common path never touches it. Price levels live in a pool of 32-byte objects (a packed key of
- * price, locate and side; aggregate shares; order count; links); each symbol side keeps its
- * levels as a doubly linked list from best to worst plus its counts, so the best bid and offer
- * are O(1) and depth N walks N levels. Each side also gets (while any are left: at most 32,768
- * per book) a price window: the levels at $0.01 prices within 64 ticks of a base that follows
- * the best price are found by direct index, and a new level there finds its neighbours through
- * the window's occupancy bitmap, not a walk. Every other level (deep, off the $0.01 grid, or on
- * a side without a window) is in a level table keyed by (price, locate, side), hashed so that 8
- * consecutive ticks of a side share a line; a new level there is linked in by a short walk from
- * the nearer end of the side or from a level a tick or two away. When a new level leaves the
- * best outside its window's comfort zone, the window moves (at most 128 levels change hands
- * between the window and the table). book_apply_batch (and book_prefetch, for callers that apply
- * one event at a time) prefetches in two stages: an event's order slot and side 16 events ahead,
- * then the level its order points at 6 events ahead, so an event rarely waits on memory. Per-order
- * time priority within a level is not kept (aggregate depth does not need it); U moves the order
- * to the back of its new level by construction.
+ * price, locate and side; aggregate shares; order count; links). Each symbol side gets (while any
+ * are left: at most 32,768 per book) a price window: its levels at $0.01 prices within 64 ticks of
+ * a base that follows the best price are found by direct index, ordered by the window's occupancy
+ * bitmap and linked to nothing, so making or removing one is a slot and a bit and touches no
+ * other level. Every other level of the side (deep, off the $0.01 grid, better than the window
+ * until it moves, or on a side without a window) is on the side's list, doubly linked from best
+ * to worst, and in a level table keyed by (price, locate, side), hashed so that 8 consecutive
+ * ticks of a side share a line; a new list level is linked in by a short walk from the nearer end
+ * of the list or from a level a tick or two away. The side keeps its best price (the better of the
+ * window's first bit and the list's head) and its counts, so the best bid and offer are O(1) and
+ * depth N merges the window and the list for N levels. When a new level leaves the best outside
+ * its window's comfort zone, the window moves (at most 128 levels change hands between the
+ * window and the list). book_apply_batch (and book_prefetch, for callers that apply one event at
+ * a time) prefetches in two stages: an event's order slot and side 16 events ahead, then the
+ * level its order points at (for an add, the window slot, found from the side's line alone) 8
+ * ahead, so an event rarely waits on memory. Per-order time
+ * priority within a level is not kept (aggregate depth does not need it); U moves the order to
+ * the back of its new level by construction.
  * Everything (both order tables, level pool, level table, sides, windows) is allocated by
  * book_init from a config, charged to MEM_TAG_BOOK and backed by RAM at once; book_apply never
  * allocates. Capacity policy: an add that finds max_orders orders live or the level pool empty is
@@ -132,11 +135,13 @@ typedef struct book_stats {
 /* Internal: one symbol side (levels from best to worst). 32 bytes, so a locate's two sides
  * share one cache line of the 64-byte aligned side array. */
 typedef struct book_side {
-    uint32_t best, worst; /* level indices, UINT32_MAX when the side is empty */
-    uint32_t levels, orders;
-    uint32_t win; /* its price window (index in wins), UINT32_MAX: none yet */
-    uint32_t unused;
-    int64_t best_px; /* the best level's price (a copy kept with best), 0 when empty */
+    uint32_t head, tail;     /* the list of levels not in the window, best to worst: level indices,
+                                UINT32_MAX when it is empty */
+    uint32_t levels, orders; /* all levels (window and list), orders */
+    uint32_t win;            /* its price window (index in wins), UINT32_MAX: none yet */
+    uint32_t wbase;  /* the window's base tick, low 32 bits: the prefetch finds the window slot
+                        from this line alone (a wrong guess only costs a useless hint) */
+    int64_t best_px; /* the best level's price, 0 when the side is empty */
 } book_side_t;
 
 typedef struct book {
@@ -188,7 +193,7 @@ size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills)
  * lines stage 0 asked for). book_apply_batch does this itself; a caller that applies events one
  * by one (engine/shard) calls it. Owner thread only. */
 #define BOOK_PREFETCH_FAR  16
-#define BOOK_PREFETCH_NEAR 6
+#define BOOK_PREFETCH_NEAR 8
 void book_prefetch(const book_t *b, const ev_t *e, int stage);
 
 /* Best bid and offer of a symbol. Returns -EINVAL for a locate above max_locate, else a mask:
@@ -206,7 +211,7 @@ static inline int book_best_px(const book_t *b, uint16_t locate, int64_t *bid_px
     const book_side_t *sd = &b->sides[(size_t)locate * 2];
     *bid_px = sd[0].best_px;
     *ask_px = sd[1].best_px;
-    return (sd[0].best != UINT32_MAX) | (sd[1].best != UINT32_MAX) << 1;
+    return (sd[0].levels != 0) | (sd[1].levels != 0) << 1;
 }
 
 /* The best n levels of one side ('B' or 'S'), best first, into out[0..n). Returns how many

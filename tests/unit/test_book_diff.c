@@ -10,13 +10,15 @@
  * and unknown references, executions larger than the order, invalid fields, and capacity
  * exhaustion (the reference applies the policy of book.h: an add is dropped when max_orders are
  * live or its price needs a level and max_levels are in use). Every event's result and fill
- * must equal the reference's; a second book gets the same events through book_apply_batch and
- * must return the same results and fills; at >= 1,000 checkpoints both books must agree with the
- * reference on the best bid and offer and the top 10 levels of every symbol, the full depth and
- * book_checksum of one symbol in turn, per-symbol counts, 64 order lookups and every counter of
- * book_stats. The apply loops allocate nothing (malloc_count and mem/'s churn counter).
- * Events: 10^7 over a big book, then 10^6 over a small one that runs out of orders and levels;
- * a tenth of that under valgrind or with TICKCORE_TEST_SMALL, or $TICKCORE_BOOK_DIFF_EVENTS.
+ * must equal the reference's (the first book gets them one by one, with the prefetch hints of
+ * book_prefetch as engine/shard gives them); a second book gets the same events through
+ * book_apply_batch and must return the same results and fills; at >= 1,000 checkpoints both books
+ * must agree with the reference on the best bid and offer and the top 10 levels of every symbol,
+ * the full depth and book_checksum of one symbol in turn, per-symbol counts, 64 order lookups and
+ * every counter of book_stats. The apply loops allocate nothing (malloc_count and mem/'s churn
+ * counter). Events: 10^7 over a big book, then 10^6 over a small one that runs out of orders and
+ * levels; a tenth of that under valgrind or with TICKCORE_TEST_SMALL, or
+ * $TICKCORE_BOOK_DIFF_EVENTS.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -672,6 +674,11 @@ static uint64_t run(const run_cfg_t *rc, book_stats_t *end)
             gen_after(&g, &g_ev[i], g_want[i], m);
         }
         for (size_t i = 0; i < n; i++) {
+            /* the hints engine/shard gives (they read the book: valgrind and ASan see them) */
+            if (i + BOOK_PREFETCH_FAR < n)
+                book_prefetch(&b1, &g_ev[i + BOOK_PREFETCH_FAR], 0);
+            if (i + BOOK_PREFETCH_NEAR < n)
+                book_prefetch(&b1, &g_ev[i + BOOK_PREFETCH_NEAR], 1);
             g_res[i] = book_apply(&b1, &g_ev[i], &g_fill[i]);
             if (g_res[i] != g_want[i])
                 fail_msg("event %zu (%c ref %llu): book says %s, reference %s", done + i,
