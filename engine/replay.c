@@ -67,6 +67,7 @@ struct replay {
     replay_result_t *res;
     run_state_t st;
     bool begun, finished;
+    double t_create; /* clock_mono_s() when replay_create was entered */
     uint64_t xs_bars_computed; /* bars behind the last replay_compute */
     bool xs_computed;
     int xs_rc;
@@ -106,6 +107,7 @@ static int setup_export(replay_t *r, char *err, size_t errlen)
 
 int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errlen)
 {
+    const double t_create = clock_mono_s();
     *out = NULL;
     if (c->nfiles > REPLAY_MAX_FILES || c->repeat < 1 || (c->nfiles == 0 && c->decode_only)) {
         snprintf(err, errlen,
@@ -121,6 +123,7 @@ int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errle
     }
     r->c = *c;
     r->cfg = *c->cfg;
+    r->t_create = t_create;
     if (c->trades_out)
         r->cfg.workers = 1; /* one writer, in feed order */
     pipeline_stream_cfg(&r->scfg, &r->cfg);
@@ -254,6 +257,8 @@ static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st, uint6
                 pipeline_new_session(&r->pl, 1);
             }
         }
+        if (rc > 0 && res->t_first == 0) /* the first message decoded: start-up ends */
+            res->t_first = clock_mono_s();
         if (rc > 0) {
             st->first = false;
             st->last_ts = ev[n - 1].ts;
@@ -388,6 +393,8 @@ int replay_begin(replay_t *r, replay_result_t *res)
     mem_snapshot(&before);
     st->allocs_begin = before.total.allocs;
     st->t0 = clock_mono_s();
+    res->t_create = r->t_create;
+    res->t_seal = st->t0;
     return 0;
 }
 
@@ -460,6 +467,8 @@ static int feed_block(replay_t *r, const uint8_t *p, size_t len, size_t *used)
             if (e->type == 'R') /* the message is still here: name its symbol now */
                 (void)itch_directory_apply(&r->symbols, e);
         }
+        if (ir.n && res->t_first == 0)
+            res->t_first = clock_mono_s();
         if (ir.n) {
             r->st.last_ts = b->ev[ir.n - 1].ts;
             r->st.have_ts = true;
@@ -613,7 +622,8 @@ int replay_finish(replay_t *r, char *err, size_t errlen)
             res->outputs_failed = true;
         }
     }
-    res->seconds = clock_mono_s() - st->t0;
+    res->t_drained = clock_mono_s();
+    res->seconds = res->t_drained - st->t0;
     res->interrupted = stopped(r);
     progress(r, res, st, true);
 
@@ -624,6 +634,7 @@ int replay_finish(replay_t *r, char *err, size_t errlen)
     res->symbols = symtab_count(&r->symbols);
     res->symbols_refused = r->symbols.full;
     res->io_mode = reader_mode(&r->stream.reader);
+    res->t_finished = clock_mono_s();
     return rc;
 }
 
