@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -80,6 +81,10 @@ struct replay {
     char feed_err[512];
 };
 
+/* How the large tables are populated (replay_create, TICKCORE_MEM_POPULATE). One replay at a
+ * time per process uses it (mem/'s populator is process-wide). */
+static enum { POP_WAIT, POP_LAZY, POP_SYNC } r_populate;
+
 static bool stopped(const replay_t *r)
 {
     return r->c.stop && *r->c.stop;
@@ -116,6 +121,18 @@ int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errle
                  REPLAY_MAX_FILES);
         return -EINVAL;
     }
+    /* The large tables (books, stats, batches: most of the ~260 MiB at the default capacities)
+     * are populated by mem/'s populator thread while the rest of start-up runs (replay_begin
+     * waits for it before the seal, so the steady state takes no page fault). With
+     * TICKCORE_MEM_POPULATE=lazy the seal does not wait: the populator goes on at SCHED_IDLE
+     * during the run and the engine faults (counted) on what it has not reached; =sync
+     * populates each block at its allocation (before issue 13). replay_destroy stops it. */
+    const char *pop = getenv("TICKCORE_MEM_POPULATE");
+    r_populate = !pop || strcmp(pop, "lazy") != 0 ? POP_WAIT : POP_LAZY;
+    if (pop && strcmp(pop, "sync") == 0)
+        r_populate = POP_SYNC;
+    mem_populate_lazy(false);
+    mem_populate_background(r_populate != POP_SYNC);
     replay_t *r = mem_zalloc(MEM_TAG_ENGINE, sizeof *r);
     if (!r) {
         snprintf(err, errlen, "start-up failed: %s", strerror(ENOMEM));
@@ -175,6 +192,9 @@ void replay_destroy(replay_t *r)
 {
     if (!r)
         return;
+    /* First: nothing more is populated for the memory about to go (what is left of it was
+     * never touched, so never needed) */
+    mem_populate_background(false);
     if (r->have_trades)
         csvout_close(&r->trades); /* harmless after replay_run closed it */
     if (r->have_pipeline)
@@ -392,6 +412,10 @@ int replay_begin(replay_t *r, replay_result_t *res)
 
     static mem_snapshot_t before; /* large; one reader thread at a time */
     memset(&before, 0, sizeof before); /* its pages touched before the seal */
+    if (r_populate == POP_WAIT)
+        mem_populate_wait();
+    else
+        mem_populate_lazy(true);
     mem_seal();
     mem_snapshot(&before);
     st->allocs_begin = before.total.allocs;
