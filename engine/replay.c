@@ -68,7 +68,7 @@ struct replay {
     replay_result_t *res;
     run_state_t st;
     bool begun, finished;
-    double t_create; /* clock_mono_s() when replay_create was entered */
+    double t_create;           /* clock_mono_s() when replay_create was entered */
     uint64_t xs_bars_computed; /* bars behind the last replay_compute */
     bool xs_computed;
     int xs_rc;
@@ -410,7 +410,7 @@ int replay_begin(replay_t *r, replay_result_t *res)
     st->total_bytes *= c->repeat;
     st->files_done = c->nfiles == 0;
 
-    static mem_snapshot_t before; /* large; one reader thread at a time */
+    static mem_snapshot_t before;      /* large; one reader thread at a time */
     memset(&before, 0, sizeof before); /* its pages touched before the seal */
     if (r_populate == POP_WAIT)
         mem_populate_wait();

@@ -107,7 +107,7 @@ static _Atomic int64_t g_faults_at_seal = -1; /* minor faults of the process at 
  * populator around each chunk and by whoever reads its fault count against the process's. */
 static pthread_mutex_t g_bg_chunk = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic bool g_bg_on, g_bg_stop;
-static bool g_bg_running, g_bg_joinable; /* under g_large_lock */
+static bool g_bg_running, g_bg_joinable;                    /* under g_large_lock */
 static pthread_cond_t g_bg_idle = PTHREAD_COND_INITIALIZER; /* g_bg_running went false */
 static _Atomic bool g_bg_low;                               /* SCHED_IDLE (mem_populate_lazy) */
 static pthread_t g_bg_thread;
