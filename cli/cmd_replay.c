@@ -7,6 +7,7 @@
  */
 #include "cli/cmd_replay.h"
 
+#include "base/clock.h"
 #include "base/jbuf.h"
 #include "cli/args.h"
 #include "engine/plots.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t g_stop;
@@ -50,12 +52,51 @@ static const char *type_name(unsigned char type)
                                   : itch_msg_name(type);
 }
 
+/* The process's start (its exec) on CLOCK_MONOTONIC, in seconds: the kernel's start time of the
+ * process (/proc/self/stat field 22, clock ticks since boot) against CLOCK_BOOTTIME now. The
+ * kernel keeps it in ticks of 1/sysconf(_SC_CLK_TCK) s (10 ms), truncated: the exec is up to one
+ * tick later than this, so a span measured from it is up to 10 ms long. 0 if /proc cannot say. */
+static double process_start_mono(void)
+{
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p)
+        return 0;
+    /* after ") ": field 3 (state) ... field 22 (starttime) */
+    for (int field = 2; field < 22 && p; field++)
+        p = strchr(p + 1, ' ');
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!p || hz <= 0)
+        return 0;
+    unsigned long long ticks = strtoull(p + 1, NULL, 10);
+    struct timespec boot, mono;
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    double age = (double)boot.tv_sec + (double)boot.tv_nsec * 1e-9 - (double)ticks / (double)hz;
+    return (double)mono.tv_sec + (double)mono.tv_nsec * 1e-9 - age;
+}
+
+/* Where the whole process's time went, in seconds (see print_timeline). */
+typedef struct timeline {
+    double exec_to_main, startup, init, finish, teardown, whole;
+} timeline_t;
+
 typedef struct replay_opts {
     config_t cfg;
     replay_cfg_t rc;
     bool json, progress, progress_forced, verbose;
     const char *rss_log;
     int rss_fd, statm_fd;
+    double t_exec, t_main; /* clock_mono_s(): the process's start (process_start_mono), main */
+    timeline_t tl;
 } replay_opts_t;
 
 static void usage(FILE *f)
@@ -382,8 +423,34 @@ static void print_capture_text(const replay_file_t *fr)
     printf("%s\n", fr->cap_gaps > CAPTURE_GAPS_KEPT ? ", ..." : "");
 }
 
-static void print_report(const replay_opts_t *o, const replay_result_t *res, int status)
+/* The whole process's time from the run's timeline: exec to replay_main (loader, library
+ * constructors), start-up (exec to the first message decoded: the figure of issue 13's target),
+ * init (replay_create to the seal: sizing, mapping, populating, threads), finish (the input
+ * drained to the report ready: cross-section, truth comparison, output files), teardown
+ * (replay_destroy and the leak check). whole is filled by print_report, just before it prints. */
+static void timeline_set(replay_opts_t *o, const replay_result_t *res, double t_torn)
 {
+    timeline_t *tl = &o->tl;
+    double t_exec = o->t_exec > 0 ? o->t_exec : o->t_main;
+    tl->exec_to_main = o->t_main - t_exec;
+    tl->startup = (res->t_first > 0 ? res->t_first : res->t_seal) - t_exec;
+    tl->init = res->t_seal - res->t_create;
+    tl->finish = res->t_finished - res->t_drained;
+    tl->teardown = t_torn - res->t_finished;
+}
+
+static void print_timeline_json(const timeline_t *tl)
+{
+    printf(",\"startup_s\":%.6f,\"teardown_s\":%.6f,\"timeline\":{\"exec_to_main_s\":%.6f"
+           ",\"startup_s\":%.6f,\"init_s\":%.6f,\"finish_s\":%.6f,\"teardown_s\":%.6f"
+           ",\"whole_s\":%.6f}",
+           tl->startup, tl->teardown, tl->exec_to_main, tl->startup, tl->init, tl->finish,
+           tl->teardown, tl->whole);
+}
+
+static void print_report(replay_opts_t *o, const replay_result_t *res, int status)
+{
+    o->tl.whole = clock_mono_s() - (o->t_exec > 0 ? o->t_exec : o->t_main);
     const unsigned nfiles = res->nfiles;
     const double secs = res->seconds;
     const uint64_t total_msgs = res->messages, total_bytes = res->bytes;
@@ -427,6 +494,7 @@ static void print_report(const replay_opts_t *o, const replay_result_t *res, int
                res->symbols, res->symbols_refused, res->io_mode,
                res->interrupted ? "true" : "false", res->allocs_after_seal);
         mem_report_json(stdout, &res->end, MEM_REPORT_LEAKS);
+        print_timeline_json(&o->tl);
         printf(",\"exit_status\":%d}\n", status);
     } else {
         printf("tickcore replay: %d file%s, %" PRIu64 " messages, %.1f MB in %.3f s: "
@@ -459,6 +527,9 @@ static void print_report(const replay_opts_t *o, const replay_result_t *res, int
         printf("  symbols: %u in the table%s\n", res->symbols,
                res->symbols_refused ? " (some refused: table full)" : "");
         printf("  input: %s\n", res->io_mode);
+        printf("  whole process: %.3f s: start-up %.3f s (exec to the first message; init %.3f "
+               "s), finish %.3f s (cross-section, truth, outputs), teardown %.3f s\n",
+               o->tl.whole, o->tl.startup, o->tl.init, o->tl.finish, o->tl.teardown);
         report_text(stdout, &res->report);
         printf("  allocations while replaying (after the seal): %" PRIu64 "%s\n",
                res->allocs_after_seal,
@@ -472,6 +543,8 @@ int replay_main(int argc, char **argv)
 {
     static replay_opts_t o;
     memset(&o, 0, sizeof o);
+    o.t_main = clock_mono_s();
+    o.t_exec = process_start_mono();
     config_default(&o.cfg);
     o.rc = (replay_cfg_t){.cfg = &o.cfg,
                           .repeat = 1,
@@ -532,6 +605,7 @@ int replay_main(int argc, char **argv)
     replay_run(rp, &res);
     replay_destroy(rp);
     int status = replay_end(&res);
+    timeline_set(&o, &res, clock_mono_s());
     if (o.rss_fd >= 0)
         close(o.rss_fd);
     if (o.statm_fd >= 0)

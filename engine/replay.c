@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -67,6 +68,7 @@ struct replay {
     replay_result_t *res;
     run_state_t st;
     bool begun, finished;
+    double t_create;           /* clock_mono_s() when replay_create was entered */
     uint64_t xs_bars_computed; /* bars behind the last replay_compute */
     bool xs_computed;
     int xs_rc;
@@ -78,6 +80,10 @@ struct replay {
     int feed_rc;           /* sticky: a bad frame ended the fed stream */
     char feed_err[512];
 };
+
+/* How the large tables are populated (replay_create, TICKCORE_MEM_POPULATE). One replay at a
+ * time per process uses it (mem/'s populator is process-wide). */
+static enum { POP_WAIT, POP_LAZY, POP_SYNC } r_populate;
 
 static bool stopped(const replay_t *r)
 {
@@ -106,6 +112,7 @@ static int setup_export(replay_t *r, char *err, size_t errlen)
 
 int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errlen)
 {
+    const double t_create = clock_mono_s();
     *out = NULL;
     if (c->nfiles > REPLAY_MAX_FILES || c->repeat < 1 || (c->nfiles == 0 && c->decode_only)) {
         snprintf(err, errlen,
@@ -114,6 +121,18 @@ int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errle
                  REPLAY_MAX_FILES);
         return -EINVAL;
     }
+    /* The large tables (books, stats, batches: most of the ~260 MiB at the default capacities)
+     * are populated by mem/'s populator thread while the rest of start-up runs (replay_begin
+     * waits for it before the seal, so the steady state takes no page fault). With
+     * TICKCORE_MEM_POPULATE=lazy the seal does not wait: the populator goes on at SCHED_IDLE
+     * during the run and the engine faults (counted) on what it has not reached; =sync
+     * populates each block at its allocation (before issue 13). replay_destroy stops it. */
+    const char *pop = getenv("TICKCORE_MEM_POPULATE");
+    r_populate = !pop || strcmp(pop, "lazy") != 0 ? POP_WAIT : POP_LAZY;
+    if (pop && strcmp(pop, "sync") == 0)
+        r_populate = POP_SYNC;
+    mem_populate_lazy(false);
+    mem_populate_background(r_populate != POP_SYNC);
     replay_t *r = mem_zalloc(MEM_TAG_ENGINE, sizeof *r);
     if (!r) {
         snprintf(err, errlen, "start-up failed: %s", strerror(ENOMEM));
@@ -121,6 +140,7 @@ int replay_create(replay_t **out, const replay_cfg_t *c, char *err, size_t errle
     }
     r->c = *c;
     r->cfg = *c->cfg;
+    r->t_create = t_create;
     if (c->trades_out)
         r->cfg.workers = 1; /* one writer, in feed order */
     pipeline_stream_cfg(&r->scfg, &r->cfg);
@@ -172,6 +192,9 @@ void replay_destroy(replay_t *r)
 {
     if (!r)
         return;
+    /* First: nothing more is populated for the memory about to go (what is left of it was
+     * never touched, so never needed) */
+    mem_populate_background(false);
     if (r->have_trades)
         csvout_close(&r->trades); /* harmless after replay_run closed it */
     if (r->have_pipeline)
@@ -254,6 +277,8 @@ static int replay_file(replay_t *r, replay_result_t *res, run_state_t *st, uint6
                 pipeline_new_session(&r->pl, 1);
             }
         }
+        if (rc > 0 && res->t_first == 0) /* the first message decoded: start-up ends */
+            res->t_first = clock_mono_s();
         if (rc > 0) {
             st->first = false;
             st->last_ts = ev[n - 1].ts;
@@ -370,7 +395,9 @@ int replay_begin(replay_t *r, replay_result_t *res)
     const replay_cfg_t *c = &r->c;
     r->begun = true;
     r->res = res;
-    memset(res, 0, offsetof(replay_result_t, report));
+    /* All of it, the report and the snapshots too: their pages are then touched here, before
+     * the seal, not first by the snapshots after it (32 page faults after the seal). */
+    memset(res, 0, sizeof *res);
     res->nfiles = c->nfiles;
     res->skip_bad = r->scfg.skip_bad;
     run_state_t *st = &r->st;
@@ -383,11 +410,18 @@ int replay_begin(replay_t *r, replay_result_t *res)
     st->total_bytes *= c->repeat;
     st->files_done = c->nfiles == 0;
 
-    static mem_snapshot_t before; /* large; one reader thread at a time */
+    static mem_snapshot_t before;      /* large; one reader thread at a time */
+    memset(&before, 0, sizeof before); /* its pages touched before the seal */
+    if (r_populate == POP_WAIT)
+        mem_populate_wait();
+    else
+        mem_populate_lazy(true);
     mem_seal();
     mem_snapshot(&before);
     st->allocs_begin = before.total.allocs;
     st->t0 = clock_mono_s();
+    res->t_create = r->t_create;
+    res->t_seal = st->t0;
     return 0;
 }
 
@@ -460,6 +494,8 @@ static int feed_block(replay_t *r, const uint8_t *p, size_t len, size_t *used)
             if (e->type == 'R') /* the message is still here: name its symbol now */
                 (void)itch_directory_apply(&r->symbols, e);
         }
+        if (ir.n && res->t_first == 0)
+            res->t_first = clock_mono_s();
         if (ir.n) {
             r->st.last_ts = b->ev[ir.n - 1].ts;
             r->st.have_ts = true;
@@ -613,7 +649,8 @@ int replay_finish(replay_t *r, char *err, size_t errlen)
             res->outputs_failed = true;
         }
     }
-    res->seconds = clock_mono_s() - st->t0;
+    res->t_drained = clock_mono_s();
+    res->seconds = res->t_drained - st->t0;
     res->interrupted = stopped(r);
     progress(r, res, st, true);
 
@@ -624,6 +661,7 @@ int replay_finish(replay_t *r, char *err, size_t errlen)
     res->symbols = symtab_count(&r->symbols);
     res->symbols_refused = r->symbols.full;
     res->io_mode = reader_mode(&r->stream.reader);
+    res->t_finished = clock_mono_s();
     return rc;
 }
 

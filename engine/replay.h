@@ -94,6 +94,11 @@ typedef struct replay_result {
     uint64_t symbols_refused;
     const char *io_mode; /* "io_uring (registered buffers)", ... (static) */
     uint64_t allocs_after_seal;
+    /* The run's timeline, CLOCK_MONOTONIC seconds (clock_mono_s): replay_create entered, the
+     * seal (replay_begin), the first batch decoded (0: none), the input drained (the end of
+     * "seconds"), the report ready (replay_finish returns: cross-section, truth, outputs). The
+     * caller adds the process's start and its teardown (cli/cmd_replay). */
+    double t_create, t_seal, t_first, t_drained, t_finished;
     report_t report;      /* books, stats, cross-section, pipeline, truth */
     mem_snapshot_t after; /* after the run, before the teardown */
     mem_snapshot_t end;   /* after the teardown (replay_end): the leak check */

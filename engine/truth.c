@@ -2,7 +2,8 @@
  * truth: see truth.h. The truth file is read with getline (its rows hold one column per symbol),
  * its correlation rows are kept only for the tracked symbols, and everything is freed before the
  * function returns. Allocation happens inside mem_control_enter/leave: it is a control command,
- * not churn.
+ * not churn. The correlations (n^2 numbers: 250,000 per file for 500 symbols, two files) are read
+ * by truth_parse_double, strtod's exact fast path for the file's plain decimals.
  */
 #include "engine/truth.h"
 
@@ -38,6 +39,42 @@ double truth_ari(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb,
     double total = (double)n * (double)(n - 1) / 2;
     double expect = sa * sb / total, maxi = (sa + sb) / 2;
     return maxi == expect ? 1.0 : (sij - expect) / (maxi - expect);
+}
+
+/* Exact powers of ten: every one up to 1e22 is a double without rounding. */
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+double truth_parse_double(const char *s)
+{
+    /* Clinger's fast path: [-+]digits[.digits] with the digits, read as an integer m, at most
+     * 2^53 and at most 22 after the point: m and 10^k are exact doubles, so m / 10^k is one
+     * correctly rounded division, the value strtod returns. Anything else (an exponent, more
+     * digits, inf/nan, trailing bytes) goes to strtod. */
+    const char *p = s;
+    bool neg = *p == '-';
+    p += *p == '-' || *p == '+';
+    uint64_t m = 0;
+    int frac = -1, digits = 0;
+    for (;; p++) {
+        if (*p >= '0' && *p <= '9') {
+            m = m * 10 + (uint64_t)(*p - '0');
+            digits++;
+            if (frac >= 0)
+                frac++;
+            if (m > (1ull << 53))
+                return strtod(s, NULL);
+        } else if (*p == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            break;
+        }
+    }
+    if (*p != '\0' || digits == 0 || frac > 22)
+        return strtod(s, NULL);
+    double v = frac > 0 ? (double)m / POW10[frac] : (double)m;
+    return neg ? -v : v;
 }
 
 /* Split line at commas in place; returns the field count (at most max). */
@@ -129,7 +166,7 @@ static int load_matrix(const char *path, const xsection_t *x, int32_t *row_of_lo
         if (sector[i] > *max_sector)
             *max_sector = sector[i];
         for (size_t j = 0; j < n; j++)
-            rho[(size_t)i * n + j] = tcol[j] >= 0 ? strtod(fld[tcol[j]], NULL) : NAN;
+            rho[(size_t)i * n + j] = tcol[j] >= 0 ? truth_parse_double(fld[tcol[j]]) : NAN;
     }
     rc = 0;
 out:

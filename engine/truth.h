@@ -37,6 +37,12 @@ int truth_compare(const char *path, const xsection_t *x, truth_result_t *r);
  * path does not end in .truth.csv), -ENAMETOOLONG. */
 int truth_floor_path(char *dst, size_t cap, const char *truth_path);
 
+/* The double a NUL-terminated decimal stands for, as strtod(s, NULL) gives it, bit for bit:
+ * plain decimals of up to 2^53 as an integer and up to 22 digits after the point (the truth
+ * files' 12-digit correlations) without strtod (one division by an exact power of ten), the
+ * rest by strtod. Any thread, no allocation. */
+double truth_parse_double(const char *s);
+
 /* Adjusted Rand index of two labelings a, b of n items (labels < na, < nb), Hubert-Arabie.
  * scratch: na * nb + na + nb doubles. NaN when undefined (n < 2). */
 double truth_ari(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb, size_t n,

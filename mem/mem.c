@@ -31,6 +31,7 @@
 #include <malloc.h>
 #include <mimalloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,8 @@ static pthread_mutex_t g_obj_lock = PTHREAD_MUTEX_INITIALIZER;
 #define HUGE_PAGE ((size_t)2 << 20)
 typedef struct large_blk {
     void *p;
-    size_t len; /* mapped bytes */
+    size_t len;  /* mapped bytes */
+    size_t todo; /* background populate: the next offset to populate (== len: nothing left) */
 } large_blk_t;
 static pthread_mutex_t g_large_lock = PTHREAD_MUTEX_INITIALIZER;
 static large_blk_t g_large[LARGE_MAX];
@@ -101,6 +103,17 @@ static _Atomic bool g_hugetlb_off;  /* MAP_HUGETLB failed once (no reserved page
 static _Atomic bool g_populate_off; /* MADV_POPULATE_WRITE unsupported: touch pages instead */
 static _Atomic uint64_t g_large_huge_bytes, g_large_thp_bytes; /* how large blocks were backed */
 static _Atomic int64_t g_faults_at_seal = -1; /* minor faults of the process at mem_seal() */
+/* The background populator (see "background populate" below). g_bg_chunk is held by the
+ * populator around each chunk and by whoever reads its fault count against the process's. */
+static pthread_mutex_t g_bg_chunk = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic bool g_bg_on, g_bg_stop;
+static bool g_bg_running, g_bg_joinable;                    /* under g_large_lock */
+static pthread_cond_t g_bg_idle = PTHREAD_COND_INITIALIZER; /* g_bg_running went false */
+static _Atomic bool g_bg_low;                               /* SCHED_IDLE (mem_populate_lazy) */
+static pthread_t g_bg_thread;
+static _Atomic uint64_t g_bg_queued, g_bg_done; /* bytes handed to it, bytes it populated */
+static _Atomic int64_t g_bg_faults;             /* its own faults (getrusage RUSAGE_THREAD) */
+static _Atomic int64_t g_bg_faults_at_seal;
 static mem_obj_t *g_objs;
 
 static const char *const g_tag_names[] = {
@@ -376,6 +389,156 @@ static void *map_aligned(size_t len)
     return (void *)a;
 }
 
+/* ---- background populate --------------------------------------------------------------------
+ * With mem_populate_background(true), a large block that asks to be populated (MEM_ZERO or
+ * MEM_PREFAULT) is mapped at once but populated by one populator thread, in chunks of 2 MiB:
+ * first the first chunk of every queued block (where pools hand out their first objects and
+ * tables keep their first rows), then the rest in the order the blocks were allocated. Start-up
+ * then waits for no zeroing, a short run never pays for memory it does not touch (the populator
+ * stops at teardown), and a long run has its pages zeroed on the side. A page the engine touches
+ * before the populator reaches it faults in the engine's thread: counted in faults_after_seal,
+ * from which the populator's own faults (getrusage RUSAGE_THREAD around each chunk, read under
+ * g_bg_chunk so that both counts are of the same instant) are taken out. */
+
+static HINT_COLD void *bg_main(void *arg);
+
+/* Under g_large_lock: len more bytes to populate; the populator started if it is not running. */
+static void bg_queue_locked(size_t len)
+{
+    atomic_fetch_add_explicit(&g_bg_queued, len, memory_order_relaxed);
+    if (g_bg_running || atomic_load_explicit(&g_bg_stop, memory_order_relaxed))
+        return;
+    if (g_bg_joinable) /* it ran out of work and returned: no lock of ours is held by it */
+        pthread_join(g_bg_thread, NULL);
+    g_bg_joinable = g_bg_running = pthread_create(&g_bg_thread, NULL, bg_main, NULL) == 0;
+}
+
+/* Under g_large_lock: the next chunk to populate, false when none is left (the populator then
+ * ends: g_bg_running false). */
+static bool bg_pick_locked(unsigned char **p, size_t *n)
+{
+    unsigned nl = atomic_load_explicit(&g_nlarge, memory_order_relaxed);
+    large_blk_t *b = NULL;
+    for (unsigned i = 0; i < nl && !b; i++) /* first chunks first */
+        if (g_large[i].todo == 0)
+            b = &g_large[i];
+    for (unsigned i = 0; i < nl && !b; i++)
+        if (g_large[i].todo < g_large[i].len)
+            b = &g_large[i];
+    if (!b || atomic_load_explicit(&g_bg_stop, memory_order_relaxed))
+        return false;
+    size_t end = b->todo + HUGE_PAGE < b->len ? b->todo + HUGE_PAGE : b->len;
+    *p = (unsigned char *)b->p + b->todo;
+    *n = end - b->todo;
+    b->todo = end;
+    return true;
+}
+
+static int64_t thread_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? (int64_t)ru.ru_minflt + ru.ru_majflt : 0;
+}
+
+/* Populate [p, p+n), by MADV_POPULATE_WRITE or (before Linux 5.14) a write per page. */
+static void populate_chunk(unsigned char *p, size_t n)
+{
+    if (atomic_load_explicit(&g_populate_off, memory_order_relaxed) ||
+        madvise(p, n, MADV_POPULATE_WRITE) != 0)
+        prefault_touch(p, n);
+}
+
+static HINT_COLD void *bg_main(void *arg)
+{
+    (void)arg;
+    bool low = false;
+    for (;;) {
+        if (!low && atomic_load_explicit(&g_bg_low, memory_order_relaxed)) {
+            /* after the seal: only on a core nobody else wants (the reader waiting on
+             * backpressure), never in place of the engine's threads */
+            struct sched_param sp = {0};
+            low = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0;
+        }
+        unsigned char *p;
+        size_t n;
+        pthread_mutex_lock(&g_bg_chunk);
+        pthread_mutex_lock(&g_large_lock);
+        bool more = bg_pick_locked(&p, &n);
+        if (!more) {
+            g_bg_running = false;
+            pthread_cond_broadcast(&g_bg_idle);
+        }
+        pthread_mutex_unlock(&g_large_lock);
+        if (!more) {
+            pthread_mutex_unlock(&g_bg_chunk);
+            return NULL;
+        }
+        int64_t f0 = thread_faults();
+        populate_chunk(p, n);
+        atomic_fetch_add_explicit(&g_bg_faults, thread_faults() - f0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g_bg_done, n, memory_order_relaxed);
+        pthread_mutex_unlock(&g_bg_chunk);
+    }
+}
+
+void mem_populate_background(bool on)
+{
+    if (on) {
+        atomic_store(&g_bg_stop, false);
+        atomic_store(&g_bg_on, true);
+        return;
+    }
+    atomic_store(&g_bg_on, false);
+    atomic_store(&g_bg_stop, true);
+    pthread_mutex_lock(&g_large_lock);
+    bool join = g_bg_joinable;
+    g_bg_joinable = false;
+    pthread_mutex_unlock(&g_large_lock);
+    if (join) /* it sees g_bg_stop at its next chunk; the blocks left keep their zero pages */
+        pthread_join(g_bg_thread, NULL);
+}
+
+void mem_populate_wait(void)
+{
+    /* help: the calling thread takes chunks too (its faults are its own, before the seal) */
+    for (;;) {
+        unsigned char *p;
+        size_t n;
+        pthread_mutex_lock(&g_large_lock);
+        bool more = bg_pick_locked(&p, &n);
+        pthread_mutex_unlock(&g_large_lock);
+        if (!more)
+            break;
+        populate_chunk(p, n);
+        atomic_fetch_add_explicit(&g_bg_done, n, memory_order_relaxed);
+    }
+    pthread_mutex_lock(&g_large_lock);
+    while (g_bg_running)
+        pthread_cond_wait(&g_bg_idle, &g_large_lock);
+    pthread_mutex_unlock(&g_large_lock);
+}
+
+void mem_populate_lazy(bool lazy)
+{
+    atomic_store(&g_bg_low, lazy);
+}
+
+void mem_populate_stats(uint64_t *queued, uint64_t *done)
+{
+    *queued = atomic_load(&g_bg_queued);
+    *done = atomic_load(&g_bg_done);
+}
+
+/* The process's faults and the populator's, at one instant (between its chunks). */
+static void faults_now(int64_t *process, int64_t *populator)
+{
+    struct rusage ru;
+    pthread_mutex_lock(&g_bg_chunk);
+    *process = getrusage(RUSAGE_SELF, &ru) == 0 ? (int64_t)ru.ru_minflt + ru.ru_majflt : -1;
+    *populator = atomic_load(&g_bg_faults);
+    pthread_mutex_unlock(&g_bg_chunk);
+}
+
 static HINT_COLD HINT_NOINLINE void *large_alloc(size_t size, size_t align, unsigned flags)
 {
     if (align > 4096)
@@ -383,6 +546,10 @@ static HINT_COLD HINT_NOINLINE void *large_alloc(size_t size, size_t align, unsi
     size_t len = (size + 4095) & ~(size_t)4095, hlen = (size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     void *p = NULL;
     bool populate = (flags & (MEM_ZERO | MEM_PREFAULT)) != 0;
+    /* in the background: mapped now, populated by the populator thread (bg_main) */
+    bool defer = populate && atomic_load_explicit(&g_bg_on, memory_order_relaxed);
+    if (defer)
+        populate = false;
     pthread_mutex_lock(&g_large_lock);
     if (atomic_load_explicit(&g_nlarge, memory_order_relaxed) == LARGE_MAX)
         goto out;
@@ -412,8 +579,10 @@ static HINT_COLD HINT_NOINLINE void *large_alloc(size_t size, size_t align, unsi
     }
     if (p) {
         unsigned n = atomic_load_explicit(&g_nlarge, memory_order_relaxed);
-        g_large[n] = (large_blk_t){p, len};
+        g_large[n] = (large_blk_t){p, len, defer ? 0 : len};
         atomic_store_explicit(&g_nlarge, n + 1, memory_order_relaxed);
+        if (defer)
+            bg_queue_locked(len);
     }
 out:
     pthread_mutex_unlock(&g_large_lock);
@@ -437,8 +606,13 @@ static HINT_COLD HINT_NOINLINE bool large_free(void *p)
         }
     }
     pthread_mutex_unlock(&g_large_lock);
-    if (found)
+    if (found) {
+        /* the populator may be inside this block: wait for its chunk (it picks no other from
+         * this block, which has left the list) */
+        pthread_mutex_lock(&g_bg_chunk);
+        pthread_mutex_unlock(&g_bg_chunk);
         munmap(p, len);
+    }
     return found;
 }
 
@@ -632,9 +806,6 @@ void mem_seal(void)
 {
     const char *e = getenv("TICKCORE_CHURN_ABORT");
     atomic_store(&g_churn_abort, e != NULL && strcmp(e, "1") == 0);
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        atomic_store(&g_faults_at_seal, (int64_t)ru.ru_minflt + ru.ru_majflt);
     for (unsigned t = 0; t < MEM_TAG_COUNT; t++) {
         uint64_t allocs = 0, bytes_alloc = 0, bytes_freed = 0;
         for (unsigned i = 0; i < MEM_MAX_THREADS; i++) {
@@ -648,6 +819,13 @@ void mem_seal(void)
         MEM_ST(g_seal_allocs[t], allocs);
         MEM_ST(g_seal_live[t], (int64_t)(bytes_alloc - bytes_freed));
     }
+    /* The fault count last: the scan above reads every slot's first line, up to MEM_MAX_THREADS
+     * pages of the static table never touched before (92 read faults on a replay), which are
+     * the seal's own, not the steady state's. */
+    int64_t proc, pop;
+    faults_now(&proc, &pop);
+    atomic_store(&g_bg_faults_at_seal, pop);
+    atomic_store(&g_faults_at_seal, proc);
     atomic_store(&g_sealed, true);
 }
 
@@ -860,16 +1038,17 @@ void mem_snapshot_counters(mem_snapshot_t *out)
 
     out->large_huge_bytes = atomic_load_explicit(&g_large_huge_bytes, memory_order_relaxed);
     out->large_thp_bytes = atomic_load_explicit(&g_large_thp_bytes, memory_order_relaxed);
+    mem_populate_stats(&out->populate_queued, &out->populate_done);
 }
 
 void mem_snapshot(mem_snapshot_t *out)
 {
     mem_snapshot_counters(out);
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0) {
-        int64_t at_seal = atomic_load(&g_faults_at_seal);
-        out->faults_after_seal = at_seal < 0 ? -1 : (int64_t)ru.ru_minflt + ru.ru_majflt - at_seal;
-    }
+    int64_t proc, pop, at_seal = atomic_load(&g_faults_at_seal);
+    faults_now(&proc, &pop);
+    out->populate_faults_after_seal = pop - atomic_load(&g_bg_faults_at_seal);
+    if (proc >= 0 && at_seal >= 0)
+        out->faults_after_seal = proc - at_seal - out->populate_faults_after_seal;
     out->peak_rss = peak_rss();
 }
 
@@ -994,6 +1173,15 @@ void mem_report_text(FILE *f, const mem_snapshot_t *s, unsigned flags)
             f, "  large blocks: %s on reserved huge pages, %s advised for transparent huge pages\n",
             h, t);
     }
+    if (s->populate_queued) {
+        char q[32], d[32];
+        fmt_bytes(q, sizeof q, (int64_t)s->populate_queued);
+        fmt_bytes(d, sizeof d, (int64_t)s->populate_done);
+        fprintf(f,
+                "  populated in the background: %s of %s (its own %" PRId64
+                " page faults after the seal not counted above)\n",
+                d, q, s->populate_faults_after_seal);
+    }
     if (flags & MEM_REPORT_LEAKS) {
         unsigned leaks = mem_leak_count(s);
         if (leaks == 0) {
@@ -1076,8 +1264,11 @@ void mem_report_json(FILE *f, const mem_snapshot_t *s, unsigned flags)
     }
     fprintf(f,
             "],\"peak_rss\":%" PRIu64 ",\"faults_after_seal\":%" PRId64
-            ",\"large_huge_bytes\":%" PRIu64 ",\"large_thp_bytes\":%" PRIu64,
-            s->peak_rss, s->faults_after_seal, s->large_huge_bytes, s->large_thp_bytes);
+            ",\"large_huge_bytes\":%" PRIu64 ",\"large_thp_bytes\":%" PRIu64
+            ",\"populate_queued\":%" PRIu64 ",\"populate_done\":%" PRIu64
+            ",\"populate_faults_after_seal\":%" PRId64,
+            s->peak_rss, s->faults_after_seal, s->large_huge_bytes, s->large_thp_bytes,
+            s->populate_queued, s->populate_done, s->populate_faults_after_seal);
     if (flags & MEM_REPORT_LEAKS) {
         fprintf(f, ",\"leaks\":{");
         first = true;

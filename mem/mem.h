@@ -206,14 +206,39 @@ typedef struct mem_snapshot {
     uint64_t objs_dropped;
     uint64_t peak_rss; /* bytes, from getrusage */
     /* Page faults (minor + major) of the whole process since the last mem_seal(), -1 before any
-     * seal: sizing at start-up prefaults everything, so the steady state should take none. */
-    int64_t faults_after_seal;
+     * seal, less the background populator's own (populate_faults_after_seal): sizing at
+     * start-up prefaults everything, so the steady state should take none. */
+    int64_t faults_after_seal, populate_faults_after_seal;
+    /* Background populate (mem_populate_background): bytes of large blocks queued to the
+     * populator and populated by it, over the process. */
+    uint64_t populate_queued, populate_done;
     /* Bytes of large blocks (1 MiB and up, their own mappings) on reserved huge pages
      * (MAP_HUGETLB) and on mappings advised for transparent huge pages, over the run. */
     uint64_t large_huge_bytes, large_thp_bytes;
 } mem_snapshot_t;
 
 void mem_snapshot(mem_snapshot_t *out);
+
+/* Background populate: with on, every later large block (1 MiB and up, mem_alloc_at's own
+ * mappings) that asks to be populated (MEM_ZERO or MEM_PREFAULT) is mapped now and populated
+ * by one populator thread, 2 MiB at a time, first chunks first: start-up does not wait for the
+ * kernel to zero it. A page touched before the populator reaches it faults in the toucher's
+ * thread (counted in faults_after_seal; the populator's own faults are not). off: stop the
+ * populator after its current chunk and join it (call before tearing down: what is left
+ * unpopulated stays so); later blocks are populated at allocation again. Any thread, control
+ * path. Without large blocks (valgrind, TICKCORE_MEM_BACKEND=libc) nothing changes. */
+void mem_populate_background(bool on);
+/* Wait until every queued block is populated, taking chunks in the calling thread too (so two
+ * threads populate at once): call before mem_seal() and the steady state takes no page fault,
+ * while the populating overlapped whatever start-up did since the blocks were allocated. Call
+ * it from the thread that allocates and frees the large blocks. */
+void mem_populate_wait(void);
+/* lazy: the populator drops to SCHED_IDLE at its next chunk (for a run that goes on without
+ * mem_populate_wait: it then takes only a core nobody else wants, and the engine's threads
+ * fault, counted, on pages it has not reached). */
+void mem_populate_lazy(bool lazy);
+/* Bytes queued to the populator and populated by it (or by mem_populate_wait) so far. */
+void mem_populate_stats(uint64_t *queued, uint64_t *done);
 /* The same without asking the kernel: the counters, sites and objects only; peak_rss is 0 and
  * faults_after_seal -1. No system call (mem_snapshot opens /proc/self/status and calls
  * getrusage): for a caller that answers often, such as the server's /metrics. */

@@ -14,6 +14,7 @@
 #include "mem/arena.h"
 #include "mem/mem.h"
 #include "mem/pool.h"
+#include "mem/sanitize.h"
 #include "tests/support/malloc_count.h"
 
 #include <pthread.h>
@@ -227,6 +228,131 @@ static void test_mem_large_blocks_zeroed_resident_and_freed(void **state)
     mem_snapshot(s);
     assert_int_equal(s->tag[MEM_TAG_TEST].live, 0);
     assert_int_equal(s->tag[MEM_TAG_TEST].live_blocks, 0);
+    free(s);
+}
+
+/* True where a tool faults pages of its own for every page the test touches: ThreadSanitizer
+ * (4x shadow) and valgrind; fault-count bounds are not checked there. */
+static bool tool_shadow_faults(void)
+{
+#ifdef __SANITIZE_THREAD__
+    return true;
+#else
+    return RUNNING_ON_VALGRIND;
+#endif
+}
+
+/* Pages of [p, p+n) backed by RAM (mincore), the page containing p included. */
+static size_t resident_pages(const void *p, size_t n)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+    size_t npages = ((uintptr_t)p + n - base + (size_t)pg - 1) / (size_t)pg, in = 0;
+    unsigned char *vec = malloc(npages);
+    assert_non_null(vec);
+    assert_int_equal(mincore((void *)base, (uintptr_t)p + n - base, vec), 0);
+    for (size_t i = 0; i < npages; i++)
+        in += vec[i] & 1;
+    free(vec);
+    return in;
+}
+
+/* Background populate: blocks mapped at once, populated by the populator (and by the waiting
+ * thread); after mem_populate_wait every page is resident, zero, and writing them all after the
+ * seal takes (almost) no fault. The oracle is the kernel's own: mincore and getrusage. */
+static void test_mem_populate_background_then_wait(void **state)
+{
+    (void)state;
+    const size_t big = (size_t)24 << 20;
+    uint64_t q0, d0;
+    mem_populate_stats(&q0, &d0);
+    mem_populate_background(true);
+    unsigned char *a = mem_zalloc(MEM_TAG_TEST, big);
+    unsigned char *b = mem_alloc_prefault(MEM_TAG_TEST, big / 2, 64);
+    unsigned char *c = mem_alloc(MEM_TAG_TEST, big); /* neither zero nor prefault: not queued */
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    mem_populate_wait();
+    uint64_t q1, d1;
+    mem_populate_stats(&q1, &d1);
+    const bool large = strcmp(mem_backend_name(), "mimalloc") == 0;
+    if (large) { /* the glibc backend (valgrind) keeps every block: nothing is queued */
+        assert_true(q1 - q0 >= big + big / 2);
+        assert_int_equal(q1 - q0, d1 - d0); /* all of it populated */
+        assert_int_equal(resident_pages(a, big), (big + 4095) / 4096);
+        assert_int_equal(resident_pages(b, big / 2), (big / 2 + 4095) / 4096);
+    }
+    for (size_t i = 0; i < big; i += 4096)
+        assert_int_equal(a[i], 0);
+    mem_seal();
+    mem_snapshot_t *s = malloc(sizeof *s);
+    assert_non_null(s);
+    mem_snapshot(s);
+    int64_t before = s->faults_after_seal;
+    for (size_t i = 0; i < big; i += 4096)
+        a[i] = (unsigned char)(i >> 12);
+    for (size_t i = 0; i < big / 2; i += 4096)
+        b[i] = 1;
+    mem_snapshot(s);
+    /* not one per page (9,216 pages): a few without tools; AddressSanitizer faults its shadow
+     * (1/8 of the pages), so a quarter is the bound, as above */
+    const int64_t bound = MEM_ASAN_ON ? (int64_t)(big * 3 / 2 / 4096 / 4) : 16;
+    if (large && !tool_shadow_faults())
+        assert_true(s->faults_after_seal - before < bound);
+    mem_unseal();
+    mem_populate_background(false);
+    mem_free(MEM_TAG_TEST, a, big);
+    mem_free(MEM_TAG_TEST, b, big / 2);
+    mem_free(MEM_TAG_TEST, c, big);
+    mem_snapshot(s);
+    assert_int_equal(mem_leak_count(s), 0);
+    free(s);
+}
+
+/* Stopped early (a short run's teardown): the populator is joined after its current chunk, what
+ * it did not reach stays unpopulated, freeing is safe, and later blocks are populated at
+ * allocation again. The lazy populator's own faults after the seal are reported apart from
+ * faults_after_seal. */
+static void test_mem_populate_stops_and_counts_its_faults_apart(void **state)
+{
+    (void)state;
+    const size_t big = (size_t)64 << 20;
+    mem_populate_background(true);
+    mem_populate_lazy(true);
+    mem_seal();
+    mem_snapshot_t *s = malloc(sizeof *s);
+    assert_non_null(s);
+    mem_snapshot(s);
+    int64_t before = s->faults_after_seal;
+    unsigned char *a = mem_zalloc(MEM_TAG_TEST, big); /* after the seal: churn, fine here */
+    assert_non_null(a);
+    uint64_t q, d;
+    mem_populate_stats(&q, &d);
+    for (int i = 0; i < 400 && d < q; i++) { /* let it work (SCHED_IDLE: may be slow) */
+        usleep(5000);
+        mem_populate_stats(&q, &d);
+    }
+    mem_snapshot(s);
+    if (strcmp(mem_backend_name(), "mimalloc") == 0 && !RUNNING_ON_VALGRIND) {
+        assert_true(d > 0);
+        assert_true(s->populate_faults_after_seal > 0);
+        /* the populator's faults (up to 16,384 without huge pages) are not the engine's */
+        if (!tool_shadow_faults())
+            assert_true(s->faults_after_seal - before < 64);
+    }
+    mem_populate_background(false);
+    mem_populate_lazy(false);
+    mem_unseal();
+    mem_free(MEM_TAG_TEST, a, big);
+    /* off again: a block is populated at its allocation */
+    unsigned char *b = mem_alloc_prefault(MEM_TAG_TEST, (size_t)4 << 20, 64);
+    assert_non_null(b);
+    if (strcmp(mem_backend_name(), "mimalloc") == 0)
+        assert_int_equal(resident_pages(b, (size_t)4 << 20), ((size_t)4 << 20) / 4096);
+    mem_free(MEM_TAG_TEST, b, (size_t)4 << 20);
+    mem_snapshot(s);
+    assert_int_equal(mem_leak_count(s), 0);
     free(s);
 }
 
@@ -791,6 +917,8 @@ int main(void)
         cmocka_unit_test_setup(test_mem_group_all_or_nothing, reset_counters),
         cmocka_unit_test_setup(test_mem_prefault_backs_every_page, reset_counters),
         cmocka_unit_test_setup(test_mem_large_blocks_zeroed_resident_and_freed, reset_counters),
+        cmocka_unit_test_setup(test_mem_populate_background_then_wait, reset_counters),
+        cmocka_unit_test_setup(test_mem_populate_stops_and_counts_its_faults_apart, reset_counters),
         cmocka_unit_test_setup(test_mem_failures_counted, reset_counters),
         cmocka_unit_test_setup(test_mem_realloc_counts_free_and_alloc, reset_counters),
         cmocka_unit_test_setup(test_mem_churn_attributed_to_call_site, reset_counters),
