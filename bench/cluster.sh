@@ -15,6 +15,8 @@
 # messages of nats-server, the feed, the K shards together and the busiest shard, and from their
 # medians what the same code would do with a core per process. PROFILE=DIR records each cluster
 # run with `perf record -a -g -e cpu-clock` into DIR/K<k>.<stream>.data (and .pids: who is who).
+# FEED_SET="key=value ..." and SHARD_SET="key=value ..." add settings to the feed and the shards
+# (e.g. FEED_SET=cluster.packet_bytes=1M for an A/B of two settings with the same binary).
 set -euo pipefail
 BIN=${1:-build/release/tickcore}
 N=${2:-5e6}
@@ -43,6 +45,8 @@ PIDS+=($!)
 URL=nats://127.0.0.1:$NPORT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$NPORT") 2>/dev/null && break; sleep 0.05; done
 
+SHARD_ARGS=()
+for kv in ${SHARD_SET:-}; do SHARD_ARGS+=(--set "$kv"); done
 replay_rate() { # workers ("" = default)
     local w=()
     [ -n "$1" ] && w=(--set "pipeline.workers=$1")
@@ -62,7 +66,8 @@ cluster_run() {
         "$BIN" serve --set cluster.nats="$URL" --set cluster.shards="$k" --set cluster.shard="$s" \
             --set cluster.stream="$stream" --set cluster.subject="$subj" --set live.tcp_port=0 \
             --set live.udp_port=0 --set http.port="$hp" --set journal.path= \
-            --set server.log="$TMP/shard$s.log" --set pipeline.workers=1 >"$TMP/shard$s.out" 2>&1 &
+            --set server.log="$TMP/shard$s.log" --set pipeline.workers=1 "${SHARD_ARGS[@]}" \
+            >"$TMP/shard$s.out" 2>&1 &
         pids+=($!)
         PIDS+=($!)
     done
@@ -96,7 +101,8 @@ if prof:
     time.sleep(0.5)
 t0 = time.time()
 f = subprocess.Popen([bin_, "feed", day, "--to", url, "--json", "--set", f"cluster.shards={k}",
-                      "--set", f"cluster.stream={stream}", "--set", f"cluster.subject={subj}"],
+                      "--set", f"cluster.stream={stream}", "--set", f"cluster.subject={subj}"] +
+                     [a for kv in os.environ.get("FEED_SET", "").split() for a in ("--set", kv)],
                      stdout=subprocess.PIPE, text=True)
 if prof:
     with open(base + ".pids", "w") as o:
