@@ -11,6 +11,12 @@
 # "copies"). Printed per round: the publisher's own msg/s, end to end msg/s (file messages /
 # end-to-end seconds), and `tickcore replay` of the same file (msg/s, 1 worker and the default).
 # ROUNDS (default 3) interleaves replay, K=2, K=4; medians at the end. Figures, not pass/fail.
+# Also per round: CPU seconds (user + system, from /proc and the feed's rusage) per 10^6 file
+# messages of nats-server, the feed, the K shards together and the busiest shard, and from their
+# medians what the same code would do with a core per process. PROFILE=DIR records each cluster
+# run with `perf record -a -g -e cpu-clock` into DIR/K<k>.<stream>.data (and .pids: who is who).
+# FEED_SET="key=value ..." and SHARD_SET="key=value ..." add settings to the feed and the shards
+# (e.g. FEED_SET=cluster.packet_bytes=1M for an A/B of two settings with the same binary).
 set -euo pipefail
 BIN=${1:-build/release/tickcore}
 N=${2:-5e6}
@@ -32,11 +38,15 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
      "$(nats-server --version); $("$BIN" --version 2>/dev/null | head -1 || echo tickcore)"
 "$BIN" gen --messages "$N" --symbols "$SYMS" --sectors 10 --seed 7 --no-truth --out "$TMP/day.itch" >/dev/null
 NPORT=$(port)
-nats-server -a 127.0.0.1 -p "$NPORT" -js -sd "$TMP/js" >"$TMP/nats.log" 2>&1 &
+MPORT=$(port)
+nats-server -a 127.0.0.1 -p "$NPORT" -m "$MPORT" -js -sd "$TMP/js" >"$TMP/nats.log" 2>&1 &
+NPID=$!
 PIDS+=($!)
 URL=nats://127.0.0.1:$NPORT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$NPORT") 2>/dev/null && break; sleep 0.05; done
 
+SHARD_ARGS=()
+for kv in ${SHARD_SET:-}; do SHARD_ARGS+=(--set "$kv"); done
 replay_rate() { # workers ("" = default)
     local w=()
     [ -n "$1" ] && w=(--set "pipeline.workers=$1")
@@ -56,28 +66,52 @@ cluster_run() {
         "$BIN" serve --set cluster.nats="$URL" --set cluster.shards="$k" --set cluster.shard="$s" \
             --set cluster.stream="$stream" --set cluster.subject="$subj" --set live.tcp_port=0 \
             --set live.udp_port=0 --set http.port="$hp" --set journal.path= \
-            --set server.log="$TMP/shard$s.log" --set pipeline.workers=1 >"$TMP/shard$s.out" 2>&1 &
+            --set server.log="$TMP/shard$s.log" --set pipeline.workers=1 "${SHARD_ARGS[@]}" \
+            >"$TMP/shard$s.out" 2>&1 &
         pids+=($!)
         PIDS+=($!)
     done
     for hp in "${ports[@]}"; do
         for _ in $(seq 400); do curl -sf "http://127.0.0.1:$hp/healthz" >/dev/null && break; sleep 0.05; done
     done
-    python3 - "$BIN" "$TMP/day.itch" "$URL" "$k" "$stream" "$subj" "${ports[@]}" <<'EOF'
-import json, subprocess, sys, time, urllib.request
-bin_, day, url, k, stream, subj = sys.argv[1:7]
-ports = sys.argv[7:]
+    python3 - "$BIN" "$TMP/day.itch" "$URL" "$k" "$stream" "$subj" "$NPID" "${pids[*]}" "$TMP" "$MPORT" "${ports[@]}" <<'EOF'
+import json, os, subprocess, sys, time, urllib.request
+bin_, day, url, k, stream, subj, npid = sys.argv[1:8]
+spids = sys.argv[8].split()
+tmp, mport = sys.argv[9:11]
+ports = sys.argv[11:]
+tck = os.sysconf("SC_CLK_TCK")
+def cpu(pid):  # user + system CPU seconds of a process (all its threads)
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / tck
+c0 = [cpu(p) for p in [npid] + spids]
 def seq(p):
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{p}/healthz", timeout=5) as r:
             return json.loads(r.read())["next_sequence"] - 1
     except OSError:  # a refused or reset connection under load: ask again
         return 0
+prof = os.environ.get("PROFILE")  # a folder: perf record -a of the run, and who is who
+if prof:
+    base = f"{prof}/K{k}.{stream}"
+    perf = subprocess.Popen(["perf", "record", "-q", "-a", "-g", "-e", "cpu-clock", "-F", "499",
+                             "-o", base + ".data"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
 t0 = time.time()
 f = subprocess.Popen([bin_, "feed", day, "--to", url, "--json", "--set", f"cluster.shards={k}",
-                      "--set", f"cluster.stream={stream}", "--set", f"cluster.subject={subj}"],
+                      "--set", f"cluster.stream={stream}", "--set", f"cluster.subject={subj}"] +
+                     [a for kv in os.environ.get("FEED_SET", "").split() for a in ("--set", kv)],
                      stdout=subprocess.PIPE, text=True)
-out, _ = f.communicate()
+if prof:
+    with open(base + ".pids", "w") as o:
+        o.write(f"nats-server {npid}\nfeed {f.pid}\n" +
+                "".join(f"shard{i} {p}\n" for i, p in enumerate(spids)))
+out = f.stdout.read()
+_, status, ru = os.wait4(f.pid, 0)
+f.returncode = os.waitstatus_to_exitcode(status)
+feed_cpu = ru.ru_utime + ru.ru_stime
 j = json.loads(out)
 copies = j["copies"]
 last, t_last = -1, time.time()
@@ -88,27 +122,64 @@ while True:
     if done != last:
         last, t_last = done, time.time()
     elif time.time() - t_last > 30:
-        sys.exit(f"shards stuck at {done} of {copies} messages for 30 s (see the shard logs)")
+        if prof:
+            perf.send_signal(2)
+            perf.wait()
+        with open(f"{tmp}/stuck.{stream}.txt", "w") as o:
+            o.write("shard next_sequence - 1: %s\n" % [seq(p) for p in ports])
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{mport}/jsz?consumers=true",
+                                            timeout=5) as r:
+                    o.write(r.read().decode())
+            except OSError as e:
+                o.write(f"jsz: {e}\n")
+        sys.exit(f"shards stuck at {done} of {copies} messages for 30 s (see the shard logs and stuck.{stream}.txt)")
     time.sleep(0.01)
 t = time.time() - t0
-print("%.0f %.0f %.3f" % (j["rate"], j["messages"] / t, t))
+if prof:
+    perf.send_signal(2)
+    perf.wait()
+c1 = [cpu(p) for p in [npid] + spids]
+d = [b - a for a, b in zip(c0, c1)]
+m = j["messages"] / 1e6  # CPU seconds per 10^6 file messages: nats-server, feed, the K shards
+print("%.0f %.0f %.3f %.3f %.3f %.3f %.3f" % (j["rate"], j["messages"] / t, t, d[0] / m,
+                                              feed_cpu / m, sum(d[1:]) / m, max(d[1:]) / m))
 EOF
     for p in "${pids[@]}"; do kill "$p"; done
     for p in "${pids[@]}"; do wait "$p" || true; done
 }
 
-declare -a R1 RD P2 E2 P4 E4
-printf '%-6s %14s %14s %16s %16s %16s %16s\n' round "replay w=1" "replay" "publish K=2" "e2e K=2" \
-       "publish K=4" "e2e K=4"
+declare -a R1 RD P2 E2 P4 E4 CN2 CF2 CS2 CM2 CN4 CF4 CS4 CM4
+printf '%-6s %11s %11s %12s %12s %12s %12s   %s\n' round "replay w=1" "replay" "publish K=2" "e2e K=2" \
+       "publish K=4" "e2e K=4" "CPU s/10^6 msg K=2 | K=4: nats-server feed shards(sum) shard(max)"
 for r in $(seq 1 "$ROUNDS"); do
     a=$(replay_rate 1)
     b=$(replay_rate "")
-    read -r p2 e2 _ < <(cluster_run 2 "$r")
-    read -r p4 e4 _ < <(cluster_run 4 "$r")
+    read -r p2 e2 _ cn2 cf2 cs2 cm2 < <(cluster_run 2 "$r")
+    read -r p4 e4 _ cn4 cf4 cs4 cm4 < <(cluster_run 4 "$r")
     R1+=("$a"); RD+=("$b"); P2+=("$p2"); E2+=("$e2"); P4+=("$p4"); E4+=("$e4")
-    printf '%-6s %14s %14s %16s %16s %16s %16s\n' "$r" "$a" "$b" "$p2" "$e2" "$p4" "$e4"
+    CN2+=("$cn2"); CF2+=("$cf2"); CS2+=("$cs2"); CM2+=("$cm2")
+    CN4+=("$cn4"); CF4+=("$cf4"); CS4+=("$cs4"); CM4+=("$cm4")
+    printf '%-6s %11s %11s %12s %12s %12s %12s   %s %s %s %s | %s %s %s %s\n' "$r" "$a" "$b" "$p2" \
+        "$e2" "$p4" "$e4" "$cn2" "$cf2" "$cs2" "$cm2" "$cn4" "$cf4" "$cs4" "$cm4"
 done
-med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '%-6s %14s %14s %16s %16s %16s %16s   (msg/s, %s messages, %s symbols)\n' median \
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '%-6s %11s %11s %12s %12s %12s %12s   %s %s %s %s | %s %s %s %s\n' median \
     "$(med "${R1[@]}")" "$(med "${RD[@]}")" "$(med "${P2[@]}")" "$(med "${E2[@]}")" \
-    "$(med "${P4[@]}")" "$(med "${E4[@]}")" "$N" "$SYMS"
+    "$(med "${P4[@]}")" "$(med "${E4[@]}")" "$(med "${CN2[@]}")" "$(med "${CF2[@]}")" \
+    "$(med "${CS2[@]}")" "$(med "${CM2[@]}")" "$(med "${CN4[@]}")" "$(med "${CF4[@]}")" \
+    "$(med "${CS4[@]}")" "$(med "${CM4[@]}")"
+echo "(msg/s of $N messages, $SYMS symbols; CPU = user + system seconds per 10^6 file messages)"
+# With a core per process: each process runs at 10^6 / (its CPU s per 10^6) msg/s at most, so
+# the cluster runs at the slowest one's rate (assumes: the process is CPU-bound, its CPU per
+# message does not grow with rate, one core is enough for its threads, loopback is free)
+python3 - "$(med "${CN2[@]}")" "$(med "${CF2[@]}")" "$(med "${CM2[@]}")" \
+    "$(med "${CN4[@]}")" "$(med "${CF4[@]}")" "$(med "${CM4[@]}")" <<'EOF'
+import sys
+v = [float(x) for x in sys.argv[1:]]
+for k, (n, f, s) in ((2, v[0:3]), (4, v[3:6])):
+    lim = {"nats-server": n, "feed": f, "a shard": s}
+    who = max(lim, key=lim.get)
+    print("a core per process, K=%d: nats-server %.2f M msg/s, feed %.2f M, a shard %.2f M -> "
+          "%.2f M msg/s end to end (bound by %s)" % (k, 1 / n, 1 / f, 1 / s, 1 / lim[who], who))
+EOF

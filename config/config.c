@@ -232,13 +232,15 @@ static const key_t_ KEYS[] = {
     {"cluster", "shard", K_U32, OFF(cluster_shard), 0, 1023, "0", NULL,
      "the shard this `serve` consumes (0 .. cluster.shards - 1), through the durable consumer "
      "<stream>_<shard>"},
-    {"cluster", "packet_bytes", K_SIZE, OFF(cluster_packet_bytes), 1024, 1 << 20, "64K", NULL,
+    {"cluster", "packet_bytes", K_SIZE, OFF(cluster_packet_bytes), 1024, 1 << 20, "1020K", NULL,
      "largest NATS message of packed ITCH messages (a 40-byte header, then 6 bytes + the message "
-     "per message)"},
+     "per message); at most the server's max_payload (1M by default) less room for the NATS "
+     "headers. 1020K against 64K: shards' CPU per message 0.45-0.65x, nats-server's 0.7-0.9x "
+     "(bench/cluster.sh)"},
     {"cluster", "flush_interval", K_DUR, OFF(cluster_flush_ns), 1e5, 10e9, "5ms", NULL,
      "a shard's packet is published at the latest this long after its first message (paced "
      "feeds)"},
-    {"cluster", "max_pending", K_U32, OFF(cluster_max_pending), 1, 65536, "64", NULL,
+    {"cluster", "max_pending", K_U32, OFF(cluster_max_pending), 1, 65536, "16", NULL,
      "packets published and not yet acknowledged by the server at most (the publisher blocks "
      "beyond: bounded memory, each kept in a cluster.packet_bytes slot until acknowledged)"},
     {"cluster", "fetch_batch", K_U32, OFF(cluster_fetch_batch), 1, 4096, "16", NULL,

@@ -60,8 +60,8 @@ struct slot {
 struct nats_consumer {
     nats_t *n;
     natsSubscription *sub;
-    natsMsgList list; /* the current batch (the client's) */
-    int count;        /* messages of the current batch */
+    natsMsg **held; /* the current batch (the client's messages), max_batch slots */
+    int count;      /* messages of the current batch */
     int max_batch, max_ack_pending, ack_wait_ms;
     nats_msg_t *msgs; /* views of the current batch, max_batch of them */
     char stream[NATS_NAME_MAX], durable[NATS_NAME_MAX], filter[NATS_NAME_MAX];
@@ -693,12 +693,17 @@ static int subscribe(nats_consumer_t *c, uint64_t start_seq)
     return 0;
 }
 
+/* Release the current batch. */
+static void release(nats_consumer_t *c)
+{
+    for (int i = 0; i < c->count; i++)
+        natsMsg_Destroy(c->held[i]);
+    c->count = 0;
+}
+
 int nats_consumer_restart(nats_consumer_t *c, uint64_t start_seq)
 {
-    natsMsgList_Destroy(&c->list);
-    c->list.Msgs = NULL;
-    c->list.Count = 0;
-    c->count = 0;
+    release(c);
     /* The pull subscription is kept: its fetch requests name the durable, which is deleted and
      * made again here from start_seq. Destroying the subscription instead (unsubscribed or not)
      * crashed shards under load (a jump to address 0 in a client thread, seen 5 times in 10
@@ -746,14 +751,17 @@ static int consumer_open(nats_consumer_t **out, nats_t *n, const char *stream, c
     }
     nats_consumer_t *c = mem_zalloc(MEM_TAG_NET, sizeof *c);
     nats_msg_t *msgs = mem_zalloc(MEM_TAG_NET, (size_t)max_batch * sizeof *msgs);
-    if (!c || !msgs) {
+    natsMsg **held = mem_zalloc(MEM_TAG_NET, (size_t)max_batch * sizeof *held);
+    if (!c || !msgs || !held) {
         mem_free(MEM_TAG_NET, c, sizeof *c);
         mem_free(MEM_TAG_NET, msgs, (size_t)max_batch * sizeof *msgs);
+        mem_free(MEM_TAG_NET, held, (size_t)max_batch * sizeof *held);
         set_error(n, "%s: consumer %s: out of memory", n->url, durable);
         return -ENOMEM;
     }
     c->n = n;
     c->msgs = msgs;
+    c->held = held;
     c->max_batch = max_batch;
     snprintf(c->stream, sizeof c->stream, "%s", stream);
     snprintf(c->durable, sizeof c->durable, "%s", durable);
@@ -805,7 +813,7 @@ int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream, c
 int nats_nak(nats_consumer_t *c, int from, int delay_ms)
 {
     for (int i = from; i < c->count; i++) {
-        natsStatus s = natsMsg_NakWithDelay(c->list.Msgs[i], delay_ms, NULL);
+        natsStatus s = natsMsg_NakWithDelay(c->held[i], delay_ms, NULL);
         if (s != NATS_OK) {
             snprintf(c->error, sizeof c->error,
                      "%s: stream %s: consumer %s: negative acknowledgement of stream sequence "
@@ -822,11 +830,12 @@ void nats_consumer_destroy(nats_consumer_t *c)
 {
     if (!c)
         return;
-    natsMsgList_Destroy(&c->list);
+    release(c);
     /* Destroy without Unsubscribe: unsubscribing deletes a consumer the library created, and
      * the durable must stay on the server with its acknowledgement floor. */
     natsSubscription_Destroy(c->sub);
     mem_free(MEM_TAG_NET, c->msgs, (size_t)c->max_batch * sizeof *c->msgs);
+    mem_free(MEM_TAG_NET, c->held, (size_t)c->max_batch * sizeof *c->held);
     mem_free(MEM_TAG_NET, c, sizeof *c);
 }
 
@@ -867,38 +876,64 @@ static void parse_reply(const char *reply, nats_msg_t *m)
     m->pending = token_u64(reply, base + 4);
 }
 
+/* One message at a time: natsSubscription_Fetch of libnats 3.4.1 (src/js.c _fetch) first takes
+ * the messages already queued on the subscription (late arrivals of an earlier request), then
+ * asks the server for batch - taken more and loops while taken != that smaller number: with
+ * more than half a batch queued it never meets it and writes past its batch-sized array (fixed
+ * upstream in v3.9, nats.c #749). Seen here as packets "lost" (the client kept only the first
+ * batch of what it returned), packets with a wrong checksum and segfaults in shards. A batch of
+ * one cannot overflow: either the one queued message is taken and no request is sent, or none
+ * is and one is asked for. So a batch of up to max is up to max fetches of one, the first
+ * waiting up to timeout_ms, the others made only while the consumer reports more waiting (the
+ * reply subject's pending count), each answered at once by the server. */
 int nats_fetch(nats_consumer_t *c, int max, int timeout_ms)
 {
-    natsMsgList_Destroy(&c->list);
-    c->list.Msgs = NULL;
-    c->list.Count = 0;
-    c->count = 0;
+    release(c);
     if (max <= 0 || max > c->max_batch)
         max = c->max_batch;
     if (!c->sub)
         return -ENOTCONN;
-    jsErrCode jerr = 0;
-    natsStatus s = natsSubscription_Fetch(&c->list, c->sub, max, timeout_ms, &jerr);
-    if (s == NATS_TIMEOUT)
-        return 0;
-    if (s != NATS_OK) {
-        snprintf(c->error, sizeof c->error, "%s: stream %s: consumer %s (subject %s): fetch: %s",
-                 c->n->url, c->stream, c->durable, c->filter, st_text(s));
-        set_error(c->n, "%s", c->error);
-        return st_errno(s);
-    }
-    int k = c->list.Count < c->max_batch ? c->list.Count : c->max_batch;
-    for (int i = 0; i < k; i++) {
-        natsMsg *m = c->list.Msgs[i];
-        nats_msg_t *v = &c->msgs[i];
-        v->data = (const uint8_t *)natsMsg_GetData(m);
-        v->len = (size_t)natsMsg_GetDataLength(m);
-        v->subject = natsMsg_GetSubject(m);
-        parse_reply(natsMsg_GetReply(m), v);
+    int k = 0;
+    while (k < max) {
+        natsMsgList l = {0};
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_Fetch(&l, c->sub, 1, timeout_ms, &jerr);
+        if (s == NATS_TIMEOUT)
+            break;
+        if (s != NATS_OK) {
+            if (k) /* what we have first: the error comes again on the next fetch */
+                break;
+            snprintf(c->error, sizeof c->error,
+                     "%s: stream %s: consumer %s (subject %s): fetch: %s", c->n->url, c->stream,
+                     c->durable, c->filter, st_text(s));
+            set_error(c->n, "%s", c->error);
+            return st_errno(s);
+        }
+        int got = 0;
+        for (int j = 0; j < l.Count; j++) { /* one */
+            natsMsg *m = l.Msgs[j];
+            if (k == max) { /* cannot happen (a batch of one) */
+                natsMsg_Destroy(m);
+                continue;
+            }
+            nats_msg_t *v = &c->msgs[k];
+            got++;
+            c->held[k++] = m;
+            v->data = (const uint8_t *)natsMsg_GetData(m);
+            v->len = (size_t)natsMsg_GetDataLength(m);
+            v->subject = natsMsg_GetSubject(m);
+            parse_reply(natsMsg_GetReply(m), v);
+        }
+        l.Count = 0; /* the messages are held: free the client's array only */
+        natsMsgList_Destroy(&l);
+        if (!got || !c->msgs[k - 1].pending)
+            break;
     }
     c->count = k;
-    atomic_fetch_add(&c->n->fetched, (uint64_t)k);
-    atomic_fetch_add(&c->n->fetches, 1);
+    if (k) {
+        atomic_fetch_add(&c->n->fetched, (uint64_t)k);
+        atomic_fetch_add(&c->n->fetches, 1);
+    }
     return k;
 }
 
@@ -912,7 +947,7 @@ int nats_ack(nats_consumer_t *c, int count)
     if (count > c->count)
         count = c->count;
     for (int i = 0; i < count; i++) {
-        natsStatus s = natsMsg_Ack(c->list.Msgs[i], NULL);
+        natsStatus s = natsMsg_Ack(c->held[i], NULL);
         if (s != NATS_OK) {
             snprintf(c->error, sizeof c->error,
                      "%s: stream %s: consumer %s: acknowledge stream sequence %llu: %s", c->n->url,

@@ -186,8 +186,10 @@ void nats_consumer_destroy(nats_consumer_t *c);
 int nats_consumer_delete(nats_t *n, const char *stream, const char *durable);
 
 /* Fetch up to max messages (<= max_batch; 0: max_batch), waiting at most timeout_ms for the
- * first. Returns the count (0: none in time), or -errno. The previous batch is released first:
- * acknowledge it before (nats_ack) or it is delivered again after ack_wait. */
+ * first; the others only while the consumer has more waiting (one request of one message each:
+ * libnats 3.4.1's batched fetch can overflow its array, see nats.c). Returns the count (0: none
+ * in time), or -errno. The previous batch is released first: acknowledge it before (nats_ack)
+ * or it is delivered again after ack_wait. */
 int nats_fetch(nats_consumer_t *c, int max, int timeout_ms);
 /* Message i (< the count nats_fetch returned) of the current batch. */
 const nats_msg_t *nats_msg(const nats_consumer_t *c, int i);

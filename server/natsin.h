@@ -16,8 +16,9 @@
  * index. So: with a journal, journal + the stream's tail; without one, the stream from its
  * start; in both cases no gap and no double count.
  *
- * Lost deliveries: the client drops messages that reach it for a fetch request that expired,
- * so a packet may be missing while later ones arrive. The first packet ahead of next_seq makes
+ * Lost deliveries: a packet may be missing while later ones arrive (seen with libnats 3.4.1's
+ * batched fetch, which overflowed its array: net/nats now fetches one packet per request; kept
+ * as the safeguard for any other cause). The first packet ahead of next_seq makes
  * the durable again from the stream sequence after the last packet applied (counted:
  * out_of_order), so the rest comes again in order; a packet still ahead right after that is an
  * error (the stream lost messages).
