@@ -45,12 +45,13 @@ os.makedirs(LOGDIR, exist_ok=True)
 T0 = time.time()
 SHARDS = 2
 FIELDS = ("trades", "volume", "vwap", "last", "bid", "ask")
+PROCS = []  # every process started (nats-server, serve, feed): killed at the end
 
 
 class NatsServer:
-    def __init__(self):
+    def __init__(self, store="js"):
         self.port = free_port()
-        self.store = os.path.join(TMP, "js")
+        self.store = os.path.join(TMP, store)
         self.url = f"nats://127.0.0.1:{self.port}"
         self.p = None
         self.start()
@@ -59,6 +60,7 @@ class NatsServer:
         log = open(os.path.join(LOGDIR, "nats-server.log"), "a")
         self.p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
                                    "-sd", self.store], stdout=log, stderr=subprocess.STDOUT)
+        PROCS.append(self.p)
         deadline = time.time() + 10
         import socket
         while time.time() < deadline:
@@ -120,6 +122,7 @@ class Shard:
     def start(self):
         self.outf = open(self.out, "a")
         self.p = subprocess.Popen(self.args, stdout=self.outf, stderr=subprocess.STDOUT)
+        PROCS.append(self.p)  # killed at the end however the run ends
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.p.poll() is not None:
@@ -223,11 +226,53 @@ def main():
     ns = NatsServer()
     try:
         run(ns, day, ref, total, per)
+        if want("shutdown"):
+            shutdown_without_server(day, per)
     finally:
+        for p in PROCS:  # whatever is still running (a failed check, an exception)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         ns.stop()
         shutil.rmtree(TMP, ignore_errors=True)
     print(f"cluster: {time.time() - T0:.1f} s")
     return STAGE.finish()
+
+
+def want(section):
+    """TICKCORE_CLUSTER_SECTIONS=a,b runs only those sections (publish always runs)."""
+    only = os.environ.get("TICKCORE_CLUSTER_SECTIONS")
+    return not only or section in only.split(",")
+
+
+def shutdown_without_server(day, per):
+    """A shard whose nats-server is gone (killed -9, not restarted) is told to stop (SIGTERM):
+    it must exit within a bounded time (the last bar rows' parts cannot be published: at most
+    5 s of waiting for a reconnect), with a non-zero status and a log line saying what was not
+    acknowledged. Before the fix it waited for the reconnect forever (seen: 4 shards of crashed
+    test runs still running minutes later)."""
+    ns2 = NatsServer(store="js-gone")
+    r = feed(ns2.url, day, "GONE")
+    sh = Shard("gone0", ns2.url, 0, "GONE")
+    got = sh.wait_seq(per[0] // 2)  # working: it has taken half of its day at least
+    ns2.kill9()
+    time.sleep(0.5)
+    t = time.time()
+    sh.p.send_signal(signal.SIGTERM)
+    try:
+        rc = sh.p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.time() - t
+    sh.outf.close()
+    log = open(os.path.join(LOGDIR, "gone0.log")).read()
+    said = [ln for ln in log.splitlines() if "not acknowledged" in ln]
+    check("shutdown_without_nats_server_bounded", r.returncode == 0 and got and rc is not None
+          and rc != 0 and said,
+          f"feed exit {r.returncode}, shard at {got}; after SIGTERM: exit {rc} in {took:.1f} s "
+          f"(None: still running after 30 s); log: {said[-1:] or log[-400:]}")
+    print(f"  cluster     shard without its nats-server: exit {rc} {took:.1f} s after SIGTERM; "
+          f"{said[-1][-200:] if said else ''}")
 
 
 def run(ns, day, ref, total, per):
@@ -243,9 +288,19 @@ def run(ns, day, ref, total, per):
     check("publish_stream_holds_every_packet", j.get("stream_msgs") == j.get("packets") and
           j.get("acked") == j.get("packets"), str(j))
     check("publish_no_allocations", j.get("allocs_after_start") == 0, str(j.get("allocs_after_start")))
-    base_rss = None
 
     print(f"  cluster     ({time.time() - T0:.1f} s)")
+    if want("shards"):
+        shards_equal_replay(ns, ref, per)
+    if want("kill"):
+        kill_and_restart(ns, ref, per)
+    if want("restart"):
+        server_restart(ns, day, ref, per, small)
+    if want("slow"):
+        slow_shard(ns, day, ref, per)
+
+
+def shards_equal_replay(ns, ref, per):
     # ---- shards: exact counts, statistics equal to replay --------------------------------------
     shards = [Shard(f"shard{s}", ns.url, s, "DAY") for s in range(SHARDS)]
     for s, sh in enumerate(shards):
@@ -261,6 +316,9 @@ def run(ns, day, ref, total, per):
         check(f"shard{s}_exit_0_no_churn", rc == 0 and
               "allocations while serving (after the seal): 0 " in out, f"exit {rc}: {out[-300:]}")
 
+
+
+def kill_and_restart(ns, ref, per):
     print(f"  cluster     ({time.time() - T0:.1f} s)")
     # ---- kill -9 at 3 random points (journal on), then once without a journal -------------------
     rnd = random.Random(int(os.environ.get("TICKCORE_CLUSTER_SEED", time.time())))
@@ -295,6 +353,9 @@ def run(ns, day, ref, total, per):
           in log and not bad, f"killed at {got}, then {got2} of {per[1] + 1}; {bad[:4]}")
     sh.stop()
 
+
+
+def server_restart(ns, day, ref, per, small):
     print(f"  cluster     ({time.time() - T0:.1f} s)")
     # ---- nats-server killed and restarted while publishing (paced) and consuming ----------------
     # the kill must come while the feed publishes: after the shard has taken some of it (a shard
@@ -303,6 +364,7 @@ def run(ns, day, ref, total, per):
                            "--set", f"cluster.shards={SHARDS}", "--set", "cluster.stream=RST",
                            "--set", "cluster.subject=rst", *small],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    PROCS.append(fp)
     time.sleep(0.3)
     sh = Shard("restart0", ns.url, 0, "RST")
     deadline = time.time() + 30
@@ -323,6 +385,9 @@ def run(ns, day, ref, total, per):
     check("restart_symbols_equal_replay", owned > 0 and not bad, str(bad[:4]))
     sh.stop()
 
+
+
+def slow_shard(ns, day, ref, per):
     print(f"  cluster     ({time.time() - T0:.1f} s)")
     # ---- a slow shard: the publisher's memory stays bounded --------------------------------------
     def feed_rss(stream, fresh):
@@ -330,8 +395,10 @@ def run(ns, day, ref, total, per):
                               "--set", f"cluster.shards={SHARDS}", "--set", f"cluster.stream={stream}",
                               "--set", f"cluster.subject={stream.lower()}"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        PROCS.append(p)
         out = p.stdout.read()
         _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)  # reaped: the cleanup must not kill it
         return os.waitstatus_to_exitcode(status), json.loads(out) if out.startswith("{") else {}, \
             ru.ru_maxrss * 1024
     rc0, j0, base_rss = feed_rss("SLOWBASE", True)
