@@ -565,6 +565,15 @@ static int await_connection(nats_t *n, int64_t until)
     return 0;
 }
 
+/* A publish that failed because the connection went (the server killed mid-write: the write of
+ * the publish itself may see the broken socket first, "send error: 32", NATS_IO_ERROR): kept,
+ * and sent again after the reconnect. Any other status is the publish's own error. */
+static bool connection_lost(natsStatus s)
+{
+    return s == NATS_CONNECTION_CLOSED || s == NATS_CONNECTION_DISCONNECTED ||
+           s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION;
+}
+
 static int publish_ordered(nats_t *n, const char *subject, const void *data, size_t len)
 {
     if (len > n->slot_bytes || strlen(subject) >= NATS_NAME_MAX) {
@@ -604,7 +613,7 @@ static int publish_ordered(nats_t *n, const char *subject, const void *data, siz
     memcpy(n->ring + (k % n->cap) * n->slot_bytes, data, len);
     atomic_fetch_add(&n->published, 1);
     natsStatus s = send_k(n, k);
-    if (s != NATS_OK && s != NATS_CONNECTION_CLOSED && s != NATS_CONNECTION_DISCONNECTED) {
+    if (s != NATS_OK && !connection_lost(s)) {
         set_error(n, "%s: publish on subject %s (msg id %s.%llu): %s", n->url, subject,
                   n->id_prefix, (unsigned long long)k, st_text(s));
         return st_errno(s);
@@ -638,7 +647,7 @@ int nats_publish(nats_t *n, const char *subject, const void *data, size_t len, c
             return 0;
         }
         if (s != NATS_TIMEOUT) {
-            if (s == NATS_CONNECTION_CLOSED || s == NATS_CONNECTION_DISCONNECTED)
+            if (connection_lost(s))
                 continue; /* await_connection decides */
             set_error(n, "%s: publish on subject %s (msg id %s): %s", n->url, subject,
                       msg_id ? msg_id : "-", st_text(s));
