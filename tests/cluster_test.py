@@ -19,14 +19,20 @@ single-process `tickcore replay` for the per-symbol statistics):
   slow         a shard stopped (SIGSTOP) while the day is published: the publisher's peak RSS
                stays within 16 MiB of a run without consumers; the shard catches up when resumed
 
+  shutdown     a shard whose nats-server was killed (-9) and not restarted, told to stop
+               (SIGTERM): exits within 30 s (it waits 5 s for the server), status non-zero, and
+               its log says how many bar-row parts were not acknowledged
+
 usage: tests/cluster_test.py RESULTS BIN   (skipped, with a message, without nats-server)
+  TICKCORE_CLUSTER_SECTIONS=shards,kill,restart,slow,shutdown  only those (publish always runs)
+  TICKCORE_CLUSTER_SEED=N       the kill points; TICKCORE_CLUSTER_TIMEOUT=300  the watchdog (s):
+  past it the run fails and every process it started is killed
 """
 import json
 import os
 import random
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -35,7 +41,8 @@ import urllib.request
 
 RESULTS, BIN = sys.argv[1], os.path.abspath(sys.argv[2])
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from stage import Stage, free_port  # noqa: E402
+import stage  # noqa: E402
+from stage import PROCS, Stage, free_port  # noqa: E402
 
 STAGE = Stage("cluster", RESULTS)
 check = STAGE.check
@@ -45,63 +52,14 @@ os.makedirs(LOGDIR, exist_ok=True)
 T0 = time.time()
 SHARDS = 2
 FIELDS = ("trades", "volume", "vwap", "last", "bid", "ask")
-PROCS = []  # every process started (nats-server, serve, feed): killed at the end
 
 
-class NatsServer:
-    def __init__(self, store="js"):
-        self.port = free_port()
-        self.store = os.path.join(TMP, store)
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.p = None
-        self.start()
-
-    def start(self):
-        log = open(os.path.join(LOGDIR, "nats-server.log"), "a")
-        self.p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                                   "-sd", self.store], stdout=log, stderr=subprocess.STDOUT)
-        PROCS.append(self.p)
-        deadline = time.time() + 10
-        import socket
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nats-server did not listen in 10 s")
-
-    def kill9(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait()
-
-    def stop(self):
-        if self.p and self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+def NatsServer(store="js"):
+    return stage.NatsServer(os.path.join(TMP, store), os.path.join(LOGDIR, "nats-server.log"))
 
 
 def itch_counts(path, shards):
-    """Messages per shard subject, read from the file by this script (the oracle)."""
-    data = open(path, "rb").read()
-    per = [0] * shards
-    off = n = 0
-    while off + 2 <= len(data):
-        (ln,) = struct.unpack_from(">H", data, off)
-        msg = data[off + 2:off + 2 + ln]
-        off += 2 + ln
-        n += 1
-        locate = struct.unpack_from(">H", msg, 1)[0]
-        if msg[0:1] in (b"S", b"R") or locate == 0:
-            for s in range(shards):
-                per[s] += 1
-        else:
-            per[locate % shards] += 1
-    return n, per
+    return stage.itch_shard_counts(path, shards)
 
 
 class Shard:
@@ -215,6 +173,7 @@ def main():
         STAGE.record("nats_server", False, "nats-server is not installed (make deps installs it)",
                      skip=True)
         return STAGE.finish()
+    stage.watchdog(STAGE, int(os.environ.get("TICKCORE_CLUSTER_TIMEOUT", "300")))
     day = os.path.join(TMP, "day.itch")
     subprocess.run([BIN, "gen", "--messages", "400000", "--symbols", "40", "--seed", "5",
                     "--no-truth", "--out", day], check=True, stdout=subprocess.DEVNULL)
@@ -229,10 +188,7 @@ def main():
         if want("shutdown"):
             shutdown_without_server(day, per)
     finally:
-        for p in PROCS:  # whatever is still running (a failed check, an exception)
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        stage.kill_all()  # whatever is still running (a failed check, an exception)
         ns.stop()
         shutil.rmtree(TMP, ignore_errors=True)
     print(f"cluster: {time.time() - T0:.1f} s")
