@@ -35,6 +35,7 @@ struct nats {
     _Atomic uint64_t fetched, fetches, consumer_acks;
     _Atomic bool need_resend; /* set by the reconnected callback or a rejected expectation */
     _Atomic uint64_t rejected;
+    _Atomic int64_t give_up_at; /* nats_give_up_after: CLOCK_MONOTONIC ms, 0 = never */
     /* ordered mode: the ring of unacknowledged messages, k = 1, 2, ... in slot k % cap */
     bool ordered;
     char id_prefix[32];
@@ -423,6 +424,37 @@ int nats_stream_delete(nats_t *n, const char *stream)
     return 0;
 }
 
+void nats_give_up_after(nats_t *n, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe, unlike now_ms's callers */
+    int64_t at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (timeout_ms > 0 ? timeout_ms : 0);
+    if (at == 0)
+        at = 1;
+    int64_t cur = atomic_load(&n->give_up_at);
+    while ((cur == 0 || at < cur) && !atomic_compare_exchange_weak(&n->give_up_at, &cur, at)) {
+    }
+}
+
+static bool gave_up(const nats_t *n)
+{
+    int64_t at = atomic_load(&((nats_t *)n)->give_up_at);
+    return at && now_ms() >= at;
+}
+
+bool nats_gave_up(const nats_t *n)
+{
+    return gave_up(n);
+}
+
+/* Publishes handed to the client and not acknowledged (nor failed) yet. */
+static uint64_t unacked(nats_t *n)
+{
+    if (n->ordered)
+        return n->next_k - n->floor_k;
+    return atomic_load(&n->published) - atomic_load(&n->acked) - atomic_load(&n->failed);
+}
+
 /* Drop the client's list of publishes waiting for an acknowledgement (their acknowledgements,
  * if they come, are ignored): after a server restart some never come, and they would hold the
  * client's in-flight count up forever. Unordered mode publishes them again, in their order. */
@@ -433,7 +465,8 @@ static void take_pending(nats_t *n, bool resend)
         return;
     for (int i = 0; resend && i < pending.Count; i++) {
         natsStatus s;
-        while ((s = js_PublishMsgAsync(n->js, &pending.Msgs[i], NULL)) == NATS_TIMEOUT) {
+        while ((s = js_PublishMsgAsync(n->js, &pending.Msgs[i], NULL)) == NATS_TIMEOUT &&
+               !gave_up(n)) {
         }
         if (s == NATS_OK)
             atomic_fetch_add(&n->resent, 1);
@@ -467,7 +500,8 @@ static natsStatus send_k(nats_t *n, uint64_t k)
     const struct slot *sl = &n->slots[k % n->cap];
     natsStatus s;
     while ((s = js_PublishAsync(n->js, sl->subject, n->ring + (k % n->cap) * n->slot_bytes,
-                                (int)sl->len, &po)) == NATS_TIMEOUT) {
+                                (int)sl->len, &po)) == NATS_TIMEOUT &&
+           !gave_up(n)) {
     }
     return s;
 }
@@ -507,8 +541,8 @@ static int resend(nats_t *n)
 }
 
 /* Wait while the connection is down; resend after a reconnect or a rejection. -EPIPE when it is
- * closed for good. */
-static int await_connection(nats_t *n)
+ * closed for good, -ETIMEDOUT at `until` (CLOCK_MONOTONIC ms, 0: none) or the give-up deadline. */
+static int await_connection(nats_t *n, int64_t until)
 {
     for (;;) {
         natsConnStatus cs = natsConnection_Status(n->nc);
@@ -518,11 +552,26 @@ static int await_connection(nats_t *n)
         }
         if (cs == NATS_CONN_STATUS_CONNECTED)
             break;
+        if (gave_up(n) || (until && now_ms() >= until)) {
+            set_error(n, "%s: the connection is down at the %s deadline: %llu publishes not "
+                      "acknowledged", n->url, gave_up(n) ? "shutdown" : "flush",
+                      (unsigned long long)unacked(n));
+            return -ETIMEDOUT;
+        }
         sleep_ms(5);
     }
     if (atomic_exchange(&n->need_resend, false))
         return resend(n);
     return 0;
+}
+
+/* A publish that failed because the connection went (the server killed mid-write: the write of
+ * the publish itself may see the broken socket first, "send error: 32", NATS_IO_ERROR): kept,
+ * and sent again after the reconnect. Any other status is the publish's own error. */
+static bool connection_lost(natsStatus s)
+{
+    return s == NATS_CONNECTION_CLOSED || s == NATS_CONNECTION_DISCONNECTED ||
+           s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION;
 }
 
 static int publish_ordered(nats_t *n, const char *subject, const void *data, size_t len)
@@ -534,13 +583,18 @@ static int publish_ordered(nats_t *n, const char *subject, const void *data, siz
     }
     int64_t stalled_since = 0;
     for (;;) {
-        int e = await_connection(n);
+        int e = await_connection(n, 0);
         if (e)
             return e;
         advance_floor(n);
         if (n->next_k - n->floor_k < n->cap)
             break;
         int64_t t = now_ms();
+        if (gave_up(n)) {
+            set_error(n, "%s: publish on subject %s: %llu publishes still not acknowledged at "
+                      "the shutdown deadline", n->url, subject, (unsigned long long)unacked(n));
+            return -ETIMEDOUT;
+        }
         if (!stalled_since) {
             stalled_since = t;
             atomic_fetch_add(&n->stalls, 1);
@@ -559,7 +613,7 @@ static int publish_ordered(nats_t *n, const char *subject, const void *data, siz
     memcpy(n->ring + (k % n->cap) * n->slot_bytes, data, len);
     atomic_fetch_add(&n->published, 1);
     natsStatus s = send_k(n, k);
-    if (s != NATS_OK && s != NATS_CONNECTION_CLOSED && s != NATS_CONNECTION_DISCONNECTED) {
+    if (s != NATS_OK && !connection_lost(s)) {
         set_error(n, "%s: publish on subject %s (msg id %s.%llu): %s", n->url, subject,
                   n->id_prefix, (unsigned long long)k, st_text(s));
         return st_errno(s);
@@ -584,7 +638,7 @@ int nats_publish(nats_t *n, const char *subject, const void *data, size_t len, c
     po.MsgId = msg_id;
     int64_t stalled_since = 0;
     for (;;) {
-        int e = await_connection(n);
+        int e = await_connection(n, 0);
         if (e)
             return e;
         natsStatus s = js_PublishAsync(n->js, subject, data, (int)len, &po);
@@ -593,7 +647,7 @@ int nats_publish(nats_t *n, const char *subject, const void *data, size_t len, c
             return 0;
         }
         if (s != NATS_TIMEOUT) {
-            if (s == NATS_CONNECTION_CLOSED || s == NATS_CONNECTION_DISCONNECTED)
+            if (connection_lost(s))
                 continue; /* await_connection decides */
             set_error(n, "%s: publish on subject %s (msg id %s): %s", n->url, subject,
                       msg_id ? msg_id : "-", st_text(s));
@@ -602,6 +656,12 @@ int nats_publish(nats_t *n, const char *subject, const void *data, size_t len, c
         /* The in-flight bound is reached: block. Acknowledgements lost to a connection that
          * came back before we noticed it: publish the pending ones again. */
         int64_t t = now_ms();
+        if (gave_up(n)) {
+            set_error(n, "%s: publish on subject %s (msg id %s): %llu publishes still not "
+                      "acknowledged at the shutdown deadline", n->url, subject,
+                      msg_id ? msg_id : "-", (unsigned long long)unacked(n));
+            return -ETIMEDOUT;
+        }
         if (!stalled_since) {
             stalled_since = t;
             atomic_fetch_add(&n->stalls, 1);
@@ -627,10 +687,13 @@ static bool all_done(nats_t *n)
 
 int nats_publish_flush(nats_t *n, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms, last_progress = now_ms();
+    int64_t start = now_ms(), deadline = start + timeout_ms, last_progress = start;
+    int64_t give_up_at = atomic_load(&n->give_up_at);
+    if (give_up_at && give_up_at < deadline)
+        deadline = give_up_at;
     uint64_t seen = atomic_load(&n->acked) + atomic_load(&n->failed);
     for (;;) {
-        int e = await_connection(n);
+        int e = await_connection(n, deadline);
         if (e)
             return e;
         if (all_done(n))
@@ -639,12 +702,8 @@ int nats_publish_flush(nats_t *n, int timeout_ms)
             sleep_ms(1);
         int64_t t = now_ms();
         if (t >= deadline) {
-            set_error(n, "%s: %llu publishes not acknowledged after %d ms", n->url,
-                      (unsigned long long)(n->ordered ? n->next_k - n->floor_k
-                                                      : atomic_load(&n->published) -
-                                                            atomic_load(&n->acked) -
-                                                            atomic_load(&n->failed)),
-                      timeout_ms);
+            set_error(n, "%s: %llu publishes not acknowledged after %lld ms", n->url,
+                      (unsigned long long)unacked(n), (long long)(t - start));
             return -ETIMEDOUT;
         }
         uint64_t now_seen = atomic_load(&n->acked) + atomic_load(&n->failed);

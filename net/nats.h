@@ -155,6 +155,16 @@ int nats_stream_delete(nats_t *n, const char *stream);
  * closed for good, -E2BIG when len passes the server's max payload or max_msg_bytes. The
  * acknowledgement arrives later: failures go to on_error and the failed counter. */
 int nats_publish(nats_t *n, const char *subject, const void *data, size_t len, const char *msg_id);
+/* The shutdown path: from now on every wait of nats_publish and nats_publish_flush on this
+ * connection (for the connection to come back, for the in-flight bound, for acknowledgements)
+ * ends at most timeout_ms from now, with -ETIMEDOUT and the reason (what was not acknowledged)
+ * in nats_last_error. Without it a publisher whose server is gone for good waits for the
+ * reconnect forever, and a process told to stop never stops. Any thread, and async-signal-safe
+ * (a clock read and an atomic store); a later call only brings the deadline nearer. */
+void nats_give_up_after(nats_t *n, int timeout_ms);
+/* True once the deadline of nats_give_up_after has passed. */
+bool nats_gave_up(const nats_t *n);
+
 /* Wait until every publish is acknowledged (resending after a reconnect as nats_publish does),
  * at most timeout_ms. 0 when all are acknowledged and none failed, -EIO if some failed (the
  * first failure's text in nats_last_error), -ETIMEDOUT. */

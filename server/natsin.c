@@ -186,14 +186,19 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
                 int rc = rebuild(ni, v.first_local, err, errlen);
                 return rc < 0 ? rc : delivered;
             }
-            /* Ahead of what we have: a packet was lost between the server and us (the client
-             * drops what reaches a fetch request that expired, more often on a loaded machine,
-             * and again right after a restart as well). The durable is made again from the
-             * stream sequence after the last packet applied, so everything after it comes
-             * again, in order. Ahead again right after that: the stream is asked whether it
-             * holds the missing shard index (the last packet of this subject before this one
-             * must end at or past it); only when it does not is it a gap. */
-            if (ni->restarted && !stream_has(ni, m->stream_seq, next)) {
+            /* Ahead of what we have: a packet was lost between the server and us (see
+             * natsin.h). What is before it is acknowledged, it and the rest negatively with a
+             * short delay: the server delivers the lost one again after its acknowledgement
+             * wait, then these. Still ahead NATSIN_AHEAD_MS later: the durable is made again
+             * from the stream sequence after the last packet applied; ahead again right after
+             * that, the stream is asked whether it holds the missing shard index (the last
+             * packet of this subject before this one must end at or past it); only when it
+             * does not is it a gap. */
+            uint64_t now = clock_mono_ns();
+            if (!ni->ahead_since)
+                ni->ahead_since = now;
+            bool stuck = now - ni->ahead_since > (uint64_t)NATSIN_AHEAD_MS * 1000000u;
+            if (ni->restarted && stuck && !stream_has(ni, m->stream_seq, next)) {
                 snprintf(err, errlen,
                          "nats %s: stream %s sequence %llu (subject %s): gap: shard index %llu "
                          "expected, the packet starts at %llu (file index %llu): the stream lost "
@@ -211,20 +216,30 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
             uint64_t ooo = LD(ni->c.out_of_order);
             if ((ooo & (ooo - 1)) == 0)
                 log_msg("serve: nats: stream %s subject %s: a packet ahead of shard index %llu "
-                        "(a lost delivery): durable %s made again from stream sequence %llu (%llu "
-                        "times so far)",
+                        "(a lost delivery): the rest of durable %s's batch comes again after it "
+                        "(%llu times so far)",
                         ni->stream, ni->subject, (unsigned long long)next, ni->durable,
-                        (unsigned long long)(ni->last_sseq + 1), (unsigned long long)ooo);
+                        (unsigned long long)ooo);
             ni->pending = 0;
+            if (!stuck) {
+                (void)nats_nak(ni->cons, i, NATSIN_NAK_DELAY_MS); /* failed: the ack wait */
+                return delivered;
+            }
+            log_msg("serve: nats: stream %s subject %s: shard index %llu still missing after "
+                    "%d ms: durable %s made again from stream sequence %llu",
+                    ni->stream, ni->subject, (unsigned long long)next, NATSIN_AHEAD_MS,
+                    ni->durable, (unsigned long long)(ni->last_sseq + 1));
             int rc = nats_consumer_restart(ni->cons, ni->last_sseq + 1);
             if (rc < 0) {
                 snprintf(err, errlen, "%s", nats_last_error(ni->n));
                 return rc;
             }
             ni->restarted = true;
+            ni->ahead_since = now;
             return delivered;
         }
         ni->restarted = false;
+        ni->ahead_since = 0;
         ni->started = true;
         /* every message's length against its type, before any is delivered */
         pack_view_t w = v;

@@ -16,12 +16,20 @@
  * index. So: with a journal, journal + the stream's tail; without one, the stream from its
  * start; in both cases no gap and no double count.
  *
- * Lost deliveries: a packet may be missing while later ones arrive (seen with libnats 3.4.1's
- * batched fetch, which overflowed its array: net/nats now fetches one packet per request; kept
- * as the safeguard for any other cause). The first packet ahead of next_seq makes
- * the durable again from the stream sequence after the last packet applied (counted:
- * out_of_order), so the rest comes again in order; a packet still ahead right after that is an
- * error (the stream lost messages).
+ * Lost deliveries: a packet may be missing while later ones arrive (libnats 3.4.1's batched
+ * fetch overflowed its array, so net/nats fetches one packet per request; the client drops messages
+ * that reach it for a fetch request that expired; a nats-server killed mid-delivery loses
+ * them). The server delivers the missing one again once its acknowledgement wait
+ * (NATSIN_ACK_WAIT_MS) has passed, since it was never acknowledged; the packets ahead of it are
+ * acknowledged up to the gap and the rest negatively acknowledged with a short delay
+ * (NATSIN_NAK_DELAY_MS), so they come again after it (counted: out_of_order). Only a packet
+ * still ahead NATSIN_AHEAD_MS after the first one makes the durable again from the stream
+ * sequence after the last packet applied, and one still ahead after that is an error if the
+ * stream does not hold the missing index (the stream lost messages). The durable used to be
+ * made again at the first packet ahead: deleting a consumer under the client's live pull
+ * subscription was followed, under load, by heap corruption inside libnats 3.4.1 (segfaults at
+ * natsSub_nextMsg+781, in natsMsg_create/mi_malloc, natsParser_Parse, or a fetched message's
+ * reply pointer; 3 of 10 cluster_test restart runs at 3 CPU hogs).
  *
  * Acknowledgement: natsin_poll leaves the batch unacknowledged; the server acknowledges it
  * (natsin_ack) once the batch is in the pipeline and, with a journal, written to it. A crash in
@@ -42,7 +50,11 @@
 #include <stdint.h>
 
 /* Packets fetched and not acknowledged come again after this (a shard stalled that long). */
-#define NATSIN_ACK_WAIT_MS 10000
+#define NATSIN_ACK_WAIT_MS 3000
+/* A packet ahead of the next index (a lost delivery): the packets from it on come again after
+ * this; the durable is made again only when one is still ahead NATSIN_AHEAD_MS later. */
+#define NATSIN_NAK_DELAY_MS 100
+#define NATSIN_AHEAD_MS     (NATSIN_ACK_WAIT_MS + 3000)
 
 typedef void natsin_deliver_fn(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t len);
 
@@ -71,6 +83,7 @@ typedef struct natsin {
     nats_stream_cfg_t scfg; /* the stream as the publisher makes it */
     uint64_t last_sseq;     /* stream sequence of the last packet applied */
     bool restarted;         /* the durable was just made again after a lost delivery */
+    uint64_t ahead_since;   /* CLOCK_MONOTONIC ns of the first packet ahead (0: in order) */
     natsin_deliver_fn *deliver;
     void *ctx;
     natsin_counters_t c;

@@ -63,6 +63,9 @@ typedef struct snap_route {
 
 #define NROUTES  9
 #define NWEB_MAX 8 /* files of the live page (server/web) */
+/* A stop request (or the drain after a failure): how long a cluster shard still waits for its
+ * NATS server to take the last bar rows' parts (a reconnect, acknowledgements) */
+#define SERVER_NATS_STOP_MS 5000
 
 struct server {
     config_t cfg;
@@ -83,6 +86,8 @@ struct server {
     live_t live;
     bool live_ok;
     natsin_t nin; /* cluster.nats: this shard's NATS JetStream input */
+    uint64_t nin_unacked; /* packets applied whose acknowledgement failed, since the last one
+                             that succeeded (serve thread) */
     bool nin_ok;
     http_t http;
     bool http_ok;
@@ -312,8 +317,13 @@ static void nats_step(server_t *s)
     flush(s);
     if (s->have_journal && !failed(s))
         (void)ack_seq(s); /* waits for the journal writes in flight */
-    if (!failed(s))
-        (void)natsin_ack(&s->nin); /* a failed ack: the batch comes again and is skipped */
+    if (!failed(s)) {
+        int k = s->nin.pending;
+        if (natsin_ack(&s->nin) < 0) /* a failed ack: the batch comes again and is skipped */
+            s->nin_unacked += (uint64_t)k;
+        else
+            s->nin_unacked = 0;
+    }
 }
 
 /* Snapshot hooks (worker and cross-section threads). The records' publish time is the wall
@@ -1259,7 +1269,7 @@ static void teardown(server_t *s)
     if (s->pl_ok)
         pipeline_fini(&s->pl);
     if (s->xpub_ok) /* after the pipeline: its cross-section thread published the last rows */
-        xrowpub_fini(&s->xpub, 10000);
+        xrowpub_fini(&s->xpub); /* flushed by drain (bounded) */
     if (s->xsn_ok)
         xsnode_fini(&s->xsn);
     if (s->snap_ok)
@@ -1429,9 +1439,21 @@ static void drain(server_t *s)
     if (s->xsn_ok) /* the cross-section node: the bars in flight, the last compute */
         xsnode_finish(&s->xsn);
     /* shutdown: the bar still open closes and counts */
+    if (s->xpub_ok) /* the last rows' parts: not waiting for a NATS server gone for good */
+        xrowpub_give_up_after(&s->xpub, SERVER_NATS_STOP_MS);
     pipeline_close_bars(&s->pl);
     pipeline_finish(&s->pl);
     (void)xsection_compute(&s->pl.xs); /* the report's matrices: as of the last row */
+    if (s->xpub_ok) { /* every part acknowledged, or the exit status says it was not */
+        char err[800];
+        if (xrowpub_flush(&s->xpub, SERVER_NATS_STOP_MS, err, sizeof err) < 0)
+            fail(s, "%s", err);
+    }
+    if (s->nin_ok && s->nin_unacked)
+        log_msg("serve: nats: the last %llu packets applied were not acknowledged (%s): the "
+                "stream delivers them again after a restart, which skips them",
+                (unsigned long long)s->nin_unacked,
+                nats_connected(s->nin.n) ? "acknowledgement failed" : "the connection is down");
     GSET(s->wall_ns, clock_mono_ns() - s->t_start);
     log_msg("serve: stopped: %llu messages taken", (unsigned long long)GGET(s->live.c.delivered));
 }
@@ -1489,6 +1511,10 @@ int server_run(server_t *s)
 void server_stop(server_t *s)
 {
     atomic_store_explicit(&s->stop, true, memory_order_relaxed);
+    /* a shard's cross-section thread may be waiting for its NATS server (a reconnect, the
+     * in-flight bound), and the workers and this loop behind it: bounded from now on */
+    if (s->xpub_ok)
+        xrowpub_give_up_after(&s->xpub, SERVER_NATS_STOP_MS);
 }
 
 void server_reopen_log(server_t *s)

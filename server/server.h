@@ -95,7 +95,9 @@ int server_open(server_t **out, const config_t *cfg, const server_opts_t *opts, 
 int server_run(server_t *s);
 
 /* Ask server_run to stop at its next turn (within ~5 ms). Async-signal-safe, any thread, any
- * number of times; before server_run it makes server_run drain at once. */
+ * number of times; before server_run it makes server_run drain at once. A cluster shard waits
+ * at most 5 s more for its NATS server (the last bar rows' parts): a server gone for good
+ * leaves them unacknowledged, said in the log, and server_run returns -EIO (exit status 1). */
 void server_stop(server_t *s);
 /* Ask the live loop to reopen the log file (SIGHUP, log rotation). Async-signal-safe. */
 void server_reopen_log(server_t *s);

@@ -89,31 +89,38 @@ void xrowpub_row(xrowpub_t *x, uint64_t session, uint64_t k, const double *row, 
     atomic_fetch_add_explicit(&x->bytes, len, memory_order_relaxed);
 }
 
-int xrowpub_fini(xrowpub_t *x, int timeout_ms)
+void xrowpub_give_up_after(xrowpub_t *x, int timeout_ms)
 {
-    int rc = 0;
-    if (x->n) {
-        /* nats_publish_flush waits for the connection without a deadline: with the server
-         * gone for good (a failed start-up, a shutdown after it) it would never return */
-        nats_stats_t st;
-        nats_get_stats(x->n, &st);
-        if (!nats_connected(x->n)) {
-            rc = -ENOTCONN;
-            log_msg("serve: bar rows on %s: the NATS connection is down at shutdown: %llu of "
-                    "%llu parts unconfirmed (a restart publishes them again)",
-                    x->subject, (unsigned long long)(st.published - st.acked - st.failed),
-                    (unsigned long long)st.published);
-        } else {
-            rc = nats_publish_flush(x->n, timeout_ms);
-        }
-        if (rc < 0 && rc != -ENOTCONN)
-            log_msg("serve: bar rows on %s: not every part was acknowledged: %s", x->subject,
-                    nats_last_error(x->n));
+    if (x->n)
+        nats_give_up_after(x->n, timeout_ms);
+}
+
+int xrowpub_flush(xrowpub_t *x, int timeout_ms, char *err, size_t errlen)
+{
+    if (!x->n)
+        return 0;
+    int rc = nats_publish_flush(x->n, timeout_ms);
+    if (rc == 0 && !atomic_load_explicit(&x->errors, memory_order_relaxed))
+        return 0;
+    nats_stats_t st;
+    nats_get_stats(x->n, &st);
+    uint64_t lost = atomic_load_explicit(&x->errors, memory_order_relaxed);
+    snprintf(err, errlen,
+             "bar rows on %s: of %llu parts, %llu were published and not acknowledged by the "
+             "NATS server and %llu could not be published (%s): a restart of this shard "
+             "publishes them again",
+             x->subject, (unsigned long long)(st.published + lost),
+             (unsigned long long)(st.published - st.acked), (unsigned long long)lost,
+             rc < 0 ? nats_last_error(x->n) : x->err);
+    return rc < 0 ? rc : -EIO;
+}
+
+void xrowpub_fini(xrowpub_t *x)
+{
+    if (x->n)
         nats_destroy(x->n);
-    }
     if (x->buf)
         mem_free(MEM_TAG_SERVER, x->buf, x->l.bytes);
     xrow_layout_fini(&x->l);
     memset(x, 0, sizeof *x);
-    return rc;
 }

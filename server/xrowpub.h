@@ -52,7 +52,17 @@ int xrowpub_init(xrowpub_t *x, const config_t *cfg, const symtab_t *names, char 
 /* Encode and publish the part of one row (a pipeline on_row hook body). Allocates nothing of
  * ours; blocks while max_pending parts are unacknowledged. Cross-section thread. */
 void xrowpub_row(xrowpub_t *x, uint64_t session, uint64_t k, const double *row, bool traded);
-/* Wait (at most timeout_ms) for every part to be acknowledged, then close. 0 or -errno. */
-int xrowpub_fini(xrowpub_t *x, int timeout_ms);
+/* The stop request: from now on publishing (xrowpub_row, on the cross-section thread) and
+ * xrowpub_flush wait at most timeout_ms for the connection or for acknowledgements, so a shard
+ * whose nats-server is gone still stops (a part that cannot be published is counted in errors).
+ * Any thread; async-signal-safe (net/nats: a clock read and an atomic store). */
+void xrowpub_give_up_after(xrowpub_t *x, int timeout_ms);
+/* The shutdown: wait (at most timeout_ms, and not past the give-up deadline) until every part
+ * published is acknowledged. 0, or -errno with err naming how many of how many parts the
+ * server did not acknowledge (and were not published) and why; a restart publishes them again.
+ * Serve thread, after the pipeline has finished (no xrowpub_row any more). */
+int xrowpub_flush(xrowpub_t *x, int timeout_ms, char *err, size_t errlen);
+/* Close the connection (what is unacknowledged is dropped: xrowpub_flush first) and free. */
+void xrowpub_fini(xrowpub_t *x);
 
 #endif

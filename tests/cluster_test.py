@@ -19,14 +19,20 @@ single-process `tickcore replay` for the per-symbol statistics):
   slow         a shard stopped (SIGSTOP) while the day is published: the publisher's peak RSS
                stays within 16 MiB of a run without consumers; the shard catches up when resumed
 
+  shutdown     a shard whose nats-server was killed (-9) and not restarted, told to stop
+               (SIGTERM): exits within 30 s (it waits 5 s for the server), status non-zero, and
+               its log says how many bar-row parts were not acknowledged
+
 usage: tests/cluster_test.py RESULTS BIN   (skipped, with a message, without nats-server)
+  TICKCORE_CLUSTER_SECTIONS=shards,kill,restart,slow,shutdown  only those (publish always runs)
+  TICKCORE_CLUSTER_SEED=N       the kill points; TICKCORE_CLUSTER_TIMEOUT=300  the watchdog (s):
+  past it the run fails and every process it started is killed
 """
 import json
 import os
 import random
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -35,7 +41,8 @@ import urllib.request
 
 RESULTS, BIN = sys.argv[1], os.path.abspath(sys.argv[2])
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from stage import Stage, free_port  # noqa: E402
+import stage  # noqa: E402
+from stage import PROCS, Stage, free_port  # noqa: E402
 
 STAGE = Stage("cluster", RESULTS)
 check = STAGE.check
@@ -47,59 +54,12 @@ SHARDS = 2
 FIELDS = ("trades", "volume", "vwap", "last", "bid", "ask")
 
 
-class NatsServer:
-    def __init__(self):
-        self.port = free_port()
-        self.store = os.path.join(TMP, "js")
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.p = None
-        self.start()
-
-    def start(self):
-        log = open(os.path.join(LOGDIR, "nats-server.log"), "a")
-        self.p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                                   "-sd", self.store], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        import socket
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nats-server did not listen in 10 s")
-
-    def kill9(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait()
-
-    def stop(self):
-        if self.p and self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+def NatsServer(store="js"):
+    return stage.NatsServer(os.path.join(TMP, store), os.path.join(LOGDIR, "nats-server.log"))
 
 
 def itch_counts(path, shards):
-    """Messages per shard subject, read from the file by this script (the oracle)."""
-    data = open(path, "rb").read()
-    per = [0] * shards
-    off = n = 0
-    while off + 2 <= len(data):
-        (ln,) = struct.unpack_from(">H", data, off)
-        msg = data[off + 2:off + 2 + ln]
-        off += 2 + ln
-        n += 1
-        locate = struct.unpack_from(">H", msg, 1)[0]
-        if msg[0:1] in (b"S", b"R") or locate == 0:
-            for s in range(shards):
-                per[s] += 1
-        else:
-            per[locate % shards] += 1
-    return n, per
+    return stage.itch_shard_counts(path, shards)
 
 
 class Shard:
@@ -120,6 +80,7 @@ class Shard:
     def start(self):
         self.outf = open(self.out, "a")
         self.p = subprocess.Popen(self.args, stdout=self.outf, stderr=subprocess.STDOUT)
+        PROCS.append(self.p)  # killed at the end however the run ends
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.p.poll() is not None:
@@ -212,6 +173,7 @@ def main():
         STAGE.record("nats_server", False, "nats-server is not installed (make deps installs it)",
                      skip=True)
         return STAGE.finish()
+    stage.watchdog(STAGE, int(os.environ.get("TICKCORE_CLUSTER_TIMEOUT", "300")))
     day = os.path.join(TMP, "day.itch")
     subprocess.run([BIN, "gen", "--messages", "400000", "--symbols", "40", "--seed", "5",
                     "--no-truth", "--out", day], check=True, stdout=subprocess.DEVNULL)
@@ -223,11 +185,50 @@ def main():
     ns = NatsServer()
     try:
         run(ns, day, ref, total, per)
+        if want("shutdown"):
+            shutdown_without_server(day, per)
     finally:
+        stage.kill_all()  # whatever is still running (a failed check, an exception)
         ns.stop()
         shutil.rmtree(TMP, ignore_errors=True)
     print(f"cluster: {time.time() - T0:.1f} s")
     return STAGE.finish()
+
+
+def want(section):
+    """TICKCORE_CLUSTER_SECTIONS=a,b runs only those sections (publish always runs)."""
+    only = os.environ.get("TICKCORE_CLUSTER_SECTIONS")
+    return not only or section in only.split(",")
+
+
+def shutdown_without_server(day, per):
+    """A shard whose nats-server is gone (killed -9, not restarted) is told to stop (SIGTERM):
+    it must exit within a bounded time (the last bar rows' parts cannot be published: at most
+    5 s of waiting for a reconnect), with a non-zero status and a log line saying what was not
+    acknowledged. Before the fix it waited for the reconnect forever (seen: 4 shards of crashed
+    test runs still running minutes later)."""
+    ns2 = NatsServer(store="js-gone")
+    r = feed(ns2.url, day, "GONE")
+    sh = Shard("gone0", ns2.url, 0, "GONE")
+    got = sh.wait_seq(per[0] // 2)  # working: it has taken half of its day at least
+    ns2.kill9()
+    time.sleep(0.5)
+    t = time.time()
+    sh.p.send_signal(signal.SIGTERM)
+    try:
+        rc = sh.p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.time() - t
+    sh.outf.close()
+    log = open(os.path.join(LOGDIR, "gone0.log")).read()
+    said = [ln for ln in log.splitlines() if "not acknowledged" in ln]
+    check("shutdown_without_nats_server_bounded", r.returncode == 0 and got and rc is not None
+          and rc != 0 and said,
+          f"feed exit {r.returncode}, shard at {got}; after SIGTERM: exit {rc} in {took:.1f} s "
+          f"(None: still running after 30 s); log: {said[-1:] or log[-400:]}")
+    print(f"  cluster     shard without its nats-server: exit {rc} {took:.1f} s after SIGTERM; "
+          f"{said[-1][-200:] if said else ''}")
 
 
 def run(ns, day, ref, total, per):
@@ -243,9 +244,19 @@ def run(ns, day, ref, total, per):
     check("publish_stream_holds_every_packet", j.get("stream_msgs") == j.get("packets") and
           j.get("acked") == j.get("packets"), str(j))
     check("publish_no_allocations", j.get("allocs_after_start") == 0, str(j.get("allocs_after_start")))
-    base_rss = None
 
     print(f"  cluster     ({time.time() - T0:.1f} s)")
+    if want("shards"):
+        shards_equal_replay(ns, ref, per)
+    if want("kill"):
+        kill_and_restart(ns, ref, per)
+    if want("restart"):
+        server_restart(ns, day, ref, per, small)
+    if want("slow"):
+        slow_shard(ns, day, ref, per)
+
+
+def shards_equal_replay(ns, ref, per):
     # ---- shards: exact counts, statistics equal to replay --------------------------------------
     shards = [Shard(f"shard{s}", ns.url, s, "DAY") for s in range(SHARDS)]
     for s, sh in enumerate(shards):
@@ -261,6 +272,9 @@ def run(ns, day, ref, total, per):
         check(f"shard{s}_exit_0_no_churn", rc == 0 and
               "allocations while serving (after the seal): 0 " in out, f"exit {rc}: {out[-300:]}")
 
+
+
+def kill_and_restart(ns, ref, per):
     print(f"  cluster     ({time.time() - T0:.1f} s)")
     # ---- kill -9 at 3 random points (journal on), then once without a journal -------------------
     rnd = random.Random(int(os.environ.get("TICKCORE_CLUSTER_SEED", time.time())))
@@ -295,6 +309,9 @@ def run(ns, day, ref, total, per):
           in log and not bad, f"killed at {got}, then {got2} of {per[1] + 1}; {bad[:4]}")
     sh.stop()
 
+
+
+def server_restart(ns, day, ref, per, small):
     print(f"  cluster     ({time.time() - T0:.1f} s)")
     # ---- nats-server killed and restarted while publishing (paced) and consuming ----------------
     # the kill must come while the feed publishes: after the shard has taken some of it (a shard
@@ -303,6 +320,7 @@ def run(ns, day, ref, total, per):
                            "--set", f"cluster.shards={SHARDS}", "--set", "cluster.stream=RST",
                            "--set", "cluster.subject=rst", *small],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    PROCS.append(fp)
     time.sleep(0.3)
     sh = Shard("restart0", ns.url, 0, "RST")
     deadline = time.time() + 30
@@ -323,6 +341,9 @@ def run(ns, day, ref, total, per):
     check("restart_symbols_equal_replay", owned > 0 and not bad, str(bad[:4]))
     sh.stop()
 
+
+
+def slow_shard(ns, day, ref, per):
     print(f"  cluster     ({time.time() - T0:.1f} s)")
     # ---- a slow shard: the publisher's memory stays bounded --------------------------------------
     def feed_rss(stream, fresh):
@@ -330,8 +351,10 @@ def run(ns, day, ref, total, per):
                               "--set", f"cluster.shards={SHARDS}", "--set", f"cluster.stream={stream}",
                               "--set", f"cluster.subject={stream.lower()}"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        PROCS.append(p)
         out = p.stdout.read()
         _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)  # reaped: the cleanup must not kill it
         return os.waitstatus_to_exitcode(status), json.loads(out) if out.startswith("{") else {}, \
             ru.ru_maxrss * 1024
     rc0, j0, base_rss = feed_rss("SLOWBASE", True)

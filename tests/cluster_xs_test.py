@@ -5,9 +5,13 @@
 Starts its own `nats-server -js` on a free loopback port with a temporary store (and stops it).
 The oracle is a single-process `tickcore replay --corr-out --mst-out` of the same generated day.
 
-  live      a day published with `feed --to nats://` into 2 shards (`serve` with cluster.nats,
+  live      a day published with `feed --to nats://` into 4 shards (`serve` with cluster.nats,
             cluster.shard) and one cross-section node (cluster.role=xsection, live listeners
-            off) started before them: /v1/correlation?format=csv equals the replay's --corr-out
+            off) started before them, shard 1 killed (-9) at 3 random points of its day and
+            started again (no journal: it rebuilds from the stream's start and sends its parts
+            again, which the node drops as resent): every shard's message count equals a Python
+            count of the file (0 lost, 0 taken twice) and its /v1/symbols the replay's trades,
+            volume, VWAP, last, bid and ask for its symbols; /v1/correlation?format=csv equals the replay's --corr-out
             to 1e-12 (not bit for bit: the node computes while rows arrive, and each compute
             flushes the covariance's batched rank-k update at another row than the replay's one
             compute at the end; test_xjoin shows the joined rows and the matrix bit for bit when
@@ -16,19 +20,21 @@ The oracle is a single-process `tickcore replay --corr-out --mst-out` of the sam
             every bar joined (rows = the shards' published parts), none incomplete, no churn
   restart   the node killed (-9) and started again after the day: it reads the rows stream from
             its start and ends with the same matrix (nothing lost)
-  slow      a shard stopped (SIGSTOP) while a node with a 1 s join deadline joins: bars are
+  slow      (2 shards) a shard stopped (SIGSTOP) while a node with a 1 s join deadline joins: bars are
             dropped and counted (tickcore_xjoin_incomplete_total > 0), the node's memory stays
             flat (no churn; resident set within 8 MiB), and after SIGCONT its parts are counted
             late or duplicate, never joined into the wrong bar
 
 usage: tests/cluster_xs_test.py RESULTS BIN   (skipped, with a message, without nats-server)
+  TICKCORE_CLUSTER_MESSAGES=400000  the day's size; TICKCORE_CLUSTER_SEED=N  the kill points;
+  TICKCORE_CLUSTER_TIMEOUT=300  the watchdog (s): past it the run fails, every process killed
 """
 import csv
 import json
 import os
+import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +44,8 @@ import urllib.request
 
 RESULTS, BIN = sys.argv[1], os.path.abspath(sys.argv[2])
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from stage import Stage, free_port  # noqa: E402
+import stage  # noqa: E402
+from stage import PROCS, Stage, free_port  # noqa: E402
 
 STAGE = Stage("cluster-xs", RESULTS)
 check = STAGE.check
@@ -47,50 +54,21 @@ LOGDIR = os.path.join("build", "test-logs", "cluster-xs")
 shutil.rmtree(LOGDIR, ignore_errors=True)
 os.makedirs(LOGDIR, exist_ok=True)
 T0 = time.time()
-SHARDS = 2
+SHARDS = 4  # the live day: 4 shards and one cross-section node
 MATRIX = ["--set", "matrix.symbols=64"]
-
-
-class NatsServer:
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        log = open(os.path.join(LOGDIR, "nats-server.log"), "a")
-        self.p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                                   "-sd", os.path.join(TMP, "js")], stdout=log,
-                                  stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nats-server did not listen in 10 s")
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-
-
-PROCS = []  # every serve started, for the cleanup
 
 
 class Node:
     """A `tickcore serve` of the cluster: a shard (shard=I) or the cross-section (shard=None)."""
 
-    def __init__(self, name, url, rows, shard=None, extra=(), stopped=False, stream="XDAY"):
+    def __init__(self, name, url, rows, shard=None, extra=(), stopped=False, stream="XDAY",
+                 shards=SHARDS):
         self.name, self.http = name, free_port()
         self.out = os.path.join(LOGDIR, name + ".out")
         role = (["--set", "cluster.role=xsection"] if shard is None
                 else ["--set", f"cluster.shard={shard}"])
         self.args = [BIN, "serve", "--set", f"cluster.nats={url}",
-                     "--set", f"cluster.shards={SHARDS}", "--set", f"cluster.stream={stream}",
+                     "--set", f"cluster.shards={shards}", "--set", f"cluster.stream={stream}",
                      "--set", f"cluster.subject={stream.lower()}",
                      "--set", f"cluster.rows_stream={rows}",
                      "--set", f"cluster.rows_subject={rows.lower()}",
@@ -228,40 +206,87 @@ def main():
         STAGE.record("nats_server", False, "nats-server is not installed (make deps installs it)",
                      skip=True)
         return STAGE.finish()
+    stage.watchdog(STAGE, int(os.environ.get("TICKCORE_CLUSTER_TIMEOUT", "300")))
     day = os.path.join(TMP, "day.itch")
-    subprocess.run([BIN, "gen", "--messages", "400000", "--symbols", "40", "--seed", "5",
+    messages = os.environ.get("TICKCORE_CLUSTER_MESSAGES", "400000")  # the live day's size
+    subprocess.run([BIN, "gen", "--messages", messages, "--symbols", "40", "--seed", "5",
                     "--no-truth", "--out", day], check=True, stdout=subprocess.DEVNULL)
     ref_corr, ref_mst = os.path.join(TMP, "corr.csv"), os.path.join(TMP, "mst.csv")
-    subprocess.run([BIN, "replay", "--set", "pipeline.workers=1", *MATRIX, "--corr-out", ref_corr,
-                    "--mst-out", ref_mst, day], check=True, stdout=subprocess.DEVNULL)
-    ns = NatsServer()
+    rj = subprocess.run([BIN, "replay", "--json", "--set", "pipeline.workers=1",
+                         "--set", "report.top_symbols=1000", *MATRIX, "--corr-out", ref_corr,
+                         "--mst-out", ref_mst, day], check=True, capture_output=True, text=True)
+    ref = {t["symbol"]: t for t in json.loads(rj.stdout)["analytics"]["top"]}
+    total, per = stage.itch_shard_counts(day, SHARDS)
+    ns = stage.NatsServer(os.path.join(TMP, "js"), os.path.join(LOGDIR, "nats-server.log"))
     try:
-        run(ns, day, open(ref_corr).read(), list(csv.DictReader(open(ref_mst))))
+        run(ns, day, open(ref_corr).read(), list(csv.DictReader(open(ref_mst))), ref, per)
     finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        stage.kill_all()  # whatever is still running (a failed check, an exception)
         ns.stop()
         shutil.rmtree(TMP, ignore_errors=True)
     print(f"cluster-xs: {time.time() - T0:.1f} s")
     return STAGE.finish()
 
 
-def publish(ns, day, stream):
-    r = subprocess.run([BIN, "feed", day, "--to", ns.url, "--json", "--fresh", "--quiet",
-                        "--set", f"cluster.shards={SHARDS}", "--set", f"cluster.stream={stream}",
+def publish(ns, day, stream, shards=SHARDS, extra=()):
+    r = subprocess.run([BIN, "feed", day, "--to", ns.url, "--json", "--fresh", "--quiet", *extra,
+                        "--set", f"cluster.shards={shards}", "--set", f"cluster.stream={stream}",
                         "--set", f"cluster.subject={stream.lower()}"], capture_output=True,
                        text=True, timeout=120)
     check(f"publish_day_{stream}", r.returncode == 0, r.stdout[-300:] + r.stderr[-300:])
 
 
-def run(ns, day, ref_csv, ref_mst):
-    publish(ns, day, "XDAY")
+def next_seq(node):
+    try:
+        st, body = node.get("/healthz")
+        return json.loads(body)["next_sequence"] if st == 200 else None
+    except (OSError, ValueError):
+        return None
 
-    # ---- live: the node first, then the shards ----------------------------------------------------
+
+def compare_symbols(node, ref, shard):
+    """A shard's /v1/symbols against the replay for the symbols it owns: (owned, differences).
+    Trades and volume count every execution once: a message lost or taken twice shows."""
+    st, body = node.get("/v1/symbols")
+    rows = json.loads(body)["symbols"] if st == 200 else []
+    bad, owned = [], 0
+    for r in rows:
+        t = ref.get(r["symbol"])
+        if t is None:
+            bad.append((r["symbol"], "not in replay"))
+        elif t["locate"] % SHARDS == shard:
+            owned += 1
+            for k in ("trades", "volume", "vwap", "last", "bid", "ask"):
+                if (r.get(k) or 0) != (t.get(k) or 0):
+                    bad.append((r["symbol"], k, r.get(k), t.get(k)))
+        elif r.get("trades"):
+            bad.append((r["symbol"], "foreign symbol with trades"))
+    return owned, bad
+
+
+def run(ns, day, ref_csv, ref_mst, ref, per):
+    publish(ns, day, "XDAY", extra=("--set", "cluster.packet_bytes=4K"))  # small: killed mid-day
+
+    # ---- live: the node first, then 4 shards; shard KILLED killed (-9) at 3 random points ----------
     xs = Node("xs-live", ns.url, "XR1", extra=["--set", "server.analytics_interval=200ms"])
-    shards = [Node(f"shard{s}", ns.url, "XR1", shard=s) for s in range(SHARDS)]
+    KILLED = 1  # one fetched packet at a time, so that it is still mid-day at the kills
+    shards = [Node(f"shard{s}", ns.url, "XR1", shard=s,
+                   extra=["--set", "cluster.fetch_batch=1"] if s == KILLED else [])
+              for s in range(SHARDS)]
+    rnd = random.Random(int(os.environ.get("TICKCORE_CLUSTER_SEED", time.time())))
+    kill = shards[KILLED]
+    at = []
+    for p in sorted(rnd.uniform(0.1, 0.9) * per[KILLED] for _ in range(3)):
+        deadline = time.time() + 60
+        got = next_seq(kill)
+        while (got is None or got < p) and time.time() < deadline and kill.p.poll() is None:
+            time.sleep(0.01)
+            got = next_seq(kill)
+        kill.kill9()
+        at.append(got)
+        kill.start()  # no journal: rebuilt from the stream's start, its parts sent again
+    check("kill_points_mid_day", all(a is not None and a < per[KILLED] + 1 for a in at),
+          f"shard {KILLED}: next sequence at the kills {at} of {per[KILLED] + 1}")
 
     def published():
         v = [sh.metric("tickcore_xrows_published_total") for sh in shards]
@@ -301,6 +326,11 @@ def run(ns, day, ref_csv, ref_mst):
     check("live_no_incomplete_bars", inc == 0 and xs.metric("tickcore_xjoin_bad_total") == 0
           and xs.metric("tickcore_xjoin_foreign_total") == 0, f"incomplete {inc}")
     check("live_no_churn_node_and_shards", xs.churn() == 0 and all(sh.churn() == 0 for sh in shards))
+    for s, sh in enumerate(shards):  # 0 messages lost or counted twice, statistics = replay
+        got = next_seq(sh)
+        owned, bad = compare_symbols(sh, ref, s)
+        check(f"shard{s}_count_exact_symbols_equal_replay", got == per[s] + 1 and owned > 0
+              and not bad, f"next sequence {got}, want {per[s] + 1}; {owned} owned, {bad[:3]}")
 
     # ---- restart: the node killed and started again reads the rows from the stream's start -------
     xs.kill9()
@@ -323,13 +353,13 @@ def run(ns, day, ref_csv, ref_mst):
         check(f"{sh.name}_exit_0_no_leak", rc == 0 and "leak check: OK" in out, out[-600:])
 
     # ---- slow: one shard stopped while a node with a 1 s deadline joins --------------------------
-    publish(ns, day, "XSLOW")  # fresh shards of their own (new durables)
-    slow_node = Node("xs-slow", ns.url, "XR2", extra=["--set", "cluster.join_deadline=1s",
-                                                      "--set", "cluster.join_window=64"])
+    publish(ns, day, "XSLOW", shards=2)  # fresh shards of their own (new durables), 2 of them
+    slow_node = Node("xs-slow", ns.url, "XR2", shards=2,
+                     extra=["--set", "cluster.join_deadline=1s", "--set", "cluster.join_window=64"])
     time.sleep(1.5)  # the resident set once start-up has touched its buffers (sampled /100 ms)
     rss0 = slow_node.metric("tickcore_resident_bytes")
-    slow = Node("slow1", ns.url, "XR2", shard=1, stopped=True, stream="XSLOW")
-    fast = Node("fast0", ns.url, "XR2", shard=0, stream="XSLOW")
+    slow = Node("slow1", ns.url, "XR2", shard=1, stopped=True, stream="XSLOW", shards=2)
+    fast = Node("fast0", ns.url, "XR2", shard=0, stream="XSLOW", shards=2)
     inc = wait_for(lambda: (slow_node.metric("tickcore_xjoin_incomplete_total") or 0) > 10, 60)
     n_inc = slow_node.metric("tickcore_xjoin_incomplete_total")
     check("slow_shard_incomplete_bars_counted", inc, f"incomplete {n_inc}")

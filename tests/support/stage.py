@@ -1,8 +1,17 @@
 """stage: what the Python test scripts of make test share (tests/serve_test.py, web_test.py,
-plots_test.py): one line per check appended to the results file in tests/run.sh's format
-"STAGE NAME PASSED FAILED SKIPPED", the line printed, the stage's closing count, and a free
-loopback port for a server under test."""
+plots_test.py, cluster_test.py, cluster_xs_test.py): one line per check appended to the results
+file in tests/run.sh's format "STAGE NAME PASSED FAILED SKIPPED", the line printed, the stage's
+closing count, a free loopback port for a server under test; for the cluster tests a
+`nats-server -js` on a free port with its own store, a registry of every process started
+(killed at the end however the test ends) and the per-shard message counts of an ITCH file."""
+import os
+import signal
 import socket
+import struct
+import subprocess
+import time
+
+PROCS = []  # every process a test started: kill_all() at the end
 
 
 class Stage:
@@ -42,3 +51,84 @@ def free_port(kind=socket.SOCK_STREAM):
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def kill_all():
+    """Kill (-9) every process in PROCS still running: a failed check or an exception must not
+    leave servers behind (a crashed run once left 4 shards running for minutes)."""
+    for p in PROCS:
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+class NatsServer:
+    """`nats-server -js` on a free loopback port with its store in DIR (kept across restarts)."""
+
+    def __init__(self, store, log):
+        self.port = free_port()
+        self.store, self.log = store, log
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.p = None
+        self.start()
+
+    def start(self):
+        log = open(self.log, "a")
+        self.p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
+                                   "-sd", self.store], stdout=log, stderr=subprocess.STDOUT)
+        PROCS.append(self.p)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nats-server did not listen in 10 s")
+
+    def kill9(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait()
+
+    def stop(self):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def itch_shard_counts(path, shards):
+    """(messages, per-shard counts) of an ITCH file read here (the oracle): a message goes to
+    shard locate % shards; System Event (S), Stock Directory (R) and locate-0 messages to every
+    shard (feed/natspub's documented function)."""
+    data = open(path, "rb").read()
+    per = [0] * shards
+    off = n = 0
+    while off + 2 <= len(data):
+        (ln,) = struct.unpack_from(">H", data, off)
+        msg = data[off + 2:off + 2 + ln]
+        off += 2 + ln
+        n += 1
+        locate = struct.unpack_from(">H", msg, 1)[0]
+        if msg[0:1] in (b"S", b"R") or locate == 0:
+            for s in range(shards):
+                per[s] += 1
+        else:
+            per[locate % shards] += 1
+    return n, per
+
+
+def watchdog(stage_, seconds):
+    """Fail the run (a check "finished_within_<N>s", then the cleanup of the caller's finally)
+    if it has not ended after `seconds`: a hung process must not hang the test suite."""
+    def on_alarm(signum, frame):
+        stage_.record(f"finished_within_{seconds}s", False, "the run was stopped by its watchdog")
+        raise TimeoutError(f"{stage_.name}: not finished after {seconds} s")
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)

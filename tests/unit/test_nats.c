@@ -409,6 +409,52 @@ static void test_nats_server_restart_exact(void **state)
     nats_destroy(n);
 }
 
+/* The shutdown path: the server gone for good, a publisher (unordered, then ordered) told to
+ * give up waits at most the deadline, in nats_publish (connection down) and in
+ * nats_publish_flush, with -ETIMEDOUT naming the unacknowledged count. Before nats_give_up_after
+ * both waited for the reconnect forever (a shard ignored SIGTERM). */
+static void test_nats_give_up_bounded_without_server(void **state)
+{
+    (void)state;
+    NEED_SERVER();
+    for (int ordered = 0; ordered < 2; ordered++) {
+        nats_opts_t o = opts(8);
+        o.reconnect_wait_ms = 50;
+        o.ordered = ordered;
+        o.max_msg_bytes = 128;
+        o.id_prefix = ordered ? "gu1" : "gu0";
+        nats_t *n = connect_retry(&o);
+        nats_stream_cfg_t s = {.name = "GIVEUP", .subjects = {"giveup.*"}};
+        assert_int_equal(nats_stream_ensure(n, &s, NULL), 0);
+        publish_range(n, "giveup", 0, 100);
+        assert_int_equal(nats_publish_flush(n, 20000), 0);
+        stop_server(SIGKILL);
+        for (int i = 0; i < 400 && nats_connected(n); i++) { /* the client sees the loss */
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+        }
+        assert_false(nats_gave_up(n));
+        nats_give_up_after(n, 300);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        char data[16] = "x";
+        int rc = 0;
+        for (int i = 0; i < 64 && rc == 0; i++) /* more than the in-flight bound */
+            rc = nats_publish(n, "giveup.0", data, sizeof data, NULL);
+        assert_int_equal(rc, -ETIMEDOUT);
+        assert_int_equal(nats_publish_flush(n, 60000), -ETIMEDOUT);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        printf("give up (%s): %.3f s, %s\n", ordered ? "ordered" : "unordered", took,
+               nats_last_error(n));
+        assert_true(took < 5.0); /* the deadline is 0.3 s; generous on a loaded machine */
+        assert_true(nats_gave_up(n));
+        assert_non_null(strstr(nats_last_error(n), "not acknowledged"));
+        nats_destroy(n);
+        start_server();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_nats_fetch_late_answers_exact),
         cmocka_unit_test(test_nats_memory_steady),
         cmocka_unit_test(test_nats_server_restart_exact),
+        cmocka_unit_test(test_nats_give_up_bounded_without_server),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
