@@ -194,11 +194,29 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Every session here holds a handful of symbols: it is opened with capacities to match (the
+ * defaults size ~260 MiB for 10,000 symbols and 2 M orders, which valgrind takes ~15 s per session
+ * to map and fill). The results do not depend on the capacities; the defaults are opened by
+ * test_api_open_errors (the shipped file) and by every replay of the integration stage. */
+static const char *SMALL[] = {"symbols.max_symbols=64", "matrix.symbols=64", "book.max_orders=64K",
+                              "book.max_levels=16K"};
+enum { NSMALL = sizeof SMALL / sizeof SMALL[0] };
+
+static int open_small(tickcore_t **s, const char *const *set, size_t nset, char *err, size_t errlen)
+{
+    const char *all[NSMALL + 16];
+    assert_true(nset <= 16);
+    memcpy(all, SMALL, sizeof SMALL);
+    for (size_t i = 0; i < nset; i++)
+        all[NSMALL + i] = set[i];
+    return tickcore_open(s, NULL, all, NSMALL + nset, err, errlen);
+}
+
 static tickcore_t *open_run(const char *path, const char *const *set, size_t nset)
 {
     tickcore_t *s = NULL;
     char err[256];
-    int rc = tickcore_open(&s, NULL, set, nset, err, sizeof err);
+    int rc = open_small(&s, set, nset, err, sizeof err);
     if (rc < 0)
         print_error("tickcore_open: %s\n", err);
     assert_int_equal(rc, 0);
@@ -245,7 +263,7 @@ static void test_api_before_run(void **state)
 {
     (void)state;
     tickcore_t *s;
-    assert_int_equal(tickcore_open(&s, NULL, NULL, 0, NULL, 0), 0);
+    assert_int_equal(open_small(&s, NULL, 0, NULL, 0), 0);
     const double *c;
     size_t n;
     assert_int_equal(tickcore_correlation(s, &c, &n), -EAGAIN);
@@ -463,7 +481,7 @@ static void test_api_truncated_file(void **state)
     assert_int_equal(fwrite(half, 1, sizeof half, w.f), sizeof half);
     w_close(&w);
     tickcore_t *s;
-    assert_int_equal(tickcore_open(&s, NULL, NULL, 0, NULL, 0), 0);
+    assert_int_equal(open_small(&s, NULL, 0, NULL, 0), 0);
     assert_int_equal(tickcore_add_file(s, w.path), 0);
     assert_int_equal(tickcore_run(s), -EIO);
     assert_non_null(strstr(tickcore_errmsg(s), w.path));
@@ -554,7 +572,7 @@ static void same_results(tickcore_t *a, tickcore_t *b)
 static tickcore_t *open_empty(const char *const *set, size_t nset)
 {
     tickcore_t *s = NULL;
-    assert_int_equal(tickcore_open(&s, NULL, set, nset, NULL, 0), 0);
+    assert_int_equal(open_small(&s, set, nset, NULL, 0), 0);
     return s;
 }
 
