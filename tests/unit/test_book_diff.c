@@ -17,8 +17,9 @@
  * the full depth and book_checksum of one symbol in turn, per-symbol counts, 64 order lookups and
  * every counter of book_stats. The apply loops allocate nothing (malloc_count and mem/'s churn
  * counter). Events: 10^7 over a big book, then 10^6 over a small one that runs out of orders and
- * levels; a tenth of that under valgrind or with TICKCORE_TEST_SMALL, or
- * $TICKCORE_BOOK_DIFF_EVENTS.
+ * levels; a tenth of that under valgrind or ASan (the normal stage runs the full count; the
+ * sanitizer stages look for memory errors, which the first 10^6 events reach as well) or with
+ * TICKCORE_TEST_SMALL, or $TICKCORE_BOOK_DIFF_EVENTS.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 
 #include "analytics/book.h"
 #include "mem/mem.h"
+#include "mem/sanitize.h"
 #include "tests/support/malloc_count.h"
 
 #include <errno.h>
@@ -69,7 +71,7 @@ static size_t events_wanted(size_t normal)
     if (e && atol(e) > 0)
         return (size_t)atol(e);
     const char *s = getenv("TICKCORE_TEST_SMALL");
-    if (RUNNING_ON_VALGRIND || (s && *s && strcmp(s, "0") != 0))
+    if (RUNNING_ON_VALGRIND || MEM_ASAN_ON || (s && *s && strcmp(s, "0") != 0))
         return normal / 10;
     return normal;
 }
