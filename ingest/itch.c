@@ -11,10 +11,12 @@
  * timestamp at 5, message fields from 11), and eight 8-byte stores: the event's last word
  * (locate, tracking, type, side or aux, raw_len) is assembled in a register. Every event is
  * written whole, so fields a type does not use are 0 and events are reproducible byte for
- * byte (apart from raw). The only per-type branch left is the MWCB decline level (V), whose
- * 8-decimal price is rescaled; it is rare and predicted. callgrind, bench_itch: 56
- * instructions per message (96 before the run loop and the assembled last word). Nothing
- * here allocates or keeps state: the caller owns buffers, events, offsets and error policy.
+ * byte (apart from raw). The MWCB decline level (V), whose 8-decimal price is rescaled, is
+ * the one type with its own code: it fails the run loop's prefix compare (run_prefix) and goes
+ * through the checked one-frame step, so the run loop has no per-type branch at all.
+ * callgrind, bench_itch: 51 instructions per message (96 before the run loop and the
+ * assembled last word). Nothing here allocates or keeps state: the caller owns buffers,
+ * events, offsets and error policy.
  */
 #include "ingest/itch.h"
 
@@ -90,11 +92,12 @@ enum { F_REF, F_NEW_REF, F_MATCH, F_PRICE, F_SHARES, F_N };
 
 typedef struct ev_map {
     _Alignas(128) uint64_t mask[F_N];
-    uint64_t tail;     /* type and raw_len at their places in the event's last word */
-    uint64_t byte_mul; /* 0, or 1 << the byte's place in that word (side or aux) */
-    uint32_t prefix;   /* see above */
-    uint8_t at[F_N];   /* offset of the 8-byte window */
-    uint8_t byte_at;   /* offset of the byte field */
+    uint64_t tail;       /* type and raw_len at their places in the event's last word */
+    uint64_t byte_mul;   /* 0, or 1 << the byte's place in that word (side or aux) */
+    uint32_t prefix;     /* see above */
+    uint32_t run_prefix; /* the same, except UINT32_MAX for V: runs leave V to the checked step */
+    uint8_t at[F_N];     /* offset of the 8-byte window */
+    uint8_t byte_at;     /* offset of the byte field */
 } ev_map_t;
 
 static_assert(sizeof(ev_map_t) == 128, "a power of two: the index is a shift");
@@ -107,8 +110,8 @@ static_assert(offsetof(ev_t, tracking) == offsetof(ev_t, locate) + 2 &&
                   offsetof(ev_t, aux) == offsetof(ev_t, locate) + 6 &&
                   offsetof(ev_t, raw_len) == offsetof(ev_t, locate) + 7,
               "locate..raw_len are 8 contiguous bytes");
-#define TAIL_side 40 /* bit of each byte field in the event's last word */
-#define TAIL_aux  48
+#define TAIL_side    40 /* bit of each byte field in the event's last word */
+#define TAIL_aux     48
 #define TAIL(t, len) ((uint64_t)(t) << 32 | (uint64_t)(len) << 56)
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -121,41 +124,34 @@ static_assert(offsetof(ev_t, tracking) == offsetof(ev_t, locate) + 2 &&
 #define FIELD(i, off, w) .at[i] = (off) + (w)-8, .mask[i] = WMASK(w)
 #define BYTE(f, off)     .byte_at = (off), .byte_mul = 1ull << TAIL_##f
 
-/* Per-type fields; the prefix and tail are added from ITCH_MESSAGES below. */
-#define MAP_A {FIELD(F_REF, 11, 8), BYTE(side, 19), FIELD(F_SHARES, 20, 4), FIELD(F_PRICE, 32, 4)}
-#define MAP_F MAP_A
-#define MAP_E {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4), FIELD(F_MATCH, 23, 8)}
-#define MAP_C                                                                                      \
-    {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4), FIELD(F_MATCH, 23, 8), BYTE(aux, 31),            \
-     FIELD(F_PRICE, 32, 4)}
-#define MAP_X {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4)}
-#define MAP_D {FIELD(F_REF, 11, 8)}
-#define MAP_U                                                                                      \
-    {FIELD(F_REF, 11, 8), FIELD(F_NEW_REF, 19, 8), FIELD(F_SHARES, 27, 4), FIELD(F_PRICE, 31, 4)}
-#define MAP_P                                                                                      \
-    {FIELD(F_REF, 11, 8), BYTE(side, 19), FIELD(F_SHARES, 20, 4), FIELD(F_PRICE, 32, 4),           \
-     FIELD(F_MATCH, 36, 8)}
-#define MAP_Q {FIELD(F_SHARES, 11, 8), FIELD(F_PRICE, 27, 4), FIELD(F_MATCH, 31, 8), BYTE(aux, 39)}
-#define MAP_B {FIELD(F_MATCH, 11, 8)}
-#define MAP_S {BYTE(aux, 11)}                         /* event code */
-#define MAP_R {BYTE(aux, 19), FIELD(F_SHARES, 21, 4)} /* market category, round lot */
-#define MAP_H {BYTE(aux, 19)}                         /* trading state */
-#define MAP_Y {BYTE(aux, 19)}                         /* Reg SHO action */
-#define MAP_L {BYTE(aux, 23)}                         /* primary market maker */
-#define MAP_V {.byte_at = 0}                          /* price: see decode_body */
-#define MAP_W {BYTE(aux, 11)}                         /* breached level */
-#define MAP_K {BYTE(aux, 23), FIELD(F_PRICE, 24, 4)}  /* qualifier, IPO price */
-#define MAP_J {FIELD(F_PRICE, 19, 4)}                 /* auction collar reference price */
-#define MAP_h {BYTE(aux, 20)}                         /* operational halt action */
-#define MAP_I {FIELD(F_SHARES, 11, 8), BYTE(aux, 27), FIELD(F_PRICE, 44, 4)} /* paired, dir. */
-#define MAP_N {BYTE(aux, 19)}                                                /* interest flag */
-#define MAP_O {BYTE(aux, 19)} /* open eligibility status */
-
+/* Per-type fields; the prefixes and the tail are added from ITCH_MESSAGES (ev_map_build). */
 static const ev_map_t map_fields['z'] = {
-    ['A'] = MAP_A, ['F'] = MAP_F, ['E'] = MAP_E, ['C'] = MAP_C, ['X'] = MAP_X, ['D'] = MAP_D,
-    ['U'] = MAP_U, ['P'] = MAP_P, ['Q'] = MAP_Q, ['B'] = MAP_B, ['S'] = MAP_S, ['R'] = MAP_R,
-    ['H'] = MAP_H, ['Y'] = MAP_Y, ['L'] = MAP_L, ['V'] = MAP_V, ['W'] = MAP_W, ['K'] = MAP_K,
-    ['J'] = MAP_J, ['h'] = MAP_h, ['I'] = MAP_I, ['N'] = MAP_N, ['O'] = MAP_O,
+    ['A'] = {FIELD(F_REF, 11, 8), BYTE(side, 19), FIELD(F_SHARES, 20, 4), FIELD(F_PRICE, 32, 4)},
+    ['F'] = {FIELD(F_REF, 11, 8), BYTE(side, 19), FIELD(F_SHARES, 20, 4), FIELD(F_PRICE, 32, 4)},
+    ['E'] = {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4), FIELD(F_MATCH, 23, 8)},
+    ['C'] = {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4), FIELD(F_MATCH, 23, 8), BYTE(aux, 31),
+             FIELD(F_PRICE, 32, 4)},
+    ['X'] = {FIELD(F_REF, 11, 8), FIELD(F_SHARES, 19, 4)},
+    ['D'] = {FIELD(F_REF, 11, 8)},
+    ['U'] = {FIELD(F_REF, 11, 8), FIELD(F_NEW_REF, 19, 8), FIELD(F_SHARES, 27, 4),
+             FIELD(F_PRICE, 31, 4)},
+    ['P'] = {FIELD(F_REF, 11, 8), BYTE(side, 19), FIELD(F_SHARES, 20, 4), FIELD(F_PRICE, 32, 4),
+             FIELD(F_MATCH, 36, 8)},
+    ['Q'] = {FIELD(F_SHARES, 11, 8), FIELD(F_PRICE, 27, 4), FIELD(F_MATCH, 31, 8), BYTE(aux, 39)},
+    ['B'] = {FIELD(F_MATCH, 11, 8)},
+    ['S'] = {BYTE(aux, 11)},                         /* event code */
+    ['R'] = {BYTE(aux, 19), FIELD(F_SHARES, 21, 4)}, /* market category, round lot */
+    ['H'] = {BYTE(aux, 19)},                         /* trading state */
+    ['Y'] = {BYTE(aux, 19)},                         /* Reg SHO action */
+    ['L'] = {BYTE(aux, 23)},                         /* primary market maker */
+    ['V'] = {.byte_at = 0},                          /* price: see decode_body */
+    ['W'] = {BYTE(aux, 11)},                         /* breached level */
+    ['K'] = {BYTE(aux, 23), FIELD(F_PRICE, 24, 4)},  /* qualifier, IPO price */
+    ['J'] = {FIELD(F_PRICE, 19, 4)},                 /* auction collar reference price */
+    ['h'] = {BYTE(aux, 20)},                         /* operational halt action */
+    ['I'] = {FIELD(F_SHARES, 11, 8), BYTE(aux, 27), FIELD(F_PRICE, 44, 4)}, /* paired, dir. */
+    ['N'] = {BYTE(aux, 19)},                                                /* interest flag */
+    ['O'] = {BYTE(aux, 19)}, /* open eligibility status */
 };
 
 /* The table the decoder reads: filled once from map_fields and ITCH_MESSAGES (a constructor,
@@ -165,10 +161,11 @@ static ev_map_t ev_map[256];
 __attribute__((constructor)) static void ev_map_build(void)
 {
     for (unsigned t = 0; t < 256; t++)
-        ev_map[t].prefix = UINT32_MAX;
+        ev_map[t].prefix = ev_map[t].run_prefix = UINT32_MAX;
 #define MAP_SET(type, len, name)                                                                   \
     ev_map[type] = map_fields[type];                                                               \
     ev_map[type].prefix = PREFIX(len);                                                             \
+    ev_map[type].run_prefix = (type) == 'V' ? UINT32_MAX : PREFIX(len);                            \
     ev_map[type].tail = TAIL(type, len);
     ITCH_MESSAGES(MAP_SET)
 #undef MAP_SET
@@ -178,17 +175,19 @@ __attribute__((constructor)) static void ev_map_build(void)
  * d == &ev_map[*p], so every read below lies inside the message; the shortest message is 12
  * bytes, which covers the shared header's 8-byte load at offset 3). */
 static HINT_INLINE void decode_body(const uint8_t *restrict p, const ev_map_t *restrict d,
-                                    ev_t *restrict e)
+                                    ev_t *restrict e, const bool run)
 {
     /* All loads first, then the stores: e may alias p as far as C knows (uint8_t). */
-    const uint64_t ts = be64_get(p + 3) & 0xffffffffffffull; /* tracking(2), timestamp(6) */
-    const uint32_t lt = be32_get(p + 1);                      /* locate(2), tracking(2) */
+    /* In a run the buffer holds ITCH_MAX_FRAME bytes from the frame, so the timestamp's window
+     * may end a byte past a 12-byte message: one shift instead of a 48-bit mask. */
+    const uint64_t ts = run ? be64_get(p + 5) >> 16 : be64_get(p + 3) & 0xffffffffffffull;
+    const uint32_t lt = be32_get(p + 1); /* locate(2), tracking(2) */
     uint64_t f[F_N];
 #pragma GCC unroll 8 /* F_N fixed loads, no loop */
     for (int i = 0; i < F_N; i++)
         f[i] = be64_get(p + d->at[i]) & d->mask[i];
-    const uint64_t byte = p[d->byte_at] * d->byte_mul; /* side or aux: no type has both */
-    if (unlikely(p[0] == 'V'))
+    const uint64_t byte = p[d->byte_at] * d->byte_mul;        /* side or aux: no type has both */
+    if (!run && unlikely(p[0] == 'V'))                        /* never in a run: see run_prefix */
         f[F_PRICE] = (uint64_t)price8_to_4(be64_get(p + 11)); /* MWCB level 1 */
     e->ts = ts;
     e->ref = f[F_REF];
@@ -240,8 +239,9 @@ static inline uint32_t prefix_get(const uint8_t *p)
  * Bounds are checked per run, not per frame: no frame is longer than ITCH_MAX_FRAME, so the
  * next k = min(events left, bytes left / ITCH_MAX_FRAME) frames lie wholly inside the buffer
  * whatever their types, and the run loop checks only each frame's prefix against its type.
- * Runs repeat while a frame's worth of bytes is left; the last few frames, a bad frame and the
- * incomplete tail go through the checked loop below it, one frame at a time. The loop-carried
+ * Runs repeat while a frame's worth of bytes is left; the last few frames, a V, a bad frame and
+ * the incomplete tail go through the checked step below it, one frame at a time, and a run
+ * starts again after it. The loop-carried
  * dependency is the next frame's address: p + 2 + p[1] (a valid prefix's high byte is 0), one
  * byte load and an add, without the byte swap. */
 static HINT_INLINE void decode_frames(const uint8_t *restrict buf, size_t len, ev_t *restrict out,
@@ -255,28 +255,29 @@ static HINT_INLINE void decode_frames(const uint8_t *restrict buf, size_t len, e
         size_t k = (len - off) / ITCH_MAX_FRAME;
         if (k > max - n)
             k = max - n;
-        if (k == 0)
+        if (k > 0) {
+            const uint8_t *p = buf + off;
+            ev_t *e = out + n, *const stop = e + k;
+            do {
+                const unsigned t = p[2];
+                const ev_map_t *d = &ev_map[t];
+                if (unlikely(prefix_get(p) != d->run_prefix))
+                    break; /* a bad frame, or a V: the checked step below */
+                decode_body(p + 2, d, e, true);
+                if (count)
+                    by_type[t]++;
+                p += 2 + (size_t)p[1];
+                e++;
+            } while (e != stop);
+            off = (size_t)(p - buf);
+            const size_t done = (size_t)(e - (out + n));
+            n += done;
+            if (done == k)
+                continue;
+        }
+        /* One frame, every bound checked: the tail of the buffer, a V, or a bad frame. */
+        if (n == max)
             break;
-        const uint8_t *p = buf + off;
-        ev_t *e = out + n, *const stop = e + k;
-        do {
-            const unsigned t = p[2];
-            const ev_map_t *d = &ev_map[t];
-            if (unlikely(prefix_get(p) != d->prefix))
-                break; /* the checked loop says what is wrong */
-            decode_body(p + 2, d, e);
-            if (count)
-                by_type[t]++;
-            p += 2 + (size_t)p[1];
-            e++;
-        } while (e != stop);
-        off = (size_t)(p - buf);
-        const size_t done = (size_t)(e - (out + n));
-        n += done;
-        if (done < k)
-            break; /* a bad frame at p */
-    }
-    while (n < max) {
         const size_t rem = len - off;
         const uint8_t *p = buf + off;
         if (unlikely(rem < 3)) {
@@ -296,7 +297,7 @@ static HINT_INLINE void decode_frames(const uint8_t *restrict buf, size_t len, e
             goto done; /* incomplete tail: the caller carries it over */
         if (count)
             by_type[p[2]]++;
-        decode_body(p + 2, &ev_map[p[2]], &out[n++]);
+        decode_body(p + 2, &ev_map[p[2]], &out[n++], false);
         off += 2 + ml;
     }
     if (len - off >= 2)
@@ -325,7 +326,7 @@ int itch_decode(const uint8_t *msg, size_t len, ev_t *e)
         return ITCH_ERR_UNKNOWN_TYPE;
     if (len != itch_msg_len[msg[0]])
         return ITCH_ERR_BAD_LENGTH;
-    decode_body(msg, &ev_map[msg[0]], e);
+    decode_body(msg, &ev_map[msg[0]], e, false);
     return ITCH_OK;
 }
 
