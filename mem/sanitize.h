@@ -24,6 +24,18 @@
 #define MEM_ASAN_ON 0
 #endif
 
+/* MEM_TSAN_ON: 1 in a ThreadSanitizer build (tests size their inputs by it). */
+#if defined(__SANITIZE_THREAD__)
+#define MEM_TSAN_ON 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MEM_TSAN_ON 1
+#endif
+#endif
+#ifndef MEM_TSAN_ON
+#define MEM_TSAN_ON 0
+#endif
+
 #ifdef MEM_ASAN
 #include <sanitizer/asan_interface.h>
 #define MEM_ASAN_REDZONE 16 /* poisoned gap after each arena allocation */

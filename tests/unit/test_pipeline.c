@@ -32,6 +32,7 @@
 #include "engine/pipeline.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
+#include "mem/sanitize.h"
 #include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 
@@ -42,12 +43,6 @@
 #include <string.h>
 #include <time.h>
 #include <valgrind/valgrind.h>
-
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#else
-#define UNDER_TSAN 0
-#endif
 
 enum { NSYM = 60 };
 
@@ -66,7 +61,7 @@ static int setup_all(void **state)
     gc.out = g_path;
     gc.symbols = NSYM;
     gc.sectors = 4;
-    gc.messages = RUNNING_ON_VALGRIND ? 150000 : UNDER_TSAN ? 250000 : 1000000;
+    gc.messages = RUNNING_ON_VALGRIND ? 150000 : MEM_TSAN_ON ? 250000 : 1000000;
     gc.truth = false;
     gc.seed = 99;
     gen_stats_t gs;
