@@ -385,6 +385,19 @@ int stats_quote(stats_t *st, uint16_t locate, int64_t bid, int64_t ask)
     return 0;
 }
 
+int stats_quote_side(stats_t *st, uint16_t locate, uint8_t side, int64_t px)
+{
+    uint32_t d = slot_of(st, locate);
+    if (!d)
+        return locate == 0 || locate > st->cfg.max_locate ? -EINVAL : -ENOSPC;
+    if (side == 'B')
+        st->syms[d].bid = px > 0 ? px : 0;
+    else
+        st->syms[d].ask = px > 0 ? px : 0;
+    st->quotes++;
+    return 0;
+}
+
 int stats_apply(stats_t *st, const ev_t *e, int64_t exec_price)
 {
     st->events++;
