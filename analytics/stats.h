@@ -39,7 +39,9 @@
  *
  * Memory: stats_init allocates everything (tag MEM_TAG_STATS): a locate -> slot map, max_symbols
  * symbol slots (given on a symbol's first trade or quote; when all are taken, the new symbol's
- * events are dropped and counted in sym_full), their bar rings, the match map. Nothing is
+ * events are dropped and counted in sym_full), their bar rings (a ring is marked empty when its
+ * slot is given, so start-up and a new session write no ring of a slot not in use), the match
+ * map. Nothing is
  * allocated afterwards. One thread owns a stats_t (a shard worker): nothing here is
  * thread-safe, and the counters are plain fields that thread reads.
  */

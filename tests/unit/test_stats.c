@@ -1164,6 +1164,40 @@ static void test_stats_step_and_quote_side(void **state)
     stats_fini(&b);
 }
 
+/* Bar rings are marked empty when a slot is given, not at init or per session: bar 0 (a bar
+ * number like any other) of a symbol first seen later is NOPRICE, on fresh zeroed memory and on a
+ * slot that held another symbol's bar 0 in the session before. */
+static void test_stats_bar_rings_marked_when_given(void **state)
+{
+    (void)state;
+    stats_t st;
+    stats_cfg_t c = cfg_of(10, 4, SEC, 8, 0);
+    assert_int_equal(stats_init(&st, &c), 0);
+    stats_bar_t b;
+    for (int session = 0; session < 2; session++) {
+        if (session)
+            stats_new_session(&st);
+        /* bar 0: symbols 1 and 2 (session 0) or 3 (session 1) trade; bar 1: 4 first trades */
+        ev_t e = mk('P', 1000, session ? 3 : 1, 100000, 100, 0, 'B');
+        stats_apply(&st, &e, 0);
+        if (!session) {
+            e = mk('P', 2000, 2, 200000, 100, 0, 'B');
+            stats_apply(&st, &e, 0);
+        }
+        e = mk('P', SEC + 1000, 4, 300000, 100, 0, 'B');
+        stats_apply(&st, &e, 0);
+        stats_advance(&st, 2 * SEC);
+        assert_int_equal(stats_bar(&st, session ? 3 : 1, 0, &b), 0);
+        assert_int_equal(b.close, 100000);
+        assert_int_equal(stats_bar(&st, 4, 0, &b), 0); /* slot 3 (session 0) or 2 (session 1) */
+        assert_true(b.flags & STATS_BAR_NOPRICE);
+        assert_int_equal(b.close, 0);
+        assert_int_equal(stats_bar(&st, 4, 1, &b), 0);
+        assert_int_equal(b.close, 300000);
+    }
+    stats_fini(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1181,6 +1215,7 @@ int main(void)
         cmocka_unit_test_setup(test_stats_bad_input_and_capacity, reset_counters),
         cmocka_unit_test_setup(test_stats_hot_path_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_stats_step_and_quote_side, reset_counters),
+        cmocka_unit_test_setup(test_stats_bar_rings_marked_when_given, reset_counters),
     };
     return cmocka_run_group_tests_name("stats", tests, NULL, NULL);
 }
