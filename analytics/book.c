@@ -546,10 +546,22 @@ static __attribute__((noinline)) void win_recenter(book_t *b, book_side_t *sd, u
     }
 }
 
+/* The event changed the side's best price (or emptied the side, or gave it its first level):
+ * say so in the fill, with the price as it stands (a later change in the same event, U's new
+ * order, writes again, so the fill ends with the side's final best). */
+static inline void fill_bbo(book_fill_t *fill, const book_side_t *sd, uint16_t locate, unsigned ask)
+{
+    fill->bbo_px = sd->best_px;
+    fill->bbo_locate = locate;
+    fill->bbo_side = ask ? 'S' : 'B';
+}
+
 /* Drop an empty level from the window or the list and level table, return it to the pool. */
-static void level_remove(book_t *b, book_side_t *sd, book_lvl_t *lv, unsigned ask)
+static void level_remove(book_t *b, book_side_t *sd, book_lvl_t *lv, unsigned ask,
+                         book_fill_t *fill)
 {
     int64_t p = key_price(lv->key);
+    uint16_t locate = key_locate(lv->key);
     book_win_t *w = win_of(b, sd);
     int k = w ? win_slot(w, p) : -1;
     if (k >= 0) {
@@ -559,17 +571,20 @@ static void level_remove(book_t *b, book_side_t *sd, book_lvl_t *lv, unsigned as
         lhash_remove(b, lv->key);
     }
     pool_put(&b->levels, lv);
-    if (--sd->levels == 0)
+    if (--sd->levels == 0) {
         sd->best_px = 0;
-    else if (p == sd->best_px)
+        fill_bbo(fill, sd, locate, ask);
+    } else if (p == sd->best_px) {
         side_rebest(b, sd, ask);
+        fill_bbo(fill, sd, locate, ask);
+    }
 }
 
 /* Put order o (shares) on the level for (price, locate, ask), making the level if needed.
  * false when a new level was needed and the level pool is empty (nothing changed). A new level
  * in the window is one bit and one slot: no other level is touched. */
 static inline bool order_attach(book_t *b, book_ord_t *o, int64_t price, uint16_t locate,
-                                unsigned ask, uint32_t shares)
+                                unsigned ask, uint32_t shares, book_fill_t *fill)
 {
     uint64_t key = lvl_key(price, locate, ask);
     book_side_t *sd = side_of(b, locate, ask);
@@ -599,8 +614,10 @@ static inline bool order_attach(book_t *b, book_ord_t *o, int64_t price, uint16_
             b->lhash[pos] = slot_make(lvl_fp(b, key), li);
             side_insert(b, sd, li, key, price, ask);
         }
-        if (sd->levels++ == 0 || better(price, sd->best_px, ask))
+        if (sd->levels++ == 0 || better(price, sd->best_px, ask)) {
             sd->best_px = price;
+            fill_bbo(fill, sd, locate, ask);
+        }
         if (unlikely(!win_comfortable(b, sd, ask)))
             win_recenter(b, sd, ask);
     }
@@ -613,7 +630,7 @@ static inline bool order_attach(book_t *b, book_ord_t *o, int64_t price, uint16_
 }
 
 /* Take order o off its level (removing the level if it empties); o itself is untouched. */
-static inline void order_detach(book_t *b, const book_ord_t *o)
+static inline void order_detach(book_t *b, const book_ord_t *o, book_fill_t *fill)
 {
     book_lvl_t *lv = lvl_at(b, o->level);
     book_side_t *sd = side_of(b, key_locate(lv->key), key_ask(lv->key));
@@ -621,7 +638,7 @@ static inline void order_detach(book_t *b, const book_ord_t *o)
     lv->orders--;
     sd->orders--;
     if (lv->orders == 0)
-        level_remove(b, sd, lv, key_ask(lv->key));
+        level_remove(b, sd, lv, key_ask(lv->key), fill);
 }
 
 /* Describe order o in fill (shares and remaining are the caller's). */
@@ -646,7 +663,7 @@ static inline bool add_fields_ok(const book_t *b, uint16_t locate, uint64_t shar
            price >= 0 && price <= BOOK_PRICE_MAX;
 }
 
-static book_result_t apply_add(book_t *b, const ev_t *e)
+static book_result_t apply_add(book_t *b, const ev_t *e, book_fill_t *fill)
 {
     if (unlikely(!add_fields_ok(b, e->locate, e->shares, e->price) ||
                  (e->side != 'B' && e->side != 'S')))
@@ -656,7 +673,8 @@ static book_result_t apply_add(book_t *b, const ev_t *e)
     if (unlikely(MEM_LD(b->olive) == b->cfg.max_orders))
         return count(&b->orders_exhausted, BOOK_NO_ORDER);
     book_ord_t o = {.ref = e->ref};
-    if (unlikely(!order_attach(b, &o, e->price, e->locate, e->side == 'S', (uint32_t)e->shares)))
+    if (unlikely(
+            !order_attach(b, &o, e->price, e->locate, e->side == 'S', (uint32_t)e->shares, fill)))
         return count(&b->levels_exhausted, BOOK_NO_LEVEL);
     ord_insert(b, &o);
     return count(&b->applied, BOOK_OK);
@@ -684,7 +702,7 @@ static book_result_t apply_reduce(book_t *b, const ev_t *e, book_fill_t *fill)
         count(&b->anomalies, BOOK_ANOMALY);
         r = BOOK_ANOMALY;
     }
-    order_detach(b, o);
+    order_detach(b, o, fill);
     ord_delete(b, o);
     return count(&b->applied, r);
 }
@@ -696,13 +714,30 @@ static book_result_t apply_delete(book_t *b, const ev_t *e, book_fill_t *fill)
         return count(&b->unknown_refs, BOOK_UNKNOWN_REF);
     fill_order(b, o, fill);
     fill->shares = o->shares;
-    order_detach(b, o);
+    order_detach(b, o, fill);
     ord_delete(b, o);
     return count(&b->applied, BOOK_OK);
 }
 
+/* U's second half: the new order (the original is gone). */
+static inline book_result_t replace_add(book_t *b, const ev_t *e, uint16_t locate, unsigned ask,
+                                        book_fill_t *fill)
+{
+    if (unlikely(!add_fields_ok(b, locate, e->shares, e->price)))
+        return count(&b->invalid, BOOK_INVALID);
+    if (unlikely(ord_find(b, e->new_ref) != NULL))
+        return count(&b->dup_refs, BOOK_DUP_REF);
+    book_ord_t n = {.ref = e->new_ref};
+    if (unlikely(!order_attach(b, &n, e->price, locate, ask, (uint32_t)e->shares, fill)))
+        return count(&b->levels_exhausted, BOOK_NO_LEVEL);
+    ord_insert(b, &n);
+    return count(&b->applied, BOOK_OK);
+}
+
 /* U: the original goes (whatever happens next); the new reference gets the original's locate
- * and side with the new price and shares, at the back of its level. */
+ * and side with the new price and shares, at the back of its level. Both halves are on one side:
+ * when the new order puts back the best price the removal took away, the fill reports no
+ * change. */
 static book_result_t apply_replace(book_t *b, const ev_t *e, book_fill_t *fill)
 {
     book_ord_t *o = ord_find(b, e->ref);
@@ -712,38 +747,47 @@ static book_result_t apply_replace(book_t *b, const ev_t *e, book_fill_t *fill)
     fill->shares = o->shares;
     uint16_t locate = fill->locate;
     unsigned ask = fill->side == 'S';
-    order_detach(b, o);
+    const book_side_t *sd = side_of(b, locate, ask);
+    int64_t px0 = sd->best_px;
+    bool empty0 = sd->levels == 0;
+    order_detach(b, o, fill);
     ord_delete(b, o);
-    if (unlikely(!add_fields_ok(b, locate, e->shares, e->price)))
-        return count(&b->invalid, BOOK_INVALID);
-    if (unlikely(ord_find(b, e->new_ref) != NULL))
-        return count(&b->dup_refs, BOOK_DUP_REF);
-    book_ord_t n = {.ref = e->new_ref};
-    if (unlikely(!order_attach(b, &n, e->price, locate, ask, (uint32_t)e->shares)))
-        return count(&b->levels_exhausted, BOOK_NO_LEVEL);
-    ord_insert(b, &n);
-    return count(&b->applied, BOOK_OK);
+    book_result_t r = replace_add(b, e, locate, ask, fill);
+    if (fill->bbo_side && sd->best_px == px0 && (sd->levels == 0) == empty0) {
+        fill->bbo_px = 0;
+        fill->bbo_locate = 0;
+        fill->bbo_side = 0;
+    }
+    return r;
 }
 
 static inline book_result_t apply_one(book_t *b, const ev_t *e, book_fill_t *fill)
 {
     memset(fill, 0, sizeof *fill);
     MEM_ST(b->events, MEM_LD(b->events) + 1);
+    book_result_t r;
     switch (e->type) {
     case 'A':
     case 'F':
-        return apply_add(b, e);
+        r = apply_add(b, e, fill);
+        break;
     case 'E':
     case 'C':
     case 'X':
-        return apply_reduce(b, e, fill);
+        r = apply_reduce(b, e, fill);
+        break;
     case 'D':
-        return apply_delete(b, e, fill);
+        r = apply_delete(b, e, fill);
+        break;
     case 'U':
-        return apply_replace(b, e, fill);
+        r = apply_replace(b, e, fill);
+        break;
     default:
-        return count(&b->ignored, BOOK_IGNORED);
+        r = count(&b->ignored, BOOK_IGNORED);
+        break;
     }
+    fill->result = (uint8_t)r;
+    return r;
 }
 
 book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill)
@@ -825,21 +869,37 @@ void book_prefetch(const book_t *b, const ev_t *e, int stage)
         prefetch_near(b, e);
 }
 
-size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills)
+/* ev[0..n) applied; ev[n..lim) only hinted. first: the run starts a batch, so its own first
+ * events are hinted here (else the previous run hinted them). */
+static inline size_t apply_run(book_t *b, const ev_t *ev, size_t n, size_t lim, bool first,
+                               book_fill_t *fills)
 {
     size_t changed = 0;
     book_fill_t scratch;
-    for (size_t i = 0; i < n && i < BOOK_PREFETCH_FAR; i++)
-        prefetch_far(b, &ev[i]);
+    if (first) {
+        for (size_t i = 0; i < lim && i < BOOK_PREFETCH_FAR; i++)
+            prefetch_far(b, &ev[i]);
+    }
     for (size_t i = 0; i < n; i++) {
-        if (i + BOOK_PREFETCH_FAR < n)
+        if (i + BOOK_PREFETCH_FAR < lim)
             prefetch_far(b, &ev[i + BOOK_PREFETCH_FAR]);
-        if (i + BOOK_PREFETCH_NEAR < n)
+        if (i + BOOK_PREFETCH_NEAR < lim)
             prefetch_near(b, &ev[i + BOOK_PREFETCH_NEAR]);
         book_result_t r = apply_one(b, &ev[i], fills ? &fills[i] : &scratch);
         changed += r == BOOK_OK || r == BOOK_ANOMALY;
     }
     return changed;
+}
+
+size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills)
+{
+    return apply_run(b, ev, n, n, true, fills);
+}
+
+size_t book_apply_run(book_t *b, const ev_t *ev, size_t n, size_t ahead, int first,
+                      book_fill_t *fills)
+{
+    return apply_run(b, ev, n, n + ahead, first != 0, fills);
 }
 
 const char *book_result_name(book_result_t r)

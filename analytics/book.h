@@ -27,7 +27,10 @@
  * window and the list). book_apply_batch (and book_prefetch, for callers that apply one event at
  * a time) prefetches in two stages: an event's order slot and side 16 events ahead, then the
  * level its order points at (for an add, the window slot, found from the side's line alone) 8
- * ahead, so an event rarely waits on memory. Per-order time
+ * ahead, so an event rarely waits on memory. Each event's fill also says which side's best price it
+ * changed (the only places a best price changes are a new level better than the best, the best
+ * level going, a side emptied or given its first level), so a caller that keeps quotes needs no
+ * read of the book per event. Per-order time
  * priority within a level is not kept (aggregate depth does not need it); U moves the order to
  * the back of its new level by construction.
  * Everything (both order tables, level pool, level table, sides, windows) is allocated by
@@ -92,8 +95,18 @@ typedef struct book_fill {
                            order had (in an anomaly, what it had; the message's figure is in
                            the event) */
     uint64_t remaining; /* shares left on the order afterwards (0: it is gone) */
+    int64_t bbo_px;     /* when bbo_side is set: that side's best price after the event (0: the
+                           side is empty), as book_best_px gives it */
     uint16_t locate;
-    uint8_t side; /* 'B' or 'S'; 0 when the event touched no live order */
+    uint8_t side;        /* 'B' or 'S'; 0 when the event touched no live order */
+    uint8_t bbo_side;    /* 'B' or 'S' when the event changed that side's best price, emptied the
+                            side or gave it its first level (so every change of book_best_px of
+                            bbo_locate is reported; an event changes at most one side); 0: the
+                            best prices of every symbol are as they were. Any result, not only
+                            BOOK_OK and BOOK_ANOMALY: a U whose new order is refused has still
+                            removed the original */
+    uint16_t bbo_locate; /* the symbol of bbo_side */
+    uint8_t result;      /* the book_result_t returned for the event */
 } book_fill_t;
 
 /* One price level, as book_depth() reports it. */
@@ -187,6 +200,13 @@ book_result_t book_apply(book_t *b, const ev_t *e, book_fill_t *fill);
  * table lines that a later one will need. Returns how many events changed the book (BOOK_OK or
  * BOOK_ANOMALY). Allocates nothing. */
 size_t book_apply_batch(book_t *b, const ev_t *ev, size_t n, book_fill_t *fills);
+/* book_apply_batch over one run of a longer batch, for a caller that works on each run's fills
+ * before the next (engine/shard): ev[0..n) are applied; ev[n..n + ahead), the events that follow
+ * in the batch, are only read for prefetch hints, so the hints run on across runs as in one
+ * batch. first: nonzero for a batch's first run (its first events are hinted here; a later run's
+ * were hinted by the run before, given the same ahead). Allocates nothing. */
+size_t book_apply_run(book_t *b, const ev_t *ev, size_t n, size_t ahead, int first,
+                      book_fill_t *fills);
 
 /* Prefetch hints for an event that will be applied soon (nothing changes): stage 0 about
  * BOOK_PREFETCH_FAR events ahead of it, stage 1 about BOOK_PREFETCH_NEAR ahead (stage 1 reads the

@@ -53,9 +53,7 @@ int stats_init(stats_t *st, const stats_cfg_t *cfg)
     st->syms = stats_mem(st->syms_bytes);
     st->bars = stats_mem(st->bars_bytes);
     if (!st->dense || !st->syms || !st->bars)
-        goto nomem;
-    for (size_t i = 0; i < nsym * h; i++)
-        st->bars[i].k = UINT64_MAX;
+        goto nomem; /* a slot's bar ring is marked empty when the slot is given (slot_of) */
     if (cfg->match_capacity) {
         st->ment_bytes = (size_t)cfg->match_capacity * sizeof(stats_match_entry_t);
         st->ment = stats_mem(st->ment_bytes);
@@ -72,12 +70,9 @@ void stats_new_session(stats_t *st)
 {
     if (!st->dense)
         return;
-    size_t nsym = st->cfg.max_symbols, h = st->cfg.bar_history;
     memset(st->dense, 0, st->dense_bytes);
-    memset(st->syms, 0, st->syms_bytes);
-    for (size_t i = 0; i < nsym * h; i++)
-        st->bars[i].k = UINT64_MAX;
-    st->nsyms = 0;
+    memset(st->syms, 0, (st->nsyms + 1) * sizeof(stats_slot_t)); /* the rest were never given */
+    st->nsyms = 0; /* the bar rings are marked empty again as their slots are given again */
     st->has_origin = 0;
     st->origin = st->cur = st->open_end = 0;
     st->mhead = st->mcount = 0;
@@ -296,6 +291,9 @@ static uint32_t slot_of(stats_t *st, uint16_t locate)
     d = ++st->nsyms;
     st->dense[locate] = (uint16_t)d;
     st->syms[d].locate = locate;
+    stats_bar_t *ring = &st->bars[(size_t)(d - 1) * st->cfg.bar_history];
+    for (uint32_t i = 0; i < st->cfg.bar_history; i++)
+        ring[i].k = UINT64_MAX; /* no bar stored: not 0, which is a bar number */
     return d;
 }
 
@@ -381,6 +379,19 @@ int stats_quote(stats_t *st, uint16_t locate, int64_t bid, int64_t ask)
         return locate == 0 || locate > st->cfg.max_locate ? -EINVAL : -ENOSPC;
     st->syms[d].bid = bid > 0 ? bid : 0;
     st->syms[d].ask = ask > 0 ? ask : 0;
+    st->quotes++;
+    return 0;
+}
+
+int stats_quote_side(stats_t *st, uint16_t locate, uint8_t side, int64_t px)
+{
+    uint32_t d = slot_of(st, locate);
+    if (!d)
+        return locate == 0 || locate > st->cfg.max_locate ? -EINVAL : -ENOSPC;
+    if (side == 'B')
+        st->syms[d].bid = px > 0 ? px : 0;
+    else
+        st->syms[d].ask = px > 0 ? px : 0;
     st->quotes++;
     return 0;
 }

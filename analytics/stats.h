@@ -39,7 +39,9 @@
  *
  * Memory: stats_init allocates everything (tag MEM_TAG_STATS): a locate -> slot map, max_symbols
  * symbol slots (given on a symbol's first trade or quote; when all are taken, the new symbol's
- * events are dropped and counted in sym_full), their bar rings, the match map. Nothing is
+ * events are dropped and counted in sym_full), their bar rings (a ring is marked empty when its
+ * slot is given, so start-up and a new session write no ring of a slot not in use), the match
+ * map. Nothing is
  * allocated afterwards. One thread owns a stats_t (a shard worker): nothing here is
  * thread-safe, and the counters are plain fields that thread reads.
  */
@@ -246,6 +248,34 @@ int stats_apply(stats_t *st, const ev_t *e, int64_t exec_price);
 /* Best bid and ask of a symbol from the caller's book (0 or less = side absent). 0, -EINVAL
  * (bad locate, counted in bad), -ENOSPC (no symbol slot, counted in sym_full). */
 int stats_quote(stats_t *st, uint16_t locate, int64_t bid, int64_t ask);
+/* One side of it: side 'B' sets the bid, anything else the ask. A caller whose book reports
+ * which side's best price an event changed (analytics/book's fill: bbo_side) calls this for
+ * those events only, and the symbol's bid and ask stay what stats_quote after every book change
+ * would have left (one call per change, not per event; so quotes and sym_full count changes).
+ * Same returns as stats_quote. */
+int stats_quote_side(stats_t *st, uint16_t locate, uint8_t side, int64_t px);
+
+/* The event types stats_apply does more with than move the clock (E C P Q t q B): bit t - 64. */
+#define STATS_TYPE_MASK                                                                            \
+    ((1ull << ('E' - 64)) | (1ull << ('C' - 64)) | (1ull << ('P' - 64)) | (1ull << ('Q' - 64)) |   \
+     (1ull << (EV_CSV_TRADE - 64)) | (1ull << (EV_CSV_QUOTE - 64)) | (1ull << ('B' - 64)))
+
+static inline int stats_type_counts(uint8_t t)
+{
+    return (unsigned)(t - 64) < 64 && (STATS_TYPE_MASK >> (t - 64) & 1);
+}
+
+/* stats_apply, with the common case inline: an event of a type that only moves the clock, inside
+ * the open bar, is counted and nothing else happens. Same result as stats_apply. */
+static inline int stats_step(stats_t *st, const ev_t *e, int64_t exec_price)
+{
+    if (__builtin_expect(e->ts < st->open_end && st->has_origin && !stats_type_counts(e->type),
+                         1)) {
+        st->events++;
+        return 0;
+    }
+    return stats_apply(st, e, exec_price);
+}
 
 /* Close every bar that ended at or before ts, for every symbol; the first call (or first
  * event) sets the origin. Returns the number of bars closed (>= 0; capped at INT32_MAX in the

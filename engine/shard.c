@@ -1,7 +1,16 @@
 /*
- * shard: see shard.h. The quote handed to the stats after a book change is the book's best
- * bid and offer for that symbol (0 for an empty side), so mid and spread always describe the
- * book as it stands after the event.
+ * shard: see shard.h. The stats get a quote only when an event changed a best price: the book
+ * says which side of which symbol in the event's fill (bbo_side, bbo_px), and that side goes to
+ * stats_quote_side, so the stats' bid and ask are always the book's best bid and offer as it
+ * stands after the event (0 for an empty side), at about a fifth of the calls of a quote per
+ * book change. shard_apply works in runs of SHARD_RUN events: the book applies a run with its
+ * batch loop (book_apply_run: its two-stage prefetch inline, hints running on into the next run),
+ * writing one fill per event into the shard's fills, then the stats take the run's events in
+ * order with their fills (the common event, one that only moves the clock inside the open bar,
+ * inline: stats_step). Nothing the stats do reads the book (the bar callback reads the stats
+ * only), so the stats see exactly what event-at-a-time application would give them; a book
+ * snapshot due before an event cuts the run there, so it sees the book and stats of the events
+ * before it and no more.
  */
 #include "engine/shard.h"
 
@@ -58,11 +67,6 @@ void shard_fini(shard_t *s)
 {
     stats_fini(&s->stats);
     book_fini(&s->book);
-}
-
-static inline int is_book_event(uint8_t t)
-{
-    return t == 'A' || t == 'F' || t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U';
 }
 
 void shard_set_trades_out(shard_t *s, csvout_t *w, const symtab_t *t)
@@ -129,28 +133,24 @@ static void export_trade(shard_t *s, const ev_t *e, int64_t exec_price, uint8_t 
                  side == 'B' || side == 'S' ? side : 0);
 }
 
+/* The stats' part of one event the book has applied (f: its fill). */
+static inline void stats_one(shard_t *s, const ev_t *e, const book_fill_t *f)
+{
+    s->by_result[f->result]++;
+    stats_step(&s->stats, e, f->exec_price);
+    if (unlikely(s->trades_out != NULL))
+        export_trade(s, e, f->exec_price, f->side);
+    if (f->bbo_side)
+        (void)stats_quote_side(&s->stats, f->bbo_locate, f->bbo_side, f->bbo_px);
+}
+
+/* One event, book then stats (the part and routed paths). Every event goes to the book, which
+ * ignores (and counts) the types it has no use for, as in shard_apply's runs. */
 static inline void apply_one(shard_t *s, const ev_t *e)
 {
-    int64_t exec_price = 0;
-    uint16_t touched = 0; /* the locate whose book changed */
-    uint8_t book_side = 0;
-    if (is_book_event(e->type)) {
-        book_fill_t fill;
-        book_result_t r = book_apply(&s->book, e, &fill);
-        s->by_result[r]++;
-        exec_price = fill.exec_price;
-        book_side = fill.side;
-        if (r == BOOK_OK || r == BOOK_ANOMALY)
-            touched = fill.locate ? fill.locate : e->locate;
-    }
-    stats_apply(&s->stats, e, exec_price);
-    if (unlikely(s->trades_out != NULL))
-        export_trade(s, e, exec_price, book_side);
-    if (touched) {
-        int64_t bid, ask;
-        if (book_best_px(&s->book, touched, &bid, &ask) >= 0)
-            stats_quote(&s->stats, touched, bid, ask);
-    }
+    book_fill_t fill;
+    book_apply(&s->book, e, &fill);
+    stats_one(s, e, &fill);
 }
 
 /* book_prefetch's stage 0 reads the event it hints for, so the event's line is asked for this
@@ -183,13 +183,27 @@ void shard_apply(shard_t *s, const ev_t *ev, size_t n)
 {
     for (size_t i = 0; i < n && i < SHARD_PREFETCH_EVENT; i++)
         prefetch_event(&ev[i]);
-    for (size_t i = 0; i < n; i++) {
-        if (unlikely(ev[i].ts >= s->snap_next))
-            snapshot(s, ev[i].ts);
-        if (i + SHARD_PREFETCH_EVENT < n)
-            prefetch_event(&ev[i + SHARD_PREFETCH_EVENT]);
-        prefetch_ahead(s, ev, i, n);
-        apply_one(s, &ev[i]);
+    for (size_t i = 0; i < n;) {
+        size_t m = n - i < SHARD_RUN ? n - i : SHARD_RUN;
+        if (unlikely(s->snap_next != UINT64_MAX)) { /* cut the run at the next snapshot */
+            size_t j = 0;
+            if (ev[i].ts >= s->snap_next) {
+                snapshot(s, ev[i].ts);
+                j = 1;
+            }
+            while (j < m && ev[i + j].ts < s->snap_next)
+                j++;
+            m = j;
+        }
+        book_apply_run(&s->book, &ev[i], m, n - i - m, i == 0, s->fills);
+        /* while the stats run, the event lines the next run's book hints will read */
+        size_t next = i + m + BOOK_PREFETCH_FAR;
+        for (size_t j = 0; j < m; j++) {
+            if (next + j < n)
+                prefetch_event(&ev[next + j]);
+            stats_one(s, &ev[i + j], &s->fills[j]);
+        }
+        i += m;
     }
     s->events += n;
 }

@@ -277,7 +277,7 @@ static book_result_t nadd(naive_t *m, uint64_t ref, uint16_t locate, uint8_t sid
     return BOOK_OK;
 }
 
-static book_result_t naive_apply(naive_t *m, const ev_t *e, book_fill_t *f)
+static book_result_t naive_apply_core(naive_t *m, const ev_t *e, book_fill_t *f)
 {
     memset(f, 0, sizeof *f);
     m->c.events++;
@@ -335,6 +335,49 @@ static book_result_t naive_apply(naive_t *m, const ev_t *e, book_fill_t *f)
         m->c.ignored++;
         return BOOK_IGNORED;
     }
+}
+
+/* The best price of a side, and whether it has a level. */
+static int64_t nbest(naive_t *m, uint16_t loc, uint8_t side, bool *any)
+{
+    const nside_t *s = nside(m, loc, side);
+    *any = s->n > 0;
+    return s->n ? s->lv[0].price : 0;
+}
+
+/* naive_apply_core, and the fill's result and quote change: the one side an event can change
+ * (an add's own; the order's for the others), its best price and emptiness compared before and
+ * after the event. */
+static book_result_t naive_apply(naive_t *m, const ev_t *e, book_fill_t *f)
+{
+    uint16_t loc = 0;
+    uint8_t side = 0;
+    if (e->type == 'A' || e->type == 'F') {
+        if (add_fields_ok(e->locate, e->shares, e->price) && (e->side == 'B' || e->side == 'S')) {
+            loc = e->locate;
+            side = e->side;
+        }
+    } else if (e->type == 'E' || e->type == 'C' || e->type == 'X' || e->type == 'D' ||
+               e->type == 'U') {
+        const nord_t *p = nfind(m, e->ref);
+        if (p != NULL) {
+            loc = p->locate;
+            side = p->side;
+        }
+    }
+    bool any0 = false, any1 = false;
+    int64_t px0 = loc ? nbest(m, loc, side, &any0) : 0;
+    book_result_t r = naive_apply_core(m, e, f);
+    f->result = (uint8_t)r;
+    if (loc) {
+        int64_t px1 = nbest(m, loc, side, &any1);
+        if (px1 != px0 || any1 != any0) {
+            f->bbo_side = side;
+            f->bbo_locate = loc;
+            f->bbo_px = px1;
+        }
+    }
+    return r;
 }
 
 /* ---- the hostile stream ------------------------------------------------------------------- */
@@ -529,7 +572,7 @@ static void assert_fill_equal(const book_fill_t *a, const book_fill_t *b, size_t
 {
     if (a->ref != b->ref || a->price != b->price || a->exec_price != b->exec_price ||
         a->shares != b->shares || a->remaining != b->remaining || a->locate != b->locate ||
-        a->side != b->side)
+        a->side != b->side || a->result != b->result)
         fail_msg("event %zu: fill ref %llu px %lld exec %lld shares %llu rem %llu loc %u side %d "
                  "vs ref %llu px %lld exec %lld shares %llu rem %llu loc %u side %d",
                  i, (unsigned long long)a->ref, (long long)a->price, (long long)a->exec_price,
@@ -537,6 +580,11 @@ static void assert_fill_equal(const book_fill_t *a, const book_fill_t *b, size_t
                  a->side, (unsigned long long)b->ref, (long long)b->price, (long long)b->exec_price,
                  (unsigned long long)b->shares, (unsigned long long)b->remaining, b->locate,
                  b->side);
+    if (a->bbo_side != b->bbo_side || a->bbo_locate != b->bbo_locate || a->bbo_px != b->bbo_px)
+        fail_msg(
+            "event %zu: fill quote change side %d loc %u px %lld vs ref side %d loc %u px %lld", i,
+            a->bbo_side, a->bbo_locate, (long long)a->bbo_px, b->bbo_side, b->bbo_locate,
+            (long long)b->bbo_px);
 }
 
 static book_level_t g_depth[MAXLV + 1];

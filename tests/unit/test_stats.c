@@ -1088,6 +1088,116 @@ static void test_stats_hot_path_allocates_nothing(void **state)
     assert_int_equal(live_stats_bytes(), 0);
 }
 
+/* stats_step (the inline common case) against stats_apply, and stats_quote_side (one side, when
+ * it changed) against stats_quote of the whole quote after every change, on one mixed stream: the
+ * clock crossing bars and jumping, every type (book types that only move the clock, trades,
+ * breaks, CSV quotes), bid and ask kept naively here. Every symbol's figures (bid, ask, mid,
+ * returns at every close included), every closed bar's rows and the counters must be equal. */
+static void test_stats_step_and_quote_side(void **state)
+{
+    (void)state;
+    enum { NLOC = 30 };
+    stats_t a, b;
+    stats_cfg_t c = cfg_of(NLOC, 20, SEC, 64, 1000); /* more locates than slots: sym_full */
+    assert_int_equal(stats_init(&a, &c), 0);
+    assert_int_equal(stats_init(&b, &c), 0);
+    static const uint8_t types[] = {'A', 'D', 'X', 'U', 'F',          'E',          'C', 'P',
+                                    'Q', 'B', 'S', 'R', EV_CSV_TRADE, EV_CSV_QUOTE, 0,   200};
+    int64_t bid[NLOC + 1] = {0}, ask[NLOC + 1] = {0};
+    uint64_t ts = 34200 * SEC, side_quotes = 0;
+    double ra[NLOC], rb[NLOC];
+    for (uint64_t i = 1; i <= 100000; i++) {
+        ts += rnd() % (SEC / 100);
+        if (i % 20000 == 0)
+            ts += 100 * SEC;                           /* a gap longer than the history */
+        uint16_t loc = (uint16_t)(rnd() % (NLOC + 2)); /* 0 and NLOC + 1: bad locates */
+        uint8_t t = types[rnd() % sizeof types];
+        ev_t e = mk(t, ts, loc, 100000 + (int64_t)(rnd() % 100) * 100, rnd() % 5 * 100, i,
+                    rnd() % 8 ? 'Y' : 'N');
+        if (t == EV_CSV_QUOTE)
+            e.ref = (uint64_t)e.price + 100;
+        if (t == 'B')
+            e.match = i - 1 - rnd() % 50;
+        int64_t px = rnd() % 4 ? 0 : e.price;
+        assert_int_equal(stats_step(&a, &e, px), stats_apply(&b, &e, px));
+        if (t == EV_CSV_QUOTE && loc >= 1 && loc <= NLOC) { /* the quote the stats now hold */
+            bid[loc] = e.price;
+            ask[loc] = (int64_t)e.ref;
+        }
+        if (rnd() % 4 == 0 && loc <= NLOC) { /* one side of the book changed */
+            uint8_t sd = rnd() % 2 ? 'B' : 'S';
+            int64_t q = rnd() % 8 ? 99000 + (int64_t)(rnd() % 50) * 100 : 0;
+            if (sd == 'B')
+                bid[loc] = q;
+            else
+                ask[loc] = q;
+            assert_int_equal(stats_quote_side(&a, loc, sd, q),
+                             stats_quote(&b, loc, bid[loc], ask[loc]));
+            side_quotes++;
+        }
+        if (i % 500 == 0 && stats_open_k(&a) != UINT64_MAX && stats_open_k(&a) > a.origin) {
+            uint64_t k = stats_open_k(&a) - 1;
+            assert_int_equal(stats_bar_row(&a, k, STATS_ROW_MIDRET, NULL, NLOC, ra), 0);
+            assert_int_equal(stats_bar_row(&b, k, STATS_ROW_MIDRET, NULL, NLOC, rb), 0);
+            assert_memory_equal(ra, rb, sizeof ra);
+        }
+    }
+    for (uint16_t loc = 1; loc <= NLOC; loc++) {
+        stats_sym_t x, y;
+        memset(&x, 0, sizeof x);
+        memset(&y, 0, sizeof y);
+        assert_int_equal(stats_get(&a, loc, &x), stats_get(&b, loc, &y));
+        assert_memory_equal(&x, &y, sizeof x);
+    }
+    assert_int_equal(a.events, b.events);
+    assert_int_equal(a.trades, b.trades);
+    assert_int_equal(a.bars_closed, b.bars_closed);
+    assert_int_equal(a.breaks, b.breaks);
+    assert_int_equal(a.bad, b.bad);
+    assert_int_equal(a.sym_full, b.sym_full);
+    assert_int_equal(a.quotes, b.quotes);
+    printf("  %llu side quotes, sym_full %llu, breaks %llu, bars %llu\n",
+           (unsigned long long)side_quotes, (unsigned long long)a.sym_full,
+           (unsigned long long)a.breaks, (unsigned long long)a.bars_closed);
+    assert_true(side_quotes > 10000 && a.sym_full > 0 && a.breaks > 0 && a.bars_closed > 500);
+    stats_fini(&a);
+    stats_fini(&b);
+}
+
+/* Bar rings are marked empty when a slot is given, not at init or per session: bar 0 (a bar
+ * number like any other) of a symbol first seen later is NOPRICE, on fresh zeroed memory and on a
+ * slot that held another symbol's bar 0 in the session before. */
+static void test_stats_bar_rings_marked_when_given(void **state)
+{
+    (void)state;
+    stats_t st;
+    stats_cfg_t c = cfg_of(10, 4, SEC, 8, 0);
+    assert_int_equal(stats_init(&st, &c), 0);
+    stats_bar_t b;
+    for (int session = 0; session < 2; session++) {
+        if (session)
+            stats_new_session(&st);
+        /* bar 0: symbols 1 and 2 (session 0) or 3 (session 1) trade; bar 1: 4 first trades */
+        ev_t e = mk('P', 1000, session ? 3 : 1, 100000, 100, 0, 'B');
+        stats_apply(&st, &e, 0);
+        if (!session) {
+            e = mk('P', 2000, 2, 200000, 100, 0, 'B');
+            stats_apply(&st, &e, 0);
+        }
+        e = mk('P', SEC + 1000, 4, 300000, 100, 0, 'B');
+        stats_apply(&st, &e, 0);
+        stats_advance(&st, 2 * SEC);
+        assert_int_equal(stats_bar(&st, session ? 3 : 1, 0, &b), 0);
+        assert_int_equal(b.close, 100000);
+        assert_int_equal(stats_bar(&st, 4, 0, &b), 0); /* slot 3 (session 0) or 2 (session 1) */
+        assert_true(b.flags & STATS_BAR_NOPRICE);
+        assert_int_equal(b.close, 0);
+        assert_int_equal(stats_bar(&st, 4, 1, &b), 0);
+        assert_int_equal(b.close, 300000);
+    }
+    stats_fini(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1104,6 +1214,8 @@ int main(void)
         cmocka_unit_test_setup(test_stats_top_by_volume, reset_counters),
         cmocka_unit_test_setup(test_stats_bad_input_and_capacity, reset_counters),
         cmocka_unit_test_setup(test_stats_hot_path_allocates_nothing, reset_counters),
+        cmocka_unit_test_setup(test_stats_step_and_quote_side, reset_counters),
+        cmocka_unit_test_setup(test_stats_bar_rings_marked_when_given, reset_counters),
     };
     return cmocka_run_group_tests_name("stats", tests, NULL, NULL);
 }
