@@ -1,7 +1,8 @@
 /*
  * test_nats: net/nats against a real `nats-server -js` (Debian nats-server), started by the
  * group setup on a loopback port picked by the kernel, with a temporary store directory, and
- * stopped (SIGTERM, then the directory removed) by the teardown. Without nats-server on PATH
+ * stopped (SIGTERM, then the directory removed) by the teardown. Without nats-server (on PATH,
+ * or /usr/sbin/nats-server, where Debian puts it and a non-root PATH often does not look)
  * every test is skipped with a message saying so (CI installs it through make deps). The
  * oracles are the published payloads themselves (each carries its own index), the stream's
  * message count from the server, and the process's malloc counter (tests/support/malloc_count)
@@ -36,6 +37,7 @@ static int g_port;
 static char g_dir[64];
 static char g_url[64];
 static bool g_have_server;
+static const char *g_server_bin = "nats-server"; /* or /usr/sbin/nats-server, off PATH */
 
 static int free_port(void)
 {
@@ -63,7 +65,7 @@ static void start_server(void)
             dup2(null, 1);
             dup2(null, 2);
         }
-        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", g_dir,
+        execlp(g_server_bin, "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", g_dir,
                (char *)NULL);
         _exit(127);
     }
@@ -97,6 +99,10 @@ static int group_setup(void **state)
 {
     (void)state;
     g_have_server = system("command -v nats-server > /dev/null 2>&1") == 0;
+    if (!g_have_server && access("/usr/sbin/nats-server", X_OK) == 0) {
+        g_server_bin = "/usr/sbin/nats-server";
+        g_have_server = true;
+    }
     if (!g_have_server)
         return 0;
     snprintf(g_dir, sizeof g_dir, "/tmp/test_nats.XXXXXX");
