@@ -23,8 +23,11 @@ single-process `tickcore replay` for the per-symbol statistics):
                (SIGTERM): exits within 30 s (it waits 5 s for the server), status non-zero, and
                its log says how many bar-row parts were not acknowledged
 
-usage: tests/cluster_test.py RESULTS BIN   (skipped, with a message, without nats-server)
-  TICKCORE_CLUSTER_SECTIONS=shards,kill,restart,slow,shutdown  only those (publish always runs)
+usage: tests/cluster_test.py RESULTS BIN   (skipped, with a message, only without nats-server:
+  PATH, then /usr/local/sbin, /usr/sbin, /sbin)
+  TICKCORE_CLUSTER_SECTIONS=shards,kill,restart,slow,shutdown  only those (publish always runs;
+  make test runs kill,restart,slow at 200000 messages, make test-cluster all at 400000)
+  TICKCORE_CLUSTER_MESSAGES=400000  the day's size
   TICKCORE_CLUSTER_SEED=N       the kill points; TICKCORE_CLUSTER_TIMEOUT=300  the watchdog (s):
   past it the run fails and every process it started is killed
 """
@@ -48,6 +51,7 @@ STAGE = Stage("cluster", RESULTS)
 check = STAGE.check
 TMP = tempfile.mkdtemp(prefix="tickcore-cluster-")
 LOGDIR = os.path.join("build", "test-logs", "cluster")
+shutil.rmtree(LOGDIR, ignore_errors=True)  # the checks read the logs: no line of an earlier run
 os.makedirs(LOGDIR, exist_ok=True)
 T0 = time.time()
 SHARDS = 2
@@ -79,7 +83,8 @@ class Shard:
 
     def start(self):
         self.outf = open(self.out, "a")
-        self.p = subprocess.Popen(self.args, stdout=self.outf, stderr=subprocess.STDOUT)
+        self.p = subprocess.Popen(self.args, stdout=self.outf, stderr=subprocess.STDOUT,
+                                  preexec_fn=stage.die_with_parent)
         PROCS.append(self.p)  # killed at the end however the run ends
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -165,17 +170,19 @@ def feed(url, day, stream, *args):
     return subprocess.run([BIN, "feed", day, "--to", url, "--json", "--fresh",
                            "--set", f"cluster.shards={SHARDS}", "--set", f"cluster.stream={stream}",
                            "--set", f"cluster.subject={stream.lower()}"]
-                          + list(args), capture_output=True, text=True, timeout=120)
+                          + list(args), capture_output=True, text=True, timeout=120,
+                          preexec_fn=stage.die_with_parent)
 
 
 def main():
-    if shutil.which("nats-server") is None:
+    if stage.nats_server_path() is None:
         STAGE.record("nats_server", False, "nats-server is not installed (make deps installs it)",
                      skip=True)
         return STAGE.finish()
     stage.watchdog(STAGE, int(os.environ.get("TICKCORE_CLUSTER_TIMEOUT", "300")))
     day = os.path.join(TMP, "day.itch")
-    subprocess.run([BIN, "gen", "--messages", "400000", "--symbols", "40", "--seed", "5",
+    messages = os.environ.get("TICKCORE_CLUSTER_MESSAGES", "400000")
+    subprocess.run([BIN, "gen", "--messages", messages, "--symbols", "40", "--seed", "5",
                     "--no-truth", "--out", day], check=True, stdout=subprocess.DEVNULL)
     ref = json.loads(subprocess.run([BIN, "replay", "--json", "--set", "pipeline.workers=1",
                                      "--set", "report.top_symbols=1000", day],
@@ -319,7 +326,8 @@ def server_restart(ns, day, ref, per, small):
     fp = subprocess.Popen([BIN, "feed", day, "--to", ns.url, "--json", "--fresh", "--rate", "50k/s",
                            "--set", f"cluster.shards={SHARDS}", "--set", "cluster.stream=RST",
                            "--set", "cluster.subject=rst", *small],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=stage.die_with_parent)
     PROCS.append(fp)
     time.sleep(0.3)
     sh = Shard("restart0", ns.url, 0, "RST")
@@ -350,7 +358,8 @@ def slow_shard(ns, day, ref, per):
         p = subprocess.Popen([BIN, "feed", day, "--to", ns.url, "--json"] + (["--fresh"] if fresh else []) + [
                               "--set", f"cluster.shards={SHARDS}", "--set", f"cluster.stream={stream}",
                               "--set", f"cluster.subject={stream.lower()}"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             preexec_fn=stage.die_with_parent)
         PROCS.append(p)
         out = p.stdout.read()
         _, status, ru = os.wait4(p.pid, 0)

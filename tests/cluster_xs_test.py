@@ -25,9 +25,14 @@ The oracle is a single-process `tickcore replay --corr-out --mst-out` of the sam
             flat (no churn; resident set within 8 MiB), and after SIGCONT its parts are counted
             late or duplicate, never joined into the wrong bar
 
-usage: tests/cluster_xs_test.py RESULTS BIN   (skipped, with a message, without nats-server)
-  TICKCORE_CLUSTER_MESSAGES=400000  the day's size; TICKCORE_CLUSTER_SEED=N  the kill points;
-  TICKCORE_CLUSTER_TIMEOUT=300  the watchdog (s): past it the run fails, every process killed
+usage: tests/cluster_xs_test.py RESULTS BIN   (skipped, with a message, only without nats-server:
+  PATH, then /usr/local/sbin, /usr/sbin, /sbin)
+  TICKCORE_CLUSTER_MESSAGES=400000  the day's size (make test: 200000); past 2e6 the day goes in
+  the default 1020 KiB packets (4 KiB below, so that a shard is still mid-day at the kills) and
+  every wait grows in proportion; TICKCORE_CLUSTER_SEED=N  the kill points;
+  TICKCORE_CLUSTER_SECTIONS=live,slow  only those (restart is part of live);
+  TICKCORE_CLUSTER_TIMEOUT=300  the watchdog (s): past it the run fails, every process killed.
+  At the end it prints every process's peak resident set (VmHWM; the feed's from rusage).
 """
 import csv
 import json
@@ -54,6 +59,9 @@ LOGDIR = os.path.join("build", "test-logs", "cluster-xs")
 shutil.rmtree(LOGDIR, ignore_errors=True)
 os.makedirs(LOGDIR, exist_ok=True)
 T0 = time.time()
+MESSAGES = float(os.environ.get("TICKCORE_CLUSTER_MESSAGES", "400000"))
+SCALE = max(1.0, MESSAGES / 4e5)  # every wait, for a bigger day than make test-cluster's
+RSS = {}  # process name -> peak resident set (MiB), printed at the end
 SHARDS = 4  # the live day: 4 shards and one cross-section node
 MATRIX = ["--set", "matrix.symbols=64"]
 
@@ -82,7 +90,8 @@ class Node:
 
     def start(self, stopped=False):
         self.outf = open(self.out, "a")
-        self.p = subprocess.Popen(self.args, stdout=self.outf, stderr=subprocess.STDOUT)
+        self.p = subprocess.Popen(self.args, stdout=self.outf, stderr=subprocess.STDOUT,
+                                  preexec_fn=stage.die_with_parent)
         PROCS.append(self.p)  # killed at the end however the run ends
         if stopped:  # SIGSTOP at once: it has taken nothing yet (a shard far behind)
             self.p.send_signal(signal.SIGSTOP)
@@ -202,7 +211,7 @@ def mst_same(node, ref_mst):
 
 
 def main():
-    if shutil.which("nats-server") is None:
+    if stage.nats_server_path() is None:
         STAGE.record("nats_server", False, "nats-server is not installed (make deps installs it)",
                      skip=True)
         return STAGE.finish()
@@ -212,28 +221,49 @@ def main():
     subprocess.run([BIN, "gen", "--messages", messages, "--symbols", "40", "--seed", "5",
                     "--no-truth", "--out", day], check=True, stdout=subprocess.DEVNULL)
     ref_corr, ref_mst = os.path.join(TMP, "corr.csv"), os.path.join(TMP, "mst.csv")
+    t = time.time()
     rj = subprocess.run([BIN, "replay", "--json", "--set", "pipeline.workers=1",
                          "--set", "report.top_symbols=1000", *MATRIX, "--corr-out", ref_corr,
                          "--mst-out", ref_mst, day], check=True, capture_output=True, text=True)
+    print(f"  cluster-xs  the oracle, single-process replay: {time.time() - t:.1f} s")
     ref = {t["symbol"]: t for t in json.loads(rj.stdout)["analytics"]["top"]}
     total, per = stage.itch_shard_counts(day, SHARDS)
     ns = stage.NatsServer(os.path.join(TMP, "js"), os.path.join(LOGDIR, "nats-server.log"))
     try:
         run(ns, day, open(ref_corr).read(), list(csv.DictReader(open(ref_mst))), ref, per)
     finally:
+        RSS["nats-server"] = stage.peak_rss_mib(ns.p.pid)
         stage.kill_all()  # whatever is still running (a failed check, an exception)
         ns.stop()
         shutil.rmtree(TMP, ignore_errors=True)
+    if RSS:
+        print("  cluster-xs  peak RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in RSS.items()))
     print(f"cluster-xs: {time.time() - T0:.1f} s")
     return STAGE.finish()
 
 
-def publish(ns, day, stream, shards=SHARDS, extra=()):
-    r = subprocess.run([BIN, "feed", day, "--to", ns.url, "--json", "--fresh", "--quiet", *extra,
-                        "--set", f"cluster.shards={shards}", "--set", f"cluster.stream={stream}",
-                        "--set", f"cluster.subject={stream.lower()}"], capture_output=True,
-                       text=True, timeout=120)
-    check(f"publish_day_{stream}", r.returncode == 0, r.stdout[-300:] + r.stderr[-300:])
+def publish(ns, day, stream, shards=SHARDS, extra=(), fresh=True):
+    """`feed --to nats://` of the day; with fresh=False into the stream the shards made (empty,
+    a --fresh would delete it under them); returns (process, start time) for feed_done()."""
+    p = subprocess.Popen([BIN, "feed", day, "--to", ns.url, "--json", "--quiet", *extra]
+                         + (["--fresh"] if fresh else []) +
+                         ["--set", f"cluster.shards={shards}", "--set", f"cluster.stream={stream}",
+                          "--set", f"cluster.subject={stream.lower()}"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, preexec_fn=stage.die_with_parent)
+    PROCS.append(p)
+    return p, time.time()
+
+
+def feed_done(feed, stream):
+    """Waits for a publish() to end: its check, its time and its peak resident set."""
+    p, t = feed
+    out = p.stdout.read()  # --quiet --json: a few lines; a hang is the watchdog's
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped: the cleanup must not kill it
+    RSS[f"feed {stream}"] = ru.ru_maxrss / 1024
+    check(f"publish_day_{stream}", p.returncode == 0, out[-300:] + err[-300:])
+    print(f"  cluster-xs  feed {stream}: {time.time() - t:.1f} s")
 
 
 def next_seq(node):
@@ -264,20 +294,41 @@ def compare_symbols(node, ref, shard):
     return owned, bad
 
 
+def want(section):
+    """TICKCORE_CLUSTER_SECTIONS=a,b runs only those sections (live, slow)."""
+    only = os.environ.get("TICKCORE_CLUSTER_SECTIONS")
+    return not only or section in only.split(",")
+
+
 def run(ns, day, ref_csv, ref_mst, ref, per):
-    publish(ns, day, "XDAY", extra=("--set", "cluster.packet_bytes=4K"))  # small: killed mid-day
+    if want("live"):
+        live(ns, day, ref_csv, ref_mst, ref, per)
+    if want("slow"):
+        slow(ns, day)
+
+
+def live(ns, day, ref_csv, ref_mst, ref, per):
+    # small packets, so that the killed shard is still mid-day at the kills; a big day has
+    # enough packets of the default size (and 4 KiB ones would take the day's time 5 times)
+    small = ("--set", "cluster.packet_bytes=4K") if MESSAGES <= 2e6 else ()
 
     # ---- live: the node first, then 4 shards; shard KILLED killed (-9) at 3 random points ----------
     xs = Node("xs-live", ns.url, "XR1", extra=["--set", "server.analytics_interval=200ms"])
-    KILLED = 1  # one fetched packet at a time, so that it is still mid-day at the kills
+    KILLED = 1  # one fetched packet at a time
     shards = [Node(f"shard{s}", ns.url, "XR1", shard=s,
                    extra=["--set", "cluster.fetch_batch=1"] if s == KILLED else [])
               for s in range(SHARDS)]
+    # the day is published while the shards consume it, paced to take about 6 s (a shard cannot
+    # pass what is published, so a kill point before 80% of its day comes before the day's end;
+    # with the day published first, a 200,000-message day once ended before the first kill
+    # under load); past 3.3 M messages the pace is above what the feed reaches: not paced
+    feed = publish(ns, day, "XDAY", extra=small + ("--rate", f"{max(20000, int(MESSAGES / 6))}/s"),
+                   fresh=False)
     rnd = random.Random(int(os.environ.get("TICKCORE_CLUSTER_SEED", time.time())))
     kill = shards[KILLED]
     at = []
-    for p in sorted(rnd.uniform(0.1, 0.9) * per[KILLED] for _ in range(3)):
-        deadline = time.time() + 60
+    for p in sorted(rnd.uniform(0.1, 0.8) * per[KILLED] for _ in range(3)):
+        deadline = time.time() + 60 * SCALE
         got = next_seq(kill)
         while (got is None or got < p) and time.time() < deadline and kill.p.poll() is None:
             time.sleep(0.01)
@@ -287,6 +338,8 @@ def run(ns, day, ref_csv, ref_mst, ref, per):
         kill.start()  # no journal: rebuilt from the stream's start, its parts sent again
     check("kill_points_mid_day", all(a is not None and a < per[KILLED] + 1 for a in at),
           f"shard {KILLED}: next sequence at the kills {at} of {per[KILLED] + 1}")
+    print(f"  cluster-xs  shard {KILLED} killed at next sequence {at} of {per[KILLED] + 1}")
+    feed_done(feed, "XDAY")
 
     def published():
         v = [sh.metric("tickcore_xrows_published_total") for sh in shards]
@@ -299,7 +352,9 @@ def run(ns, day, ref_csv, ref_mst, ref, per):
         b = published()  # every shard closes every bar: equal counts, no longer growing
         return b if a and a == b and len(set(b)) == 1 else None
 
-    parts = wait_for(settled, 60) or []
+    parts = wait_for(settled, 60 * SCALE) or []
+    print(f"  cluster-xs  every shard at the day's end: {time.time() - feed[1]:.1f} s after the "
+          f"feed's start ({time.time() - T0:.1f} s)")
     check("shards_published_the_same_bars", len(parts) == SHARDS and len(set(parts)) == 1
           and parts[0] > 100, f"parts published per shard: {parts}")
 
@@ -314,7 +369,7 @@ def run(ns, day, ref_csv, ref_mst, ref, per):
             return body if ok and worst <= 1e-12 else None
         return None
 
-    body = wait_for(joined, 30)
+    body = wait_for(joined, 30 * SCALE)
     same, worst, ndiff = csv_diff(body or "", ref_csv)
     check("live_correlation_csv_equals_replay_1e-12", body is not None,
           f"largest difference {worst:.3g}; rows {xs.metric('tickcore_xjoin_rows_total')} of "
@@ -335,13 +390,16 @@ def run(ns, day, ref_csv, ref_mst, ref, per):
     # ---- restart: the node killed and started again reads the rows from the stream's start -------
     xs.kill9()
     xs.start()
-    body2 = wait_for(joined, 30)
+    body2 = wait_for(joined, 30 * SCALE)
     same2, worst2, ndiff2 = csv_diff(body2 or "", ref_csv)
     check("restarted_node_same_matrix", body2 is not None,
           f"largest difference {worst2:.3g}")
     print(f"  cluster-xs  restarted node: largest difference {worst2:.3g}, {ndiff2} cells differ")
     ok, why = mst_same(xs, ref_mst)
     check("restarted_node_mst_equals_replay", ok, why)
+    RSS["node"] = stage.peak_rss_mib(xs.p.pid)
+    for sh in shards:  # the killed shard: its last life (a rebuild of the whole day)
+        RSS[sh.name] = stage.peak_rss_mib(sh.p.pid)
     rc, out = xs.stop()
     check("node_exit_0_no_leak", rc == 0 and "leak check: OK" in out and
           "allocations while serving (after the seal): 0 " in out, out[-600:])
@@ -351,16 +409,20 @@ def run(ns, day, ref_csv, ref_mst, ref, per):
     for sh in shards:
         rc, out = sh.stop()
         check(f"{sh.name}_exit_0_no_leak", rc == 0 and "leak check: OK" in out, out[-600:])
+    print(f"  cluster-xs  live and restart done ({time.time() - T0:.1f} s)")
 
+
+def slow(ns, day):
     # ---- slow: one shard stopped while a node with a 1 s deadline joins --------------------------
-    publish(ns, day, "XSLOW", shards=2)  # fresh shards of their own (new durables), 2 of them
+    feed_done(publish(ns, day, "XSLOW", shards=2), "XSLOW")  # new shards (new durables), 2 of them
     slow_node = Node("xs-slow", ns.url, "XR2", shards=2,
                      extra=["--set", "cluster.join_deadline=1s", "--set", "cluster.join_window=64"])
     time.sleep(1.5)  # the resident set once start-up has touched its buffers (sampled /100 ms)
     rss0 = slow_node.metric("tickcore_resident_bytes")
     slow = Node("slow1", ns.url, "XR2", shard=1, stopped=True, stream="XSLOW", shards=2)
     fast = Node("fast0", ns.url, "XR2", shard=0, stream="XSLOW", shards=2)
-    inc = wait_for(lambda: (slow_node.metric("tickcore_xjoin_incomplete_total") or 0) > 10, 60)
+    inc = wait_for(lambda: (slow_node.metric("tickcore_xjoin_incomplete_total") or 0) > 10,
+                   60 * SCALE)
     n_inc = slow_node.metric("tickcore_xjoin_incomplete_total")
     check("slow_shard_incomplete_bars_counted", inc, f"incomplete {n_inc}")
     time.sleep(2)
@@ -368,12 +430,12 @@ def run(ns, day, ref_csv, ref_mst, ref, per):
     check("slow_shard_node_memory_flat", slow_node.churn() == 0 and rss0 and rss1 and
           rss1 - rss0 < 8 * 2**20, f"churn {slow_node.churn()}, resident {rss0} -> {rss1}")
     slow.signal(signal.SIGCONT)
-    fast_parts = wait_for(lambda: fast.metric("tickcore_xrows_published_total"), 30)
+    fast_parts = wait_for(lambda: fast.metric("tickcore_xrows_published_total"), 30 * SCALE)
 
     def caught_up():
         got = slow.metric("tickcore_xrows_published_total")
         return got if got and got == fast_parts else None
-    wait_for(caught_up, 60)
+    wait_for(caught_up, 60 * SCALE)
     time.sleep(2)
     m = {k: slow_node.metric("tickcore_xjoin_" + k + "_total") or 0 for k in
          ("rows", "incomplete", "late", "duplicates", "parts")}

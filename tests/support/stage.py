@@ -4,7 +4,9 @@ file in tests/run.sh's format "STAGE NAME PASSED FAILED SKIPPED", the line print
 closing count, a free loopback port for a server under test; for the cluster tests a
 `nats-server -js` on a free port with its own store, a registry of every process started
 (killed at the end however the test ends) and the per-shard message counts of an ITCH file."""
+import ctypes
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -53,6 +55,13 @@ def free_port(kind=socket.SOCK_STREAM):
     return p
 
 
+def die_with_parent():
+    """Popen's preexec_fn for a server under test: the kernel kills it (-9) when the test's
+    process ends however it ends (even killed -9 itself: no finally runs then), so that no
+    nats-server or shard outlives a test run."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def kill_all():
     """Kill (-9) every process in PROCS still running: a failed check or an exception must not
     leave servers behind (a crashed run once left 4 shards running for minutes)."""
@@ -63,6 +72,25 @@ def kill_all():
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+
+
+def nats_server_path():
+    """The nats-server binary, or None when it is truly absent: PATH first, then the sbin folders
+    (Debian's nats-server is /usr/sbin/nats-server, which a non-root user's PATH often lacks: the
+    cluster tests then skipped with nats-server installed)."""
+    return shutil.which("nats-server") or shutil.which(
+        "nats-server", path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
+def peak_rss_mib(pid):
+    """A running process's peak resident set (VmHWM) in MiB, or None once it has gone."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 class NatsServer:
@@ -77,8 +105,9 @@ class NatsServer:
 
     def start(self):
         log = open(self.log, "a")
-        self.p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                                   "-sd", self.store], stdout=log, stderr=subprocess.STDOUT)
+        self.p = subprocess.Popen([nats_server_path() or "nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js",
+                                   "-sd", self.store], stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=die_with_parent)
         PROCS.append(self.p)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -132,3 +161,9 @@ def watchdog(stage_, seconds):
         raise TimeoutError(f"{stage_.name}: not finished after {seconds} s")
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(seconds)
+
+    def on_term(signum, frame):  # make interrupted (SIGTERM, SIGHUP): the caller's cleanup runs
+        stage_.record("not_interrupted", False, f"signal {signum}")
+        raise SystemExit(1)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)

@@ -1,7 +1,8 @@
 /*
  * test_nats: net/nats against a real `nats-server -js` (Debian nats-server), started by the
  * group setup on a loopback port picked by the kernel, with a temporary store directory, and
- * stopped (SIGTERM, then the directory removed) by the teardown. Without nats-server on PATH
+ * stopped (SIGTERM, then the directory removed) by the teardown. Without nats-server (on PATH,
+ * or /usr/sbin/nats-server, where Debian puts it and a non-root PATH often does not look)
  * every test is skipped with a message saying so (CI installs it through make deps). The
  * oracles are the published payloads themselves (each carries its own index), the stream's
  * message count from the server, and the process's malloc counter (tests/support/malloc_count)
@@ -36,6 +37,7 @@ static int g_port;
 static char g_dir[64];
 static char g_url[64];
 static bool g_have_server;
+static const char *g_server_bin = "nats-server"; /* or /usr/sbin/nats-server, off PATH */
 
 static int free_port(void)
 {
@@ -63,7 +65,7 @@ static void start_server(void)
             dup2(null, 1);
             dup2(null, 2);
         }
-        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", g_dir,
+        execlp(g_server_bin, "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", g_dir,
                (char *)NULL);
         _exit(127);
     }
@@ -97,6 +99,10 @@ static int group_setup(void **state)
 {
     (void)state;
     g_have_server = system("command -v nats-server > /dev/null 2>&1") == 0;
+    if (!g_have_server && access("/usr/sbin/nats-server", X_OK) == 0) {
+        g_server_bin = "/usr/sbin/nats-server";
+        g_have_server = true;
+    }
     if (!g_have_server)
         return 0;
     snprintf(g_dir, sizeof g_dir, "/tmp/test_nats.XXXXXX");
@@ -222,6 +228,14 @@ static void test_nats_publish_bounded_and_exact(void **state)
     nats_destroy(n);
 }
 
+/* Messages the server delivered again because their acknowledgement came after ack_wait (1 s
+ * here): JetStream's at-least-once, marked delivered > 1. Under valgrind on a loaded machine a
+ * batch of 128 one-message fetches took longer than that (test_pull_consumer_resumes failed:
+ * 0xee9 != 0xf4b, message 3817 again where 3915 was due). Such a copy of a message already taken
+ * is counted and skipped; a gap, a message out of order or a copy not marked redelivered still
+ * fails. */
+static uint64_t g_redelivered;
+
 static void consume_all(nats_consumer_t *c, const char *subject, uint64_t from, uint64_t count,
                         bool ack)
 {
@@ -233,6 +247,10 @@ static void consume_all(nats_consumer_t *c, const char *subject, uint64_t from, 
             const nats_msg_t *m = nats_msg(c, i);
             uint64_t v;
             memcpy(&v, m->data, sizeof v);
+            if (v < want && v >= from && m->delivered > 1) {
+                g_redelivered++; /* acknowledged with the batch */
+                continue;
+            }
             assert_int_equal(v, want);
             assert_int_equal(m->len, 8 + want % 57);
             assert_string_equal(m->subject, subject);
@@ -270,7 +288,17 @@ static void test_nats_pull_consumer_resumes(void **state)
     nanosleep(&wait, NULL);
     assert_int_equal(nats_consumer_create(&c, n, "CON", "d1", "con.1", 128, 0, 1000), 0);
     consume_all(c, "con.1", 1001, 3000, true);
-    assert_int_equal(nats_fetch(c, 0, 200), 0); /* nothing more */
+    /* nothing more but copies of what was taken, delivered again after a late acknowledgement */
+    for (int k; (k = nats_fetch(c, 0, 200)) != 0;) {
+        assert_true(k > 0);
+        for (int i = 0; i < k; i++) {
+            uint64_t v;
+            memcpy(&v, nats_msg(c, i)->data, sizeof v);
+            assert_true(nats_msg(c, i)->delivered > 1 && v < 4000);
+            g_redelivered++;
+        }
+        assert_int_equal(nats_ack(c, k), 0);
+    }
     nats_consumer_destroy(c);
 
     /* Made again from a stream sequence: delivery starts there, in order. con.1 message i is
@@ -288,6 +316,8 @@ static void test_nats_pull_consumer_resumes(void **state)
     assert_non_null(strstr(nats_last_error(n), "NOSUCH"));
     assert_int_equal(nats_consumer_delete(n, "CON", "d1"), 0);
     nats_destroy(n);
+    printf("pull consumer: %llu copies delivered again after a late acknowledgement, skipped\n",
+           (unsigned long long)g_redelivered);
 }
 
 /* Fetches that time out while the server answers (1 ms waits), of varying sizes: answers that
