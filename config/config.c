@@ -251,6 +251,11 @@ static const key_t_ KEYS[] = {
      "with cluster.nats: shard = consume shard cluster.shard and publish its bar rows; xsection "
      "= join the bar rows of all cluster.shards shards and serve the global correlation, PCA, "
      "MST and clusters (no ITCH input: set live.tcp_port=0 live.udp_port=0)"},
+    {"cluster", "rows_only", K_BOOL, OFF(cluster_rows_only), 0, 0, "true", NULL,
+     "with cluster.nats and role shard: the shard publishes its bar rows and runs no covariance, "
+     "PCA or MST of its own (the cross-section node computes the cluster's; a shard's own was 40% "
+     "of its CPU): its /v1/correlation, /v1/pca, /v1/mst and /v1/clusters answer 421 naming the "
+     "node to ask. false = it also computes the cross-section of its own symbols"},
     {"cluster", "rows_stream", K_STR, OFF(cluster_rows_stream), 1,
      sizeof(((config_t *)0)->cluster_rows_stream), "XROWS", "name",
      "JetStream stream of the shards' bar rows (created if absent: file storage, limits "
