@@ -12,7 +12,8 @@
 # end-to-end seconds), and `tickcore replay` of the same file (msg/s, 1 worker and the default).
 # ROUNDS (default 3) interleaves replay, K=2, K=4; medians at the end. Figures, not pass/fail.
 # Also per round: CPU seconds (user + system, from /proc and the feed's rusage) per 10^6 file
-# messages of nats-server, the feed, the K shards together and the busiest shard, and from their
+# messages of nats-server, the feed, the K shards together and the busiest shard, the load average
+# (1, 5, 15 min) at the round's end, and from their
 # medians what the same code would do with a core per process. PROFILE=DIR records each cluster
 # run with `perf record -a -g -e cpu-clock` into DIR/K<k>.<stream>.data (and .pids: who is who).
 # FEED_SET="key=value ..." and SHARD_SET="key=value ..." add settings to the feed and the shards
@@ -160,8 +161,9 @@ for r in $(seq 1 "$ROUNDS"); do
     R1+=("$a"); RD+=("$b"); P2+=("$p2"); E2+=("$e2"); P4+=("$p4"); E4+=("$e4")
     CN2+=("$cn2"); CF2+=("$cf2"); CS2+=("$cs2"); CM2+=("$cm2")
     CN4+=("$cn4"); CF4+=("$cf4"); CS4+=("$cs4"); CM4+=("$cm4")
-    printf '%-6s %11s %11s %12s %12s %12s %12s   %s %s %s %s | %s %s %s %s\n' "$r" "$a" "$b" "$p2" \
-        "$e2" "$p4" "$e4" "$cn2" "$cf2" "$cs2" "$cm2" "$cn4" "$cf4" "$cs4" "$cm4"
+    printf '%-6s %11s %11s %12s %12s %12s %12s   %s %s %s %s | %s %s %s %s   load %s\n' "$r" "$a" "$b" \
+        "$p2" "$e2" "$p4" "$e4" "$cn2" "$cf2" "$cs2" "$cm2" "$cn4" "$cf4" "$cs4" "$cm4" \
+        "$(cut -d' ' -f1-3 /proc/loadavg)"
 done
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '%-6s %11s %11s %12s %12s %12s %12s   %s %s %s %s | %s %s %s %s\n' median \

@@ -233,8 +233,8 @@ static const key_t_ KEYS[] = {
      "the shard this `serve` consumes (0 .. cluster.shards - 1), through the durable consumer "
      "<stream>_<shard>"},
     {"cluster", "packet_bytes", K_SIZE, OFF(cluster_packet_bytes), 1024, 1 << 20, "1020K", NULL,
-     "largest NATS message of packed ITCH messages (a 40-byte header, then 6 bytes + the message "
-     "per message); at most the server's max_payload (1M by default) less room for the NATS "
+     "largest NATS message of packed ITCH messages (a 40-byte header, then per message 2-6 bytes "
+     "(its index delta and length) + the message); at most the server's max_payload (1M by default) less room for the NATS "
      "headers. 1020K against 64K: shards' CPU per message 0.45-0.65x, nats-server's 0.7-0.9x "
      "(bench/cluster.sh)"},
     {"cluster", "flush_interval", K_DUR, OFF(cluster_flush_ns), 1e5, 10e9, "5ms", NULL,
@@ -251,6 +251,11 @@ static const key_t_ KEYS[] = {
      "with cluster.nats: shard = consume shard cluster.shard and publish its bar rows; xsection "
      "= join the bar rows of all cluster.shards shards and serve the global correlation, PCA, "
      "MST and clusters (no ITCH input: set live.tcp_port=0 live.udp_port=0)"},
+    {"cluster", "rows_only", K_BOOL, OFF(cluster_rows_only), 0, 0, "true", NULL,
+     "with cluster.nats and role shard: the shard publishes its bar rows and runs no covariance, "
+     "PCA or MST of its own (the cross-section node computes the cluster's; a shard's own was 40% "
+     "of its CPU): its /v1/correlation, /v1/pca, /v1/mst and /v1/clusters answer 421 naming the "
+     "node to ask. false = it also computes the cross-section of its own symbols"},
     {"cluster", "rows_stream", K_STR, OFF(cluster_rows_stream), 1,
      sizeof(((config_t *)0)->cluster_rows_stream), "XROWS", "name",
      "JetStream stream of the shards' bar rows (created if absent: file storage, limits "

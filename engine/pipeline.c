@@ -207,7 +207,8 @@ static void *xsection_main(void *arg)
             if (p->on_row)
                 p->on_row(p->hook_ctx, atomic_load_explicit(&slot->session, memory_order_relaxed),
                           k, slot->row, traded);
-            xsection_push(&p->xs, k, slot->row, traded);
+            if (!p->xs_rows_only)
+                xsection_push(&p->xs, k, slot->row, traded);
             busy += clock_mono_ns() - t1;
             atomic_store_explicit(&slot->traded, 0, memory_order_relaxed);
             atomic_store_explicit(&slot->done, 0, memory_order_relaxed);

@@ -165,6 +165,9 @@ typedef struct pipeline {
      * day), in bar order, before xsection_push: what a cluster shard publishes (engine/xrow).
      * It must not keep row nor wait long (the workers wait for the slot). NULL: none. */
     void (*on_row)(void *ctx, uint64_t session, uint64_t k, const double *row, bool traded);
+    /* serve, a cluster shard (cluster.rows_only): the cross-section thread hands each row to
+     * on_row and nothing else: no xsection_push, no compute (set before pipeline_start). */
+    bool xs_rows_only;
     void *hook_ctx;
     uint64_t xs_interval_ns;
     _Atomic uint64_t xs_computes;

@@ -1,6 +1,8 @@
 /*
- * nats: see nats.h. The client's objects (natsConnection, jsCtx, natsSubscription, natsMsg,
- * natsMsgList) are the client's; ours (nats_t, nats_consumer_t with its message views and
+ * nats: see nats.h. The client's objects (natsConnection, jsCtx, natsSubscription, natsMsg)
+ * are the client's; a consumer is a durable made through the JetStream API, a plain
+ * subscription on an inbox of ours and pull requests published by nats_fetch (the client's
+ * pull subscription and its batched fetch are not used: see nats_fetch); ours (nats_t, nats_consumer_t with its message views and
  * copies of the names) come from mem_alloc (tag NET) at create and are freed at destroy. The
  * acknowledgement handler and the connection callbacks run on the client's threads and write
  * only atomics and, under err_lock, the error text. A fetched message's stream sequence is read
@@ -32,7 +34,7 @@ struct nats {
     nats_pub_error_fn on_error;
     void *error_ctx;
     _Atomic uint64_t published, acked, duplicates, failed, resent, stalls, reconnects, last_seq;
-    _Atomic uint64_t fetched, fetches, consumer_acks;
+    _Atomic uint64_t fetched, fetches, consumer_acks, pull_requests, pulls_abandoned;
     _Atomic bool need_resend; /* set by the reconnected callback or a rejected expectation */
     _Atomic uint64_t rejected;
     _Atomic int64_t give_up_at; /* nats_give_up_after: CLOCK_MONOTONIC ms, 0 = never */
@@ -60,12 +62,21 @@ struct slot {
 
 struct nats_consumer {
     nats_t *n;
-    natsSubscription *sub;
+    natsSubscription *sub; /* a plain synchronous subscription on inbox (not the client's pull
+                              subscription: its _fetch is not used, see nats_fetch) */
     natsMsg **held; /* the current batch (the client's messages), max_batch slots */
     int count;      /* messages of the current batch */
     int max_batch, max_ack_pending, ack_wait_ms;
     nats_msg_t *msgs; /* views of the current batch, max_batch of them */
+    /* the one pull request that may still answer: its messages still to come at most, when it
+     * was sent and its expiry (ms) */
+    bool req_open;
+    int req_left;
+    int64_t req_sent_ms, req_expires_ms;
+    uint64_t req_reconnects; /* the connection's reconnections when it was sent */
     char stream[NATS_NAME_MAX], durable[NATS_NAME_MAX], filter[NATS_NAME_MAX];
+    char inbox[NATS_NAME_MAX + 32];
+    char next_subject[2 * NATS_NAME_MAX + 32]; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> */
     char error[NATS_ERROR_MAX];
 };
 
@@ -726,29 +737,74 @@ int nats_publish_flush(nats_t *n, int timeout_ms)
 
 /* ---- consumers --------------------------------------------------------------------------- */
 
-/* Subscribe c to its durable (made with c's settings if absent), from start_seq (0: all). */
-static int subscribe(nats_consumer_t *c, uint64_t start_seq)
+/* c's durable configuration, delivering from start_seq (0: all). */
+static void durable_config(const nats_consumer_t *c, jsConsumerConfig *cc, uint64_t start_seq)
+{
+    jsConsumerConfig_Init(cc);
+    cc->Durable = c->durable;
+    cc->AckPolicy = js_AckExplicit;
+    cc->DeliverPolicy = start_seq ? js_DeliverByStartSequence : js_DeliverAll;
+    cc->OptStartSeq = start_seq;
+    cc->MaxAckPending = c->max_ack_pending;
+    cc->AckWait = (int64_t)c->ack_wait_ms * 1000000;
+    cc->FilterSubject = c->filter;
+    cc->MaxRequestBatch = c->max_batch;
+}
+
+/* The durable made with c's settings from start_seq; an existing one is kept as it is when
+ * keep (it resumes at its acknowledgement floor). 0 or -errno. */
+static int durable_add(nats_consumer_t *c, uint64_t start_seq, bool keep)
 {
     nats_t *n = c->n;
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = c->stream;
-    so.Config.Durable = c->durable;
-    so.Config.AckPolicy = js_AckExplicit;
-    so.Config.DeliverPolicy = start_seq ? js_DeliverByStartSequence : js_DeliverAll;
-    so.Config.OptStartSeq = start_seq;
-    so.Config.MaxAckPending = c->max_ack_pending;
-    so.Config.AckWait = (int64_t)c->ack_wait_ms * 1000000;
-    so.Config.FilterSubject = c->filter;
-    so.Config.MaxRequestBatch = c->max_batch;
+    jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&c->sub, n->js, c->filter, c->durable, NULL, &so, &jerr);
+    natsStatus s = NATS_NOT_FOUND;
+    if (keep)
+        s = js_GetConsumerInfo(&ci, n->js, c->stream, c->durable, NULL, &jerr);
+    if (s == NATS_NOT_FOUND) {
+        jsConsumerConfig cc;
+        durable_config(c, &cc, start_seq);
+        jerr = 0;
+        s = js_AddConsumer(&ci, n->js, c->stream, &cc, NULL, &jerr);
+    }
     if (s != NATS_OK) {
-        c->sub = NULL;
         set_error(n, "%s: stream %s: durable consumer %s on subject %s: %s (%d)", n->url, c->stream,
                   c->durable, c->filter, st_text(s), (int)jerr);
         return st_errno(s);
     }
+    jsConsumerInfo_Destroy(ci);
+    return 0;
+}
+
+/* The durable (kept if it exists, else made from start_seq) and our inbox: a plain synchronous
+ * subscription that the pull requests of nats_fetch name as their reply subject. */
+static int subscribe(nats_consumer_t *c, uint64_t start_seq)
+{
+    nats_t *n = c->n;
+    int rc = durable_add(c, start_seq, true);
+    if (rc < 0)
+        return rc;
+    char *inbox = NULL;
+    natsStatus s = natsInbox_Create(&inbox);
+    if (s == NATS_OK) {
+        snprintf(c->inbox, sizeof c->inbox, "%s", inbox);
+        natsInbox_Destroy(inbox);
+        s = natsConnection_SubscribeSync(&c->sub, n->nc, c->inbox);
+    }
+    /* what one request may bring, twice over (a late answer beside the next): never dropped */
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(c->sub, -1, -1);
+    if (s != NATS_OK) {
+        set_error(n, "%s: stream %s: durable consumer %s: cannot subscribe to its inbox: %s",
+                  n->url, c->stream, c->durable, st_text(s));
+        if (c->sub)
+            natsSubscription_Destroy(c->sub);
+        c->sub = NULL;
+        return st_errno(s);
+    }
+    snprintf(c->next_subject, sizeof c->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+             c->stream, c->durable);
+    c->req_open = false;
     return 0;
 }
 
@@ -763,35 +819,16 @@ static void release(nats_consumer_t *c)
 int nats_consumer_restart(nats_consumer_t *c, uint64_t start_seq)
 {
     release(c);
-    /* The pull subscription is kept: its fetch requests name the durable, which is deleted and
-     * made again here from start_seq. Destroying the subscription instead (unsubscribed or not)
-     * crashed shards under load (a jump to address 0 in a client thread, seen 5 times in 10
-     * cluster_test runs at load 19: a request of the old subscription still in the client). */
+    /* The inbox subscription is kept; the durable is deleted and made again from start_seq.
+     * A request to the deleted durable will not answer (or answers with a status, taken as the
+     * new request's end: then one more request is sent, and both answer at most their batch). */
     if (!c->sub)
         return -ENOTCONN;
     int rc = nats_consumer_delete(c->n, c->stream, c->durable);
     if (rc < 0 && rc != -ENOENT)
         return rc;
-    jsConsumerConfig cc;
-    jsConsumerConfig_Init(&cc);
-    cc.Durable = c->durable;
-    cc.AckPolicy = js_AckExplicit;
-    cc.DeliverPolicy = start_seq ? js_DeliverByStartSequence : js_DeliverAll;
-    cc.OptStartSeq = start_seq;
-    cc.MaxAckPending = c->max_ack_pending;
-    cc.AckWait = (int64_t)c->ack_wait_ms * 1000000;
-    cc.FilterSubject = c->filter;
-    cc.MaxRequestBatch = c->max_batch;
-    jsConsumerInfo *ci = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_AddConsumer(&ci, c->n->js, c->stream, &cc, NULL, &jerr);
-    if (s != NATS_OK) {
-        set_error(c->n, "%s: stream %s: durable consumer %s on subject %s: %s (%d)", c->n->url,
-                  c->stream, c->durable, c->filter, st_text(s), (int)jerr);
-        return st_errno(s);
-    }
-    jsConsumerInfo_Destroy(ci);
-    return 0;
+    c->req_open = false;
+    return durable_add(c, start_seq, false);
 }
 
 static int consumer_open(nats_consumer_t **out, nats_t *n, const char *stream, const char *durable,
@@ -869,18 +906,34 @@ int nats_consumer_resume(nats_consumer_t **out, nats_t *n, const char *stream, c
                          f ? f + 1 : 0);
 }
 
+/* Acknowledge (body "+ACK") or negatively acknowledge ("-NAK {...}") message i: a publish on
+ * its reply subject, as natsMsg_Ack does (which needs the client's JetStream subscription). */
+static int ack_one(nats_consumer_t *c, int i, const char *body, const char *what)
+{
+    const char *reply = natsMsg_GetReply(c->held[i]);
+    natsStatus s = reply && reply[0] ? natsConnection_PublishString(c->n->nc, reply, body)
+                                     : NATS_ILLEGAL_STATE;
+    if (s != NATS_OK) {
+        snprintf(c->error, sizeof c->error, "%s: stream %s: consumer %s: %s of stream sequence %llu: %s",
+                 c->n->url, c->stream, c->durable, what, (unsigned long long)c->msgs[i].stream_seq,
+                 st_text(s));
+        set_error(c->n, "%s", c->error);
+        return st_errno(s);
+    }
+    return 0;
+}
+
 int nats_nak(nats_consumer_t *c, int from, int delay_ms)
 {
+    char body[64];
+    if (delay_ms > 0)
+        snprintf(body, sizeof body, "-NAK {\"delay\":%lld}", (long long)delay_ms * 1000000);
+    else
+        snprintf(body, sizeof body, "-NAK");
     for (int i = from; i < c->count; i++) {
-        natsStatus s = natsMsg_NakWithDelay(c->held[i], delay_ms, NULL);
-        if (s != NATS_OK) {
-            snprintf(c->error, sizeof c->error,
-                     "%s: stream %s: consumer %s: negative acknowledgement of stream sequence "
-                     "%llu: %s",
-                     c->n->url, c->stream, c->durable, (unsigned long long)c->msgs[i].stream_seq,
-                     st_text(s));
-            return st_errno(s);
-        }
+        int rc = ack_one(c, i, body, "negative acknowledgement");
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -890,9 +943,12 @@ void nats_consumer_destroy(nats_consumer_t *c)
     if (!c)
         return;
     release(c);
-    /* Destroy without Unsubscribe: unsubscribing deletes a consumer the library created, and
-     * the durable must stay on the server with its acknowledgement floor. */
-    natsSubscription_Destroy(c->sub);
+    /* Our inbox only: the durable stays on the server with its acknowledgement floor (what a
+     * pending request still delivers to the inbox is redelivered after ack_wait). */
+    if (c->sub) {
+        (void)natsSubscription_Unsubscribe(c->sub);
+        natsSubscription_Destroy(c->sub);
+    }
     mem_free(MEM_TAG_NET, c->msgs, (size_t)c->max_batch * sizeof *c->msgs);
     mem_free(MEM_TAG_NET, c->held, (size_t)c->max_batch * sizeof *c->held);
     mem_free(MEM_TAG_NET, c, sizeof *c);
@@ -935,16 +991,51 @@ static void parse_reply(const char *reply, nats_msg_t *m)
     m->pending = token_u64(reply, base + 4);
 }
 
-/* One message at a time: natsSubscription_Fetch of libnats 3.4.1 (src/js.c _fetch) first takes
- * the messages already queued on the subscription (late arrivals of an earlier request), then
- * asks the server for batch - taken more and loops while taken != that smaller number: with
- * more than half a batch queued it never meets it and writes past its batch-sized array (fixed
- * upstream in v3.9, nats.c #749). Seen here as packets "lost" (the client kept only the first
- * batch of what it returned), packets with a wrong checksum and segfaults in shards. A batch of
- * one cannot overflow: either the one queued message is taken and no request is sent, or none
- * is and one is asked for. So a batch of up to max is up to max fetches of one, the first
- * waiting up to timeout_ms, the others made only while the consumer reports more waiting (the
- * reply subject's pending count), each answered at once by the server. */
+/* A pull request for batch messages, expiring after expires_ms: with no_wait the server
+ * answers at once with what the durable has (up to batch) or, having none, with the first that
+ * comes before the expiry; a request answered with fewer than batch ends with a status (408),
+ * one answered with batch ends with its last message. */
+static int pull_request(nats_consumer_t *c, int batch, int expires_ms)
+{
+    char body[96];
+    int len = snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"no_wait\":true}", batch,
+                       (long long)expires_ms * 1000000);
+    natsStatus s =
+        natsConnection_PublishRequest(c->n->nc, c->next_subject, c->inbox, body, len);
+    if (s != NATS_OK)
+        return st_errno(s);
+    c->req_open = true;
+    c->req_left = batch;
+    c->req_sent_ms = now_ms();
+    c->req_expires_ms = expires_ms;
+    c->req_reconnects = atomic_load(&c->n->reconnects);
+    atomic_fetch_add(&c->n->pull_requests, 1);
+    return 0;
+}
+
+/* The status of a message without data ("100", "404", "408", "409", "503"...), or NULL for a
+ * message of the stream. */
+static const char *msg_status(natsMsg *m)
+{
+    const char *v = NULL;
+    if (natsMsg_GetDataLength(m) > 0 || natsMsgHeader_Get(m, "Status", &v) != NATS_OK)
+        return NULL;
+    return v;
+}
+
+/* Batched pull requests without the client's fetch. libnats 3.4.1's natsSubscription_Fetch
+ * (src/js.c _fetch) first takes the messages already queued on its subscription (late answers
+ * of an earlier, expired request), then asks the server for batch - taken more and loops while
+ * taken != that smaller number: with more than half a batch queued it writes past its
+ * batch-sized array (fixed upstream in v3.9, nats.c #749). Its fetches of one could not
+ * overflow, but cost a round trip per message. Here the client is only a transport: the pull
+ * requests are published on $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> with our inbox (a plain
+ * synchronous subscription) as reply subject, and the answers are taken one at a time with
+ * natsSubscription_NextMsg into held[], never more than max: there is no array of the client's
+ * to overflow, and an answer beyond max (or late) stays queued on the subscription for the next
+ * call. At most one request is open: one is sent only when the last ended (its batch delivered,
+ * or its status came), was sent before a reconnection, or is past its expiry plus
+ * NATS_PULL_GRACE_MS (the server forgot it). */
 int nats_fetch(nats_consumer_t *c, int max, int timeout_ms)
 {
     release(c);
@@ -952,11 +1043,33 @@ int nats_fetch(nats_consumer_t *c, int max, int timeout_ms)
         max = c->max_batch;
     if (!c->sub)
         return -ENOTCONN;
-    int k = 0;
+    if (timeout_ms < 1)
+        timeout_ms = 1;
+    int64_t deadline = now_ms() + timeout_ms;
+    int k = 0, sent = 0;
     while (k < max) {
-        natsMsgList l = {0};
-        jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&l, c->sub, 1, timeout_ms, &jerr);
+        int64_t t = now_ms();
+        if (c->req_open && (atomic_load(&c->n->reconnects) != c->req_reconnects ||
+                            t > c->req_sent_ms + c->req_expires_ms + NATS_PULL_GRACE_MS)) {
+            c->req_open = false; /* forgotten by the server: its answers, if any, still count */
+            atomic_fetch_add(&c->n->pulls_abandoned, 1);
+        }
+        if (!c->req_open && k > 0) /* the answer ended with a status: what we have */
+            break;
+        if (!c->req_open && sent < 2) { /* (two at most: then wait for late answers) */
+            int rc = pull_request(c, max, timeout_ms);
+            if (rc < 0) {
+                snprintf(c->error, sizeof c->error,
+                         "%s: stream %s: consumer %s (subject %s): pull request: %s", c->n->url,
+                         c->stream, c->durable, c->filter, strerror(-rc));
+                set_error(c->n, "%s", c->error);
+                return rc;
+            }
+            sent++;
+        }
+        int64_t wait = deadline - t;
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, c->sub, wait > 0 ? wait : 1);
         if (s == NATS_TIMEOUT)
             break;
         if (s != NATS_OK) {
@@ -968,25 +1081,35 @@ int nats_fetch(nats_consumer_t *c, int max, int timeout_ms)
             set_error(c->n, "%s", c->error);
             return st_errno(s);
         }
-        int got = 0;
-        for (int j = 0; j < l.Count; j++) { /* one */
-            natsMsg *m = l.Msgs[j];
-            if (k == max) { /* cannot happen (a batch of one) */
+        const char *status = msg_status(m);
+        if (status) {
+            bool hb = strncmp(status, "100", 3) == 0;
+            bool empty = strncmp(status, "404", 3) == 0 || strncmp(status, "408", 3) == 0;
+            if (!hb)
+                c->req_open = false;
+            if (!hb && !empty) { /* 409 (the durable was deleted...), 503 (no such durable) */
+                const char *d = NULL;
+                (void)natsMsgHeader_Get(m, "Description", &d);
+                snprintf(c->error, sizeof c->error,
+                         "%s: stream %s: consumer %s (subject %s): fetch: status %.3s %s",
+                         c->n->url, c->stream, c->durable, c->filter, status, d ? d : "");
                 natsMsg_Destroy(m);
-                continue;
+                if (k)
+                    break;
+                set_error(c->n, "%s", c->error);
+                return strncmp(status, "503", 3) == 0 ? -ENOENT : -EIO;
             }
-            nats_msg_t *v = &c->msgs[k];
-            got++;
-            c->held[k++] = m;
-            v->data = (const uint8_t *)natsMsg_GetData(m);
-            v->len = (size_t)natsMsg_GetDataLength(m);
-            v->subject = natsMsg_GetSubject(m);
-            parse_reply(natsMsg_GetReply(m), v);
+            natsMsg_Destroy(m);
+            continue;
         }
-        l.Count = 0; /* the messages are held: free the client's array only */
-        natsMsgList_Destroy(&l);
-        if (!got || !c->msgs[k - 1].pending)
-            break;
+        if (c->req_open && --c->req_left <= 0)
+            c->req_open = false; /* its whole batch: the request is over */
+        nats_msg_t *v = &c->msgs[k];
+        c->held[k++] = m;
+        v->data = (const uint8_t *)natsMsg_GetData(m);
+        v->len = (size_t)natsMsg_GetDataLength(m);
+        v->subject = natsMsg_GetSubject(m);
+        parse_reply(natsMsg_GetReply(m), v);
     }
     c->count = k;
     if (k) {
@@ -1006,14 +1129,9 @@ int nats_ack(nats_consumer_t *c, int count)
     if (count > c->count)
         count = c->count;
     for (int i = 0; i < count; i++) {
-        natsStatus s = natsMsg_Ack(c->held[i], NULL);
-        if (s != NATS_OK) {
-            snprintf(c->error, sizeof c->error,
-                     "%s: stream %s: consumer %s: acknowledge stream sequence %llu: %s", c->n->url,
-                     c->stream, c->durable, (unsigned long long)c->msgs[i].stream_seq, st_text(s));
-            set_error(c->n, "%s", c->error);
-            return st_errno(s);
-        }
+        int rc = ack_one(c, i, "+ACK", "acknowledge");
+        if (rc < 0)
+            return rc;
         atomic_fetch_add(&c->n->consumer_acks, 1);
     }
     return 0;
@@ -1049,6 +1167,8 @@ void nats_get_stats(const nats_t *n, nats_stats_t *o)
     o->fetched = atomic_load(&m->fetched);
     o->fetches = atomic_load(&m->fetches);
     o->consumer_acks = atomic_load(&m->consumer_acks);
+    o->pull_requests = atomic_load(&m->pull_requests);
+    o->pulls_abandoned = atomic_load(&m->pulls_abandoned);
 }
 
 void nats_client_heap(nats_t *n, nats_heap_t *out)

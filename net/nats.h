@@ -5,7 +5,8 @@
  * stream, publishes asynchronously with a bounded number of acknowledgements in flight (the
  * publishing thread blocks while the bound is reached, so a slow server or consumer keeps the
  * publisher's memory bounded), waits for every acknowledgement, and opens durable pull consumers
- * that fetch a batch (with a timeout) and acknowledge each message explicitly.
+ * that fetch a batch (one pull request per batch, with a timeout) and acknowledge each message
+ * explicitly.
  *
  * Ordering across a server restart (ordered mode, opts.ordered): a killed server loses the
  * publishes it had not stored, while the client keeps what was still in its write buffer and
@@ -45,6 +46,8 @@
 #define NATS_ERROR_MAX    512
 #define NATS_MAX_SUBJECTS 8
 #define NATS_MAX_BATCH    4096
+/* a pull request unanswered this long past its expiry is taken as forgotten by the server */
+#define NATS_PULL_GRACE_MS 1000
 
 typedef struct nats nats_t;
 typedef struct nats_consumer nats_consumer_t;
@@ -106,6 +109,8 @@ typedef struct nats_stats {
     uint64_t fetched;       /* consumers: messages fetched */
     uint64_t fetches;       /* consumers: fetch calls that returned messages */
     uint64_t consumer_acks; /* consumers: messages acknowledged */
+    uint64_t pull_requests; /* consumers: pull requests sent (round trips) */
+    uint64_t pulls_abandoned; /* consumers: requests given up unanswered (reconnection, expiry) */
 } nats_stats_t;
 
 /* The client's own heap, measured (not ours: see the header). libmimalloc overrides malloc (and
@@ -196,15 +201,17 @@ void nats_consumer_destroy(nats_consumer_t *c);
 int nats_consumer_delete(nats_t *n, const char *stream, const char *durable);
 
 /* Fetch up to max messages (<= max_batch; 0: max_batch), waiting at most timeout_ms for the
- * first; the others only while the consumer has more waiting (one request of one message each:
- * libnats 3.4.1's batched fetch can overflow its array, see nats.c). Returns the count (0: none
- * in time), or -errno. The previous batch is released first: acknowledge it before (nats_ack)
- * or it is delivered again after ack_wait. */
+ * first: one pull request of max (no_wait, expiring after timeout_ms) answered at once with what
+ * the durable has, or with the first message that comes (not the client's batched fetch, which
+ * in libnats 3.4.1 can overflow its array: see nats.c). Returns the count (0: none in time), or
+ * -errno (-ENOENT: no such durable). The previous batch is released first: acknowledge it before
+ * (nats_ack) or it is delivered again after ack_wait. */
 int nats_fetch(nats_consumer_t *c, int max, int timeout_ms);
 /* Message i (< the count nats_fetch returned) of the current batch. */
 const nats_msg_t *nats_msg(const nats_consumer_t *c, int i);
-/* Acknowledge messages [0, count) of the current batch (explicit, one by one; count <= the
- * batch). 0 or -errno (the connection is down: they will be delivered again). */
+/* Acknowledge messages [0, count) of the current batch (explicit, one by one: a publish of
+ * "+ACK" on each one's reply subject; count <= the batch). 0 or -errno (the connection is down:
+ * they will be delivered again). */
 int nats_ack(nats_consumer_t *c, int count);
 
 /* Negative acknowledgement of messages [from, the batch's count): delivered again after

@@ -29,11 +29,29 @@ static inline uint64_t get64(const uint8_t *p)
     memcpy(&v, p, 8);
     return v;
 }
-static inline uint16_t get16(const uint8_t *p)
+/* LEB128 of v (a u32) at p: its byte count (1..5). */
+static inline size_t put_varint(uint8_t *p, uint32_t v)
 {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* The LEB128 u32 at p (at most end - p bytes): its byte count, or 0 if it runs past end, is
+ * longer than 5 bytes or passes UINT32_MAX. */
+static inline size_t get_varint(const uint8_t *p, const uint8_t *end, uint32_t *v)
+{
+    uint64_t x = 0;
+    for (size_t n = 0; n < 5 && p + n < end; n++) {
+        x |= (uint64_t)(p[n] & 0x7f) << (7 * n);
+        if (!(p[n] & 0x80))
+            return x <= UINT32_MAX ? (*v = (uint32_t)x, n + 1) : 0;
+    }
+    return 0;
 }
 
 void pack_begin(pack_builder_t *b, uint8_t *buf, size_t cap, uint64_t first_local)
@@ -52,11 +70,10 @@ bool pack_add(pack_builder_t *b, uint64_t index, const uint8_t *msg, size_t len)
         (b->count && (index <= b->last_index || index - b->last_index > UINT32_MAX)))
         return false;
     uint8_t *p = b->buf + b->len;
-    put32(p, b->count ? (uint32_t)(index - b->last_index) : 0);
-    uint16_t l16 = (uint16_t)len;
-    memcpy(p + 4, &l16, 2);
-    memcpy(p + PACK_RECORD, msg, len);
-    b->len += PACK_RECORD + len;
+    size_t h = put_varint(p, b->count ? (uint32_t)(index - b->last_index) : 0);
+    p[h++] = (uint8_t)len;
+    memcpy(p + h, msg, len);
+    b->len += h + len;
     if (!b->count)
         b->first_index = index;
     b->last_index = index;
@@ -85,8 +102,11 @@ int pack_check(const uint8_t *p, size_t len, pack_view_t *v, char *err, size_t e
         return -EBADMSG;
     }
     if (get32(p) != PACK_MAGIC) {
-        snprintf(err, errlen, "byte 0: magic 0x%08x, expected 0x%08x (\"TCK1\")", get32(p),
-                 PACK_MAGIC);
+        snprintf(err, errlen, "byte 0: magic 0x%08x, expected 0x%08x (\"TCK2\"%s)", get32(p),
+                 PACK_MAGIC,
+                 get32(p) == 0x314b4354u ? "; \"TCK1\" is the older packing: publish the day "
+                                           "again with this version's feed --fresh"
+                                         : "");
         return -EBADMSG;
     }
     uint32_t count = get32(p + 4), bytes = get32(p + 24);
@@ -110,14 +130,17 @@ int pack_check(const uint8_t *p, size_t len, pack_view_t *v, char *err, size_t e
     size_t off = PACK_HEADER;
     uint64_t index = first;
     for (uint32_t i = 0; i < count; i++) {
-        if (off + PACK_RECORD > len) {
-            snprintf(err, errlen, "byte %zu: record %u of %u starts past the end (%zu bytes)", off,
-                     i + 1, count, len);
+        uint32_t d = 0;
+        size_t h = get_varint(p + off, p + len, &d);
+        if (h == 0 || off + h >= len) {
+            snprintf(err, errlen,
+                     "byte %zu: record %u of %u: no index delta and length within the packet's "
+                     "%zu bytes (a LEB128 u32 of 1..5 bytes, then a length byte)",
+                     off, i + 1, count, len);
             return -EBADMSG;
         }
-        uint32_t d = get32(p + off);
-        uint16_t l = get16(p + off + 4);
-        if ((i == 0) != (d == 0) || l == 0 || l > PACK_MAX_MSG || off + PACK_RECORD + l > len) {
+        uint8_t l = p[off + h];
+        if ((i == 0) != (d == 0) || l == 0 || off + h + 1 + l > len) {
             snprintf(err, errlen,
                      "byte %zu: record %u of %u: index delta %u, length %u (expected delta %s, "
                      "length 1..%u within the packet's %zu bytes)",
@@ -125,7 +148,7 @@ int pack_check(const uint8_t *p, size_t len, pack_view_t *v, char *err, size_t e
             return -EBADMSG;
         }
         index += d;
-        off += PACK_RECORD + l;
+        off += h + 1 + l;
     }
     if (off != len) {
         snprintf(err, errlen, "byte %zu: %zu bytes after the %u records", off, len - off, count);
@@ -159,14 +182,15 @@ bool pack_next(pack_view_t *v, uint64_t *index, uint64_t *local, const uint8_t *
     if (v->i >= v->count)
         return false;
     const uint8_t *r = v->p + v->off;
-    uint32_t d = get32(r);
-    uint16_t l = get16(r + 4);
+    uint32_t d = 0;
+    size_t h = get_varint(r, v->p + v->len, &d); /* checked by pack_check */
+    uint8_t l = r[h];
     v->index += d;
     *index = v->index;
     *local = v->first_local + v->i;
-    *msg = r + PACK_RECORD;
+    *msg = r + h + 1;
     *len = l;
-    v->off += PACK_RECORD + l;
+    v->off += h + 1 + l;
     v->i++;
     return true;
 }

@@ -5,9 +5,12 @@
  * allocation.
  *
  * Layout (little-endian): a 40-byte header
- *     u32 magic "TCK1" | u32 count | u64 first_index | u64 first_local | u32 bytes | u32 0 |
+ *     u32 magic "TCK2" | u32 count | u64 first_index | u64 first_local | u32 bytes | u32 0 |
  *     u64 XXH3-64 of the records, seeded with the XXH3-64 of the header's first 32 bytes
- * then count records: u32 delta | u16 len | len bytes of one ITCH message (type byte first).
+ * then count records: delta (LEB128, 1..5 bytes, a u32) | u8 len | len bytes of one ITCH message
+ * (type byte first). ("TCK1" spent a u32 delta and a u16 length on every record: 6 bytes
+ * beside a 29-byte average message; the deltas are small (about the shard count), so the record
+ * is 2 bytes of overhead, 11% fewer bytes through nats-server, whose CPU is per byte.)
  * first_index is the file index (1-based: message N of the file) of the first message; a
  * record's delta is its index minus the previous record's (0 for the first), so every
  * message's file index is known. first_local is the shard-local index (1-based: the k-th
@@ -23,9 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PACK_MAGIC   0x314b4354u /* "TCK1" */
+#define PACK_MAGIC   0x324b4354u /* "TCK2" */
 #define PACK_HEADER  40u
-#define PACK_RECORD  6u   /* u32 delta + u16 len before each message */
+#define PACK_RECORD  6u   /* at most: a 5-byte delta + u8 len before each message */
 #define PACK_MAX_MSG 255u /* ITCH 5.0 messages are at most 50 bytes */
 
 typedef struct pack_builder {

@@ -16,10 +16,10 @@
  * index. So: with a journal, journal + the stream's tail; without one, the stream from its
  * start; in both cases no gap and no double count.
  *
- * Lost deliveries: a packet may be missing while later ones arrive (libnats 3.4.1's batched
- * fetch overflowed its array, so net/nats fetches one packet per request; the client drops messages
- * that reach it for a fetch request that expired; a nats-server killed mid-delivery loses
- * them). The server delivers the missing one again once its acknowledgement wait
+ * Lost deliveries: a packet may be missing while later ones arrive (a nats-server killed
+ * mid-delivery loses them; libnats 3.4.1's batched fetch, which overflowed its array, and its
+ * pull subscription, which dropped answers to an expired fetch request, are no longer used:
+ * net/nats publishes its own pull requests, one per batch). The server delivers the missing one again once its acknowledgement wait
  * (NATSIN_ACK_WAIT_MS) has passed, since it was never acknowledged; the packets ahead of it are
  * acknowledged up to the gap and the rest negatively acknowledged with a short delay
  * (NATSIN_NAK_DELAY_MS), so they come again after it (counted: out_of_order). Only a packet

@@ -370,8 +370,16 @@ static int open_cluster(server_t *s, char *err, size_t errlen)
     }
     int rc = xrowpub_init(&s->xpub, &s->cfg, &s->symbols, err, errlen);
     s->xpub_ok = rc == 0;
-    if (rc == 0)
+    if (rc == 0) {
         s->pl.on_row = on_row;
+        /* the cross-section node computes the cluster's: this shard's own was 40% of its CPU */
+        s->pl.xs_rows_only = s->cfg.cluster_rows_only;
+        if (s->cfg.cluster_rows_only)
+            log_msg("serve: cluster shard %u of %u: bar rows only (cluster.rows_only=true): no "
+                    "cross-section here; /v1/correlation, /v1/pca, /v1/mst and /v1/clusters "
+                    "answer 421",
+                    s->cfg.cluster_shard, s->cfg.cluster_shards);
+    }
     return rc;
 }
 
@@ -485,12 +493,29 @@ static int h_healthz(void *ctx, const http_request_t *req, jbuf_t *out)
     return failed(s) || draining ? 503 : 200;
 }
 
+/* A rows-only cluster shard has no cross-section: 421 (Misdirected Request), naming where the
+ * cluster's is, instead of an empty or stale matrix. True when it answered. */
+static bool rows_only_answer(const server_t *s, jbuf_t *out)
+{
+    if (!s->pl.xs_rows_only)
+        return false;
+    http_error(out, 421,
+               "this node is cluster shard %u of %u and computes no cross-section "
+               "(cluster.rows_only=true): it publishes its bar rows on %s.%u of stream %s; ask "
+               "the cluster's cross-section node (cluster.role=xsection)",
+               s->cfg.cluster_shard, s->cfg.cluster_shards, s->cfg.cluster_rows_subject,
+               s->cfg.cluster_shard, s->cfg.cluster_rows_stream);
+    return true;
+}
+
 static int h_snap(void *ctx, const http_request_t *req, jbuf_t *out)
 {
     const snap_route_t *r = ctx;
     (void)req;
     if (recovering(r->srv, out, false))
         return 503;
+    if (r->cache && rows_only_answer(r->srv, out))
+        return 421;
     return r->cache ? query_cached(r->cache, r->snap, out) : r->query(r->snap, out);
 }
 
@@ -508,6 +533,8 @@ static int h_correlation(void *ctx, const http_request_t *req, jbuf_t *out)
     server_t *s = ctx;
     if (recovering(s, out, false))
         return 503;
+    if (rows_only_answer(s, out))
+        return 421;
     const char *fmt = http_param(req, "format");
     if (fmt && strcmp(fmt, "csv") == 0)
         return s->corr_csv_buf
@@ -1189,7 +1216,7 @@ static int start_http(server_t *s, char *err, size_t errlen)
     memset(s->xs_cache_buf, 0, s->xs_cache_bytes);
     for (int k = 0; k < 3; k++)
         query_cache_init(&s->xs_cache[k], (query_xs_t)k, s->xs_cache_buf + (size_t)k * cb, cb);
-    size_t csvb = s->cfg.http_correlation_csv ? query_csv_bytes(s->cfg.matrix_symbols) : 0;
+    size_t csvb = s->cfg.http_correlation_csv && !s->pl.xs_rows_only ? query_csv_bytes(s->cfg.matrix_symbols) : 0;
     if (csvb) {
         s->corr_csv_bytes = 2 * csvb;
         s->corr_csv_buf = mem_alloc_prefault(MEM_TAG_SERVER, s->corr_csv_bytes, 64);

@@ -18,6 +18,8 @@ The oracle is a single-process `tickcore replay --corr-out --mst-out` of the sam
             the computes are at the same rows), the same symbols in the same order; /v1/mst has
             the replay's edges (rho and distance to the JSON's 10 digits; on a near-tie either edge);
             every bar joined (rows = the shards' published parts), none incomplete, no churn
+            ; a shard's /v1/correlation, /v1/pca, /v1/mst, /v1/clusters answer 421 (it computes
+            no cross-section: cluster.rows_only)
   restart   the node killed (-9) and started again after the day: it reads the rows stream from
             its start and ends with the same matrix (nothing lost)
   slow      (2 shards) a shard stopped (SIGSTOP) while a node with a 1 s join deadline joins: bars are
@@ -381,6 +383,13 @@ def live(ns, day, ref_csv, ref_mst, ref, per):
     check("live_no_incomplete_bars", inc == 0 and xs.metric("tickcore_xjoin_bad_total") == 0
           and xs.metric("tickcore_xjoin_foreign_total") == 0, f"incomplete {inc}")
     check("live_no_churn_node_and_shards", xs.churn() == 0 and all(sh.churn() == 0 for sh in shards))
+    # a shard computes no cross-section of its own (cluster.rows_only, the default): 421 naming
+    # the node to ask, on every cross-section route
+    answers = [(p,) + shards[0].get(p) for p in ("/v1/correlation", "/v1/correlation?format=csv",
+                                                  "/v1/pca", "/v1/mst", "/v1/clusters")]
+    check("shard_rows_only_answers_421", all(st == 421 and "cluster.role=xsection" in b
+                                             for _, st, b in answers),
+          "; ".join(f"{p} {st} {b[:80]}" for p, st, b in answers))
     for s, sh in enumerate(shards):  # 0 messages lost or counted twice, statistics = replay
         got = next_seq(sh)
         owned, bad = compare_symbols(sh, ref, s)

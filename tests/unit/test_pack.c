@@ -131,6 +131,60 @@ static void test_pack_every_corruption_refused(void **state)
         assert_int_equal(pack_check(buf, cut, &v, err, sizeof err), -EBADMSG);
 }
 
+/* Index deltas at every LEB128 length boundary, up to UINT32_MAX (the largest a record holds):
+ * each message back with its file index, each bit flip and each cut refused, and a delta past
+ * UINT32_MAX refused by pack_add. */
+static void test_pack_varint_deltas(void **state)
+{
+    (void)state;
+    static const uint32_t deltas[] = {1,        127,        128,        16383,     16384,
+                                      2097151,  2097152,    268435455,  268435456, UINT32_MAX,
+                                      1,        UINT32_MAX - 1};
+    enum { ND = sizeof deltas / sizeof deltas[0] };
+    pack_builder_t b;
+    pack_begin(&b, buf, sizeof buf, 3);
+    uint64_t index = 5, want[ND + 1];
+    uint8_t msg[3] = {'A', 0, 0};
+    assert_true(pack_add(&b, index, msg, 3));
+    want[0] = index;
+    for (int i = 0; i < ND; i++) {
+        index += deltas[i];
+        msg[1] = (uint8_t)i;
+        assert_true(pack_add(&b, index, msg, (size_t)1 + (size_t)i % 3));
+        want[i + 1] = index;
+    }
+    assert_false(pack_add(&b, index + (uint64_t)UINT32_MAX + 1, msg, 1));
+    size_t len = pack_finish(&b);
+    /* 40-byte header, records of 2..6 bytes + the message */
+    assert_true(len <= PACK_HEADER + (ND + 1) * (PACK_RECORD + 3));
+    pack_view_t v;
+    char err[200];
+    assert_int_equal(pack_check(buf, len, &v, err, sizeof err), 0);
+    assert_int_equal(v.count, ND + 1);
+    assert_int_equal(v.last_index, index);
+    uint64_t ix, local;
+    const uint8_t *m;
+    uint16_t l;
+    for (int i = 0; i <= ND; i++) {
+        assert_true(pack_next(&v, &ix, &local, &m, &l));
+        assert_int_equal(ix, want[i]);
+        assert_int_equal(local, 3 + (uint64_t)i);
+        assert_int_equal(l, i ? 1 + (i - 1) % 3 : 3);
+        if (i)
+            assert_int_equal(m[0], 'A');
+    }
+    assert_false(pack_next(&v, &ix, &local, &m, &l));
+    static uint8_t copy[1024];
+    for (size_t off = 0; off < len; off++)
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(copy, buf, len);
+            copy[off] ^= (uint8_t)(1u << bit);
+            assert_int_equal(pack_check(copy, len, &v, err, sizeof err), -EBADMSG);
+        }
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(pack_check(buf, cut, &v, err, sizeof err), -EBADMSG);
+}
+
 static void test_pack_allocates_nothing(void **state)
 {
     (void)state;
@@ -155,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_pack_roundtrip),
         cmocka_unit_test(test_pack_full_and_order),
         cmocka_unit_test(test_pack_every_corruption_refused),
+        cmocka_unit_test(test_pack_varint_deltas),
         cmocka_unit_test(test_pack_allocates_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
