@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 enum { R_SYMBOL, R_CORR, R_METRICS, R_MST, R_HEALTHZ, R_COUNT };
@@ -198,8 +199,14 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
     MHD_stop_daemon(d);
-    printf("http_control: %s: %llu requests answered\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-           (unsigned long long)atomic_load(&g_answered));
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("http_control: %s: %llu requests answered; CPU user %.3f s, system %.3f s; "
+           "context switches %ld voluntary, %ld involuntary\n",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)atomic_load(&g_answered),
+           (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6,
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6, ru.ru_nvcsw,
+           ru.ru_nivcsw);
     for (unsigned i = 0; i < R_COUNT; i++) {
         MHD_destroy_response(g_resp[i]);
         free(g_body[i]);
