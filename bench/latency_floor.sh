@@ -113,7 +113,7 @@ cols = [("p50 ms", 3), ("p99 ms", 4), ("p99.9 ms", 5), ("max ms (cyclictest)", 6
 def vals(m, i):
     return [float(r[i]) for r in rows if r[0] == m and r[i] not in ("-", "")]
 print("\nlatency floor: median over rounds [min-max]; queries from the scheduled send unless named")
-print(f"  {'figure':<20}" + "".join(f"{m:>24}" for m in modes))
+print(f"  {'figure':<20}" + "".join(f"{m:>26}" for m in modes))
 for name, i in cols:
     if not any(vals(m, i) for m in modes):
         continue
@@ -121,7 +121,7 @@ for name, i in cols:
     for m in modes:
         v = vals(m, i)
         cells.append(f"{statistics.median(v):.3f} [{min(v):.3f}-{max(v):.3f}]" if v else "-")
-    print(f"  {name:<20}" + "".join(f"{c:>24}" for c in cells))
+    print(f"  {name:<20}" + "".join(f"{c:>26}" for c in cells))
 if "tickcore" in modes and "control" in modes:
     parts = []
     for name, i in cols[:3] + cols[4:8]:
