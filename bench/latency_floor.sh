@@ -16,9 +16,11 @@
 # MESSAGES (default 3M) is bench_serve's day (tcp-1m: about MESSAGES / 10^6 s of ingest and
 # 1,000 queries per second of it). Each measurement is kept with the 1-minute load average read
 # just before it; at the end one table gives each figure's median over the rounds [min-max]:
-# query p50/p99/p99.9 from the scheduled send (the headline), p99/p99.9 from the actual send, the
-# server's part from the scheduled send (less the load generator's own lateness), the ingest rate,
-# and cyclictest's p50/p99/p99.9/max wake-up latency; then tickcore over control (the same load:
+# query p50/p99/p99.9 from the scheduled send of the answers due while ingesting (the headline;
+# ctl-idle: due in the same window after the lead; the lead itself is left out, where tickcore
+# answers warm-up 404/503s and the control 200s), the same over the whole run, p99/p99.9 from the
+# actual send, the server's part from the scheduled send (less the load generator's own
+# lateness), the ingest rate, and cyclictest's p50/p99/p99.9/max wake-up latency; then tickcore over control (the same load:
 # what tickcore itself adds) and the load averages. The machine is printed first. If tickcore is
 # near the control under the same ingest, and the control near ctl-idle and cyclictest, what is
 # left is the machine's, not tickcore's. Extra environment (TICKCORE_BENCH_SERVE_BOOST=off, the
@@ -80,7 +82,8 @@ def q(p):
             return us / 1000
     return mx / 1000
 print("\t".join(["cyclictest", sys.argv[2], sys.argv[3], f"{q(0.5):.3f}", f"{q(0.99):.3f}",
-                 f"{q(0.999):.3f}", f"{mx / 1000:.3f}", "-", "-", "-", "-", "-", str(n)]))
+                 f"{q(0.999):.3f}", f"{mx / 1000:.3f}", "-", "-", "-", "-", "-", str(n),
+                 f"{q(0.5):.3f}", f"{q(0.99):.3f}", f"{q(0.999):.3f}"]))
 EOF
         else
             target=$m
@@ -92,27 +95,29 @@ EOF
                 failed=1
             fi
             # the summary row: run rate M/s ratio gaps lost p50 p99 p999 sent_p99 sent_p999 boost
-            # demoted gen_p99 excl_p99 excl_p999 answered
+            # demoted gen_p99 excl_p99 excl_p999 answered ing_p50 ing_p99 ing_p999
             awk -v m="$m" -v load="$load" -v r="$r" '
                 /^summary/ { on = 1; next }
-                on && $1 == "tcp-1m" && NF >= 17 {
-                    print m "\t" r "\t" load "\t" $7 "\t" $8 "\t" $9 "\t-\t" $10 "\t" $11 "\t" $15 "\t" $16 "\t" $3 "\t" $17
+                on && $1 == "tcp-1m" && NF >= 20 {
+                    print m "\t" r "\t" load "\t" $7 "\t" $8 "\t" $9 "\t-\t" $10 "\t" $11 "\t" $15 "\t" $16 "\t" $3 "\t" $17 "\t" $18 "\t" $19 "\t" $20
                 }' "$f" >>"$out/rows.tsv"
         fi
         printf '  round %d %-10s load %-5s  %s\n' "$r" "$m" "$load" \
-            "$(awk -F'\t' -v m="$m" -v r="$r" '$1==m && $2==r {printf "p50 %s p99 %s p99.9 %s ms%s", $4, $5, $6, (m=="cyclictest" ? " max " $7 " ms" : "  (from send p99 " $8 ", server part p99 " $10 "; ingest " $12 " M msg/s; answered by " $13 ")")}' "$out/rows.tsv")"
+            "$(awk -F'\t' -v m="$m" -v r="$r" '$1==m && $2==r {printf "p50 %s p99 %s p99.9 %s ms%s", $14, $15, $16, (m=="cyclictest" ? " max " $7 " ms" : "  (from send p99 " $8 ", server part p99 " $10 "; ingest " $12 " M msg/s; answered by " $13 ")")}' "$out/rows.tsv")"
     done
 done
 python3 - "$out/rows.tsv" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 modes = [m for m in ("tickcore", "control", "ctl-idle", "cyclictest") if any(r[0] == m for r in rows)]
-cols = [("p50 ms", 3), ("p99 ms", 4), ("p99.9 ms", 5), ("max ms (cyclictest)", 6),
+cols = [("p50 ms", 13), ("p99 ms", 14), ("p99.9 ms", 15), ("max ms (cyclictest)", 6),
+        ("whole run p50", 3), ("whole run p99", 4), ("whole run p99.9", 5),
         ("from send p99", 7), ("from send p99.9", 8), ("server part p99", 9),
         ("server part p99.9", 10), ("ingest M msg/s", 11)]
 def vals(m, i):
     return [float(r[i]) for r in rows if r[0] == m and r[i] not in ("-", "")]
-print("\nlatency floor: median over rounds [min-max]; queries from the scheduled send unless named")
+print("\nlatency floor: median over rounds [min-max]; queries from the scheduled send, answers due "
+      "while ingesting (ctl-idle: in the same window after the lead; cyclictest: wake-ups), unless named")
 print(f"  {'figure':<20}" + "".join(f"{m:>26}" for m in modes))
 for name, i in cols:
     if not any(vals(m, i) for m in modes):
@@ -124,7 +129,7 @@ for name, i in cols:
     print(f"  {name:<20}" + "".join(f"{c:>26}" for c in cells))
 if "tickcore" in modes and "control" in modes:
     parts = []
-    for name, i in cols[:3] + cols[4:8]:
+    for name, i in cols[:3] + cols[4:11]:
         a, b = vals("tickcore", i), vals("control", i)
         if a and b and statistics.median(b) > 0:
             parts.append(f"{name} {statistics.median(a) / statistics.median(b):.2f}")
