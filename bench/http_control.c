@@ -37,8 +37,8 @@ enum { R_SYMBOL, R_CORR, R_METRICS, R_MST, R_HEALTHZ, R_COUNT };
 static const char *const route_prefix[R_COUNT] = {"/v1/symbols/", "/v1/correlation", "/metrics",
                                                   "/v1/mst", "/healthz"};
 static const char *const route_ctype[R_COUNT] = {"application/json", "application/json",
-                                                 "text/plain; version=0.0.4; charset=utf-8", "application/json",
-                                                 "application/json"};
+                                                 "text/plain; version=0.0.4; charset=utf-8",
+                                                 "application/json", "application/json"};
 /* Body bytes of tickcore's answers: bench_serve's "answer body bytes per endpoint" (the means)
  * in a tcp-1m run, 3x10^6 messages, 500 symbols (TICKCORE_BENCH_SERVE_RUNS=tcp-1m
  * TICKCORE_BENCH_SERVE_MESSAGES=3M build/release/bench/bench_serve, 2026-12-05). */
