@@ -59,10 +59,10 @@
  * schedule, the percentiles, the coordinated-omission handling) is the same code; the summary's
  * "answered" column names the target that answered; after it, p50/p99/p99.9 of the answers due
  * while ingesting (control-idle: due in the same window after the lead), which leaves out the
- * lead, where tickcore answers warm-up 404/503s and the control 200s. Also printed per run: the mean body bytes of the
- * 200 answers per endpoint (so the control's sizes can be checked against tickcore's).
- * Every buffer of the bench is allocated before the first run; the folder is removed at the end
- * (on an error the logs are kept and named).
+ * lead, where tickcore answers warm-up 404/503s and the control 200s. Also printed per run: the
+ * mean body bytes of the 200 answers per endpoint (so the control's sizes can be checked against
+ * tickcore's). Every buffer of the bench is allocated before the first run; the folder is removed
+ * at the end (on an error the logs are kept and named).
  */
 #include "base/clock.h"
 #include "base/histo.h"
@@ -1059,8 +1059,8 @@ static void control_stop(const run_t *R, const load_t *L, pid_t pid, const char 
                      (int)strcspn(line, "\n"), line);
     if (f)
         fclose(f);
-    printf("control: %s; %s; the load thread sent %" PRIu64 "\n",
-           got[0] ? got : "no output", wait_text(ws, err, sizeof err), L->sent);
+    printf("control: %s; %s; the load thread sent %" PRIu64 "\n", got[0] ? got : "no output",
+           wait_text(ws, err, sizeof err), L->sent);
     if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0 || !strstr(got, "requests answered")) {
         print_tail(out, 20);
         g_failed = 1;
@@ -1085,7 +1085,8 @@ static void print_queries(run_t *R, load_t *L)
     if (L->first_other[0])
         printf("  the first other answer: %s\n", L->first_other);
     print_lat("200 answers, whole run", &L->all);
-    print_lat(g_target == T_CONTROL_IDLE ? "200 answers, after the lead" : "200 answers, while ingesting",
+    print_lat(g_target == T_CONTROL_IDLE ? "200 answers, after the lead"
+                                         : "200 answers, while ingesting",
               &L->ingest);
     for (int k = 0; k < K_COUNT; k++)
         print_lat(kind_name[k], &L->kind[k]);
@@ -1107,19 +1108,21 @@ static void print_queries(run_t *R, load_t *L)
            "p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (the generator; timed waits end %.0f us "
            "early, spun to the due time); waiting for a free connection, the answers before "
            "it still due, p99 %.3f ms, max %.3f ms (the server's)\n",
-           (double)histo_quantile(&L->gen, 0.5) * 1e-6, (double)histo_quantile(&L->gen, 0.99) * 1e-6,
+           (double)histo_quantile(&L->gen, 0.5) * 1e-6,
+           (double)histo_quantile(&L->gen, 0.99) * 1e-6,
            (double)histo_quantile(&L->gen, 0.999) * 1e-6, (double)L->gen.max * 1e-6,
            (double)L->spin_ns * 1e-3, (double)histo_quantile(&L->pool, 0.99) * 1e-6,
            (double)L->pool.max * 1e-6);
     print_lat("200, send -> kernel receive", &L->arrive);
     print_lat("200, kernel receive -> read", &L->readlate);
     print_lat("200, server's part from sched", &L->excl);
-    printf("  (the server's part from the scheduled time: to the kernel's receive time of the answer "
-           "(SO_TIMESTAMPNS), less the load thread's lateness in sending; a connection is free "
-           "from its answer's receive time; left out: %" PRIu64 " answers to requests sent while "
-           "the load thread caught up after being late by more than a period, whose wait for a "
-           "connection was its own backlog)\n",
-           L->backlog_n);
+    printf(
+        "  (the server's part from the scheduled time: to the kernel's receive time of the answer "
+        "(SO_TIMESTAMPNS), less the load thread's lateness in sending; a connection is free "
+        "from its answer's receive time; left out: %" PRIu64 " answers to requests sent while "
+        "the load thread caught up after being late by more than a period, whose wait for a "
+        "connection was its own backlog)\n",
+        L->backlog_n);
     R->gen_p99_ms = L->gen.n ? (double)histo_quantile(&L->gen, 0.99) * 1e-6 : 0;
     R->excl_p99_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.99) * 1e-6 : 0;
     R->excl_p999_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.999) * 1e-6 : 0;
@@ -1222,8 +1225,8 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
     /* the control first (its /healthz over ctl, closed after): then the server as ever */
     char cout[700] = "";
     uint16_t cport = 0;
-    pid_t cpid = g_target == T_CONTROL ? control_start(R, boost != 0, ctl, &cport, cout, sizeof cout)
-                                       : 0;
+    pid_t cpid =
+        g_target == T_CONTROL ? control_start(R, boost != 0, ctl, &cport, cout, sizeof cout) : 0;
 
     /* the server, up when /healthz answers */
     pid_t spid = spawn(sargv, sout, NULL);
@@ -1741,20 +1744,20 @@ int main(void)
            "sent p99", "sent p99.9", "boost", "demoted", "gen p99", "excl p99", "excl p99.9",
            "answered", "ing p50", "ing p99", "ing p99.9");
     for (size_t i = 0; i < nruns; i++)
-        printf("  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f %10.3f %5s %8.0f %8.3f "
-               "%9.3f %10.3f %9s %8.3f %8.3f %9.3f%s\n",
-               runs[i].name, runs[i].rate, runs[i].ingest_rate / 1e6,
-               runs[0].ingest_rate > 0 ? runs[i].ingest_rate / runs[0].ingest_rate : 0.0,
-               runs[i].gaps, runs[i].lost,
-               runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms, runs[i].service_p99_ms,
-               runs[i].service_p999_ms,
-               runs[i].boost > 0    ? "on"
-               : runs[i].boost == 0 ? "off"
-               : runs[i].realtime   ? "dflt+"
-                                    : "dflt-",
-               runs[i].demotions, runs[i].gen_p99_ms, runs[i].excl_p99_ms, runs[i].excl_p999_ms,
-               target_name[g_target], runs[i].ing_p50_ms, runs[i].ing_p99_ms, runs[i].ing_p999_ms,
-               runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
+        printf(
+            "  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f %10.3f %5s %8.0f %8.3f "
+            "%9.3f %10.3f %9s %8.3f %8.3f %9.3f%s\n",
+            runs[i].name, runs[i].rate, runs[i].ingest_rate / 1e6,
+            runs[0].ingest_rate > 0 ? runs[i].ingest_rate / runs[0].ingest_rate : 0.0, runs[i].gaps,
+            runs[i].lost, runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms, runs[i].service_p99_ms,
+            runs[i].service_p999_ms,
+            runs[i].boost > 0    ? "on"
+            : runs[i].boost == 0 ? "off"
+            : runs[i].realtime   ? "dflt+"
+                                 : "dflt-",
+            runs[i].demotions, runs[i].gen_p99_ms, runs[i].excl_p99_ms, runs[i].excl_p999_ms,
+            target_name[g_target], runs[i].ing_p50_ms, runs[i].ing_p99_ms, runs[i].ing_p999_ms,
+            runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
     if (g_failed)
         printf("ERRORS above\n");
     clean_dir(g_failed != 0);
