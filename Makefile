@@ -81,6 +81,8 @@ BIN := $(BUILD)/tickcore
 TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 API_TEST := $(BUILD)/tests/test_api
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+# Bench tools that bench programs and scripts start, not run by make bench themselves (a server).
+BENCH_TOOLS := $(BUILD)/bench/http_control
 
 # The process-wide malloc counter sees mimalloc calls through --wrap (see malloc_count.c).
 MI_WRAP := -Wl,--wrap=mi_malloc,--wrap=mi_zalloc,--wrap=mi_calloc,--wrap=mi_realloc \
@@ -89,10 +91,10 @@ MI_WRAP := -Wl,--wrap=mi_malloc,--wrap=mi_zalloc,--wrap=mi_calloc,--wrap=mi_real
 # ---- targets ----------------------------------------------------------------------------------
 .PHONY: all lib tests bench-bin run test test-cluster bench compare fuzz deps format format-check clean soak install python \
         profile-heaptrack profile-massif profile-memcheck profile-perf profile-callgrind
-all: $(BIN) $(LIB) $(SO) $(PC) $(MAN) $(TESTS) $(BENCHES)
+all: $(BIN) $(LIB) $(SO) $(PC) $(MAN) $(TESTS) $(BENCHES) $(BENCH_TOOLS)
 lib: $(LIB) $(SO)
 tests: $(TESTS)
-bench-bin: $(BENCHES)
+bench-bin: $(BENCHES) $(BENCH_TOOLS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -46,8 +46,23 @@
  * The server runs with its own http.boost default; TICKCORE_BENCH_SERVE_BOOST=on (or off) sets
  * it in every run. The summary's boost column: on, off, or dflt+ / dflt- (the default, and
  * whether the HTTP thread was at SCHED_FIFO at the end of the run).
- * Every buffer of the bench is allocated before the first run; the folder is removed at the end
- * (on an error the logs are kept and named).
+ * TICKCORE_BENCH_SERVE_TARGET chooses what answers the queries: tickcore (the default), control
+ * or control-idle. control: bench/http_control (TICKCORE_BENCH_SERVE_CONTROL names the binary,
+ * else http_control beside this one), a libmicrohttpd responder run as tickcore's HTTP server is
+ * but with answers preformed, no work per request, started on its own free port (--boost, its
+ * thread at SCHED_FIFO 1, unless TICKCORE_BENCH_SERVE_BOOST=off), takes the same schedule from
+ * the same load thread, while tickcore serve is started and fed the same day at the same rate as
+ * ever (its /healthz still polled for the ingest figures): the machine carries the same ingest,
+ * only the answers come from the control. control-idle: the control alone, no tickcore serve and
+ * no feed, for as long as the run's feed would take at its rate (messages / rate) after the same
+ * lead: the floor of an HTTP round trip on this machine. Everything else (the client, the
+ * schedule, the percentiles, the coordinated-omission handling) is the same code; the summary's
+ * "answered" column names the target that answered; after it, p50/p99/p99.9 of the answers due
+ * while ingesting (control-idle: due in the same window after the lead), which leaves out the
+ * lead, where tickcore answers warm-up 404/503s and the control 200s. Also printed per run: the
+ * mean body bytes of the 200 answers per endpoint (so the control's sizes can be checked against
+ * tickcore's). Every buffer of the bench is allocated before the first run; the folder is removed
+ * at the end (on an error the logs are kept and named).
  */
 #include "base/clock.h"
 #include "base/histo.h"
@@ -512,6 +527,7 @@ typedef struct load {
     uint64_t reopened, resent; /* idle connections the server closed: opened again; requests
                                   sent again after such a close raced them */
     uint64_t kind_done[K_COUNT], kind_ok[K_COUNT], kind_warm[K_COUNT], kind_other[K_COUNT];
+    uint64_t kind_bytes[K_COUNT]; /* body bytes of the 200 answers */
     bool seen_ok[K_COUNT];
     int codes[16];
     uint64_t code_n[16];
@@ -534,7 +550,7 @@ static void load_fail(load_t *L, const char *fmt, ...)
     va_end(ap);
 }
 
-static void on_answer(load_t *L, hconn_t *c, int status, uint64_t t)
+static void on_answer(load_t *L, hconn_t *c, int status, size_t body_len, uint64_t t)
 {
     uint64_t sched = L->t0 + c->idx * PERIOD_NS;
     uint64_t lat = t > sched ? t - sched : 0;
@@ -544,6 +560,7 @@ static void on_answer(load_t *L, hconn_t *c, int status, uint64_t t)
     if (status == 200) {
         L->ok++;
         L->kind_ok[k]++;
+        L->kind_bytes[k] += body_len;
         L->seen_ok[k] = true;
         histo_record(&L->all, lat);
         histo_record(&L->kind[k], lat);
@@ -808,7 +825,7 @@ static void *load_main(void *arg)
                           c->len - total);
                 break;
             }
-            on_answer(L, c, status, t);
+            on_answer(L, c, status, total - hl, t);
             c->busy = false;
             if (free_since == 0) /* free since the answer arrived, read or not */
                 free_since = c->t_arrive && c->t_arrive <= t ? c->t_arrive : t;
@@ -852,6 +869,7 @@ static void load_start(load_t *L, uint16_t port)
     L->reopened = L->resent = 0;
     memset(L->kind_done, 0, sizeof L->kind_done);
     memset(L->kind_ok, 0, sizeof L->kind_ok);
+    memset(L->kind_bytes, 0, sizeof L->kind_bytes);
     memset(L->kind_warm, 0, sizeof L->kind_warm);
     memset(L->kind_other, 0, sizeof L->kind_other);
     memset(L->seen_ok, 0, sizeof L->seen_ok);
@@ -933,12 +951,14 @@ typedef struct run {
     const char *name; /* "tcp", "udp", "udp-paced", "tcp-peak", "tcp-1m": names the logs */
     bool udp;
     const char *rate;   /* the feed's --rate */
+    double pace;        /* that rate in msg/s (0: max); control-idle lasts messages / pace */
     double ingest_rate; /* messages taken per second, server side */
     double p50_ms, p99_ms, p999_ms, lost, gaps;
     double service_p99_ms, service_p999_ms; /* from the actual send: the server's part */
     double demotions;                       /* tickcore_http_boost_demotions_total */
     double gen_p99_ms;                      /* the load thread's own lateness, every request */
     double excl_p99_ms, excl_p999_ms;       /* from the scheduled time less that lateness */
+    double ing_p50_ms, ing_p99_ms, ing_p999_ms; /* while ingesting (control-idle: after the lead) */
     int boost;                              /* http.boost asked for: 1, 0, -1 default */
     bool realtime;                          /* its HTTP thread at SCHED_FIFO at the end */
     bool incomplete;                        /* next_sequence never reached messages + 1 */
@@ -978,6 +998,192 @@ static void print_lat(const char *label, const histo_t *h)
         (double)histo_quantile(h, 0.999) * 1e-6, (double)h->max * 1e-6);
 }
 
+/* ---- the target: tickcore, or the control (bench/http_control) ------------------------------
+ */
+
+enum { T_TICKCORE, T_CONTROL, T_CONTROL_IDLE };
+static int g_target;
+static const char *const target_name[] = {"tickcore", "control", "ctl-idle"};
+static char g_control[1024]; /* the control's binary */
+
+/* bench/http_control on a free loopback port, up when its /healthz answers 200 (over ctl, closed
+ * after); its output in out. */
+static pid_t control_start(const run_t *R, bool boost, hconn_t *ctl, uint16_t *port, char *out,
+                           size_t outcap)
+{
+    *port = free_port(SOCK_STREAM);
+    char a_port[16], err[600];
+    snprintf(a_port, sizeof a_port, "%u", *port);
+    snprintf(out, outcap, "%s/control-%s.out", g_dir, R->name);
+    char *argv[] = {g_control, "--port", a_port, boost ? "--boost" : NULL, NULL};
+    pid_t pid = spawn(argv, out, NULL);
+    uint64_t t = clock_mono_ns();
+    for (;;) {
+        int ws, st = 0;
+        const char *body;
+        if (reap(pid, 0, &ws)) {
+            print_tail(out, 20);
+            die("%s: %s ended at start-up (%s)", R->name, g_control, wait_text(ws, err, 100));
+        }
+        if (hget(ctl, *port, "/healthz", &st, &body, err, sizeof err) == 0 && st == 200)
+            break;
+        if (clock_mono_ns() - t > START_TIMEOUT_NS) {
+            print_tail(out, 20);
+            die("%s: %s did not answer /healthz within %.0f s: %s", R->name, g_control,
+                (double)START_TIMEOUT_NS * 1e-9, err);
+        }
+        sleep_ns(20000000);
+    }
+    if (ctl->fd >= 0) {
+        close(ctl->fd);
+        ctl->fd = -1;
+    }
+    return pid;
+}
+
+/* SIGTERM to the control: a clean stop, its count of requests answered printed. */
+static void control_stop(const run_t *R, const load_t *L, pid_t pid, const char *out)
+{
+    kill(pid, SIGTERM);
+    int ws;
+    char err[100];
+    if (!reap(pid, 10000000000ull, &ws)) {
+        print_tail(out, 20);
+        die("%s: %s still running 10 s after SIGTERM", R->name, g_control);
+    }
+    char line[512] = "", got[512] = "";
+    FILE *f = fopen(out, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "requests answered") || strstr(line, "listening on"))
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%.*s", got[0] ? "; " : "",
+                     (int)strcspn(line, "\n"), line);
+    if (f)
+        fclose(f);
+    printf("control: %s; %s; the load thread sent %" PRIu64 "\n", got[0] ? got : "no output",
+           wait_text(ws, err, sizeof err), L->sent);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0 || !strstr(got, "requests answered")) {
+        print_tail(out, 20);
+        g_failed = 1;
+    }
+}
+
+/* The query figures of a run, whatever answered (printed; the summary's into R). */
+static void print_queries(run_t *R, load_t *L)
+{
+    printf("queries (open loop, %u/s over %d keep-alive connections, load thread %s; latency from "
+           "the scheduled send time to the whole answer):\n",
+           RATE_HZ, NCONN, L->rt ? "SCHED_FIFO 2" : "default priority");
+    printf("  %" PRIu64 " sent, %" PRIu64 " answered: %" PRIu64 " 200, %" PRIu64
+           " warm-up (404/503 before the endpoint's first 200: no directory or cross-section "
+           "yet), %" PRIu64 " other",
+           L->sent, L->done, L->ok, L->warmup, L->other);
+    for (int i = 0; i < L->ncodes; i++)
+        printf("%s%" PRIu64 " x %d", i ? ", " : " (", L->code_n[i], L->codes[i]);
+    printf("%s; most requests waiting for a free connection: %" PRIu64 "; idle connections "
+           "the server closed, opened again: %" PRIu64 ", requests sent again: %" PRIu64 "\n",
+           L->ncodes ? ")" : "", L->max_backlog, L->reopened, L->resent);
+    if (L->first_other[0])
+        printf("  the first other answer: %s\n", L->first_other);
+    print_lat("200 answers, whole run", &L->all);
+    print_lat(g_target == T_CONTROL_IDLE ? "200 answers, after the lead"
+                                         : "200 answers, while ingesting",
+              &L->ingest);
+    for (int k = 0; k < K_COUNT; k++)
+        print_lat(kind_name[k], &L->kind[k]);
+    print_lat("200 answers, from actual send", &L->service);
+    printf("  answer body bytes per endpoint (mean of the 200 answers):");
+    for (int k = 0; k < K_COUNT; k++)
+        printf("%s %s %.0f", k ? "," : "", kind_name[k],
+               L->kind_ok[k] ? (double)L->kind_bytes[k] / (double)L->kind_ok[k] : 0.0);
+    printf("\n");
+    printf("  send delay (actual send - scheduled time, all requests): p50 %.3f ms, p99 %.3f ms, "
+           "max %.3f ms (the load thread's own lateness plus waits for a free connection)\n",
+           (double)histo_quantile(&L->late, 0.5) * 1e-6,
+           (double)histo_quantile(&L->late, 0.99) * 1e-6, (double)L->late.max * 1e-6);
+    printf("  the load thread's own wake-up lateness (timed waits that expired, %" PRIu64
+           "): p50 %.3f ms, p99 %.3f ms, max %.3f ms (CPU contention on the client side)\n",
+           L->wake.n, (double)histo_quantile(&L->wake, 0.5) * 1e-6,
+           (double)histo_quantile(&L->wake, 0.99) * 1e-6, (double)L->wake.max * 1e-6);
+    printf("  the send delay in two (all requests): the load thread's own lateness p50 %.3f ms, "
+           "p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (the generator; timed waits end %.0f us "
+           "early, spun to the due time); waiting for a free connection, the answers before "
+           "it still due, p99 %.3f ms, max %.3f ms (the server's)\n",
+           (double)histo_quantile(&L->gen, 0.5) * 1e-6,
+           (double)histo_quantile(&L->gen, 0.99) * 1e-6,
+           (double)histo_quantile(&L->gen, 0.999) * 1e-6, (double)L->gen.max * 1e-6,
+           (double)L->spin_ns * 1e-3, (double)histo_quantile(&L->pool, 0.99) * 1e-6,
+           (double)L->pool.max * 1e-6);
+    print_lat("200, send -> kernel receive", &L->arrive);
+    print_lat("200, kernel receive -> read", &L->readlate);
+    print_lat("200, server's part from sched", &L->excl);
+    printf(
+        "  (the server's part from the scheduled time: to the kernel's receive time of the answer "
+        "(SO_TIMESTAMPNS), less the load thread's lateness in sending; a connection is free "
+        "from its answer's receive time; left out: %" PRIu64 " answers to requests sent while "
+        "the load thread caught up after being late by more than a period, whose wait for a "
+        "connection was its own backlog)\n",
+        L->backlog_n);
+    R->gen_p99_ms = L->gen.n ? (double)histo_quantile(&L->gen, 0.99) * 1e-6 : 0;
+    R->excl_p99_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.99) * 1e-6 : 0;
+    R->excl_p999_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.999) * 1e-6 : 0;
+    R->p50_ms = L->all.n ? (double)histo_quantile(&L->all, 0.5) * 1e-6 : 0;
+    R->p99_ms = L->all.n ? (double)histo_quantile(&L->all, 0.99) * 1e-6 : 0;
+    R->service_p99_ms = L->service.n ? (double)histo_quantile(&L->service, 0.99) * 1e-6 : 0;
+    R->service_p999_ms = L->service.n ? (double)histo_quantile(&L->service, 0.999) * 1e-6 : 0;
+    double p99i = L->ingest.n ? (double)histo_quantile(&L->ingest, 0.99) * 1e-6 : 0;
+    R->ing_p50_ms = L->ingest.n ? (double)histo_quantile(&L->ingest, 0.5) * 1e-6 : 0;
+    R->ing_p99_ms = p99i;
+    R->ing_p999_ms = L->ingest.n ? (double)histo_quantile(&L->ingest, 0.999) * 1e-6 : 0;
+    /* paced runs: p99 < 1 ms and p99.9 < 5 ms; at max rate the server has no CPU to spare and
+     * the bar is p99 < 5 ms */
+    bool paced = strcmp(R->rate, "max") != 0;
+    double bar = paced ? 1.0 : 5.0;
+    double p999 = L->all.n ? (double)histo_quantile(&L->all, 0.999) * 1e-6 : 0;
+    R->p999_ms = p999;
+    printf("  answers over 1 ms: %" PRIu64 " of %" PRIu64 "  [target p99 < %.0f ms: whole run %s, "
+           "%s %s",
+           L->over_1ms, L->ok, bar, R->p99_ms < bar ? "met" : "MISSED",
+           g_target == T_CONTROL_IDLE ? "after the lead (no ingest)" : "while ingesting",
+           p99i < bar ? "met" : "MISSED");
+    if (paced)
+        printf("; p99.9 < 5 ms: %s", p999 < 5.0 ? "met" : "MISSED");
+    printf("]\n");
+    if (L->fatal) {
+        printf("  ERROR: query load: %s\n", L->err);
+        g_failed = 1;
+    }
+    if (L->unsent) {
+        printf("  ERROR: %" PRIu64 " requests due were never sent\n", L->unsent);
+        g_failed = 1;
+    }
+}
+
+/* The control alone: no server, no feed; the load for as long as the run's feed would take. */
+static void run_idle(run_t *R, load_t *L, hconn_t *ctl)
+{
+    const char *bo = getenv("TICKCORE_BENCH_SERVE_BOOST");
+    bool boost = !(bo && strcmp(bo, "off") == 0);
+    double secs = (double)g_messages / (R->pace > 0 ? R->pace : 2e6);
+    printf("\n== %s: no tickcore serve, no feed (control-idle): %s answers 1,000 queries/s for "
+           "%.3f s after the %.1f s lead (%" PRIu64 " messages at %s)\n",
+           R->name, g_control, secs, (double)LEAD_NS * 1e-9, g_messages, R->rate);
+    fflush(stdout);
+    char cout[700];
+    uint16_t cport;
+    pid_t cpid = control_start(R, boost, ctl, &cport, cout, sizeof cout);
+    load_start(L, cport);
+    sleep_ns(LEAD_NS);
+    /* the window a feed would take: its answers are the "while ingesting" figures' peers */
+    atomic_store(&L->ingest_from, clock_mono_ns());
+    sleep_ns((uint64_t)(secs * 1e9));
+    atomic_store(&L->ingest_to, clock_mono_ns());
+    load_stop(L);
+    R->boost = boost ? 1 : 0;
+    print_queries(R, L);
+    control_stop(R, L, cpid, cout);
+    fflush(stdout);
+}
+
 static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
 {
     char journal[700], slog[700], sout[700], fout[700], ferr[700], err[600];
@@ -1008,10 +1214,19 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
         NULL};
     if (boost < 0)
         sargv[14] = NULL; /* neither --set http.boost */
+    if (g_target == T_CONTROL_IDLE) {
+        run_idle(R, L, ctl);
+        return;
+    }
     printf("\n== %s: tickcore feed --to %s --rate %s, into tickcore serve (journal fsync "
-           "interval), 1,000 queries/s\n",
-           R->name, a_to, R->rate);
+           "interval), 1,000 queries/s answered by %s\n",
+           R->name, a_to, R->rate, g_target == T_CONTROL ? g_control : "tickcore serve");
     fflush(stdout);
+    /* the control first (its /healthz over ctl, closed after): then the server as ever */
+    char cout[700] = "";
+    uint16_t cport = 0;
+    pid_t cpid =
+        g_target == T_CONTROL ? control_start(R, boost != 0, ctl, &cport, cout, sizeof cout) : 0;
 
     /* the server, up when /healthz answers */
     pid_t spid = spawn(sargv, sout, NULL);
@@ -1043,7 +1258,7 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
         die("%s: %s", statm, strerror(errno));
 
     /* queries first (idle server), then the RSS sampler and the feed */
-    load_start(L, http);
+    load_start(L, g_target == T_CONTROL ? cport : http);
     sleep_ns(LEAD_NS);
     rs->n = 0;
     atomic_store(&rs->stop, 0);
@@ -1248,79 +1463,9 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
             "  the server's own time per request (tickcore_http_request_duration_seconds: request "
             "line parsed -> response queued): p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms\n",
             h_q[0] * 1e3, h_q[1] * 1e3, h_q[2] * 1e3);
-    printf("queries (open loop, %u/s over %d keep-alive connections, load thread %s; latency from "
-           "the scheduled send time to the whole answer):\n",
-           RATE_HZ, NCONN, L->rt ? "SCHED_FIFO 2" : "default priority");
-    printf("  %" PRIu64 " sent, %" PRIu64 " answered: %" PRIu64 " 200, %" PRIu64
-           " warm-up (404/503 before the endpoint's first 200: no directory or cross-section "
-           "yet), %" PRIu64 " other",
-           L->sent, L->done, L->ok, L->warmup, L->other);
-    for (int i = 0; i < L->ncodes; i++)
-        printf("%s%" PRIu64 " x %d", i ? ", " : " (", L->code_n[i], L->codes[i]);
-    printf("%s; most requests waiting for a free connection: %" PRIu64 "; idle connections "
-           "the server closed, opened again: %" PRIu64 ", requests sent again: %" PRIu64 "\n",
-           L->ncodes ? ")" : "", L->max_backlog, L->reopened, L->resent);
-    if (L->first_other[0])
-        printf("  the first other answer: %s\n", L->first_other);
-    print_lat("200 answers, whole run", &L->all);
-    print_lat("200 answers, while ingesting", &L->ingest);
-    for (int k = 0; k < K_COUNT; k++)
-        print_lat(kind_name[k], &L->kind[k]);
-    print_lat("200 answers, from actual send", &L->service);
-    printf("  send delay (actual send - scheduled time, all requests): p50 %.3f ms, p99 %.3f ms, "
-           "max %.3f ms (the load thread's own lateness plus waits for a free connection)\n",
-           (double)histo_quantile(&L->late, 0.5) * 1e-6,
-           (double)histo_quantile(&L->late, 0.99) * 1e-6, (double)L->late.max * 1e-6);
-    printf("  the load thread's own wake-up lateness (timed waits that expired, %" PRIu64
-           "): p50 %.3f ms, p99 %.3f ms, max %.3f ms (CPU contention on the client side)\n",
-           L->wake.n, (double)histo_quantile(&L->wake, 0.5) * 1e-6,
-           (double)histo_quantile(&L->wake, 0.99) * 1e-6, (double)L->wake.max * 1e-6);
-    printf("  the send delay in two (all requests): the load thread's own lateness p50 %.3f ms, "
-           "p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (the generator; timed waits end %.0f us "
-           "early, spun to the due time); waiting for a free connection, the answers before "
-           "it still due, p99 %.3f ms, max %.3f ms (the server's)\n",
-           (double)histo_quantile(&L->gen, 0.5) * 1e-6, (double)histo_quantile(&L->gen, 0.99) * 1e-6,
-           (double)histo_quantile(&L->gen, 0.999) * 1e-6, (double)L->gen.max * 1e-6,
-           (double)L->spin_ns * 1e-3, (double)histo_quantile(&L->pool, 0.99) * 1e-6,
-           (double)L->pool.max * 1e-6);
-    print_lat("200, send -> kernel receive", &L->arrive);
-    print_lat("200, kernel receive -> read", &L->readlate);
-    print_lat("200, server's part from sched", &L->excl);
-    printf("  (the server's part from the scheduled time: to the kernel's receive time of the answer "
-           "(SO_TIMESTAMPNS), less the load thread's lateness in sending; a connection is free "
-           "from its answer's receive time; left out: %" PRIu64 " answers to requests sent while "
-           "the load thread caught up after being late by more than a period, whose wait for a "
-           "connection was its own backlog)\n",
-           L->backlog_n);
-    R->gen_p99_ms = L->gen.n ? (double)histo_quantile(&L->gen, 0.99) * 1e-6 : 0;
-    R->excl_p99_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.99) * 1e-6 : 0;
-    R->excl_p999_ms = L->excl.n ? (double)histo_quantile(&L->excl, 0.999) * 1e-6 : 0;
-    R->p50_ms = L->all.n ? (double)histo_quantile(&L->all, 0.5) * 1e-6 : 0;
-    R->p99_ms = L->all.n ? (double)histo_quantile(&L->all, 0.99) * 1e-6 : 0;
-    R->service_p99_ms = L->service.n ? (double)histo_quantile(&L->service, 0.99) * 1e-6 : 0;
-    R->service_p999_ms = L->service.n ? (double)histo_quantile(&L->service, 0.999) * 1e-6 : 0;
-    double p99i = L->ingest.n ? (double)histo_quantile(&L->ingest, 0.99) * 1e-6 : 0;
-    /* paced runs: p99 < 1 ms and p99.9 < 5 ms; at max rate the server has no CPU to spare and
-     * the bar is p99 < 5 ms */
-    bool paced = strcmp(R->rate, "max") != 0;
-    double bar = paced ? 1.0 : 5.0;
-    double p999 = L->all.n ? (double)histo_quantile(&L->all, 0.999) * 1e-6 : 0;
-    R->p999_ms = p999;
-    printf("  answers over 1 ms: %" PRIu64 " of %" PRIu64 "  [target p99 < %.0f ms: whole run %s, "
-           "while ingesting %s",
-           L->over_1ms, L->ok, bar, R->p99_ms < bar ? "met" : "MISSED",
-           p99i < bar ? "met" : "MISSED");
-    if (paced)
-        printf("; p99.9 < 5 ms: %s", p999 < 5.0 ? "met" : "MISSED");
-    printf("]\n");
-    if (L->fatal) {
-        printf("  ERROR: query load: %s\n", L->err);
-        g_failed = 1;
-    }
-    if (L->unsent) {
-        printf("  ERROR: %" PRIu64 " requests due were never sent\n", L->unsent);
-        g_failed = 1;
-    }
+    print_queries(R, L);
+    if (g_target == T_CONTROL)
+        control_stop(R, L, cpid, cout);
     if (rs->n) {
         uint64_t r0 = rs->v[0], rmax = 0, rend = rs->v[rs->n - 1];
         for (size_t i = 0; i < rs->n; i++)
@@ -1469,11 +1614,11 @@ int main(void)
     }
     run_t runs[] = {{.name = "tcp", .udp = false, .rate = "max"},
                     {.name = "udp", .udp = true, .rate = "max"},
-                    {.name = "udp-paced", .udp = true, .rate = "2M/s"},
+                    {.name = "udp-paced", .udp = true, .rate = "2M/s", .pace = 2e6},
                     /* a peak NASDAQ second, sustained: query latency when the feed leaves CPU */
-                    {.name = "tcp-peak", .udp = false, .rate = "560k/s"},
+                    {.name = "tcp-peak", .udp = false, .rate = "560k/s", .pace = 560e3},
                     /* about twice the busiest NASDAQ second, live: the query latency target */
-                    {.name = "tcp-1m", .udp = false, .rate = "1M/s"}};
+                    {.name = "tcp-1m", .udp = false, .rate = "1M/s", .pace = 1e6}};
     size_t nruns = sizeof runs / sizeof runs[0];
     const char *only = getenv("TICKCORE_BENCH_SERVE_RUNS");
     if (only) {
@@ -1485,6 +1630,31 @@ int main(void)
             die("TICKCORE_BENCH_SERVE_RUNS=%s names no run (tcp, udp, udp-paced, tcp-peak, tcp-1m)",
                 only);
         nruns = nsel;
+    }
+    const char *tgt = getenv("TICKCORE_BENCH_SERVE_TARGET");
+    if (tgt && *tgt) {
+        static const char *const env_name[] = {"tickcore", "control", "control-idle"};
+        for (g_target = 0; g_target < 3 && strcmp(tgt, env_name[g_target]) != 0; g_target++)
+            ;
+        if (g_target == 3)
+            die("TICKCORE_BENCH_SERVE_TARGET=%s: expected tickcore, control or control-idle", tgt);
+    }
+    if (g_target != T_TICKCORE) {
+        const char *cb = getenv("TICKCORE_BENCH_SERVE_CONTROL");
+        if (cb && *cb) {
+            snprintf(g_control, sizeof g_control, "%s", cb);
+        } else { /* http_control beside this binary */
+            ssize_t n = readlink("/proc/self/exe", g_control, sizeof g_control - 20);
+            if (n <= 0)
+                die("readlink /proc/self/exe: %s", strerror(errno));
+            g_control[n] = '\0';
+            char *slash = strrchr(g_control, '/');
+            snprintf(slash ? slash + 1 : g_control, 20, "http_control");
+        }
+        if (access(g_control, X_OK) != 0)
+            die("the control %s: %s (make RELEASE=1 build/release/bench/http_control, or set "
+                "TICKCORE_BENCH_SERVE_CONTROL)",
+                g_control, strerror(errno));
     }
     g_bin = getenv("TICKCORE_BIN");
     if (g_bin && access(g_bin, X_OK) != 0)
@@ -1568,22 +1738,26 @@ int main(void)
     printf("\nsummary (server side, messages taken per second; ratios to %s; query latency from "
            "the scheduled send, p99 also from the actual send):\n",
            runs[0].name);
-    printf("  %-10s %-6s %8s %6s %6s %9s %8s %8s %9s %10s %10s %5s %8s %8s %9s %10s\n", "run",
-           "rate", "M msg/s", "ratio", "gaps", "lost msgs", "p50 ms", "p99 ms", "p99.9 ms",
-           "sent p99", "sent p99.9", "boost", "demoted", "gen p99", "excl p99", "excl p99.9");
+    printf("  %-10s %-6s %8s %6s %6s %9s %8s %8s %9s %10s %10s %5s %8s %8s %9s %10s %9s %8s %8s "
+           "%9s\n",
+           "run", "rate", "M msg/s", "ratio", "gaps", "lost msgs", "p50 ms", "p99 ms", "p99.9 ms",
+           "sent p99", "sent p99.9", "boost", "demoted", "gen p99", "excl p99", "excl p99.9",
+           "answered", "ing p50", "ing p99", "ing p99.9");
     for (size_t i = 0; i < nruns; i++)
-        printf("  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f %10.3f %5s %8.0f %8.3f "
-               "%9.3f %10.3f%s\n",
-               runs[i].name, runs[i].rate, runs[i].ingest_rate / 1e6,
-               runs[i].ingest_rate / runs[0].ingest_rate, runs[i].gaps, runs[i].lost,
-               runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms, runs[i].service_p99_ms,
-               runs[i].service_p999_ms,
-               runs[i].boost > 0    ? "on"
-               : runs[i].boost == 0 ? "off"
-               : runs[i].realtime   ? "dflt+"
-                                    : "dflt-",
-               runs[i].demotions, runs[i].gen_p99_ms, runs[i].excl_p99_ms, runs[i].excl_p999_ms,
-               runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
+        printf(
+            "  %-10s %-6s %8.2f %6.2f %6.0f %9.0f %8.3f %8.3f %9.3f %10.3f %10.3f %5s %8.0f %8.3f "
+            "%9.3f %10.3f %9s %8.3f %8.3f %9.3f%s\n",
+            runs[i].name, runs[i].rate, runs[i].ingest_rate / 1e6,
+            runs[0].ingest_rate > 0 ? runs[i].ingest_rate / runs[0].ingest_rate : 0.0, runs[i].gaps,
+            runs[i].lost, runs[i].p50_ms, runs[i].p99_ms, runs[i].p999_ms, runs[i].service_p99_ms,
+            runs[i].service_p999_ms,
+            runs[i].boost > 0    ? "on"
+            : runs[i].boost == 0 ? "off"
+            : runs[i].realtime   ? "dflt+"
+                                 : "dflt-",
+            runs[i].demotions, runs[i].gen_p99_ms, runs[i].excl_p99_ms, runs[i].excl_p999_ms,
+            target_name[g_target], runs[i].ing_p50_ms, runs[i].ing_p99_ms, runs[i].ing_p999_ms,
+            runs[i].incomplete ? "  INCOMPLETE (stuck before the end)" : "");
     if (g_failed)
         printf("ERRORS above\n");
     clean_dir(g_failed != 0);
