@@ -947,7 +947,7 @@ void nats_consumer_destroy(nats_consumer_t *c)
      * pending request still delivers to the inbox is redelivered after ack_wait). */
     if (c->sub) {
         /* libnats 3.4.1 (Debian) does not retain a subscription while its reader thread
-         * delivers a message to it (nats.c issue #637, fixed in 3.6.0): a message for our inbox
+         * delivers a message to it (fixed upstream in nats.c v3.6.0): a message for our inbox
          * being delivered while we destroy the subscription was a use after free (valgrind, in
          * test_nats pull_consumer_resumes). Unsubscribe takes it out of the connection's table,
          * so later messages are dropped; the flush's round trip (PING, then the PONG read by the
