@@ -946,7 +946,17 @@ void nats_consumer_destroy(nats_consumer_t *c)
     /* Our inbox only: the durable stays on the server with its acknowledgement floor (what a
      * pending request still delivers to the inbox is redelivered after ack_wait). */
     if (c->sub) {
-        (void)natsSubscription_Unsubscribe(c->sub);
+        /* libnats 3.4.1 (Debian) does not retain a subscription while its reader thread
+         * delivers a message to it (fixed upstream in nats.c v3.6.0): a message for our inbox
+         * being delivered while we destroy the subscription was a use after free (valgrind, in
+         * test_nats pull_consumer_resumes). Unsubscribe takes it out of the connection's table,
+         * so later messages are dropped; the flush's round trip (PING, then the PONG read by the
+         * same reader thread) returns only after the thread has finished any delivery it had
+         * started. Not connected, no reader is delivering (and a flush would wait its whole
+         * timeout). */
+        if (natsSubscription_Unsubscribe(c->sub) == NATS_OK &&
+            natsConnection_Status(c->n->nc) == NATS_CONN_STATUS_CONNECTED)
+            (void)natsConnection_FlushTimeout(c->n->nc, c->n->timeout_ms);
         natsSubscription_Destroy(c->sub);
     }
     mem_free(MEM_TAG_NET, c->msgs, (size_t)c->max_batch * sizeof *c->msgs);
