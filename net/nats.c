@@ -778,12 +778,26 @@ static int durable_add(nats_consumer_t *c, uint64_t start_seq, bool keep)
 
 /* The durable (kept if it exists, else made from start_seq) and our inbox: a plain synchronous
  * subscription that the pull requests of nats_fetch name as their reply subject. */
+static int inbox_open(nats_consumer_t *c);
+
 static int subscribe(nats_consumer_t *c, uint64_t start_seq)
 {
-    nats_t *n = c->n;
     int rc = durable_add(c, start_seq, true);
     if (rc < 0)
         return rc;
+    rc = inbox_open(c);
+    if (rc < 0)
+        return rc;
+    snprintf(c->next_subject, sizeof c->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+             c->stream, c->durable);
+    c->req_open = false;
+    return 0;
+}
+
+/* Our inbox subscription, on a new inbox: the pull requests name it as their reply subject. */
+static int inbox_open(nats_consumer_t *c)
+{
+    nats_t *n = c->n;
     char *inbox = NULL;
     natsStatus s = natsInbox_Create(&inbox);
     if (s == NATS_OK) {
@@ -802,10 +816,26 @@ static int subscribe(nats_consumer_t *c, uint64_t start_seq)
         c->sub = NULL;
         return st_errno(s);
     }
-    snprintf(c->next_subject, sizeof c->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
-             c->stream, c->durable);
-    c->req_open = false;
     return 0;
+}
+
+/* Unsubscribe and free our inbox subscription. libnats 3.4.1 does not hold a subscription while
+ * its reader thread delivers a message to it (fixed upstream in nats.c v3.6.0): a message for
+ * our inbox being delivered while we destroyed the subscription was a use after free (valgrind,
+ * test_nats pull_consumer_resumes). Unsubscribe takes it out of the connection's table, so later
+ * messages are dropped; the flush's round trip (PING, then the PONG read by the same reader
+ * thread) returns only after the thread has finished any delivery it had started. Not
+ * connected, no reader is delivering (and a flush would wait its whole timeout). What was
+ * queued on it goes with it. */
+static void inbox_close(nats_consumer_t *c)
+{
+    if (!c->sub)
+        return;
+    if (natsSubscription_Unsubscribe(c->sub) == NATS_OK &&
+        natsConnection_Status(c->n->nc) == NATS_CONN_STATUS_CONNECTED)
+        (void)natsConnection_FlushTimeout(c->n->nc, c->n->timeout_ms);
+    natsSubscription_Destroy(c->sub);
+    c->sub = NULL;
 }
 
 /* Release the current batch. */
@@ -819,15 +849,20 @@ static void release(nats_consumer_t *c)
 int nats_consumer_restart(nats_consumer_t *c, uint64_t start_seq)
 {
     release(c);
-    /* The inbox subscription is kept; the durable is deleted and made again from start_seq.
-     * A request to the deleted durable will not answer (or answers with a status, taken as the
-     * new request's end: then one more request is sent, and both answer at most their batch). */
+    /* The durable is deleted and made again from start_seq, and the pull requests get a new
+     * inbox: answers to a request sent before (a fetch that returned while its request was
+     * still open) are dropped with the old inbox instead of coming before start_seq's
+     * (test_nats pull_consumer_resumes: message 15 where 3001 was due). */
     if (!c->sub)
         return -ENOTCONN;
     int rc = nats_consumer_delete(c->n, c->stream, c->durable);
     if (rc < 0 && rc != -ENOENT)
         return rc;
     c->req_open = false;
+    inbox_close(c);
+    rc = inbox_open(c);
+    if (rc < 0)
+        return rc;
     return durable_add(c, start_seq, false);
 }
 
@@ -945,20 +980,7 @@ void nats_consumer_destroy(nats_consumer_t *c)
     release(c);
     /* Our inbox only: the durable stays on the server with its acknowledgement floor (what a
      * pending request still delivers to the inbox is redelivered after ack_wait). */
-    if (c->sub) {
-        /* libnats 3.4.1 (Debian) does not retain a subscription while its reader thread
-         * delivers a message to it (fixed upstream in nats.c v3.6.0): a message for our inbox
-         * being delivered while we destroy the subscription was a use after free (valgrind, in
-         * test_nats pull_consumer_resumes). Unsubscribe takes it out of the connection's table,
-         * so later messages are dropped; the flush's round trip (PING, then the PONG read by the
-         * same reader thread) returns only after the thread has finished any delivery it had
-         * started. Not connected, no reader is delivering (and a flush would wait its whole
-         * timeout). */
-        if (natsSubscription_Unsubscribe(c->sub) == NATS_OK &&
-            natsConnection_Status(c->n->nc) == NATS_CONN_STATUS_CONNECTED)
-            (void)natsConnection_FlushTimeout(c->n->nc, c->n->timeout_ms);
-        natsSubscription_Destroy(c->sub);
-    }
+    inbox_close(c);
     mem_free(MEM_TAG_NET, c->msgs, (size_t)c->max_batch * sizeof *c->msgs);
     mem_free(MEM_TAG_NET, c->held, (size_t)c->max_batch * sizeof *c->held);
     mem_free(MEM_TAG_NET, c, sizeof *c);
@@ -1044,8 +1066,11 @@ static const char *msg_status(natsMsg *m)
  * natsSubscription_NextMsg into held[], never more than max: there is no array of the client's
  * to overflow, and an answer beyond max (or late) stays queued on the subscription for the next
  * call. At most one request is open: one is sent only when the last ended (its batch delivered,
- * or its status came), was sent before a reconnection, or is past its expiry plus
- * NATS_PULL_GRACE_MS (the server forgot it). */
+ * or its status came), was sent before a reconnection, or is past its expiry (plus
+ * NATS_PULL_GRACE_MS): nats-server 2.9.10 drops an expired request without a status when a
+ * message comes for it (consumer.go, nextWaiting), and an answer that still comes is welcome.
+ * A call returns when it has max, when its request ended, or as soon as it has a message and
+ * nothing more is queued here. */
 int nats_fetch(nats_consumer_t *c, int max, int timeout_ms)
 {
     release(c);
@@ -1061,7 +1086,7 @@ int nats_fetch(nats_consumer_t *c, int max, int timeout_ms)
         int64_t t = now_ms();
         if (c->req_open && (atomic_load(&c->n->reconnects) != c->req_reconnects ||
                             t > c->req_sent_ms + c->req_expires_ms + NATS_PULL_GRACE_MS)) {
-            c->req_open = false; /* forgotten by the server: its answers, if any, still count */
+            c->req_open = false; /* expired: the server may drop it silently; answers still count */
             atomic_fetch_add(&c->n->pulls_abandoned, 1);
         }
         if (!c->req_open && k > 0) /* the answer ended with a status: what we have */
@@ -1120,6 +1145,13 @@ int nats_fetch(nats_consumer_t *c, int max, int timeout_ms)
         v->len = (size_t)natsMsg_GetDataLength(m);
         v->subject = natsMsg_GetSubject(m);
         parse_reply(natsMsg_GetReply(m), v);
+        /* nothing more queued here: return what we have. The request stays open and its next
+         * answers are queued by the client's reader while the caller applies these (the next
+         * call takes them): waiting for the rest of the batch instead held a shard's packets back
+         * for up to the timeout while nats-server sent them one by one */
+        int queued = 0;
+        if (natsSubscription_GetPending(c->sub, &queued, NULL) != NATS_OK || queued == 0)
+            break;
     }
     c->count = k;
     if (k) {

@@ -46,8 +46,9 @@
 #define NATS_ERROR_MAX    512
 #define NATS_MAX_SUBJECTS 8
 #define NATS_MAX_BATCH    4096
-/* a pull request unanswered this long past its expiry is taken as forgotten by the server */
-#define NATS_PULL_GRACE_MS 1000
+/* a pull request is taken as over this long past its expiry: nats-server 2.9 drops an expired
+ * request without a status when a message comes for it (consumer.go nextWaiting) */
+#define NATS_PULL_GRACE_MS 5
 
 typedef struct nats nats_t;
 typedef struct nats_consumer nats_consumer_t;

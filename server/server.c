@@ -305,8 +305,8 @@ static void nats_deliver(void *ctx, uint64_t seq, const uint8_t *msg, uint16_t l
 static void nats_step(server_t *s)
 {
     char err[600];
-    /* with live listeners, a short wait keeps them served; alone, a longer one lets a fetch
-     * request fill instead of expiring (the client drops what reaches an expired one) */
+    /* with live listeners, a short wait keeps them served; alone, a longer one: fewer empty
+     * pull requests while the stream is idle (a request returns at its first packets) */
     int n = natsin_poll(&s->nin, s->cfg.tcp_port || s->cfg.udp_port ? 5 : 100, err, sizeof err);
     if (n < 0) {
         fail(s, "%s", err);
