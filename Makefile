@@ -275,6 +275,10 @@ bench:
 	    env $(BENCH_ENV) bench/peer.sh build/release/tickcore 2e7 500
 	@echo; echo "== bench/estimators.sh (correlation estimators against the generator's truth)"; \
 	    env $(BENCH_ENV) bench/estimators.sh build/release/tickcore
+	@echo; echo "== bench/cluster.sh (NATS JetStream on loopback: 1 feed, 2 and 4 shards, 1 cross-section node)"; \
+	    env $(BENCH_ENV) bench/cluster.sh build/release/tickcore 2e6 200 3
+	@echo; echo "== bench/cluster_join.sh (the cross-section node's bar-join latency, 2 and 4 shards)"; \
+	    env $(BENCH_ENV) bench/cluster_join.sh build/release/tickcore 2e6 200
 
 # make compare BASE=<git rev>: what the working tree costs against BASE, built in a temporary git
 # worktree under build/compare/ (RELEASE=1 both): speed (replay, decode-only, bench_book, query
