@@ -30,6 +30,7 @@
 #include "mem/sanitize.h"
 #include "sim/gen.h"
 #include "tests/support/testdata.h"
+#include "tests/support/xorshift.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -699,10 +700,7 @@ static void drive_some(const uint8_t *s, size_t len, const ref_t *r, uint64_t se
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
 static uint64_t rnd(void)
 {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
+    return xorshift64_next(&g_rng);
 }
 
 /* One frame of type t with random field bytes; V levels sometimes at a rounding edge. */
