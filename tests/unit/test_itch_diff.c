@@ -29,6 +29,7 @@
 #include "mem/mem.h"
 #include "mem/sanitize.h"
 #include "sim/gen.h"
+#include "tests/support/leftover.h"
 #include "tests/support/testdata.h"
 #include "tests/support/xorshift.h"
 
@@ -1072,13 +1073,5 @@ int main(void)
         cmocka_unit_test(test_itch_diff_bad_frames),
         cmocka_unit_test(test_itch_diff_random_mutations),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
-    mem_snapshot_t snap;
-    mem_snapshot(&snap);
-    if (snap.tag[MEM_TAG_TEST].live != 0 || snap.tag[MEM_TAG_INGEST].live != 0) {
-        fprintf(stderr, "test_itch_diff: memory left: test %lld, ingest %lld bytes\n",
-                (long long)snap.tag[MEM_TAG_TEST].live, (long long)snap.tag[MEM_TAG_INGEST].live);
-        rc = rc ? rc : 1;
-    }
-    return rc;
+    return leftover_check("test_itch_diff", cmocka_run_group_tests(tests, setup, teardown));
 }
