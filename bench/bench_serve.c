@@ -69,6 +69,7 @@
 #include "bench/bench_util.h"
 #include "cli/args.h"
 #include "sim/gen.h"
+#include "tests/support/xorshift.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -1554,10 +1555,7 @@ static uint64_t scan_day(const char *path, char (*syms)[32], unsigned *nsyms)
 
 static uint64_t rng_next(uint64_t *s)
 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
+    return xorshift64_next(s);
 }
 
 static void build_requests(load_t *L, char (*syms)[32], unsigned nsyms)
