@@ -65,7 +65,7 @@ LAYERS := base mem config event net ingest sim analytics engine api feed server 
 MAIN_SRCS := cli/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRCS),$(sort $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))))
 
-TEST_SUPPORT_SRCS := tests/support/malloc_count.c tests/support/testdata.c
+TEST_SUPPORT_SRCS := tests/support/malloc_count.c tests/support/testdata.c tests/support/leftover.c
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SUPPORT_SRCS := bench/bench_util.c
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))

@@ -14,6 +14,7 @@
 #include "bench/bench_util.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
+#include "tests/support/xorshift.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,10 +26,7 @@ enum { EVENTS = 4096 };
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return xorshift64_next(&rng_state);
 }
 
 /* Naive big-endian writer, one byte at a time. */

@@ -69,6 +69,7 @@
 #include "bench/bench_util.h"
 #include "cli/args.h"
 #include "sim/gen.h"
+#include "tests/support/xorshift.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -292,9 +293,9 @@ typedef struct hconn {
     char *buf; /* RECV_CAP bytes */
     size_t len;
     bool busy;
-    bool resent;     /* the request in flight was sent again on a new connection */
-    uint64_t idx;    /* the request in flight (load thread) */
-    uint64_t t_sent; /* when it was sent */
+    bool resent;       /* the request in flight was sent again on a new connection */
+    uint64_t idx;      /* the request in flight (load thread) */
+    uint64_t t_sent;   /* when it was sent */
     uint64_t gen_late; /* of it: the load thread's own lateness (send - when it could go) */
     uint64_t t_arrive; /* the kernel's receive time of the answer's last bytes (load thread) */
     bool backlog;      /* sent while the load thread was catching up after its own stall */
@@ -506,22 +507,22 @@ typedef struct load {
     _Atomic int stop;
     /* results (load thread; read after the join) */
     histo_t all, ingest, kind[K_COUNT];
-    histo_t service; /* 200 answers: from the actual send, not the scheduled time */
-    histo_t late;    /* every request: actual send - scheduled time (client side or no free
-                        connection) */
-    histo_t wake;    /* the load thread's own lateness: waking from a timed wait - its end */
-    histo_t gen;     /* every request: the load thread's own part of the send delay (actual
-                        send - the later of its scheduled time and a connection being free) */
-    histo_t pool;    /* every request: waiting for a free connection (answers still due: the
-                        server's part of the send delay) */
-    histo_t excl;    /* 200 answers: from the scheduled time to the kernel's receive time of
-                        the answer, less the load thread's lateness in sending it (the pool
-                        wait stays in: it is the server's) */
-    histo_t arrive;  /* 200 answers: actual send -> the kernel's receive time of the answer */
-    histo_t readlate; /* 200 answers: the kernel's receive time -> the load thread read it */
-    uint64_t spin_ns; /* a timed wait ends this long before the due time; the rest is spun */
-    bool behind;      /* the load thread was late by more than a period: until it catches up,
-                         the wait for a connection is its own backlog, not the server's */
+    histo_t service;    /* 200 answers: from the actual send, not the scheduled time */
+    histo_t late;       /* every request: actual send - scheduled time (client side or no free
+                           connection) */
+    histo_t wake;       /* the load thread's own lateness: waking from a timed wait - its end */
+    histo_t gen;        /* every request: the load thread's own part of the send delay (actual
+                           send - the later of its scheduled time and a connection being free) */
+    histo_t pool;       /* every request: waiting for a free connection (answers still due: the
+                           server's part of the send delay) */
+    histo_t excl;       /* 200 answers: from the scheduled time to the kernel's receive time of
+                           the answer, less the load thread's lateness in sending it (the pool
+                           wait stays in: it is the server's) */
+    histo_t arrive;     /* 200 answers: actual send -> the kernel's receive time of the answer */
+    histo_t readlate;   /* 200 answers: the kernel's receive time -> the load thread read it */
+    uint64_t spin_ns;   /* a timed wait ends this long before the due time; the rest is spun */
+    bool behind;        /* the load thread was late by more than a period: until it catches up,
+                           the wait for a connection is its own backlog, not the server's */
     uint64_t backlog_n; /* 200 answers to such requests: not in excl */
     uint64_t sent, done, ok, warmup, other, unsent, max_backlog, over_1ms;
     uint64_t reopened, resent; /* idle connections the server closed: opened again; requests
@@ -627,8 +628,8 @@ static ssize_t recv_ts(int fd, char *buf, size_t n, uint64_t *at)
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {.iov_base = buf, .iov_len = n};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-                       .msg_controllen = sizeof ctl.b};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
     ssize_t r = recvmsg(fd, &m, MSG_DONTWAIT);
     if (r <= 0)
         return r;
@@ -954,14 +955,14 @@ typedef struct run {
     double pace;        /* that rate in msg/s (0: max); control-idle lasts messages / pace */
     double ingest_rate; /* messages taken per second, server side */
     double p50_ms, p99_ms, p999_ms, lost, gaps;
-    double service_p99_ms, service_p999_ms; /* from the actual send: the server's part */
-    double demotions;                       /* tickcore_http_boost_demotions_total */
-    double gen_p99_ms;                      /* the load thread's own lateness, every request */
-    double excl_p99_ms, excl_p999_ms;       /* from the scheduled time less that lateness */
+    double service_p99_ms, service_p999_ms;     /* from the actual send: the server's part */
+    double demotions;                           /* tickcore_http_boost_demotions_total */
+    double gen_p99_ms;                          /* the load thread's own lateness, every request */
+    double excl_p99_ms, excl_p999_ms;           /* from the scheduled time less that lateness */
     double ing_p50_ms, ing_p99_ms, ing_p999_ms; /* while ingesting (control-idle: after the lead) */
-    int boost;                              /* http.boost asked for: 1, 0, -1 default */
-    bool realtime;                          /* its HTTP thread at SCHED_FIFO at the end */
-    bool incomplete;                        /* next_sequence never reached messages + 1 */
+    int boost;                                  /* http.boost asked for: 1, 0, -1 default */
+    bool realtime;                              /* its HTTP thread at SCHED_FIFO at the end */
+    bool incomplete;                            /* next_sequence never reached messages + 1 */
 } run_t;
 
 static const char *g_bin;
@@ -1554,10 +1555,7 @@ static uint64_t scan_day(const char *path, char (*syms)[32], unsigned *nsyms)
 
 static uint64_t rng_next(uint64_t *s)
 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
+    return xorshift64_next(s);
 }
 
 static void build_requests(load_t *L, char (*syms)[32], unsigned nsyms)

@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "bench/bench_util.h"
 #include "mem/mem.h"
+#include "tests/support/xorshift.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,10 +24,7 @@ enum { NSYM = 500 };
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return xorshift64_next(&rng);
 }
 
 typedef struct row_ctx {

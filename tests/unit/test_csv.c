@@ -20,6 +20,7 @@
 #include "ingest/csv.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/xorshift.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1012,10 +1013,7 @@ typedef struct gen {
 
 static uint64_t rnd(gen_t *g)
 {
-    g->x ^= g->x << 13;
-    g->x ^= g->x >> 7;
-    g->x ^= g->x << 17;
-    return g->x;
+    return xorshift64_next(&g->x);
 }
 
 /* The reference: libc parsing of one NUL-terminated field. */

@@ -21,6 +21,7 @@
 #include "event/symtab.h"
 #include "ingest/itch.h"
 #include "mem/mem.h"
+#include "tests/support/leftover.h"
 #include "tests/support/malloc_count.h"
 #include "tests/support/testdata.h"
 
@@ -1244,13 +1245,5 @@ int main(void)
         cmocka_unit_test_setup(test_itch_decode_allocates_nothing, reset_counters),
         cmocka_unit_test_setup(test_itch_status_strings, reset_counters),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    mem_snapshot_t s;
-    mem_snapshot(&s);
-    if (s.tag[MEM_TAG_TEST].live != 0 || s.tag[MEM_TAG_INGEST].live != 0) {
-        fprintf(stderr, "test_itch: memory left: test %lld, ingest %lld bytes\n",
-                (long long)s.tag[MEM_TAG_TEST].live, (long long)s.tag[MEM_TAG_INGEST].live);
-        rc = rc ? rc : 1;
-    }
-    return rc;
+    return leftover_check("test_itch", cmocka_run_group_tests(tests, NULL, NULL));
 }

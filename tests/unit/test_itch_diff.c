@@ -29,7 +29,9 @@
 #include "mem/mem.h"
 #include "mem/sanitize.h"
 #include "sim/gen.h"
+#include "tests/support/leftover.h"
 #include "tests/support/testdata.h"
+#include "tests/support/xorshift.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -699,10 +701,7 @@ static void drive_some(const uint8_t *s, size_t len, const ref_t *r, uint64_t se
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
 static uint64_t rnd(void)
 {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
+    return xorshift64_next(&g_rng);
 }
 
 /* One frame of type t with random field bytes; V levels sometimes at a rounding edge. */
@@ -1074,13 +1073,5 @@ int main(void)
         cmocka_unit_test(test_itch_diff_bad_frames),
         cmocka_unit_test(test_itch_diff_random_mutations),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
-    mem_snapshot_t snap;
-    mem_snapshot(&snap);
-    if (snap.tag[MEM_TAG_TEST].live != 0 || snap.tag[MEM_TAG_INGEST].live != 0) {
-        fprintf(stderr, "test_itch_diff: memory left: test %lld, ingest %lld bytes\n",
-                (long long)snap.tag[MEM_TAG_TEST].live, (long long)snap.tag[MEM_TAG_INGEST].live);
-        rc = rc ? rc : 1;
-    }
-    return rc;
+    return leftover_check("test_itch_diff", cmocka_run_group_tests(tests, setup, teardown));
 }

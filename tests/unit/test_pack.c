@@ -9,6 +9,7 @@
 
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/xorshift.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -26,10 +27,7 @@
 static uint64_t rng = 88172645463325252ull;
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return xorshift64_next(&rng);
 }
 
 typedef struct item {

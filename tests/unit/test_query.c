@@ -23,6 +23,7 @@
 #include "server/query.h"
 #include "server/snapshot.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/xorshift.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -184,10 +185,7 @@ static uint64_t g_rng = 88172645463325252ull;
 
 static double unif(void)
 {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) / 9007199254740992.0;
+    return (double)(xorshift64_next(&g_rng) >> 11) / 9007199254740992.0;
 }
 
 static double gauss(void)

@@ -20,6 +20,7 @@
 #include "analytics/stats.h"
 #include "mem/mem.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/xorshift.h"
 
 #include <errno.h>
 #include <math.h>
@@ -46,11 +47,7 @@ static int64_t live_stats_bytes(void)
 static uint64_t rng_state = 88172645463325252ull;
 static uint64_t rnd(void)
 {
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
+    return xorshift64_next(&rng_state);
 }
 
 static ev_t mk(uint8_t type, uint64_t ts, uint16_t loc, int64_t px, uint64_t sh, uint64_t match,

@@ -36,6 +36,7 @@
 #include "mem/mem.h"
 #include "sim/gen.h"
 #include "tests/support/malloc_count.h"
+#include "tests/support/xorshift.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -314,10 +315,7 @@ static rows_t g_joined, g_naive;
 
 static uint64_t rng(uint64_t *x)
 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
+    return xorshift64_next(x);
 }
 
 /* Deliveries: every part of every shard, each shard's in its order; interleave 0: shard after
