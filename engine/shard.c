@@ -195,8 +195,10 @@ static inline void stats_run(shard_t *s, const ev_t *ev, size_t m, const book_fi
         if (j < pf_n)
             prefetch_event(&pf[j]);
         uint64_t x = stats_type_tab[ev[j].type] | (ev[j].ts >= end) | (fills[j].bbo_side != 0);
-        need |= x << j;
+        need = need >> 1 | x << 63; /* shifted in from the top: no shift by a variable */
     }
+    if (m < 64)
+        need >>= 64 - m; /* event j at bit j */
     size_t next = 0; /* the first event not yet counted */
     while (need) {
         size_t j = (size_t)__builtin_ctzll(need);
