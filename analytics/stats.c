@@ -28,8 +28,8 @@ enum {
 
 #define MATCH_NONE UINT32_MAX
 
-const uint8_t stats_type_tab[256] = {['E'] = 1,          ['C'] = 1,          ['P'] = 1, ['Q'] = 1,
-                                     [EV_CSV_TRADE] = 1, [EV_CSV_QUOTE] = 1, ['B'] = 1};
+const uint8_t stats_type_tab[256] = {
+    ['E'] = 1, ['C'] = 1, ['P'] = 1, ['Q'] = 1, [EV_CSV_TRADE] = 1, [EV_CSV_QUOTE] = 1, ['B'] = 1};
 
 static void *stats_mem(size_t size)
 {

@@ -6,11 +6,12 @@
  * book change. shard_apply works in runs of SHARD_RUN events: the book applies a run with its
  * batch loop (book_apply_run: its two-stage prefetch inline, hints running on into the next run),
  * writing one fill per event into the shard's fills, then the stats take the run's events in
- * order with their fills (the common event, one that only moves the clock inside the open bar,
- * inline: stats_step). Nothing the stats do reads the book (the bar callback reads the stats
- * only), so the stats see exactly what event-at-a-time application would give them; a book
- * snapshot due before an event cuts the run there, so it sees the book and stats of the events
- * before it and no more.
+ * order with their fills (stats_run: a branch-free pass marks the events that need more than a
+ * tick of the stats' event counter, about one in six, and only those are visited; the per-result
+ * counts are the book's own counters, shard_by_result). Nothing the stats do reads the book (the
+ * bar callback reads the stats only), so the stats see exactly what event-at-a-time application
+ * would give them; a book snapshot due before an event cuts the run there, so it sees the book
+ * and stats of the events before it and no more.
  */
 #include "engine/shard.h"
 
@@ -199,7 +200,7 @@ static inline void stats_run(shard_t *s, const ev_t *ev, size_t m, const book_fi
     }
     if (m < 64)
         need >>= 64 - m; /* event j at bit j */
-    size_t next = 0; /* the first event not yet counted */
+    size_t next = 0;     /* the first event not yet counted */
     while (need) {
         size_t j = (size_t)__builtin_ctzll(need);
         need &= need - 1;
