@@ -28,6 +28,9 @@ enum {
 
 #define MATCH_NONE UINT32_MAX
 
+const uint8_t stats_type_tab[256] = {
+    ['E'] = 1, ['C'] = 1, ['P'] = 1, ['Q'] = 1, [EV_CSV_TRADE] = 1, [EV_CSV_QUOTE] = 1, ['B'] = 1};
+
 static void *stats_mem(size_t size)
 {
     return mem_alloc_at(MEM_TAG_STATS, size, MEM_CACHE_LINE, MEM_ZERO | MEM_PREFAULT, __FILE__,
@@ -383,7 +386,7 @@ int stats_quote(stats_t *st, uint16_t locate, int64_t bid, int64_t ask)
     return 0;
 }
 
-int stats_quote_side(stats_t *st, uint16_t locate, uint8_t side, int64_t px)
+int stats_quote_side_slow(stats_t *st, uint16_t locate, uint8_t side, int64_t px)
 {
     uint32_t d = slot_of(st, locate);
     if (!d)

@@ -252,17 +252,18 @@ int stats_quote(stats_t *st, uint16_t locate, int64_t bid, int64_t ask);
  * which side's best price an event changed (analytics/book's fill: bbo_side) calls this for
  * those events only, and the symbol's bid and ask stay what stats_quote after every book change
  * would have left (one call per change, not per event; so quotes and sym_full count changes).
- * Same returns as stats_quote. */
-int stats_quote_side(stats_t *st, uint16_t locate, uint8_t side, int64_t px);
+ * Same returns as stats_quote. Inline: a symbol that has its slot costs a load and a store. */
+static inline int stats_quote_side(stats_t *st, uint16_t locate, uint8_t side, int64_t px);
+/* stats_quote_side's slow path: a locate out of range or without a slot yet. */
+int stats_quote_side_slow(stats_t *st, uint16_t locate, uint8_t side, int64_t px);
 
-/* The event types stats_apply does more with than move the clock (E C P Q t q B): bit t - 64. */
-#define STATS_TYPE_MASK                                                                            \
-    ((1ull << ('E' - 64)) | (1ull << ('C' - 64)) | (1ull << ('P' - 64)) | (1ull << ('Q' - 64)) |   \
-     (1ull << (EV_CSV_TRADE - 64)) | (1ull << (EV_CSV_QUOTE - 64)) | (1ull << ('B' - 64)))
+/* 1 for the event types stats_apply does more with than move the clock (E C P Q t q B), else 0:
+ * one load, where the hot loops test every event's type. */
+extern const uint8_t stats_type_tab[256];
 
 static inline int stats_type_counts(uint8_t t)
 {
-    return (unsigned)(t - 64) < 64 && (STATS_TYPE_MASK >> (t - 64) & 1);
+    return stats_type_tab[t];
 }
 
 /* stats_apply, with the common case inline: an event of a type that only moves the clock, inside
@@ -275,6 +276,17 @@ static inline int stats_step(stats_t *st, const ev_t *e, int64_t exec_price)
         return 0;
     }
     return stats_apply(st, e, exec_price);
+}
+
+static inline int stats_quote_side(stats_t *st, uint16_t locate, uint8_t side, int64_t px)
+{
+    uint32_t d = locate <= st->cfg.max_locate ? st->dense[locate] : 0; /* dense[0] stays 0 */
+    if (__builtin_expect(d == 0, 0))
+        return stats_quote_side_slow(st, locate, side, px);
+    int64_t *q = side == 'B' ? &st->syms[d].bid : &st->syms[d].ask;
+    *q = px > 0 ? px : 0;
+    st->quotes++;
+    return 0;
 }
 
 /* Close every bar that ended at or before ts, for every symbol; the first call (or first

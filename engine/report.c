@@ -51,8 +51,10 @@ void report_collect(report_t *r, const pipeline_t *p, const symtab_t *symbols, u
             r->book.levels_exhausted += bs.levels_exhausted;
             r->book.invalid += bs.invalid;
         }
+        uint64_t by_result[BOOK_RESULT_COUNT];
+        shard_by_result(s, by_result);
         for (int i = 0; i < BOOK_RESULT_COUNT; i++)
-            r->by_result[i] += s->by_result[i];
+            r->by_result[i] += by_result[i];
         const stats_t *st = &s->stats;
         r->bar_ns = st->cfg.bar_ns;
         r->trades += st->trades;

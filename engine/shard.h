@@ -31,8 +31,6 @@ typedef struct shard {
     book_t book;
     stats_t stats;
     uint64_t events;
-    uint64_t by_result[BOOK_RESULT_COUNT]; /* every event's book result (BOOK_IGNORED: the types
-                                              the book has no use for) */
     csvout_t *trades_out; /* optional: every trade the stats count, as CSV (replay --trades-out) */
     const symtab_t *symbols;
     export_worker_t *xw;  /* optional: bars and book snapshots (replay --bars-out, --book-out) */
@@ -48,6 +46,10 @@ typedef struct shard {
  * each closed bar (see stats.h), may be NULL. 0 or -errno. */
 int shard_init(shard_t *s, const config_t *cfg, unsigned nshards, stats_bar_fn *on_bar, void *ctx);
 void shard_fini(shard_t *s);
+/* Every event's book result since init, counted (BOOK_IGNORED: the types the book has no use
+ * for). From the book's own counters (each event counts once in one of them, an anomaly also
+ * in applied), so the apply loops count nothing per event for it. Any thread, like book_stats. */
+void shard_by_result(const shard_t *s, uint64_t out[BOOK_RESULT_COUNT]);
 /* Export every trade the stats count (E at the resting order's price, C printable, P, Q with
  * shares, CSV t) to w, naming symbols from t. The writer is the caller's, opened before the seal.
  */
