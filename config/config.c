@@ -42,7 +42,7 @@ static const key_t_ KEYS[] = {
     {"input", "gz_buffers", K_U32, OFF(gz_buffers), 2, 1024, "4", NULL,
      "unused since gzip is inflated on inflate threads (one input buffer each); kept so old "
      "files load"},
-    {"input", "gz_buffer_size", K_SIZE, OFF(gz_buffer_size), 4096, 1 << 30, "1M", NULL,
+    {"input", "gz_buffer_size", K_SIZE, OFF(gz_buffer_size), 4096, 1 << 30, "256K", NULL,
      "compressed-input buffer per inflate thread, read ahead in two halves"},
     {"input", "inflate_threads", K_U32, OFF(inflate_threads), 0, 64, "0", NULL,
      "threads that inflate gzip input while the reader decodes (0: min(2, CPUs)); members with "

@@ -109,7 +109,7 @@ void reader_cfg_default(reader_cfg_t *cfg)
         .headroom = 64u << 10,
         .queue_depth = 4,
         .gz_bufs = 4,
-        .gz_buf_size = 1u << 20,
+        .gz_buf_size = 256u << 10,
         .inflate_threads = 0,
     };
 }
