@@ -43,7 +43,7 @@ static const key_t_ KEYS[] = {
      "unused since gzip is inflated on inflate threads (one input buffer each); kept so old "
      "files load"},
     {"input", "gz_buffer_size", K_SIZE, OFF(gz_buffer_size), 4096, 1 << 30, "256K", NULL,
-     "compressed-input buffer per inflate thread, read ahead in two halves"},
+     "bytes per compressed-input read, one buffer per inflate thread"},
     {"input", "inflate_threads", K_U32, OFF(inflate_threads), 0, 64, "0", NULL,
      "threads that inflate gzip input while the reader decodes (0: min(2, CPUs)); members with "
      "a size field (tickcore gen --gzip, BGZF) are inflated in parallel, other gzip on one"},

@@ -55,14 +55,7 @@ typedef struct gz_worker {
     pthread_t tid;
     bool started;
     struct inflate_state *st;
-    uint8_t *inbuf;  /* gz_buf_size bytes: two halves, one inflated while the other is read */
-    uint8_t *in;     /* the half being inflated */
-    uint32_t half;   /* bytes per half */
-    unsigned cur;    /* index of the half being inflated */
-    struct io_uring ring; /* this thread's read-ahead of the other half */
-    bool ring_ok;
-    bool ahead;        /* a read into the other half is in flight */
-    uint64_t ahead_off; /* its file offset */
+    uint8_t *in;
     /* the claim being inflated (this thread only) */
     gz_claim_t c;
     uint64_t gen;
@@ -142,10 +135,8 @@ static void gz_destroy(reader_t *r)
             pthread_join(w->tid, NULL);
         if (w->st)
             mem_free(MEM_TAG_INGEST, w->st, sizeof *w->st);
-        if (w->inbuf)
-            mem_free(MEM_TAG_INGEST, w->inbuf, r->cfg.gz_buf_size);
-        if (w->ring_ok)
-            io_uring_queue_exit(&w->ring);
+        if (w->in)
+            mem_free(MEM_TAG_INGEST, w->in, r->cfg.gz_buf_size);
     }
     pthread_cond_destroy(&g->work_cv);
     pthread_cond_destroy(&g->idle_cv);
@@ -188,13 +179,9 @@ static int gz_create(reader_t *r)
         w->g = g;
         w->r = r;
         w->st = mem_zalloc_aligned(MEM_TAG_INGEST, sizeof *w->st, 64);
-        w->inbuf = mem_alloc_prefault(MEM_TAG_INGEST, r->cfg.gz_buf_size, 4096);
-        if (!w->st || !w->inbuf)
+        w->in = mem_alloc_prefault(MEM_TAG_INGEST, r->cfg.gz_buf_size, 4096);
+        if (!w->st || !w->in)
             return -ENOMEM;
-        w->in = w->inbuf;
-        w->half = r->cfg.gz_buf_size / 2;
-        /* without a ring (old kernel, seccomp, force_pread) the thread reads with pread() */
-        w->ring_ok = !r->cfg.force_pread && io_uring_queue_init(4, &w->ring, 0) == 0;
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -718,87 +705,23 @@ static const char *inflate_why(int rc)
     }
 }
 
-/* The result of w's read-ahead (bytes or -errno), once it has completed. */
-static ssize_t ahead_wait(gz_worker_t *w)
-{
-    struct io_uring_cqe *cqe;
-    int rc;
-    do
-        rc = io_uring_wait_cqe(&w->ring, &cqe);
-    while (rc == -EINTR);
-    w->ahead = false;
-    if (rc < 0)
-        return rc;
-    ssize_t res = cqe->res;
-    io_uring_cqe_seen(&w->ring, cqe);
-    /* written by the kernel behind valgrind's back, as in reap_one() */
-    if (res > 0)
-        (void)VALGRIND_MAKE_MEM_DEFINED(w->inbuf + (size_t)(w->cur ^ 1u) * w->half, (size_t)res);
-    return res;
-}
-
-/* Wait out w's read-ahead, if any, before its half is reused or the file closed. */
-static void ahead_drop(gz_worker_t *w)
-{
-    if (w->ahead)
-        (void)ahead_wait(w);
-}
-
-/* Read the next half ahead: [off, min(off + half, limit)) into the half not being inflated. The
- * copy out of the page cache runs on an io_uring worker (IOSQE_ASYNC), so the inflating core
- * only inflates: a bare read()+inflate loop pays for that copy itself (about 2% of its time in
- * the kernel's _copy_to_iter and filemap lookups, perf). */
-static void ahead_submit(gz_worker_t *w, uint64_t off, uint64_t limit)
-{
-    if (!w->ring_ok || off >= limit)
-        return;
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-    if (!sqe)
-        return;
-    uint64_t want = limit - off < w->half ? limit - off : w->half;
-    io_uring_prep_read(sqe, w->g->fd, w->inbuf + (size_t)(w->cur ^ 1u) * w->half,
-                       (unsigned)want, off);
-    sqe->flags |= IOSQE_ASYNC;
-    if (io_uring_submit(&w->ring) == 1) {
-        w->ahead = true;
-        w->ahead_off = off;
-    }
-}
-
 /* Refill w's input at the next unread offset; bytes read (0 at the read limit or the end of the
- * file), or -errno. The half read ahead is used when it is the one wanted; otherwise (the first
- * read of a claim, a read-ahead that failed) it is read now with pread(). Then the next half is
- * read ahead. Outside mu. */
+ * file), or -errno. Outside mu. */
 static ssize_t refill(gz_worker_t *w)
 {
     uint64_t off = w->in_off + w->in_len;
     uint64_t limit = w->read_limit;
     if (off >= limit)
         limit = w->g->file_size; /* a member runs past its claim: its size field lied */
-    if (off >= limit) {
-        ahead_drop(w);
+    if (off >= limit)
         return 0;
-    }
-    uint64_t want = limit - off < w->half ? limit - off : w->half;
-    ssize_t n = -EAGAIN;
-    if (w->ahead && w->ahead_off == off) {
-        n = ahead_wait(w);
-        w->cur ^= 1u; /* the data (or the place to read it again) is the other half */
-    } else {
-        ahead_drop(w);
-    }
-    w->in = w->inbuf + (size_t)w->cur * w->half;
-    if (n == -EINTR || n == -EAGAIN || n == -ECANCELED) {
-        do
-            n = pread(w->g->fd, w->in, (size_t)want, (off_t)off);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-            n = -errno;
-    }
+    uint64_t want = limit - off < w->r->cfg.gz_buf_size ? limit - off : w->r->cfg.gz_buf_size;
+    ssize_t n;
+    do
+        n = pread(w->g->fd, w->in, (size_t)want, (off_t)off);
+    while (n < 0 && errno == EINTR);
     if (n < 0)
-        return n;
-    if (n > 0)
-        ahead_submit(w, off + (uint64_t)n, limit);
+        return -errno;
     w->in_off = off;
     w->in_len = (uint32_t)n;
     w->in_pos = 0;
@@ -807,17 +730,8 @@ static ssize_t refill(gz_worker_t *w)
     return n;
 }
 
-static void run_claim_pieces(gz_worker_t *w);
-
-/* Inflate w's claim into output pieces; no read is left in flight. Outside mu except where it
- * takes it. */
+/* Inflate w's claim into output pieces. Outside mu except where it takes it. */
 static void run_claim(gz_worker_t *w)
-{
-    run_claim_pieces(w);
-    ahead_drop(w);
-}
-
-static void run_claim_pieces(gz_worker_t *w)
 {
     struct reader_gz *g = w->g;
     reader_t *r = w->r;

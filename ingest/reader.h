@@ -4,10 +4,10 @@
  * carry-over for records split across buffers.
  *
  * reader_init() allocates everything once (tag INGEST): nbufs output buffers of buf_size bytes,
- * each preceded by `headroom` bytes, and, per inflate thread, one compressed-input buffer (two
- * halves), ISA-L's inflate state and a 4-entry io_uring for reading ahead; it starts the inflate
- * threads (they sleep until a gzip file is open). It sets up one io_uring and registers the output
- * buffers with it, so plain reads are READ_FIXED into pinned pages. reader_open() then serves any number of files in turn with the same buffers
+ * each preceded by `headroom` bytes, and, per inflate thread, one compressed-input buffer and
+ * ISA-L's inflate state; it starts the inflate threads (they sleep until a gzip file is open). It
+ * sets up one io_uring and registers the output buffers with it, so plain reads are READ_FIXED
+ * into pinned pages. reader_open() then serves any number of files in turn with the same buffers
  * and threads; nothing is allocated per file, per read, per member or per record.
  *
  * Plain files: up to queue_depth reads are in flight at consecutive offsets, each into its own free
@@ -41,11 +41,8 @@
  *
  * If io_uring cannot be set up (old kernel, seccomp), the reader falls back to pread() and says
  * so in reader_mode(); if registering buffers fails (RLIMIT_MEMLOCK) it uses plain reads. The
- * inflate threads ask the kernel to read each claim ahead (POSIX_FADV_WILLNEED) and read their
- * compressed input in two halves of gz_buf_size: while one half is inflated, the next is read into
- * the other through the thread's own small io_uring, punted to the kernel's worker
- * (IOSQE_ASYNC), so the copy out of the page cache (about 2% of inflating the bytes) runs on
- * another core instead of the inflating one; without io_uring (or with force_pread) they pread().
+ * inflate threads read compressed input with pread() after asking the kernel to read each claim
+ * ahead (POSIX_FADV_WILLNEED): from the page cache a pread costs about 2% of inflating the bytes.
  *
  * Threads: one consumer thread calls every function here. The inflate threads share only the
  * output buffer states, the claim cursor and the piece order, under one mutex taken a few times
@@ -67,7 +64,7 @@ typedef struct reader_cfg {
     uint32_t headroom;        /* bytes before each buffer for the carry-over (>= longest record) */
     uint32_t queue_depth;     /* reads in flight at most (<= nbufs) */
     uint32_t gz_bufs;         /* unused since the inflate threads: kept for config compatibility */
-    uint32_t gz_buf_size;     /* compressed-input buffer per inflate thread, read in two halves */
+    uint32_t gz_buf_size;     /* bytes per compressed-input read (one buffer per inflate thread) */
     uint32_t inflate_threads; /* gzip inflate threads; 0: min(2, online CPUs) */
     bool force_pread;         /* benchmarks: the plain pread() path instead of io_uring */
 } reader_cfg_t;

@@ -2,7 +2,7 @@
  * test_reader: the io_uring reader against the file itself. A random file is read back with
  * buffer sizes from 64 bytes to 1 MiB, with and without carry-over, through io_uring and the
  * pread fallback; gzip single and multi-member files (made by the system's gzip, an independent
- * encoder) inflate to the original bytes, with the inflate threads' input read ahead or pread; corrupt and truncated gzip give their errors after
+ * encoder) inflate to the original bytes; corrupt and truncated gzip give their errors after
  * delivering the valid prefix; reading allocates nothing after init.
  */
 #include <setjmp.h>
@@ -163,15 +163,13 @@ static void test_reader_pread_fallback_identical(void **state)
     check_plain(1u << 20, 8, 0, true);
 }
 
-static void check_gz_cfg(const char *name, uint32_t buf_size, size_t carry, uint32_t gz_buf_size,
-                         bool pread)
+static void check_gz(const char *name, uint32_t buf_size, size_t carry)
 {
     reader_cfg_t cfg;
     reader_cfg_default(&cfg);
     cfg.buf_size = buf_size;
-    cfg.gz_buf_size = gz_buf_size;
+    cfg.gz_buf_size = buf_size < 4096 ? 4096 : buf_size;
     cfg.headroom = 256;
-    cfg.force_pread = pread;
     reader_t r;
     assert_int_equal(reader_init(&r, &cfg), 0);
     uint8_t *out = malloc(g_size + 64);
@@ -187,11 +185,6 @@ static void check_gz_cfg(const char *name, uint32_t buf_size, size_t carry, uint
     free(out);
 }
 
-static void check_gz(const char *name, uint32_t buf_size, size_t carry)
-{
-    check_gz_cfg(name, buf_size, carry, buf_size < 4096 ? 4096 : buf_size, false);
-}
-
 static void test_reader_gzip_single_and_multi_member(void **state)
 {
     (void)state;
@@ -200,21 +193,6 @@ static void test_reader_gzip_single_and_multi_member(void **state)
     check_gz("two.gz", 65536, 0);
     check_gz("two.gz", 777, 100);
     check_gz("one1.gz", 65536, 0); /* gzip -1: one member, sequential */
-}
-
-/* The inflate threads read their input in two halves, the next one ahead through io_uring;
- * with force_pread (no ring) they pread() each half: the same bytes either way, with halves
- * down to 32 bytes and of an odd total. */
-static void test_reader_gzip_read_ahead_and_pread_identical(void **state)
-{
-    (void)state;
-    static const uint32_t gz_sizes[] = {64, 4097, 65536, 1u << 20};
-    for (size_t i = 0; i < sizeof gz_sizes / sizeof *gz_sizes; i++) {
-        for (int pread = 0; pread < 2; pread++) {
-            check_gz_cfg("one1.gz", 65536, 0, gz_sizes[i], pread);
-            check_gz_cfg("two.gz", 4096, 37, gz_sizes[i], pread);
-        }
-    }
 }
 
 static void test_reader_gzip_corrupt_and_truncated(void **state)
@@ -576,7 +554,6 @@ int main(void)
         cmocka_unit_test_setup(test_reader_plain_every_buffer_size, reset_counters),
         cmocka_unit_test_setup(test_reader_pread_fallback_identical, reset_counters),
         cmocka_unit_test_setup(test_reader_gzip_single_and_multi_member, reset_counters),
-        cmocka_unit_test_setup(test_reader_gzip_read_ahead_and_pread_identical, reset_counters),
         cmocka_unit_test_setup(test_reader_gzip_corrupt_and_truncated, reset_counters),
         cmocka_unit_test_setup(test_reader_sized_members_in_order, reset_counters),
         cmocka_unit_test_setup(test_reader_sized_member_that_lies, reset_counters),
