@@ -647,10 +647,7 @@ static void put_free(reader_t *r, uint32_t i)
     pthread_cond_broadcast(&r->gz->work_cv);
 }
 
-/* Publish buffer i as w's next piece (under mu); a void claim's buffer goes back free. The caller
- * wakes the consumer (ready_cv) after unlocking mu: woken while mu is still held, the consumer
- * would only block again on the mutex (glibc does not hand a woken waiter over to the mutex),
- * one more futex wait and wake and context switch per piece. */
+/* Publish buffer i as w's next piece (under mu); a void claim's buffer goes back free. */
 static void publish(gz_worker_t *w, uint32_t i, gz_piece_t *p)
 {
     struct reader_gz *g = w->g;
@@ -664,6 +661,7 @@ static void publish(gz_worker_t *w, uint32_t i, gz_piece_t *p)
     r->out[i].state = RB_READY;
     if (p->err)
         g->claims_done = true; /* nothing after an error is needed */
+    pthread_cond_broadcast(&g->ready_cv);
 }
 
 /* A size field lied about the member that ends at `end` in w's claim: the rest of the file is
@@ -788,9 +786,6 @@ static void run_claim(gz_worker_t *w)
             p.len = r->cfg.buf_size;
             pthread_mutex_lock(&g->mu);
             publish(w, (uint32_t)b, &p);
-            pthread_mutex_unlock(&g->mu);
-            pthread_cond_broadcast(&g->ready_cv);
-            pthread_mutex_lock(&g->mu);
             b = take_buf(w);
             pthread_mutex_unlock(&g->mu);
             if (b < 0)
@@ -863,7 +858,6 @@ static void run_claim(gz_worker_t *w)
         g->members += member - w->c.first_member;
     publish(w, (uint32_t)b, &p);
     pthread_mutex_unlock(&g->mu);
-    pthread_cond_broadcast(&g->ready_cv);
 }
 
 static void *gz_worker_main(void *arg)
