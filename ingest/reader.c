@@ -67,8 +67,7 @@ typedef struct gz_worker {
 
 struct reader_gz {
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;  /* inflate threads in a claim: a free buffer, a new head, stop */
-    pthread_cond_t idle_cv;  /* idle inflate threads: a file to inflate, quit */
+    pthread_cond_t work_cv;  /* inflate threads: a file, a free buffer, a new head, stop */
     pthread_cond_t ready_cv; /* consumer: a piece; closer: threads idle */
     uint32_t nworkers;
     gz_worker_t *w;
@@ -127,7 +126,6 @@ static void gz_destroy(reader_t *r)
     pthread_mutex_lock(&g->mu);
     g->quit = true;
     pthread_cond_broadcast(&g->work_cv);
-    pthread_cond_broadcast(&g->idle_cv);
     pthread_mutex_unlock(&g->mu);
     for (uint32_t i = 0; i < g->nworkers; i++) {
         gz_worker_t *w = &g->w[i];
@@ -139,7 +137,6 @@ static void gz_destroy(reader_t *r)
             mem_free(MEM_TAG_INGEST, w->in, r->cfg.gz_buf_size);
     }
     pthread_cond_destroy(&g->work_cv);
-    pthread_cond_destroy(&g->idle_cv);
     pthread_cond_destroy(&g->ready_cv);
     pthread_mutex_destroy(&g->mu);
     if (g->w)
@@ -164,7 +161,6 @@ static int gz_create(reader_t *r)
     r->gz = g;
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->work_cv, NULL);
-    pthread_cond_init(&g->idle_cv, NULL);
     pthread_cond_init(&g->ready_cv, NULL);
     g->fd = -1;
     g->nworkers = n;
@@ -866,10 +862,8 @@ static void *gz_worker_main(void *arg)
     struct reader_gz *g = w->g;
     pthread_mutex_lock(&g->mu);
     for (;;) {
-        /* not work_cv: every released buffer would wake an idle thread (a context switch per
-         * MiB on a single-member file, often on the inflating core) for nothing */
         while (!g->quit && !(g->open && !g->claims_done))
-            pthread_cond_wait(&g->idle_cv, &g->mu);
+            pthread_cond_wait(&g->work_cv, &g->mu);
         if (g->quit)
             break;
         make_claim(g, &w->c);
@@ -884,8 +878,7 @@ static void *gz_worker_main(void *arg)
             g->bytes_in += w->bytes;
         }
         g->active--;
-        if (!g->open)
-            pthread_cond_broadcast(&g->ready_cv); /* gz_stop waits for active == 0 */
+        pthread_cond_broadcast(&g->ready_cv);
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
@@ -911,7 +904,7 @@ static void gz_start(reader_t *r)
 #ifdef POSIX_FADV_SEQUENTIAL
     posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
-    pthread_cond_broadcast(&g->idle_cv);
+    pthread_cond_broadcast(&g->work_cv);
     pthread_mutex_unlock(&g->mu);
 }
 
