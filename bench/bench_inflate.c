@@ -2,8 +2,10 @@
  * bench_inflate: the peer for gzip replay. A bare ISA-L inflate loop on one thread: read() the
  * compressed file in 256 KiB chunks, isal_inflate into a 1 MiB buffer that is thrown away, member
  * after member (isal_inflate_reset at each member's end), nothing else. Its compressed MB/s is
- * the speed a single-threaded reader could at best reach; `tickcore replay --decode-only` and a
- * full replay of the same file are compared with it in the same run (bench/inflate_peer.sh).
+ * the speed a single-threaded reader could at best reach; `tickcore replay --decode-only` of the
+ * same file is compared with it in the same rounds by bench/gzip_ab.sh. A fair peer: what a user
+ * would write, with the CRC checked as replay does; its output buffer staying in L2 is no edge
+ * (rotating it over 8 MiB of buffers changed its CPU time by less than the 2-3% between runs).
  *   bench_inflate FILE.gz [runs]     (default: $TICKCORE_BENCH_GZ, 5 runs; median printed)
  * It allocates with malloc: it is a measurement, not part of tickcore.
  */
