@@ -18,6 +18,8 @@
  * but its responses and the daemon; single-threaded apart from libmicrohttpd's thread, which only
  * adds to one relaxed atomic counter.
  */
+#include "server/http.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -43,11 +45,6 @@ static const char *const route_ctype[R_COUNT] = {"application/json", "applicatio
  * in a tcp-1m run, 3x10^6 messages, 500 symbols (TICKCORE_BENCH_SERVE_RUNS=tcp-1m
  * TICKCORE_BENCH_SERVE_MESSAGES=3M build/release/bench/bench_serve, 2026-12-05). */
 static size_t route_bytes[R_COUNT] = {1424, 280, 17645, 34881, 193};
-
-#define CONTROL_MAX_CONNECTIONS 64   /* http.max_connections default */
-#define CONTROL_REQUEST_BYTES   8192 /* http.max_request_bytes default ... */
-#define CONTROL_POOL_SLACK      2048 /* ... plus server/http.c's HTTP_POOL_SLACK */
-#define CONTROL_TIMEOUT_S       10   /* http.timeout default */
 
 static struct MHD_Response *g_resp[R_COUNT];
 static char *g_body[R_COUNT];
@@ -172,15 +169,16 @@ int main(int argc, char **argv)
         sched = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp1) == 0
                     ? "SCHED_FIFO 1"
                     : "default (SCHED_FIFO refused)";
+    http_cfg_t hc; /* tickcore's defaults: connection limit, request bytes, timeout */
+    http_cfg_default(&hc);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONTROL_MAX_CONNECTIONS + 1,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(CONTROL_REQUEST_BYTES + CONTROL_POOL_SLACK),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONTROL_TIMEOUT_S,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)SOMAXCONN,
-        MHD_OPTION_END);
+        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, hc.max_connections + 1,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, hc.max_request_bytes + HTTP_POOL_SLACK,
+        MHD_OPTION_CONNECTION_TIMEOUT, hc.timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        hc.per_ip_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)SOMAXCONN, MHD_OPTION_END);
     if (boost)
         pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp0);
     if (d == NULL) {

@@ -39,8 +39,6 @@
 enum {
     HTTP_MIN_RESPONSE = 256, /* an error body always fits */
     HTTP_MIN_REQUEST = 1024, /* a request line and a few headers */
-    HTTP_POOL_SLACK = 2048,  /* libmicrohttpd's pool also holds parsed headers and the
-                                response header lines */
     HTTP_MAX_CONNECTIONS = 65536,
     HTTP_ERR_MSG = 200, /* bytes of an error message before escaping */
 };

@@ -67,6 +67,10 @@ typedef struct http_cfg {
 
 /* 127.0.0.1:8080, 64 connections, 8 KiB requests, 1 MiB responses, no token, 10 s timeout. */
 void http_cfg_default(http_cfg_t *cfg);
+/* Bytes of a connection's libmicrohttpd memory pool beyond max_request_bytes: the pool also holds
+ * the parsed headers and the response header lines (MHD_OPTION_CONNECTION_MEMORY_LIMIT is
+ * max_request_bytes + this; bench/http_control sets its daemon up the same way). */
+#define HTTP_POOL_SLACK 2048
 
 /* A body the handler owns instead of writing into out (a large answer kept in its own buffer,
  * e.g. the whole correlation matrix as CSV): data stays valid and unchanged until the http
