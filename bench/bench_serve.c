@@ -1007,34 +1007,44 @@ static int g_target;
 static const char *const target_name[] = {"tickcore", "control", "ctl-idle"};
 static char g_control[1024]; /* the control's binary */
 
-/* bench/http_control on a free loopback port, up when its /healthz answers 200 (over ctl, closed
- * after); its output in out. */
-static pid_t control_start(const run_t *R, bool boost, hconn_t *ctl, uint16_t *port, char *out,
-                           size_t outcap)
+/* Wait until the program just spawned (pid, its output in out) answers /healthz on port with 200,
+ * over ctl; die naming it (what) if it ends first or is not up within START_TIMEOUT_NS. Returns
+ * the seconds it took. */
+static double wait_up(const run_t *R, pid_t pid, const char *out, const char *what, hconn_t *ctl,
+                      uint16_t port)
 {
-    *port = free_port(SOCK_STREAM);
-    char a_port[16], err[600];
-    snprintf(a_port, sizeof a_port, "%u", *port);
-    snprintf(out, outcap, "%s/control-%s.out", g_dir, R->name);
-    char *argv[] = {g_control, "--port", a_port, boost ? "--boost" : NULL, NULL};
-    pid_t pid = spawn(argv, out, NULL);
+    char err[600];
     uint64_t t = clock_mono_ns();
     for (;;) {
         int ws, st = 0;
         const char *body;
         if (reap(pid, 0, &ws)) {
             print_tail(out, 20);
-            die("%s: %s ended at start-up (%s)", R->name, g_control, wait_text(ws, err, 100));
+            die("%s: %s ended at start-up (%s)", R->name, what, wait_text(ws, err, 100));
         }
-        if (hget(ctl, *port, "/healthz", &st, &body, err, sizeof err) == 0 && st == 200)
-            break;
+        if (hget(ctl, port, "/healthz", &st, &body, err, sizeof err) == 0 && st == 200)
+            return (double)(clock_mono_ns() - t) * 1e-9;
         if (clock_mono_ns() - t > START_TIMEOUT_NS) {
             print_tail(out, 20);
-            die("%s: %s did not answer /healthz within %.0f s: %s", R->name, g_control,
+            die("%s: %s did not answer /healthz within %.0f s: %s", R->name, what,
                 (double)START_TIMEOUT_NS * 1e-9, err);
         }
         sleep_ns(20000000);
     }
+}
+
+/* bench/http_control on a free loopback port, up when its /healthz answers 200 (over ctl, closed
+ * after); its output in out. */
+static pid_t control_start(const run_t *R, bool boost, hconn_t *ctl, uint16_t *port, char *out,
+                           size_t outcap)
+{
+    *port = free_port(SOCK_STREAM);
+    char a_port[16];
+    snprintf(a_port, sizeof a_port, "%u", *port);
+    snprintf(out, outcap, "%s/control-%s.out", g_dir, R->name);
+    char *argv[] = {g_control, "--port", a_port, boost ? "--boost" : NULL, NULL};
+    pid_t pid = spawn(argv, out, NULL);
+    wait_up(R, pid, out, g_control, ctl, *port);
     if (ctl->fd >= 0) {
         close(ctl->fd);
         ctl->fd = -1;
@@ -1231,23 +1241,10 @@ static void run_one(run_t *R, load_t *L, rss_t *rs, hconn_t *ctl)
 
     /* the server, up when /healthz answers */
     pid_t spid = spawn(sargv, sout, NULL);
-    uint64_t t = clock_mono_ns(), next_seq = 0, taken = 0;
-    for (;;) {
-        int ws;
-        if (reap(spid, 0, &ws)) {
-            print_tail(sout, 20);
-            die("%s: tickcore serve ended at start-up (%s)", R->name, wait_text(ws, err, 100));
-        }
-        if (healthz(ctl, http, &next_seq, &taken, err, sizeof err) == 200)
-            break;
-        if (clock_mono_ns() - t > START_TIMEOUT_NS) {
-            print_tail(sout, 20);
-            die("%s: tickcore serve did not answer /healthz within %.0f s: %s", R->name,
-                (double)START_TIMEOUT_NS * 1e-9, err);
-        }
-        sleep_ns(20000000);
-    }
-    double up_s = (double)(clock_mono_ns() - t) * 1e-9;
+    double up_s = wait_up(R, spid, sout, "tickcore serve", ctl, http);
+    uint64_t next_seq = 0, taken = 0;
+    if (healthz(ctl, http, &next_seq, &taken, err, sizeof err) != 200)
+        die("%s: tickcore serve's /healthz after start-up: %s", R->name, err);
     if (next_seq != 1 || taken != 0)
         die("%s: a fresh server expects sequence number %" PRIu64 " with %" PRIu64
             " messages taken (1 and 0 expected)",
