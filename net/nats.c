@@ -776,24 +776,6 @@ static int durable_add(nats_consumer_t *c, uint64_t start_seq, bool keep)
     return 0;
 }
 
-/* The durable (kept if it exists, else made from start_seq) and our inbox: a plain synchronous
- * subscription that the pull requests of nats_fetch name as their reply subject. */
-static int inbox_open(nats_consumer_t *c);
-
-static int subscribe(nats_consumer_t *c, uint64_t start_seq)
-{
-    int rc = durable_add(c, start_seq, true);
-    if (rc < 0)
-        return rc;
-    rc = inbox_open(c);
-    if (rc < 0)
-        return rc;
-    snprintf(c->next_subject, sizeof c->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
-             c->stream, c->durable);
-    c->req_open = false;
-    return 0;
-}
-
 /* Our inbox subscription, on a new inbox: the pull requests name it as their reply subject. */
 static int inbox_open(nats_consumer_t *c)
 {
@@ -816,6 +798,22 @@ static int inbox_open(nats_consumer_t *c)
         c->sub = NULL;
         return st_errno(s);
     }
+    return 0;
+}
+
+/* The durable (kept if it exists, else made from start_seq) and our inbox: a plain synchronous
+ * subscription that the pull requests of nats_fetch name as their reply subject. */
+static int subscribe(nats_consumer_t *c, uint64_t start_seq)
+{
+    int rc = durable_add(c, start_seq, true);
+    if (rc < 0)
+        return rc;
+    rc = inbox_open(c);
+    if (rc < 0)
+        return rc;
+    snprintf(c->next_subject, sizeof c->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+             c->stream, c->durable);
+    c->req_open = false;
     return 0;
 }
 
