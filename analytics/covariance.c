@@ -9,7 +9,8 @@
  * rows). Per-column nonzero counts are exact integers under adds and removals, so a column of
  * carried prices (all returns 0 in the window) is recognised exactly even though S may keep
  * rounding residue from rows that left. All buffers belong to the covariance_t; the only
- * memory OpenBLAS uses is its own buffer pool, set up by the warm-up in covariance_init.
+ * memory OpenBLAS uses is its own buffer pool, set up by the warm-up in covariance_init once
+ * covariance_blas_settle has made every OpenBLAS worker take its own buffer.
  */
 #include "analytics/covariance.h"
 
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* A column whose centred sum of squares is at most this fraction of its raw sum of squares is
@@ -49,10 +51,42 @@ void covariance_config_default(covariance_config_t *cfg, size_t nsym, size_t win
     cfg->blas_threads = 1;
 }
 
+/* OpenBLAS's pthreads build starts its worker threads from its library constructor. Each worker,
+ * when it first runs, takes a buffer from OpenBLAS's shared pool (one 128 MiB mapping per slot,
+ * mapped on the slot's first use) and keeps it; every BLAS call of ours takes the lowest free slot
+ * for its length. A worker that first runs after our warm-up takes the slot the warm-up mapped,
+ * and our next call maps a new one: 128 MiB mapped after the seal (test_covariance's VmSize check
+ * saw it in about 1 run in 20 on a loaded machine). So before any warm-up one dgemv is split over
+ * every pool thread: OpenBLAS returns from a threaded call only when each worker has run its part,
+ * so from then on each one holds its buffer and ours is always the same slot. Runs once per pool
+ * width (a later wider covariance_blas_threads starts more workers, and settles them too). */
+int covariance_blas_settle(void)
+{
+    static _Atomic int settled; /* widest pool known to hold its buffers */
+    const int width = openblas_get_num_threads();
+    if (width <= atomic_load(&settled))
+        return 0;
+    /* dgemv is split over all threads when m * n >= 9216 (OpenBLAS's threshold: 2304 x its
+     * multithread threshold 4), each thread getting >= 4 rows: 16 rows a thread, >= 96 x 96 */
+    const size_t m = width > 6 ? (size_t)width * 16 : 96;
+    const size_t bytes = (m * m + 2 * m) * sizeof(double);
+    double *a = mem_zalloc(MEM_TAG_ANALYTICS, bytes);
+    if (!a)
+        return -ENOMEM;
+    cblas_dgemv(CblasColMajor, CblasNoTrans, (int)m, (int)m, 1.0, a, (int)m, a + m * m, 1, 0.0,
+                a + m * m + m, 1);
+    mem_free(MEM_TAG_ANALYTICS, a, bytes);
+    atomic_store(&settled, width);
+    return 0;
+}
+
 int covariance_blas_threads(int n)
 {
-    if (n >= 1)
+    covariance_blas_settle(); /* the pool as the library started it, before narrowing it */
+    if (n >= 1) {
         openblas_set_num_threads(n);
+        covariance_blas_settle();
+    }
     return openblas_get_num_threads();
 }
 
@@ -382,6 +416,10 @@ int covariance_init(covariance_t *c, const covariance_config_t *cfg)
     }
     if (cfg->blas_threads > 0)
         covariance_blas_threads(cfg->blas_threads);
+    if (covariance_blas_settle() != 0) {
+        covariance_fini(c);
+        return -ENOMEM;
+    }
     /* Warm-up on the zeroed ring, in the shapes of the steady state (a batch; the whole window,
      * as a recompute and wrapped removals do), so OpenBLAS sets up its buffers now. S stays 0. */
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)b, 1.0, c->rows, (int)n, 1.0,

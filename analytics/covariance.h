@@ -123,7 +123,13 @@ void covariance_to_correlation(const double *cov, double *corr, size_t n, bool f
 /* Copy the upper triangle of the n x n row-major matrix m into its lower triangle. */
 void covariance_mirror(double *m, size_t n);
 
-/* Pin OpenBLAS to n threads (process-wide; n >= 1). Returns the count OpenBLAS reports. */
+/* Pin OpenBLAS to n threads (process-wide; n >= 1), settling the pool first (below). Returns
+ * the count OpenBLAS reports. */
 int covariance_blas_threads(int n);
+/* Make every OpenBLAS worker thread take its buffer now (one dgemv split over the pool, once
+ * per pool width), so that a worker starting late cannot take the buffer a warm-up mapped and
+ * leave the steady state to map another. Called by covariance_init and pca_init before their
+ * warm-ups; returns 0 or -ENOMEM. Call before the seal (it allocates a scratch matrix). */
+int covariance_blas_settle(void);
 
 #endif

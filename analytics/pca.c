@@ -8,6 +8,7 @@
  */
 #include "analytics/pca.h"
 
+#include "analytics/covariance.h"
 #include "mem/mem.h"
 
 #include <errno.h>
@@ -156,6 +157,10 @@ int pca_init(pca_t *p, size_t n, size_t k)
     if (info != 0 || !(wq >= 1.0) || iwq < 1) {
         memset(p, 0, sizeof *p);
         return -EIO;
+    }
+    if (covariance_blas_settle() != 0) { /* every OpenBLAS worker holds its buffer first */
+        memset(p, 0, sizeof *p);
+        return -ENOMEM;
     }
     p->lwork = (size_t)wq;
     p->liwork = (size_t)iwq;
