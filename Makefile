@@ -209,8 +209,9 @@ run: deps
 	    --clusters-out build/demo/clusters.csv --rss-log build/demo/rss.log \
 	    --plots build/demo $(DEMO)
 
-# make test: normal build (unit, integration, memory budgets, serve, kill -9 sweep, I/O fault
-# sweep (one random call of each site and kind), a real full disk when root), then ASan+UBSan
+# make test: the layout and clang-format checks, then the normal build (unit, integration, memory
+# budgets, serve, kill -9 sweep, I/O fault sweep (one random call of each site and kind), a real
+# full disk when root), then ASan+UBSan
 # (unit tests, and the attack suite once against the sanitized server), then valgrind memcheck of
 # the normal unit tests and, beside it, the NATS cluster stages (tests/cluster_stage.sh: its own
 # nats-server -js on loopback, 44-48 s; valgrind runs one process on one core, so the cluster's
@@ -224,6 +225,7 @@ VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-l
 test:
 	@rm -f build/test-results
 	@tests/layout_check.sh build/test-results
+	@tests/format_check.sh build/test-results
 	@$(MAKE) --no-print-directory $(JOBS) tests $(BIN) $(SO)
 	@tests/readme_check.sh build/test-results $(BIN)
 	@tests/run.sh normal build/test-results "" $(TESTS)

@@ -24,9 +24,9 @@ static fault_kind_t g_kind;
 static bool g_persistent;
 
 static const char *const site_names[FAULT_NSITES] = {
-    "journal_write", "journal_fsync", "journal_read", "crc_write",
-    "gaps_write",    "export_write",  "tcp_accept",   "http_accept", "tcp_recv", "tcp_send"};
-static const char *const kind_names[FAULT_NKINDS] = {"none",  "eio",  "enospc",
+    "journal_write", "journal_fsync", "journal_read", "crc_write", "gaps_write",
+    "export_write",  "tcp_accept",    "http_accept",  "tcp_recv",  "tcp_send"};
+static const char *const kind_names[FAULT_NKINDS] = {"none",  "eio",   "enospc",
                                                      "eintr", "short", "econnreset"};
 
 const char *fault_site_name(fault_site_t site)
@@ -189,10 +189,11 @@ int fault_from_env(char *err, size_t errlen)
     if (rc == 0)
         rc = fault_arm(mask, nth, kind, persist);
     if (rc < 0 && err && errlen)
-        snprintf(err, errlen,
-                 "TICKCORE_FAULT=%s: expected \"count\" or KIND@N[/SITE[+SITE...]][!] "
-                 "(KIND eio|enospc|eintr|short|econnreset, N >= 1, ! = persistent, eio/enospc only)",
-                 s);
+        snprintf(
+            err, errlen,
+            "TICKCORE_FAULT=%s: expected \"count\" or KIND@N[/SITE[+SITE...]][!] "
+            "(KIND eio|enospc|eintr|short|econnreset, N >= 1, ! = persistent, eio/enospc only)",
+            s);
     return rc;
 }
 

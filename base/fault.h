@@ -12,10 +12,11 @@
  * as accept's real errors (ECONNABORTED, EMFILE) do. A socket's receive or send is decided when
  * it is submitted, so no byte the kernel moved is lost or made up: an error kind completes the
  * request with that error and moves nothing; a short receive asks for at most FAULT_SHORT_RECV
- * bytes (the packet it reads arrives split), a short send sends the first half. Off, each call costs one load and one branch
- * that is never taken (fault_check, inline). The state is process-wide: one fault at a time,
- * armed by a test (fault_arm) or by the environment (TICKCORE_FAULT, read by fault_from_env at
- * start-up); counters are atomic, so any thread may pass through the seam.
+ * bytes (the packet it reads arrives split), a short send sends the first half. Off, each call
+ * costs one load and one branch that is never taken (fault_check, inline). The state is
+ * process-wide: one fault at a time, armed by a test (fault_arm) or by the environment
+ * (TICKCORE_FAULT, read by fault_from_env at start-up); counters are atomic, so any thread may pass
+ * through the seam.
  *
  * TICKCORE_FAULT syntax: "count" (count the calls per site, inject nothing), or
  * "KIND@N[/SITE[+SITE...]][!]" with KIND eio|enospc|eintr|short|econnreset, N >= 1 the call

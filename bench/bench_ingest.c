@@ -10,11 +10,11 @@
  * median of TICKCORE_BENCH_RUNS runs (default 5); a warm-up pass fills the page cache first.
  * Allocations after the seal are counted and printed beside the figures (they must be 0).
  */
-#include "bench/bench_util.h"
 #include "base/clock.h"
-#include "sim/gen.h"
+#include "bench/bench_util.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
+#include "sim/gen.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -234,7 +234,8 @@ static const key_t_ KEYS[] = {
      "<stream>_<shard>"},
     {"cluster", "packet_bytes", K_SIZE, OFF(cluster_packet_bytes), 1024, 1 << 20, "1020K", NULL,
      "largest NATS message of packed ITCH messages (a 40-byte header, then per message 2-6 bytes "
-     "(its index delta and length) + the message); at most the server's max_payload (1M by default) less room for the NATS "
+     "(its index delta and length) + the message); at most the server's max_payload (1M by "
+     "default) less room for the NATS "
      "headers. 1020K against 64K: shards' CPU per message 0.45-0.65x, nats-server's 0.7-0.9x "
      "(bench/cluster.sh)"},
     {"cluster", "flush_interval", K_DUR, OFF(cluster_flush_ns), 1e5, 10e9, "5ms", NULL,

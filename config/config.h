@@ -119,7 +119,7 @@ typedef struct config {
     uint64_t cluster_flush_ns;
     uint32_t cluster_max_pending;
     uint32_t cluster_fetch_batch;
-    uint32_t cluster_role; /* CFG_ROLE_*: a shard, or the cross-section node */
+    uint32_t cluster_role;  /* CFG_ROLE_*: a shard, or the cross-section node */
     bool cluster_rows_only; /* a shard publishes its bar rows and computes no cross-section */
     char cluster_rows_stream[33];
     char cluster_rows_subject[33];

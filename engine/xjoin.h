@@ -57,8 +57,8 @@ typedef struct xjoin_cfg {
 
 typedef struct xjoin_slot {
     uint64_t session, k;
-    uint64_t have; /* shards whose part is in */
-    uint64_t first_ns, last_ns;   /* monotonic arrival of the first and last part */
+    uint64_t have;                 /* shards whose part is in */
+    uint64_t first_ns, last_ns;    /* monotonic arrival of the first and last part */
     uint64_t closed_lo, closed_hi; /* earliest and latest closed_ns of the parts (wall) */
     bool used, traded;
     double *row;
@@ -78,7 +78,7 @@ typedef enum xjoin_result {
 
 typedef struct xjoin {
     xjoin_cfg_t cfg;
-    uint64_t all; /* mask of every shard */
+    uint64_t all;          /* mask of every shard */
     xrow_layout_t *layout; /* [nshards] what each shard's parts must look like */
     xjoin_slot_t *slots;   /* [window] */
     double *row_mem;

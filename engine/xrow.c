@@ -10,8 +10,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <isa-l/crc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -99,8 +99,7 @@ size_t xrow_encode(const xrow_layout_t *l, uint64_t session, uint64_t k, uint64_
     return l->bytes;
 }
 
-__attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errlen, const char *fmt,
-                                                     ...)
+__attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
     if (errlen) {
         va_list ap;

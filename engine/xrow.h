@@ -49,9 +49,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XROW_MAGIC   "TKXR"
-#define XROW_VERSION 1
-#define XROW_HEADER  72
+#define XROW_MAGIC      "TKXR"
+#define XROW_VERSION    1
+#define XROW_HEADER     72
 #define XROW_MAX_SHARDS 64 /* the join keeps a 64-bit mask of the parts it has */
 
 enum { XROW_TRADED = 1u << 0 };
@@ -94,7 +94,8 @@ typedef struct xrow_part {
  * a CRC mismatch, unknown flag bits). Allocates nothing. */
 int xrow_decode(const void *buf, size_t len, xrow_part_t *out, char *err, size_t errlen);
 
-/* Value i (0..ncols-1) of a decoded part, and name i (up to 8 bytes, NUL-padded; *len its length). */
+/* Value i (0..ncols-1) of a decoded part, and name i (up to 8 bytes, NUL-padded; *len its length).
+ */
 double xrow_value(const xrow_part_t *p, uint32_t i);
 const char *xrow_name(const xrow_part_t *p, uint32_t i, size_t *len);
 

@@ -29,9 +29,10 @@
  * inflate thread that is not working on the next claim the consumer needs (the head) may take a
  * buffer only while that leaves two free (one the consumer may hold across reader_next(), one for
  * the head), so the head always gets a buffer: the reader cannot deadlock while the consumer
- * holds at most one buffer across reader_next() (more is reported as -ENOBUFS, never a hang). Errors (corrupt data, truncation, trailing garbage) are pieces too: every byte
- * before the error reaches the consumer first, then the error, naming the compressed byte offset
- * and the member (1-based).
+ * holds at most one buffer across reader_next() (more is reported as -ENOBUFS, never a hang).
+ * Errors (corrupt data, truncation, trailing garbage) are pieces too: every byte before the error
+ * reaches the consumer first, then the error, naming the compressed byte offset and the member
+ * (1-based).
  *
  * Carry-over: a record that straddles two buffers is not copied whole. The consumer passes the
  * unconsumed tail of the chunk it holds to reader_next(), which copies it (at most headroom bytes)

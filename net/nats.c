@@ -2,13 +2,14 @@
  * nats: see nats.h. The client's objects (natsConnection, jsCtx, natsSubscription, natsMsg)
  * are the client's; a consumer is a durable made through the JetStream API, a plain
  * subscription on an inbox of ours and pull requests published by nats_fetch (the client's
- * pull subscription and its batched fetch are not used: see nats_fetch); ours (nats_t, nats_consumer_t with its message views and
- * copies of the names) come from mem_alloc (tag NET) at create and are freed at destroy. The
- * acknowledgement handler and the connection callbacks run on the client's threads and write
- * only atomics and, under err_lock, the error text. A fetched message's stream sequence is read
- * from its reply subject ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>,
- * or the 12-token form with domain and account hash) instead of natsMsg_GetMetaData, which
- * would allocate a metadata object per message.
+ * pull subscription and its batched fetch are not used: see nats_fetch); ours (nats_t,
+ * nats_consumer_t with its message views and copies of the names) come from mem_alloc (tag NET) at
+ * create and are freed at destroy. The acknowledgement handler and the connection callbacks run on
+ * the client's threads and write only atomics and, under err_lock, the error text. A fetched
+ * message's stream sequence is read from its reply subject
+ * ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or the 12-token form with
+ * domain and account hash) instead of natsMsg_GetMetaData, which would allocate a metadata object
+ * per message.
  */
 #include "net/nats.h"
 
@@ -64,8 +65,8 @@ struct nats_consumer {
     nats_t *n;
     natsSubscription *sub; /* a plain synchronous subscription on inbox (not the client's pull
                               subscription: its _fetch is not used, see nats_fetch) */
-    natsMsg **held; /* the current batch (the client's messages), max_batch slots */
-    int count;      /* messages of the current batch */
+    natsMsg **held;        /* the current batch (the client's messages), max_batch slots */
+    int count;             /* messages of the current batch */
     int max_batch, max_ack_pending, ack_wait_ms;
     nats_msg_t *msgs; /* views of the current batch, max_batch of them */
     /* the one pull request that may still answer: its messages still to come at most, when it
@@ -439,7 +440,8 @@ void nats_give_up_after(nats_t *n, int timeout_ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe, unlike now_ms's callers */
-    int64_t at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t at =
+        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (timeout_ms > 0 ? timeout_ms : 0);
     if (at == 0)
         at = 1;
     int64_t cur = atomic_load(&n->give_up_at);
@@ -564,9 +566,10 @@ static int await_connection(nats_t *n, int64_t until)
         if (cs == NATS_CONN_STATUS_CONNECTED)
             break;
         if (gave_up(n) || (until && now_ms() >= until)) {
-            set_error(n, "%s: the connection is down at the %s deadline: %llu publishes not "
-                      "acknowledged", n->url, gave_up(n) ? "shutdown" : "flush",
-                      (unsigned long long)unacked(n));
+            set_error(n,
+                      "%s: the connection is down at the %s deadline: %llu publishes not "
+                      "acknowledged",
+                      n->url, gave_up(n) ? "shutdown" : "flush", (unsigned long long)unacked(n));
             return -ETIMEDOUT;
         }
         sleep_ms(5);
@@ -581,8 +584,8 @@ static int await_connection(nats_t *n, int64_t until)
  * and sent again after the reconnect. Any other status is the publish's own error. */
 static bool connection_lost(natsStatus s)
 {
-    return s == NATS_CONNECTION_CLOSED || s == NATS_CONNECTION_DISCONNECTED ||
-           s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION;
+    return s == NATS_CONNECTION_CLOSED || s == NATS_CONNECTION_DISCONNECTED || s == NATS_IO_ERROR ||
+           s == NATS_STALE_CONNECTION;
 }
 
 static int publish_ordered(nats_t *n, const char *subject, const void *data, size_t len)
@@ -602,8 +605,10 @@ static int publish_ordered(nats_t *n, const char *subject, const void *data, siz
             break;
         int64_t t = now_ms();
         if (gave_up(n)) {
-            set_error(n, "%s: publish on subject %s: %llu publishes still not acknowledged at "
-                      "the shutdown deadline", n->url, subject, (unsigned long long)unacked(n));
+            set_error(n,
+                      "%s: publish on subject %s: %llu publishes still not acknowledged at "
+                      "the shutdown deadline",
+                      n->url, subject, (unsigned long long)unacked(n));
             return -ETIMEDOUT;
         }
         if (!stalled_since) {
@@ -668,9 +673,10 @@ int nats_publish(nats_t *n, const char *subject, const void *data, size_t len, c
          * came back before we noticed it: publish the pending ones again. */
         int64_t t = now_ms();
         if (gave_up(n)) {
-            set_error(n, "%s: publish on subject %s (msg id %s): %llu publishes still not "
-                      "acknowledged at the shutdown deadline", n->url, subject,
-                      msg_id ? msg_id : "-", (unsigned long long)unacked(n));
+            set_error(n,
+                      "%s: publish on subject %s (msg id %s): %llu publishes still not "
+                      "acknowledged at the shutdown deadline",
+                      n->url, subject, msg_id ? msg_id : "-", (unsigned long long)unacked(n));
             return -ETIMEDOUT;
         }
         if (!stalled_since) {
@@ -811,8 +817,8 @@ static int subscribe(nats_consumer_t *c, uint64_t start_seq)
     rc = inbox_open(c);
     if (rc < 0)
         return rc;
-    snprintf(c->next_subject, sizeof c->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
-             c->stream, c->durable);
+    snprintf(c->next_subject, sizeof c->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", c->stream,
+             c->durable);
     c->req_open = false;
     return 0;
 }
@@ -947,9 +953,9 @@ static int ack_one(nats_consumer_t *c, int i, const char *body, const char *what
     natsStatus s = reply && reply[0] ? natsConnection_PublishString(c->n->nc, reply, body)
                                      : NATS_ILLEGAL_STATE;
     if (s != NATS_OK) {
-        snprintf(c->error, sizeof c->error, "%s: stream %s: consumer %s: %s of stream sequence %llu: %s",
-                 c->n->url, c->stream, c->durable, what, (unsigned long long)c->msgs[i].stream_seq,
-                 st_text(s));
+        snprintf(c->error, sizeof c->error,
+                 "%s: stream %s: consumer %s: %s of stream sequence %llu: %s", c->n->url, c->stream,
+                 c->durable, what, (unsigned long long)c->msgs[i].stream_seq, st_text(s));
         set_error(c->n, "%s", c->error);
         return st_errno(s);
     }
@@ -1030,8 +1036,7 @@ static int pull_request(nats_consumer_t *c, int batch, int expires_ms)
     char body[96];
     int len = snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"no_wait\":true}", batch,
                        (long long)expires_ms * 1000000);
-    natsStatus s =
-        natsConnection_PublishRequest(c->n->nc, c->next_subject, c->inbox, body, len);
+    natsStatus s = natsConnection_PublishRequest(c->n->nc, c->next_subject, c->inbox, body, len);
     if (s != NATS_OK)
         return st_errno(s);
     c->req_open = true;

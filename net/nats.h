@@ -98,19 +98,19 @@ typedef struct nats_stream_info {
 
 /* Counters (publisher: this connection; read by the owner thread, or any thread: atomics). */
 typedef struct nats_stats {
-    uint64_t published;     /* nats_publish calls that handed a message to the client */
-    uint64_t acked;         /* positive acknowledgements (duplicates included) */
-    uint64_t duplicates;    /* acknowledgements flagged duplicate (resent after a reconnect) */
-    uint64_t failed;        /* negative acknowledgements (errors reported through on_error) */
-    uint64_t resent;        /* pending messages published again after a reconnect or stall */
-    uint64_t stalls;        /* publishes that waited for the in-flight bound */
-    uint64_t reconnects;    /* reconnections of this connection */
-    uint64_t last_seq;      /* highest stream sequence acknowledged */
-    uint64_t rejected;      /* ordered: stores refused for a wrong predecessor (then resent) */
-    uint64_t fetched;       /* consumers: messages fetched */
-    uint64_t fetches;       /* consumers: fetch calls that returned messages */
-    uint64_t consumer_acks; /* consumers: messages acknowledged */
-    uint64_t pull_requests; /* consumers: pull requests sent (round trips) */
+    uint64_t published;       /* nats_publish calls that handed a message to the client */
+    uint64_t acked;           /* positive acknowledgements (duplicates included) */
+    uint64_t duplicates;      /* acknowledgements flagged duplicate (resent after a reconnect) */
+    uint64_t failed;          /* negative acknowledgements (errors reported through on_error) */
+    uint64_t resent;          /* pending messages published again after a reconnect or stall */
+    uint64_t stalls;          /* publishes that waited for the in-flight bound */
+    uint64_t reconnects;      /* reconnections of this connection */
+    uint64_t last_seq;        /* highest stream sequence acknowledged */
+    uint64_t rejected;        /* ordered: stores refused for a wrong predecessor (then resent) */
+    uint64_t fetched;         /* consumers: messages fetched */
+    uint64_t fetches;         /* consumers: fetch calls that returned messages */
+    uint64_t consumer_acks;   /* consumers: messages acknowledged */
+    uint64_t pull_requests;   /* consumers: pull requests sent (round trips) */
     uint64_t pulls_abandoned; /* consumers: requests given up unanswered (reconnection, expiry) */
 } nats_stats_t;
 

@@ -283,11 +283,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     histo_record(&h->latency, t1 > t0 ? t1 - t0 : 0);
 
     struct MHD_Response *resp;
-    if (body.data && status < 400 && a.why == HTTP_WHY_HANDLED && ((uintptr_t)body.data & 1u) == 0) {
+    if (body.data && status < 400 && a.why == HTTP_WHY_HANDLED &&
+        ((uintptr_t)body.data & 1u) == 0) {
         /* the handler's own buffer: the pooled one goes back now; on_completed calls release */
         if (!copy)
-            h->free_stack[h->nfree++] =
-                (uint32_t)((size_t)(buf - h->bufs) / h->cfg.response_bytes);
+            h->free_stack[h->nfree++] = (uint32_t)((size_t)(buf - h->bufs) / h->cfg.response_bytes);
         *req_cls = (void *)(uintptr_t)body.data;
         h->body_release = body.release;
         h->body_ctx = body.ctx;

@@ -227,8 +227,8 @@ int natsin_poll(natsin_t *ni, int timeout_ms, char *err, size_t errlen)
             }
             log_msg("serve: nats: stream %s subject %s: shard index %llu still missing after "
                     "%d ms: durable %s made again from stream sequence %llu",
-                    ni->stream, ni->subject, (unsigned long long)next, NATSIN_AHEAD_MS,
-                    ni->durable, (unsigned long long)(ni->last_sseq + 1));
+                    ni->stream, ni->subject, (unsigned long long)next, NATSIN_AHEAD_MS, ni->durable,
+                    (unsigned long long)(ni->last_sseq + 1));
             int rc = nats_consumer_restart(ni->cons, ni->last_sseq + 1);
             if (rc < 0) {
                 snprintf(err, errlen, "%s", nats_last_error(ni->n));

@@ -19,14 +19,14 @@
  * Lost deliveries: a packet may be missing while later ones arrive (a nats-server killed
  * mid-delivery loses them; libnats 3.4.1's batched fetch, which overflowed its array, and its
  * pull subscription, which dropped answers to an expired fetch request, are no longer used:
- * net/nats publishes its own pull requests, one per batch). The server delivers the missing one again once its acknowledgement wait
- * (NATSIN_ACK_WAIT_MS) has passed, since it was never acknowledged; the packets ahead of it are
- * acknowledged up to the gap and the rest negatively acknowledged with a short delay
- * (NATSIN_NAK_DELAY_MS), so they come again after it (counted: out_of_order). Only a packet
- * still ahead NATSIN_AHEAD_MS after the first one makes the durable again from the stream
- * sequence after the last packet applied, and one still ahead after that is an error if the
- * stream does not hold the missing index (the stream lost messages). The durable used to be
- * made again at the first packet ahead: deleting a consumer under the client's live pull
+ * net/nats publishes its own pull requests, one per batch). The server delivers the missing one
+ * again once its acknowledgement wait (NATSIN_ACK_WAIT_MS) has passed, since it was never
+ * acknowledged; the packets ahead of it are acknowledged up to the gap and the rest negatively
+ * acknowledged with a short delay (NATSIN_NAK_DELAY_MS), so they come again after it (counted:
+ * out_of_order). Only a packet still ahead NATSIN_AHEAD_MS after the first one makes the durable
+ * again from the stream sequence after the last packet applied, and one still ahead after that is
+ * an error if the stream does not hold the missing index (the stream lost messages). The durable
+ * used to be made again at the first packet ahead: deleting a consumer under the client's live pull
  * subscription was followed, under load, by heap corruption inside libnats 3.4.1 (segfaults at
  * natsSub_nextMsg+781, in natsMsg_create/mi_malloc, natsParser_Parse, or a fetched message's
  * reply pointer; 3 of 10 cluster_test restart runs at 3 CPU hogs).

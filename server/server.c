@@ -85,7 +85,7 @@ struct server {
     bool have_journal;
     live_t live;
     bool live_ok;
-    natsin_t nin; /* cluster.nats: this shard's NATS JetStream input */
+    natsin_t nin;         /* cluster.nats: this shard's NATS JetStream input */
     uint64_t nin_unacked; /* packets applied whose acknowledgement failed, since the last one
                              that succeeded (serve thread) */
     bool nin_ok;
@@ -537,11 +537,10 @@ static int h_correlation(void *ctx, const http_request_t *req, jbuf_t *out)
         return 421;
     const char *fmt = http_param(req, "format");
     if (fmt && strcmp(fmt, "csv") == 0)
-        return s->corr_csv_buf
-                   ? query_corr_csv(&s->corr_csv, &s->snap, req->body, out)
-                   : http_error(out, 404,
-                                "the whole matrix as CSV is off on this node "
-                                "(http.correlation_csv=false)");
+        return s->corr_csv_buf ? query_corr_csv(&s->corr_csv, &s->snap, req->body, out)
+                               : http_error(out, 404,
+                                            "the whole matrix as CSV is off on this node "
+                                            "(http.correlation_csv=false)");
     if (fmt && strcmp(fmt, "json") != 0)
         return http_error(out, 400, "format must be csv (the whole matrix) or json, got \"%.32s\"",
                           fmt);
@@ -603,7 +602,7 @@ static double m_cache_fills(const server_t *s)
 
 /* the cluster's bar rows: the cross-section node's join, a shard's publisher (0 otherwise) */
 #define XJ(f)                                                                                      \
-    static double m_xjoin_##f(const server_t *s)                                                 \
+    static double m_xjoin_##f(const server_t *s)                                                   \
     {                                                                                              \
         return s->xsn_ok ? (double)GGET(((server_t *)s)->xsn.join.f) : 0;                          \
     }
@@ -1216,7 +1215,9 @@ static int start_http(server_t *s, char *err, size_t errlen)
     memset(s->xs_cache_buf, 0, s->xs_cache_bytes);
     for (int k = 0; k < 3; k++)
         query_cache_init(&s->xs_cache[k], (query_xs_t)k, s->xs_cache_buf + (size_t)k * cb, cb);
-    size_t csvb = s->cfg.http_correlation_csv && !s->pl.xs_rows_only ? query_csv_bytes(s->cfg.matrix_symbols) : 0;
+    size_t csvb = s->cfg.http_correlation_csv && !s->pl.xs_rows_only
+                      ? query_csv_bytes(s->cfg.matrix_symbols)
+                      : 0;
     if (csvb) {
         s->corr_csv_bytes = 2 * csvb;
         s->corr_csv_buf = mem_alloc_prefault(MEM_TAG_SERVER, s->corr_csv_bytes, 64);
@@ -1463,7 +1464,7 @@ static void drain(server_t *s)
     refresh_gauges(s, clock_mono_ns());
     if (s->http_ok)
         http_stop(&s->http); /* no query reads the snapshots from here on */
-    if (s->xsn_ok) /* the cross-section node: the bars in flight, the last compute */
+    if (s->xsn_ok)           /* the cross-section node: the bars in flight, the last compute */
         xsnode_finish(&s->xsn);
     /* shutdown: the bar still open closes and counts */
     if (s->xpub_ok) /* the last rows' parts: not waiting for a NATS server gone for good */

@@ -12,15 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
-int xrowpub_init(xrowpub_t *x, const config_t *cfg, const symtab_t *names, char *err,
-                 size_t errlen)
+int xrowpub_init(xrowpub_t *x, const config_t *cfg, const symtab_t *names, char *err, size_t errlen)
 {
     memset(x, 0, sizeof *x);
     x->names = names;
     unsigned N = cfg->cluster_shards, shard = cfg->cluster_shard;
     if (N > XROW_MAX_SHARDS) {
-        snprintf(err, errlen, "cluster.shards is %u: the cross-section join takes at most %d",
-                 N, XROW_MAX_SHARDS);
+        snprintf(err, errlen, "cluster.shards is %u: the cross-section join takes at most %d", N,
+                 XROW_MAX_SHARDS);
         return -EINVAL;
     }
     uint8_t *owner = mem_alloc(MEM_TAG_SERVER, 65536);
@@ -71,8 +70,8 @@ int xrowpub_init(xrowpub_t *x, const config_t *cfg, const symtab_t *names, char 
 
 void xrowpub_row(xrowpub_t *x, uint64_t session, uint64_t k, const double *row, bool traded)
 {
-    size_t len = xrow_encode(&x->l, session, k, x->seq, clock_wall_ns(), row, traded, x->names,
-                             x->buf);
+    size_t len =
+        xrow_encode(&x->l, session, k, x->seq, clock_wall_ns(), row, traded, x->names, x->buf);
     char id[NATS_NAME_MAX + 24];
     snprintf(id, sizeof id, "%s.%llu", x->subject, (unsigned long long)x->seq);
     x->seq++;

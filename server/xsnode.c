@@ -98,8 +98,7 @@ int xsnode_init(xsnode_t *x, const config_t *cfg, xsection_t *xs, symtab_t *name
             rc = 0;
         if (rc == 0)
             rc = nats_consumer_create(&x->sh[s].cons, x->n, cfg->cluster_rows_stream, durable,
-                                      filter, (int)cfg->cluster_fetch_batch, 0,
-                                      XSNODE_ACK_WAIT_MS);
+                                      filter, (int)cfg->cluster_fetch_batch, 0, XSNODE_ACK_WAIT_MS);
     }
     if (rc < 0) {
         snprintf(err, errlen, "%s", nats_last_error(x->n));
@@ -183,7 +182,8 @@ int xsnode_step(xsnode_t *x, int timeout_ms, char *err, size_t errlen)
         }
         if (sh->bi > first) {
             got = true;
-            atomic_fetch_add_explicit(&x->fetched, (uint64_t)(sh->bi - first), memory_order_relaxed);
+            atomic_fetch_add_explicit(&x->fetched, (uint64_t)(sh->bi - first),
+                                      memory_order_relaxed);
         }
         if (sh->bi > sh->acked) {
             (void)nats_ack(sh->cons, sh->bi); /* a failed ack only means a redelivery (skipped) */
@@ -212,8 +212,8 @@ void xsnode_finish(xsnode_t *x)
             "shard p50 %.3f ms p99 %.3f ms",
             (unsigned long long)j->rows, (unsigned long long)j->parts,
             (unsigned long long)j->incomplete, (unsigned long long)j->duplicates,
-            (unsigned long long)j->late, (unsigned long long)x->resent,
-            (unsigned long long)j->full, (double)histo_quantile(&j->latency, 0.5) * 1e-6,
+            (unsigned long long)j->late, (unsigned long long)x->resent, (unsigned long long)j->full,
+            (double)histo_quantile(&j->latency, 0.5) * 1e-6,
             (double)histo_quantile(&j->latency, 0.99) * 1e-6, (double)j->latency.max * 1e-6,
             (double)histo_quantile(&j->wait, 0.5) * 1e-6,
             (double)histo_quantile(&j->wait, 0.99) * 1e-6);

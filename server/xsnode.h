@@ -45,8 +45,8 @@ typedef void xsnode_publish_fn(void *ctx, const xsection_t *x);
 
 typedef struct xsnode_shard {
     nats_consumer_t *cons;
-    uint64_t next;  /* the next part number expected */
-    uint8_t *held;  /* a part the window had no room for (layout bytes) */
+    uint64_t next; /* the next part number expected */
+    uint8_t *held; /* a part the window had no room for (layout bytes) */
     size_t held_len;
     bool holding;
     int bn, bi, acked; /* the fetched batch: its size, the next to take, the prefix acked */

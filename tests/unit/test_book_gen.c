@@ -22,9 +22,9 @@
 
 #include "analytics/book.h"
 #include "event/symtab.h"
-#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
+#include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 
 #include <stdbool.h>

@@ -162,9 +162,16 @@ static void test_fault_env_parsed_or_refused(void **state)
     fault_stats(&st);
     assert_int_equal(st.kind, FAULT_SHORT);
     assert_int_equal(st.nth, 7);
-    static const char *const bad[] = {
-        "eio",   "eio@0", "eio@x", "boom@3", "eio@3/disk", "eintr@3!", "eio@3/journal_write+",
-        "eio@-1", "econnreset@1!", "econnreset@2/tcp_peer"};
+    static const char *const bad[] = {"eio",
+                                      "eio@0",
+                                      "eio@x",
+                                      "boom@3",
+                                      "eio@3/disk",
+                                      "eintr@3!",
+                                      "eio@3/journal_write+",
+                                      "eio@-1",
+                                      "econnreset@1!",
+                                      "econnreset@2/tcp_peer"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv("TICKCORE_FAULT", bad[i], 1);
         err[0] = '\0';

@@ -14,9 +14,9 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "sim/gen.h"
 #include "ingest/stream.h"
 #include "mem/mem.h"
+#include "sim/gen.h"
 #include "tests/support/malloc_count.h"
 
 #include <stdio.h>

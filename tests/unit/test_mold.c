@@ -20,8 +20,8 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "net/mold.h"
 #include "mem/mem.h"
+#include "net/mold.h"
 #include "tests/support/malloc_count.h"
 
 #include <errno.h>

@@ -135,9 +135,9 @@ static void test_pack_every_corruption_refused(void **state)
 static void test_pack_varint_deltas(void **state)
 {
     (void)state;
-    static const uint32_t deltas[] = {1,        127,        128,        16383,     16384,
-                                      2097151,  2097152,    268435455,  268435456, UINT32_MAX,
-                                      1,        UINT32_MAX - 1};
+    static const uint32_t deltas[] = {1,         127,        128,     16383,
+                                      16384,     2097151,    2097152, 268435455,
+                                      268435456, UINT32_MAX, 1,       UINT32_MAX - 1};
     enum { ND = sizeof deltas / sizeof deltas[0] };
     pack_builder_t b;
     pack_begin(&b, buf, sizeof buf, 3);

@@ -156,8 +156,8 @@ static void on_row_encode(void *ctx, uint64_t session, uint64_t k, const double 
 {
     shard_out_t *o = ctx;
     assert_true(o->n < MAXBARS);
-    size_t b = xrow_encode(&o->l, session, k, o->n, 1000 + o->n, row, traded, o->names,
-                           o->part[o->n]);
+    size_t b =
+        xrow_encode(&o->l, session, k, o->n, 1000 + o->n, row, traded, o->names, o->part[o->n]);
     assert_int_equal(b, o->l.bytes);
     o->n++;
 }
