@@ -54,12 +54,12 @@ void covariance_config_default(covariance_config_t *cfg, size_t nsym, size_t win
 /* OpenBLAS's pthreads build starts its worker threads from its library constructor. Each worker,
  * when it first runs, takes a buffer from OpenBLAS's shared pool (one 128 MiB mapping per slot,
  * mapped on the slot's first use) and keeps it; every BLAS call of ours takes the lowest free slot
- * for its length. A worker that first runs after our warm-up takes the slot the warm-up mapped,
- * and our next call maps a new one: 128 MiB mapped after the seal (test_covariance's VmSize check
- * saw it in about 1 run in 20 on a loaded machine). So before any warm-up one dgemv is split over
- * every pool thread: OpenBLAS returns from a threaded call only when each worker has run its part,
- * so from then on each one holds its buffer and ours is always the same slot. Runs once per pool
- * width (a later wider covariance_blas_threads starts more workers, and settles them too). */
+ * for the call's length. A worker that first runs after our warm-up takes the slot the warm-up
+ * mapped, and our next call maps a new one: 128 MiB mapped after the seal (test_covariance's VmSize
+ * check saw it in 15 of 120 runs beside two busy loops). So before any warm-up one dgemv is split
+ * over every pool thread: OpenBLAS returns from a threaded call only when each worker has run its
+ * part, so from then on each one holds its buffer and ours is always the same slot. Runs once per
+ * pool width (a later wider covariance_blas_threads starts more workers, and settles them too). */
 int covariance_blas_settle(void)
 {
     static _Atomic int settled; /* widest pool known to hold its buffers */
