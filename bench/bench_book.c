@@ -140,11 +140,8 @@ static size_t build_stream(ev_t *evs, size_t n, gorder_t *live, size_t cap)
 int main(void)
 {
     bench_print_machine(stdout);
-    const char *env = getenv("TICKCORE_BENCH_EVENTS");
-    size_t n = env && atol(env) > 0 ? (size_t)atol(env) : 10000000;
-    int runs = bench_runs(5);
-    if (runs > 64)
-        runs = 64;
+    size_t n = bench_env_count("TICKCORE_BENCH_EVENTS", 10000000);
+    int runs = bench_runs_max(5, 64);
     book_config_t cfg;
     book_config_default(&cfg);
     book_t b;

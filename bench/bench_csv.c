@@ -99,11 +99,8 @@ static size_t scan_pass(const uint8_t *in, size_t len)
 int main(void)
 {
     bench_print_machine(stdout);
-    int runs = bench_runs(5);
-    if (runs > 32)
-        runs = 32;
-    const char *e = getenv("TICKCORE_BENCH_CSV_MB");
-    const size_t mb = e && atol(e) > 0 ? (size_t)atol(e) : 100;
+    int runs = bench_runs_max(5, 32);
+    const size_t mb = bench_env_count("TICKCORE_BENCH_CSV_MB", 100);
     const size_t cap = mb << 20;
     char *in = mem_alloc(MEM_TAG_BENCH, cap);
     symtab_t t;

@@ -8,7 +8,6 @@
  */
 #include "base/clock.h"
 #include "bench/bench_util.h"
-#include "cli/args.h"
 #include "mem/mem.h"
 #include "sim/gen.h"
 
@@ -27,15 +26,8 @@ typedef struct variant {
 int main(void)
 {
     bench_print_machine(stdout);
-    int runs = bench_runs(3);
-    if (runs > 32)
-        runs = 32;
-    const char *e = getenv("TICKCORE_BENCH_MESSAGES");
-    uint64_t messages = 10000000;
-    if (e && args_parse_count(e, &messages) != 0) {
-        fprintf(stderr, "bench_gen: TICKCORE_BENCH_MESSAGES: not a count: %s\n", e);
-        return 2;
-    }
+    int runs = bench_runs_max(3, 32);
+    uint64_t messages = bench_env_count("TICKCORE_BENCH_MESSAGES", 10000000);
     char dir[] = "/tmp/tickcore-bench-gen-XXXXXX";
     if (mkdtemp(dir) == NULL) {
         perror("bench_gen: mkdtemp");

@@ -133,9 +133,7 @@ static int run(size_t n, int runs)
 int main(void)
 {
     bench_print_machine(stdout);
-    int runs = bench_runs(7);
-    if (runs > 64)
-        runs = 64;
+    int runs = bench_runs_max(7, 64);
     int bad = run(500, runs);
     bad |= run(3000, runs);
     mem_snapshot_t s;

@@ -171,13 +171,10 @@ int main(void)
     const char *path = getenv("TICKCORE_BENCH_FILE");
     if (!path)
         path = "/tmp/tickcore-bench-1g.itch";
-    const char *mbs = getenv("TICKCORE_BENCH_MB");
-    uint64_t mb = mbs ? strtoull(mbs, NULL, 10) : 1024;
+    uint64_t mb = bench_env_count("TICKCORE_BENCH_MB", 1024);
     char gzpath[512];
     snprintf(gzpath, sizeof gzpath, "%s.%llu.gz", path, (unsigned long long)(mb / 4));
-    int runs = bench_runs(5);
-    if (runs > 64)
-        runs = 64;
+    int runs = bench_runs_max(5, 64);
     bench_print_machine(stdout);
     if (ensure_file(path, mb, false) < 0 || ensure_file(gzpath, mb / 4, true) < 0)
         return 1;

@@ -149,11 +149,8 @@ static size_t decode_pass(const uint8_t *s, size_t len, ev_t *ev, uint64_t *chec
 int main(void)
 {
     bench_print_machine(stdout);
-    int runs = bench_runs(5);
-    if (runs > 64)
-        runs = 64;
-    const char *e = getenv("TICKCORE_BENCH_MB");
-    const size_t mb = e && atol(e) > 0 ? (size_t)atol(e) : 256;
+    int runs = bench_runs_max(5, 64);
+    const size_t mb = bench_env_count("TICKCORE_BENCH_MB", 256);
     const size_t cap = mb << 20;
     uint8_t *s = mem_alloc_prefault(MEM_TAG_BENCH, cap, 64);
     ev_t *ev = mem_alloc_aligned(MEM_TAG_BENCH, EVENTS * sizeof(ev_t), 64);

@@ -124,11 +124,8 @@ static void run_table(const char *title, size_t max_size, size_t rounds, int run
 int main(void)
 {
     bench_print_machine(stdout);
-    int runs = bench_runs(7);
-    if (runs > 64)
-        runs = 64;
-    const char *e = getenv("TICKCORE_BENCH_ROUNDS");
-    size_t rounds = e && atol(e) > 0 ? (size_t)atol(e) : 4000;
+    int runs = bench_runs_max(7, 64);
+    size_t rounds = bench_env_count("TICKCORE_BENCH_ROUNDS", 4000);
     printf("allocation + release, same loop for every allocator; ratios within this run\n\n");
     for (size_t i = 0; i < K; i++)
         sizes[i] = 64;

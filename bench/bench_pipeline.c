@@ -16,7 +16,6 @@
  */
 #include "base/clock.h"
 #include "bench/bench_util.h"
-#include "cli/args.h"
 #include "config/config.h"
 #include "engine/pipeline.h"
 #include "ingest/stream.h"
@@ -176,12 +175,7 @@ int main(void)
     const char *path = getenv("TICKCORE_BENCH_DAY");
     if (!path)
         path = "/tmp/tickcore-bench-day.itch";
-    const char *ms = getenv("TICKCORE_BENCH_MESSAGES");
-    uint64_t messages = 100000000;
-    if (ms && args_parse_count(ms, &messages) < 0) {
-        fprintf(stderr, "bench_pipeline: bad TICKCORE_BENCH_MESSAGES '%s'\n", ms);
-        return 2;
-    }
+    uint64_t messages = bench_env_count("TICKCORE_BENCH_MESSAGES", 100000000);
     bench_print_machine(stdout);
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -200,9 +194,7 @@ int main(void)
             return 1;
         }
     }
-    int runs = bench_runs(3);
-    if (runs > MAXRUNS)
-        runs = MAXRUNS;
+    int runs = bench_runs_max(3, MAXRUNS);
     static result_t rs[MAXRUNS][NK];
     for (int i = 0; i < runs; i++)
         for (int ki = 0; ki < NK; ki++) {

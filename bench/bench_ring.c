@@ -142,23 +142,10 @@ static double run_once(ring_t *r, uint64_t n, bool batched, int cpu_cons)
     return (double)n / dt;
 }
 
-static uint64_t bench_items(void)
-{
-    const char *e = getenv("TICKCORE_BENCH_ITEMS");
-    if (e && *e) {
-        char *end;
-        unsigned long long v = strtoull(e, &end, 10);
-        if (*end == 0 && v > 0)
-            return v;
-        fprintf(stderr, "bench_ring: ignoring TICKCORE_BENCH_ITEMS=%s\n", e);
-    }
-    return 20000000;
-}
-
 int main(void)
 {
     bench_print_machine(stdout);
-    uint64_t n = bench_items();
+    uint64_t n = bench_env_count("TICKCORE_BENCH_ITEMS", 20000000);
     int runs = bench_runs(5);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int cpu_prod = ncpu >= 2 ? 0 : -1, cpu_cons = ncpu >= 2 ? 1 : -1;

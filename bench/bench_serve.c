@@ -67,7 +67,6 @@
 #include "base/clock.h"
 #include "base/histo.h"
 #include "bench/bench_util.h"
-#include "cli/args.h"
 #include "sim/gen.h"
 #include "tests/support/xorshift.h"
 
@@ -1600,11 +1599,10 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     bench_print_machine(stdout);
-    const char *ms = getenv("TICKCORE_BENCH_SERVE_MESSAGES");
-    g_messages = DEFAULT_MESSAGES;
-    if (ms && (args_parse_count(ms, &g_messages) < 0 || g_messages < 1000)) {
-        fprintf(stderr, "bench_serve: bad TICKCORE_BENCH_SERVE_MESSAGES '%s' (at least 1000)\n",
-                ms);
+    g_messages = bench_env_count("TICKCORE_BENCH_SERVE_MESSAGES", DEFAULT_MESSAGES);
+    if (g_messages < 1000) {
+        fprintf(stderr, "bench_serve: TICKCORE_BENCH_SERVE_MESSAGES=%" PRIu64 ": at least 1000\n",
+                g_messages);
         return 1;
     }
     run_t runs[] = {{.name = "tcp", .udp = false, .rate = "max"},

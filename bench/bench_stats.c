@@ -73,11 +73,8 @@ static double run_once(const ev_t *ev, const int64_t *xp, size_t n, uint64_t bar
 int main(void)
 {
     bench_print_machine(stdout);
-    int runs = bench_runs(7);
-    if (runs > 64)
-        runs = 64;
-    const char *env = getenv("TICKCORE_BENCH_EVENTS");
-    size_t n = env && atol(env) > 0 ? (size_t)atol(env) : 1000000;
+    int runs = bench_runs_max(7, 64);
+    size_t n = bench_env_count("TICKCORE_BENCH_EVENTS", 1000000);
     ev_t *ev = mem_alloc(MEM_TAG_BENCH, n * sizeof(ev_t));
     int64_t *xp = mem_alloc(MEM_TAG_BENCH, n * sizeof(int64_t));
     row_ctx_t *rc = mem_zalloc(MEM_TAG_BENCH, sizeof(row_ctx_t));

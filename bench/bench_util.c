@@ -1,9 +1,12 @@
 /*
- * bench_util: machine description and medians for the benchmarks. Reads
- * /proc/cpuinfo and uname(2) once per call; nothing here is on a measured path.
+ * bench_util: machine description, medians and the count variables for the benchmarks.
+ * Reads /proc/cpuinfo and uname(2) once per call; nothing here is on a measured path.
  */
 #include "bench/bench_util.h"
 
+#include "cli/args.h"
+
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -63,9 +66,27 @@ double bench_median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+uint64_t bench_env_count(const char *name, uint64_t def)
+{
+    const char *e = getenv(name);
+    if (!e || !*e)
+        return def;
+    uint64_t v;
+    if (args_parse_count(e, &v) != 0 || v == 0) {
+        fprintf(stderr, "%s: not a count: %s (expected e.g. 2000000 or 2e6)\n", name, e);
+        exit(2);
+    }
+    return v;
+}
+
 int bench_runs(int def)
 {
-    const char *e = getenv("TICKCORE_BENCH_RUNS");
-    int n = e ? atoi(e) : 0;
-    return n > 0 ? n : def;
+    uint64_t n = bench_env_count("TICKCORE_BENCH_RUNS", (uint64_t)def);
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+int bench_runs_max(int def, int max)
+{
+    int n = bench_runs(def);
+    return n > max ? max : n;
 }
